@@ -1,0 +1,208 @@
+"""hookwise serve | migrate | send: the one place that reads the environment and builds context."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import asyncpg
+import httpx
+from pydantic import ValidationError
+
+from app import logs
+from app.context import open_context
+from app.deliveries import github_signature, linear_signature
+from app.http import create_app
+from app.http.server import make_server
+from app.settings import Settings
+from app.signals import stop_on_signals
+from app.store import migrations
+from app.store.errors import UNAVAILABLE_ERRORS, StoreError, StoreUnavailable
+from app.store.server import database
+
+log = logging.getLogger("hookwise")
+
+
+class UsageError(Exception):
+    """A configuration or command-line mistake: one line, exit 2."""
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    choices = getattr(alias, "choices", None)
+    return str(choices[0]) if choices else field.upper()
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # Name the setting and the problem, never the value: it may be a secret.
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        where = _env_name(str(first["loc"][0])) + ": " if first["loc"] else ""
+        raise UsageError(f"configuration error: {where}{message}") from None
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run on uvloop when it is installed (it is, with uvicorn[standard], except on Windows)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+async def apply_migrations(dsn: str) -> list[str]:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except UNAVAILABLE_ERRORS as exc:
+        raise StoreUnavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
+    try:
+        return await migrations.migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def serve_app(settings: Settings, dsn: str, *, migrate: bool) -> None:
+    if migrate:
+        applied = await apply_migrations(dsn)
+        log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
+    async with open_context(settings, dsn) as ctx:
+        if not ctx.integration_ids:
+            log.warning("no webhook source is configured: set GITHUB_WEBHOOK_SECRET")
+        server = make_server(create_app(ctx), host=settings.host, port=settings.port)
+
+        with stop_on_signals(server.stop):
+            log.info(
+                "serving webhooks for %s on http://%s:%d",
+                ", ".join(ctx.integration_ids) or "no source",
+                settings.host,
+                settings.port,
+            )
+            await server.serve()
+    log.info("stopped")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with database(settings) as dsn:
+        run(serve_app(settings, dsn, migrate=settings.migrate_on_start and not args.no_migrate))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with database(settings) as dsn:
+        applied = run(apply_migrations(dsn))
+    print("applied: " + ", ".join(applied) if applied else "migrations are up to date")
+    return 0
+
+
+def _signed_request(args: argparse.Namespace, body: bytes) -> tuple[bytes, dict[str, str]]:
+    settings = load_settings()
+    secret = args.secret or next(iter(settings.secrets_for(args.source)), b"")
+    if not secret:
+        name = f"{args.source.upper()}_WEBHOOK_SECRET"
+        raise UsageError(f"no secret to sign with: pass --secret or set {name}")
+    if isinstance(secret, str):
+        secret = secret.encode()
+    delivery = args.delivery or str(uuid.uuid4())
+    headers = {"content-type": "application/json", "user-agent": "hookwise-send"}
+    if args.source == "github":
+        if not args.event:
+            raise UsageError("--event is required for GitHub deliveries")
+        headers |= {
+            "x-github-event": args.event,
+            "x-github-delivery": delivery,
+            "x-github-hook-id": args.hook_id,
+            "x-hub-signature-256": github_signature(secret, body),
+        }
+        return body, headers
+    # A saved Linear payload is always stale; Linear signs its timestamp, so we refresh it.
+    payload = json.loads(body)
+    payload["webhookTimestamp"] = int(time.time() * 1000)
+    body = json.dumps(payload).encode()
+    headers |= {
+        "linear-event": args.event or str(payload.get("type", "")),
+        "linear-delivery": delivery,
+        "linear-signature": linear_signature(secret, body),
+    }
+    return body, headers
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    try:
+        body = Path(args.file).read_bytes()
+        if args.source == "linear":
+            json.loads(body)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    except ValueError:
+        raise UsageError(f"{args.file} is not JSON") from None
+    body, headers = _signed_request(args, body)
+    url = args.url or f"http://127.0.0.1:{load_settings().port}/webhooks/{args.source}"
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"hookwise: cannot POST to {url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{response.status_code} {response.reason_phrase} {response.text}")
+    return 0 if response.is_success else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hookwise", description="A GitHub App webhook receiver that stores every delivery."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="receive webhooks (embedded PostgreSQL by default)")
+    serve.add_argument("--no-migrate", action="store_true", help="do not migrate on start")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply db/migrations to the database")
+    migrate.set_defaults(func=cmd_migrate)
+
+    send = commands.add_parser("send", help="sign a saved payload and POST it, like GitHub")
+    send.add_argument("file", help="a JSON payload file")
+    send.add_argument("--event", help="event name (X-GitHub-Event / Linear-Event)")
+    send.add_argument("--source", choices=("github", "linear"), default="github")
+    send.add_argument("--delivery", help="delivery id (default: a new UUID)")
+    send.add_argument("--hook-id", default="1", help="X-GitHub-Hook-ID (default 1)")
+    send.add_argument("--url", help="default: http://127.0.0.1:$PORT/webhooks/SOURCE")
+    send.add_argument("--secret", help="default: the source's configured webhook secret")
+    send.set_defaults(func=cmd_send)
+    return parser
+
+
+def fail(message: str, code: int) -> NoReturn:
+    print(f"hookwise: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        logs.configure(load_settings().log_level)
+        return int(args.func(args))
+    except UsageError as exc:
+        fail(str(exc), 2)
+    except StoreError as exc:
+        fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

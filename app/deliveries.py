@@ -1,0 +1,209 @@
+"""Sans-I/O core: check a webhook's signature and turn its headers and raw body into a Delivery.
+
+Pure functions of headers, body, secrets and the time; nothing here does I/O. Header mappings
+are looked up by lower-case name (Starlette's Headers is case-insensitive, a plain dict must use
+lower-case keys).
+
+    WebhookError            anything that makes us refuse a delivery; carries the HTTP status
+     ├── MissingHeader      400: a required header is absent or empty
+     ├── BadSignature       401: missing, malformed or wrong signature
+     ├── StaleDelivery      401: Linear timestamp outside the allowed window
+     ├── InvalidPayload     400: the (authentic) body is not a JSON object we can read
+     └── BodyTooLarge       413: raised by the HTTP layer while streaming
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_ID_LENGTH = 200
+
+
+class WebhookError(Exception):
+    """The delivery was refused."""
+
+    status_code = 400
+
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason or (self.__doc__ or "").strip()
+        super().__init__(self.reason)
+
+
+class MissingHeader(WebhookError):
+    """A required header is missing."""
+
+
+class BadSignature(WebhookError):
+    """The signature is missing or does not match."""
+
+    status_code = 401
+
+
+class StaleDelivery(WebhookError):
+    """The delivery's timestamp is outside the allowed window."""
+
+    status_code = 401
+
+
+class InvalidPayload(WebhookError):
+    """The body is not a JSON object."""
+
+
+class BodyTooLarge(WebhookError):
+    """The body is larger than the configured limit."""
+
+    status_code = 413
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One authentic webhook delivery, ready to store."""
+
+    source: str
+    hook_id: str
+    delivery_id: str
+    event_type: str
+    action: str | None
+    headers: dict[str, str]
+    body: bytes = field(repr=False)
+    # The body as text, which is what PostgreSQL parses into the jsonb payload column.
+    text: str = field(repr=False)
+
+
+def github_signature(secret: bytes, body: bytes) -> str:
+    """The X-Hub-Signature-256 value GitHub sends for this body."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def linear_signature(secret: bytes, body: bytes) -> str:
+    """The Linear-Signature value Linear sends for this body."""
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def _matches_any(given: str, expected: Iterable[str]) -> bool:
+    # Check every secret even after a match, so timing does not tell which secret is current.
+    matched = False
+    for candidate in expected:
+        matched |= hmac.compare_digest(given.encode(), candidate.encode())
+    return matched
+
+
+def verify_github(headers: Mapping[str, str], body: bytes, secrets: Iterable[bytes]) -> None:
+    header = headers.get("x-hub-signature-256", "")
+    if not header:
+        reason = "X-Hub-Signature-256 is required"
+        if headers.get("x-hub-signature"):
+            reason += " (sha1 signatures are not accepted)"
+        raise BadSignature(reason)
+    if not header.startswith("sha256="):
+        raise BadSignature("X-Hub-Signature-256 must start with sha256=")
+    if not _matches_any(header, (github_signature(s, body) for s in secrets)):
+        raise BadSignature("signature does not match")
+
+
+def verify_linear(headers: Mapping[str, str], body: bytes, secrets: Iterable[bytes]) -> None:
+    header = headers.get("linear-signature", "").lower()
+    if not header:
+        raise BadSignature("Linear-Signature is required")
+    if not _matches_any(header, (linear_signature(s, body) for s in secrets)):
+        raise BadSignature("signature does not match")
+
+
+def _required(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name.lower(), "").strip()
+    if not value:
+        raise MissingHeader(f"{name} header is required")
+    if len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise MissingHeader(f"{name} header is malformed")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    # Python accepts NaN and Infinity; JSON and PostgreSQL's jsonb do not.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_object(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The body as text and as a dict, or InvalidPayload."""
+    try:
+        text = body.decode("utf-8")
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidPayload("body is not valid UTF-8 JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidPayload("body must be a JSON object")
+    return text, payload
+
+
+def _optional_str(payload: Mapping[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _kept_headers(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """Headers worth keeping with the event; signatures never are."""
+    return {
+        name: value
+        for name, value in headers.items()
+        if (name.startswith(prefix) and "signature" not in name)
+        or name in ("user-agent", "content-type")
+    }
+
+
+def parse_github(
+    headers: Mapping[str, str], body: bytes, *, secrets: Iterable[bytes], now: float
+) -> Delivery:
+    """Verify and parse a GitHub delivery. `now` is unused: GitHub signs no timestamp."""
+    event = _required(headers, "X-GitHub-Event")
+    delivery_id = _required(headers, "X-GitHub-Delivery")
+    verify_github(headers, body, secrets)
+    text, payload = parse_json_object(body)
+    return Delivery(
+        source="github",
+        hook_id=headers.get("x-github-hook-id", "").strip()[:MAX_ID_LENGTH],
+        delivery_id=delivery_id,
+        event_type=event,
+        action=_optional_str(payload, "action"),
+        headers=_kept_headers(headers, "x-github-"),
+        body=body,
+        text=text,
+    )
+
+
+def parse_linear(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    secrets: Iterable[bytes],
+    now: float,
+    tolerance: float = 60.0,
+) -> Delivery:
+    """Verify and parse a Linear delivery; its signed webhookTimestamp must be near `now`."""
+    delivery_id = _required(headers, "Linear-Delivery")
+    _required(headers, "Linear-Event")
+    verify_linear(headers, body, secrets)
+    text, payload = parse_json_object(body)
+    timestamp = payload.get("webhookTimestamp")
+    if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+        raise StaleDelivery("webhookTimestamp is missing")
+    if abs(now - timestamp / 1000) > tolerance:
+        raise StaleDelivery(f"webhookTimestamp is more than {tolerance:g}s from now")
+    event_type = _optional_str(payload, "type")
+    if event_type is None:
+        raise InvalidPayload("body has no type")
+    hook_id = payload.get("webhookId")
+    return Delivery(
+        source="linear",
+        hook_id=str(hook_id)[:MAX_ID_LENGTH] if hook_id is not None else "",
+        delivery_id=delivery_id,
+        event_type=event_type,
+        action=_optional_str(payload, "action"),
+        headers=_kept_headers(headers, "linear-"),
+        body=body,
+        text=text,
+    )

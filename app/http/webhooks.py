@@ -1,0 +1,70 @@
+"""POST /webhooks/{source}: verify, store, commit, answer. Nothing else happens here."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from app.context import Context
+from app.deliveries import Delivery, WebhookError, parse_github, parse_linear
+from app.http.body import read_body
+from app.store import events
+from app.store.pool import connection
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[..., Delivery]
+
+
+class UnknownSource(WebhookError):
+    """This source is not configured."""
+
+    status_code = 404
+
+
+def parsers(ctx: Context) -> dict[str, Parser]:
+    """A signature-checking parser for each enabled source, its secrets bound."""
+    settings = ctx.settings
+    known: dict[str, Parser] = {
+        "github": partial(parse_github, secrets=settings.secrets_for("github")),
+        "linear": partial(
+            parse_linear,
+            secrets=settings.secrets_for("linear"),
+            tolerance=settings.linear_timestamp_tolerance,
+        ),
+    }
+    return {source: known[source] for source in ctx.integration_ids}
+
+
+async def receive(request: Request, *, ctx: Context, parsers: Mapping[str, Parser]) -> JSONResponse:
+    source = request.path_params["source"]
+    parse = parsers.get(source)
+    if parse is None:
+        raise UnknownSource(f"source {source!r} is not configured")
+    body = await read_body(request, ctx.settings.max_body_bytes)
+    delivery = parse(request.headers, body, now=time.time())
+    async with connection(ctx.pool) as conn:
+        stored = await events.store(conn, ctx.integration_ids[source], delivery)
+    log.info(
+        "%s %s %s%s",
+        "duplicate" if stored.duplicate else "stored",
+        source,
+        delivery.event_type,
+        f".{delivery.action}" if delivery.action else "",
+        extra={
+            "action": "webhook_duplicate" if stored.duplicate else "webhook_stored",
+            "delivery_id": delivery.delivery_id,
+            "event_id": str(stored.id),
+        },
+    )
+    if stored.duplicate:
+        return JSONResponse(
+            {"duplicate": True, "id": str(stored.id), "delivery": delivery.delivery_id},
+            status_code=200,
+        )
+    return JSONResponse({"id": str(stored.id), "delivery": delivery.delivery_id}, status_code=202)

@@ -1,0 +1,127 @@
+"""Every knob hookwise has, read from the environment (prefix HOOKWISE_, plus the usual names).
+
+Only cli.py builds a Settings from the environment; tests construct `Settings(...)` themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SOURCES = ("github", "linear")
+
+Secrets = Annotated[tuple[SecretStr, ...], NoDecode]
+
+
+def _env(name: str, *aliases: str) -> Any:
+    """The environment names a field answers to; the first is the one error messages use."""
+    return AliasChoices(name, *aliases)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HOOKWISE_",
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: SecretStr | None = Field(
+        None, validation_alias=_env("DATABASE_URL", "HOOKWISE_DATABASE_URL")
+    )
+    data_dir: Path = Field(Path(".hookwise"), validation_alias=_env("HOOKWISE_DATA_DIR"))
+    pgdata: Path | None = Field(None, validation_alias=_env("HOOKWISE_PGDATA"))
+    db_pool_size: int = Field(10, ge=1, validation_alias=_env("HOOKWISE_DB_POOL_SIZE"))
+    migrate_on_start: bool = Field(True, validation_alias=_env("HOOKWISE_MIGRATE_ON_START"))
+
+    host: str = Field("127.0.0.1", validation_alias=_env("HOST", "HOOKWISE_HOST"))
+    port: int = Field(8000, ge=0, le=65535, validation_alias=_env("PORT", "HOOKWISE_PORT"))
+    log_level: str = Field("info", validation_alias=_env("HOOKWISE_LOG_LEVEL"))
+
+    sources: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        None, validation_alias=_env("HOOKWISE_SOURCES")
+    )
+    github_webhook_secret: Secrets = Field(
+        (), validation_alias=_env("GITHUB_WEBHOOK_SECRET", "HOOKWISE_GITHUB_WEBHOOK_SECRET")
+    )
+    linear_webhook_secret: Secrets = Field(
+        (), validation_alias=_env("LINEAR_WEBHOOK_SECRET", "HOOKWISE_LINEAR_WEBHOOK_SECRET")
+    )
+    linear_timestamp_tolerance: float = Field(
+        60.0, gt=0, validation_alias=_env("HOOKWISE_LINEAR_TIMESTAMP_TOLERANCE")
+    )
+    # GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
+    max_body_bytes: int = Field(
+        25 * 1024 * 1024, gt=0, validation_alias=_env("HOOKWISE_MAX_BODY_BYTES")
+    )
+
+    github_api_url: str = Field(
+        "https://api.github.com", validation_alias=_env("GITHUB_API_URL", "HOOKWISE_GITHUB_API_URL")
+    )
+
+    @field_validator("github_webhook_secret", "linear_webhook_secret", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: Any) -> Any:
+        # Several secrets are accepted at once so a secret can be rotated without dropping events.
+        if isinstance(value, str | SecretStr):
+            raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return value
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        for source in value or ():
+            if source not in SOURCES:
+                raise ValueError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("github_api_url")
+    @classmethod
+    def _check_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_enabled_sources_have_secrets(self) -> Settings:
+        for source in self.sources or ():
+            if not self.secrets_for(source):
+                raise ValueError(
+                    f"{source.upper()}_WEBHOOK_SECRET is required: "
+                    f"HOOKWISE_SOURCES enables {source}"
+                )
+        return self
+
+    def secrets_for(self, source: str) -> tuple[bytes, ...]:
+        secrets = self.github_webhook_secret if source == "github" else self.linear_webhook_secret
+        return tuple(secret.get_secret_value().encode() for secret in secrets)
+
+    @property
+    def enabled_sources(self) -> tuple[str, ...]:
+        """Sources named in HOOKWISE_SOURCES, or else every source that has a secret."""
+        if self.sources is not None:
+            return self.sources
+        return tuple(source for source in SOURCES if self.secrets_for(source))
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.pgdata or self.data_dir / "pgdata"

@@ -1,0 +1,1 @@
+"""PostgreSQL: the server we use, the pool, migrations, and queries by table."""

@@ -1,0 +1,38 @@
+"""Store errors, one base for the layer.
+
+StoreError
+ ├── StoreUnavailable   the database cannot be reached now: answer 503, try again later
+ └── MigrationError     the migrations on disk and in the database disagree
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+
+class StoreError(Exception):
+    """The store failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class StoreUnavailable(StoreError):
+    """The database is unreachable."""
+
+
+class MigrationError(StoreError):
+    """The migrations cannot be applied."""
+
+
+# Errors that mean "no database right now" rather than "this query is wrong".
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)

@@ -1,0 +1,52 @@
+"""The asyncpg pool every part of hookwise shares."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from app.store.errors import UNAVAILABLE_ERRORS, StoreUnavailable
+
+CONNECT_TIMEOUT = 5.0
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name, encoder=_encode_json, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+def _encode_json(value: Any) -> str:
+    # A str is JSON text already (the raw body on the ingest path); anything else is dumped.
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
+    """A pool of up to `size` connections; StoreUnavailable when the server cannot be reached."""
+    try:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=size,
+            timeout=CONNECT_TIMEOUT,
+            init=_init_connection,
+        )
+    except UNAVAILABLE_ERRORS as exc:
+        raise StoreUnavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection; losing the database on the way becomes StoreUnavailable."""
+    try:
+        async with pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
+            yield conn
+    except UNAVAILABLE_ERRORS as exc:
+        raise StoreUnavailable(f"database unreachable: {type(exc).__name__}") from exc

