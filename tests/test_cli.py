@@ -1,0 +1,169 @@
+"""The commands as a user runs them: real processes, real embedded PostgreSQL, real sockets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GITHUB_SECRET, LINEAR_SECRET
+from tests.harness import Running, listening_socket
+from tests.processes import Served, environment, hookwise
+
+PAYLOAD = Path(__file__).parent / "payloads" / "pull_request.opened.json"
+
+
+def free_port() -> int:
+    with listening_socket() as sock:
+        return sock.getsockname()[1]
+
+
+def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) -> None:
+    port = free_port()
+    env = environment(
+        HOOKWISE_DATA_DIR=str(tmp_path / "data"),
+        GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
+        PORT=str(port),
+    )
+    send = ("send", str(PAYLOAD), "--event", "pull_request", "--delivery", "guid-1")
+
+    served = Served(env=env)
+    try:
+        assert "embedded PostgreSQL" in served.wait_for("using embedded PostgreSQL in")
+        served.wait_for("applied migration 0001_initial.sql")
+        served.wait_for(f"running on http://127.0.0.1:{port}")
+        first = hookwise(*send, env=env)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.startswith("202 Accepted ")
+        assert json.loads(first.stdout.split(" ", 2)[2])["delivery"] == "guid-1"
+        assert served.interrupt() == 0
+    finally:
+        served.kill()
+    assert any("embedded PostgreSQL stopped" in line for line in served.log)
+    assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
+
+    again = Served(env=env)
+    try:
+        again.wait_for("migrations: up to date")
+        again.wait_for(f"running on http://127.0.0.1:{port}")
+        second = hookwise(*send, env=env)
+        assert second.returncode == 0, second.stderr
+        assert second.stdout.startswith('200 OK {"duplicate":true')
+        assert again.interrupt() == 0
+    finally:
+        again.kill()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"HOOKWISE_SOURCES": "github,linear", "GITHUB_WEBHOOK_SECRET": "s"},
+            "hookwise: configuration error: LINEAR_WEBHOOK_SECRET is required:"
+            " HOOKWISE_SOURCES enables linear\n",
+        ),
+        (
+            {"DATABASE_URL": "mysql://user:hunter2@db/x"},
+            "hookwise: configuration error: DATABASE_URL: must be a postgresql:// URL\n",
+        ),
+        (
+            {"GITHUB_API_URL": "api.github.com"},
+            "hookwise: configuration error: GITHUB_API_URL: must be an http:// or https:// URL\n",
+        ),
+        (
+            {"PORT": "eighty"},
+            "hookwise: configuration error: PORT: Input should be a valid integer,"
+            " unable to parse string as an integer\n",
+        ),
+        (
+            {"HOOKWISE_SOURCES": "gitlab"},
+            "hookwise: configuration error: HOOKWISE_SOURCES: unknown source 'gitlab';"
+            " known: github, linear\n",
+        ),
+    ],
+)
+def test_configuration_errors_exit_2_naming_the_setting(
+    env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    result = hookwise("serve", env=environment(HOOKWISE_DATA_DIR=str(tmp_path), **env))
+    assert result.returncode == 2
+    assert result.stderr == message
+    assert "hunter2" not in result.stderr
+
+
+def test_migrate_applies_then_reports_up_to_date(pg, tmp_path: Path) -> None:
+    name = pg.create_database(template="template0")
+    try:
+        env = environment(DATABASE_URL=pg.dsn(name))
+        first = hookwise("migrate", env=env)
+        assert (first.returncode, first.stdout) == (0, "applied: 0001_initial.sql\n")
+        second = hookwise("migrate", env=env)
+        assert (second.returncode, second.stdout) == (0, "migrations are up to date\n")
+    finally:
+        pg.drop_database(name)
+
+
+def test_migrate_without_a_database_exits_1(tmp_path: Path) -> None:
+    missing = f"postgresql://postgres@/postgres?host={tmp_path}"
+    result = hookwise("migrate", env=environment(DATABASE_URL=missing))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"hookwise: cannot connect to PostgreSQL at {tmp_path}/postgres: No such file or directory"
+    )
+    assert "Traceback" not in result.stderr
+
+
+async def send(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    import asyncio
+
+    from tests.processes import HOOKWISE
+
+    process = await asyncio.create_subprocess_exec(
+        HOOKWISE, "send", *args, env=env, stdout=-1, stderr=-1
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_send_signs_github_and_linear_deliveries(hookwise: Running, db) -> None:
+    env = environment(GITHUB_WEBHOOK_SECRET=GITHUB_SECRET, LINEAR_WEBHOOK_SECRET=LINEAR_SECRET)
+    url = f"{hookwise.url}/webhooks"
+    code, out, _ = await send(
+        str(PAYLOAD), "--event", "pull_request", "--url", f"{url}/github", env=env
+    )
+    assert (code, out[:13]) == (0, "202 Accepted ")
+
+    linear = Path(__file__).parent / "payloads" / "linear.issue.json"
+    code, out, _ = await send(str(linear), "--source", "linear", "--url", f"{url}/linear", env=env)
+    assert (code, out[:13]) == (0, "202 Accepted ")
+
+    code, out, _ = await send(
+        str(PAYLOAD), "--event", "push", "--secret", "wrong", "--url", f"{url}/github", env=env
+    )
+    assert code == 1
+    assert out == '401 Unauthorized {"error":"signature does not match"}\n'
+
+    rows = await db.fetch("SELECT source, event_type, action, body FROM integration_events")
+    assert sorted((r["source"], r["event_type"], r["action"]) for r in rows) == [
+        ("github", "pull_request", "opened"),
+        ("linear", "Issue", "create"),
+    ]
+    assert PAYLOAD.read_bytes() in [r["body"] for r in rows]
+
+
+def test_send_reports_its_mistakes(tmp_path: Path) -> None:
+    env = environment(GITHUB_WEBHOOK_SECRET=GITHUB_SECRET)
+    missing = hookwise("send", str(tmp_path / "nope.json"), "--event", "push", env=env)
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        f"hookwise: cannot read {tmp_path / 'nope.json'}: No such file or directory\n",
+    )
+    no_secret = hookwise("send", str(PAYLOAD), "--event", "push", env=environment())
+    assert no_secret.returncode == 2
+    assert "set GITHUB_WEBHOOK_SECRET" in no_secret.stderr
+    closed = f"http://127.0.0.1:{free_port()}/webhooks/github"
+    refused = hookwise("send", str(PAYLOAD), "--event", "push", "--url", closed, env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"hookwise: cannot POST to {closed}")
