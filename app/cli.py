@@ -1,4 +1,4 @@
-"""hookwise serve | migrate | send: the one place that reads the environment and builds context."""
+"""The hookwise command: the one place that reads the environment and builds a context."""
 
 from __future__ import annotations
 
@@ -10,22 +10,18 @@ import sys
 import time
 import uuid
 from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
 from pydantic import ValidationError
 
-from app import logs
-from app.context import open_context
+from app import logs, operate, serving
 from app.deliveries import github_signature, linear_signature
-from app.http import create_app
-from app.http.server import make_server
 from app.settings import Settings
-from app.signals import stop_on_signals
-from app.store import migrations
+from app.store import events
 from app.store.errors import StoreError
-from app.store.pool import connect
 from app.store.server import database
 
 log = logging.getLogger("hookwise")
@@ -63,46 +59,53 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
         return runner.run(coro)
 
 
-async def apply_migrations(dsn: str) -> list[str]:
-    conn = await connect(dsn)
-    try:
-        return await migrations.migrate(conn)
-    finally:
-        await conn.close()
-
-
-async def serve_app(settings: Settings, dsn: str, *, migrate: bool) -> None:
-    if migrate:
-        applied = await apply_migrations(dsn)
-        log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
-    async with open_context(settings, dsn) as ctx:
-        if not ctx.integration_ids:
-            log.warning("no webhook source is configured: set GITHUB_WEBHOOK_SECRET")
-        server = make_server(create_app(ctx), host=settings.host, port=settings.port)
-
-        with stop_on_signals(server.stop):
-            log.info(
-                "serving webhooks for %s on http://%s:%d",
-                ", ".join(ctx.integration_ids) or "no source",
-                settings.host,
-                settings.port,
-            )
-            await server.serve()
-    log.info("stopped")
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
+    migrate = settings.migrate_on_start and not args.no_migrate
     with database(settings) as dsn:
-        run(serve_app(settings, dsn, migrate=settings.migrate_on_start and not args.no_migrate))
+        run(serving.serve(settings, dsn, migrate=migrate, worker=not args.no_worker))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with database(settings) as dsn:
+        run(serving.work(settings, dsn, concurrency=args.concurrency))
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
     with database(settings) as dsn:
-        applied = run(apply_migrations(dsn))
+        applied = run(serving.apply_migrations(dsn))
     print("applied: " + ", ".join(applied) if applied else "migrations are up to date")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    now = datetime.now(UTC)
+    try:
+        selection = events.Selection(
+            ids=operate.parse_ids(args.id) if args.id else None,
+            status=args.status,
+            event_type=args.event,
+            since=operate.parse_time(args.since, now=now) if args.since else None,
+            until=operate.parse_time(args.until, now=now) if args.until else None,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if selection == events.Selection():
+        raise UsageError("say what to replay: --id, --status, --event, --since or --until")
+    with database(settings) as dsn:
+        print(run(operate.replay(dsn, selection, dry_run=args.dry_run)))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with database(settings) as dsn:
+        print(run(operate.status(dsn)))
     return 0
 
 
@@ -166,10 +169,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="receive webhooks (embedded PostgreSQL by default)")
     serve.add_argument("--no-migrate", action="store_true", help="do not migrate on start")
+    serve.add_argument("--no-worker", action="store_true", help="run workers elsewhere")
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="process stored events (no web server)")
+    worker.add_argument("--concurrency", type=int, help="events at once (default 4)")
+    worker.set_defaults(func=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply db/migrations to the database")
     migrate.set_defaults(func=cmd_migrate)
+
+    replay = commands.add_parser("replay", help="put stored events back in the queue")
+    replay.add_argument("--id", action="append", help="an event id (repeatable)")
+    replay.add_argument("--status", choices=("pending", "completed", "failed", "ignored"))
+    replay.add_argument("--event", help="event type, e.g. pull_request")
+    replay.add_argument("--since", help="received since: 6h, 2d or an ISO time")
+    replay.add_argument("--until", help="received before: 1h or an ISO time")
+    replay.add_argument("--dry-run", action="store_true", help="list, change nothing")
+    replay.set_defaults(func=cmd_replay)
+
+    status = commands.add_parser("status", help="queue depth, oldest pending, failures")
+    status.set_defaults(func=cmd_status)
 
     send = commands.add_parser("send", help="sign a saved payload and POST it, like GitHub")
     send.add_argument("file", help="a JSON payload file")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -16,6 +16,8 @@ from app.store.pool import create_pool
 @dataclass(frozen=True)
 class Context:
     settings: Settings
+    # Kept for connections outside the pool: the worker's LISTEN connection.
+    dsn: str = field(repr=False)
     pool: asyncpg.Pool
     # integrations.id of each enabled source, resolved once at start.
     integration_ids: Mapping[str, int]
@@ -28,6 +30,6 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
     try:
         async with pool.acquire() as conn:
             ids = await integrations.ensure(conn, settings.enabled_sources)
-        yield Context(settings=settings, pool=pool, integration_ids=ids)
+        yield Context(settings=settings, dsn=dsn, pool=pool, integration_ids=ids)
     finally:
         await pool.close()

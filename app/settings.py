@@ -60,6 +60,20 @@ class Settings(BaseSettings):
         25 * 1024 * 1024, gt=0, validation_alias=_env("HOOKWISE_MAX_BODY_BYTES")
     )
 
+    worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HOOKWISE_WORKER_CONCURRENCY"))
+    max_attempts: int = Field(8, ge=1, validation_alias=_env("HOOKWISE_MAX_ATTEMPTS"))
+    # Longer than any handler should take: past it, another worker takes the event over.
+    lease_seconds: float = Field(300.0, gt=0, validation_alias=_env("HOOKWISE_LEASE_SECONDS"))
+    # NOTIFY wakes workers at once; the poll only covers a notification lost on a reconnect.
+    poll_interval: float = Field(5.0, gt=0, validation_alias=_env("HOOKWISE_POLL_INTERVAL"))
+    retry_base_seconds: float = Field(
+        10.0, ge=0, validation_alias=_env("HOOKWISE_RETRY_BASE_SECONDS")
+    )
+    retry_max_seconds: float = Field(
+        3600.0, ge=0, validation_alias=_env("HOOKWISE_RETRY_MAX_SECONDS")
+    )
+    shutdown_grace: float = Field(20.0, ge=0, validation_alias=_env("HOOKWISE_SHUTDOWN_GRACE"))
+
     github_api_url: str = Field(
         "https://api.github.com", validation_alias=_env("GITHUB_API_URL", "HOOKWISE_GITHUB_API_URL")
     )

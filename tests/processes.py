@@ -27,45 +27,60 @@ def hookwise(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess
 
 
 class Served:
-    """`hookwise serve` in the background; its log lines are read as they come."""
+    """A long-running hookwise command (serve, worker) whose log lines are read as they come.
 
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
+    Several processes may share one `lines` queue, to wait on what any of them logs; each
+    keeps its own whole `log`.
+    """
+
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str],
+        command: str = "serve",
+        lines: queue.Queue[str | None] | None = None,
+    ) -> None:
         self.process = subprocess.Popen(
-            [HOOKWISE, "serve", *args],
+            [HOOKWISE, command, *args],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.lines: queue.Queue[str | None] = lines if lines is not None else queue.Queue()
         self.log: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stderr is not None
         with self.process.stderr as stream:
             for line in stream:
+                self.log.append(line)
                 self.lines.put(line)
         self.lines.put(None)
 
     def wait_for(self, text: str, timeout: float = 60) -> str:
-        """The first log line containing `text`; fails if the process ends or time runs out."""
+        """The next log line containing `text`; fails if the process ends or time runs out."""
         while True:
             line = self.lines.get(timeout=timeout)
             if line is None:
                 raise AssertionError(f"hookwise exited before {text!r}:\n{''.join(self.log)}")
-            self.log.append(line)
             if text in line:
                 return line
 
-    def interrupt(self, timeout: float = 60) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> int:
+        """Send `sig`, wait for the exit, and return its code once the log is complete."""
+        self.process.send_signal(sig)
         code = self.process.wait(timeout=timeout)
-        while (line := self.lines.get(timeout=timeout)) is not None:
-            self.log.append(line)
+        self._reader.join(timeout)
         return code
+
+    def interrupt(self, timeout: float = 60) -> int:
+        return self.stop(signal.SIGINT, timeout)
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self._reader.join(10)

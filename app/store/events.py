@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -66,3 +67,77 @@ async def store(conn: asyncpg.Connection, integration_id: int, delivery: Deliver
         REQUEUE_DUPLICATE, delivery.source, delivery.hook_id, delivery.delivery_id
     )
     return Stored(existing, duplicate=True)
+
+
+# Filters shared by replay and its dry run; each is off when its parameter is NULL.
+FILTERS = """
+    ($1::uuid[] IS NULL OR id = ANY($1))
+    AND ($2::text IS NULL OR status = $2)
+    AND ($3::text IS NULL OR event_type = $3)
+    AND ($4::timestamptz IS NULL OR received_at >= $4)
+    AND ($5::timestamptz IS NULL OR received_at < $5)
+    AND status <> 'processing'
+"""
+COLUMNS = "id, source, event_type, action, delivery_id, status, attempts, received_at"
+SELECT_FOR_REPLAY = f"SELECT {COLUMNS} FROM integration_events WHERE {FILTERS} ORDER BY received_at"
+# The old status comes from the locked snapshot in `target`; the UPDATE returns the new one.
+REPLAY = f"""
+WITH target AS (
+    SELECT id, status FROM integration_events WHERE {FILTERS} FOR UPDATE
+)
+UPDATE integration_events AS e
+SET status = 'pending', attempts = 0, run_after = now(), locked_until = NULL, processed_at = NULL
+FROM target
+WHERE e.id = target.id
+RETURNING e.id, e.source, e.event_type, e.action, e.delivery_id, target.status, e.attempts,
+          e.received_at
+"""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which stored events an operator means; None leaves a filter off."""
+
+    ids: list[uuid.UUID] | None = None
+    status: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def args(self) -> tuple[object, ...]:
+        return (self.ids, self.status, self.event_type, self.since, self.until)
+
+
+async def replay(
+    conn: asyncpg.Connection, selection: Selection, *, dry_run: bool = False
+) -> list[asyncpg.Record]:
+    """Put the selected events back in the queue (events being processed are left alone)."""
+    query = SELECT_FOR_REPLAY if dry_run else REPLAY
+    rows = await conn.fetch(query, *selection.args())
+    return sorted(rows, key=lambda r: r["received_at"])
+
+
+COUNTS = "SELECT status, count(*) AS count FROM integration_events GROUP BY status"
+OLDEST_PENDING = """
+SELECT extract(epoch FROM now() - min(received_at)) FROM integration_events
+WHERE status = 'pending'
+"""
+FAILURES = """
+SELECT left(split_part(coalesce(last_error, ''), E'\\n', 1), 120) AS error, count(*) AS count
+FROM integration_events WHERE status = 'failed'
+GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1
+"""
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    counts: dict[str, int]
+    oldest_pending_seconds: float | None
+    failures: list[tuple[str, int]]
+
+
+async def queue_status(conn: asyncpg.Connection, *, top_errors: int = 10) -> QueueStatus:
+    counts = {r["status"]: r["count"] for r in await conn.fetch(COUNTS)}
+    oldest = await conn.fetchval(OLDEST_PENDING)
+    failures = [(r["error"], r["count"]) for r in await conn.fetch(FAILURES, top_errors)]
+    return QueueStatus(counts, float(oldest) if oldest is not None else None, failures)

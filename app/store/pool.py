@@ -15,7 +15,7 @@ from app.store.server import describe_dsn
 CONNECT_TIMEOUT = 5.0
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(
             type_name, encoder=_encode_json, decoder=json.loads, schema="pg_catalog"
@@ -48,7 +48,7 @@ async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
             min_size=1,
             max_size=size,
             timeout=CONNECT_TIMEOUT,
-            init=_init_connection,
+            init=init_connection,
         )
     except UNAVAILABLE_ERRORS as exc:
         raise _unreachable(dsn, exc) from exc

@@ -1,0 +1,67 @@
+"""`check_run`, every action: keep `check_runs` current and linked to their pull request.
+
+`check_suite` has no handler: its payload carries no check runs, only the suite's summary, and
+every run of the suite arrives as a check_run event of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.handlers.github_payload import ensure_repository, parse_time
+from app.router import HandlerContext, Router
+from app.store import check_runs
+from app.store.check_runs import CheckRun
+
+router = Router()
+
+
+def to_row(run: Mapping[str, Any], *, repository_id: int) -> CheckRun:
+    output = run.get("output") or {}
+    return CheckRun(
+        github_id=run["id"],
+        repository_id=repository_id,
+        name=run["name"],
+        head_sha=run["head_sha"],
+        status=run["status"],
+        conclusion=run.get("conclusion"),
+        app_slug=(run.get("app") or {}).get("slug"),
+        external_id=run.get("external_id"),
+        details_url=run.get("details_url"),
+        html_url=run.get("html_url"),
+        check_suite_id=(run.get("check_suite") or {}).get("id"),
+        started_at=parse_time(run.get("started_at")),
+        completed_at=parse_time(run.get("completed_at")),
+        output_title=output.get("title"),
+        output_summary=output.get("summary"),
+    )
+
+
+def listed_numbers(run: Mapping[str, Any], repository_github_id: int) -> list[int]:
+    """Numbers of the PRs the payload names in this repository (forks: none)."""
+    numbers = []
+    for pr in run.get("pull_requests") or ():
+        base_repo = (pr.get("base") or {}).get("repo") or {}
+        if base_repo.get("id", repository_github_id) == repository_github_id:
+            numbers.append(pr["number"])
+    return numbers
+
+
+@router.register("github", "check_run")
+async def check_run(ctx: HandlerContext) -> None:
+    payload = ctx.payload
+    run = payload["check_run"]
+    repository_github_id = payload["repository"]["id"]
+    repository_id = await ensure_repository(ctx.conn, payload)
+    check_run_id = await check_runs.upsert(ctx.conn, to_row(run, repository_id=repository_id))
+    pull_request_id = await check_runs.find_pull_request(
+        ctx.conn,
+        repository_id=repository_id,
+        numbers=listed_numbers(run, repository_github_id),
+        head_sha=run["head_sha"],
+    )
+    # None found now (the PR has not arrived yet): keep any link made before; the PR's own
+    # handler links the run when it comes.
+    if pull_request_id is not None:
+        await check_runs.link(ctx.conn, check_run_id=check_run_id, pull_request_id=pull_request_id)

@@ -1,0 +1,53 @@
+"""What the GitHub handlers read alike from a payload: timestamps, its installation and its
+repository (created on first sight, with a bare installation row when needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from app.store import installations, repositories
+from app.store.repositories import Repository
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A GitHub timestamp: ISO 8601 text mostly, epoch seconds in older installation payloads."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    parsed = datetime.fromisoformat(value)
+    # A timestamp without an offset is UTC on GitHub; asyncpg would read it as local time.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def installation_id(payload: Mapping[str, Any]) -> int | None:
+    installation = payload.get("installation")
+    return None if installation is None else int(installation["id"])
+
+
+def repository_from_payload(payload: Mapping[str, Any]) -> Repository:
+    """The full repository object of PR, check-run and most other events."""
+    repo = payload["repository"]
+    owner = repo.get("owner") or {}
+    return Repository(
+        github_id=repo["id"],
+        full_name=repo["full_name"],
+        name=repo.get("name"),
+        owner=owner.get("login"),
+        installation_id=installation_id(payload),
+        default_branch=repo.get("default_branch"),
+        private=repo.get("private"),
+        fork=repo.get("fork"),
+    )
+
+
+async def ensure_repository(conn: asyncpg.Connection, payload: Mapping[str, Any]) -> int:
+    """repositories.id of the payload's repository, creating it (and a bare installation)."""
+    found = installation_id(payload)
+    if found is not None:
+        await installations.ensure(conn, found)
+    return await repositories.upsert(conn, repository_from_payload(payload))

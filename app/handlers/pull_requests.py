@@ -1,0 +1,93 @@
+"""`pull_request`, every action: keep `pull_requests` current; the database writes the history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.handlers.github_payload import ensure_repository, parse_time
+from app.router import HandlerContext, Router
+from app.store import check_runs, pull_requests
+from app.store.pull_requests import PullRequest
+
+router = Router()
+
+# The pull_request actions in the trigger_event enum; others are recorded as 'unknown'.
+TRIGGERS = frozenset(
+    {
+        "opened", "reopened", "closed", "synchronize", "edited",
+        "ready_for_review", "converted_to_draft",
+        "assigned", "unassigned", "labeled", "unlabeled",
+        "review_requested", "review_request_removed",
+        "locked", "unlocked", "milestoned", "demilestoned",
+        "auto_merge_enabled", "auto_merge_disabled", "enqueued", "dequeued",
+    }
+)  # fmt: skip
+
+
+def state_of(pr: Mapping[str, Any]) -> str:
+    if pr.get("merged") or pr.get("merged_at"):
+        return "merged"
+    return "closed" if pr.get("state") == "closed" else "open"
+
+
+def trigger_of(action: str | None, state: str) -> str:
+    if action == "closed" and state == "merged":
+        return "merged"
+    return action if action is not None and action in TRIGGERS else "unknown"
+
+
+def is_fork(pr: Mapping[str, Any]) -> bool:
+    # A deleted fork leaves head.repo null: still not ours to push to.
+    head_repo = pr["head"].get("repo")
+    return head_repo is None or head_repo["id"] != pr["base"]["repo"]["id"]
+
+
+def to_row(
+    pr: Mapping[str, Any], *, repository_id: int, action: str | None, delivery_id: str
+) -> PullRequest:
+    state = state_of(pr)
+    head, base = pr["head"], pr["base"]
+    return PullRequest(
+        github_id=pr["id"],
+        repository_id=repository_id,
+        number=pr["number"],
+        state=state,
+        draft=bool(pr.get("draft")),
+        title=pr.get("title"),
+        body=pr.get("body"),
+        author_login=(pr.get("user") or {}).get("login"),
+        head_ref=head.get("ref"),
+        head_sha=head.get("sha"),
+        head_repo_full_name=(head.get("repo") or {}).get("full_name"),
+        base_ref=base.get("ref"),
+        base_sha=base.get("sha"),
+        html_url=pr.get("html_url"),
+        is_fork=is_fork(pr),
+        github_created_at=parse_time(pr.get("created_at")),
+        github_updated_at=parse_time(pr.get("updated_at")),
+        closed_at=parse_time(pr.get("closed_at")),
+        merged_at=parse_time(pr.get("merged_at")),
+        last_trigger=trigger_of(action, state),
+        last_delivery_id=delivery_id,
+    )
+
+
+@router.register("github", "pull_request")
+async def pull_request(ctx: HandlerContext) -> None:
+    payload = ctx.payload
+    pr = payload["pull_request"]
+    head_sha = pr["head"]["sha"]
+    repository_id = await ensure_repository(ctx.conn, payload)
+    row = to_row(
+        pr,
+        repository_id=repository_id,
+        action=payload.get("action"),
+        delivery_id=ctx.event.delivery_id,
+    )
+    pull_request_id = await pull_requests.upsert(ctx.conn, row)
+    # The payload's head, not the stored one: runs of an older commit belong to this PR too,
+    # even when this payload is too old to change the row.
+    await check_runs.link_orphans(
+        ctx.conn, pull_request_id=pull_request_id, repository_id=repository_id, head_sha=head_sha
+    )

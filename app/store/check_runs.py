@@ -1,0 +1,127 @@
+"""Queries on `check_runs` and their link to the pull request of their commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from datetime import datetime
+
+import asyncpg
+
+# Check runs carry no updated_at. Never move backwards: status rank (queued and the other waiting
+# states < in_progress < completed), then completed_at, then started_at. The IS DISTINCT FROM
+# guard makes a replay a no-op. The PR link is not set here: see link().
+UPSERT = """
+INSERT INTO check_runs AS c (
+    github_id, repository_id, name, head_sha, status, conclusion, app_slug, external_id,
+    details_url, html_url, check_suite_id, started_at, completed_at, output_title, output_summary
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+ON CONFLICT (github_id) DO UPDATE SET
+    repository_id = EXCLUDED.repository_id,
+    name = EXCLUDED.name,
+    head_sha = EXCLUDED.head_sha,
+    status = EXCLUDED.status,
+    conclusion = EXCLUDED.conclusion,
+    app_slug = EXCLUDED.app_slug,
+    external_id = EXCLUDED.external_id,
+    details_url = EXCLUDED.details_url,
+    html_url = EXCLUDED.html_url,
+    check_suite_id = EXCLUDED.check_suite_id,
+    started_at = EXCLUDED.started_at,
+    completed_at = EXCLUDED.completed_at,
+    output_title = EXCLUDED.output_title,
+    output_summary = EXCLUDED.output_summary
+WHERE (CASE EXCLUDED.status WHEN 'completed' THEN 2 WHEN 'in_progress' THEN 1 ELSE 0 END,
+       COALESCE(EXCLUDED.completed_at, '-infinity'), COALESCE(EXCLUDED.started_at, '-infinity'))
+   >= (CASE c.status WHEN 'completed' THEN 2 WHEN 'in_progress' THEN 1 ELSE 0 END,
+       COALESCE(c.completed_at, '-infinity'), COALESCE(c.started_at, '-infinity'))
+  AND (c.repository_id, c.name, c.head_sha, c.status, c.conclusion, c.app_slug, c.external_id,
+       c.details_url, c.html_url, c.check_suite_id, c.started_at, c.completed_at,
+       c.output_title, c.output_summary)
+      IS DISTINCT FROM
+      (EXCLUDED.repository_id, EXCLUDED.name, EXCLUDED.head_sha, EXCLUDED.status,
+       EXCLUDED.conclusion, EXCLUDED.app_slug, EXCLUDED.external_id, EXCLUDED.details_url,
+       EXCLUDED.html_url, EXCLUDED.check_suite_id, EXCLUDED.started_at, EXCLUDED.completed_at,
+       EXCLUDED.output_title, EXCLUDED.output_summary)
+RETURNING id
+"""
+
+ID_BY_GITHUB_ID = "SELECT id FROM check_runs WHERE github_id = $1"
+
+# github_id, not id, breaks ties: ids depend on arrival order, and the link must not.
+PR_BY_NUMBER = """
+SELECT id FROM pull_requests
+WHERE repository_id = $1 AND number = ANY($2::integer[])
+ORDER BY github_updated_at DESC NULLS LAST, github_id DESC
+LIMIT 1
+"""
+
+PR_BY_HEAD_SHA = """
+SELECT id FROM pull_requests
+WHERE repository_id = $1 AND head_sha = $2
+ORDER BY github_updated_at DESC NULLS LAST, github_id DESC
+LIMIT 1
+"""
+
+LINK = """
+UPDATE check_runs SET pull_request_id = $2
+WHERE id = $1 AND pull_request_id IS DISTINCT FROM $2
+"""
+
+LINK_ORPHANS = """
+UPDATE check_runs SET pull_request_id = $1
+WHERE repository_id = $2 AND head_sha = $3 AND pull_request_id IS NULL
+"""
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """One check_run payload, in the columns of `check_runs` (field order = UPSERT's)."""
+
+    github_id: int
+    repository_id: int
+    name: str
+    head_sha: str
+    status: str
+    conclusion: str | None
+    app_slug: str | None
+    external_id: str | None
+    details_url: str | None
+    html_url: str | None
+    check_suite_id: int | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    output_title: str | None
+    output_summary: str | None
+
+
+async def upsert(conn: asyncpg.Connection, check_run: CheckRun) -> int:
+    """Insert or advance the check run; an older payload changes nothing."""
+    applied: int | None = await conn.fetchval(UPSERT, *astuple(check_run))
+    if applied is not None:
+        return applied
+    return int(await conn.fetchval(ID_BY_GITHUB_ID, check_run.github_id))
+
+
+async def find_pull_request(
+    conn: asyncpg.Connection, *, repository_id: int, numbers: Sequence[int], head_sha: str
+) -> int | None:
+    """The PR a check run belongs to: by the numbers its payload lists, else by its commit."""
+    if numbers:
+        found: int | None = await conn.fetchval(PR_BY_NUMBER, repository_id, list(numbers))
+        if found is not None:
+            return found
+    # Runs on fork PRs list no pull requests; the head commit still names the PR.
+    by_sha: int | None = await conn.fetchval(PR_BY_HEAD_SHA, repository_id, head_sha)
+    return by_sha
+
+
+async def link(conn: asyncpg.Connection, *, check_run_id: int, pull_request_id: int) -> None:
+    await conn.execute(LINK, check_run_id, pull_request_id)
+
+
+async def link_orphans(
+    conn: asyncpg.Connection, *, pull_request_id: int, repository_id: int, head_sha: str
+) -> None:
+    """Give a PR the check runs of its commit that arrived before it did."""
+    await conn.execute(LINK_ORPHANS, pull_request_id, repository_id, head_sha)

@@ -1,0 +1,97 @@
+"""Queries on `installations`: the App's installations, keyed by GitHub's own installation id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+# Events other than `installation` name only the id; repositories need the row for their FK.
+ENSURE = "INSERT INTO installations (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
+
+# NO KEY UPDATE rather than UPDATE: repository writes referencing this row take KEY SHARE locks,
+# which this does not block, so PR and check-run handlers never queue behind installation events.
+LOCK = "SELECT last_event_at, deleted_at FROM installations WHERE id = $1 FOR NO KEY UPDATE"
+
+# The IS DISTINCT FROM guard makes a replay a no-op, down to updated_at.
+UPDATE = """
+UPDATE installations
+SET account_login = $2, account_type = $3, account_id = $4, target_type = $5,
+    repository_selection = $6, permissions = $7::jsonb, events = $8::text[],
+    suspended_at = $9, suspended_by = $10, last_event_at = $11
+WHERE id = $1
+  AND (account_login, account_type, account_id, target_type, repository_selection, permissions,
+       events, suspended_at, suspended_by, last_event_at)
+      IS DISTINCT FROM
+      ($2::text, $3::text, $4::bigint, $5::text, $6::text, $7::jsonb, $8::text[],
+       $9::timestamptz, $10::text, $11::timestamptz)
+"""
+
+MARK_DELETED = "UPDATE installations SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL"
+
+
+@dataclass(frozen=True)
+class Installation:
+    """What an installation payload says about the installation."""
+
+    id: int
+    # installation.updated_at of the payload: orders deliveries, stored as last_event_at.
+    stamp: datetime | None
+    account_login: str | None = None
+    account_type: str | None = None
+    account_id: int | None = None
+    target_type: str | None = None
+    repository_selection: str | None = None
+    permissions: Mapping[str, Any] = field(default_factory=dict)
+    events: Sequence[str] = ()
+    suspended_at: datetime | None = None
+    suspended_by: str | None = None
+
+
+async def ensure(conn: asyncpg.Connection, installation_id: int) -> None:
+    """A bare row for an installation known only by id; an existing row is left alone."""
+    await conn.execute(ENSURE, installation_id)
+
+
+async def record(conn: asyncpg.Connection, installation: Installation) -> bool:
+    """Store the payload's view unless the stored one is newer.
+
+    True when the payload is at least as new as anything stored and the installation is not
+    deleted: only then may the caller apply the event's repository changes.
+    """
+    await ensure(conn, installation.id)
+    stored = await conn.fetchrow(LOCK, installation.id)
+    if _older(installation.stamp, stored["last_event_at"]):
+        return False
+    await conn.execute(
+        UPDATE,
+        installation.id,
+        installation.account_login,
+        installation.account_type,
+        installation.account_id,
+        installation.target_type,
+        installation.repository_selection,
+        json.dumps(dict(installation.permissions)),
+        list(installation.events),
+        installation.suspended_at,
+        installation.suspended_by,
+        installation.stamp,
+    )
+    return stored["deleted_at"] is None
+
+
+def _older(stamp: datetime | None, stored: datetime | None) -> bool:
+    # Equal stamps apply: GitHub leaves updated_at alone on suspend and unsuspend, so a later
+    # event with the same stamp is still news.
+    if stored is None:
+        return False
+    return stamp is None or stamp < stored
+
+
+async def mark_deleted(conn: asyncpg.Connection, installation_id: int) -> None:
+    """Uninstalled: marked once, never dropped, so its repositories and PRs keep their history."""
+    await conn.execute(MARK_DELETED, installation_id)

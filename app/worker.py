@@ -1,0 +1,278 @@
+"""The worker: claims stored events and runs their handlers, procrastinate-style.
+
+A notification only sets an event. The loop waits for a notification, the poll interval or
+stop, then claims until nothing is due or every slot is busy; a lost notification costs
+latency, not work. stop() only sets an event and is safe twice. On stop, in-flight events get
+`shutdown_grace` seconds; the rest are cancelled (their transactions roll back) and released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from app import queue
+from app.context import Context
+from app.queue import Claimed
+from app.router import HandlerContext, Router
+from app.store.errors import UNAVAILABLE_ERRORS, StoreError
+from app.store.pool import connect, connection
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "hookwise_events"
+LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+LISTENER_PING = 30.0
+
+
+class LeaseLost(Exception):
+    """Another worker took this event over after our lease expired."""
+
+
+def serial_keys(source: str, event_type: str, payload: Mapping[str, Any]) -> list[str]:
+    """Keys whose holders must not run at once: events of one pull request (by number or by
+    head commit, which is all a fork's check run names) or of one installation."""
+    if source != "github":
+        return []
+    repo = (payload.get("repository") or {}).get("id")
+    keys = set()
+    pull = payload.get("pull_request")
+    if isinstance(pull, Mapping) and repo is not None:
+        keys.add(f"pr:{repo}:{pull.get('number')}")
+        keys.add(f"sha:{repo}:{(pull.get('head') or {}).get('sha')}")
+    run = payload.get("check_run")
+    if isinstance(run, Mapping) and repo is not None:
+        keys.add(f"sha:{repo}:{run.get('head_sha')}")
+        for linked in run.get("pull_requests") or ():
+            keys.add(f"pr:{repo}:{linked.get('number')}")
+    if event_type.startswith("installation"):
+        keys.add(f"installation:{(payload.get('installation') or {}).get('id')}")
+    # Sorted, so two events needing the same keys take them in the same order: no deadlock.
+    return sorted(keys)
+
+
+class Worker:
+    def __init__(self, ctx: Context, router: Router, *, concurrency: int | None = None) -> None:
+        self.ctx = ctx
+        self.router = router
+        self.concurrency = concurrency or ctx.settings.worker_concurrency
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._rounds = 0
+        self._idle_waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def idle(self, *, wake: bool = False) -> None:
+        """Return once a round of claims that began after this call found nothing due and
+        nothing is in flight: everything committed before the call has been handled.
+
+        With wake=False it does not wake the worker, so a test can see that a NOTIFY did.
+        """
+        waiter = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append((self._rounds, waiter))
+        if wake:
+            self._wake.set()
+        await waiter
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen(), name="hookwise-listener")
+        listener.add_done_callback(self._listener_ended)
+        log.info("worker started, %d slots", self.concurrency, extra={"action": "worker_started"})
+        try:
+            await self._loop()
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+            await self._shutdown()
+            log.info("worker stopped", extra={"action": "worker_stopped"})
+
+    async def _loop(self) -> None:
+        settings = self.ctx.settings
+        while not self._stop.is_set():
+            self._wake.clear()
+            self._rounds += 1
+            await self._claim_while_free()
+            if not self._tasks:
+                self._signal_idle(self._rounds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=settings.poll_interval)
+
+    async def _claim_while_free(self) -> None:
+        lease = self.ctx.settings.lease_seconds
+        while len(self._tasks) < self.concurrency and not self._stop.is_set():
+            try:
+                async with connection(self.ctx.pool) as conn:
+                    claimed = await queue.claim(conn, lease=lease)
+            except StoreError as exc:
+                log.warning("cannot claim: %s", exc, extra={"action": "claim_failed"})
+                return
+            if claimed is None:
+                return
+            task = asyncio.create_task(self._process(claimed), name=f"event-{claimed.row.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _listener_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("listener died, stopping", exc_info=task.exception())
+            self.stop()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()
+
+    def _signal_idle(self, round_: int) -> None:
+        waiting = []
+        for registered, waiter in self._idle_waiters:
+            if round_ > registered and not waiter.done():
+                waiter.set_result(None)
+            elif not waiter.done():
+                waiting.append((registered, waiter))
+        self._idle_waiters = waiting
+
+    async def _process(self, claimed: Claimed) -> None:
+        row = claimed.row
+        label = f"{row.source} {row.event_type}{'.' + row.action if row.action else ''}"
+        bound = logging.LoggerAdapter(log, {"delivery_id": row.delivery_id})
+        handlers = self.router.handlers_for(row.source, row.event_type, row.action)
+        bound.info("handling %s delivery=%s attempt=%d", label, row.delivery_id, row.attempts)
+        started = time.monotonic()
+        try:
+            await self._handle(claimed, handlers, bound)
+        except asyncio.CancelledError:
+            await self._release(claimed)
+            raise
+        except LeaseLost:
+            bound.warning("lease lost on %s delivery=%s", label, row.delivery_id)
+            return
+        except Exception as exc:
+            await self._retry(claimed, exc, bound)
+            return
+        outcome = "completed" if handlers else "ignored"
+        bound.info(
+            "%s %s delivery=%s in %.1f ms",
+            outcome,
+            label,
+            row.delivery_id,
+            (time.monotonic() - started) * 1000,
+            extra={"action": f"event_{outcome}"},
+        )
+
+    async def _handle(
+        self, claimed: Claimed, handlers: list[Any], bound: logging.LoggerAdapter[logging.Logger]
+    ) -> None:
+        row = claimed.row
+        payload = json.loads(claimed.body) if handlers else {}
+        async with connection(self.ctx.pool) as conn, conn.transaction():
+            for key in serial_keys(row.source, row.event_type, payload):
+                await conn.execute(LOCK, key)
+            event = HandlerContext(event=row, payload=payload, conn=conn, app=self.ctx, log=bound)
+            for handler in handlers:
+                await handler(event)
+            if not await queue.finish(conn, row, "completed" if handlers else "ignored"):
+                raise LeaseLost
+
+    async def _retry(
+        self, claimed: Claimed, exc: Exception, bound: logging.LoggerAdapter[logging.Logger]
+    ) -> None:
+        settings = self.ctx.settings
+        row = claimed.row
+        delay = queue.retry_delay(
+            row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
+        )
+        error = f"{type(exc).__name__}: {exc}"
+        try:
+            async with connection(self.ctx.pool) as conn:
+                status = await queue.retry(
+                    conn, row, error, max_attempts=settings.max_attempts, delay=delay
+                )
+        except StoreError as store_exc:
+            # The lease will expire and the event will be claimed again.
+            bound.error("cannot record failure of %s: %s", row.delivery_id, store_exc)
+            return
+        if status == "failed":
+            bound.error(
+                "dead letter: delivery=%s after %d attempts: %s",
+                row.delivery_id,
+                row.attempts,
+                error,
+                extra={"action": "event_failed"},
+            )
+        else:
+            bound.warning(
+                "retry in %.1fs: delivery=%s attempt %d: %s",
+                delay,
+                row.delivery_id,
+                row.attempts,
+                error,
+                extra={"action": "event_retry"},
+            )
+
+    async def _release(self, claimed: Claimed) -> None:
+        try:
+            async with connection(self.ctx.pool) as conn:
+                await asyncio.shield(queue.release(conn, claimed.row))
+        except (StoreError, asyncio.CancelledError):
+            pass  # the lease expires and another worker takes it
+
+    async def _shutdown(self) -> None:
+        if not self._tasks:
+            return
+        grace = self.ctx.settings.shutdown_grace
+        log.info("waiting up to %.0fs for %d events", grace, len(self._tasks))
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            log.warning("released %d unfinished events", len(pending))
+
+    async def _listen(self) -> None:
+        """LISTEN on a connection of its own; reconnect when it drops, ping it when quiet."""
+        delay = 0.5
+        while True:
+            try:
+                conn = await connect(self.ctx.dsn)
+            except StoreError as exc:
+                log.warning("listener cannot connect: %s", exc, extra={"action": "listen_failed"})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.ctx.settings.poll_interval)
+                continue
+            delay = 0.5
+            try:
+                await self._listen_on(conn)
+            except (*UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
+                log.warning("listener lost its connection: %s", type(exc).__name__)
+            finally:
+                await _close_quietly(conn)
+            # Whatever was notified while we were away is due now.
+            self._wake.set()
+
+    async def _listen_on(self, conn: asyncpg.Connection) -> None:
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await conn.add_listener(CHANNEL, lambda *_args: self._wake.set())
+        self._wake.set()
+        while not lost.is_set():
+            try:
+                await asyncio.wait_for(lost.wait(), timeout=LISTENER_PING)
+            except TimeoutError:
+                await conn.execute("SELECT 1", timeout=LISTENER_PING)
+
+
+async def _close_quietly(conn: asyncpg.Connection) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), timeout=5)
+    except (*UNAVAILABLE_ERRORS, asyncpg.PostgresError):
+        conn.terminate()

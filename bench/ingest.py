@@ -1,0 +1,685 @@
+"""Ingest throughput: `hookwise serve` against a bare Starlette app that only checks the signature.
+
+    python bench/ingest.py [--duration 10] [--connections 32] [--threads 2] [--warmup 2]
+                           [--tool auto|wrk|httpx] [--only both|bare|hookwise]
+
+The bare app (bench/bare_app.py) is the upper limit: the same uvicorn, uvloop and httptools, the
+same HMAC over the same raw bytes, then 202 without storing anything. Each server runs as its own
+process on a free 127.0.0.1 port and is loaded alone, one after the other, so that neither shares
+the cores with the other. Every request carries the same signed pull_request payload, sent as the
+bytes on disk, and a fresh X-GitHub-Delivery id, over keep-alive connections.
+
+For hookwise the deliveries it acknowledged (2xx) are compared with the rows it stored. The ids of
+a run share a random tag, so rows from the warm-up or from earlier runs on a shared DATABASE_URL
+are not counted.
+
+Load comes from wrk when it is installed, else from a closed loop of httpx clients in this
+process; Python is a much slower client than wrk, so httpx figures are a floor, not a ceiling.
+wrk exits without reading the answers still in flight (one per connection at most); hookwise may
+have stored those, so with wrk rows can exceed 2xx by up to that many, never fall short. The httpx
+loop waits for its last answers, so there the two must be equal.
+
+Timing is reported, never judged. Exit status: 1 if an acknowledged delivery was not stored, rows
+exceed what was sent, or a server did not stop cleanly; 2 if the benchmark could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOAD = ROOT / "tests" / "payloads" / "pull_request.opened.json"
+HOST = "127.0.0.1"
+WEBHOOK_PATH = "/webhooks/github"
+READY_TIMEOUT = 120.0
+STOP_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 10.0
+# The caller's hookwise settings must not leak into the servers under test.
+OUR_PREFIXES = ("HOOKWISE_", "GITHUB_", "LINEAR_", "BENCH_")
+OUR_NAMES = ("DATABASE_URL", "HOST", "PORT", "WEB_CONCURRENCY")
+
+# Every header but the delivery id, which changes per request; the order GitHub sends them in.
+STATIC_HEADERS = {
+    "Content-Type": "application/json",
+    "User-Agent": "GitHub-Hookshot/bench",
+    "X-GitHub-Event": "pull_request",
+    "X-GitHub-Hook-ID": "1",
+    "X-GitHub-Hook-Installation-Target-Type": "integration",
+    "X-GitHub-Hook-Installation-Target-ID": "1",
+}
+
+# wrk's Lua: counters are globals, not locals, because done() reads them with thread:get.
+WRK_SCRIPT = """\
+-- Written by bench/ingest.py. Arguments after --: the body file, a tag for delivery ids,
+-- then "Name: value" headers.
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_no", #threads)
+end
+
+function init(args)
+  local file = assert(io.open(args[1], "rb"))
+  body = file:read("*a")
+  file:close()
+  prefix = args[2] .. "-" .. thread_no .. "-"
+  headers = {}
+  for i = 3, #args do
+    local name, value = args[i]:match("^([^:]+):%s*(.*)$")
+    headers[name] = value
+  end
+  sent, ok, refused = 0, 0, 0
+end
+
+function request()
+  sent = sent + 1
+  headers["X-GitHub-Delivery"] = prefix .. sent
+  return wrk.format("POST", nil, headers, body)
+end
+
+function response(status)
+  if status >= 200 and status < 300 then
+    ok = ok + 1
+  else
+    refused = refused + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local all_sent, all_ok, all_refused = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    all_sent = all_sent + thread:get("sent")
+    all_ok = all_ok + thread:get("ok")
+    all_refused = all_refused + thread:get("refused")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH us=%d responses=%d ok=%d refused=%d sent=%d errors=%d p50_us=%.1f p99_us=%.1f\\n",
+    summary.duration, summary.requests, all_ok, all_refused, all_sent,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+class BenchError(Exception):
+    """The benchmark could not run."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The signed request body every run sends."""
+
+    file: Path
+    body: bytes
+    signature: str
+
+    def fixed_headers(self) -> dict[str, str]:
+        return STATIC_HEADERS | {"X-Hub-Signature-256": self.signature}
+
+    def headers(self, delivery: str) -> dict[str, str]:
+        return self.fixed_headers() | {"X-GitHub-Delivery": delivery}
+
+    def header_lines(self) -> list[str]:
+        """The fixed headers as wrk's script takes them; it adds the delivery id itself."""
+        return [f"{name}: {value}" for name, value in self.fixed_headers().items()]
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one measured run saw."""
+
+    seconds: float
+    responses: int
+    ok: int
+    refused: int
+    # No answer at all: connect, read and write errors, timeouts.
+    errors: int
+    # Sent but not answered when the load stopped: wrk cannot drain before it exits.
+    unanswered: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.responses / self.seconds if self.seconds > 0 else math.nan
+
+
+@dataclass
+class Server:
+    """A server under test, running as a child process."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One server's run: its load figures, its rows and how it stopped."""
+
+    name: str
+    load: Load
+    exit_code: int | None
+    # Rows stored under this run's tag; None for the bare app, which stores nothing.
+    rows: int | None = None
+    log_lines: list[str] = field(default_factory=list)
+
+    @property
+    def cut_off(self) -> int:
+        """Requests that may have been stored without their answer being read."""
+        return self.load.unanswered + self.load.errors
+
+    @property
+    def rows_match(self) -> bool:
+        # Every 2xx stored, and nothing stored beyond what was sent.
+        return self.rows is None or self.load.ok <= self.rows <= self.load.ok + self.cut_off
+
+    @property
+    def clean(self) -> bool:
+        return self.exit_code == 0 and self.rows_match
+
+
+@dataclass(frozen=True)
+class Options:
+    duration: int
+    warmup: int
+    connections: int
+    threads: int
+    tool: str
+    only: str
+
+
+Runner = Callable[[str, Payload, Options, str], Load]
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # Whole seconds: wrk takes no fractions.
+    parser.add_argument("--duration", type=int, default=10, help="measured seconds (10)")
+    parser.add_argument("--warmup", type=int, default=2, help="unmeasured seconds first (2)")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (32)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2); httpx ignores it")
+    parser.add_argument("--tool", choices=("auto", "wrk", "httpx"), default="auto")
+    parser.add_argument("--only", choices=("both", "bare", "hookwise"), default="both")
+    args = parser.parse_args(argv)
+    if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.threads < 1:
+        parser.error("--duration, --connections and --threads must be >= 1, --warmup >= 0")
+    # wrk refuses fewer connections than threads.
+    threads = min(args.threads, args.connections)
+    return Options(args.duration, args.warmup, args.connections, threads, args.tool, args.only)
+
+
+def pick_tool(choice: str) -> str:
+    if choice == "auto":
+        return "wrk" if shutil.which("wrk") else "httpx"
+    if choice == "wrk" and not shutil.which("wrk"):
+        raise BenchError("wrk is not installed (apt-get install wrk), or use --tool httpx")
+    return choice
+
+
+def load_payload(secret: str) -> Payload:
+    body = PAYLOAD.read_bytes()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return Payload(PAYLOAD, body, signature)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile_ms(sorted_seconds: list[float], pct: float) -> float:
+    """Nearest-rank percentile, in milliseconds."""
+    if not sorted_seconds:
+        return math.nan
+    rank = math.ceil(pct / 100 * len(sorted_seconds))
+    return sorted_seconds[min(max(rank, 1), len(sorted_seconds)) - 1] * 1000
+
+
+# --- load: wrk -------------------------------------------------------------------------------
+
+
+def wrk_command(
+    url: str, payload: Payload, opts: Options, tag: str, seconds: int, script: Path
+) -> list[str]:
+    return [
+        "wrk",
+        f"--threads={opts.threads}",
+        f"--connections={opts.connections}",
+        f"--duration={seconds}s",
+        f"--timeout={int(REQUEST_TIMEOUT)}s",
+        f"--script={script}",
+        url,
+        "--",
+        str(payload.file),
+        tag,
+        *payload.header_lines(),
+    ]
+
+
+def wrk_once(url: str, payload: Payload, opts: Options, tag: str, seconds: int) -> Load:
+    with tempfile.TemporaryDirectory(prefix="hookwise-wrk-") as tmp:
+        script = Path(tmp) / "ingest.lua"
+        script.write_text(WRK_SCRIPT)
+        try:
+            done = subprocess.run(
+                wrk_command(url, payload, opts, tag, seconds, script),
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+            )
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"wrk did not finish within {seconds + 60} s") from None
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if done.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    figures = {key: float(value) for key, value in (x.split("=") for x in line.split()[1:])}
+    return Load(
+        seconds=figures["us"] / 1e6,
+        responses=int(figures["responses"]),
+        ok=int(figures["ok"]),
+        refused=int(figures["refused"]),
+        errors=int(figures["errors"]),
+        # wrk calls request() once more than it sends, to check the script's first request.
+        unanswered=max(0, int(figures["sent"] - 1 - figures["responses"])),
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+    )
+
+
+def wrk_load(url: str, payload: Payload, opts: Options, tag: str) -> Load:
+    if opts.warmup:
+        wrk_once(url, payload, opts, f"{tag}w", opts.warmup)
+    return wrk_once(url, payload, opts, tag, opts.duration)
+
+
+# --- load: httpx -----------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    ok: int = 0
+    refused: int = 0
+    errors: int = 0
+
+
+async def client_loop(
+    client: httpx.AsyncClient, url: str, payload: Payload, prefix: str, until: float, tally: Tally
+) -> None:
+    """One closed-loop client: the next request goes once the last is answered."""
+    sent = 0
+    while time.perf_counter() < until:
+        sent += 1
+        headers = payload.headers(f"{prefix}-{sent}")
+        start = time.perf_counter()
+        try:
+            response = await client.post(url, content=payload.body, headers=headers)
+        except httpx.HTTPError:
+            tally.errors += 1
+            # A server that refuses connections would otherwise be hammered in a tight loop.
+            await asyncio.sleep(0.01)
+            continue
+        tally.latencies.append(time.perf_counter() - start)
+        if response.is_success:
+            tally.ok += 1
+        else:
+            tally.refused += 1
+
+
+async def httpx_run(
+    clients: list[httpx.AsyncClient], url: str, payload: Payload, tag: str, seconds: int
+) -> Load:
+    tally = Tally()
+    start = time.perf_counter()
+    until = start + seconds
+    # Every client finishes the request it has in flight, so nothing is left unanswered.
+    await asyncio.gather(
+        *(
+            client_loop(client, url, payload, f"{tag}-{n}", until, tally)
+            for n, client in enumerate(clients)
+        )
+    )
+    elapsed = time.perf_counter() - start
+    latencies = sorted(tally.latencies)
+    return Load(
+        seconds=elapsed,
+        responses=len(latencies),
+        ok=tally.ok,
+        refused=tally.refused,
+        errors=tally.errors,
+        unanswered=0,
+        p50_ms=percentile_ms(latencies, 50),
+        p99_ms=percentile_ms(latencies, 99),
+    )
+
+
+async def httpx_session(url: str, payload: Payload, opts: Options, tag: str) -> Load:
+    # A client of its own per connection: with one client sharing a pool of 32 connections,
+    # httpx itself sent less than half as many requests, and that would pass for server time.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT)
+            )
+            for _ in range(opts.connections)
+        ]
+        # The same clients for warm-up and measurement: the measured run starts on open
+        # connections.
+        if opts.warmup:
+            await httpx_run(clients, url, payload, f"{tag}w", opts.warmup)
+        return await httpx_run(clients, url, payload, tag, opts.duration)
+
+
+def httpx_load(url: str, payload: Payload, opts: Options, tag: str) -> Load:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(httpx_session(url, payload, opts, tag))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(httpx_session(url, payload, opts, tag))
+
+
+RUNNERS: dict[str, Runner] = {"wrk": wrk_load, "httpx": httpx_load}
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+def clean_environment(**values: str) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(OUR_PREFIXES) and name not in OUR_NAMES
+    }
+    return env | values
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_ready(server: Server, timeout: float) -> None:
+    url = server.base_url + "/readyz"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = server.process.poll()
+        if code is not None:
+            raise BenchError(
+                f"{server.name} exited with {code} before it was ready:\n{log_tail(server.log)}"
+            )
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise BenchError(f"{server.name} was not ready after {timeout:.0f} s:\n{log_tail(server.log)}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    """SIGINT, as Ctrl-C would: hookwise then stops its embedded PostgreSQL itself."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+@contextmanager
+def running(
+    name: str, command: list[str], env: dict[str, str], port: int, workdir: Path
+) -> Iterator[Server]:
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(name, process, f"http://{HOST}:{port}", log)
+    try:
+        wait_ready(server, READY_TIMEOUT)
+        yield server
+    finally:
+        server.exit_code = stop(process)
+
+
+def bare_server(secret: str, workdir: Path) -> AbstractContextManager[Server]:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.bare_app:app",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--no-server-header",
+        "--log-level",
+        "warning",
+        "--workers",
+        "1",
+    ]
+    env = clean_environment(BENCH_WEBHOOK_SECRET=secret)
+    return running("bare", command, env, port, workdir)
+
+
+def hookwise_command() -> str:
+    # The hookwise beside this Python first: the one installed with the code under test.
+    here = str(Path(sys.executable).parent)
+    found = shutil.which("hookwise", path=here) or shutil.which("hookwise")
+    if found is None:
+        raise BenchError("the hookwise command is not installed: pip install -e .")
+    return found
+
+
+def hookwise_server(secret: str, workdir: Path) -> AbstractContextManager[Server]:
+    port = free_port()
+    env = clean_environment(
+        GITHUB_WEBHOOK_SECRET=secret,
+        HOST=HOST,
+        PORT=str(port),
+        HOOKWISE_LOG_LEVEL="warning",
+        HOOKWISE_DATA_DIR=str(workdir / "data"),
+    )
+    if database_url := os.environ.get("DATABASE_URL"):
+        env["DATABASE_URL"] = database_url
+    return running("hookwise", [hookwise_command(), "serve"], env, port, workdir)
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+COUNT_ROWS = "SELECT count(*) FROM integration_events WHERE delivery_id LIKE $1"
+
+
+def embedded_dsn(pgdata: Path) -> str:
+    """hookwise does not print its embedded server's DSN; postmaster.pid has port and socket."""
+    lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    port, socket_dir = lines[3].strip(), lines[4].strip()
+    return f"postgresql://postgres@/postgres?host={socket_dir}&port={port}"
+
+
+def rows_dsn(workdir: Path) -> str:
+    return os.environ.get("DATABASE_URL") or embedded_dsn(workdir / "data" / "pgdata")
+
+
+async def settled_count(dsn: str, tag: str) -> int:
+    """The count once it stops moving: requests cut off by the load's end may still commit."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BenchError(f"cannot connect to hookwise's database to count rows: {exc}") from exc
+    try:
+        last = -1
+        for _ in range(20):
+            count = int(await conn.fetchval(COUNT_ROWS, f"{tag}-%"))
+            if count == last:
+                return count
+            last = count
+            await asyncio.sleep(0.5)
+        return last
+    finally:
+        await conn.close()
+
+
+def log_lines(path: Path) -> list[str]:
+    return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def bench(name: str, secret: str, payload: Payload, opts: Options, tool: str) -> Outcome:
+    tag = secrets.token_hex(4)
+    with tempfile.TemporaryDirectory(prefix="hookwise-bench-") as tmp:
+        workdir = Path(tmp)
+        start = bare_server if name == "bare" else hookwise_server
+        rows = None
+        with start(secret, workdir) as server:
+            print(f"{name}: ready at {server.base_url}; loading with {tool}", file=sys.stderr)
+            load = RUNNERS[tool](server.base_url + WEBHOOK_PATH, payload, opts, tag)
+            if name == "hookwise":
+                rows = asyncio.run(settled_count(rows_dsn(workdir), tag))
+        return Outcome(name, load, server.exit_code, rows, log_lines(server.log))
+
+
+def format_ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.3f}" if b and not (math.isnan(a) or math.isnan(b)) else "-"
+
+
+COLUMNS = (
+    ("server", 14),
+    ("req/s", 10),
+    ("p50 ms", 9),
+    ("p99 ms", 9),
+    ("answered", 10),
+    ("2xx", 10),
+    ("non-2xx", 9),
+    ("errors", 8),
+    ("unanswered", 12),
+    ("rows", 10),
+)
+
+
+def table_line(cells: tuple[str, ...]) -> str:
+    widths = [width for _, width in COLUMNS[: len(cells)]]
+    line = cells[0].ljust(widths[0])
+    line += "".join(cell.rjust(w) for cell, w in zip(cells[1:], widths[1:], strict=True))
+    return line.rstrip()
+
+
+def outcome_cells(o: Outcome) -> tuple[str, ...]:
+    load = o.load
+    return (
+        o.name,
+        f"{load.rate:.1f}",
+        format_ms(load.p50_ms),
+        format_ms(load.p99_ms),
+        str(load.responses),
+        str(load.ok),
+        str(load.refused),
+        str(load.errors),
+        str(load.unanswered),
+        "-" if o.rows is None else str(o.rows),
+    )
+
+
+def table(outcomes: list[Outcome]) -> list[str]:
+    lines = [table_line(tuple(name for name, _ in COLUMNS))]
+    lines += [table_line(outcome_cells(o)) for o in outcomes]
+    loads = {o.name: o.load for o in outcomes}
+    if "bare" in loads and "hookwise" in loads:
+        bare, hook = loads["bare"], loads["hookwise"]
+        ratios = (
+            ratio(hook.rate, bare.rate),
+            ratio(hook.p50_ms, bare.p50_ms),
+            ratio(hook.p99_ms, bare.p99_ms),
+        )
+        lines.append(table_line(("hookwise/bare", *ratios)))
+    return lines
+
+
+def rows_verdict(o: Outcome) -> str:
+    """Acknowledged against stored; requests cut off when the load stopped may be stored too."""
+    ok, rows = o.load.ok, o.rows
+    if rows == ok:
+        return f"{o.name}: 2xx {ok} = rows {rows}"
+    if o.rows_match:
+        return (
+            f"{o.name}: 2xx {ok} < rows {rows}: {rows - ok} of the {o.cut_off} requests cut off "
+            "when the load stopped were stored"
+        )
+    return f"{o.name}: MISMATCH: 2xx {ok}, rows {rows}, cut off {o.cut_off}"
+
+
+def report(outcomes: list[Outcome], payload: Payload, opts: Options, tool: str) -> str:
+    threads = f"{opts.threads} threads, " if tool == "wrk" else ""
+    lines = [
+        f"ingest: {tool}, {opts.connections} connections, {threads}{opts.duration} s measured "
+        f"after {opts.warmup} s warm-up, {payload.file.name} ({len(payload.body)} bytes)",
+        "",
+        *table(outcomes),
+        "",
+    ]
+    lines += [rows_verdict(o) for o in outcomes if o.rows is not None]
+    lines.append("exit codes: " + ", ".join(f"{o.name} {o.exit_code}" for o in outcomes))
+    for o in outcomes:
+        if o.log_lines:
+            lines.append(f"{o.name} logged {len(o.log_lines)} lines; the first:")
+            lines += [f"  {line}" for line in o.log_lines[:5]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    try:
+        tool = pick_tool(opts.tool)
+        secret = secrets.token_hex(16)
+        payload = load_payload(secret)
+        names = ("bare", "hookwise") if opts.only == "both" else (opts.only,)
+        outcomes = [bench(name, secret, payload, opts, tool) for name in names]
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    print(report(outcomes, payload, opts, tool))
+    return 0 if all(o.clean for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

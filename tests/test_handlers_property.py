@@ -1,0 +1,137 @@
+"""Any delivery order, with redeliveries, ends in the same pull request and check run rows."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.context import Context
+from app.settings import Settings
+from app.store.pool import init_connection
+from tests.pg import TRUNCATE
+from tests.test_handlers import (
+    CHECK_RUN_ROWS,
+    HISTORY,
+    PR_ID,
+    PR_ROWS,
+    SHA_A,
+    SHA_B,
+    deliver,
+    merge_sequence,
+    pr_payload,
+    rows,
+    run_payload,
+)
+
+
+def deliveries() -> list[tuple[str, str, dict[str, Any]]]:
+    """(event, delivery id, payload) of one PR's life and three runs of its commits."""
+    pull_requests = [
+        *merge_sequence(),
+        # Same updated_at as ready_for_review: the same row, whichever comes last.
+        ("d-labeled", pr_payload("labeled", minutes=2, sha=SHA_B)),
+        # Same second as the merge but still open: the merge must win in any order.
+        ("d-edited", pr_payload("edited", minutes=3, sha=SHA_B)),
+    ]
+    runs = [
+        ("c1-queued", run_payload("created", run_id=1, sha=SHA_B, status="queued")),
+        ("c1-progress", run_payload("created", run_id=1, sha=SHA_B, status="in_progress")),
+        (
+            "c1-done",
+            run_payload(
+                "completed", run_id=1, sha=SHA_B, status="completed", conclusion="failure",
+                completed_minutes=4,
+            ),
+        ),
+        # A fork's run: no pull_requests list, found by its head commit.
+        ("c2-queued", run_payload("created", run_id=2, sha=SHA_B, status="queued", listed=False)),
+        (
+            "c2-done",
+            run_payload(
+                "completed", run_id=2, sha=SHA_B, status="completed", conclusion="success",
+                completed_minutes=5, listed=False,
+            ),
+        ),
+        # A run of the first commit, listed by number.
+        (
+            "c3-done",
+            run_payload(
+                "completed", run_id=3, sha=SHA_A, status="completed", conclusion="success",
+                completed_minutes=1,
+            ),
+        ),
+    ]  # fmt: skip
+    return [("pull_request", *d) for d in pull_requests] + [("check_run", *d) for d in runs]
+
+
+DELIVERIES = deliveries()
+
+
+@pytest.fixture
+async def db_conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(dsn)
+    await init_connection(connection)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+def app_context(settings: Settings, dsn: str) -> Context:
+    return Context(settings=settings, dsn=dsn, pool=None, integration_ids={})  # type: ignore[arg-type]
+
+
+@st.composite
+def delivery_orders(draw: st.DrawFn) -> list[int]:
+    """Every delivery at least once, some again (GitHub redelivers), in any order."""
+    everything = list(range(len(DELIVERIES)))
+    again = draw(st.lists(st.sampled_from(everything), max_size=8))
+    return draw(st.permutations(everything + again))
+
+
+async def final_rows(
+    conn: asyncpg.Connection, app: Context, order: list[int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    await conn.execute(TRUNCATE)
+    for index in order:
+        event, delivery_id, payload = DELIVERIES[index]
+        await deliver(conn, app, event, payload, delivery_id=delivery_id)
+    return await rows(conn, PR_ROWS), await rows(conn, CHECK_RUN_ROWS)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=delivery_orders())
+async def test_any_order_ends_in_the_same_rows(
+    db_conn: asyncpg.Connection, app_context: Context, order: list[int]
+) -> None:
+    conn = db_conn
+    expected = await final_rows(conn, app_context, list(range(len(DELIVERIES))))
+    pull_requests, check_runs = await final_rows(conn, app_context, order)
+    assert pull_requests == expected[0]
+    assert check_runs == expected[1]
+    assert [(r["state"], r["draft"], r["head_sha"]) for r in pull_requests] == [
+        ("merged", False, SHA_B)
+    ]
+    assert [(r["github_id"], r["pull_request"], r["status"]) for r in check_runs] == [
+        (1, PR_ID, "completed"),
+        (2, PR_ID, "completed"),
+        (3, PR_ID, "completed"),
+    ]
+    # History depends on the order, but it is a chain of real changes ending in the row's state.
+    history = await rows(conn, HISTORY)
+    assert history[0]["from_state"] is None
+    for before, after in itertools.pairwise(history):
+        assert (after["from_state"], after["from_draft"]) == (
+            before["to_state"],
+            before["to_draft"],
+        )
+        changed = (after["to_state"], after["to_draft"], after["head_sha"])
+        assert changed != (before["to_state"], before["to_draft"], before["head_sha"])
+    assert (history[-1]["to_state"], history[-1]["to_draft"]) == ("merged", False)

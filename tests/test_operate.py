@@ -1,0 +1,108 @@
+"""hookwise replay and hookwise status, run as an operator runs them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.operate import parse_time
+from tests.harness import Running
+from tests.processes import environment, hookwise
+from tests.signing import github_headers
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("6h", NOW - timedelta(hours=6)),
+        ("30m", NOW - timedelta(minutes=30)),
+        ("2d", NOW - timedelta(days=2)),
+        ("1.5h", NOW - timedelta(minutes=90)),
+        ("2026-11-20T08:00:00", datetime(2026, 11, 20, 8, tzinfo=UTC)),
+        ("2026-11-20T08:00:00+01:00", datetime(2026, 11, 20, 7, tzinfo=UTC)),
+    ],
+)
+def test_parse_time(text: str, expected: datetime) -> None:
+    assert parse_time(text, now=NOW) == expected
+
+
+def test_parse_time_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="neither a duration"):
+        parse_time("yesterday", now=NOW)
+
+
+async def seed(hookwise: Running, db) -> dict[str, str]:
+    """Four stored events: failed twice (two errors), completed, and an old failed one."""
+    ids = {}
+    for name, event in [("a", "pull_request"), ("b", "check_run"), ("c", "push"), ("d", "push")]:
+        body = b'{"action": "created"}' if event != "push" else b'{"ref": "refs/heads/main"}'
+        response = await hookwise.client.post(
+            "/webhooks/github", content=body, headers=github_headers(body, event, delivery=name)
+        )
+        ids[name] = response.json()["id"]
+    await db.execute(
+        "UPDATE integration_events SET status = 'failed', attempts = 8,"
+        " last_error = 'KeyError: repository' WHERE delivery_id IN ('a', 'b')"
+    )
+    await db.execute("UPDATE integration_events SET status = 'completed' WHERE delivery_id = 'c'")
+    await db.execute(
+        "UPDATE integration_events SET status = 'failed', last_error = 'TimeoutError: x',"
+        " received_at = now() - interval '3 days' WHERE delivery_id = 'd'"
+    )
+    return ids
+
+
+async def test_status_shows_depth_and_failures(hookwise: Running, db, dsn) -> None:
+    await seed(hookwise, db)
+    result = hookwise_cmd("status", dsn=dsn)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:6] == [
+        "status      events",
+        "pending     0",
+        "processing  0",
+        "completed   1",
+        "ignored     0",
+        "failed      3",
+    ]
+    assert "oldest pending: -" in result.stdout
+    assert "2         KeyError: repository" in result.stdout
+    assert "1         TimeoutError: x" in result.stdout
+
+
+def hookwise_cmd(*args: str, dsn: str):
+    return hookwise(*args, env=environment(DATABASE_URL=dsn))
+
+
+async def test_replay_dry_run_then_for_real(hookwise: Running, db, dsn) -> None:
+    ids = await seed(hookwise, db)
+    dry = hookwise_cmd("replay", "--status", "failed", "--since", "1d", "--dry-run", dsn=dsn)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[-1] == "would re-queue 2 events"
+    assert ids["a"] in dry.stdout and ids["b"] in dry.stdout and ids["d"] not in dry.stdout
+    assert await db.fetchval("SELECT count(*) FROM integration_events WHERE status = 'failed'") == 3
+
+    real = hookwise_cmd("replay", "--status", "failed", "--event", "check_run", dsn=dsn)
+    assert real.returncode == 0, real.stderr
+    assert real.stdout.splitlines()[-1] == "re-queued 1 event"
+    row = await db.fetchrow("SELECT status, attempts FROM integration_events WHERE delivery_id='b'")
+    assert (row["status"], row["attempts"]) == ("pending", 0)
+
+    by_id = hookwise_cmd("replay", "--id", ids["c"], dsn=dsn)
+    assert by_id.stdout.splitlines()[-1] == "re-queued 1 event"
+    assert "completed" in by_id.stdout  # what it was
+    status = await db.fetchval("SELECT status FROM integration_events WHERE delivery_id = 'c'")
+    assert status == "pending"
+
+
+def test_replay_needs_a_selection(tmp_path) -> None:
+    result = hookwise("replay", env=environment(HOOKWISE_DATA_DIR=str(tmp_path)))
+    assert result.returncode == 2
+    assert result.stderr == (
+        "hookwise: say what to replay: --id, --status, --event, --since or --until\n"
+    )
+    bad = hookwise("replay", "--id", "nope", env=environment(HOOKWISE_DATA_DIR=str(tmp_path)))
+    assert bad.returncode == 2
+    assert "--id takes event ids" in bad.stderr

@@ -1,0 +1,233 @@
+"""The worker loop: wake-ups, retries, dead letters, replay, serialisation and shutdown.
+
+Handlers here are registered on a Router of the test's own, the extension point every handler
+module uses; the worker, queue and database are the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+
+from app.context import Context, open_context
+from app.deliveries import parse_github
+from app.router import HandlerContext, Router
+from app.settings import Settings
+from app.store import events
+from app.worker import LOCK, Worker, serial_keys
+from tests.signing import github_headers
+
+Handler = Callable[[HandlerContext], Awaitable[None]]
+
+
+def fast(settings: Settings, **changes: object) -> Settings:
+    # A poll interval of an hour: only a NOTIFY can wake the worker within a test.
+    base = {"poll_interval": 3600.0, "retry_base_seconds": 0.0, "shutdown_grace": 5.0}
+    return settings.model_copy(update=base | changes)
+
+
+def pr_payload(number: int, *, repo: int = 1, action: str = "opened") -> bytes:
+    return json.dumps(
+        {
+            "action": action,
+            "number": number,
+            "pull_request": {"number": number, "head": {"sha": f"sha{number}"}},
+            "repository": {"id": repo, "full_name": "octo/repo"},
+        }
+    ).encode()
+
+
+async def store(ctx: Context, body: bytes, event: str = "pull_request") -> str:
+    headers = {k.lower(): v for k, v in github_headers(body, event).items()}
+    delivery = parse_github(headers, body, secrets=ctx.settings.secrets_for("github"), now=0)
+    async with ctx.pool.acquire() as conn:
+        await events.store(conn, ctx.integration_ids["github"], delivery)
+    return delivery.delivery_id
+
+
+@asynccontextmanager
+async def running_worker(
+    settings: Settings, dsn: str, router: Router, concurrency: int = 4
+) -> AsyncIterator[tuple[Context, Worker]]:
+    async with open_context(settings, dsn) as ctx:
+        worker = Worker(ctx, router, concurrency=concurrency)
+        first_idle = asyncio.ensure_future(worker.idle())
+        task = asyncio.create_task(worker.run())
+        await asyncio.wait_for(first_idle, 10)
+        try:
+            yield ctx, worker
+        finally:
+            worker.stop()
+            await task
+
+
+def router_with(handler: Handler, event: str = "pull_request") -> Router:
+    router = Router()
+    router.add(handler, "github", event)
+    return router
+
+
+async def event_rows(db: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await db.fetch(
+        "SELECT delivery_id, status, attempts, last_error FROM integration_events"
+        " ORDER BY received_at"
+    )
+
+
+async def test_a_notification_wakes_the_worker(settings, dsn, db) -> None:
+    seen: list[tuple[str, int]] = []
+
+    async def record(event: HandlerContext) -> None:
+        seen.append((event.event.delivery_id, event.payload["number"]))
+
+    async with running_worker(fast(settings), dsn, router_with(record)) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        delivery = await store(ctx, pr_payload(7))
+        await asyncio.wait_for(idle, 20)
+    assert seen == [(delivery, 7)]
+    rows = await event_rows(db)
+    assert [(r["status"], r["attempts"]) for r in rows] == [("completed", 1)]
+
+
+async def test_an_event_without_handler_is_ignored(settings, dsn, db) -> None:
+    async with running_worker(fast(settings), dsn, Router()) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        await store(ctx, b'{"zen": "Design for failure.", "hook_id": 1}', "ping")
+        await asyncio.wait_for(idle, 20)
+    rows = await db.fetch("SELECT status, processed_at FROM integration_events")
+    assert rows[0]["status"] == "ignored"
+    assert rows[0]["processed_at"] is not None
+
+
+async def test_a_failing_handler_is_retried_then_succeeds(settings, dsn, db) -> None:
+    async def flaky(event: HandlerContext) -> None:
+        if event.event.attempts < 3:
+            raise RuntimeError(f"upstream hiccup {event.event.attempts}")
+
+    async with running_worker(fast(settings), dsn, router_with(flaky)) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        await store(ctx, pr_payload(1))
+        await asyncio.wait_for(idle, 20)
+    [row] = await event_rows(db)
+    assert (row["status"], row["attempts"]) == ("completed", 3)
+    assert row["last_error"] == "RuntimeError: upstream hiccup 2"
+
+
+async def test_dead_letter_after_max_attempts_then_replay_completes(settings, dsn, db) -> None:
+    healed = False
+
+    async def broken(event: HandlerContext) -> None:
+        await event.conn.execute("INSERT INTO integrations (name, type) VALUES ('x', 'linear')")
+        if not healed:
+            raise RuntimeError("no such repository")
+
+    async with running_worker(fast(settings, max_attempts=3), dsn, router_with(broken)) as (
+        ctx,
+        worker,
+    ):
+        idle = asyncio.ensure_future(worker.idle())
+        await store(ctx, pr_payload(1))
+        await asyncio.wait_for(idle, 20)
+        [row] = await event_rows(db)
+        assert (row["status"], row["attempts"]) == ("failed", 3)
+        assert row["last_error"] == "RuntimeError: no such repository"
+        # The failed attempts' writes were rolled back with them.
+        assert await db.fetchval("SELECT count(*) FROM integrations WHERE name = 'x'") == 0
+
+        healed = True
+        idle = asyncio.ensure_future(worker.idle())
+        async with ctx.pool.acquire() as conn:
+            replayed = await events.replay(conn, events.Selection(status="failed"))
+        assert [r["status"] for r in replayed] == ["failed"]
+        await asyncio.wait_for(idle, 20)
+    [row] = await event_rows(db)
+    assert (row["status"], row["attempts"]) == ("completed", 1)
+    assert await db.fetchval("SELECT count(*) FROM integrations WHERE name = 'x'") == 1
+
+
+async def test_events_of_one_pull_request_never_run_at_once(settings, dsn, db) -> None:
+    active: Counter[int] = Counter()
+    most: Counter[int] = Counter()
+    finished: list[int] = []
+    others_done = asyncio.Event()
+
+    async def handle(event: HandlerContext) -> None:
+        number = event.payload["number"]
+        active[number] += 1
+        most[number] = max(most[number], active[number])
+        await event.conn.fetchval("SELECT 1")  # yield to the loop inside the handler
+        active[number] -= 1
+        finished.append(number)
+        if finished.count(2) == 3:
+            others_done.set()
+
+    blocked = serial_keys("github", "pull_request", json.loads(pr_payload(1)))
+    holder = await asyncpg.connect(dsn)
+    try:
+        async with running_worker(fast(settings), dsn, router_with(handle), 4) as (ctx, worker):
+            async with holder.transaction():
+                for key in blocked:
+                    await holder.execute(LOCK, key)
+                for number in (1, 2, 1, 2, 1, 2):
+                    await store(ctx, pr_payload(number))
+                # PR 2 goes ahead while PR 1 waits on the lock we hold.
+                await asyncio.wait_for(others_done.wait(), 20)
+                assert 1 not in finished
+            await asyncio.wait_for(worker.idle(), 20)
+    finally:
+        await holder.close()
+    assert sorted(finished) == [1, 1, 1, 2, 2, 2]
+    assert most[1] == 1 and most[2] == 1
+    assert {r["status"] for r in await event_rows(db)} == {"completed"}
+
+
+@pytest.mark.parametrize("finish_in_time", [True, False], ids=["graceful", "released"])
+async def test_stop_finishes_in_flight_events_or_releases_them(
+    settings, dsn, db, finish_in_time: bool
+) -> None:
+    started = asyncio.Event()
+    gate = asyncio.Event()
+
+    async def slow(event: HandlerContext) -> None:
+        started.set()
+        await gate.wait()
+
+    grace = 30.0 if finish_in_time else 0.05
+    async with open_context(fast(settings, shutdown_grace=grace), dsn) as ctx:
+        worker = Worker(ctx, router_with(slow), concurrency=2)
+        task = asyncio.create_task(worker.run())
+        await store(ctx, pr_payload(1))
+        await asyncio.wait_for(started.wait(), 20)
+        worker.stop()
+        worker.stop()  # safe twice
+        if finish_in_time:
+            gate.set()
+        await asyncio.wait_for(task, 20)
+    [row] = await event_rows(db)
+    if finish_in_time:
+        assert (row["status"], row["attempts"]) == ("completed", 1)
+    else:
+        assert (row["status"], row["attempts"]) == ("pending", 0)
+
+
+def test_serial_keys_join_a_pull_request_and_its_check_runs() -> None:
+    pr = {
+        "pull_request": {"number": 5, "head": {"sha": "abc"}},
+        "repository": {"id": 9},
+    }
+    fork_check = {"check_run": {"head_sha": "abc", "pull_requests": []}, "repository": {"id": 9}}
+    check = {
+        "check_run": {"head_sha": "abc", "pull_requests": [{"number": 5}]},
+        "repository": {"id": 9},
+    }
+    assert serial_keys("github", "pull_request", pr) == ["pr:9:5", "sha:9:abc"]
+    assert serial_keys("github", "check_run", fork_check) == ["sha:9:abc"]
+    assert serial_keys("github", "check_run", check) == ["pr:9:5", "sha:9:abc"]
+    assert serial_keys("github", "installation", {"installation": {"id": 3}}) == ["installation:3"]
+    assert serial_keys("linear", "Issue", {"data": {}}) == []
