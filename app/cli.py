@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -17,7 +18,7 @@ from typing import Any, NoReturn
 import httpx
 from pydantic import ValidationError
 
-from app import logs, operate, serving
+from app import logs, operate, serving, setup
 from app.deliveries import github_signature, linear_signature
 from app.settings import Settings
 from app.store import events
@@ -38,9 +39,14 @@ def _env_name(field: str) -> str:
     return str(choices[0]) if choices else field.upper()
 
 
+def env_file() -> Path:
+    """The .env file settings are read from (and `setup` writes to)."""
+    return Path(os.environ.get("HOOKWISE_ENV_FILE", ".env"))
+
+
 def load_settings() -> Settings:
     try:
-        return Settings()
+        return Settings(_env_file=env_file())  # type: ignore[call-arg]
     except ValidationError as exc:
         # Name the setting and the problem, never the value: it may be a secret.
         first = exc.errors()[0]
@@ -106,6 +112,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings()
     with database(settings) as dsn:
         print(run(operate.status(dsn)))
+    return 0
+
+
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.github_app_configured:
+        raise UsageError("redeliver needs the GitHub App: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
+    try:
+        since = operate.parse_time(args.since, now=datetime.now(UTC))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with database(settings) as dsn:
+        report, ok = run(operate.redeliver(settings, dsn, since, args.dry_run, args.max))
+    print(report)
+    return 0 if ok else 1
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    public_url = args.public_url or f"http://{settings.host}:{settings.port}"
+    if not args.public_url:
+        log.warning("no --public-url: GitHub cannot send webhooks to %s", public_url)
+    try:
+        install_url = run(
+            setup.run_setup(
+                settings, env_file=env_file(), public_url=public_url, org=args.org, name=args.name
+            )
+        )
+    except setup.SetupError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote the App's credentials to {env_file()}")
+    print(f"install it: {install_url}")
     return 0
 
 
@@ -188,8 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="list, change nothing")
     replay.set_defaults(func=cmd_replay)
 
+    redeliver = commands.add_parser(
+        "redeliver", help="ask GitHub to redeliver what failed and we never stored"
+    )
+    redeliver.add_argument("--since", default="6h", help="look back this far (6h, 2d; max 3d)")
+    redeliver.add_argument("--dry-run", action="store_true", help="list, ask for nothing")
+    redeliver.add_argument("--max", type=int, help="ask for at most this many")
+    redeliver.set_defaults(func=cmd_redeliver)
+
     status = commands.add_parser("status", help="queue depth, oldest pending, failures")
     status.set_defaults(func=cmd_status)
+
+    setup_cmd = commands.add_parser("setup", help="create the GitHub App (manifest flow)")
+    setup_cmd.add_argument("--org", help="create it under this organisation")
+    setup_cmd.add_argument("--public-url", help="where GitHub can reach hookwise")
+    setup_cmd.add_argument("--name", default="hookwise", help="the App's name on GitHub")
+    setup_cmd.set_defaults(func=cmd_setup)
 
     send = commands.add_parser("send", help="sign a saved payload and POST it, like GitHub")
     send.add_argument("file", help="a JSON payload file")

@@ -1,16 +1,22 @@
-"""The one object passed to the web app (and later the worker and handlers): no module globals."""
+"""The one object passed to the web app, the worker and handlers: no module globals."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
+import httpx
+from gidgethub import GitHubException
 
+from app.clients.github import GitHubApp
 from app.settings import Settings
 from app.store import integrations
 from app.store.pool import create_pool
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -21,15 +27,33 @@ class Context:
     pool: asyncpg.Pool
     # integrations.id of each enabled source, resolved once at start.
     integration_ids: Mapping[str, int]
+    # None when no GitHub App is configured (GITHUB_APP_ID and a private key).
+    github: GitHubApp | None = None
 
 
 @asynccontextmanager
 async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
-    """Open the pool and resolve integrations; close everything on exit."""
-    pool = await create_pool(dsn, size=settings.db_pool_size)
-    try:
+    """Open the pool, the HTTP clients and resolve integrations; close everything on exit."""
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(dsn, size=settings.db_pool_size)
+        stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             ids = await integrations.ensure(conn, settings.enabled_sources)
-        yield Context(settings=settings, dsn=dsn, pool=pool, integration_ids=ids)
-    finally:
-        await pool.close()
+        github = None
+        if settings.github_app_configured:
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=settings.github_timeout)
+            )
+            github = GitHubApp(settings, http)
+            await _introduce(github)
+        yield Context(settings=settings, dsn=dsn, pool=pool, integration_ids=ids, github=github)
+
+
+async def _introduce(github: GitHubApp) -> None:
+    try:
+        identity = await github.load_identity()
+    except (GitHubException, httpx.HTTPError) as exc:
+        # Not fatal: webhooks are still stored; the identity is asked for again when needed.
+        log.warning("GET /app failed (%s): own events cannot be recognised yet", exc)
+        return
+    log.info("GitHub App %s (id %d), bot %s", identity.slug, identity.app_id, identity.bot_login)

@@ -7,8 +7,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from app import redeliver as redelivery
+from app.context import open_context
+from app.settings import Settings
 from app.store import events
-from app.store.pool import connect
+from app.store.pool import connect, connection
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -74,6 +77,32 @@ async def status(dsn: str) -> str:
     if state.failures:
         parts.append("\n" + table(["failures", "error"], [(n, e) for e, n in state.failures]))
     return "\n".join(parts)
+
+
+async def redeliver(
+    settings: Settings, dsn: str, since: datetime, dry_run: bool, limit: int | None
+) -> tuple[str, bool]:
+    """The table of what was (or would be) redelivered, and whether every request went through."""
+    async with open_context(settings, dsn) as ctx, connection(ctx.pool) as conn:
+        assert ctx.github is not None
+        outcomes = await redelivery.redeliver(
+            ctx.github, conn, since=since, dry_run=dry_run, limit=limit
+        )
+    listing = table(
+        ["guid", "event", "action", "first failure", "result"],
+        [
+            (
+                o.candidate.guid,
+                o.candidate.event,
+                o.candidate.action,
+                o.candidate.first_failure.isoformat(timespec="seconds"),
+                o.result,
+            )
+            for o in outcomes
+        ],
+    )
+    summary = f"{len(outcomes)} undelivered deliveries since {since.isoformat(timespec='seconds')}"
+    return f"{listing}\n{summary}", all(o.ok for o in outcomes)
 
 
 def parse_ids(values: Sequence[str]) -> list[uuid.UUID]:

@@ -8,7 +8,6 @@ taken over cannot overwrite the new owner's outcome.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -97,9 +96,3 @@ async def retry(
 
 async def release(conn: asyncpg.Connection, row: EventRow, *, at: datetime | None = None) -> None:
     await conn.execute(RELEASE, row.id, row.attempts, at)
-
-
-def retry_delay(attempts: int, *, base: float, cap: float, jitter: float | None = None) -> float:
-    """Exponential backoff with jitter: base * 2^(attempts-1), capped, times 0.5-1.5."""
-    jitter = random.random() if jitter is None else jitter
-    return min(cap, base * 2 ** max(attempts - 1, 0)) * (0.5 + jitter)

@@ -7,18 +7,23 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from app.context import open_context
+from app import redeliver
+from app.context import Context, open_context
 from app.handlers import routers
 from app.http import create_app
 from app.http.server import make_server
 from app.router import Router
+from app.schedule import Every
 from app.settings import Settings
 from app.signals import stop_on_signals
 from app.store import migrations
-from app.store.pool import connect
+from app.store.pool import connect, connection
 from app.worker import Worker
 
 log = logging.getLogger("hookwise")
+
+# A long-running piece of a process: how to run it, and how to ask it to stop.
+Part = tuple[Callable[[], Coroutine[Any, Any, None]], Callable[[], None]]
 
 
 def default_router() -> Router:
@@ -41,12 +46,9 @@ async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) ->
         if not ctx.integration_ids:
             log.warning("no webhook source is configured: set GITHUB_WEBHOOK_SECRET")
         server = make_server(create_app(ctx), host=settings.host, port=settings.port)
-        parts: list[tuple[Callable[[], Coroutine[Any, Any, None]], Callable[[], None]]] = [
-            (server.serve, server.stop)
-        ]
+        parts: list[Part] = [(server.serve, server.stop)]
         if worker:
-            runner = Worker(ctx, default_router())
-            parts.append((runner.run, runner.stop))
+            parts.extend(worker_parts(ctx, concurrency=None))
         log.info(
             "serving webhooks for %s on http://%s:%d%s",
             ", ".join(ctx.integration_ids) or "no source",
@@ -60,13 +62,29 @@ async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) ->
 
 async def work(settings: Settings, dsn: str, *, concurrency: int | None) -> None:
     async with open_context(settings, dsn) as ctx:
-        runner = Worker(ctx, default_router(), concurrency=concurrency)
-        await run_together([(runner.run, runner.stop)])
+        await run_together(worker_parts(ctx, concurrency=concurrency))
 
 
-async def run_together(
-    parts: list[tuple[Callable[[], Coroutine[Any, Any, None]], Callable[[], None]]],
-) -> None:
+def worker_parts(ctx: Context, *, concurrency: int | None) -> list[Part]:
+    """The worker, and beside it the redelivery schedule when one is set."""
+    runner = Worker(ctx, default_router(), concurrency=concurrency)
+    parts: list[Part] = [(runner.run, runner.stop)]
+    every = ctx.settings.redeliver_every
+    if every and ctx.github is not None:
+        github = ctx.github
+
+        async def redeliver_once() -> None:
+            async with connection(ctx.pool) as conn:
+                outcomes = await redeliver.scheduled_run(github, conn)
+            if outcomes:
+                log.info("scheduled redelivery asked for %d deliveries", len(outcomes))
+
+        schedule = Every(every, redeliver_once, name="redeliver")
+        parts.append((schedule.run, schedule.stop))
+    return parts
+
+
+async def run_together(parts: list[Part]) -> None:
     """Run each part until a stop signal, or until one ends: then stop them all."""
 
     def stop_all() -> None:

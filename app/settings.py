@@ -77,6 +77,29 @@ class Settings(BaseSettings):
     github_api_url: str = Field(
         "https://api.github.com", validation_alias=_env("GITHUB_API_URL", "HOOKWISE_GITHUB_API_URL")
     )
+    # The web side (App manifest flow, installation links); derived from the API URL when unset.
+    github_url: str | None = Field(None, validation_alias=_env("GITHUB_URL", "HOOKWISE_GITHUB_URL"))
+    github_app_id: str | None = Field(None, validation_alias=_env("GITHUB_APP_ID"))
+    # GitHub now advises the client id as the JWT issuer; the app id still works.
+    github_client_id: str | None = Field(None, validation_alias=_env("GITHUB_CLIENT_ID"))
+    github_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("GITHUB_CLIENT_SECRET")
+    )
+    github_private_key: SecretStr | None = Field(None, validation_alias=_env("GITHUB_PRIVATE_KEY"))
+    github_private_key_path: Path | None = Field(
+        None, validation_alias=_env("GITHUB_PRIVATE_KEY_PATH")
+    )
+    github_timeout: float = Field(30.0, gt=0, validation_alias=_env("HOOKWISE_GITHUB_TIMEOUT"))
+    # First pause before retrying a 5xx or a timeout (then doubled, with jitter; 3 tries in all).
+    github_retry_seconds: float = Field(
+        0.5, ge=0, validation_alias=_env("HOOKWISE_GITHUB_RETRY_SECONDS")
+    )
+    # GitHub asks for content-creating requests one at a time, a second apart, per installation.
+    github_write_interval: float = Field(
+        1.0, ge=0, validation_alias=_env("HOOKWISE_GITHUB_WRITE_INTERVAL")
+    )
+    # Seconds between scheduled `redeliver` runs inside the worker; 0 turns it off.
+    redeliver_every: float = Field(0.0, ge=0, validation_alias=_env("HOOKWISE_REDELIVER_EVERY"))
 
     @field_validator("github_webhook_secret", "linear_webhook_secret", mode="before")
     @classmethod
@@ -114,6 +137,48 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("github_url")
+    @classmethod
+    def _check_web_url(cls, value: str | None) -> str | None:
+        return None if value is None else cls._check_http_url(value)
+
+    @model_validator(mode="after")
+    def _check_github_app(self) -> Settings:
+        if self.github_private_key is not None and self.github_private_key_path is not None:
+            raise ValueError("set GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH, not both")
+        has_key = self.github_private_key is not None or self.github_private_key_path is not None
+        has_issuer = bool(self.github_app_id or self.github_client_id)
+        if has_key and not has_issuer:
+            raise ValueError("GITHUB_APP_ID is required with a private key")
+        if has_issuer and not has_key:
+            raise ValueError("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required")
+        if has_key and "PRIVATE KEY-----" not in self.github_private_key_pem():
+            raise ValueError("the GitHub App private key is not a PEM private key")
+        return self
+
+    @property
+    def github_app_configured(self) -> bool:
+        return bool(self.github_app_id or self.github_client_id)
+
+    def github_private_key_pem(self) -> str:
+        """The App's private key; reading a missing key file is a configuration error."""
+        if self.github_private_key is not None:
+            return self.github_private_key.get_secret_value().replace("\\n", "\n")
+        assert self.github_private_key_path is not None
+        try:
+            return self.github_private_key_path.read_text()
+        except OSError as exc:
+            raise ValueError(f"GITHUB_PRIVATE_KEY_PATH: cannot read: {exc.strerror}") from None
+
+    @property
+    def github_web_url(self) -> str:
+        if self.github_url:
+            return self.github_url
+        if self.github_api_url == "https://api.github.com":
+            return "https://github.com"
+        # GitHub Enterprise Server serves its API under /api/v3 of the web host.
+        return self.github_api_url.removesuffix("/api/v3")
 
     @model_validator(mode="after")
     def _check_enabled_sources_have_secrets(self) -> Settings:

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,7 @@ import asyncpg
 from app import queue
 from app.context import Context
 from app.queue import Claimed
+from app.retry import RetryLater, backoff
 from app.router import HandlerContext, Router
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
 from app.store.pool import connect, connection
@@ -65,6 +67,8 @@ class Worker:
         self.concurrency = concurrency or ctx.settings.worker_concurrency
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        # Set once LISTEN is on, or once the first attempt failed: then polling has to do.
+        self._listening = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._rounds = 0
         self._idle_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -88,6 +92,10 @@ class Worker:
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen(), name="hookwise-listener")
         listener.add_done_callback(self._listener_ended)
+        # LISTEN before the first claim: what is committed after that claim wakes us.
+        listening = asyncio.ensure_future(self._listening.wait())
+        await asyncio.wait([listener, listening], return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
         log.info("worker started, %d slots", self.concurrency, extra={"action": "worker_started"})
         try:
             await self._loop()
@@ -156,6 +164,12 @@ class Worker:
         except LeaseLost:
             bound.warning("lease lost on %s delivery=%s", label, row.delivery_id)
             return
+        except RetryLater as later:
+            bound.warning(
+                "%s delivery=%s: %s", label, row.delivery_id, later, extra={"action": "event_later"}
+            )
+            await self._release(claimed, at=later.retry_at)
+            return
         except Exception as exc:
             await self._retry(claimed, exc, bound)
             return
@@ -188,7 +202,7 @@ class Worker:
     ) -> None:
         settings = self.ctx.settings
         row = claimed.row
-        delay = queue.retry_delay(
+        delay = backoff(
             row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
         )
         error = f"{type(exc).__name__}: {exc}"
@@ -219,10 +233,10 @@ class Worker:
                 extra={"action": "event_retry"},
             )
 
-    async def _release(self, claimed: Claimed) -> None:
+    async def _release(self, claimed: Claimed, *, at: datetime | None = None) -> None:
         try:
             async with connection(self.ctx.pool) as conn:
-                await asyncio.shield(queue.release(conn, claimed.row))
+                await asyncio.shield(queue.release(conn, claimed.row, at=at))
         except (StoreError, asyncio.CancelledError):
             pass  # the lease expires and another worker takes it
 
@@ -246,6 +260,7 @@ class Worker:
                 conn = await connect(self.ctx.dsn)
             except StoreError as exc:
                 log.warning("listener cannot connect: %s", exc, extra={"action": "listen_failed"})
+                self._listening.set()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.ctx.settings.poll_interval)
                 continue
@@ -263,6 +278,7 @@ class Worker:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         await conn.add_listener(CHANNEL, lambda *_args: self._wake.set())
+        self._listening.set()
         self._wake.set()
         while not lost.is_set():
             try:

@@ -7,11 +7,13 @@ import asyncpg
 import pytest
 
 from app.settings import Settings
+from tests.fakes.github import FakeGitHub
 from tests.harness import Running, running_hookwise
 from tests.pg import EmbeddedPostgres, empty_database
 
 GITHUB_SECRET = "It's a Secret to Everybody"
 LINEAR_SECRET = "linear-test-secret"
+INSTALLATION_ID = 1234567
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +58,24 @@ def settings(dsn: str, tmp_path: Path) -> Settings:
 async def hookwise(settings: Settings, dsn: str) -> AsyncIterator[Running]:
     async with running_hookwise(settings, dsn) as running:
         yield running
+
+
+@pytest.fixture
+async def fake_github() -> AsyncIterator[FakeGitHub]:
+    async with FakeGitHub(webhook_secret=GITHUB_SECRET) as fake:
+        fake.add_installation(INSTALLATION_ID)
+        yield fake
+
+
+def with_github(settings: Settings, fake: FakeGitHub, **changes: object) -> Settings:
+    """The same settings with hookwise registered as the fake's GitHub App."""
+    values = settings.model_dump() | {
+        "github_api_url": fake.url,
+        "github_url": fake.url,
+        "github_app_id": str(fake.app_id),
+        "github_private_key": fake.private_key_pem,
+        "github_timeout": 2.0,
+        "github_retry_seconds": 0.01,
+        "github_write_interval": 0.01,
+    }
+    return Settings(**(values | changes))

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from starlette.types import ASGIApp
 
 from app.context import Context, open_context
 from app.http import create_app
@@ -27,6 +28,21 @@ def listening_socket() -> socket.socket:
     return sock
 
 
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve `app` on uvicorn in this event loop; yields its base URL, http://127.0.0.1:PORT."""
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    server = make_server(app, host="127.0.0.1", port=port)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn:{port}")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        await task
+        sock.close()
+
+
 @dataclass
 class Running:
     ctx: Context
@@ -36,16 +52,9 @@ class Running:
 
 @asynccontextmanager
 async def running_hookwise(settings: Settings, dsn: str) -> AsyncIterator[Running]:
-    async with open_context(settings, dsn) as ctx:
-        sock = listening_socket()
-        port = sock.getsockname()[1]
-        server = make_server(create_app(ctx), host="127.0.0.1", port=port)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        url = f"http://127.0.0.1:{port}"
-        try:
-            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-                yield Running(ctx=ctx, url=url, client=client)
-        finally:
-            server.stop()
-            await task
-            sock.close()
+    async with (
+        open_context(settings, dsn) as ctx,
+        serving(create_app(ctx)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        yield Running(ctx=ctx, url=url, client=client)

@@ -17,7 +17,8 @@ OURS = ("HOOKWISE_", "GITHUB_", "LINEAR_", "DATABASE_URL", "HOST", "PORT")
 def environment(**values: str) -> dict[str, str]:
     """This process's environment without any hookwise setting, plus `values`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
-    return env | values
+    # No .env of the developer's: a test's settings are only what it says.
+    return env | {"HOOKWISE_ENV_FILE": os.devnull} | values
 
 
 def hookwise(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:

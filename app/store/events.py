@@ -141,3 +141,16 @@ async def queue_status(conn: asyncpg.Connection, *, top_errors: int = 10) -> Que
     oldest = await conn.fetchval(OLDEST_PENDING)
     failures = [(r["error"], r["count"]) for r in await conn.fetch(FAILURES, top_errors)]
     return QueueStatus(counts, float(oldest) if oldest is not None else None, failures)
+
+
+STORED_DELIVERIES = """
+SELECT DISTINCT delivery_id FROM integration_events
+WHERE source = $1 AND delivery_id = ANY($2::text[])
+"""
+
+
+async def stored_deliveries(
+    conn: asyncpg.Connection, source: str, delivery_ids: list[str]
+) -> set[str]:
+    """Which of these delivery ids we hold (any hook)."""
+    return {r["delivery_id"] for r in await conn.fetch(STORED_DELIVERIES, source, delivery_ids)}

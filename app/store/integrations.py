@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import Any
 
 import asyncpg
 
@@ -16,3 +18,17 @@ RETURNING id
 async def ensure(conn: asyncpg.Connection, sources: Iterable[str]) -> dict[str, int]:
     """The integration id of each source, creating the rows on first start."""
     return {source: await conn.fetchval(ENSURE, source) for source in sources}
+
+
+GET_CONFIG = "SELECT config -> $2 FROM integrations WHERE name = $1"
+SET_CONFIG = """
+UPDATE integrations SET config = jsonb_set(config, ARRAY[$2::text], $3::jsonb) WHERE name = $1
+"""
+
+
+async def get_config(conn: asyncpg.Connection, name: str, key: str) -> Any:
+    return await conn.fetchval(GET_CONFIG, name, key)
+
+
+async def set_config(conn: asyncpg.Connection, name: str, key: str, value: Any) -> None:
+    await conn.execute(SET_CONFIG, name, key, json.dumps(value))

@@ -35,9 +35,11 @@ def _unreachable(dsn: str, exc: BaseException) -> StoreUnavailable:
 async def connect(dsn: str) -> asyncpg.Connection:
     """One connection of its own (migrations, LISTEN); StoreUnavailable when unreachable."""
     try:
-        return await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
+        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
     except UNAVAILABLE_ERRORS as exc:
         raise _unreachable(dsn, exc) from exc
+    await init_connection(conn)
+    return conn
 
 
 async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:

@@ -1,0 +1,249 @@
+"""The GitHub App's client: gidgethub over httpx, with the manners GitHub asks of an App.
+
+- App JWTs (RS256, iat 60 s in the past for clock drift, under 10 minutes) and installation
+  tokens cached until 5 minutes before they expire; concurrent callers share one token request.
+- Per installation, a few requests at once, and writes (POST/PATCH/PUT/DELETE) one at a time a
+  second apart, as GitHub's secondary-rate-limit guidance asks.
+- 5xx answers and timeouts are retried a few times with backoff; a rate limit (403/429 with
+  Retry-After, or X-RateLimit-Remaining: 0 with X-RateLimit-Reset) raises RateLimited, which
+  reschedules the event for then instead of sleeping in a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import gidgethub.httpx
+import httpx
+import jwt
+from gidgethub import HTTPException
+
+from app.retry import RetryLater, backoff
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REQUESTER = "hookwise"
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+TRIES = 3
+JWT_LIFETIME = 540  # seconds after iat - 60 s: GitHub refuses JWTs living over 10 minutes
+TOKEN_MARGIN = timedelta(minutes=5)
+
+
+class RateLimited(RetryLater):
+    """GitHub asked us to wait."""
+
+
+def app_jwt(private_key: str, issuer: str, *, now: float) -> str:
+    """An App JWT: issued 60 s in the past against clock drift, expiring within 10 minutes."""
+    issued = int(now) - 60
+    claims = {"iat": issued, "exp": issued + JWT_LIFETIME, "iss": issuer}
+    return jwt.encode(claims, private_key, algorithm="RS256")
+
+
+def rate_limit_reset(status: int, headers: Mapping[str, str], *, now: datetime) -> datetime | None:
+    """When GitHub will take requests again, if this answer is a rate limit."""
+    if status not in (403, 429):
+        return None
+    retry_after = headers.get("retry-after", "")
+    if retry_after.isdigit():
+        return now + timedelta(seconds=int(retry_after))
+    reset = headers.get("x-ratelimit-reset", "")
+    if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
+        return max(now, datetime.fromtimestamp(int(reset), UTC))
+    if status == 429:
+        # A 429 that says nothing: GitHub's guidance is to wait at least a minute.
+        return now + timedelta(minutes=1)
+    return None
+
+
+class Throttle:
+    """A few requests at once, and writes one at a time a second apart."""
+
+    def __init__(self, *, concurrency: int = 3, write_interval: float = 1.0) -> None:
+        self._slots = asyncio.Semaphore(concurrency)
+        self._write = asyncio.Lock()
+        self._write_interval = write_interval
+        self._last_write = float("-inf")
+
+    @asynccontextmanager
+    async def slot(self, method: str) -> AsyncIterator[None]:
+        async with self._slots:
+            if method not in WRITES:
+                yield
+                return
+            async with self._write:
+                wait = self._last_write + self._write_interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                try:
+                    yield
+                finally:
+                    self._last_write = time.monotonic()
+
+
+class GitHubAPI(gidgethub.httpx.GitHubAPI):
+    """gidgethub's httpx client with throttling, bounded retries and rate limits as RateLimited."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str,
+        throttle: Throttle,
+        oauth_token: str | None = None,
+        app_jwt: Callable[[], str] | None = None,
+        retry_seconds: float = 0.5,
+    ) -> None:
+        super().__init__(client, REQUESTER, oauth_token=oauth_token, base_url=base_url)
+        self._throttle = throttle
+        self._app_jwt_source = app_jwt
+        self._retry_seconds = retry_seconds
+
+    def _get_app_jwt(self) -> str | None:
+        return self._app_jwt_source() if self._app_jwt_source else None
+
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        async with self._throttle.slot(method):
+            for attempt in range(1, TRIES + 1):
+                try:
+                    status, answer_headers, answer = await super()._request(
+                        method, url, headers, body
+                    )
+                except httpx.TransportError as exc:
+                    if attempt == TRIES:
+                        raise
+                    log.warning("GitHub %s %s: %s, retrying", method, url, type(exc).__name__)
+                else:
+                    if status < 500 or attempt == TRIES:
+                        return status, answer_headers, answer
+                    log.warning("GitHub %s %s answered %d, retrying", method, url, status)
+                await asyncio.sleep(backoff(attempt, base=self._retry_seconds, cap=5.0))
+        raise AssertionError("unreachable")
+
+    async def handle_rate_limit_error(
+        self, *, method: str, url: str, exception: HTTPException, attempt: int
+    ) -> bool:
+        headers = {k.lower(): v for k, v in (exception.headers or {}).items()}
+        at = rate_limit_reset(exception.status_code, headers, now=datetime.now(UTC))
+        if at is not None:
+            raise RateLimited(at, f"GitHub rate limit on {method} {url}") from exception
+        return False
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who we are on GitHub: events sent by `bot_login` are our own."""
+
+    app_id: int
+    slug: str
+
+    @property
+    def bot_login(self) -> str:
+        return f"{self.slug}[bot]"
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    expires_at: datetime
+
+
+class GitHubApp:
+    """The App's credentials, its token cache and its per-installation throttles."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self._http = http
+        self._base_url = settings.github_api_url
+        self._retry_seconds = settings.github_retry_seconds
+        self._write_interval = settings.github_write_interval
+        self._issuer = settings.github_client_id or settings.github_app_id or ""
+        self._private_key = settings.github_private_key_pem()
+        self._jwt: tuple[str, float] | None = None
+        self._tokens: dict[int, Token] = {}
+        self._pending: dict[int, asyncio.Task[Token]] = {}
+        self._throttles: dict[int | None, Throttle] = {}
+        self.identity: Identity | None = None
+
+    def jwt(self) -> str:
+        # Reused for a few minutes: signing RS256 costs about a millisecond.
+        now = time.time()
+        if self._jwt is None or now > self._jwt[1]:
+            self._jwt = (app_jwt(self._private_key, self._issuer, now=now), now + 300)
+        return self._jwt[0]
+
+    def app_api(self) -> GitHubAPI:
+        """Authenticated as the App itself (JWT): /app, hook deliveries, tokens."""
+        return self._api(None, app_jwt=self.jwt)
+
+    async def installation_api(self, installation_id: int) -> GitHubAPI:
+        """Authenticated as one installation, with its token."""
+        token = await self.installation_token(installation_id)
+        return self._api(installation_id, oauth_token=token)
+
+    def _api(self, installation_id: int | None, **auth: Any) -> GitHubAPI:
+        return GitHubAPI(
+            self._http,
+            base_url=self._base_url,
+            throttle=self._throttles.setdefault(
+                installation_id, Throttle(write_interval=self._write_interval)
+            ),
+            retry_seconds=self._retry_seconds,
+            **auth,
+        )
+
+    async def installation_token(self, installation_id: int) -> str:
+        cached = self._tokens.get(installation_id)
+        if cached is not None and datetime.now(UTC) < cached.expires_at - TOKEN_MARGIN:
+            return cached.value
+        # Callers arriving while a token is being fetched wait for that one request.
+        task = self._pending.get(installation_id)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch_token(installation_id))
+            self._pending[installation_id] = task
+            task.add_done_callback(lambda _t: self._pending.pop(installation_id, None))
+        token = await asyncio.shield(task)
+        return token.value
+
+    async def _fetch_token(self, installation_id: int) -> Token:
+        answer = await self.app_api().post(
+            "/app/installations/{installation_id}/access_tokens",
+            {"installation_id": installation_id},
+            data=b"",
+        )
+        expires = datetime.fromisoformat(answer["expires_at"])
+        token = Token(answer["token"], expires)
+        self._tokens[installation_id] = token
+        log.info(
+            "installation token for %d, valid until %s",
+            installation_id,
+            expires.isoformat(timespec="seconds"),
+            extra={"action": "github_token"},
+        )
+        return token
+
+    async def load_identity(self) -> Identity:
+        """GET /app: our slug, hence our bot's login, so handlers can skip our own events."""
+        answer = await self.app_api().getitem("/app")
+        self.identity = Identity(app_id=int(answer["id"]), slug=str(answer["slug"]))
+        return self.identity
+
+
+def is_own_event(payload: Mapping[str, Any], identity: Identity | None) -> bool:
+    """Whether our own App caused this event (reacting to it could loop)."""
+    if identity is None:
+        return False
+    sender = payload.get("sender") or {}
+    if sender.get("login") == identity.bot_login:
+        return True
+    app = (payload.get("check_run") or payload.get("check_suite") or {}).get("app") or {}
+    return app.get("id") == identity.app_id

@@ -1,0 +1,767 @@
+"""Dispatch: signed deliveries through ingest, the queue and the pull-request/check-run handlers.
+
+    python bench/dispatch.py [--events 2000] [--concurrency 4] [--senders 16] [--spread 16]
+                             [--mode both|live|backlog] [--poll-interval 5]
+
+`hookwise serve --no-worker` runs as a child process and receives every delivery over HTTP, so
+ingest is the real path: signature, insert, commit, NOTIFY. The worker is hookwise's own Worker,
+run in this process with the default handlers behind one more handler, registered first, that
+notes when each event's handlers began. That is after the claim and after the event's
+pull-request locks were taken: the lag is how long a committed event waited before any handler
+of it ran, i.e. handler start minus the row's received_at (PostgreSQL's now() at the insert,
+which autocommits). Our clock and PostgreSQL's are compared once, so a DATABASE_URL on another
+machine does not put clock skew into the lag.
+
+The load comes from a process of its own: an httpx client in this process would share the event
+loop with the worker and its time would pass for queue lag.
+
+Each pull request k gets four deliveries: opened, synchronize (a new head commit, a minute
+later), and check_run created then completed for that new head. `--spread` PRs are sent
+together, each step across the group before the next step: one PR's deliveries keep their order
+while neighbouring PRs interleave, as in a busy repository. `--spread 1` sends each PR's four back
+to back, so the worker mostly waits on one PR's locks.
+
+Two modes, each with its own repository, ids and delivery ids in the same database:
+- live: the worker runs while the deliveries arrive; events/s is completed events over the time
+  from the first POST to the worker going idle, and the lag is the lag under that load.
+- backlog: everything is stored first, then the worker starts; events/s is the drain rate (worker
+  start to idle). Its lag includes the wait for the worker to start at all.
+
+PostgreSQL is DATABASE_URL when set, else an embedded server in a temporary directory, started
+the way `hookwise serve` starts its own (durable commits), and deleted afterwards.
+
+`--events` counts deliveries per mode, not pull requests.
+
+Timing is reported, never judged. Exit status: 1 if a delivery was not answered 202, or an event
+did not complete on its first attempt, or the server did not stop cleanly; 2 if the benchmark
+could not run; 130 if interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, sys.path starts at bench/; `tests` (not installed) is in the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import asyncio
+import copy
+import hashlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+
+from app import logs
+from app.cli import run as run_on_uvloop
+from app.context import open_context
+from app.deliveries import github_signature
+from app.router import HandlerContext, Router
+from app.serving import default_router
+from app.settings import Settings
+from app.store import migrations
+from app.store.server import embedded_server
+from app.worker import Worker
+from tests.fixtures import github_example
+
+HOST = "127.0.0.1"
+WEBHOOK_PATH = "/webhooks/github"
+READY_TIMEOUT = 120.0
+STOP_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 30.0
+# Deliveries answered after this long are not lost, but the run is not worth waiting for.
+IDLE_TIMEOUT = 600.0
+# The caller's hookwise settings must not leak into the server under test.
+OUR_PREFIXES = ("HOOKWISE_", "GITHUB_", "LINEAR_")
+OUR_NAMES = ("DATABASE_URL", "HOST", "PORT")
+# Each pull request's deliveries, in the order GitHub sends them.
+STEPS = (
+    ("pull_request", "opened"),
+    ("pull_request", "synchronize"),
+    ("check_run", "created"),
+    ("check_run", "completed"),
+)
+OPENED_AT = datetime(2024, 1, 1, tzinfo=UTC)
+# Spawned, not forked: a fork would copy this process's running event loop and its connections.
+SPAWN = multiprocessing.get_context("spawn")
+
+
+class BenchError(Exception):
+    """The benchmark could not run."""
+
+
+@dataclass(frozen=True)
+class Options:
+    events: int
+    concurrency: int
+    senders: int
+    spread: int
+    modes: tuple[str, ...]
+    poll_interval: float
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--events", type=int, default=2000, help="deliveries per mode (2000)")
+    parser.add_argument("--concurrency", type=int, default=4, help="worker slots (4)")
+    parser.add_argument("--senders", type=int, default=16, help="concurrent POSTs (16)")
+    parser.add_argument("--spread", type=int, default=16, help="PRs sent interleaved (16)")
+    parser.add_argument("--mode", choices=("both", "live", "backlog"), default="both")
+    parser.add_argument(
+        "--poll-interval", type=float, default=5.0, help="worker poll, seconds (5, as hookwise)"
+    )
+    args = parser.parse_args(argv)
+    if min(args.events, args.concurrency, args.senders, args.spread) < 1:
+        parser.error("--events, --concurrency, --senders and --spread must be >= 1")
+    if args.poll_interval <= 0:
+        parser.error("--poll-interval must be > 0")
+    modes = ("live", "backlog") if args.mode == "both" else (args.mode,)
+    return Options(
+        args.events, args.concurrency, args.senders, args.spread, modes, args.poll_interval
+    )
+
+
+# --- deliveries ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What keeps one mode's rows apart from the other's and from earlier runs."""
+
+    tag: str
+    repository: dict[str, Any]
+    installation: dict[str, Any]
+    id_base: int
+
+    @property
+    def repository_id(self) -> int:
+        return int(self.repository["id"])
+
+    def delivery_prefix(self) -> str:
+        return f"bench-{self.tag}-"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One signed request, ready to POST."""
+
+    delivery_id: str
+    headers: dict[str, str]
+    body: bytes = field(repr=False)
+
+
+def new_scope(mode: str) -> Scope:
+    tag = f"{mode}-{secrets.token_hex(4)}"
+    # Random ids well inside bigint, so a shared DATABASE_URL's earlier runs never collide.
+    base = secrets.randbelow(2**40) * 1000 + 10**15
+    repository = copy.deepcopy(github_example("pull_request", "opened")["repository"])
+    # One repository object for every delivery: payloads that disagreed on it would rewrite
+    # (and lock) the repository row, which the fixtures' differing copies would do.
+    repository.update(
+        id=base, node_id=f"bench-{tag}", name=tag, full_name=f"hookwise-bench/{tag}", fork=False
+    )
+    installation = {"id": base, "node_id": f"bench-{tag}"}
+    return Scope(tag, repository, installation, id_base=base)
+
+
+def sha(scope: Scope, k: int, which: str) -> str:
+    return hashlib.sha1(f"{scope.tag}:{k}:{which}".encode()).hexdigest()
+
+
+def github_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pull_request_payload(scope: Scope, k: int, action: str) -> dict[str, Any]:
+    payload = copy.deepcopy(github_example("pull_request", action))
+    opened, pushed = sha(scope, k, "opened"), sha(scope, k, "pushed")
+    number = k + 1
+    # A push moves the head and comes later: the handler keeps the newer state either way round.
+    head = opened if action == "opened" else pushed
+    updated = OPENED_AT if action == "opened" else OPENED_AT + timedelta(minutes=1)
+    pr = payload["pull_request"]
+    pr.update(
+        id=scope.id_base + k,
+        number=number,
+        state="open",
+        merged=False,
+        merged_at=None,
+        closed_at=None,
+        created_at=github_time(OPENED_AT),
+        updated_at=github_time(updated),
+    )
+    pr["head"].update(sha=head, repo=scope.repository)
+    pr["base"]["repo"] = scope.repository
+    payload.update(number=number, repository=scope.repository, installation=scope.installation)
+    if action == "synchronize":
+        payload.update(before=opened, after=pushed)
+    return payload
+
+
+def check_run_payload(scope: Scope, k: int, action: str) -> dict[str, Any]:
+    payload = copy.deepcopy(github_example("check_run", action))
+    head = sha(scope, k, "pushed")
+    run = payload["check_run"]
+    run.update(id=scope.id_base + k, head_sha=head)
+    run["check_suite"].update(id=scope.id_base + k, head_sha=head)
+    linked = run["pull_requests"][0]
+    linked.update(id=scope.id_base + k, number=k + 1)
+    linked["head"].update(sha=head)
+    for side in ("head", "base"):
+        linked[side]["repo"].update(id=scope.repository_id, name=scope.repository["name"])
+    run["pull_requests"] = [linked]
+    payload.update(repository=scope.repository, installation=scope.installation)
+    return payload
+
+
+def schedule(events: int, spread: int) -> list[tuple[int, int]]:
+    """(pull request, step) in sending order, cut to `events`."""
+    prs = math.ceil(events / len(STEPS))
+    order = [
+        (k, step)
+        for start in range(0, prs, spread)
+        for step in range(len(STEPS))
+        for k in range(start, min(start + spread, prs))
+    ]
+    return order[:events]
+
+
+def build(scope: Scope, events: int, spread: int, secret: str) -> list[Outgoing]:
+    outgoing = []
+    for n, (k, step) in enumerate(schedule(events, spread)):
+        event, action = STEPS[step]
+        make = pull_request_payload if event == "pull_request" else check_run_payload
+        body = json.dumps(make(scope, k, action)).encode()
+        delivery_id = f"{scope.delivery_prefix()}{n:07d}"
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/bench",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery_id,
+            "X-GitHub-Hook-ID": "1",
+            "X-GitHub-Hook-Installation-Target-Type": "integration",
+            "X-GitHub-Hook-Installation-Target-ID": "1",
+            "X-Hub-Signature-256": github_signature(secret.encode(), body),
+        }
+        outgoing.append(Outgoing(delivery_id, headers, body))
+    return outgoing
+
+
+# --- sending (in a child process) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    first_post: float
+    last_answer: float
+    statuses: dict[int, int]
+    # No answer at all (connect errors, timeouts): the first few, for the report.
+    errors: list[str]
+    error_count: int
+
+    @property
+    def accepted(self) -> int:
+        return self.statuses.get(202, 0)
+
+
+def send_all(url: str, outgoing: list[Outgoing], senders: int, results: Connection) -> None:
+    """The sender process: POST everything, then send back what happened."""
+    # The parent decides when to stop and terminates us; a Ctrl-C here would only add noise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    results.send(asyncio.run(post_all(url, outgoing, senders)))
+    results.close()
+
+
+async def post_all(url: str, outgoing: list[Outgoing], senders: int) -> Sent:
+    # One iterator shared by all senders: each takes the next delivery when it is free, so the
+    # order of POSTs follows the schedule.
+    pending = iter(outgoing)
+    statuses: Counter[int] = Counter()
+    errors: list[str] = []
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        for item in pending:
+            try:
+                response = await client.post(url, content=item.body, headers=item.headers)
+            except httpx.HTTPError as exc:
+                errors.append(f"{item.delivery_id}: {type(exc).__name__}: {exc}")
+                continue
+            statuses[response.status_code] += 1
+
+    # A client per sender: one client sharing its pool among many tasks is the bottleneck.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT)
+            )
+            for _ in range(senders)
+        ]
+        first = time.time()
+        await asyncio.gather(*(sender(client) for client in clients))
+        last = time.time()
+    return Sent(first, last, dict(statuses), errors[:5], len(errors))
+
+
+async def send(url: str, outgoing: list[Outgoing], senders: int) -> Sent:
+    """POST from a process of our own, leaving this event loop to the worker meanwhile."""
+    receiver, results = SPAWN.Pipe(duplex=False)
+    process = SPAWN.Process(
+        target=send_all, args=(url, outgoing, senders, results), name="bench-sender", daemon=True
+    )
+    process.start()
+    results.close()
+    try:
+        return await receive(receiver)
+    finally:
+        # Still running only when we were interrupted: nothing more should reach the server.
+        if process.is_alive():
+            process.terminate()
+        process.join()
+        receiver.close()
+
+
+async def receive(conn: Connection) -> Sent:
+    """The sender's answer, read once the pipe has something (or the sender died)."""
+    ready = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(conn.fileno(), ready.set)
+    try:
+        await ready.wait()
+    finally:
+        loop.remove_reader(conn.fileno())
+    try:
+        sent: Sent = conn.recv()
+    except EOFError:
+        raise BenchError("the sender process died before it answered") from None
+    return sent
+
+
+# --- the server and the database -------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+    exit_code: int | None = None
+
+    @property
+    def webhook_url(self) -> str:
+        return self.base_url + WEBHOOK_PATH
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def hookwise_command() -> str:
+    # The hookwise beside this Python first: the one installed with the code under test.
+    here = str(Path(sys.executable).parent)
+    found = shutil.which("hookwise", path=here) or shutil.which("hookwise")
+    if found is None:
+        raise BenchError("the hookwise command is not installed: pip install -e .")
+    return found
+
+
+def server_environment(dsn: str, secret: str, port: int) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(OUR_PREFIXES) and name not in OUR_NAMES
+    }
+    return env | {
+        "DATABASE_URL": dsn,
+        "GITHUB_WEBHOOK_SECRET": secret,
+        "HOST": HOST,
+        "PORT": str(port),
+        "HOOKWISE_LOG_LEVEL": "warning",
+    }
+
+
+def read_log(path: Path) -> list[str]:
+    return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+
+def wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if (code := server.process.poll()) is not None:
+            tail = "\n".join(read_log(server.log)[-30:])
+            raise BenchError(f"hookwise serve exited with {code} before it was ready:\n{tail}")
+        try:
+            if httpx.get(server.base_url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise BenchError(f"hookwise serve was not ready after {READY_TIMEOUT:.0f} s")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> int:
+    """SIGINT, as Ctrl-C would: the server finishes its requests and closes its pool."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+@contextmanager
+def hookwise_server(dsn: str, secret: str, workdir: Path) -> Iterator[Server]:
+    port = free_port()
+    log = workdir / "hookwise.log"
+    command = [hookwise_command(), "serve", "--no-worker"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            env=server_environment(dsn, secret, port),
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, f"http://{HOST}:{port}", log)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        server.exit_code = stop_process(process)
+
+
+@contextmanager
+def database(workdir: Path) -> Iterator[tuple[str, str]]:
+    """(DSN, where it is): DATABASE_URL, or an embedded server deleted with `workdir`."""
+    if dsn := os.environ.get("DATABASE_URL"):
+        yield dsn, "DATABASE_URL"
+        return
+    with embedded_server(workdir / "pgdata") as dsn:
+        yield dsn, "embedded PostgreSQL"
+
+
+async def migrate(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrations.migrate(conn)
+    finally:
+        await conn.close()
+
+
+# --- the worker and what it saw --------------------------------------------------------------
+
+
+class HandlerStarts:
+    """When each event's first handler began, on our clock, by event id."""
+
+    def __init__(self) -> None:
+        self.first: dict[UUID, float] = {}
+        # More calls than events means an attempt was rolled back and run again.
+        self.calls = 0
+
+    async def record(self, event: HandlerContext) -> None:
+        self.calls += 1
+        self.first.setdefault(event.event.id, time.time())
+
+    def router(self) -> Router:
+        router = Router()
+        for event in ("pull_request", "check_run"):
+            router.add(self.record, "github", event)
+        return router
+
+
+class WarningCounter(logging.Handler):
+    """Counts what hookwise logs at WARNING and above in this process (retries, lost leases)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+ROWS = """
+SELECT id, status, attempts, extract(epoch FROM received_at)::float8 AS received, last_error
+FROM integration_events WHERE delivery_id LIKE $1
+"""
+CLOCK = "SELECT extract(epoch FROM clock_timestamp())::float8"
+
+
+async def clock_offset(conn: asyncpg.Connection) -> float:
+    """PostgreSQL's clock minus ours, from the sample with the shortest round trip."""
+    samples = []
+    for _ in range(7):
+        before = time.time()
+        theirs = float(await conn.fetchval(CLOCK))
+        after = time.time()
+        samples.append((after - before, theirs - (before + after) / 2))
+    return min(samples)[1]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mode: str
+    sent: Sent
+    # The measured window: live from the first POST, backlog from the worker's start; to idle.
+    window: tuple[float, float]
+    rows: list[asyncpg.Record]
+    starts: dict[UUID, float]
+    handler_calls: int
+    offset: float
+
+    @property
+    def statuses(self) -> Counter[str]:
+        return Counter(row["status"] for row in self.rows)
+
+    @property
+    def attempts(self) -> Counter[int]:
+        return Counter(row["attempts"] for row in self.rows)
+
+    def lags_ms(self) -> list[float]:
+        return [
+            (self.starts[row["id"]] + self.offset - row["received"]) * 1000
+            for row in self.rows
+            if row["id"] in self.starts
+        ]
+
+    @property
+    def rate(self) -> float:
+        completed = self.statuses["completed"]
+        start, end = self.window
+        return completed / (end - start) if end > start else math.nan
+
+    @property
+    def ingest_rate(self) -> float:
+        span = self.sent.last_answer - self.sent.first_post
+        return self.sent.accepted / span if span > 0 else math.nan
+
+    def problems(self, expected: int) -> list[str]:
+        found = []
+        if self.sent.accepted != expected:
+            found.append(f"{self.sent.accepted} of {expected} answered 202: {self.sent.statuses}")
+        if self.sent.error_count:
+            found.append(f"{self.sent.error_count} unanswered: {self.sent.errors}")
+        if self.statuses["completed"] != expected or len(self.rows) != expected:
+            found.append(f"{len(self.rows)} stored, by status {dict(self.statuses)}")
+        if set(self.attempts) - {1}:
+            found.append(f"attempts {dict(self.attempts)}")
+        if self.handler_calls != len(self.starts):
+            found.append(f"{self.handler_calls} handler runs for {len(self.starts)} events")
+        errors = Counter(row["last_error"] for row in self.rows if row["last_error"])
+        found += [f"{count}x {error}" for error, count in errors.most_common(3)]
+        return found
+
+
+async def collect(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    return list(await conn.fetch(ROWS, scope.delivery_prefix() + "%"))
+
+
+async def idle(worker: Worker) -> float:
+    """Wait until everything committed so far is handled; when that was."""
+    try:
+        await asyncio.wait_for(worker.idle(wake=True), timeout=IDLE_TIMEOUT)
+    except TimeoutError:
+        raise BenchError(f"the worker was not idle after {IDLE_TIMEOUT:.0f} s") from None
+    return time.time()
+
+
+async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: str) -> Outcome:
+    scope = new_scope(mode)
+    outgoing = build(scope, opts.events, opts.spread, secret)
+    starts = HandlerStarts()
+    # The timing handler first, so it runs before the real handlers of the same event.
+    router = Router(starts.router(), default_router())
+    settings = Settings(
+        database_url=dsn,
+        github_webhook_secret=secret,
+        # Named, so a HOOKWISE_SOURCES in the caller's environment cannot ask for Linear too.
+        sources=("github",),
+        worker_concurrency=opts.concurrency,
+        poll_interval=opts.poll_interval,
+        # Every slot holds a connection for its event; the claim needs one more.
+        db_pool_size=max(10, opts.concurrency + 2),
+    )
+    async with open_context(settings, dsn) as ctx:
+        worker = Worker(ctx, router)
+        task: asyncio.Task[None] | None = None
+        try:
+            if mode == "live":
+                task = asyncio.create_task(worker.run(), name="bench-worker")
+                await idle(worker)
+                sent = await send(server.webhook_url, outgoing, opts.senders)
+                window = (sent.first_post, await idle(worker))
+            else:
+                sent = await send(server.webhook_url, outgoing, opts.senders)
+                begun = time.time()
+                task = asyncio.create_task(worker.run(), name="bench-worker")
+                window = (begun, await idle(worker))
+        finally:
+            worker.stop()
+            if task is not None:
+                await task
+        async with ctx.pool.acquire() as conn:
+            offset = await clock_offset(conn)
+            rows = await collect(conn, scope)
+    return Outcome(mode, sent, window, rows, starts.first, starts.calls, offset)
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], pct: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else math.nan
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+def figure(value: float, digits: int = 1) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+COLUMNS = (
+    ("mode", 8),
+    ("events", 8),
+    ("ingest/s", 10),
+    ("events/s", 10),
+    ("lag p50 ms", 12),
+    ("p99 ms", 10),
+    ("max ms", 10),
+    ("completed", 11),
+    ("failed", 8),
+    ("other", 7),
+    ("attempts=1", 12),
+)
+
+
+def row_line(cells: tuple[str, ...]) -> str:
+    widths = [width for _, width in COLUMNS]
+    line = cells[0].ljust(widths[0])
+    line += "".join(cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))
+    return line.rstrip()
+
+
+def outcome_cells(o: Outcome) -> tuple[str, ...]:
+    lags = o.lags_ms()
+    statuses = o.statuses
+    return (
+        o.mode,
+        str(len(o.rows)),
+        figure(o.ingest_rate),
+        figure(o.rate),
+        figure(percentile(lags, 50)),
+        figure(percentile(lags, 99)),
+        figure(max(lags, default=math.nan)),
+        str(statuses["completed"]),
+        str(statuses["failed"]),
+        str(len(o.rows) - statuses["completed"] - statuses["failed"]),
+        str(o.attempts[1]),
+    )
+
+
+def detail(o: Outcome) -> str:
+    start, end = o.window
+    tail = end - o.sent.last_answer
+    since = "first POST" if o.mode == "live" else "worker start"
+    return (
+        f"{o.mode}: POSTs {o.sent.last_answer - o.sent.first_post:.2f} s, "
+        f"{since} to idle {end - start:.2f} s (idle {tail:.2f} s after the last answer); "
+        f"statuses {dict(sorted(o.sent.statuses.items()))}; handler runs {o.handler_calls}; "
+        f"clock offset {o.offset * 1000:+.2f} ms"
+    )
+
+
+def report(
+    outcomes: list[Outcome], opts: Options, where: str, server: Server, warnings: int
+) -> list[str]:
+    prs = math.ceil(opts.events / len(STEPS))
+    lines = [
+        f"dispatch: {opts.events} deliveries per mode ({prs} PRs x opened, synchronize, "
+        f"check_run created, completed; {opts.spread} PRs interleaved), {opts.senders} senders, "
+        f"worker concurrency {opts.concurrency}, poll {opts.poll_interval:g} s, {where}, "
+        f"{os.cpu_count()} CPUs",
+        "",
+        row_line(tuple(name for name, _ in COLUMNS)),
+        *(row_line(outcome_cells(o)) for o in outcomes),
+        "",
+        "ingest/s: 202s over the POSTs' span. events/s: completed over first POST (live) or "
+        "worker start (backlog) to idle.",
+        "lag: first handler start - received_at (insert, autocommitted); backlog's includes the "
+        "wait for the worker to start.",
+        "",
+        *(detail(o) for o in outcomes),
+    ]
+    for o in outcomes:
+        lines += [f"{o.mode}: PROBLEM: {p}" for p in o.problems(opts.events)]
+    server_log = read_log(server.log)
+    lines.append(
+        f"server exit code {server.exit_code}, {len(server_log)} log lines at WARNING+; "
+        f"worker {warnings} at WARNING+"
+    )
+    lines += [f"  {line}" for line in server_log[:5]]
+    return lines
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+async def bench(opts: Options, dsn: str, server: Server, secret: str) -> list[Outcome]:
+    return [await run_mode(mode, opts, dsn, server, secret) for mode in opts.modes]
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    logs.configure("warning")
+    warnings = WarningCounter()
+    logging.getLogger().addHandler(warnings)
+    secret = secrets.token_hex(16)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="hookwise-dispatch-") as tmp,
+            database(Path(tmp)) as (dsn, where),
+        ):
+            run_on_uvloop(migrate(dsn))
+            with hookwise_server(dsn, secret, Path(tmp)) as server:
+                print(f"hookwise ready at {server.base_url}; {where}", file=sys.stderr)
+                outcomes = run_on_uvloop(bench(opts, dsn, server, secret))
+            lines = report(outcomes, opts, where, server, warnings.count)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        # The with blocks above have stopped the sender, worker, server and database by now.
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    print("\n".join(lines))
+    clean = server.exit_code == 0 and not any(o.problems(opts.events) for o in outcomes)
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""hookwise setup: the App manifest flow end to end, a browser's part played by httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import re
+import stat
+from pathlib import Path
+
+import httpx
+
+from app.settings import Settings
+from tests.fakes.github import FakeGitHub
+from tests.harness import listening_socket, running_hookwise
+from tests.processes import HOOKWISE, environment
+
+
+def free_port() -> int:
+    with listening_socket() as sock:
+        return sock.getsockname()[1]
+
+
+async def wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
+    async with asyncio.timeout(30):
+        while line := (await stream.readline()).decode():
+            if text in line:
+                return line
+    raise AssertionError(f"hookwise setup ended before {text!r}")
+
+
+async def test_setup_creates_the_app_and_writes_env(
+    tmp_path: Path, fake_github: FakeGitHub, dsn: str, db
+) -> None:
+    port = free_port()
+    env_path = tmp_path / ".env"
+    env_path.write_text("HOOKWISE_LOG_LEVEL=info\n")
+    env = environment(
+        GITHUB_API_URL=fake_github.url,
+        GITHUB_URL=fake_github.url,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        HOOKWISE_ENV_FILE=str(env_path),
+    )
+    process = await asyncio.create_subprocess_exec(
+        HOOKWISE,
+        *("setup", "--org", "acme", "--public-url", "https://hooks.example.com"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        await wait_for_line(process.stderr, f"open http://127.0.0.1:{port}/ in a browser")
+        async with httpx.AsyncClient(timeout=10) as browser:
+            page = await browser.get(f"http://127.0.0.1:{port}/")
+            action = html.unescape(re.search(r"action='([^']+)'", page.text)[1])
+            manifest = html.unescape(re.search(r"name='manifest' value='([^']+)'", page.text)[1])
+            assert action.startswith(f"{fake_github.url}/organizations/acme/settings/apps/new?")
+            done = await browser.post(action, data={"manifest": manifest}, follow_redirects=True)
+        assert done.status_code == 200
+        assert "install it" in done.text
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert out.decode().splitlines()[-1] == (
+        f"install it: {fake_github.url}/apps/{fake_github.slug}/installations/new"
+    )
+    [sent] = fake_github.manifests
+    assert sent["hook_attributes"]["url"] == "https://hooks.example.com/webhooks/github"
+    assert sent["redirect_url"] == f"http://127.0.0.1:{port}/callback"
+
+    assert stat.S_IMODE(os.stat(env_path).st_mode) == 0o600
+    assert env_path.read_text().startswith("HOOKWISE_LOG_LEVEL=info\n")
+    written = Settings(_env_file=env_path, database_url=dsn)  # type: ignore[call-arg]
+    assert written.github_app_id == str(fake_github.app_id)
+    assert written.github_client_id == fake_github.client_id
+    assert written.secrets_for("github") == (fake_github.webhook_secret.encode(),)
+
+    # With what setup wrote, hookwise is the App: it knows itself and takes GitHub's webhooks.
+    configured = Settings(
+        **(written.model_dump() | {"github_api_url": fake_github.url, "github_timeout": 2.0})
+    )
+    async with running_hookwise(configured, dsn) as hookwise:
+        assert hookwise.ctx.github is not None and hookwise.ctx.github.identity is not None
+        fake_github.hook_url = f"{hookwise.url}/webhooks/github"
+        ping = await fake_github.deliver("ping", {"zen": "Keep it logically awesome."})
+    assert ping.status_code == 202
+    assert await db.fetchval("SELECT event_type FROM integration_events") == "ping"
+
+
+async def test_a_callback_with_a_foreign_state_is_refused(tmp_path: Path, fake_github) -> None:
+    port = free_port()
+    env = environment(
+        GITHUB_API_URL=fake_github.url,
+        GITHUB_URL=fake_github.url,
+        PORT=str(port),
+        HOOKWISE_ENV_FILE=str(tmp_path / ".env"),
+    )
+    process = await asyncio.create_subprocess_exec(
+        HOOKWISE, "setup", env=env, stdout=-1, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stderr is not None
+        await wait_for_line(process.stderr, "in a browser")
+        async with httpx.AsyncClient() as browser:
+            forged = await browser.get(f"http://127.0.0.1:{port}/callback?code=abc&state=forged")
+        assert "not from this setup" in forged.text
+        assert not (tmp_path / ".env").exists()
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 2
