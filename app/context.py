@@ -11,7 +11,9 @@ import asyncpg
 import httpx
 from gidgethub import GitHubException
 
+from app.clients.anthropic import Model
 from app.clients.github import GitHubApp
+from app.repo_config import ConfigCache
 from app.settings import Settings
 from app.store import integrations
 from app.store.pool import create_pool
@@ -29,6 +31,9 @@ class Context:
     integration_ids: Mapping[str, int]
     # None when no GitHub App is configured (GITHUB_APP_ID and a private key).
     github: GitHubApp | None = None
+    # None when no ANTHROPIC_API_KEY is set: the AI features are off.
+    model: Model | None = None
+    configs: ConfigCache = field(default_factory=ConfigCache, repr=False)
 
 
 @asynccontextmanager
@@ -46,7 +51,18 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             )
             github = GitHubApp(settings, http)
             await _introduce(github)
-        yield Context(settings=settings, dsn=dsn, pool=pool, integration_ids=ids, github=github)
+        model = None
+        if settings.anthropic_api_key is not None:
+            model = Model(settings)
+            stack.push_async_callback(model.close)
+        yield Context(
+            settings=settings,
+            dsn=dsn,
+            pool=pool,
+            integration_ids=ids,
+            github=github,
+            model=model,
+        )
 
 
 async def _introduce(github: GitHubApp) -> None:

@@ -98,6 +98,34 @@ class Settings(BaseSettings):
     github_write_interval: float = Field(
         1.0, ge=0, validation_alias=_env("HOOKWISE_GITHUB_WRITE_INTERVAL")
     )
+    # AI features are off unless a key is set and the repository (or these defaults) enable them.
+    anthropic_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("ANTHROPIC_API_KEY", "HOOKWISE_ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str | None = Field(
+        None, validation_alias=_env("ANTHROPIC_BASE_URL", "HOOKWISE_ANTHROPIC_BASE_URL")
+    )
+    anthropic_max_retries: int = Field(
+        2, ge=0, validation_alias=_env("HOOKWISE_ANTHROPIC_MAX_RETRIES")
+    )
+    anthropic_retry_seconds: float = Field(
+        1.0, ge=0, validation_alias=_env("HOOKWISE_ANTHROPIC_RETRY_SECONDS")
+    )
+    model: str = Field("claude-sonnet-4-6", validation_alias=_env("HOOKWISE_MODEL"))
+    max_tokens: int = Field(4096, ge=256, validation_alias=_env("HOOKWISE_MAX_TOKENS"))
+    review_enabled: bool = Field(False, validation_alias=_env("HOOKWISE_REVIEW"))
+    fix_enabled: bool = Field(False, validation_alias=_env("HOOKWISE_FIX"))
+    fix_mode: str = Field(
+        "suggest", pattern="^(suggest|commit)$", validation_alias=_env("HOOKWISE_FIX_MODE")
+    )
+    max_fix_attempts: int = Field(3, ge=0, validation_alias=_env("HOOKWISE_MAX_FIX_ATTEMPTS"))
+    daily_token_budget: int = Field(
+        2_000_000, ge=0, validation_alias=_env("HOOKWISE_DAILY_TOKEN_BUDGET")
+    )
+    # USD per million tokens, recorded with every model call so spend is visible per row.
+    price_input_per_mtok: float = Field(3.0, ge=0, validation_alias=_env("HOOKWISE_PRICE_INPUT"))
+    price_output_per_mtok: float = Field(15.0, ge=0, validation_alias=_env("HOOKWISE_PRICE_OUTPUT"))
+
     # Seconds between scheduled `redeliver` runs inside the worker; 0 turns it off.
     redeliver_every: float = Field(0.0, ge=0, validation_alias=_env("HOOKWISE_REDELIVER_EVERY"))
 
@@ -137,6 +165,11 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("anthropic_base_url")
+    @classmethod
+    def _check_anthropic_url(cls, value: str | None) -> str | None:
+        return None if value is None else cls._check_http_url(value)
 
     @field_validator("github_url")
     @classmethod

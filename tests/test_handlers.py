@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from app.context import Context
-from app.handlers import routers
+from app.handlers import check_runs, installations, pull_requests
 from app.handlers.github_payload import parse_time
 from app.router import EventRow, HandlerContext, Router
 from app.settings import Settings
@@ -22,7 +22,8 @@ from app.store.pool import init_connection
 from tests.fixtures import github_example, github_examples
 from tests.pg import TRUNCATE
 
-ROUTER = Router(*routers())
+# The handlers that keep state; reactions (reviews, fixes) have tests of their own.
+ROUTER = Router(installations.router, pull_requests.router, check_runs.router)
 HANDLED = ("installation", "installation_repositories", "pull_request", "check_run")
 
 OPENED = github_example("pull_request", "opened")

@@ -231,6 +231,27 @@ class GitHubApp:
         )
         return token
 
+    async def job_log(self, installation_id: int, repo: str, job_id: int) -> str:
+        """A GitHub Actions job's log. GitHub answers with a redirect to a storage URL that
+        carries its own signature and expires within a minute, so it is followed at once and
+        without our token."""
+        token = await self.installation_token(installation_id)
+        headers = {
+            "Authorization": f"token {token}",
+            "Accept": "application/vnd.github+json",
+            "User-Agent": REQUESTER,
+        }
+        url = f"{self._base_url}/repos/{repo}/actions/jobs/{job_id}/logs"
+        async with self._throttles.setdefault(installation_id, Throttle()).slot("GET"):
+            answer = await self._http.get(url, headers=headers)
+            if answer.status_code in (301, 302, 303, 307):
+                answer = await self._http.get(answer.headers["location"])
+        at = rate_limit_reset(answer.status_code, answer.headers, now=datetime.now(UTC))
+        if at is not None:
+            raise RateLimited(at, f"GitHub rate limit on the log of job {job_id}")
+        answer.raise_for_status()
+        return answer.text
+
     async def load_identity(self) -> Identity:
         """GET /app: our slug, hence our bot's login, so handlers can skip our own events."""
         answer = await self.app_api().getitem("/app")

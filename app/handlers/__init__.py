@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from app.handlers import check_runs, installations, pull_requests
+from app.handlers import check_runs, fixes, installations, pull_requests, reviews
 from app.router import Router
 
 
 def routers() -> list[Router]:
-    return [installations.router, pull_requests.router, check_runs.router]
+    # State first: a reaction to an event finds the rows that event wrote.
+    return [
+        installations.router,
+        pull_requests.router,
+        check_runs.router,
+        reviews.router,
+        fixes.router,
+    ]

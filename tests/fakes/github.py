@@ -16,6 +16,11 @@ Adding an endpoint: write `async def endpoint(request) -> Response`. It finds th
 `installation_auth(request)` (installation token; returns the installation id), raises
 `GitHubError` for an error reply and answers with `reply(...)` or `paged(...)`. Then add its
 `Route` to ROUTES. Recording, injected failures and GitHub's headers come from GitHubWire.
+
+The repository side (repositories, pull requests, reviews, comments, contents, check runs, Actions
+jobs and logs, git data) is in tests/fakes/github_repos.py: FakeGitHub is built on its RepoState,
+which holds that state and the helpers that set it up (add_repo, commit_files, add_pull,
+add_check_run, add_actions_job...), and ROUTES includes its REPO_ROUTES.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deliveries import github_signature
+from tests.fakes.github_repos import BLOB_PREFIX, REPO_ROUTES, RepoState
 from tests.harness import serving
 
 DOCS = "https://docs.github.com/rest"
@@ -192,11 +198,19 @@ class PendingApp:
 class GitHubError(Exception):
     """An error reply, rendered as GitHub renders errors."""
 
-    def __init__(self, status: int, message: str, *, documentation_url: str = DOCS) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        documentation_url: str = DOCS,
+        errors: list[Any] | None = None,
+    ) -> None:
         super().__init__(f"{status} {message}")
         self.status = status
         self.message = message
         self.documentation_url = documentation_url
+        self.errors = errors  # GitHub's `errors` list of a 422, when it gives one
 
 
 # The fake
@@ -211,7 +225,7 @@ def _created_at() -> str:
 
 
 @dataclass(kw_only=True, eq=False)
-class FakeGitHub:
+class FakeGitHub(RepoState):
     """GitHub as one GitHub App sees it.
 
     webhook_secret: signs deliveries (X-Hub-Signature-256, and the legacy sha1 X-Hub-Signature).
@@ -315,8 +329,12 @@ class FakeGitHub:
         *,
         account_login: str = "octo-org",
         account_type: str = "Organization",
+        permissions: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Install the App on an account; returns the installation object (without its URLs)."""
+        """Install the App on an account; returns the installation object (without its URLs).
+
+        permissions: what the installation granted; the App's permissions unless given.
+        """
         owner = account(account_login, account_type)
         installation = {
             "id": installation_id,
@@ -325,7 +343,7 @@ class FakeGitHub:
             "app_slug": self.slug,
             "target_id": owner["id"],
             "target_type": account_type,
-            "permissions": dict(self.permissions),
+            "permissions": dict(self.permissions if permissions is None else permissions),
             "events": list(self.events),
             "repository_selection": "all",
             "single_file_name": None,
@@ -700,9 +718,19 @@ async def redeliver(request: Request) -> Response:
 
 
 async def list_installation_repositories(request: Request) -> Response:
-    installation = github_of(request).installations[installation_auth(request)]
-    selection = installation["repository_selection"]
-    return reply({"total_count": 0, "repository_selection": selection, "repositories": []})
+    github = github_of(request)
+    installation_id = installation_auth(request)
+    selection = github.installations[installation_id]["repository_selection"]
+    repos = [
+        github.repo_json(r) for r in github.repos.values() if r.installation_id == installation_id
+    ]
+    window, headers = page_window(request, len(repos))
+    body = {
+        "total_count": len(repos),
+        "repository_selection": selection,
+        "repositories": repos[window],
+    }
+    return reply(body, headers=headers)
 
 
 async def get_rate_limit(request: Request) -> Response:
@@ -762,6 +790,7 @@ ROUTES = [
     Route("/settings/apps/new", new_app_from_manifest, methods=["POST"]),
     Route("/organizations/{org}/settings/apps/new", new_app_from_manifest, methods=["POST"]),
     Route("/app-manifests/{code}/conversions", convert_manifest, methods=["POST"]),
+    *REPO_ROUTES,
 ]
 
 
@@ -854,12 +883,19 @@ def per_page_of(request: Request) -> int:
 
 def paged(request: Request, items: list[Any]) -> Response:
     """One page of a page-numbered list, with GitHub's `Link` (prev, next, last, first)."""
+    window, headers = page_window(request, len(items))
+    return reply(items[window], headers=headers)
+
+
+def page_window(request: Request, count: int) -> tuple[slice, dict[str, str]]:
+    """The items of a page-numbered list of `count` that the request asks for, and the `Link`
+    header to go with them: for lists GitHub wraps in an object ({"total_count", "jobs"...})."""
     per_page = per_page_of(request)
     try:
         page = max(int(request.query_params.get("page", 1)), 1)
     except ValueError:
         page = 1
-    last = max(-(-len(items) // per_page), 1)
+    last = max(-(-count // per_page), 1)
 
     def link(number: int, rel: str) -> str:
         query = urlencode({**request.query_params, "per_page": per_page, "page": number})
@@ -873,7 +909,7 @@ def paged(request: Request, items: list[Any]) -> Response:
     if page > 1:
         links.append(link(1, "first"))
     headers = {"Link": ", ".join(links)} if links else {}
-    return reply(items[(page - 1) * per_page : page * per_page], headers=headers)
+    return slice((page - 1) * per_page, page * per_page), headers
 
 
 def encode_cursor(delivery_id: int) -> str:
@@ -966,10 +1002,12 @@ class GitHubWire:
             json=json_or_none(body),
         )
         await github.record(record)
-        if record.path != "/rate_limit":  # as on GitHub, asking costs nothing
+        # The log links point at a blob store, which neither counts nor says GitHub's headers.
+        blob = record.path.startswith(BLOB_PREFIX)
+        if record.path != "/rate_limit" and not blob:  # as on GitHub, asking costs nothing
             github.rate_used += 1
         request_id = new_request_id()
-        stamped = github.wire_headers(request_id)
+        stamped = {} if blob else github.wire_headers(request_id)
         replayed = False
 
         async def replay() -> Message:
@@ -1046,7 +1084,10 @@ async def read_body(receive: Receive) -> bytes:
 
 async def github_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GitHubError)
-    return reply(error_body(exc.status, exc.message, exc.documentation_url), status_code=exc.status)
+    body = error_body(exc.status, exc.message, exc.documentation_url)
+    if exc.errors is not None:
+        body = {"message": exc.message, "errors": exc.errors, **body}
+    return reply(body, status_code=exc.status)
 
 
 async def starlette_error(request: Request, exc: Exception) -> Response:

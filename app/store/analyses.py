@@ -1,0 +1,106 @@
+"""Queries on `analysis_results` and `fix_attempts`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import astuple, dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+CHECK_RUN = """
+SELECT c.id, c.pull_request_id, p.github_id AS pr_github_id, p.number, p.head_sha, p.head_ref,
+       p.base_ref, p.is_fork, p.repository_id
+FROM check_runs c LEFT JOIN pull_requests p ON p.id = c.pull_request_id
+WHERE c.github_id = $1
+"""
+
+# An analysis of the same failure on the same commit: another job of a matrix, a rerun.
+SAME_FAILURE = """
+SELECT a.id FROM analysis_results a JOIN check_runs c ON c.id = a.check_run_id
+WHERE a.pull_request_id = $1 AND a.failure_signature = $2 AND c.head_sha = $3
+  AND a.status IN ('completed', 'skipped') AND a.check_run_id <> $4
+LIMIT 1
+"""
+
+ALREADY = "SELECT id FROM analysis_results WHERE check_run_id = $1 AND status <> 'failed' LIMIT 1"
+
+INSERT = """
+INSERT INTO analysis_results
+    (check_run_id, pull_request_id, failure_signature, category, confidence, root_cause,
+     recommended_action, patch, is_preexisting, model, input_tokens, output_tokens, cost_usd,
+     status, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15)
+RETURNING id
+"""
+
+ATTEMPTS = "SELECT count(*) FROM fix_attempts WHERE pull_request_id = $1 AND status <> 'skipped'"
+
+INSERT_FIX = """
+INSERT INTO fix_attempts
+    (analysis_result_id, pull_request_id, check_run_id, mode, status, attempt_number, commit_sha,
+     review_id, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING id
+"""
+
+
+@dataclass(frozen=True)
+class Analysis:
+    check_run_id: int
+    pull_request_id: int | None
+    failure_signature: str | None
+    category: str | None = None
+    confidence: float | None = None
+    root_cause: str | None = None
+    recommended_action: str | None = None
+    patch: Any = None
+    is_preexisting: bool | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    status: str = "completed"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FixAttempt:
+    analysis_result_id: int
+    pull_request_id: int
+    check_run_id: int
+    mode: str
+    status: str
+    attempt_number: int
+    commit_sha: str | None = None
+    review_id: int | None = None
+    error: str | None = None
+
+
+async def check_run(conn: asyncpg.Connection, github_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(CHECK_RUN, github_id)
+
+
+async def already_analysed(conn: asyncpg.Connection, check_run_id: int) -> bool:
+    return await conn.fetchval(ALREADY, check_run_id) is not None
+
+
+async def same_failure(
+    conn: asyncpg.Connection, pull_request_id: int, signature: str, head_sha: str, check_run_id: int
+) -> int | None:
+    return await conn.fetchval(SAME_FAILURE, pull_request_id, signature, head_sha, check_run_id)
+
+
+async def record(conn: asyncpg.Connection, analysis: Analysis) -> int:
+    values = list(astuple(analysis))
+    values[7] = json.dumps(analysis.patch)
+    return int(await conn.fetchval(INSERT, *values))
+
+
+async def fix_attempts(conn: asyncpg.Connection, pull_request_id: int) -> int:
+    return int(await conn.fetchval(ATTEMPTS, pull_request_id))
+
+
+async def record_fix(conn: asyncpg.Connection, attempt: FixAttempt) -> int:
+    return int(await conn.fetchval(INSERT_FIX, *astuple(attempt)))
