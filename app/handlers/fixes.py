@@ -112,7 +112,7 @@ async def analyse_failed_check(event: HandlerContext) -> None:
         await report.show("hookwise.yml has a problem", config.error)
     if not config.fix:
         return
-    await Analyst(event, app.github, api, repo, run, stored, config, report).run()
+    await Analyst(event, app.github, api, repo, run, stored, config, report).respond()
 
 
 class Report:
@@ -180,7 +180,7 @@ class Analyst:
         )
         await self.report.show("No fix proposed", why)
 
-    async def run(self) -> None:
+    async def respond(self) -> None:
         conn, config = self.event.conn, self.config
         if (
             await analyses.fix_attempts(conn, self.stored["pull_request_id"])

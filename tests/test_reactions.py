@@ -1,0 +1,275 @@
+"""Reactions end to end: webhooks from the fake GitHub, the real worker and handlers, the fake
+Anthropic API; what a user sees is what lands on the fake GitHub."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.serving import default_router
+from app.settings import Settings
+from app.store import events
+from app.worker import Worker
+from tests.conftest import INSTALLATION_ID, with_github
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.github import FakeGitHub
+from tests.harness import Running, running_hookwise
+
+REPO = "octo-org/widgets"
+LOG = (Path(__file__).parent / "data" / "logs" / "pytest_assert.log").read_text()
+BASE_FILES = {"calc.py": "def add(a, b):\n    return a + b\n\n\ndef half(x):\n    return x / 2\n"}
+HEAD_FILES = {
+    "calc.py": "def add(a, b):\n    return a - b\n\n\ndef half(x):\n    return x // 2\n",
+    "test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n",
+}
+REVIEW = {
+    "summary": "add() subtracts.",
+    "comments": [
+        {"path": "calc.py", "line": 2, "body": "This subtracts; add() should add."},
+        {"path": "calc.py", "line": 40, "body": "No such line in the diff."},
+        {"path": "README.md", "line": 1, "body": "Not a file of this PR."},
+    ],
+}
+ANALYSIS = {
+    "category": "test",
+    "confidence": 0.9,
+    "root_cause": "add() subtracts its arguments.",
+    "recommended_action": "Make add() return a + b.",
+    "fixable": True,
+    "edits": [
+        {"path": "calc.py", "start_line": 2, "end_line": 2, "replacement": "    return a + b"},
+        {"path": "setup.py", "start_line": 1, "end_line": 1, "replacement": "x"},
+    ],
+}
+
+
+@dataclass
+class World:
+    github: FakeGitHub
+    model: FakeAnthropic
+    hookwise: Running
+    worker: Worker
+    pull: dict[str, Any]
+    repo: dict[str, Any]
+
+    async def deliver(self, event: str, payload: dict[str, Any]) -> None:
+        delivery = await self.github.deliver(event, payload)
+        assert delivery.status_code == 202, delivery
+        await asyncio.wait_for(self.worker.idle(wake=True), 30)
+
+    def pr_event(self, action: str) -> dict[str, Any]:
+        return {
+            "action": action,
+            "number": self.pull["number"],
+            "pull_request": self.pull,
+            "repository": self.repo,
+            "installation": {"id": INSTALLATION_ID},
+            "sender": self.pull["user"],
+        }
+
+    def failed_check(self, *, name: str = "tests") -> dict[str, Any]:
+        head = self.pull["head"]["sha"]
+        run = self.github.add_check_run(
+            REPO,
+            head,
+            name=name,
+            details_url=f"{self.github.url}/{REPO}/actions/runs/555/job/777",
+        )
+        self.github.add_actions_job(
+            REPO, run_id=555, job_id=777, name=name, check_run_id=run["id"], log=LOG
+        )
+        return {
+            "action": "completed",
+            "check_run": run,
+            "repository": self.repo,
+            "installation": {"id": INSTALLATION_ID},
+            "sender": {"login": "github-actions[bot]", "type": "Bot"},
+        }
+
+    async def replay_all(self) -> None:
+        async with self.hookwise.ctx.pool.acquire() as conn:
+            await events.replay(conn, events.Selection(status="completed"))
+        await asyncio.wait_for(self.worker.idle(wake=True), 30)
+
+
+def ai_settings(settings: Settings, github: FakeGitHub, model: FakeAnthropic, **more: Any):
+    values = {
+        "anthropic_api_key": model.api_key,
+        "anthropic_base_url": model.url,
+        "anthropic_retry_seconds": 0.01,
+        "review_enabled": True,
+        "fix_enabled": True,
+        "poll_interval": 3600.0,
+    }
+    return with_github(settings, github, **(values | more))
+
+
+@pytest.fixture
+async def world_factory(settings, dsn, fake_github: FakeGitHub):
+    @asynccontextmanager
+    async def build(**more: Any) -> AsyncIterator[World]:
+        async with FakeAnthropic() as model:
+            fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
+            fake_github.commit_files(REPO, "fix-calc", HEAD_FILES, message="Rework calc")
+            pull = fake_github.add_pull(REPO, 7, head_branch="fix-calc", title="Rework calc")
+            repo = fake_github.repo_json(fake_github.repo(REPO))
+            configured = ai_settings(settings, fake_github, model, **more)
+            async with running_hookwise(configured, dsn) as hookwise:
+                fake_github.hook_url = f"{hookwise.url}/webhooks/github"
+                worker = Worker(hookwise.ctx, default_router())
+                task = asyncio.create_task(worker.run())
+                try:
+                    yield World(fake_github, model, hookwise, worker, pull, repo)
+                finally:
+                    worker.stop()
+                    await task
+
+    return build
+
+
+def reviews_on(github: FakeGitHub) -> list[Any]:
+    return list(github.reviews.values())
+
+
+async def test_a_pull_request_gets_one_review_anchored_in_the_diff(world_factory, db) -> None:
+    async with world_factory() as world:
+        world.model.reply_tool("submit_review", REVIEW, input_tokens=2000, output_tokens=400)
+        await world.deliver("pull_request", world.pr_event("opened"))
+
+        assert len(reviews_on(world.github)) == 1
+        comments = list(world.github.review_comments.values())
+        assert [(c.path, c.line) for c in comments] == [("calc.py", 2)]
+        [summary] = list(world.github.issue_comments.values())
+        assert "add() subtracts." in summary.body
+        assert "1 comment." in summary.body
+
+        # Redelivered, replayed: nothing new is posted and the model is not asked again.
+        await world.replay_all()
+        assert len(reviews_on(world.github)) == 1
+        assert len(world.github.issue_comments) == 1
+        assert len(world.model.calls) == 1
+
+    row = await db.fetchrow("SELECT status, input_tokens, output_tokens, cost_usd FROM reviews")
+    assert (row["status"], row["input_tokens"], row["output_tokens"]) == ("posted", 2000, 400)
+    assert float(row["cost_usd"]) == pytest.approx(2000 * 3 / 1e6 + 400 * 15 / 1e6)
+    sent = await db.fetch("SELECT kind, status, attempts FROM outbound_actions ORDER BY kind")
+    assert [tuple(r) for r in sent] == [
+        ("github.review", "sent", 1),
+        ("github.summary_comment", "sent", 1),
+    ]
+
+
+async def test_drafts_and_bots_are_not_reviewed(world_factory) -> None:
+    async with world_factory() as world:
+        draft = world.pr_event("opened")
+        draft["pull_request"] = {**world.pull, "draft": True}
+        await world.deliver("pull_request", draft)
+        bot = world.pr_event("opened")
+        bot["pull_request"] = {**world.pull, "user": {"login": "dependabot[bot]", "type": "Bot"}}
+        await world.deliver("pull_request", bot)
+        assert world.model.calls == []
+        assert reviews_on(world.github) == []
+
+
+async def test_a_failing_check_gets_a_suggested_fix(world_factory, db) -> None:
+    async with world_factory() as world:
+        world.model.reply_tool("submit_review", {"summary": "ok", "comments": []})
+        await world.deliver("pull_request", world.pr_event("opened"))
+        world.model.reply_tool("report_analysis", ANALYSIS)
+        await world.deliver("check_run", world.failed_check())
+
+        [prompt] = [c for c in world.model.calls if c["tool_choice"]["name"] == "report_analysis"]
+        assert "assert" in prompt["messages"][0]["content"]  # the excerpt of the real log
+        fix = [r for r in reviews_on(world.github) if "suggests a fix" in r.body]
+        assert len(fix) == 1
+        [comment] = [c for c in world.github.review_comments.values() if "suggestion" in c.body]
+        assert (comment.path, comment.line) == ("calc.py", 2)
+        assert comment.body == "```suggestion\n    return a + b\n```"
+        ours = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        assert len(ours) == 1
+        assert "add() subtracts" in ours[0].output["summary"]
+
+        await world.replay_all()
+        assert len([r for r in reviews_on(world.github) if "suggests a fix" in r.body]) == 1
+        assert len(world.model.calls) == 2
+
+    analysis = await db.fetchrow("SELECT status, category, is_preexisting FROM analysis_results")
+    assert tuple(analysis) == ("completed", "test", False)
+    fix_row = await db.fetchrow("SELECT mode, status, attempt_number FROM fix_attempts")
+    assert tuple(fix_row) == ("suggest", "succeeded", 1)
+
+
+async def test_overloaded_model_is_retried(world_factory) -> None:
+    async with world_factory() as world:
+        world.model.fail(529)
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert len(reviews_on(world.github)) == 1
+        assert [r.status for r in world.model.requests] == [529, 200]
+
+
+async def test_malformed_model_output_fails_the_analysis_and_posts_nothing(
+    world_factory, db
+) -> None:
+    async with world_factory(review_enabled=False) as world:
+        world.model.reply_tool("report_analysis", {"category": "test", "confidence": "high"})
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        assert reviews_on(world.github) == []
+        [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        assert ours.output["title"] == "Analysis failed"
+    row = await db.fetchrow("SELECT status, error FROM analysis_results")
+    assert row["status"] == "failed"
+    assert "unusable model answer" in row["error"]
+    # Not retried: the same prompt would not mend the answer.
+    assert (
+        await db.fetchval("SELECT status FROM integration_events WHERE event_type = 'check_run'")
+        == "completed"
+    )
+
+
+async def test_failure_on_the_base_branch_too_is_not_the_prs_fault(world_factory, db) -> None:
+    async with world_factory(review_enabled=False) as world:
+        world.github.add_check_run(REPO, "main", name="tests")
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        assert world.model.calls == []
+        [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        assert "pre-existing or flaky" in ours.output["summary"]
+    row = await db.fetchrow("SELECT status, is_preexisting FROM analysis_results")
+    assert tuple(row) == ("skipped", True)
+
+
+@pytest.mark.parametrize(
+    ("more", "why"),
+    [
+        ({"max_fix_attempts": 0}, "cap of 0 fix attempts"),
+        ({"daily_token_budget": 0}, "daily token budget"),
+    ],
+)
+async def test_caps_and_budgets_stop_before_the_model(world_factory, db, more, why) -> None:
+    async with world_factory(review_enabled=False, **more) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        assert world.model.calls == []
+        [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        assert why in ours.output["summary"]
+    assert await db.fetchval("SELECT status FROM analysis_results") == "skipped"
+
+
+async def test_a_malformed_config_file_shows_in_our_check_run(world_factory) -> None:
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        world.github.commit_files(REPO, "fix-calc", {".github/hookwise.yml": "fix: [yes"})
+        world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        await world.deliver("check_run", world.failed_check())
+        [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        assert ours.output["title"] == "hookwise.yml has a problem"
+        assert "not valid YAML" in ours.output["summary"]
+        assert world.model.calls == []
