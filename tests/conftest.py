@@ -7,6 +7,7 @@ import asyncpg
 import pytest
 
 from app.settings import Settings
+from app.setup import PERMISSIONS
 from tests.fakes.github import FakeGitHub
 from tests.harness import Running, running_hookwise
 from tests.pg import EmbeddedPostgres, empty_database
@@ -63,7 +64,8 @@ async def hookwise(settings: Settings, dsn: str) -> AsyncIterator[Running]:
 @pytest.fixture
 async def fake_github() -> AsyncIterator[FakeGitHub]:
     async with FakeGitHub(webhook_secret=GITHUB_SECRET) as fake:
-        fake.add_installation(INSTALLATION_ID)
+        # Installed with what `hookwise setup` asks for.
+        fake.add_installation(INSTALLATION_ID, permissions=PERMISSIONS)
         yield fake
 
 

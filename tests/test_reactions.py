@@ -113,11 +113,13 @@ def ai_settings(settings: Settings, github: FakeGitHub, model: FakeAnthropic, **
 @pytest.fixture
 async def world_factory(settings, dsn, fake_github: FakeGitHub):
     @asynccontextmanager
-    async def build(**more: Any) -> AsyncIterator[World]:
+    async def build(*, fork: bool = False, **more: Any) -> AsyncIterator[World]:
         async with FakeAnthropic() as model:
             fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
             fake_github.commit_files(REPO, "fix-calc", HEAD_FILES, message="Rework calc")
-            pull = fake_github.add_pull(REPO, 7, head_branch="fix-calc", title="Rework calc")
+            pull = fake_github.add_pull(
+                REPO, 7, head_branch="fix-calc", title="Rework calc", fork=fork
+            )
             repo = fake_github.repo_json(fake_github.repo(REPO))
             configured = ai_settings(settings, fake_github, model, **more)
             async with running_hookwise(configured, dsn) as hookwise:
@@ -273,3 +275,94 @@ async def test_a_malformed_config_file_shows_in_our_check_run(world_factory) -> 
         assert ours.output["title"] == "hookwise.yml has a problem"
         assert "not valid YAML" in ours.output["summary"]
         assert world.model.calls == []
+
+
+def our_check_run(world: World) -> Any:
+    [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+    return ours
+
+
+async def test_commit_mode_commits_the_fix_on_the_branch_once(world_factory, db) -> None:
+    async with world_factory(review_enabled=False, fix_mode="commit") as world:
+        before = world.github.tip(REPO, "fix-calc")
+        world.model.reply_tool("report_analysis", ANALYSIS | {"edits": ANALYSIS["edits"][:1]})
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        after = world.github.tip(REPO, "fix-calc")
+        assert after != before
+        assert world.github.file_at(REPO, "calc.py", ref="fix-calc").splitlines()[1] == (
+            "    return a + b"
+        )
+        assert reviews_on(world.github) == []
+        assert "Committed the fix to fix-calc" in our_check_run(world).output["summary"]
+
+        await world.replay_all()
+        assert world.github.tip(REPO, "fix-calc") == after
+    row = await db.fetchrow("SELECT mode, status, commit_sha FROM fix_attempts")
+    assert tuple(row) == ("commit", "succeeded", after)
+
+
+async def test_a_fork_gets_a_suggestion_never_a_commit(world_factory, db) -> None:
+    async with world_factory(review_enabled=False, fix_mode="commit", fork=True) as world:
+        before = world.github.tip("forker/widgets", "fix-calc")
+        world.model.reply_tool("report_analysis", ANALYSIS)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        assert world.github.tip("forker/widgets", "fix-calc") == before
+        assert len(reviews_on(world.github)) == 1
+        assert "on a fork" in our_check_run(world).output["summary"]
+    assert await db.fetchval("SELECT mode FROM fix_attempts") == "suggest"
+
+
+async def test_workflow_files_are_never_committed(world_factory, db) -> None:
+    edits = [{"path": ".github/workflows/ci.yml", "start_line": 1, "end_line": 1,
+              "replacement": "on: push"}]  # fmt: skip
+    async with world_factory(review_enabled=False, fix_mode="commit") as world:
+        before = world.github.tip(REPO, "fix-calc")
+        world.model.reply_tool("report_analysis", ANALYSIS | {"edits": edits})
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        assert world.github.tip(REPO, "fix-calc") == before
+    row = await db.fetchrow("SELECT status, error FROM fix_attempts")
+    assert row["status"] == "skipped"
+    assert ".github/workflows/ci.yml" in row["error"]
+
+
+def button(world: World, identifier: str) -> dict[str, Any]:
+    ours = world.github.check_run_json(our_check_run(world))
+    return {
+        "action": "requested_action",
+        "check_run": ours,
+        "requested_action": {"identifier": identifier},
+        "repository": world.repo,
+        "installation": {"id": INSTALLATION_ID},
+        "sender": {"login": "octocat", "type": "User"},
+    }
+
+
+async def test_the_apply_fix_button_commits_the_suggestion(world_factory, db) -> None:
+    async with world_factory(review_enabled=False) as world:
+        world.model.reply_tool("report_analysis", ANALYSIS | {"edits": ANALYSIS["edits"][:1]})
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        identifiers = [a["identifier"] for a in our_check_run(world).actions]
+        assert identifiers == ["reanalyse", "apply_fix"]
+        before = world.github.tip(REPO, "fix-calc")
+
+        await world.deliver("check_run", button(world, "apply_fix"))
+        assert world.github.tip(REPO, "fix-calc") != before
+        assert "return a + b" in world.github.file_at(REPO, "calc.py", ref="fix-calc")
+    modes = await db.fetch("SELECT mode, status FROM fix_attempts ORDER BY id")
+    assert [tuple(r) for r in modes] == [("suggest", "succeeded"), ("commit", "succeeded")]
+
+
+async def test_the_reanalyse_button_asks_the_model_again(world_factory, db) -> None:
+    async with world_factory(review_enabled=False) as world:
+        world.model.reply_tool("report_analysis", ANALYSIS | {"fixable": False, "edits": []})
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        world.model.reply_tool("report_analysis", ANALYSIS | {"root_cause": "Second look."})
+        await world.deliver("check_run", button(world, "reanalyse"))
+        assert len(world.model.calls) == 2
+        assert "Second look." in our_check_run(world).output["summary"]
+    assert await db.fetchval("SELECT count(*) FROM analysis_results") == 2

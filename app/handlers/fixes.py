@@ -11,14 +11,17 @@ commit shows the analysis. Every post goes through outbound_actions.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import httpx
+from gidgethub import BadRequest
 
 from app.analysis.diff import commentable_lines
+from app.analysis.edits import EditError, apply, by_path, protected
 from app.analysis.excerpt import cut, failure_signature
 from app.clients.anthropic import Tool, UnusableAnswer
 from app.clients.github import GitHubAPI, GitHubApp, is_own_event
@@ -35,6 +38,17 @@ FAILED = frozenset({"failure", "timed_out"})
 CONFIDENT = 0.6
 EVIDENCE_TOKENS = 6_000
 RUN_ID = re.compile(r"/actions/runs/(\d+)")
+# The buttons on our check run (GitHub: label <= 20, description <= 40, identifier <= 20).
+APPLY_FIX = {
+    "label": "Apply fix",
+    "description": "Commit the proposed fix",
+    "identifier": "apply_fix",
+}
+REANALYSE = {
+    "label": "Re-analyse",
+    "description": "Analyse the failure again",
+    "identifier": "reanalyse",
+}
 
 SYSTEM = (
     "You analyse failing CI checks of pull requests. From the log excerpt, say what failed and "
@@ -115,6 +129,42 @@ async def analyse_failed_check(event: HandlerContext) -> None:
     await Analyst(event, app.github, api, repo, run, stored, config, report).respond()
 
 
+@router.register("github", "check_run", "requested_action")
+@router.register("github", "check_run", "rerequested")
+async def act_on_our_check_run(event: HandlerContext) -> None:
+    """The buttons on our check run: Apply fix commits the analysis's edits; Re-analyse (and
+    GitHub's Re-run) asks again."""
+    app, payload = event.app, event.payload
+    ours = payload["check_run"]
+    if app.github is None or app.model is None or "installation" not in payload:
+        return
+    identity = app.github.identity or await app.github.load_identity()
+    if (ours.get("app") or {}).get("id") != identity.app_id or not ours.get("external_id"):
+        return
+    stored = await analyses.check_run(event.conn, int(ours["external_id"]))
+    if stored is None or stored["pull_request_id"] is None:
+        return
+    repo = payload["repository"]["full_name"]
+    api = await app.github.installation_api(payload["installation"]["id"])
+    failing = await api.getitem(f"/repos/{repo}/check-runs/{ours['external_id']}")
+    config = await app.configs.load(api, app.settings, repo=repo, sha=failing["head_sha"])
+    report = Report(event, api, repo, failing)
+    analyst = Analyst(event, app.github, api, repo, failing, stored, config, report)
+    wanted = (payload.get("requested_action") or {}).get("identifier", "reanalyse")
+    if wanted != APPLY_FIX["identifier"]:
+        await analyst.respond(again=True)
+        return
+    latest = await analyses.latest(event.conn, stored["id"])
+    if latest is None or not latest["patch"]:
+        await report.show("Nothing to apply", "There is no proposed fix for this failure yet.")
+        return
+    if stored["is_fork"]:
+        await report.show("Not applied", "The branch is on a fork; hookwise never pushes there.")
+        return
+    outcome = await analyst.commit(latest["id"], latest["patch"])
+    await report.show(f"{failing['name']}: fix requested", outcome)
+
+
 class Report:
     """Our check run beside the failing one, rewritten as the analysis goes."""
 
@@ -123,15 +173,19 @@ class Report:
     ) -> None:
         self.event, self.api, self.repo, self.run = event, api, repo, run
 
-    async def show(self, title: str, summary: str) -> None:
+    async def show(self, title: str, summary: str, *, can_apply: bool = False) -> None:
         name = f"hookwise: {self.run['name']}"[:100]
         output = {"title": title[:255], "summary": clip(summary)}
+        actions = [REANALYSE] + ([APPLY_FIX] if can_apply else [])
         create_request = {
             "name": name,
             "head_sha": self.run["head_sha"],
             "status": "completed",
             "conclusion": "neutral",
+            # Which check run this one speaks about, for its buttons.
+            "external_id": str(self.run["id"]),
             "output": output,
+            "actions": actions,
         }
         key = f"{self.repo}@{self.run['head_sha']}:{self.run['name']}"
 
@@ -141,7 +195,8 @@ class Report:
 
         async def update(check_run_id: str) -> None:
             await self.api.patch(
-                f"/repos/{self.repo}/check-runs/{check_run_id}", data={"output": output}
+                f"/repos/{self.repo}/check-runs/{check_run_id}",
+                data={"output": output, "actions": actions},
             )
 
         await perform(
@@ -180,7 +235,8 @@ class Analyst:
         )
         await self.report.show("No fix proposed", why)
 
-    async def respond(self) -> None:
+    async def respond(self, *, again: bool = False) -> None:
+        """Analyse and react; `again` (Re-analyse) asks the model even for a known failure."""
         conn, config = self.event.conn, self.config
         if (
             await analyses.fix_attempts(conn, self.stored["pull_request_id"])
@@ -204,7 +260,7 @@ class Analyst:
         earlier = await analyses.same_failure(
             conn, self.stored["pull_request_id"], signature, self.run["head_sha"], self.stored["id"]
         )
-        if earlier is not None:
+        if earlier is not None and not again:
             await self.skip(f"The same failure was analysed already (analysis {earlier}).")
             return
         if await self.fails_on_base():
@@ -270,9 +326,73 @@ class Analyst:
             f"**Root cause:** {found['root_cause']}\n\n"
             f"**What to do:** {found['recommended_action']}"
         )
-        if found["fixable"] and confidence >= CONFIDENT and found["edits"]:
-            summary += "\n\n" + await self.suggest(analysis_id, found["edits"], summary)
-        await self.report.show(f"{self.run['name']}: {found['category']} failure", summary)
+        fixable = found["fixable"] and confidence >= CONFIDENT and bool(found["edits"])
+        if fixable:
+            summary += "\n\n" + await self.fix(analysis_id, found["edits"], summary)
+        await self.report.show(
+            f"{self.run['name']}: {found['category']} failure",
+            summary,
+            can_apply=fixable and self.config.fix_mode == "suggest" and not self.stored["is_fork"],
+        )
+
+    async def fix(self, analysis_id: int, edits: list[dict[str, Any]], summary: str) -> str:
+        if self.config.fix_mode != "commit":
+            return await self.suggest(analysis_id, edits, summary)
+        if self.stored["is_fork"]:
+            # We never push to forks: the branch is not ours, and the token cannot.
+            note = await self.suggest(analysis_id, edits, summary)
+            return f"The branch is on a fork, so the fix is suggested, not committed. {note}"
+        return await self.commit(analysis_id, edits)
+
+    async def commit(self, analysis_id: int, edits: list[dict[str, Any]]) -> str:
+        """The edits as one commit on the PR's branch: never forced, never in workflows."""
+        conn, stored, run = self.event.conn, self.stored, self.run
+        attempt = FixAttempt(
+            analysis_result_id=analysis_id,
+            pull_request_id=stored["pull_request_id"],
+            check_run_id=stored["id"],
+            mode="commit",
+            status="skipped",
+            attempt_number=await analyses.fix_attempts(conn, stored["pull_request_id"]) + 1,
+        )
+        refused = sorted({e["path"] for e in edits if protected(e["path"])})
+        if refused:
+            why = f"the fix would change {', '.join(refused)}, which hookwise never touches"
+            await analyses.record_fix(conn, replace(attempt, error=why))
+            return f"No commit: {why}."
+        key = f"{self.repo}#{stored['number']}:check:{run['id']}"
+        marker = MARKER.format(kind="fix", key=key)
+        message = f"Fix {run['name']} (hookwise)\n\n{marker}"
+        branch = stored["head_ref"]
+
+        async def create() -> str:
+            return await commit_edits(
+                self.api,
+                self.repo,
+                branch=branch,
+                head=run["head_sha"],
+                edits=edits,
+                message=message,
+            )
+
+        async def find() -> str | None:
+            tip = await self.api.getitem(f"/repos/{self.repo}/commits/{branch}")
+            return str(tip["sha"]) if marker in tip["commit"]["message"] else None
+
+        try:
+            sha = await perform(
+                self.event.app.pool,
+                Action("github.fix_commit", key, target=f"{self.repo}:{branch}"),
+                event_id=self.event.event.id,
+                request={"branch": branch, "parent": run["head_sha"], "edits": edits},
+                create=create,
+                find=find,
+            )
+        except (EditError, BadRequest) as exc:
+            await analyses.record_fix(conn, replace(attempt, status="failed", error=str(exc)))
+            return f"The fix could not be committed: {exc}"
+        await analyses.record_fix(conn, replace(attempt, status="succeeded", commit_sha=sha))
+        return f"Committed the fix to {branch} as {sha[:7]}; CI runs again on it."
 
     async def suggest(self, analysis_id: int, edits: list[dict[str, Any]], summary: str) -> str:
         """One review with a suggestion per edit that falls inside the diff."""
@@ -296,7 +416,7 @@ class Analyst:
                 conn, replace(attempt, error="no edit falls on lines of the pull request's diff")
             )
             return "The proposed edits touch lines outside this pull request's diff."
-        key = f"{self.repo}#{number}:check:{self.run['id']}"
+        key = f"{self.repo}#{number}:analysis:{analysis_id}"
         request = {
             "commit_id": self.run["head_sha"],
             "body": clip(
@@ -365,6 +485,32 @@ class Analyst:
             f"/repos/{self.repo}/commits/{base}/check-runs?check_name={self.run['name']}"
         )
         return any(r.get("conclusion") in FAILED for r in answer.get("check_runs") or ())
+
+
+async def commit_edits(
+    api: GitHubAPI, repo: str, *, branch: str, head: str, edits: list[dict[str, Any]], message: str
+) -> str:
+    """Commit the edited files on top of `head` and move `branch` there, fast-forward only."""
+    tree = []
+    for path, file_edits in by_path(edits).items():
+        current = await api.getitem(f"/repos/{repo}/contents/{path}?ref={head}")
+        text = base64.b64decode(current["content"]).decode("utf-8")
+        tree.append(
+            {"path": path, "mode": "100644", "type": "blob", "content": apply(text, file_edits)}
+        )
+    parent = await api.getitem(f"/repos/{repo}/git/commits/{head}")
+    made_tree = await api.post(
+        f"/repos/{repo}/git/trees", data={"base_tree": parent["tree"]["sha"], "tree": tree}
+    )
+    made = await api.post(
+        f"/repos/{repo}/git/commits",
+        data={"message": message, "tree": made_tree["sha"], "parents": [head]},
+    )
+    # force False: if someone pushed meanwhile, GitHub refuses and their work stays.
+    await api.patch(
+        f"/repos/{repo}/git/refs/heads/{branch}", data={"sha": made["sha"], "force": False}
+    )
+    return str(made["sha"])
 
 
 def suggestions(edits: list[dict[str, Any]], patches: Mapping[str, str]) -> list[dict[str, Any]]:

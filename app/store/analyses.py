@@ -35,6 +35,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15)
 RETURNING id
 """
 
+LATEST = """
+SELECT id, patch FROM analysis_results WHERE check_run_id = $1 AND status = 'completed'
+ORDER BY id DESC LIMIT 1
+"""
+
 ATTEMPTS = "SELECT count(*) FROM fix_attempts WHERE pull_request_id = $1 AND status <> 'skipped'"
 
 INSERT_FIX = """
@@ -96,6 +101,10 @@ async def record(conn: asyncpg.Connection, analysis: Analysis) -> int:
     values = list(astuple(analysis))
     values[7] = json.dumps(analysis.patch)
     return int(await conn.fetchval(INSERT, *values))
+
+
+async def latest(conn: asyncpg.Connection, check_run_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(LATEST, check_run_id)
 
 
 async def fix_attempts(conn: asyncpg.Connection, pull_request_id: int) -> int:
