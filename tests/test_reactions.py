@@ -366,3 +366,32 @@ async def test_the_reanalyse_button_asks_the_model_again(world_factory, db) -> N
         assert len(world.model.calls) == 2
         assert "Second look." in our_check_run(world).output["summary"]
     assert await db.fetchval("SELECT count(*) FROM analysis_results") == 2
+
+
+async def test_synchronize_reviews_only_what_changed_since_the_last_review(world_factory) -> None:
+    async with world_factory(fix_enabled=False) as world:
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        world.github.commit_files(REPO, "fix-calc", {"notes.md": "# Notes\n"}, message="Notes")
+        world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        world.model.reply_tool("submit_review", {"summary": "Notes only.", "comments": []})
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+
+        first, second = (c["messages"][0]["content"] for c in world.model.calls)
+        assert "### calc.py" in first and "### test_calc.py" in first
+        assert "### notes.md" in second and "### calc.py" not in second
+        assert len(reviews_on(world.github)) == 2
+        [summary] = list(world.github.issue_comments.values())
+        assert "Notes only." in summary.body  # the one summary comment, rewritten
+
+
+async def test_the_same_failure_in_two_jobs_is_analysed_once(world_factory, db) -> None:
+    async with world_factory(review_enabled=False) as world:
+        world.model.reply_tool("report_analysis", ANALYSIS)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check(name="tests (3.11)"))
+        await world.deliver("check_run", world.failed_check(name="tests (3.12)"))
+        assert len(world.model.calls) == 1
+    rows = await db.fetch("SELECT status, error FROM analysis_results ORDER BY id")
+    assert [r["status"] for r in rows] == ["completed", "skipped"]
+    assert "same failure" in rows[1]["error"]
