@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import httpx
 from pydantic import ValidationError
 
-from app import logs, operate, serving, setup
+from app import logs, operate, reconcile, serving, setup
 from app.deliveries import github_signature, linear_signature
 from app.settings import Settings
 from app.store import events
@@ -129,6 +129,20 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.github_app_configured:
+        raise UsageError("reconcile needs the GitHub App: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
+    if args.repo is not None and args.repo.count("/") != 1:
+        raise UsageError(f"--repo takes owner/name, not {args.repo!r}")
+    with database(settings) as dsn:
+        try:
+            print(run(operate.reconcile(dsn, args.repo)))
+        except reconcile.UnknownRepository as exc:
+            raise UsageError(str(exc)) from None
+    return 0
+
+
 def cmd_setup(args: argparse.Namespace) -> int:
     settings = load_settings()
     public_url = args.public_url or f"http://{settings.host}:{settings.port}"
@@ -233,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     redeliver.add_argument("--dry-run", action="store_true", help="list, ask for nothing")
     redeliver.add_argument("--max", type=int, help="ask for at most this many")
     redeliver.set_defaults(func=cmd_redeliver)
+
+    reconcile_cmd = commands.add_parser(
+        "reconcile", help="queue a look at repositories on GitHub, for what webhooks missed"
+    )
+    reconcile_cmd.add_argument(
+        "--repo", help="owner/name: only this one, brought back to active if it was failing"
+    )
+    reconcile_cmd.set_defaults(func=cmd_reconcile)
 
     status = commands.add_parser("status", help="queue depth, oldest pending, failures")
     status.set_defaults(func=cmd_status)

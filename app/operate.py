@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from app import reconcile as reconciling
 from app import redeliver as redelivery
 from app.context import open_context
 from app.settings import Settings
-from app.store import events
+from app.store import events, repositories
 from app.store.pool import connect, connection
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -69,14 +70,52 @@ async def status(dsn: str) -> str:
     conn = await connect(dsn)
     try:
         state = await events.queue_status(conn)
+        waiting = await events.waiting_by_event(conn)
+        troubled = await repositories.troubled(conn)
     finally:
         await conn.close()
     order = ["pending", "processing", "completed", "ignored", "failed"]
     counts = table(["status", "events"], [(s, state.counts.get(s, 0)) for s in order])
     parts = [counts, f"\noldest pending: {_age(state.oldest_pending_seconds)}"]
+    if waiting:
+        parts.append("\n" + table(["waiting", "event"], [(n, e) for e, n in waiting]))
     if state.failures:
         parts.append("\n" + table(["failures", "error"], [(n, e) for e, n in state.failures]))
+    if troubled:
+        # Skipped by the reconcile schedule (suspended) or failing: `hookwise reconcile --repo`.
+        rows = [
+            (r["full_name"], r["status"], r["failure_count"], _one_line(r["last_error"]))
+            for r in troubled
+        ]
+        parts.append("\n" + table(["repository", "status", "failures", "last error"], rows))
     return "\n".join(parts)
+
+
+def _one_line(text: str | None) -> str:
+    return (text or "").split("\n", 1)[0][:120]
+
+
+async def reconcile(dsn: str, full_name: str | None) -> str:
+    """Queue reconciles now (app/reconcile.py by_hand) and list them."""
+    conn = await connect(dsn)
+    try:
+        queued = await reconciling.by_hand(conn, full_name=full_name)
+    finally:
+        await conn.close()
+    listing = table(
+        ["id", "repository", "event", "result"],
+        [
+            (
+                q.event_id or "-",
+                q.target.full_name,
+                q.event_type,
+                "queued" if q.event_id is not None else "already queued",
+            )
+            for q in queued
+        ],
+    )
+    new = sum(1 for q in queued if q.event_id is not None)
+    return f"{listing}\nqueued {new} reconcile{'s' if new != 1 else ''}"
 
 
 async def redeliver(

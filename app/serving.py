@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
-from app import redeliver
+from app import reconcile, redeliver
 from app.context import Context, open_context
 from app.handlers import routers
 from app.http import create_app
@@ -66,9 +67,10 @@ async def work(settings: Settings, dsn: str, *, concurrency: int | None) -> None
 
 
 def worker_parts(ctx: Context, *, concurrency: int | None) -> list[Part]:
-    """The worker, and beside it the redelivery schedule when one is set."""
+    """The worker, and beside it the redelivery and reconcile schedules when they are set."""
     runner = Worker(ctx, default_router(), concurrency=concurrency)
     parts: list[Part] = [(runner.run, runner.stop)]
+    parts.extend(reconcile_parts(ctx))
     every = ctx.settings.redeliver_every
     if every and ctx.github is not None:
         github = ctx.github
@@ -82,6 +84,27 @@ def worker_parts(ctx: Context, *, concurrency: int | None) -> list[Part]:
         schedule = Every(every, redeliver_once, name="redeliver")
         parts.append((schedule.run, schedule.stop))
     return parts
+
+
+def reconcile_parts(ctx: Context) -> list[Part]:
+    """Queue a reconcile of each repository not looked at for HOOKWISE_RECONCILE_EVERY."""
+    every = ctx.settings.reconcile_every
+    if not every or ctx.github is None:
+        return []
+    interval = timedelta(seconds=every)
+
+    async def reconcile_once() -> None:
+        async with connection(ctx.pool) as conn:
+            queued = await reconcile.scheduled_run(conn, every=interval)
+        if queued:
+            log.info(
+                "scheduled reconcile of %d repositories",
+                len(queued),
+                extra={"action": "reconcile_scheduled"},
+            )
+
+    schedule = Every(min(every, reconcile.TICK), reconcile_once, name="reconcile")
+    return [(schedule.run, schedule.stop)]
 
 
 async def run_together(parts: list[Part]) -> None:

@@ -40,7 +40,8 @@ class LeaseLost(Exception):
 
 def serial_keys(source: str, event_type: str, payload: Mapping[str, Any]) -> list[str]:
     """Keys whose holders must not run at once: events of one pull request (by number or by
-    head commit, which is all a fork's check run names) or of one installation."""
+    head commit, which is all a fork's check run names), of one installation, or hookwise's own
+    backfill and reconcile of one repository."""
     if source != "github":
         return []
     repo = (payload.get("repository") or {}).get("id")
@@ -56,6 +57,8 @@ def serial_keys(source: str, event_type: str, payload: Mapping[str, Any]) -> lis
             keys.add(f"pr:{repo}:{linked.get('number')}")
     if event_type.startswith("installation"):
         keys.add(f"installation:{(payload.get('installation') or {}).get('id')}")
+    if event_type.startswith("hookwise.") and repo is not None:
+        keys.add(f"repo:{repo}")
     # Sorted, so two events needing the same keys take them in the same order: no deadlock.
     return sorted(keys)
 

@@ -155,6 +155,33 @@ async def test_gidgethub_reads_pages_and_gets_404(
         assert missing.value.status_code == 404
 
 
+async def test_open_pulls_are_listed_newest_first_in_pages_and_closing_shows(
+    github: FakeGitHub, client: httpx.AsyncClient
+) -> None:
+    github.max_per_page = 2
+    for number in (1, 2, 3):
+        github.commit_files(REPO, f"b{number}", {f"f{number}.txt": "x\n"})
+        github.add_pull(REPO, number, head_branch=f"b{number}")
+    github.close_pull(REPO, 2, merged=True)
+
+    first = await client.get(f"/repos/{REPO}/pulls", params={"per_page": 100})
+    assert [p["number"] for p in first.json()] == [3, 1]
+    assert "next" not in first.links
+    assert "merged" not in first.json()[0]  # a single pull request's field only
+    everything = await client.get(f"/repos/{REPO}/pulls", params={"state": "all"})
+    assert [p["number"] for p in everything.json()] == [3, 2]
+    rest = await client.get(everything.links["next"]["url"])
+    assert [p["number"] for p in rest.json()] == [1]
+
+    merged = (await client.get(f"/repos/{REPO}/pulls/2")).json()
+    assert (merged["state"], merged["merged"]) == ("closed", True)
+    assert merged["merged_at"] == merged["closed_at"] == merged["updated_at"]
+    refused = await client.get(f"/repos/{REPO}/pulls", params={"state": "merged"})
+    assert refused.status_code == 422
+    with pytest.raises(ValueError, match="no open pull request #2"):
+        github.close_pull(REPO, 2)
+
+
 # Reviews and comments
 
 
@@ -429,6 +456,20 @@ async def test_check_runs_are_created_updated_and_annotated(
     assert "can only be modified by the GitHub App that created it" in refused.json()["message"]
     everything = await client.get(f"/repos/{REPO}/commits/{sha}/check-runs")
     assert [r["name"] for r in everything.json()["check_runs"]] == ["tests", "hookwise"]
+
+
+async def test_another_apps_check_run_finishes_without_a_webhook(
+    github: FakeGitHub, client: httpx.AsyncClient
+) -> None:
+    run = github.add_check_run(REPO, "main", name="build", status="in_progress")
+    assert (run["status"], run["conclusion"], run["completed_at"]) == ("in_progress", None, None)
+    github.finish_check_run(run["id"], conclusion="failure")
+    got = (await client.get(f"/repos/{REPO}/check-runs/{run['id']}")).json()
+    assert (got["status"], got["conclusion"]) == ("completed", "failure")
+    assert got["completed_at"] is not None
+    assert github.deliveries == []
+    with pytest.raises(ValueError, match="completed already"):
+        github.finish_check_run(run["id"])
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.handlers import check_runs, fixes, installations, pull_requests, reviews
+from app.handlers import backfill, check_runs, fixes, installations, pull_requests, reviews
 from app.router import Router
 
 
@@ -12,6 +12,7 @@ def routers() -> list[Router]:
         installations.router,
         pull_requests.router,
         check_runs.router,
+        backfill.router,
         reviews.router,
         fixes.router,
     ]

@@ -1,10 +1,12 @@
-"""`installation` and `installation_repositories`: keep installations and repositories current."""
+"""`installation` and `installation_repositories`: keep installations and repositories current,
+and queue a look at the repositories they add or let the App read again (app/reconcile.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from app import reconcile
 from app.handlers.github_payload import parse_time
 from app.router import HandlerContext, Router
 from app.store import installations, repositories
@@ -50,19 +52,48 @@ def _listed(items: Iterable[Mapping[str, Any]] | None) -> list[Repository]:
     return found
 
 
+async def _look(
+    ctx: HandlerContext,
+    event_type: str,
+    installation: Installation,
+    added: list[Repository] | None,
+) -> None:
+    """Queue a backfill or reconcile of these repositories (None: all of the installation's).
+
+    Only with a GitHub App to look with, and not while suspended: GitHub refuses its token. The
+    cause is this event, so a retry or replay of it queues nothing twice.
+    """
+    if ctx.app.github is None or installation.suspended_at is not None:
+        return
+    github_ids = None if added is None else [r.github_id for r in added]
+    await reconcile.after_installation_change(
+        ctx.conn, event_type, installation.id, github_ids, cause=str(ctx.event.id)
+    )
+
+
 @router.register("github", "installation", "created")
 async def installation_created(ctx: HandlerContext) -> None:
     installation = _installation(ctx.payload)
     if await installations.record(ctx.conn, installation):
-        await repositories.add(ctx.conn, installation.id, _listed(ctx.payload.get("repositories")))
+        listed = _listed(ctx.payload.get("repositories"))
+        await repositories.add(ctx.conn, installation.id, listed)
+        await _look(ctx, reconcile.BACKFILL, installation, listed)
 
 
 @router.register("github", "installation", "suspend")
+async def installation_suspended(ctx: HandlerContext) -> None:
+    # The payload carries the whole installation: suspended_at, permissions and events included.
+    await installations.record(ctx.conn, _installation(ctx.payload))
+
+
 @router.register("github", "installation", "unsuspend")
 @router.register("github", "installation", "new_permissions_accepted")
 async def installation_changed(ctx: HandlerContext) -> None:
-    # The payload carries the whole installation: suspended_at, permissions and events included.
-    await installations.record(ctx.conn, _installation(ctx.payload))
+    # GitHub sent nothing while the installation was suspended, and what permissions hid may
+    # have changed: every repository gets a reconcile.
+    installation = _installation(ctx.payload)
+    if await installations.record(ctx.conn, installation):
+        await _look(ctx, reconcile.RECONCILE, installation, None)
 
 
 @router.register("github", "installation", "deleted")
@@ -81,9 +112,10 @@ async def installation_repositories_changed(ctx: HandlerContext) -> None:
     installation = _installation(ctx.payload)
     if not await installations.record(ctx.conn, installation):
         return
-    await repositories.add(
-        ctx.conn, installation.id, _listed(ctx.payload.get("repositories_added"))
-    )
+    added = _listed(ctx.payload.get("repositories_added"))
+    await repositories.add(ctx.conn, installation.id, added)
     await repositories.remove(
         ctx.conn, installation.id, _listed(ctx.payload.get("repositories_removed"))
     )
+    if added:
+        await _look(ctx, reconcile.BACKFILL, installation, added)

@@ -125,3 +125,15 @@ async def link_orphans(
 ) -> None:
     """Give a PR the check runs of its commit that arrived before it did."""
     await conn.execute(LINK_ORPHANS, pull_request_id, repository_id, head_sha)
+
+
+UNFINISHED = """
+SELECT github_id FROM check_runs
+WHERE repository_id = $1 AND status <> 'completed'
+ORDER BY github_id
+"""
+
+
+async def unfinished(conn: asyncpg.Connection, repository_id: int) -> list[int]:
+    """GitHub ids of the repository's check runs not stored as completed."""
+    return [r["github_id"] for r in await conn.fetch(UNFINISHED, repository_id)]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -154,3 +156,64 @@ async def stored_deliveries(
 ) -> set[str]:
     """Which of these delivery ids we hold (any hook)."""
     return {r["delivery_id"] for r in await conn.fetch(STORED_DELIVERIES, source, delivery_ids)}
+
+
+# Work hookwise gives itself (backfill, reconcile) goes through the same queue as webhooks. GitHub's
+# hook ids are numbers and Linear's is '', so this one keeps our delivery ids apart from theirs.
+OWN_HOOK_ID = "hookwise"
+
+INSERT_OWN = """
+INSERT INTO integration_events
+    (integration_id, source, hook_id, delivery_id, event_type, headers, body, payload)
+VALUES ($1, $2, $3, $4, $5, '{}', $6, $7::jsonb)
+ON CONFLICT (source, hook_id, delivery_id) DO NOTHING
+RETURNING id
+"""
+
+QUEUED_OWN = """
+SELECT payload -> 'repository' ->> 'id' AS repository, id FROM integration_events
+WHERE status IN ('pending', 'processing') AND hook_id = $1 AND event_type = ANY($2::text[])
+"""
+
+
+async def enqueue_own(
+    conn: asyncpg.Connection,
+    *,
+    integration_id: int,
+    source: str,
+    delivery_id: str,
+    event_type: str,
+    payload: Mapping[str, Any],
+) -> uuid.UUID | None:
+    """Queue an event of hookwise's own making; None when this delivery id is stored already."""
+    text = json.dumps(payload)
+    new_id: uuid.UUID | None = await conn.fetchval(
+        INSERT_OWN,
+        integration_id,
+        source,
+        OWN_HOOK_ID,
+        delivery_id,
+        event_type,
+        text.encode(),
+        text,
+    )
+    return new_id
+
+
+async def queued_own(conn: asyncpg.Connection, event_types: Sequence[str]) -> dict[int, uuid.UUID]:
+    """Repositories (GitHub ids) with one of our own events of these types still to run, and
+    that event's id."""
+    rows = await conn.fetch(QUEUED_OWN, OWN_HOOK_ID, list(event_types))
+    return {int(r["repository"]): r["id"] for r in rows if r["repository"] is not None}
+
+
+WAITING = """
+SELECT event_type, count(*) AS count FROM integration_events
+WHERE status IN ('pending', 'processing')
+GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1
+"""
+
+
+async def waiting_by_event(conn: asyncpg.Connection, *, top: int = 10) -> list[tuple[str, int]]:
+    """Pending and processing events by type: webhooks, and our own backfills and reconciles."""
+    return [(r["event_type"], r["count"]) for r in await conn.fetch(WAITING, top)]

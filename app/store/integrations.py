@@ -32,3 +32,14 @@ async def get_config(conn: asyncpg.Connection, name: str, key: str) -> Any:
 
 async def set_config(conn: asyncpg.Connection, name: str, key: str, value: Any) -> None:
     await conn.execute(SET_CONFIG, name, key, json.dumps(value))
+
+
+ID_OF = "SELECT id FROM integrations WHERE name = $1"
+
+
+async def id_of(conn: asyncpg.Connection, name: str) -> int:
+    """The integration's id, created on first use (a command may run before any server did)."""
+    found: int | None = await conn.fetchval(ID_OF, name)
+    if found is not None:
+        return found
+    return (await ensure(conn, [name]))[name]

@@ -94,3 +94,26 @@ async def upsert(conn: asyncpg.Connection, pull_request: PullRequest) -> int:
     if applied is not None:
         return applied
     return int(await conn.fetchval(ID_BY_GITHUB_ID, pull_request.github_id))
+
+
+STAMPS = """
+SELECT github_id, github_updated_at, state::text AS state FROM pull_requests
+WHERE github_id = ANY($1::bigint[])
+"""
+
+OPEN_NUMBERS = """
+SELECT number FROM pull_requests WHERE repository_id = $1 AND state = 'open' ORDER BY number
+"""
+
+
+async def stamps(
+    conn: asyncpg.Connection, github_ids: list[int]
+) -> dict[int, tuple[datetime | None, str]]:
+    """(updated_at, state) as stored, by GitHub id: what a poll compares before writing."""
+    rows = await conn.fetch(STAMPS, github_ids)
+    return {r["github_id"]: (r["github_updated_at"], r["state"]) for r in rows}
+
+
+async def open_numbers(conn: asyncpg.Connection, repository_id: int) -> list[int]:
+    """Numbers of the repository's PRs stored as open."""
+    return [r["number"] for r in await conn.fetch(OPEN_NUMBERS, repository_id)]

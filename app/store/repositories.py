@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 
@@ -134,3 +135,133 @@ def _membership(installation_id: int, repository: Repository) -> tuple[object, .
         repository.full_name,
         repository.private,
     )
+
+
+# Backfill and reconcile: which repositories to look at, and how looking went.
+
+WATCHED_COLUMNS = "r.id, r.github_id, r.full_name, r.installation_id, r.status, r.failure_count"
+
+BY_GITHUB_ID = f"SELECT {WATCHED_COLUMNS} FROM repositories r WHERE r.github_id = $1"
+
+# A name can be reused after a rename or transfer; the one not removed is meant.
+BY_FULL_NAME = f"""
+SELECT {WATCHED_COLUMNS} FROM repositories r
+WHERE lower(r.full_name) = lower($1) AND r.status <> 'removed'
+ORDER BY r.updated_at DESC
+"""
+
+OF_INSTALLATION = f"""
+SELECT {WATCHED_COLUMNS} FROM repositories r
+WHERE r.installation_id = $1 AND r.status <> 'removed'
+ORDER BY r.id
+"""
+
+# 'error' is still looked at (so it can recover, or go on to 'suspended'); 'suspended' is not.
+# Nor is anything of a suspended or uninstalled installation: GitHub would refuse its token.
+# $1 NULL: every such repository, however recently polled.
+DUE = f"""
+SELECT {WATCHED_COLUMNS} FROM repositories r
+JOIN installations i ON i.id = r.installation_id
+WHERE r.status IN ('active', 'error')
+  AND i.suspended_at IS NULL AND i.deleted_at IS NULL
+  AND ($1::interval IS NULL OR r.last_polled_at IS NULL OR r.last_polled_at < now() - $1)
+ORDER BY r.last_polled_at NULLS FIRST, r.id
+"""
+
+# The IS DISTINCT FROM guard makes a replayed installation event a no-op.
+REACTIVATE = """
+UPDATE repositories SET status = 'active', failure_count = 0, last_error = NULL
+WHERE github_id = ANY($1::bigint[]) AND status <> 'removed'
+  AND (status, failure_count, last_error) IS DISTINCT FROM ('active'::repository_status, 0, NULL)
+"""
+
+POLLED = """
+UPDATE repositories
+SET last_polled_at = now(), failure_count = 0, last_error = NULL,
+    status = CASE WHEN status = 'error' THEN 'active' ELSE status END
+WHERE id = $1
+"""
+
+# SET expressions read the row as it was, so failure_count + 1 is the new count throughout.
+POLL_FAILED = """
+UPDATE repositories
+SET last_polled_at = now(), failure_count = failure_count + 1, last_error = $2,
+    status = CASE
+        WHEN status IN ('removed', 'suspended') THEN status
+        WHEN failure_count + 1 >= $4 THEN 'suspended'
+        WHEN failure_count + 1 >= $3 THEN 'error'
+        ELSE status
+    END
+WHERE id = $1
+RETURNING status, failure_count
+"""
+
+TROUBLED = """
+SELECT full_name, status::text AS status, failure_count, last_error, last_polled_at
+FROM repositories WHERE status IN ('error', 'suspended')
+ORDER BY status DESC, full_name
+"""
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A stored repository as backfill and reconcile need it."""
+
+    id: int
+    github_id: int
+    full_name: str
+    installation_id: int | None
+    status: str
+    failure_count: int
+
+
+def _watched(records: Iterable[asyncpg.Record]) -> list[Watched]:
+    return [Watched(**dict(record)) for record in records]
+
+
+async def by_github_id(conn: asyncpg.Connection, github_id: int) -> Watched | None:
+    found = _watched(await conn.fetch(BY_GITHUB_ID, github_id))
+    return found[0] if found else None
+
+
+async def by_full_name(conn: asyncpg.Connection, full_name: str) -> list[Watched]:
+    """Repositories not removed with this owner/name (any case), most recently changed first."""
+    return _watched(await conn.fetch(BY_FULL_NAME, full_name))
+
+
+async def of_installation(conn: asyncpg.Connection, installation_id: int) -> list[Watched]:
+    """The installation's repositories that are not removed."""
+    return _watched(await conn.fetch(OF_INSTALLATION, installation_id))
+
+
+async def due(conn: asyncpg.Connection, *, older_than: timedelta | None) -> list[Watched]:
+    """Repositories to reconcile: not polled for `older_than` (None: all that may be polled)."""
+    return _watched(await conn.fetch(DUE, older_than))
+
+
+async def reactivate(conn: asyncpg.Connection, github_ids: Iterable[int]) -> None:
+    """Back to active with a clean record: permissions or membership changed, so try again."""
+    await conn.execute(REACTIVATE, list(github_ids))
+
+
+async def polled(conn: asyncpg.Connection, repository_id: int) -> None:
+    """A backfill or reconcile went through: due again only after the interval."""
+    await conn.execute(POLLED, repository_id)
+
+
+async def poll_failed(
+    conn: asyncpg.Connection,
+    repository_id: int,
+    error: str,
+    *,
+    error_after: int,
+    suspend_after: int,
+) -> tuple[str, int]:
+    """Count a refusal (404, 403); returns the repository's status and failure count now."""
+    row = await conn.fetchrow(POLL_FAILED, repository_id, error, error_after, suspend_after)
+    return str(row["status"]), int(row["failure_count"])
+
+
+async def troubled(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Repositories in error or suspended, for `hookwise status`."""
+    return list(await conn.fetch(TROUBLED))

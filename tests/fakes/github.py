@@ -232,6 +232,7 @@ class FakeGitHub(RepoState):
     hook_url: where deliver() and redeliveries POST; may be set after construction.
     app_id, slug, client_id: the App; an App JWT's `iss` may be the app id or the client id.
     token_ttl: seconds an installation token lives (GitHub: one hour).
+    max_per_page: the most items a page holds, whatever per_page asks (GitHub: 100).
 
     An RSA key pair is generated per fake: hookwise signs App JWTs with `private_key_pem`.
     """
@@ -242,6 +243,7 @@ class FakeGitHub(RepoState):
     slug: str = "hookwise-test"
     client_id: str = "Iv1.fake0123456789"
     token_ttl: float = 3600.0
+    max_per_page: int = MAX_PER_PAGE
 
     url: str = field(default="", init=False)
     name: str = field(default="Hookwise Test", init=False)
@@ -873,12 +875,13 @@ def parse_manifest(text: str | None) -> dict[str, Any]:
 
 
 def per_page_of(request: Request) -> int:
-    """GitHub's per_page: 30 unless given, at most 100."""
+    """GitHub's per_page: 30 unless given, at most 100 (or the fake's max_per_page)."""
+    cap = github_of(request).max_per_page
     try:
         per_page = int(request.query_params.get("per_page", DEFAULT_PER_PAGE))
     except ValueError:
-        return DEFAULT_PER_PAGE
-    return min(max(per_page, 1), MAX_PER_PAGE)
+        return min(DEFAULT_PER_PAGE, cap)
+    return min(max(per_page, 1), cap)
 
 
 def paged(request: Request, items: list[Any]) -> Response:

@@ -9,6 +9,8 @@ there:
     github.commit_files("octo-org/widgets", "fix", {"app.py": "print('hello')\\n"})
     pr = github.add_pull("octo-org/widgets", 1, head_branch="fix")
     run = github.add_check_run("octo-org/widgets", pr["head"]["sha"], name="tests")
+    github.finish_check_run(run["id"], conclusion="success")  # later, and no webhook says so
+    github.close_pull("octo-org/widgets", 1, merged=True)
     github.add_actions_job("octo-org/widgets", run_id=11, job_id=12, name="tests",
                            check_run_id=run["id"], log="##[error]Process completed with exit 1.")
 
@@ -367,6 +369,9 @@ class Pull:
     draft: bool
     created_at: str
     state: str = "open"
+    updated_at: str | None = None  # None: never changed since created
+    closed_at: str | None = None
+    merged_at: str | None = None
 
     @property
     def head_sha(self) -> str:
@@ -638,6 +643,28 @@ class RepoState:
         repo.pulls[number] = pull
         return self.pull_json(pull)
 
+    def close_pull(self, full_name: str, number: int, *, merged: bool = False) -> dict[str, Any]:
+        """Close (or merge) an open pull request now, as a user would on GitHub: no webhook is
+        sent, so only a look at the API shows it."""
+        pull = self.repo(full_name).pulls.get(number)
+        if pull is None or pull.state != "open":
+            raise ValueError(f"{full_name} has no open pull request #{number}")
+        at = stamp()
+        pull.state, pull.updated_at, pull.closed_at = "closed", at, at
+        if merged:
+            pull.merged_at = at
+        return self.pull_json(pull)
+
+    def finish_check_run(self, run_id: int, *, conclusion: str = "success") -> dict[str, Any]:
+        """Complete another App's check run now (no webhook is sent)."""
+        run = self.check_runs[run_id]
+        if run.status == "completed":
+            raise ValueError(f"check run {run_id} is completed already")
+        if conclusion not in CONCLUSIONS:
+            raise ValueError(f"{conclusion!r} is not a check run conclusion")
+        run.status, run.conclusion, run.completed_at = "completed", conclusion, stamp()
+        return self.check_run_json(run)
+
     def add_check_run(
         self,
         full_name: str,
@@ -878,15 +905,15 @@ class RepoState:
             "body": pull.body or None,
             "labels": [],
             "created_at": pull.created_at,
-            "updated_at": pull.created_at,
-            "closed_at": None,
-            "merged_at": None,
+            "updated_at": pull.updated_at or pull.created_at,
+            "closed_at": pull.closed_at,
+            "merged_at": pull.merged_at,
             "merge_commit_sha": None,
             "draft": pull.draft,
             "head": side(pull.head_repo, pull.head_branch, pull.head_sha),
             "base": side(repo, pull.base_branch, pull.base_sha),
             "author_association": "CONTRIBUTOR",
-            "merged": False,
+            "merged": pull.merged_at is not None,
             "mergeable": None,
             "mergeable_state": "unknown",
             "comments": sum(
@@ -1269,6 +1296,50 @@ def required_text(data: Mapping[str, Any], key: str) -> str:
 
 async def get_repo(request: Request) -> Response:
     return core.reply(core.github_of(request).repo_json(repo_for(request)))
+
+
+# Left out of the pull requests list: GitHub computes them for a single pull request only.
+FULL_PULL_ONLY = (
+    "merged",
+    "mergeable",
+    "mergeable_state",
+    "comments",
+    "review_comments",
+    "maintainer_can_modify",
+    "commits",
+    "additions",
+    "deletions",
+    "changed_files",
+)
+PULL_SORTS = {
+    "created": lambda pull: pull.created_at,
+    "updated": lambda pull: pull.updated_at or pull.created_at,
+}
+
+
+async def list_pulls(request: Request) -> Response:
+    """state open (default), closed or all; sort created (default) or updated, newest first
+    unless direction=asc; ties by number, as creation order."""
+    github = core.github_of(request)
+    repo = repo_for(request, "pull_requests")
+    query = request.query_params
+    state = query.get("state", "open")
+    if state not in ("open", "closed", "all"):
+        raise invalid(
+            f'For \'properties/state\', "{state}" is not one of ["open", "closed", "all"].'
+        )
+    sort = PULL_SORTS.get(query.get("sort", "created"), PULL_SORTS["created"])
+    pulls = sorted(
+        (p for p in repo.pulls.values() if state == "all" or p.state == state),
+        key=lambda pull: (sort(pull), pull.number),
+        reverse=query.get("direction", "desc") != "asc",
+    )
+    window, headers = core.page_window(request, len(pulls))
+    listed = [
+        {k: v for k, v in github.pull_json(pull).items() if k not in FULL_PULL_ONLY}
+        for pull in pulls[window]
+    ]
+    return core.reply(listed, headers=headers)
 
 
 async def get_pull(request: Request) -> Response:
@@ -2048,6 +2119,7 @@ async def update_ref(request: Request) -> Response:
 REPO = "/repos/{owner}/{repo}"
 REPO_ROUTES = [
     Route(REPO, get_repo, methods=["GET"]),
+    Route(f"{REPO}/pulls", list_pulls, methods=["GET"]),
     Route(f"{REPO}/pulls/{{number:int}}", get_pull, methods=["GET"]),
     Route(f"{REPO}/pulls/{{number:int}}/files", list_pull_files, methods=["GET"]),
     Route(f"{REPO}/pulls/{{number:int}}/commits", list_pull_commits, methods=["GET"]),
