@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 import httpx
 from pydantic import ValidationError
 
-from app import logs, operate, reconcile, serving, setup
+from app import credentials, logs, operate, reconcile, serving, setup
+from app.crypto import CryptoError
 from app.deliveries import github_signature, linear_signature
 from app.settings import Settings
 from app.store import events
@@ -161,6 +162,18 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.encryption_key:
+        raise UsageError("rotate-key needs HOOKWISE_ENCRYPTION_KEY: the new key, then the old ones")
+    with database(settings) as dsn:
+        try:
+            print(run(credentials.rotate_key(settings, dsn)))
+        except CryptoError as exc:
+            raise UsageError(f"{exc}; nothing was changed") from None
+    return 0
+
+
 def _signed_request(args: argparse.Namespace, body: bytes) -> tuple[bytes, dict[str, str]]:
     settings = load_settings()
     secret = args.secret or next(iter(settings.secrets_for(args.source)), b"")
@@ -264,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     setup_cmd.add_argument("--public-url", help="where GitHub can reach hookwise")
     setup_cmd.add_argument("--name", default="hookwise", help="the App's name on GitHub")
     setup_cmd.set_defaults(func=cmd_setup)
+
+    rotate = commands.add_parser(
+        "rotate-key", help="re-encrypt stored credentials with the first HOOKWISE_ENCRYPTION_KEY"
+    )
+    rotate.set_defaults(func=cmd_rotate_key)
 
     send = commands.add_parser("send", help="sign a saved payload and POST it, like GitHub")
     send.add_argument("file", help="a JSON payload file")

@@ -11,8 +11,11 @@ import asyncpg
 import httpx
 from gidgethub import GitHubException
 
+from app import credentials
 from app.clients.anthropic import Model
 from app.clients.github import GitHubApp
+from app.clients.linear import LinearClient
+from app.crypto import CryptoError
 from app.repo_config import ConfigCache
 from app.settings import Settings
 from app.store import integrations
@@ -33,6 +36,8 @@ class Context:
     github: GitHubApp | None = None
     # None when no ANTHROPIC_API_KEY is set: the AI features are off.
     model: Model | None = None
+    # None when no Linear API key is set or stored: nothing is sent back to Linear.
+    linear: LinearClient | None = None
     configs: ConfigCache = field(default_factory=ConfigCache, repr=False)
 
 
@@ -51,6 +56,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             )
             github = GitHubApp(settings, http)
             await _introduce(github)
+        linear = await _linear(settings, pool, stack)
         model = None
         if settings.anthropic_api_key is not None:
             model = Model(settings)
@@ -62,7 +68,24 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             integration_ids=ids,
             github=github,
             model=model,
+            linear=linear,
         )
+
+
+async def _linear(
+    settings: Settings, pool: asyncpg.Pool, stack: AsyncExitStack
+) -> LinearClient | None:
+    async with pool.acquire() as conn:
+        try:
+            api_key = await credentials.linear_api_key(conn, settings)
+        except CryptoError as exc:
+            # Not fatal: webhooks are still stored and handled; Linear is just not told.
+            log.error("Linear is off: %s", exc)
+            return None
+    if api_key is None:
+        return None
+    http = await stack.enter_async_context(httpx.AsyncClient(timeout=30.0))
+    return LinearClient(http, url=settings.linear_api_url, api_key=api_key)
 
 
 async def _introduce(github: GitHubApp) -> None:

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.crypto import parse_key
+
 SOURCES = ("github", "linear")
 
 Secrets = Annotated[tuple[SecretStr, ...], NoDecode]
@@ -128,6 +130,20 @@ class Settings(BaseSettings):
 
     # Seconds between scheduled `redeliver` runs inside the worker; 0 turns it off.
     redeliver_every: float = Field(0.0, ge=0, validation_alias=_env("HOOKWISE_REDELIVER_EVERY"))
+
+    # Linear's API: attach PRs to issues, complete them on merge, comment when closed unmerged.
+    linear_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("LINEAR_API_KEY", "HOOKWISE_LINEAR_API_KEY")
+    )
+    linear_api_url: str = Field(
+        "https://api.linear.app/graphql",
+        validation_alias=_env("LINEAR_API_URL", "HOOKWISE_LINEAR_API_URL"),
+    )
+    linear_close_on_merge: bool = Field(
+        True, validation_alias=_env("HOOKWISE_LINEAR_CLOSE_ON_MERGE")
+    )
+    # Base64 AES-256 keys for credentials at rest; the first encrypts, all decrypt (rotation).
+    encryption_key: Secrets = Field((), validation_alias=_env("HOOKWISE_ENCRYPTION_KEY"))
     # Seconds after which each repository is looked at again (reconcile), in case webhooks were
     # missed; 0 turns the schedule off.
     reconcile_every: float = Field(21600.0, ge=0, validation_alias=_env("HOOKWISE_RECONCILE_EVERY"))
@@ -140,7 +156,9 @@ class Settings(BaseSettings):
         5, ge=1, validation_alias=_env("HOOKWISE_RECONCILE_SUSPEND_AFTER")
     )
 
-    @field_validator("github_webhook_secret", "linear_webhook_secret", mode="before")
+    @field_validator(
+        "github_webhook_secret", "linear_webhook_secret", "encryption_key", mode="before"
+    )
     @classmethod
     def _split_secrets(cls, value: Any) -> Any:
         # Several secrets are accepted at once so a secret can be rotated without dropping events.
@@ -169,13 +187,21 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
-    @field_validator("github_api_url")
+    @field_validator("github_api_url", "linear_api_url")
     @classmethod
     def _check_http_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _check_encryption_keys(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        # After splitting, so a refused key reaches error messages only as SecretStr('****').
+        for key in value:
+            parse_key(key.get_secret_value())
+        return value
 
     @field_validator("anthropic_base_url")
     @classmethod

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from app.handlers import backfill, check_runs, fixes, installations, pull_requests, reviews
+from app.handlers import (
+    backfill,
+    check_runs,
+    fixes,
+    installations,
+    linear,
+    links,
+    pull_requests,
+    reviews,
+)
 from app.router import Router
 
 
@@ -11,8 +20,11 @@ def routers() -> list[Router]:
     return [
         installations.router,
         pull_requests.router,
+        # After pull_requests: links are read from the PR row that handler wrote.
+        links.router,
         check_runs.router,
         backfill.router,
         reviews.router,
         fixes.router,
+        linear.router,
     ]

@@ -1,0 +1,300 @@
+"""Linear's GraphQL API over httpx: the few queries and mutations hookwise needs, typed.
+
+- A personal API key goes as `Authorization: <key>`, without Bearer (that is for OAuth tokens).
+- Linear answers a rate limit with HTTP 400 (429 at the edge) and an error whose
+  extensions.code is RATELIMITED, with `X-RateLimit-Requests-Reset` (and `-Complexity-`)
+  headers in epoch milliseconds. That raises RateLimited, which reschedules the event for then
+  instead of sleeping in a worker.
+- 5xx answers and lost connections are retried a few times with backoff.
+
+    LinearError         a call failed; the message names the operation, never the key
+     ├── RateLimited    Linear asked us to wait (also a RetryLater)
+     ├── Unavailable    no answer, or 5xx after the retries
+     └── GraphQLError   Linear refused: carries the status, error codes and messages
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from app.retry import RetryLater, backoff
+
+log = logging.getLogger(__name__)
+
+TRIES = 3
+RATE_LIMIT_KINDS = ("requests", "complexity", "endpoint-requests")
+
+
+class LinearError(Exception):
+    """A call to Linear's API failed."""
+
+
+class RateLimited(RetryLater, LinearError):
+    """Linear asked us to wait."""
+
+
+class Unavailable(LinearError):
+    """Linear did not answer, or answered 5xx every time."""
+
+
+class GraphQLError(LinearError):
+    """Linear answered with errors."""
+
+    def __init__(self, operation: str, status: int, errors: list[Mapping[str, Any]]) -> None:
+        self.operation = operation
+        self.status = status
+        self.codes = [str((e.get("extensions") or {}).get("code") or "") for e in errors]
+        self.messages = [str(e.get("message") or "") for e in errors]
+        detail = "; ".join(
+            f"{code}: {message}" if code else message
+            for code, message in zip(self.codes, self.messages, strict=True)
+        )
+        super().__init__(f"Linear {operation} answered {status}: {detail or 'no detail'}")
+
+    @property
+    def not_found(self) -> bool:
+        return any(m.startswith("Entity not found") for m in self.messages)
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    id: str
+    name: str
+    type: str  # triage, backlog, unstarted, started, completed, canceled
+    position: float
+
+
+@dataclass(frozen=True)
+class Issue:
+    id: str
+    identifier: str
+    title: str
+    url: str
+    updated_at: datetime
+    team_id: str
+    team_key: str
+    state: WorkflowState
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: str
+    body: str
+
+
+ISSUE = """
+query Issue($id: String!) {
+  issue(id: $id) {
+    id identifier title url updatedAt
+    team { id key }
+    state { id name type position }
+  }
+}
+"""
+ISSUE_COMMENTS = """
+query IssueComments($id: String!) {
+  issue(id: $id) {
+    id
+    comments(first: 100) { nodes { id body } }
+  }
+}
+"""
+TEAM_STATES = """
+query TeamStates($id: String!) {
+  team(id: $id) {
+    id key
+    states { nodes { id name type position } }
+  }
+}
+"""
+ISSUE_UPDATE = """
+mutation IssueUpdate($id: String!, $input: IssueUpdateInput!) {
+  issueUpdate(id: $id, input: $input) {
+    success
+    issue { id state { id name type position } }
+  }
+}
+"""
+ATTACHMENT_CREATE = """
+mutation AttachmentCreate($input: AttachmentCreateInput!) {
+  attachmentCreate(input: $input) {
+    success
+    attachment { id url }
+  }
+}
+"""
+COMMENT_CREATE = """
+mutation CommentCreate($input: CommentCreateInput!) {
+  commentCreate(input: $input) {
+    success
+    comment { id }
+  }
+}
+"""
+
+
+def rate_limit_reset(headers: Mapping[str, str], *, now: datetime) -> datetime:
+    """When Linear takes requests again: the reset of the exhausted budget, else the latest."""
+    resets: dict[str, datetime] = {}
+    for kind in RATE_LIMIT_KINDS:
+        value = headers.get(f"x-ratelimit-{kind}-reset", "")
+        if value.isdigit():
+            number = int(value)
+            # Documented as epoch milliseconds; a value in seconds is taken as such.
+            seconds = number / 1000 if number > 10**11 else number
+            resets[kind] = datetime.fromtimestamp(seconds, UTC)
+    exhausted = [
+        at for kind, at in resets.items() if headers.get(f"x-ratelimit-{kind}-remaining") == "0"
+    ]
+    chosen = max(exhausted or resets.values(), default=None)
+    retry_after = headers.get("retry-after", "")
+    if chosen is None and retry_after.isdigit():
+        chosen = now + timedelta(seconds=int(retry_after))
+    # Unsaid: a minute. A reset already past: a moment, so clocks out of step do not spin.
+    return max(chosen or now + timedelta(minutes=1), now + timedelta(seconds=1))
+
+
+def _state(node: Mapping[str, Any]) -> WorkflowState:
+    return WorkflowState(
+        id=node["id"],
+        name=node["name"],
+        type=node["type"],
+        position=float(node.get("position") or 0),
+    )
+
+
+def completed_state(states: list[WorkflowState]) -> WorkflowState | None:
+    """The team's first 'completed' state (Done), as Linear's own integrations pick it."""
+    done = sorted((s for s in states if s.type == "completed"), key=lambda s: s.position)
+    return done[0] if done else None
+
+
+class LinearClient:
+    """Linear's API as one API key sees it."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        url: str,
+        api_key: str,
+        retry_seconds: float = 0.5,
+    ) -> None:
+        self._http = http
+        self.url = url
+        self._api_key = api_key
+        self._retry_seconds = retry_seconds
+
+    def __repr__(self) -> str:
+        return f"LinearClient(url={self.url!r})"
+
+    async def execute(self, operation: str, query: str, variables: dict[str, Any]) -> Any:
+        """Run one operation; its `data`, or an exception from the module docstring."""
+        body = {"query": query, "variables": variables, "operationName": operation}
+        headers = {"Authorization": self._api_key, "User-Agent": "hookwise"}
+        for attempt in range(1, TRIES + 1):
+            try:
+                response = await self._http.post(self.url, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                if attempt == TRIES:
+                    raise Unavailable(f"Linear {operation}: {type(exc).__name__}") from exc
+                log.warning("Linear %s: %s, retrying", operation, type(exc).__name__)
+            else:
+                if response.status_code < 500:
+                    return self._data(operation, response)
+                if attempt == TRIES:
+                    raise Unavailable(f"Linear {operation} answered {response.status_code}")
+                log.warning("Linear %s answered %d, retrying", operation, response.status_code)
+            await asyncio.sleep(backoff(attempt, base=self._retry_seconds, cap=5.0))
+        raise AssertionError("unreachable")
+
+    def _data(self, operation: str, response: httpx.Response) -> Any:
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise GraphQLError(operation, response.status_code, [{"message": "not JSON"}])
+        errors = answer.get("errors") or []
+        if errors or response.status_code == 429:
+            error = GraphQLError(operation, response.status_code, errors)
+            if response.status_code == 429 or "RATELIMITED" in error.codes:
+                at = rate_limit_reset(response.headers, now=datetime.now(UTC))
+                raise RateLimited(at, f"Linear rate limit on {operation}") from error
+            raise error
+        if response.status_code != 200 or not isinstance(answer.get("data"), dict):
+            raise GraphQLError(operation, response.status_code, [{"message": "no data"}])
+        return answer["data"]
+
+    async def _mutate(self, operation: str, query: str, field: str, **variables: Any) -> Any:
+        payload = (await self.execute(operation, query, variables))[field]
+        if not payload or not payload.get("success"):
+            raise GraphQLError(operation, 200, [{"message": f"{field} did not succeed"}])
+        return payload
+
+    async def issue(self, issue_id: str) -> Issue | None:
+        """An issue by id or identifier (ENG-123); None when Linear has no such issue."""
+        try:
+            data = await self.execute("Issue", ISSUE, {"id": issue_id})
+        except GraphQLError as exc:
+            if exc.not_found:
+                return None
+            raise
+        node = data["issue"]
+        if node is None:
+            return None
+        return Issue(
+            id=node["id"],
+            identifier=node["identifier"],
+            title=node["title"],
+            url=node["url"],
+            updated_at=datetime.fromisoformat(node["updatedAt"]),
+            team_id=node["team"]["id"],
+            team_key=node["team"]["key"],
+            state=_state(node["state"]),
+        )
+
+    async def comments(self, issue_id: str) -> list[Comment]:
+        """The issue's latest 100 comments (enough to find one we made)."""
+        data = await self.execute("IssueComments", ISSUE_COMMENTS, {"id": issue_id})
+        nodes = ((data["issue"] or {}).get("comments") or {}).get("nodes") or []
+        return [Comment(node["id"], node["body"]) for node in nodes]
+
+    async def team_states(self, team_id: str) -> list[WorkflowState]:
+        data = await self.execute("TeamStates", TEAM_STATES, {"id": team_id})
+        return [_state(node) for node in data["team"]["states"]["nodes"]]
+
+    async def set_state(self, issue_id: str, state_id: str) -> WorkflowState:
+        payload = await self._mutate(
+            "IssueUpdate", ISSUE_UPDATE, "issueUpdate", id=issue_id, input={"stateId": state_id}
+        )
+        return _state(payload["issue"]["state"])
+
+    async def attach_url(
+        self, issue_id: str, *, url: str, title: str, subtitle: str | None = None
+    ) -> str:
+        """Attach a link to the issue; its attachment id. Linear keeps one attachment per URL
+        and issue, so attaching again updates it instead of adding a second."""
+        attachment = {"issueId": issue_id, "url": url, "title": title}
+        if subtitle is not None:
+            attachment["subtitle"] = subtitle
+        payload = await self._mutate(
+            "AttachmentCreate", ATTACHMENT_CREATE, "attachmentCreate", input=attachment
+        )
+        return str(payload["attachment"]["id"])
+
+    async def comment(self, issue_id: str, body: str) -> str:
+        payload = await self._mutate(
+            "CommentCreate",
+            COMMENT_CREATE,
+            "commentCreate",
+            input={"issueId": issue_id, "body": body},
+        )
+        return str(payload["comment"]["id"])

@@ -1,0 +1,76 @@
+"""Linear `Issue` create / update / remove: keep `linear_issues` current.
+
+An older payload (by data.updatedAt) never overwrites a newer one; remove marks the row
+(removed_at) and keeps it, so links and history stay readable. A newly seen issue may already
+be named by open pull requests (the PR came first): those are relinked. `Comment` and other
+types have no handler: they are stored and marked ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from app.handlers.github_payload import parse_time
+from app.handlers.links import relink, tell_linear
+from app.router import HandlerContext, Router
+from app.store import linear_issues, links
+from app.store.linear_issues import LinearIssue
+
+router = Router()
+
+
+def issue_of(
+    payload: Mapping[str, Any], *, received_at: datetime, removed: bool
+) -> LinearIssue | None:
+    """The row a webhook's data describes; None when it does not even say which issue."""
+    data = payload.get("data") or {}
+    team = data.get("team") or {}
+    state = data.get("state") or {}
+    identifier = data.get("identifier")
+    if not identifier and team.get("key") and data.get("number") is not None:
+        identifier = f"{team['key']}-{data['number']}"
+    if not data.get("id") or not identifier:
+        return None
+    team_key = team.get("key") or identifier.rsplit("-", 1)[0]
+    updated_at = parse_time(data.get("updatedAt"))
+    removed_at = None
+    if removed:
+        # When it happened, from the payload, so a replay writes the same row.
+        removed_at = (
+            parse_time(data.get("archivedAt"))
+            or parse_time(payload.get("createdAt"))
+            or received_at
+        )
+        updated_at = max(updated_at or removed_at, removed_at)
+    return LinearIssue(
+        id=str(data["id"]),
+        identifier=str(identifier),
+        title=data.get("title"),
+        team_id=data.get("teamId") or team.get("id"),
+        team_key=team_key,
+        state_id=data.get("stateId") or state.get("id"),
+        state_name=state.get("name"),
+        state_type=state.get("type"),
+        url=data.get("url") or payload.get("url"),
+        linear_updated_at=updated_at,
+        removed_at=removed_at,
+    )
+
+
+@router.register("linear", "Issue", "create")
+@router.register("linear", "Issue", "update")
+@router.register("linear", "Issue", "remove")
+async def issue(event: HandlerContext) -> None:
+    removed = event.event.action == "remove"
+    row = issue_of(event.payload, received_at=event.event.received_at, removed=removed)
+    if row is None:
+        event.log.warning("Linear Issue %s without an id or identifier", event.event.action)
+        return
+    outcome = await linear_issues.upsert(event.conn, row)
+    if outcome != "inserted":
+        return
+    for pull in await links.open_pulls_mentioning(event.conn, row.identifier):
+        linked = await relink(event, pull)
+        await tell_linear(event, pull, linked, closing=False)

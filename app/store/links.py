@@ -1,0 +1,109 @@
+"""Queries on `pr_links` (Linear issue <-> pull request), and the pull request text they come
+from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+UPSERT = """
+INSERT INTO pr_links AS k (pull_request_id, linear_issue_id, kind, source)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (pull_request_id, linear_issue_id) DO UPDATE
+SET kind = EXCLUDED.kind, source = EXCLUDED.source
+WHERE (k.kind, k.source) IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.source)
+"""
+DROP_OTHERS = """
+DELETE FROM pr_links
+WHERE pull_request_id = $1 AND NOT (linear_issue_id = ANY($2::text[]))
+RETURNING linear_issue_id
+"""
+LINKED = """
+SELECT k.linear_issue_id, k.kind, k.source, i.identifier, i.team_id, i.state_type, i.removed_at
+FROM pr_links k JOIN linear_issues i ON i.id = k.linear_issue_id
+WHERE k.pull_request_id = $1
+ORDER BY i.identifier
+"""
+PULL_COLUMNS = """
+p.id, p.github_id, p.number, p.state, p.title, p.body, p.head_ref, p.html_url, r.full_name
+"""
+PULL_BY_GITHUB_ID = f"""
+SELECT {PULL_COLUMNS}
+FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
+WHERE p.github_id = $1
+"""
+# A Linear issue may be created after the PR that names it; only open PRs are looked at.
+OPEN_PULLS_MENTIONING = f"""
+SELECT {PULL_COLUMNS}
+FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
+WHERE p.state = 'open'
+  AND (p.head_ref ~* $1 OR p.title ~* $1 OR p.body ~* $1)
+ORDER BY p.id
+"""
+
+
+@dataclass(frozen=True)
+class Link:
+    linear_issue_id: str
+    kind: str  # 'closes' | 'references'
+    source: str  # 'branch' | 'title' | 'body'
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A link with what effects on Linear need of its issue."""
+
+    linear_issue_id: str
+    kind: str
+    source: str
+    identifier: str
+    team_id: str | None
+    state_type: str | None
+    removed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PullText:
+    """A stored pull request: where links are read from, and what Linear is told about it."""
+
+    id: int
+    github_id: int
+    number: int
+    state: str
+    title: str | None
+    body: str | None
+    head_ref: str | None
+    html_url: str | None
+    full_name: str
+
+
+async def replace(
+    conn: asyncpg.Connection, pull_request_id: int, links: Sequence[Link]
+) -> list[str]:
+    """Make the PR's links exactly `links`; returns the issue ids of links dropped."""
+    for link in links:
+        await conn.execute(UPSERT, pull_request_id, link.linear_issue_id, link.kind, link.source)
+    keep = [link.linear_issue_id for link in links]
+    return [row[0] for row in await conn.fetch(DROP_OTHERS, pull_request_id, keep)]
+
+
+async def linked(conn: asyncpg.Connection, pull_request_id: int) -> list[Linked]:
+    return [Linked(**dict(row)) for row in await conn.fetch(LINKED, pull_request_id)]
+
+
+async def pull(conn: asyncpg.Connection, github_id: int) -> PullText | None:
+    row = await conn.fetchrow(PULL_BY_GITHUB_ID, github_id)
+    return None if row is None else PullText(**dict(row))
+
+
+async def open_pulls_mentioning(conn: asyncpg.Connection, identifier: str) -> list[PullText]:
+    """Open PRs whose branch, title or body names `identifier` (letters, digits and a dash)."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*-[0-9]+", identifier):
+        return []
+    # Case-insensitive (~*): [^a-z0-9] excludes upper-case letters too.
+    pattern = f"(^|[^a-z0-9]){identifier}([^a-z0-9]|$)"
+    return [PullText(**dict(row)) for row in await conn.fetch(OPEN_PULLS_MENTIONING, pattern)]

@@ -1,0 +1,540 @@
+"""A fake Linear: the GraphQL API hookwise uses, and Linear's webhooks, on a real loopback server.
+
+A Starlette app on uvicorn at 127.0.0.1 on a free port, in the test's own event loop, with
+in-memory teams, workflow states, issues, attachments and comments. Production code reaches it
+only through `fake.url` (the GraphQL endpoint, as LINEAR_API_URL). Replies use Linear's wire
+format: `{"data": ...}` or `{"errors": [{"message", "extensions": {"code", ...}}]}`, the
+`X-RateLimit-Requests-*` headers on every reply, and a rate limit as HTTP 400 with code
+RATELIMITED.
+
+    async with FakeLinear(hook_url=f"{hookwise.url}/webhooks/linear") as linear:
+        team = linear.add_team("ENG")
+        issue = linear.add_issue("ENG", "Login fails")       # ENG-1, in Todo
+        await linear.deliver(linear.issue_webhook(issue, "create"))
+        linear.rate_limit(times=1)                           # the next request is refused
+
+Not a GraphQL server: a document is read as one operation with one root field, whose arguments
+come from `variables` (the only way hookwise passes them), and the answer is that field's whole
+object whatever the selection asks. Root fields: issue, team, issueUpdate, attachmentCreate,
+commentCreate. A document naming another field gets GraphQL's validation error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import time
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.deliveries import linear_signature
+from tests.harness import serving
+
+ORGANIZATION = "5f1f0f8a-1111-4222-8333-944445555666"
+WEBHOOK_ID = "0e2a3b4c-5d6e-4f70-8192-a3b4c5d6e7f8"
+REQUESTS_PER_HOUR = 1500
+# A new team's workflow, as Linear creates it: (name, type).
+DEFAULT_STATES = (
+    ("Backlog", "backlog"),
+    ("Todo", "unstarted"),
+    ("In Progress", "started"),
+    ("In Review", "started"),
+    ("Done", "completed"),
+    ("Canceled", "canceled"),
+    ("Duplicate", "canceled"),
+)
+# `query Name($a: T!, $b: U) { field(` : the operation's kind, variables and root field.
+OPERATION = re.compile(
+    r"^\s*(?P<kind>query|mutation)\b\s*(?P<name>\w+)?\s*(?:\((?P<vars>[^)]*)\))?\s*\{\s*(?P<field>\w+)",
+    re.DOTALL,
+)
+VARIABLE = re.compile(r"\$(?P<name>\w+)\s*:\s*(?P<type>[\w\[\]!]+)")
+
+
+@dataclass(eq=False)
+class Recorded:
+    """One request the fake received, and how it answered (0 while it has not)."""
+
+    headers: dict[str, str] = field(repr=False)  # lower-case names
+    json: Any = field(repr=False)  # the body parsed, or None when it is not JSON
+    root: str | None = None  # the root field asked for
+    status: int = 0
+    errors: list[str] = field(default_factory=list)  # extensions.code of each error
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return (self.json or {}).get("variables") or {}
+
+
+@dataclass(eq=False)
+class State:
+    id: str
+    team_id: str
+    name: str
+    type: str
+    position: float
+
+
+@dataclass(eq=False)
+class Team:
+    id: str
+    key: str
+    name: str
+    states: list[State] = field(default_factory=list)
+    issue_count: int = 0
+
+
+@dataclass(eq=False)
+class Issue:
+    id: str
+    team: Team
+    number: int
+    title: str
+    state: State
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def identifier(self) -> str:
+        return f"{self.team.key}-{self.number}"
+
+
+@dataclass(eq=False)
+class Attachment:
+    id: str
+    issue: Issue
+    url: str
+    title: str
+    subtitle: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(eq=False)
+class Comment:
+    id: str
+    issue: Issue
+    body: str
+    created_at: datetime
+
+
+class GraphQLFailure(Exception):
+    """An error reply: {"errors": [...]} with this status and code."""
+
+    def __init__(
+        self, message: str, code: str, *, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.headers = headers or {}
+
+
+@dataclass(kw_only=True, eq=False)
+class FakeLinear:
+    """Linear as one API key sees it; `api_key` is the only key it accepts."""
+
+    api_key: str = field(default="lin_api_fakeFAKEfake0123456789", repr=False)
+    webhook_secret: str = field(default="linear-test-secret", repr=False)
+    hook_url: str | None = None
+    workspace: str = "acme"
+
+    url: str = field(default="", init=False)
+    requests: list[Recorded] = field(default_factory=list, init=False, repr=False)
+    teams: dict[str, Team] = field(default_factory=dict, init=False, repr=False)
+    issues: dict[str, Issue] = field(default_factory=dict, init=False, repr=False)
+    attachments: dict[str, Attachment] = field(default_factory=dict, init=False, repr=False)
+    comments: dict[str, Comment] = field(default_factory=dict, init=False, repr=False)
+    _rate_limits: list[float] = field(default_factory=list, init=False, repr=False)
+    _failures: list[int] = field(default_factory=list, init=False, repr=False)
+    _clock: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
+    _stack: AsyncExitStack | None = field(default=None, init=False, repr=False)
+
+    async def __aenter__(self) -> FakeLinear:
+        app = Starlette(routes=[Route("/graphql", graphql, methods=["POST"])])
+        app.state.fake = self
+        async with AsyncExitStack() as stack:
+            base = await stack.enter_async_context(serving(app))
+            self.url = f"{base}/graphql"
+            self._http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._stack = None
+
+    # Setting up
+
+    def now(self) -> datetime:
+        """Strictly increasing times, a millisecond apart, so every change has its own."""
+        return datetime.now(UTC).replace(microsecond=0) + timedelta(milliseconds=next(self._clock))
+
+    def add_team(self, key: str, name: str | None = None) -> Team:
+        team = Team(id=str(uuid.uuid4()), key=key.upper(), name=name or key.title())
+        team.states = [
+            State(str(uuid.uuid4()), team.id, state_name, kind, float(position))
+            for position, (state_name, kind) in enumerate(DEFAULT_STATES)
+        ]
+        self.teams[team.id] = team
+        return team
+
+    def team(self, key: str) -> Team:
+        for team in self.teams.values():
+            if team.key == key.upper():
+                return team
+        raise KeyError(f"no team {key}")
+
+    def add_issue(self, team_key: str, title: str, *, state: str = "Todo") -> Issue:
+        team = self.team(team_key)
+        team.issue_count += 1
+        moment = self.now()
+        issue = Issue(
+            id=str(uuid.uuid4()),
+            team=team,
+            number=team.issue_count,
+            title=title,
+            state=self.state(team, state),
+            created_at=moment,
+            updated_at=moment,
+        )
+        self.issues[issue.id] = issue
+        return issue
+
+    def state(self, team: Team, name: str) -> State:
+        for state in team.states:
+            if state.name == name:
+                return state
+        raise KeyError(f"team {team.key} has no state {name}")
+
+    def move(self, issue: Issue, state: str) -> None:
+        """Change an issue's state in Linear (as a person would)."""
+        issue.state = self.state(issue.team, state)
+        issue.updated_at = self.now()
+
+    def rate_limit(self, *, times: int = 1, reset_in: float = 60.0) -> None:
+        """Answer the next `times` requests with Linear's rate-limit error, resetting then."""
+        self._rate_limits.extend([reset_in] * times)
+
+    def fail(self, status: int = 502, *, times: int = 1) -> None:
+        """Answer the next `times` requests with a bare `status` (a 5xx at Linear's edge)."""
+        self._failures.extend([status] * times)
+
+    # What was asked
+
+    def calls(self, root_field: str) -> list[dict[str, Any]]:
+        """The variables of each request for `root_field` that was answered without errors."""
+        return [r.variables for r in self.requests if r.root == root_field and r.status == 200]
+
+    # Webhooks, as Linear sends them
+
+    def issue_url(self, issue: Issue) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "-", issue.title.lower()).strip("-")
+        return f"https://linear.app/{self.workspace}/issue/{issue.identifier}/{slug}"
+
+    def issue_webhook(
+        self,
+        issue: Issue,
+        action: str,
+        *,
+        updated_from: dict[str, Any] | None = None,
+        timestamp: float | None = None,
+    ) -> dict[str, Any]:
+        """An `Issue` webhook body for `issue` as it is now."""
+        data = issue_json(self, issue, webhook=True)
+        payload: dict[str, Any] = {
+            "action": action,
+            "actor": {"id": str(uuid.uuid4()), "name": "Ada Lovelace", "type": "user"},
+            "createdAt": iso(self.now()),
+            "data": data,
+            "type": "Issue",
+            "url": self.issue_url(issue),
+            "organizationId": ORGANIZATION,
+            "webhookId": WEBHOOK_ID,
+            "webhookTimestamp": int((time.time() if timestamp is None else timestamp) * 1000),
+        }
+        if action == "remove":
+            data["archivedAt"] = payload["createdAt"]
+        if updated_from is not None:
+            payload["updatedFrom"] = updated_from
+        return payload
+
+    def signed(self, payload: dict[str, Any], *, delivery: str | None = None) -> tuple[bytes, dict]:
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Linear-Webhook",
+            "Linear-Delivery": delivery or str(uuid.uuid4()),
+            "Linear-Event": str(payload.get("type", "")),
+            "Linear-Signature": linear_signature(self.webhook_secret.encode(), body),
+        }
+        return body, headers
+
+    async def deliver(
+        self, payload: dict[str, Any], *, delivery: str | None = None
+    ) -> httpx.Response:
+        """POST a webhook to hook_url, signed as Linear signs it."""
+        if self.hook_url is None:
+            raise RuntimeError("set hook_url first")
+        body, headers = self.signed(payload, delivery=delivery)
+        return await self._http.post(self.hook_url, content=body, headers=headers)
+
+    # Used by the endpoint
+
+    def rate_headers(self, *, limited: bool = False, reset_in: float = 60.0) -> dict[str, str]:
+        reset = int((time.time() + reset_in) * 1000)
+        used = len(self.requests)
+        return {
+            "X-RateLimit-Requests-Limit": str(REQUESTS_PER_HOUR),
+            "X-RateLimit-Requests-Remaining": "0" if limited else str(REQUESTS_PER_HOUR - used),
+            "X-RateLimit-Requests-Reset": str(reset),
+        }
+
+    def find_issue(self, key: Any) -> Issue:
+        if isinstance(key, str):
+            if key in self.issues:
+                return self.issues[key]
+            for issue in self.issues.values():
+                if issue.identifier == key.upper():
+                    return issue
+        raise GraphQLFailure("Entity not found: Issue", "INVALID_INPUT")
+
+
+# Endpoint
+
+
+async def graphql(request: Request) -> Response:
+    fake: FakeLinear = request.app.state.fake
+    body = await request.body()
+    try:
+        document = json.loads(body) if body else None
+    except ValueError:
+        document = None
+    record = Recorded(headers=dict(request.headers), json=document)
+    fake.requests.append(record)
+    try:
+        if fake._failures:
+            status = fake._failures.pop(0)
+            record.status = status
+            return Response(b"upstream error", status, media_type="text/plain")
+        if fake._rate_limits:
+            reset_in = fake._rate_limits.pop(0)
+            raise GraphQLFailure(
+                "Rate limit exceeded",
+                "RATELIMITED",
+                headers=fake.rate_headers(limited=True, reset_in=reset_in),
+            )
+        authenticate(request, fake.api_key)
+        root, variables = parse(document)
+        record.root = root
+        data = RESOLVERS[root](fake, variables)
+    except GraphQLFailure as failure:
+        record.status = failure.status
+        record.errors = [failure.code]
+        error = {
+            "message": failure.message,
+            "extensions": {
+                "code": failure.code,
+                "type": failure.code.lower().replace("_", " "),
+                "userPresentableMessage": failure.message,
+            },
+        }
+        headers = fake.rate_headers() | failure.headers
+        return JSONResponse({"errors": [error]}, failure.status, headers=headers)
+    record.status = 200
+    return JSONResponse({"data": {root: data}}, headers=fake.rate_headers())
+
+
+def authenticate(request: Request, api_key: str) -> None:
+    # Personal API keys are sent bare; `Bearer` is for OAuth tokens, which this fake has none of.
+    given = request.headers.get("authorization", "")
+    if not given or not secrets.compare_digest(given.encode(), api_key.encode()):
+        raise GraphQLFailure(
+            "Authentication required, not authenticated", "AUTHENTICATION_ERROR", status=400
+        )
+
+
+def parse(document: Any) -> tuple[str, dict[str, Any]]:
+    if not isinstance(document, dict) or not isinstance(document.get("query"), str):
+        raise GraphQLFailure("Must provide query string.", "BAD_USER_INPUT")
+    match = OPERATION.match(document["query"])
+    if match is None:
+        raise GraphQLFailure("Syntax Error: could not read the operation", "GRAPHQL_PARSE_FAILED")
+    variables = document.get("variables") or {}
+    if not isinstance(variables, dict):
+        raise GraphQLFailure("Variables must be provided as an Object", "BAD_USER_INPUT")
+    for declared in VARIABLE.finditer(match["vars"] or ""):
+        if declared["type"].endswith("!") and variables.get(declared["name"]) is None:
+            raise GraphQLFailure(
+                f'Variable "${declared["name"]}" of required type "{declared["type"]}" was not '
+                "provided.",
+                "GRAPHQL_VALIDATION_FAILED",
+            )
+    root = match["field"]
+    roots = QUERIES if match["kind"] == "query" else MUTATIONS
+    if root not in roots:
+        kind = "Query" if match["kind"] == "query" else "Mutation"
+        raise GraphQLFailure(
+            f'Cannot query field "{root}" on type "{kind}".', "GRAPHQL_VALIDATION_FAILED"
+        )
+    return root, variables
+
+
+# Resolvers: the root field's whole object, in Linear's shape
+
+
+def resolve_issue(fake: FakeLinear, variables: dict[str, Any]) -> dict[str, Any]:
+    return issue_json(fake, fake.find_issue(variables.get("id")))
+
+
+def resolve_team(fake: FakeLinear, variables: dict[str, Any]) -> dict[str, Any]:
+    team = fake.teams.get(variables.get("id", "")) or next(
+        (t for t in fake.teams.values() if t.key == str(variables.get("id", "")).upper()), None
+    )
+    if team is None:
+        raise GraphQLFailure("Entity not found: Team", "INVALID_INPUT")
+    return team_json(team)
+
+
+def resolve_issue_update(fake: FakeLinear, variables: dict[str, Any]) -> dict[str, Any]:
+    issue = fake.find_issue(variables.get("id"))
+    changes = variables.get("input") or {}
+    if "stateId" in changes:
+        state = next((s for s in issue.team.states if s.id == changes["stateId"]), None)
+        if state is None:
+            raise GraphQLFailure(
+                "Argument Validation Error: stateId must be a state of the issue's team",
+                "INVALID_INPUT",
+            )
+        issue.state = state
+    if "title" in changes:
+        issue.title = str(changes["title"])
+    issue.updated_at = fake.now()
+    return {"success": True, "lastSyncId": next(fake._clock), "issue": issue_json(fake, issue)}
+
+
+def resolve_attachment_create(fake: FakeLinear, variables: dict[str, Any]) -> dict[str, Any]:
+    given = variables.get("input") or {}
+    issue = fake.find_issue(given.get("issueId"))
+    url, title = given.get("url"), given.get("title")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise GraphQLFailure("Argument Validation Error: url must be a URL", "INVALID_INPUT")
+    if not isinstance(title, str) or not title:
+        raise GraphQLFailure("Argument Validation Error: title is required", "INVALID_INPUT")
+    moment = fake.now()
+    # Linear keeps one attachment per URL and issue: creating it again updates it.
+    for attachment in fake.attachments.values():
+        if attachment.issue is issue and attachment.url == url:
+            attachment.title, attachment.subtitle = title, given.get("subtitle")
+            attachment.updated_at = moment
+            break
+    else:
+        attachment = Attachment(
+            str(uuid.uuid4()), issue, url, title, given.get("subtitle"), moment, moment
+        )
+        fake.attachments[attachment.id] = attachment
+    return {
+        "success": True,
+        "lastSyncId": next(fake._clock),
+        "attachment": attachment_json(attachment),
+    }
+
+
+def resolve_comment_create(fake: FakeLinear, variables: dict[str, Any]) -> dict[str, Any]:
+    given = variables.get("input") or {}
+    issue = fake.find_issue(given.get("issueId"))
+    body = given.get("body")
+    if not isinstance(body, str) or not body.strip():
+        raise GraphQLFailure("Argument Validation Error: body is required", "INVALID_INPUT")
+    comment = Comment(str(uuid.uuid4()), issue, body, fake.now())
+    fake.comments[comment.id] = comment
+    return {"success": True, "lastSyncId": next(fake._clock), "comment": comment_json(comment)}
+
+
+QUERIES = {"issue": resolve_issue, "team": resolve_team}
+MUTATIONS = {
+    "issueUpdate": resolve_issue_update,
+    "attachmentCreate": resolve_attachment_create,
+    "commentCreate": resolve_comment_create,
+}
+RESOLVERS = QUERIES | MUTATIONS
+
+
+def iso(moment: datetime) -> str:
+    """Linear's timestamps: milliseconds and a Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def state_json(state: State) -> dict[str, Any]:
+    return {"id": state.id, "name": state.name, "type": state.type, "position": state.position}
+
+
+def team_json(team: Team) -> dict[str, Any]:
+    return {
+        "id": team.id,
+        "key": team.key,
+        "name": team.name,
+        "states": {"nodes": [state_json(s) for s in team.states]},
+    }
+
+
+def attachment_json(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "url": attachment.url,
+        "title": attachment.title,
+        "subtitle": attachment.subtitle,
+        "createdAt": iso(attachment.created_at),
+        "updatedAt": iso(attachment.updated_at),
+    }
+
+
+def comment_json(comment: Comment) -> dict[str, Any]:
+    return {"id": comment.id, "body": comment.body, "createdAt": iso(comment.created_at)}
+
+
+def issue_json(fake: FakeLinear, issue: Issue, *, webhook: bool = False) -> dict[str, Any]:
+    """The API's Issue object; with `webhook`, the flatter shape of a webhook's `data`."""
+    team = issue.team
+    common = {
+        "id": issue.id,
+        "identifier": issue.identifier,
+        "number": issue.number,
+        "title": issue.title,
+        "url": fake.issue_url(issue),
+        "createdAt": iso(issue.created_at),
+        "updatedAt": iso(issue.updated_at),
+        "state": {**state_json(issue.state), "color": "#e2e2e2"},
+    }
+    if webhook:
+        return common | {
+            "teamId": team.id,
+            "stateId": issue.state.id,
+            "team": {"id": team.id, "key": team.key, "name": team.name},
+        }
+    mine = [c for c in fake.comments.values() if c.issue is issue]
+    attached = [a for a in fake.attachments.values() if a.issue is issue]
+    return common | {
+        "team": {"id": team.id, "key": team.key, "name": team.name},
+        "comments": {"nodes": [comment_json(c) for c in mine]},
+        "attachments": {"nodes": [attachment_json(a) for a in attached]},
+    }

@@ -1,0 +1,258 @@
+"""Pull requests linked to Linear issues, and Linear kept in step, end to end: the fake GitHub
+delivers pull_request events, the real worker links and acts, the fake Linear records what it
+was told."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import INSTALLATION_ID
+from tests.linear_world import World, linear_world
+
+
+async def known(world: World, team: str, *titles: str, first: int = 1) -> list:
+    """Issues Linear has told hookwise about (by webhook), numbered from `first`."""
+    linear = world.linear
+    if not any(t.key == team for t in linear.teams.values()):
+        linear.add_team(team)
+    linear.team(team).issue_count = first - 1
+    issues = [linear.add_issue(team, title) for title in titles]
+    for issue in issues:
+        await world.deliver_issue(issue, "create")
+    return issues
+
+
+async def test_link_detection_end_to_end(settings, dsn, db, fake_github) -> None:
+    async with linear_world(settings, dsn, db, fake_github, api=False) as world:
+        await known(world, "ENG", "Login fails", first=123)
+        await known(world, "ENG", "Auth epic", first=7)
+        world.linear.add_team("OPS")  # Linear has it; hookwise has never seen an OPS issue
+
+        await world.deliver_pull(world.open_pull(1, branch="eng-123-fix-login"), "opened")
+        await world.deliver_pull(world.open_pull(2, body="Fixes ENG-123"), "opened")
+        await world.deliver_pull(world.open_pull(3, body="ENG-123 is why"), "opened")
+        await world.deliver_pull(world.open_pull(4, body="part of ENG-7"), "opened")
+        await world.deliver_pull(world.open_pull(5, title="Fix OPS-1, UTF-8 and ENG-9"), "opened")
+        assert await world.links() == {
+            (1, "ENG-123", "references", "branch"),
+            (2, "ENG-123", "closes", "body"),
+            (3, "ENG-123", "references", "body"),
+            (4, "ENG-7", "references", "body"),
+        }
+    # No API key: Linear was told nothing.
+    assert world.linear.requests == []
+    assert await world.outbound() == []
+
+
+async def test_editing_the_text_relinks_and_drops_what_was_removed(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(settings, dsn, db, fake_github, api=False) as world:
+        await known(world, "ENG", "Login fails", "Logout fails")
+        pull = await world.deliver_pull(
+            world.open_pull(1, branch="eng-2-logout", body="Fixes ENG-1"), "opened"
+        )
+        assert await world.links() == {
+            (1, "ENG-1", "closes", "body"),
+            (1, "ENG-2", "references", "branch"),
+        }
+        pull = await world.deliver_pull(pull, "edited", body="Refs ENG-1")
+        assert await world.links() == {
+            (1, "ENG-1", "references", "body"),
+            (1, "ENG-2", "references", "branch"),
+        }
+        pull = await world.deliver_pull(pull, "edited", body="Nothing to see")
+        assert await world.links() == {(1, "ENG-2", "references", "branch")}
+
+        # A late `opened` carries the old text: the stored, newer PR decides.
+        late = pull | {"body": "Fixes ENG-1", "updated_at": "2020-01-01T00:00:00Z"}
+        delivery = await world.github.deliver(
+            "pull_request",
+            {
+                "action": "opened",
+                "number": 1,
+                "pull_request": late,
+                "repository": world.repo,
+                "installation": {"id": INSTALLATION_ID},
+                "sender": late["user"],
+            },
+        )
+        assert delivery.status_code == 202
+        await world.settle()
+        assert await world.links() == {(1, "ENG-2", "references", "branch")}
+
+
+async def test_merge_completes_the_issue_once_even_when_replayed(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        [issue, epic] = await known(world, "ENG", "Login fails", "Auth epic")
+        pull = await world.deliver_pull(
+            world.open_pull(1, branch="eng-2-login", title="Fix login", body="Fixes ENG-1"),
+            "opened",
+        )
+        attached = world.linear.calls("attachmentCreate")
+        assert [a["input"] for a in attached] == [
+            {
+                "issueId": issue_id,
+                "url": pull["html_url"],
+                "title": "#1 Fix login",
+                "subtitle": "octo-org/widgets",
+            }
+            for issue_id in (issue.id, epic.id)
+        ]
+        assert world.linear.calls("issueUpdate") == []
+
+        await world.deliver_pull(pull, "synchronize")
+        merged = await world.merge(pull)
+        # Only the issue the PR closes moves; the one it references stays.
+        done = world.linear.state(issue.team, "Done")
+        assert world.linear.calls("issueUpdate") == [
+            {"id": issue.id, "input": {"stateId": done.id}}
+        ]
+        assert (issue.state.name, epic.state.name) == ("Done", "Todo")
+
+        # Replayed, and delivered once more: Linear hears nothing new.
+        await world.replay_all()
+        await world.deliver_pull(merged, "closed")
+        assert len(world.linear.calls("issueUpdate")) == 1
+        assert len(world.linear.calls("attachmentCreate")) == 2
+        assert world.linear.calls("commentCreate") == []
+
+    assert await world.outbound() == [
+        ("linear.attach", "sent", 1),
+        ("linear.attach", "sent", 1),
+        ("linear.complete", "sent", 1),
+    ]
+    statuses = await db.fetch("SELECT DISTINCT status FROM integration_events")
+    assert [row["status"] for row in statuses] == ["completed"]
+
+
+async def test_the_setting_turns_completion_off(settings, dsn, db, fake_github) -> None:
+    async with linear_world(settings, dsn, db, fake_github, linear_close_on_merge=False) as world:
+        await known(world, "ENG", "Login fails")
+        pull = await world.deliver_pull(world.open_pull(1, body="Fixes ENG-1"), "opened")
+        await world.merge(pull)
+        assert len(world.linear.calls("attachmentCreate")) == 1
+        assert world.linear.calls("issueUpdate") == []
+
+
+async def test_an_issue_done_already_is_left_alone(settings, dsn, db, fake_github) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        [issue] = await known(world, "ENG", "Login fails")
+        world.linear.move(issue, "Canceled")
+        await world.deliver_issue(issue, "update")
+        pull = await world.deliver_pull(world.open_pull(1, body="Closes ENG-1"), "opened")
+        await world.merge(pull)
+        assert world.linear.calls("issueUpdate") == []
+        assert issue.state.name == "Canceled"
+
+
+async def test_close_without_merge_comments_once(settings, dsn, db, fake_github) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        [issue] = await known(world, "ENG", "Login fails")
+        pull = await world.deliver_pull(world.open_pull(1, branch="ENG-1-login"), "opened")
+        closed = await world.close(pull)
+        [comment] = world.linear.comments.values()
+        assert comment.issue is issue
+        assert comment.body == (
+            f"Pull request [octo-org/widgets#1]({pull['html_url']}) was closed without being "
+            "merged."
+        )
+        assert world.linear.calls("issueUpdate") == []
+
+        await world.replay_all()
+        reopened = await world.deliver_pull(closed, "reopened", state="open", closed_at=None)
+        await world.close(reopened)
+        assert len(world.linear.comments) == 1
+        assert len(world.linear.calls("attachmentCreate")) == 1
+
+    assert await world.outbound() == [
+        ("linear.attach", "sent", 1),
+        ("linear.comment", "sent", 1),
+    ]
+
+
+async def test_an_issue_linear_has_but_hookwise_has_not_seen_is_fetched(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        await known(world, "ENG", "Login fails")
+        epic = world.linear.add_issue("ENG", "Auth epic")  # ENG-2: no webhook came for it
+        world.linear.add_team("OPS")
+        world.linear.add_issue("OPS", "Disk full")  # OPS-1: a team hookwise does not know
+        await world.deliver_pull(
+            world.open_pull(1, body="Part of ENG-2, see OPS-1 and ENG-99"), "opened"
+        )
+        assert await world.links() == {(1, "ENG-2", "references", "body")}
+        asked = [r.variables.get("id") for r in world.linear.requests if r.root == "issue"]
+        assert asked == ["ENG-2", "ENG-99"]
+        [attached] = world.linear.calls("attachmentCreate")
+        assert attached["input"]["issueId"] == epic.id
+    row = await db.fetchrow(
+        "SELECT identifier, state_type FROM linear_issues WHERE id = $1", epic.id
+    )
+    assert tuple(row) == ("ENG-2", "unstarted")
+
+
+async def test_a_pull_request_that_came_first_is_linked_when_the_issue_arrives(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        world.linear.add_team("ENG")
+        await world.deliver_pull(world.open_pull(1, body="Fixes eng-1"), "opened")
+        assert await world.links() == set()
+        assert world.linear.requests == []  # ENG is no team hookwise knows of yet
+
+        issue = world.linear.add_issue("ENG", "Login fails")
+        await world.deliver_issue(issue, "create")
+        assert await world.links() == {(1, "ENG-1", "closes", "body")}
+        [attached] = world.linear.calls("attachmentCreate")
+        assert attached["input"]["issueId"] == issue.id
+
+
+async def test_a_linear_rate_limit_reschedules_the_event_without_an_attempt(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        await known(world, "ENG", "Login fails")
+        world.linear.rate_limit(reset_in=600)
+        await world.deliver_pull(world.open_pull(1, body="Fixes ENG-1"), "opened")
+        row = await db.fetchrow(
+            "SELECT status, attempts, run_after FROM integration_events"
+            " WHERE event_type = 'pull_request'"
+        )
+        assert (row["status"], row["attempts"]) == ("pending", 0)
+        soon = datetime.now(UTC) + timedelta(seconds=600)
+        assert abs((row["run_after"] - soon).total_seconds()) < 30
+        # Rolled back with the event: no link yet, and nothing attached.
+        assert await world.links() == set()
+        assert world.linear.attachments == {}
+
+        # Linear's reset has come.
+        await db.execute("UPDATE integration_events SET run_after = now()")
+        await world.settle()
+        assert await world.links() == {(1, "ENG-1", "closes", "body")}
+        assert len(world.linear.attachments) == 1
+    assert await world.outbound() == [("linear.attach", "sent", 2)]
+
+
+async def test_a_refusal_from_linear_does_not_cost_the_pull_requests_state(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        [gone, kept] = await known(world, "ENG", "Deleted in Linear", "Still there")
+        del world.linear.issues[gone.id]  # deleted, and its webhook never came
+        pull = await world.deliver_pull(world.open_pull(1, body="Fixes ENG-1 and ENG-2"), "opened")
+        await world.merge(pull)
+        assert [a.issue for a in world.linear.attachments.values()] == [kept]
+        assert kept.state.name == "Done"
+    assert await db.fetchval("SELECT state FROM pull_requests") == "merged"
+    failed = await db.fetchrow(
+        "SELECT status, last_error FROM outbound_actions WHERE idempotency_key LIKE $1",
+        f"{gone.id}:%",
+    )
+    assert failed["status"] == "failed"
+    assert "Entity not found" in failed["last_error"]
+    statuses = await db.fetch("SELECT DISTINCT status FROM integration_events")
+    assert [row["status"] for row in statuses] == ["completed"]
