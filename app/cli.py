@@ -24,7 +24,7 @@ from app.deliveries import github_signature, linear_signature
 from app.settings import Settings
 from app.store import events
 from app.store.errors import StoreError
-from app.store.server import database
+from app.store.server import NoDatabase, database
 
 log = logging.getLogger("hookwise")
 
@@ -303,10 +303,17 @@ def fail(message: str, code: int) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        logs.configure(load_settings().log_level)
+        settings = load_settings()
+        logs.configure(
+            settings.log_level,
+            format=settings.log_format,
+            secrets=logs.secret_values(settings),
+        )
         return int(args.func(args))
     except UsageError as exc:
         fail(str(exc), 2)
+    except NoDatabase as exc:
+        fail(f"configuration error: {exc}", 2)
     except StoreError as exc:
         fail(str(exc), 1)
     except KeyboardInterrupt:

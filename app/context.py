@@ -16,6 +16,7 @@ from app.clients.anthropic import Model
 from app.clients.github import GitHubApp
 from app.clients.linear import LinearClient
 from app.crypto import CryptoError
+from app.metrics import Metrics
 from app.repo_config import ConfigCache
 from app.settings import Settings
 from app.store import integrations
@@ -39,12 +40,15 @@ class Context:
     # None when no Linear API key is set or stored: nothing is sent back to Linear.
     linear: LinearClient | None = None
     configs: ConfigCache = field(default_factory=ConfigCache, repr=False)
+    # This process's counters; the clients above count into the same object.
+    metrics: Metrics = field(default_factory=Metrics, repr=False)
 
 
 @asynccontextmanager
 async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
     """Open the pool, the HTTP clients and resolve integrations; close everything on exit."""
     async with AsyncExitStack() as stack:
+        metrics = Metrics()
         pool = await create_pool(dsn, size=settings.db_pool_size)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
@@ -54,12 +58,12 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             http = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=settings.github_timeout)
             )
-            github = GitHubApp(settings, http)
+            github = GitHubApp(settings, http, metrics=metrics)
             await _introduce(github)
         linear = await _linear(settings, pool, stack)
         model = None
         if settings.anthropic_api_key is not None:
-            model = Model(settings)
+            model = Model(settings, metrics=metrics)
             stack.push_async_callback(model.close)
         yield Context(
             settings=settings,
@@ -69,6 +73,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             github=github,
             model=model,
             linear=linear,
+            metrics=metrics,
         )
 
 

@@ -73,6 +73,8 @@ class Delivery:
     body: bytes = field(repr=False)
     # The body as text, which is what PostgreSQL parses into the jsonb payload column.
     text: str = field(repr=False)
+    # GitHub's installation the delivery is for, when it names one: for logs.
+    installation_id: int | None = None
 
 
 def github_signature(secret: bytes, body: bytes) -> str:
@@ -145,6 +147,12 @@ def _optional_str(payload: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _installation_id(payload: Mapping[str, Any]) -> int | None:
+    installation = payload.get("installation")
+    value = installation.get("id") if isinstance(installation, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _kept_headers(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
     """Headers worth keeping with the event; signatures never are."""
     return {
@@ -172,6 +180,7 @@ def parse_github(
         headers=_kept_headers(headers, "x-github-"),
         body=body,
         text=text,
+        installation_id=_installation_id(payload),
     )
 
 

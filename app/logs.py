@@ -1,20 +1,191 @@
-"""Logging setup: one line per record, with the stable `action` a record carries in `extra`."""
+"""Logging setup: JSON lines for machines, readable lines for people, secrets never written.
+
+Every record is one line. Where stderr is not a terminal (a container, a service manager, a
+pipe) each line is a JSON object with ts, level, logger, message and the fields hookwise passes
+in `extra` (action, delivery_id, source, event, outcome, duration_ms...); on a terminal it is
+text. HOOKWISE_LOG_FORMAT=json or text overrides the guess.
+
+The redacting filter sits on the handler, so it sees every record that is written, from our
+loggers and from libraries alike.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from pydantic import SecretStr
+
+from app.settings import Settings
+
+REDACTED = "[redacted]"
+# Values shorter than this are not redacted: replacing every "ab" in the logs would hide more
+# than it protects, and no real secret is that short.
+MIN_SECRET_LENGTH = 6
+# X-Hub-Signature-256 values; Linear's bare hex signatures only where their name precedes them,
+# since a lone 64-digit hex string may as well be a commit.
+GITHUB_SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
+NAMED_SIGNATURE = re.compile(r"""(?i)(signature["']?\s*[:=]\s*["']?)[0-9a-f]{64}""")
+
+# What every LogRecord has; anything else on a record came in through `extra`.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    # uvicorn's copy of its message with terminal colours.
+    "color_message",
+}
 
 
-class _ActionFormatter(logging.Formatter):
+def extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields a record was given in `extra`, unset ones left out."""
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD and not key.startswith("_") and value is not None
+    }
+
+
+class Bound(logging.LoggerAdapter[logging.Logger]):
+    """A logger whose records all carry `fields`, merged with each call's own `extra`.
+
+    logging.LoggerAdapter replaces a call's `extra` with its own (until Python 3.13), which
+    would drop the `action` each call names.
+    """
+
+    def __init__(self, logger: logging.Logger, fields: dict[str, Any]) -> None:
+        super().__init__(logger, fields)
+        self.fields = fields
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**self.fields, **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret setting's value (and a database password on its own), longest first so a
+    secret containing another is replaced whole."""
+    found: set[str] = set()
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, SecretStr):
+                found.update(_variants(item.get_secret_value()))
+    return sorted((v for v in found if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def _variants(secret: str) -> Iterable[str]:
+    """The forms a secret may take in a log line: itself, its lines (a PEM key, or a key
+    written with \\n escapes), and a URL's password."""
+    yield secret
+    yield from (line.strip() for line in secret.replace("\\n", "\n").splitlines())
+    if "://" in secret and "@" in secret:
+        credentials = secret.split("://", 1)[1].split("@", 1)[0]
+        yield credentials.partition(":")[2]
+
+
+class Redact(logging.Filter):
+    """Replaces secret values and webhook signatures wherever they appear in a record: its
+    message, its extra fields and its traceback."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = list(secrets)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        text = GITHUB_SIGNATURE.sub("sha256=" + REDACTED, text)
+        return NAMED_SIGNATURE.sub(r"\1" + REDACTED, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Formatted once here, so no formatter ever sees the original arguments.
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        for key, value in extras(record).items():
+            if isinstance(value, str):
+                setattr(record, key, self.scrub(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
+        return True
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, message, then the extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in extras(record).items():
+            line.setdefault(key, value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exc"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """The time, level, logger and message, then `[action]` and the other fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        action = getattr(record, "action", None)
-        return f"{line} [{action}]" if action else line
+        fields = extras(record)
+        action = fields.pop("action", None)
+        head, newline, rest = line.partition("\n")
+        if action:
+            head += f" [{action}]"
+        if fields:
+            head += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+        return head + newline + rest
 
 
-def configure(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(_ActionFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+def choose_format(setting: str, stream: TextIO) -> str:
+    """json or text: as set, or text when `stream` is a terminal."""
+    if setting != "auto":
+        return setting
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+def configure(
+    level: str,
+    *,
+    format: str = "auto",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Send every record to `stream` (stderr) as JSON or text, `secrets` redacted."""
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    json_lines = choose_format(format, stream) == "json"
+    handler.setFormatter(JSONFormatter() if json_lines else TextFormatter())
+    handler.addFilter(Redact(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

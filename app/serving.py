@@ -12,6 +12,7 @@ from app import reconcile, redeliver
 from app.context import Context, open_context
 from app.handlers import routers
 from app.http import create_app
+from app.http.metrics import metrics_app
 from app.http.server import make_server
 from app.router import Router
 from app.schedule import Every
@@ -63,7 +64,14 @@ async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) ->
 
 async def work(settings: Settings, dsn: str, *, concurrency: int | None) -> None:
     async with open_context(settings, dsn) as ctx:
-        await run_together(worker_parts(ctx, concurrency=concurrency))
+        parts = worker_parts(ctx, concurrency=concurrency)
+        if settings.metrics_port:
+            server = make_server(metrics_app(ctx), host=settings.host, port=settings.metrics_port)
+            parts.append((server.serve, server.stop))
+            log.info(
+                "serving metrics on http://%s:%d/metrics", settings.host, settings.metrics_port
+            )
+        await run_together(parts)
 
 
 def worker_parts(ctx: Context, *, concurrency: int | None) -> list[Part]:

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias=_env("HOST", "HOOKWISE_HOST"))
     port: int = Field(8000, ge=0, le=65535, validation_alias=_env("PORT", "HOOKWISE_PORT"))
     log_level: str = Field("info", validation_alias=_env("HOOKWISE_LOG_LEVEL"))
+    # auto: JSON lines unless stderr is a terminal.
+    log_format: str = Field(
+        "auto", pattern="^(auto|json|text)$", validation_alias=_env("HOOKWISE_LOG_FORMAT")
+    )
+    # `hookwise worker` has no web server; when set, it serves /metrics and /healthz here.
+    metrics_port: int = Field(0, ge=0, le=65535, validation_alias=_env("HOOKWISE_METRICS_PORT"))
 
     sources: Annotated[tuple[str, ...] | None, NoDecode] = Field(
         None, validation_alias=_env("HOOKWISE_SOURCES")

@@ -21,9 +21,10 @@ import asyncpg
 
 from app import queue
 from app.context import Context
+from app.logs import Bound
 from app.queue import Claimed
 from app.retry import RetryLater, backoff
-from app.router import HandlerContext, Router
+from app.router import EventRow, HandlerContext, Router
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
 from app.store.pool import connect, connection
 
@@ -114,7 +115,9 @@ class Worker:
             self._wake.clear()
             self._rounds += 1
             await self._claim_while_free()
-            if not self._tasks:
+            # A wake-up during the round (an event finished and was put back in the queue while
+            # the claim's snapshot still saw it taken, or a NOTIFY) means the round proves nothing.
+            if not self._tasks and not self._wake.is_set():
                 self._signal_idle(self._rounds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=settings.poll_interval)
@@ -155,7 +158,17 @@ class Worker:
     async def _process(self, claimed: Claimed) -> None:
         row = claimed.row
         label = f"{row.source} {row.event_type}{'.' + row.action if row.action else ''}"
-        bound = logging.LoggerAdapter(log, {"delivery_id": row.delivery_id})
+        bound = Bound(
+            log,
+            {
+                "delivery_id": row.delivery_id,
+                "event_id": str(row.id),
+                "source": row.source,
+                "event": row.event_type,
+                "event_action": row.action,
+                "attempt": row.attempts,
+            },
+        )
         handlers = self.router.handlers_for(row.source, row.event_type, row.action)
         bound.info("handling %s delivery=%s attempt=%d", label, row.delivery_id, row.attempts)
         started = time.monotonic()
@@ -165,32 +178,61 @@ class Worker:
             await self._release(claimed)
             raise
         except LeaseLost:
+            self._timed(bound, row, handlers, started)
+            self._outcome(bound, row, "lease_lost")
             bound.warning("lease lost on %s delivery=%s", label, row.delivery_id)
             return
         except RetryLater as later:
+            self._timed(bound, row, handlers, started)
+            self._outcome(bound, row, "later")
             bound.warning(
                 "%s delivery=%s: %s", label, row.delivery_id, later, extra={"action": "event_later"}
             )
             await self._release(claimed, at=later.retry_at)
             return
         except Exception as exc:
+            self._timed(bound, row, handlers, started)
             await self._retry(claimed, exc, bound)
             return
+        seconds = self._timed(bound, row, handlers, started)
         outcome = "completed" if handlers else "ignored"
+        self._outcome(bound, row, outcome)
         bound.info(
             "%s %s delivery=%s in %.1f ms",
             outcome,
             label,
             row.delivery_id,
-            (time.monotonic() - started) * 1000,
+            seconds * 1000,
             extra={"action": f"event_{outcome}"},
         )
 
-    async def _handle(
-        self, claimed: Claimed, handlers: list[Any], bound: logging.LoggerAdapter[logging.Logger]
-    ) -> None:
+    def _timed(self, bound: Bound, row: EventRow, handlers: list[Any], started: float) -> float:
+        """The attempt's duration, into the histogram and the fields of its later log lines."""
+        seconds = time.monotonic() - started
+        bound.fields["duration_ms"] = round(seconds * 1000, 1)
+        if handlers:
+            self.ctx.metrics.handler_duration.observe(
+                seconds, source=row.source, event=row.event_type
+            )
+        return seconds
+
+    def _outcome(self, bound: Bound, row: EventRow, outcome: str) -> None:
+        bound.fields["outcome"] = outcome
+        metrics = self.ctx.metrics
+        metrics.events_processed.inc(source=row.source, event=row.event_type, outcome=outcome)
+        if outcome == "retry":
+            metrics.retries.inc(source=row.source, event=row.event_type)
+        elif outcome == "dead_letter":
+            metrics.dead_letters.inc(source=row.source, event=row.event_type)
+
+    async def _handle(self, claimed: Claimed, handlers: list[Any], bound: Bound) -> None:
         row = claimed.row
         payload = json.loads(claimed.body) if handlers else {}
+        # Only now is the payload read (an ignored event's never is): the installation joins the
+        # fields of this attempt's log lines from here on.
+        installation = payload.get("installation") if isinstance(payload, dict) else None
+        if isinstance(installation, dict) and installation.get("id") is not None:
+            bound.fields["installation"] = installation["id"]
         async with connection(self.ctx.pool) as conn, conn.transaction():
             for key in serial_keys(row.source, row.event_type, payload):
                 await conn.execute(LOCK, key)
@@ -200,9 +242,7 @@ class Worker:
             if not await queue.finish(conn, row, "completed" if handlers else "ignored"):
                 raise LeaseLost
 
-    async def _retry(
-        self, claimed: Claimed, exc: Exception, bound: logging.LoggerAdapter[logging.Logger]
-    ) -> None:
+    async def _retry(self, claimed: Claimed, exc: Exception, bound: Bound) -> None:
         settings = self.ctx.settings
         row = claimed.row
         delay = backoff(
@@ -218,6 +258,7 @@ class Worker:
             # The lease will expire and the event will be claimed again.
             bound.error("cannot record failure of %s: %s", row.delivery_id, store_exc)
             return
+        self._outcome(bound, row, "dead_letter" if status == "failed" else "retry")
         if status == "failed":
             bound.error(
                 "dead letter: delivery=%s after %d attempts: %s",

@@ -18,6 +18,7 @@ from typing import Any
 
 import anthropic
 
+from app.metrics import Metrics
 from app.retry import RetryLater, backoff
 from app.settings import Settings
 
@@ -80,8 +81,12 @@ def check(value: Any, schema: dict[str, Any], where: str = "input") -> None:
             check(item, schema["items"], f"{where}[{index}]")
 
 
+def _status(exc: anthropic.APIError) -> str:
+    return str(exc.status_code) if isinstance(exc, anthropic.APIStatusError) else "error"
+
+
 class Model:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, metrics: Metrics | None = None) -> None:
         assert settings.anthropic_api_key is not None
         self._client = anthropic.AsyncAnthropic(
             api_key=settings.anthropic_api_key.get_secret_value(),
@@ -93,6 +98,7 @@ class Model:
         self._retry_seconds = settings.anthropic_retry_seconds
         self._price_in = Decimal(str(settings.price_input_per_mtok))
         self._price_out = Decimal(str(settings.price_output_per_mtok))
+        self._metrics = metrics or Metrics()
 
     async def close(self) -> None:
         await self._client.close()
@@ -130,18 +136,32 @@ class Model:
             try:
                 response = await self._client.messages.create(**request)
             except anthropic.RateLimitError as exc:
+                self._metrics.model_requests.inc(status=_status(exc))
                 raise RetryLater(_retry_at(exc), "Anthropic rate limit") from exc
-            except (anthropic.InternalServerError, anthropic.APIConnectionError):
+            except (anthropic.InternalServerError, anthropic.APIConnectionError) as exc:
+                self._metrics.model_requests.inc(status=_status(exc))
                 if attempt == self._tries:
                     raise
                 await asyncio.sleep(backoff(attempt, base=self._retry_seconds, cap=10.0))
                 continue
+            except anthropic.APIStatusError as exc:
+                self._metrics.model_requests.inc(status=_status(exc))
+                raise
             except json.JSONDecodeError as exc:  # the SDK parses bodies without a guard
+                self._metrics.model_requests.inc(status="malformed")
                 raise UnusableAnswer(f"the API answered malformed JSON: {exc}", 0, 0) from None
             if not isinstance(response, anthropic.types.Message):
+                self._metrics.model_requests.inc(status="malformed")
                 raise UnusableAnswer("the API answered something other than a message", 0, 0)
+            self._count(response)
             return response
         raise AssertionError("unreachable")
+
+    def _count(self, response: anthropic.types.Message) -> None:
+        self._metrics.model_requests.inc(status="200")
+        tokens = self._metrics.model_tokens
+        tokens.inc(response.usage.input_tokens, model=response.model, direction="input")
+        tokens.inc(response.usage.output_tokens, model=response.model, direction="output")
 
     def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
         million = Decimal(1_000_000)

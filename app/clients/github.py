@@ -25,6 +25,7 @@ import httpx
 import jwt
 from gidgethub import HTTPException
 
+from app.metrics import Metrics
 from app.retry import RetryLater, backoff
 from app.settings import Settings
 
@@ -64,6 +65,20 @@ def rate_limit_reset(status: int, headers: Mapping[str, str], *, now: datetime) 
     return None
 
 
+def count_answer(
+    metrics: Metrics, installation: str, status: int, headers: Mapping[str, str]
+) -> None:
+    """Count an answer by status and keep the rate limit it reports (each installation, and the
+    App itself, has its own)."""
+    metrics.github_requests.inc(status=str(status))
+    remaining = headers.get("x-ratelimit-remaining", "")
+    if remaining.isdigit():
+        resource = headers.get("x-ratelimit-resource", "core")
+        metrics.github_rate_limit_remaining.set(
+            int(remaining), installation=installation, resource=resource
+        )
+
+
 class Throttle:
     """A few requests at once, and writes one at a time a second apart."""
 
@@ -98,12 +113,16 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         *,
         base_url: str,
         throttle: Throttle,
+        metrics: Metrics,
+        installation: str = "app",
         oauth_token: str | None = None,
         app_jwt: Callable[[], str] | None = None,
         retry_seconds: float = 0.5,
     ) -> None:
         super().__init__(client, REQUESTER, oauth_token=oauth_token, base_url=base_url)
         self._throttle = throttle
+        self._metrics = metrics
+        self._installation = installation
         self._app_jwt_source = app_jwt
         self._retry_seconds = retry_seconds
 
@@ -120,10 +139,12 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
                         method, url, headers, body
                     )
                 except httpx.TransportError as exc:
+                    self._metrics.github_requests.inc(status="error")
                     if attempt == TRIES:
                         raise
                     log.warning("GitHub %s %s: %s, retrying", method, url, type(exc).__name__)
                 else:
+                    count_answer(self._metrics, self._installation, status, answer_headers)
                     if status < 500 or attempt == TRIES:
                         return status, answer_headers, answer
                     log.warning("GitHub %s %s answered %d, retrying", method, url, status)
@@ -161,8 +182,11 @@ class Token:
 class GitHubApp:
     """The App's credentials, its token cache and its per-installation throttles."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, settings: Settings, http: httpx.AsyncClient, *, metrics: Metrics | None = None
+    ) -> None:
         self._http = http
+        self._metrics = metrics or Metrics()
         self._base_url = settings.github_api_url
         self._retry_seconds = settings.github_retry_seconds
         self._write_interval = settings.github_write_interval
@@ -198,6 +222,8 @@ class GitHubApp:
                 installation_id, Throttle(write_interval=self._write_interval)
             ),
             retry_seconds=self._retry_seconds,
+            metrics=self._metrics,
+            installation="app" if installation_id is None else str(installation_id),
             **auth,
         )
 
@@ -243,7 +269,12 @@ class GitHubApp:
         }
         url = f"{self._base_url}/repos/{repo}/actions/jobs/{job_id}/logs"
         async with self._throttles.setdefault(installation_id, Throttle()).slot("GET"):
-            answer = await self._http.get(url, headers=headers)
+            try:
+                answer = await self._http.get(url, headers=headers)
+            except httpx.TransportError:
+                self._metrics.github_requests.inc(status="error")
+                raise
+            count_answer(self._metrics, str(installation_id), answer.status_code, answer.headers)
             if answer.status_code in (301, 302, 303, 307):
                 answer = await self._http.get(answer.headers["location"])
         at = rate_limit_reset(answer.status_code, answer.headers, now=datetime.now(UTC))

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from app.context import Context
-from app.http import health, webhooks
+from app.http import health, metrics, webhooks
 from app.http.errors import EXCEPTION_HANDLERS
 from app.store import migrations
 
@@ -22,5 +22,6 @@ def create_app(ctx: Context) -> Starlette:
         ),
         Route("/healthz", health.healthz),
         Route("/readyz", partial(health.readyz, ctx=ctx, expected=migrations.load())),
+        Route("/metrics", partial(metrics.metrics, ctx=ctx)),
     ]
     return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)

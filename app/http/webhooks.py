@@ -41,25 +41,47 @@ def parsers(ctx: Context) -> dict[str, Parser]:
     return {source: known[source] for source in ctx.integration_ids}
 
 
-async def receive(request: Request, *, ctx: Context, parsers: Mapping[str, Parser]) -> JSONResponse:
-    source = request.path_params["source"]
+async def verified(
+    request: Request, source: str, *, ctx: Context, parsers: Mapping[str, Parser]
+) -> Delivery:
+    """The request's delivery, signature checked, or WebhookError."""
     parse = parsers.get(source)
     if parse is None:
         raise UnknownSource(f"source {source!r} is not configured")
     body = await read_body(request, ctx.settings.max_body_bytes)
-    delivery = parse(request.headers, body, now=time.time())
+    return parse(request.headers, body, now=time.time())
+
+
+async def receive(request: Request, *, ctx: Context, parsers: Mapping[str, Parser]) -> JSONResponse:
+    started = time.monotonic()
+    source = request.path_params["source"]
+    try:
+        delivery = await verified(request, source, ctx=ctx, parsers=parsers)
+    except WebhookError as exc:
+        # Unsigned headers are anyone's to invent: they must not name series of their own.
+        known = source if source in parsers else "unknown"
+        ctx.metrics.deliveries.inc(source=known, event="unverified", outcome=str(exc.status_code))
+        raise
     async with connection(ctx.pool) as conn:
         stored = await events.store(conn, ctx.integration_ids[source], delivery)
+    outcome = "duplicate" if stored.duplicate else "stored"
+    ctx.metrics.deliveries.inc(source=source, event=delivery.event_type, outcome=outcome)
     log.info(
         "%s %s %s%s",
-        "duplicate" if stored.duplicate else "stored",
+        outcome,
         source,
         delivery.event_type,
         f".{delivery.action}" if delivery.action else "",
         extra={
-            "action": "webhook_duplicate" if stored.duplicate else "webhook_stored",
+            "action": f"webhook_{outcome}",
+            "source": source,
+            "event": delivery.event_type,
+            "event_action": delivery.action,
+            "installation": delivery.installation_id,
             "delivery_id": delivery.delivery_id,
             "event_id": str(stored.id),
+            "outcome": outcome,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
         },
     )
     if stored.duplicate:

