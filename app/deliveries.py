@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 MAX_ID_LENGTH = 200
 
@@ -71,8 +72,6 @@ class Delivery:
     action: str | None
     headers: dict[str, str]
     body: bytes = field(repr=False)
-    # The body as text, which is what PostgreSQL parses into the jsonb payload column.
-    text: str = field(repr=False)
     # GitHub's installation the delivery is for, when it names one: for logs.
     installation_id: int | None = None
 
@@ -125,21 +124,16 @@ def _required(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _reject_constant(name: str) -> Any:
-    # Python accepts NaN and Infinity; JSON and PostgreSQL's jsonb do not.
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json_object(body: bytes) -> tuple[str, dict[str, Any]]:
-    """The body as text and as a dict, or InvalidPayload."""
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a dict, or InvalidPayload. orjson: strict (no NaN, UTF-8 only) and several
+    times faster than json on the 20-odd KB a pull_request event weighs."""
     try:
-        text = body.decode("utf-8")
-        payload = json.loads(text, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise InvalidPayload("body is not valid UTF-8 JSON") from None
     if not isinstance(payload, dict):
         raise InvalidPayload("body must be a JSON object")
-    return text, payload
+    return payload
 
 
 def _optional_str(payload: Mapping[str, Any], key: str) -> str | None:
@@ -170,7 +164,7 @@ def parse_github(
     event = _required(headers, "X-GitHub-Event")
     delivery_id = _required(headers, "X-GitHub-Delivery")
     verify_github(headers, body, secrets)
-    text, payload = parse_json_object(body)
+    payload = parse_json_object(body)
     return Delivery(
         source="github",
         hook_id=headers.get("x-github-hook-id", "").strip()[:MAX_ID_LENGTH],
@@ -179,7 +173,6 @@ def parse_github(
         action=_optional_str(payload, "action"),
         headers=_kept_headers(headers, "x-github-"),
         body=body,
-        text=text,
         installation_id=_installation_id(payload),
     )
 
@@ -196,7 +189,7 @@ def parse_linear(
     delivery_id = _required(headers, "Linear-Delivery")
     _required(headers, "Linear-Event")
     verify_linear(headers, body, secrets)
-    text, payload = parse_json_object(body)
+    payload = parse_json_object(body)
     timestamp = payload.get("webhookTimestamp")
     if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
         raise StaleDelivery("webhookTimestamp is missing")
@@ -214,5 +207,4 @@ def parse_linear(
         action=_optional_str(payload, "action"),
         headers=_kept_headers(headers, "linear-"),
         body=body,
-        text=text,
     )

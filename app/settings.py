@@ -136,6 +136,17 @@ class Settings(BaseSettings):
 
     # Seconds between scheduled `redeliver` runs inside the worker; 0 turns it off.
     redeliver_every: float = Field(0.0, ge=0, validation_alias=_env("HOOKWISE_REDELIVER_EVERY"))
+    # Seconds after which each repository is looked at again (reconcile), in case webhooks were
+    # missed; 0 turns the schedule off.
+    reconcile_every: float = Field(21600.0, ge=0, validation_alias=_env("HOOKWISE_RECONCILE_EVERY"))
+    # Refusals (404, 403) in a row after which a repository is marked error, then suspended:
+    # a suspended one is skipped until an installation event or `hookwise reconcile --repo`.
+    reconcile_error_after: int = Field(
+        3, ge=1, validation_alias=_env("HOOKWISE_RECONCILE_ERROR_AFTER")
+    )
+    reconcile_suspend_after: int = Field(
+        5, ge=1, validation_alias=_env("HOOKWISE_RECONCILE_SUSPEND_AFTER")
+    )
 
     # Linear's API: attach PRs to issues, complete them on merge, comment when closed unmerged.
     linear_api_key: SecretStr | None = Field(
@@ -150,17 +161,6 @@ class Settings(BaseSettings):
     )
     # Base64 AES-256 keys for credentials at rest; the first encrypts, all decrypt (rotation).
     encryption_key: Secrets = Field((), validation_alias=_env("HOOKWISE_ENCRYPTION_KEY"))
-    # Seconds after which each repository is looked at again (reconcile), in case webhooks were
-    # missed; 0 turns the schedule off.
-    reconcile_every: float = Field(21600.0, ge=0, validation_alias=_env("HOOKWISE_RECONCILE_EVERY"))
-    # Refusals (404, 403) in a row after which a repository is marked error, then suspended:
-    # a suspended one is skipped until an installation event or `hookwise reconcile --repo`.
-    reconcile_error_after: int = Field(
-        3, ge=1, validation_alias=_env("HOOKWISE_RECONCILE_ERROR_AFTER")
-    )
-    reconcile_suspend_after: int = Field(
-        5, ge=1, validation_alias=_env("HOOKWISE_RECONCILE_SUSPEND_AFTER")
-    )
 
     @field_validator(
         "github_webhook_secret", "linear_webhook_secret", "encryption_key", mode="before"

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -172,7 +173,9 @@ async def run_setup(
         ]
     )
     server = make_server(app, host=settings.host, port=settings.port)
-    serving = asyncio.create_task(server.serve())
+    # Listening before we say so: whoever follows the printed link finds the page.
+    sock = socket.create_server((settings.host, settings.port))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     log.info("open %s/ in a browser to create the GitHub App", local)
     with stop_on_signals(server.stop):
         done = asyncio.create_task(flow.done.wait())
@@ -180,6 +183,7 @@ async def run_setup(
         server.stop()
         await serving
         done.cancel()
+    sock.close()
     if flow.install_url is None:
         raise SetupError("setup stopped before GitHub created the App")
     return flow.install_url

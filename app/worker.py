@@ -25,6 +25,7 @@ from app.logs import Bound
 from app.queue import Claimed
 from app.retry import RetryLater, backoff
 from app.router import EventRow, HandlerContext, Router
+from app.store import events
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
 from app.store.pool import connect, connection
 
@@ -239,7 +240,9 @@ class Worker:
             event = HandlerContext(event=row, payload=payload, conn=conn, app=self.ctx, log=bound)
             for handler in handlers:
                 await handler(event)
-            if not await queue.finish(conn, row, "completed" if handlers else "ignored"):
+            outcome = "completed" if handlers else "ignored"
+            as_jsonb = events.jsonb_text(claimed.body.decode("utf-8", "replace"))
+            if not await queue.finish(conn, row, outcome, payload=as_jsonb):
                 raise LeaseLost
 
     async def _retry(self, claimed: Claimed, exc: Exception, bound: Bound) -> None:

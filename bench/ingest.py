@@ -210,6 +210,7 @@ class Options:
     threads: int
     tool: str
     only: str
+    no_worker: bool
 
 
 Runner = Callable[[str, Payload, Options, str], Load]
@@ -224,12 +225,23 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2); httpx ignores it")
     parser.add_argument("--tool", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--only", choices=("both", "bare", "hookwise"), default="both")
+    parser.add_argument(
+        "--no-worker", action="store_true", help="serve webhooks only (hookwise serve --no-worker)"
+    )
     args = parser.parse_args(argv)
     if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.threads < 1:
         parser.error("--duration, --connections and --threads must be >= 1, --warmup >= 0")
     # wrk refuses fewer connections than threads.
     threads = min(args.threads, args.connections)
-    return Options(args.duration, args.warmup, args.connections, threads, args.tool, args.only)
+    return Options(
+        args.duration,
+        args.warmup,
+        args.connections,
+        threads,
+        args.tool,
+        args.only,
+        args.no_worker,
+    )
 
 
 def pick_tool(choice: str) -> str:
@@ -505,7 +517,9 @@ def hookwise_command() -> str:
     return found
 
 
-def hookwise_server(secret: str, workdir: Path) -> AbstractContextManager[Server]:
+def hookwise_server(
+    secret: str, workdir: Path, *, no_worker: bool = False
+) -> AbstractContextManager[Server]:
     port = free_port()
     env = clean_environment(
         GITHUB_WEBHOOK_SECRET=secret,
@@ -516,7 +530,8 @@ def hookwise_server(secret: str, workdir: Path) -> AbstractContextManager[Server
     )
     if database_url := os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = database_url
-    return running("hookwise", [hookwise_command(), "serve"], env, port, workdir)
+    command = [hookwise_command(), "serve", *(["--no-worker"] if no_worker else [])]
+    return running("hookwise", command, env, port, workdir)
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -565,9 +580,12 @@ def bench(name: str, secret: str, payload: Payload, opts: Options, tool: str) ->
     tag = secrets.token_hex(4)
     with tempfile.TemporaryDirectory(prefix="hookwise-bench-") as tmp:
         workdir = Path(tmp)
-        start = bare_server if name == "bare" else hookwise_server
         rows = None
-        with start(secret, workdir) as server:
+        if name == "bare":
+            started = bare_server(secret, workdir)
+        else:
+            started = hookwise_server(secret, workdir, no_worker=opts.no_worker)
+        with started as server:
             print(f"{name}: ready at {server.base_url}; loading with {tool}", file=sys.stderr)
             load = RUNNERS[tool](server.base_url + WEBHOOK_PATH, payload, opts, tag)
             if name == "hookwise":

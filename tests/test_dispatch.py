@@ -33,7 +33,9 @@ async def test_every_fixture_flows_to_completed_or_ignored(hookwise: Running, db
         worker.stop()
         await task
 
-    rows = await db.fetch("SELECT event_type, status, last_error FROM integration_events")
+    rows = await db.fetch(
+        "SELECT event_type, status, last_error, body, payload FROM integration_events"
+    )
     assert len(rows) == 329
     failures = [(r["event_type"], r["last_error"]) for r in rows if r["status"] != "completed"]
     failures = [f for f in failures if f[0] in HANDLED or f[1]]
@@ -41,6 +43,7 @@ async def test_every_fixture_flows_to_completed_or_ignored(hookwise: Running, db
     for row in rows:
         expected = "completed" if row["event_type"] in HANDLED else "ignored"
         assert row["status"] == expected, row["event_type"]
+        assert json.loads(row["payload"]) == json.loads(row["body"])
     assert await db.fetchval("SELECT count(*) FROM pull_requests") > 0
     assert await db.fetchval("SELECT count(*) FROM check_runs") > 0
     assert await db.fetchval("SELECT count(*) FROM installations") > 0

@@ -50,7 +50,7 @@ async def test_every_fixture_payload_is_stored_byte_exact(
         assert str(row["id"]) == event_id
         assert (row["source"], row["event_type"], row["action"]) == ("github", event, action)
         assert row["body"] == body
-        assert json.loads(row["payload"]) == json.loads(body)
+        assert row["payload"] is None  # filled as jsonb by the worker, off the ingest path
         assert row["status"] == "pending"
 
 

@@ -17,8 +17,9 @@ class Server(uvicorn.Server):
         yield
 
     def stop(self) -> None:
-        """Begin a graceful shutdown; a second call forces it."""
-        self.force_exit = self.should_exit
+        """Begin a graceful shutdown; safe to call again. It is bounded by
+        timeout_graceful_shutdown, so no second call needs to force it (forcing would skip the
+        app's own shutdown)."""
         self.should_exit = True
 
 
@@ -27,7 +28,7 @@ def make_server(app: ASGIApp, *, host: str, port: int) -> Server:
         app,
         host=host,
         port=port,
-        lifespan="off",
+        lifespan="on",
         access_log=False,
         log_config=None,
         server_header=False,

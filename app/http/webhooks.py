@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
 from starlette.requests import Request
@@ -13,12 +13,14 @@ from starlette.responses import JSONResponse
 from app.context import Context
 from app.deliveries import Delivery, WebhookError, parse_github, parse_linear
 from app.http.body import read_body
-from app.store import events
-from app.store.pool import connection
+from app.store.errors import StoreUnavailable
+from app.store.events import Stored
 
 log = logging.getLogger(__name__)
 
 Parser = Callable[..., Delivery]
+# Stores a delivery and returns once it is committed (app/store/group_commit.py).
+Store = Callable[[int, Delivery], Awaitable[Stored]]
 
 
 class UnknownSource(WebhookError):
@@ -52,7 +54,9 @@ async def verified(
     return parse(request.headers, body, now=time.time())
 
 
-async def receive(request: Request, *, ctx: Context, parsers: Mapping[str, Parser]) -> JSONResponse:
+async def receive(
+    request: Request, *, ctx: Context, parsers: Mapping[str, Parser], store: Store
+) -> JSONResponse:
     started = time.monotonic()
     source = request.path_params["source"]
     try:
@@ -62,8 +66,11 @@ async def receive(request: Request, *, ctx: Context, parsers: Mapping[str, Parse
         known = source if source in parsers else "unknown"
         ctx.metrics.deliveries.inc(source=known, event="unverified", outcome=str(exc.status_code))
         raise
-    async with connection(ctx.pool) as conn:
-        stored = await events.store(conn, ctx.integration_ids[source], delivery)
+    try:
+        stored = await store(ctx.integration_ids[source], delivery)
+    except StoreUnavailable:
+        ctx.metrics.deliveries.inc(source=source, event=delivery.event_type, outcome="503")
+        raise
     outcome = "duplicate" if stored.duplicate else "stored"
     ctx.metrics.deliveries.inc(source=source, event=delivery.event_type, outcome=outcome)
     log.info(

@@ -15,8 +15,8 @@ from app.deliveries import Delivery
 
 INSERT = """
 INSERT INTO integration_events
-    (integration_id, source, hook_id, delivery_id, event_type, action, headers, body, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)
+    (integration_id, source, hook_id, delivery_id, event_type, action, headers, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
 ON CONFLICT (source, hook_id, delivery_id) DO NOTHING
 RETURNING id
 """
@@ -44,9 +44,74 @@ class Stored:
     duplicate: bool
 
 
-def _jsonb_text(text: str) -> str | None:
-    # jsonb cannot hold U+0000; the raw body keeps such a payload whole and workers parse that.
+def jsonb_text(text: str) -> str | None:
+    """The body as jsonb input, or None: jsonb cannot hold U+0000, and the raw body keeps such a
+    payload whole for the handlers all the same."""
     return None if "\\u0000" in text else text
+
+
+INSERT_MANY = """
+INSERT INTO integration_events
+    (integration_id, source, hook_id, delivery_id, event_type, action, headers, body)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::jsonb[], $8::bytea[])
+ON CONFLICT (source, hook_id, delivery_id) DO NOTHING
+RETURNING id, source, hook_id, delivery_id
+"""
+
+Key = tuple[str, str, str]
+
+
+def _key(delivery: Delivery) -> Key:
+    return (delivery.source, delivery.hook_id, delivery.delivery_id)
+
+
+async def store_many(
+    conn: asyncpg.Connection, deliveries: list[tuple[int, Delivery]]
+) -> list[Stored]:
+    """Insert a batch in one statement (one commit); each delivery learns its own row's fate.
+
+    The first copy of a delivery in the batch is the one inserted; later copies, and deliveries
+    stored before, are duplicates of the stored row.
+    """
+    first: dict[Key, tuple[int, Delivery]] = {}
+    for integration_id, delivery in deliveries:
+        first.setdefault(_key(delivery), (integration_id, delivery))
+    rows = list(first.values())
+    columns = list(
+        zip(
+            *(
+                (
+                    integration_id,
+                    d.source,
+                    d.hook_id,
+                    d.delivery_id,
+                    d.event_type,
+                    d.action,
+                    json.dumps(d.headers),
+                    d.body,
+                )
+                for integration_id, d in rows
+            ),
+            strict=True,
+        )
+    )
+    inserted = {
+        (r["source"], r["hook_id"], r["delivery_id"]): r["id"]
+        for r in await conn.fetch(INSERT_MANY, *columns)
+    }
+    existing: dict[Key, uuid.UUID] = {}
+    for key in first.keys() - inserted.keys():
+        existing[key] = await conn.fetchval(REQUEUE_DUPLICATE, *key)
+    answers, seen = [], set()
+    for _, delivery in deliveries:
+        key = _key(delivery)
+        if key in inserted and key not in seen:
+            answers.append(Stored(inserted[key], duplicate=False))
+            seen.add(key)
+        else:
+            answers.append(Stored(inserted.get(key) or existing[key], duplicate=True))
+    return answers
 
 
 async def store(conn: asyncpg.Connection, integration_id: int, delivery: Delivery) -> Stored:
@@ -61,7 +126,6 @@ async def store(conn: asyncpg.Connection, integration_id: int, delivery: Deliver
         delivery.action,
         json.dumps(delivery.headers),
         delivery.body,
-        _jsonb_text(delivery.text),
     )
     if new_id is not None:
         return Stored(new_id, duplicate=False)
