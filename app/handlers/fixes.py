@@ -344,17 +344,22 @@ class Analyst:
             return f"The branch is on a fork, so the fix is suggested, not committed. {note}"
         return await self.commit(analysis_id, edits)
 
+    async def next_attempt(self, analysis_id: int, mode: str) -> FixAttempt:
+        """This PR's next fix attempt, skipped until it is done: every try counts to the cap."""
+        pull_request_id = self.stored["pull_request_id"]
+        return FixAttempt(
+            analysis_result_id=analysis_id,
+            pull_request_id=pull_request_id,
+            check_run_id=self.stored["id"],
+            mode=mode,
+            status="skipped",
+            attempt_number=await analyses.fix_attempts(self.event.conn, pull_request_id) + 1,
+        )
+
     async def commit(self, analysis_id: int, edits: list[dict[str, Any]]) -> str:
         """The edits as one commit on the PR's branch: never forced, never in workflows."""
         conn, stored, run = self.event.conn, self.stored, self.run
-        attempt = FixAttempt(
-            analysis_result_id=analysis_id,
-            pull_request_id=stored["pull_request_id"],
-            check_run_id=stored["id"],
-            mode="commit",
-            status="skipped",
-            attempt_number=await analyses.fix_attempts(conn, stored["pull_request_id"]) + 1,
-        )
+        attempt = await self.next_attempt(analysis_id, "commit")
         refused = sorted({e["path"] for e in edits if protected(e["path"])})
         if refused:
             why = f"the fix would change {', '.join(refused)}, which hookwise never touches"
@@ -403,14 +408,7 @@ class Analyst:
             async for f in self.api.getiter(f"/repos/{self.repo}/pulls/{number}/files?per_page=100")
         }
         comments = suggestions(edits, patches)
-        attempt = FixAttempt(
-            analysis_result_id=analysis_id,
-            pull_request_id=stored["pull_request_id"],
-            check_run_id=stored["id"],
-            mode="suggest",
-            status="skipped",
-            attempt_number=await analyses.fix_attempts(conn, stored["pull_request_id"]) + 1,
-        )
+        attempt = await self.next_attempt(analysis_id, "suggest")
         if not comments:
             await analyses.record_fix(
                 conn, replace(attempt, error="no edit falls on lines of the pull request's diff")
