@@ -1,4 +1,5 @@
-"""Per-repository configuration: `.github/hookwise.yml` at the PR's head over our settings.
+"""Per-repository configuration: `.github/hookwise.yml` at the PR's head, over the same file in
+the owner's `.github` repository (installation defaults), over our settings.
 
 Parsing is pure; reading the file (contents API, cached per commit) is `load()`. A malformed
 file is not an exception for the handler: it yields the defaults plus the error, which the
@@ -116,9 +117,19 @@ class ConfigCache:
 
 
 async def fetch(api: GitHubAPI, settings: Settings, *, repo: str, sha: str) -> RepoConfig:
-    base = defaults(settings)
+    """Settings, then the installation's defaults (the owner's `.github` repository, as GitHub
+    does for community files), then the repository's own file at `sha`."""
+    owner = repo.split("/", 1)[0]
+    config = defaults(settings)
+    if repo.lower() != f"{owner}/.github".lower():
+        config = await _layer(api, f"/repos/{owner}/.github/contents/{PATH}", config, "the owner's")
+    return await _layer(api, f"/repos/{repo}/contents/{PATH}?ref={sha}", config, "")
+
+
+async def _layer(api: GitHubAPI, url: str, base: RepoConfig, whose: str) -> RepoConfig:
+    """`base` with one file's settings over it; a missing file changes nothing."""
     try:
-        answer = await api.getitem(f"/repos/{repo}/contents/{PATH}?ref={sha}")
+        answer = await api.getitem(url)
     except BadRequest as exc:
         if exc.status_code == 404:
             return base
@@ -126,5 +137,8 @@ async def fetch(api: GitHubAPI, settings: Settings, *, repo: str, sha: str) -> R
     try:
         text = base64.b64decode(answer.get("content", "")).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
-        return replace(base, error=f"{PATH} is not UTF-8 text")
-    return parse(text, base)
+        return replace(base, error=f"{whose} {PATH} is not UTF-8 text".strip())
+    layered = parse(text, base)
+    if layered.error and whose:
+        return replace(layered, error=f"{whose} {layered.error}")
+    return layered

@@ -395,3 +395,22 @@ async def test_the_same_failure_in_two_jobs_is_analysed_once(world_factory, db) 
     rows = await db.fetch("SELECT status, error FROM analysis_results ORDER BY id")
     assert [r["status"] for r in rows] == ["completed", "skipped"]
     assert "same failure" in rows[1]["error"]
+
+
+async def test_the_owners_defaults_sit_between_settings_and_the_repository(world_factory) -> None:
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        world.github.add_repo(
+            "octo-org/.github",
+            installation_id=INSTALLATION_ID,
+            files={".github/hookwise.yml": "review: true\nmax_tokens: 2048\n"},
+        )
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert len(reviews_on(world.github)) == 1
+        assert world.model.calls[0]["max_tokens"] == 2048
+
+        # The repository's own file wins over the owner's.
+        world.github.commit_files(REPO, "fix-calc", {".github/hookwise.yml": "review: false\n"})
+        world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        assert len(world.model.calls) == 1
