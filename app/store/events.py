@@ -13,15 +13,7 @@ import asyncpg
 
 from app.deliveries import Delivery
 
-INSERT = """
-INSERT INTO integration_events
-    (integration_id, source, hook_id, delivery_id, event_type, action, headers, body)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
-ON CONFLICT (source, hook_id, delivery_id) DO NOTHING
-RETURNING id
-"""
-
-# A separate statement from INSERT on purpose: under READ COMMITTED it takes a fresh snapshot,
+# A separate statement from INSERT_MANY on purpose: under READ COMMITTED it takes a fresh snapshot,
 # so it sees the row a concurrent copy of this delivery committed while our INSERT waited.
 # A redelivery of a dead-lettered event puts it back in the queue with a fresh attempt budget.
 REQUEUE_DUPLICATE = """
@@ -115,24 +107,9 @@ async def store_many(
 
 
 async def store(conn: asyncpg.Connection, integration_id: int, delivery: Delivery) -> Stored:
-    """Insert a delivery once; a repeat of the same delivery returns the stored row."""
-    new_id = await conn.fetchval(
-        INSERT,
-        integration_id,
-        delivery.source,
-        delivery.hook_id,
-        delivery.delivery_id,
-        delivery.event_type,
-        delivery.action,
-        json.dumps(delivery.headers),
-        delivery.body,
-    )
-    if new_id is not None:
-        return Stored(new_id, duplicate=False)
-    existing = await conn.fetchval(
-        REQUEUE_DUPLICATE, delivery.source, delivery.hook_id, delivery.delivery_id
-    )
-    return Stored(existing, duplicate=True)
+    """Insert one delivery once; a repeat of the same delivery returns the stored row."""
+    [stored] = await store_many(conn, [(integration_id, delivery)])
+    return stored
 
 
 # Filters shared by replay and its dry run; each is off when its parameter is NULL.
