@@ -28,6 +28,12 @@ def listening_socket() -> socket.socket:
     return sock
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on (for a moment): for servers started as processes."""
+    with listening_socket() as sock:
+        return int(sock.getsockname()[1])
+
+
 @asynccontextmanager
 async def serving(app: ASGIApp) -> AsyncIterator[str]:
     """Serve `app` on uvicorn in this event loop; yields its base URL, http://127.0.0.1:PORT."""

@@ -8,15 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import GITHUB_SECRET, LINEAR_SECRET
-from tests.harness import Running, listening_socket
+from tests.harness import Running, free_port
 from tests.processes import Served, environment, hookwise
 
 PAYLOAD = Path(__file__).parent / "payloads" / "pull_request.opened.json"
-
-
-def free_port() -> int:
-    with listening_socket() as sock:
-        return sock.getsockname()[1]
 
 
 def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) -> None:
@@ -97,7 +92,10 @@ def test_migrate_applies_then_reports_up_to_date(pg, tmp_path: Path) -> None:
     try:
         env = environment(DATABASE_URL=pg.dsn(name))
         first = hookwise("migrate", env=env)
-        assert (first.returncode, first.stdout) == (0, "applied: 0001_initial.sql\n")
+        assert (first.returncode, first.stdout) == (
+            0,
+            "applied: 0001_initial.sql, 0002_event_attempts.sql\n",
+        )
         second = hookwise("migrate", env=env)
         assert (second.returncode, second.stdout) == (0, "migrations are up to date\n")
     finally:

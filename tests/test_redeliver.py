@@ -11,15 +11,13 @@ from app.serving import default_router
 from app.worker import Worker
 from tests.conftest import GITHUB_SECRET, with_github
 from tests.fakes.github import FakeGitHub
-from tests.harness import listening_socket, running_hookwise
+from tests.harness import free_port, running_hookwise
 from tests.processes import HOOKWISE, environment
 from tests.test_worker_processes import opened
 
 
 def closed_url() -> str:
-    with listening_socket() as sock:
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/webhooks/github"
+    return f"http://127.0.0.1:{free_port()}/webhooks/github"
 
 
 async def cli(*args: str, dsn: str, fake: FakeGitHub) -> tuple[int, str, str]:

@@ -13,13 +13,8 @@ import httpx
 
 from app.settings import Settings
 from tests.fakes.github import FakeGitHub
-from tests.harness import listening_socket, running_hookwise
+from tests.harness import free_port, running_hookwise
 from tests.processes import HOOKWISE, environment
-
-
-def free_port() -> int:
-    with listening_socket() as sock:
-        return sock.getsockname()[1]
 
 
 async def wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
