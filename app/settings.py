@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.crypto import parse_key
 
 SOURCES = ("github", "linear")
+ADMIN_TOKEN_MIN_LENGTH = 16
 
 Secrets = Annotated[tuple[SecretStr, ...], NoDecode]
 
@@ -161,6 +162,8 @@ class Settings(BaseSettings):
     )
     # Base64 AES-256 keys for credentials at rest; the first encrypts, all decrypt (rotation).
     encryption_key: Secrets = Field((), validation_alias=_env("HOOKWISE_ENCRYPTION_KEY"))
+    # Unset: no /admin route exists. Set: the pages ask for it once and keep a signed session.
+    admin_token: SecretStr | None = Field(None, validation_alias=_env("HOOKWISE_ADMIN_TOKEN"))
 
     @field_validator(
         "github_webhook_secret", "linear_webhook_secret", "encryption_key", mode="before"
@@ -207,6 +210,18 @@ class Settings(BaseSettings):
         # After splitting, so a refused key reaches error messages only as SecretStr('****').
         for key in value:
             parse_key(key.get_secret_value())
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        # It is the only thing between the internet and a replay button: no guessable tokens.
+        if len(value.get_secret_value()) < ADMIN_TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"must be at least {ADMIN_TOKEN_MIN_LENGTH} characters (openssl rand -hex 32)"
+            )
         return value
 
     @field_validator("anthropic_base_url")

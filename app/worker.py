@@ -25,7 +25,7 @@ from app.logs import Bound
 from app.queue import Claimed
 from app.retry import RetryLater, backoff
 from app.router import EventRow, HandlerContext, Router
-from app.store import events
+from app.store import attempts, events
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
 from app.store.pool import connect, connection
 
@@ -253,10 +253,13 @@ class Worker:
         )
         error = f"{type(exc).__name__}: {exc}"
         try:
-            async with connection(self.ctx.pool) as conn:
+            async with connection(self.ctx.pool) as conn, conn.transaction():
                 status = await queue.retry(
                     conn, row, error, max_attempts=settings.max_attempts, delay=delay
                 )
+                # last_error keeps only the latest failure; the admin page shows every one.
+                if status is not None:
+                    await attempts.record(conn, row.id, attempt=row.attempts, error=error)
         except StoreError as store_exc:
             # The lease will expire and the event will be claimed again.
             bound.error("cannot record failure of %s: %s", row.delivery_id, store_exc)

@@ -14,6 +14,7 @@ from app.store.errors import MigrationError
 from tests.pg import EmbeddedPostgres
 
 ROOT = Path(__file__).parent.parent
+ALL = ["0001_initial.sql", "0002_event_attempts.sql"]
 
 
 @pytest.fixture
@@ -87,18 +88,19 @@ async def test_every_table_of_the_design_exists(empty_dsn: str) -> None:
         "linear_issues",
         "pr_links",
         "outbound_actions",
+        "event_attempts",
         "schema_migrations",
     } <= tables
 
 
 async def test_migrate_twice_is_a_no_op(empty_dsn: str) -> None:
-    assert await migrate(empty_dsn) == ["0001_initial.sql"]
+    assert await migrate(empty_dsn) == ALL
     assert await migrate(empty_dsn) == []
 
 
 async def test_concurrent_migrations_apply_once(empty_dsn: str) -> None:
     results = await asyncio.gather(*(migrate(empty_dsn) for _ in range(4)))
-    assert sorted(results) == [[], [], [], ["0001_initial.sql"]]
+    assert sorted(results) == [[], [], [], ALL]
 
 
 async def test_a_changed_applied_migration_is_refused(empty_dsn: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from app.context import Context
-from app.http import health, metrics, webhooks
+from app.http import admin, health, metrics, webhooks
 from app.http.errors import EXCEPTION_HANDLERS
 from app.store import migrations
 from app.store.group_commit import GroupCommit
@@ -33,5 +33,7 @@ def create_app(ctx: Context) -> Starlette:
         Route("/healthz", health.healthz),
         Route("/readyz", partial(health.readyz, ctx=ctx, expected=migrations.load())),
         Route("/metrics", partial(metrics.metrics, ctx=ctx)),
+        # Empty without HOOKWISE_ADMIN_TOKEN: then /admin does not exist at all.
+        *admin.routes(ctx),
     ]
     return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)

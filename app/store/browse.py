@@ -1,0 +1,159 @@
+"""Read-only queries behind the admin pages.
+
+The one store module that spans tables: each page reads several, writes none, and the writers'
+modules stay about writing. Replays go through app/store/events.py like every other replay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+STATUSES = ("pending", "processing", "completed", "failed", "ignored")
+SOURCES = ("github", "linear")
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries a list shows; None leaves a filter off."""
+
+    source: str | None = None
+    event_type: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def args(self) -> tuple[object, ...]:
+        return (self.source, self.event_type, self.status, self.since, self.until)
+
+
+# Newest first; one row more than a page is asked for, so the page knows whether another follows.
+DELIVERIES = """
+SELECT id, source, event_type, action, delivery_id, status, attempts, received_at, processed_at,
+       left(split_part(coalesce(last_error, ''), E'\\n', 1), 160) AS error
+FROM integration_events
+WHERE ($1::text IS NULL OR source = $1)
+  AND ($2::text IS NULL OR event_type = $2)
+  AND ($3::text IS NULL OR status = $3)
+  AND ($4::timestamptz IS NULL OR received_at >= $4)
+  AND ($5::timestamptz IS NULL OR received_at < $5)
+ORDER BY received_at DESC, id DESC
+LIMIT $6 OFFSET $7
+"""
+
+
+async def deliveries(
+    conn: asyncpg.Connection, selected: DeliveryFilter, *, limit: int, offset: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(DELIVERIES, *selected.args(), limit, offset)
+
+
+DELIVERY = """
+SELECT id, source, hook_id, delivery_id, event_type, action, headers, body, status, attempts,
+       run_after, locked_until, last_error, received_at, processed_at
+FROM integration_events WHERE id = $1
+"""
+
+
+async def delivery(conn: asyncpg.Connection, event_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(DELIVERY, event_id)
+
+
+INSTALLATIONS = """
+SELECT id, account_login, account_type, repository_selection, suspended_at, deleted_at,
+       last_event_at
+FROM installations ORDER BY deleted_at IS NOT NULL, account_login NULLS LAST, id
+"""
+REPOSITORIES = """
+SELECT r.id, r.installation_id, r.full_name, r.status::text AS status, r.failure_count,
+       r.last_error, r.last_polled_at, r.private, r.removed_at,
+       (SELECT count(*) FROM pull_requests p WHERE p.repository_id = r.id AND p.state = 'open')
+           AS open_pulls
+FROM repositories r ORDER BY r.full_name, r.id
+"""
+
+
+@dataclass(frozen=True)
+class Installation:
+    row: asyncpg.Record | None
+    repositories: list[asyncpg.Record]
+
+
+async def installations(conn: asyncpg.Connection) -> list[Installation]:
+    """Each installation with its repositories; repositories known to no installation (a
+    webhook from outside one) come last, under row None."""
+    repos_of: dict[int | None, list[asyncpg.Record]] = {}
+    for repo in await conn.fetch(REPOSITORIES):
+        repos_of.setdefault(repo["installation_id"], []).append(repo)
+    found = [
+        Installation(row, repos_of.pop(row["id"], [])) for row in await conn.fetch(INSTALLATIONS)
+    ]
+    orphans = [repo for repos in repos_of.values() for repo in repos]
+    if orphans:
+        found.append(Installation(None, orphans))
+    return found
+
+
+PULLS = """
+SELECT p.id, r.full_name, p.number, p.title, p.state::text AS state, p.draft, p.author_login,
+       p.head_ref, p.updated_at
+FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
+WHERE ($1::bigint IS NULL OR p.repository_id = $1)
+ORDER BY p.updated_at DESC, p.id DESC
+LIMIT $2
+"""
+
+
+async def pulls(
+    conn: asyncpg.Connection, *, repository_id: int | None, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(PULLS, repository_id, limit)
+
+
+PULL = """
+SELECT p.id, r.full_name, p.repository_id, p.number, p.title, p.state::text AS state, p.draft,
+       p.author_login, p.head_ref, p.head_sha, p.base_ref, p.html_url, p.is_fork,
+       p.github_created_at, p.github_updated_at
+FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
+WHERE p.id = $1
+"""
+
+# Everything that happened to one pull request, as (at, kind, title, status, detail), oldest
+# first. A check run is placed when it finished, or started if it has not finished yet.
+TIMELINE = """
+SELECT changed_at AS at, 'state' AS kind,
+       concat_ws(' → ', from_state::text, to_state::text)
+           || CASE WHEN to_draft THEN ' (draft)' ELSE '' END AS title,
+       trigger::text AS status,
+       concat_ws(' ', 'head ' || left(head_sha, 7), 'delivery ' || delivery_id) AS detail
+FROM pr_state_history WHERE pull_request_id = $1
+UNION ALL
+SELECT coalesce(completed_at, started_at, created_at), 'check run', name,
+       coalesce(conclusion::text, status::text),
+       concat_ws(' ', 'head ' || left(head_sha, 7), output_title)
+FROM check_runs WHERE pull_request_id = $1
+UNION ALL
+SELECT created_at, 'analysis', coalesce(category, 'failure') || ' analysis', status,
+       concat_ws(' ', CASE WHEN is_preexisting THEN '(pre-existing)' END,
+                 coalesce(error, root_cause))
+FROM analysis_results WHERE pull_request_id = $1
+UNION ALL
+SELECT created_at, 'review', 'review of ' || left(head_sha, 7), status, coalesce(error, summary)
+FROM reviews WHERE pull_request_id = $1
+UNION ALL
+SELECT created_at, 'fix', mode || ' fix, attempt ' || attempt_number, status,
+       coalesce(error, 'commit ' || left(commit_sha, 7))
+FROM fix_attempts WHERE pull_request_id = $1
+ORDER BY at, kind
+"""
+
+
+async def pull(conn: asyncpg.Connection, pull_request_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(PULL, pull_request_id)
+
+
+async def timeline(conn: asyncpg.Connection, pull_request_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(TIMELINE, pull_request_id)

@@ -1,0 +1,474 @@
+"""/admin over plain HTTP: who gets in, what each page shows, and the two buttons' POSTs.
+
+The browser's view of the same pages is tests/test_admin_browser.py; this file covers what needs
+no browser, faster.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from http.cookies import SimpleCookie
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from app.http.sessions import COOKIE, Sessions
+from app.settings import Settings
+from tests.admin_support import (
+    TOKEN,
+    Flaky,
+    csrf_of,
+    log_in,
+    post_github,
+    post_linear,
+    settle,
+    with_admin,
+    working,
+)
+from tests.conftest import with_github
+from tests.fakes.github import FakeGitHub
+from tests.harness import Running, running_hookwise
+from tests.test_redeliver import miss
+
+
+@pytest.fixture
+async def admin(settings: Settings, dsn: str) -> AsyncIterator[Running]:
+    configured = with_admin(settings, max_attempts=2, retry_base_seconds=0.0)
+    async with running_hookwise(configured, dsn) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(admin: Running) -> AsyncIterator[httpx.AsyncClient]:
+    """A client logged in to the admin pages."""
+    async with httpx.AsyncClient(base_url=admin.url, timeout=30) as client:
+        response = await log_in(client)
+        assert response.status_code == 303, response.text
+        yield client
+
+
+# ---------------------------------------------------------------------------------------------
+# The session, without a server
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_session_cookie_is_signed_expires_and_never_holds_the_token() -> None:
+    sessions = Sessions.for_token(TOKEN, lifetime=3600)
+    cookie = sessions.issue(now=1000.0)
+    assert TOKEN not in cookie
+    session = sessions.session_id(cookie, now=1000.0 + 3599)
+    assert session is not None
+    assert sessions.session_id(cookie, now=1000.0 + 3601) is None
+    forged = cookie.rsplit(".", 1)[0] + ".AAAA"
+    assert sessions.session_id(forged, now=1000.0) is None
+    # Re-dated: the signature covers the issue time.
+    sid, _, signature = cookie.split(".")
+    assert sessions.session_id(f"{sid}.999999.{signature}", now=1000.0) is None
+    assert Sessions.for_token("another-token-0123456789").session_id(cookie, now=1000.0) is None
+    for junk in (None, "", "a.b", "a.b.c.d"):
+        assert sessions.session_id(junk, now=1000.0) is None
+
+
+def test_a_csrf_token_is_good_for_its_own_session_only() -> None:
+    sessions = Sessions.for_token(TOKEN)
+    assert sessions.csrf_matches("one", sessions.csrf_token("one"))
+    assert not sessions.csrf_matches("two", sessions.csrf_token("one"))
+    assert not sessions.csrf_matches("one", "")
+    # A CSRF token is no cookie signature, and the other way round.
+    cookie = sessions.issue(now=1000.0)
+    sid, issued, _ = cookie.split(".")
+    assert sessions.session_id(f"{sid}.{issued}.{sessions.csrf_token(sid)}", now=1000.0) is None
+
+
+def test_the_admin_token_must_not_be_guessable(settings: Settings) -> None:
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        with_admin(settings, admin_token="hunter2")
+    assert with_admin(settings, admin_token="").admin_token is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Who gets in
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/admin", "/admin/login", "/admin/deliveries"])
+async def test_without_the_setting_there_is_no_admin(hookwise: Running, path: str) -> None:
+    assert (await hookwise.client.get(path)).status_code == 404
+    assert (await hookwise.client.post(path, data={"token": TOKEN})).status_code in (404, 405)
+
+
+async def test_a_page_sends_a_stranger_to_the_login_and_back(admin: Running) -> None:
+    response = await admin.client.get("/admin/deliveries?status=failed")
+    assert response.status_code == 303
+    back = "/admin/login?next=%2Fadmin%2Fdeliveries%3Fstatus%3Dfailed"
+    assert response.headers["location"] == back
+    form = await admin.client.get(response.headers["location"])
+    assert 'name="next" value="/admin/deliveries?status=failed"' in form.text
+    logged_in = await admin.client.post(
+        "/admin/login", data={"token": TOKEN, "next": "/admin/deliveries?status=failed"}
+    )
+    assert logged_in.headers["location"] == "/admin/deliveries?status=failed"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/admin", "/metrics"])
+async def test_login_goes_nowhere_but_the_admin_pages(admin: Running, target: str) -> None:
+    response = await admin.client.post("/admin/login", data={"token": TOKEN, "next": target})
+    assert response.headers["location"] == "/admin/deliveries"
+
+
+async def test_a_wrong_token_is_refused_and_sets_no_cookie(admin: Running) -> None:
+    response = await admin.client.post("/admin/login", data={"token": TOKEN[:-1] + "x"})
+    assert response.status_code == 401
+    assert "That is not the admin token." in response.text
+    assert "set-cookie" not in response.headers
+    assert (await admin.client.get("/admin/deliveries")).status_code == 303
+
+
+async def test_the_session_cookie_is_httponly_strict_and_secure_on_https(admin: Running) -> None:
+    plain = await log_in(admin.client)
+    cookie = SimpleCookie(plain.headers["set-cookie"])[COOKIE]
+    assert TOKEN not in cookie.value
+    assert (cookie["httponly"], cookie["samesite"], cookie["path"]) == (True, "strict", "/admin")
+    assert not cookie["secure"]
+    # Behind a TLS-terminating proxy on this host: uvicorn trusts its X-Forwarded-Proto.
+    tls = await admin.client.post(
+        "/admin/login", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"}
+    )
+    assert SimpleCookie(tls.headers["set-cookie"])[COOKIE]["secure"]
+
+
+async def test_a_forged_cookie_is_no_session(admin: Running) -> None:
+    cookie = Sessions.for_token("not-the-admin-token-at-all").issue(
+        now=datetime.now(UTC).timestamp()
+    )
+    response = await admin.client.get("/admin/deliveries", headers={"Cookie": f"{COOKIE}={cookie}"})
+    assert response.status_code == 303
+
+
+async def test_logging_out_ends_the_session(client: httpx.AsyncClient) -> None:
+    page = await client.get("/admin/deliveries")
+    response = await client.post("/admin/logout", data={"csrf": csrf_of(page.text)})
+    assert response.headers["location"] == "/admin/login"
+    assert (await client.get("/admin/deliveries")).status_code == 303
+
+
+async def test_pages_are_not_cached_framed_or_scripted(client: httpx.AsyncClient) -> None:
+    response = await client.get("/admin/deliveries")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    css = await client.get("/admin/static/admin.css")
+    assert css.headers["content-type"].startswith("text/css")
+
+
+# ---------------------------------------------------------------------------------------------
+# CSRF
+# ---------------------------------------------------------------------------------------------
+
+
+async def failed_event(admin: Running, db: asyncpg.Connection) -> str:
+    event_id = await post_github(admin, "ping", {"zen": "x", "hook_id": 42}, delivery="d-f")
+    await db.execute("UPDATE integration_events SET status = 'failed', attempts = 2")
+    return event_id
+
+
+@pytest.mark.parametrize("csrf", [None, "", "forged"])
+async def test_a_post_without_the_sessions_csrf_token_is_refused(
+    admin: Running, client: httpx.AsyncClient, db: asyncpg.Connection, csrf: str | None
+) -> None:
+    event_id = await failed_event(admin, db)
+    data = {} if csrf is None else {"csrf": csrf}
+    response = await client.post(f"/admin/deliveries/{event_id}/replay", data=data)
+    assert response.status_code == 403
+    assert await db.fetchval("SELECT status FROM integration_events") == "failed"
+
+
+async def test_a_csrf_token_without_its_session_is_refused(
+    admin: Running, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    event_id = await failed_event(admin, db)
+    csrf = csrf_of((await client.get("/admin/deliveries")).text)
+    async with httpx.AsyncClient(base_url=admin.url) as stranger:
+        response = await stranger.post(f"/admin/deliveries/{event_id}/replay", data={"csrf": csrf})
+        assert response.status_code == 403
+        # Another session's token does not do either.
+        await log_in(stranger)
+        response = await stranger.post(f"/admin/deliveries/{event_id}/replay", data={"csrf": csrf})
+        assert response.status_code == 403
+    assert await db.fetchval("SELECT status FROM integration_events") == "failed"
+
+
+# ---------------------------------------------------------------------------------------------
+# Deliveries
+# ---------------------------------------------------------------------------------------------
+
+
+def listed(html: str) -> list[str]:
+    """Delivery ids in the list, in page order."""
+    return [part.split("</code>", 1)[0] for part in html.split("<td><code>")[1:]]
+
+
+async def test_deliveries_filter_by_source_event_status_and_time(
+    admin: Running, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    await post_github(admin, "ping", {"zen": "a"}, delivery="gh-ping")
+    await post_github(admin, "push", {"ref": "refs/heads/main"}, delivery="gh-push")
+    await post_github(admin, "push", {"ref": "refs/heads/old"}, delivery="gh-push-old")
+    await post_linear(admin, delivery="lin-issue")
+    await db.execute(
+        "UPDATE integration_events SET status = 'failed', last_error = 'KeyError: x'"
+        " WHERE delivery_id = 'gh-push'"
+    )
+    await db.execute(
+        "UPDATE integration_events SET received_at = now() - interval '2 days'"
+        " WHERE delivery_id = 'gh-push-old'"
+    )
+
+    async def shown(**query: str) -> list[str]:
+        response = await client.get("/admin/deliveries", params=query)
+        assert response.status_code == 200, response.text
+        return listed(response.text)
+
+    assert await shown() == ["lin-issue", "gh-push", "gh-ping", "gh-push-old"]
+    assert await shown(source="linear") == ["lin-issue"]
+    assert await shown(source="github", event="push") == ["gh-push", "gh-push-old"]
+    assert await shown(status="failed") == ["gh-push"]
+    assert await shown(since="1d") == ["lin-issue", "gh-push", "gh-ping"]
+    assert await shown(until="1d") == ["gh-push-old"]
+    until = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    assert await shown(until=until, event="push") == ["gh-push-old"]
+    assert "KeyError: x" in (await client.get("/admin/deliveries")).text
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"since": "yesterday"}, "since: &#39;yesterday&#39; is neither a duration"),
+        ({"status": "lost"}, "unknown status &#39;lost&#39;"),
+        ({"page": "0"}, "page must be a number from 1 on"),
+    ],
+)
+async def test_a_bad_filter_is_explained(
+    client: httpx.AsyncClient, query: dict[str, str], message: str
+) -> None:
+    response = await client.get("/admin/deliveries", params=query)
+    assert response.status_code == 400
+    assert message in response.text
+
+
+async def test_deliveries_come_in_pages_of_fifty(
+    admin: Running, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    for number in range(120):
+        await post_github(admin, "ping", {"zen": str(number)}, delivery=f"d-{number:03d}")
+    await db.execute(
+        "UPDATE integration_events"
+        " SET received_at = now() - make_interval(secs => 1000 - substr(delivery_id, 3)::int)"
+    )
+    first = await client.get("/admin/deliveries", params={"event": "ping"})
+    assert listed(first.text) == [f"d-{n:03d}" for n in range(119, 69, -1)]
+    assert 'href="/admin/deliveries?event=ping&amp;page=2" rel="next"' in first.text
+    assert 'rel="prev"' not in first.text
+    last = await client.get("/admin/deliveries", params={"event": "ping", "page": "3"})
+    assert listed(last.text) == [f"d-{n:03d}" for n in range(19, -1, -1)]
+    assert 'href="/admin/deliveries?event=ping&amp;page=2" rel="prev"' in last.text
+    assert 'rel="next"' not in last.text
+
+
+async def test_a_delivery_shows_headers_payload_and_every_failed_attempt(
+    admin: Running, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    payload = {"zen": "<script>alert('zen')</script>", "hook_id": 42}
+    event_id = await post_github(admin, "ping", payload, delivery="d-shown")
+    flaky = Flaky(failures=2)
+    async with working(admin, flaky.router()) as worker:
+        await settle(worker)
+    row = await db.fetchrow("SELECT status, attempts FROM integration_events")
+    assert (row["status"], row["attempts"]) == ("failed", 2)
+
+    page = await client.get(f"/admin/deliveries/{event_id}")
+    assert page.status_code == 200
+    html = page.text
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#39;zen&#39;)&lt;/script&gt;" in html
+    assert "  &#34;hook_id&#34;: 42" in html  # indented again from the raw body
+    assert "<th>x-github-delivery</th><td><code>d-shown</code>" in html
+    assert "x-hub-signature" not in html
+    assert html.count("RuntimeError: upstream said &lt;no&gt; on call") == 3  # 2 attempts, last
+    assert ">1</td>" in html and ">2</td>" in html
+    assert (await client.get(f"/admin/deliveries/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_replay_queues_a_failed_delivery_again(
+    admin: Running, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    event_id = await failed_event(admin, db)
+    page = await client.get(f"/admin/deliveries/{event_id}")
+    response = await client.post(
+        f"/admin/deliveries/{event_id}/replay", data={"csrf": csrf_of(page.text)}
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/admin/deliveries/{event_id}?replayed=1"
+    row = await db.fetchrow("SELECT status, attempts FROM integration_events")
+    assert (row["status"], row["attempts"]) == ("pending", 0)
+    shown = await client.get(response.headers["location"])
+    assert "Queued again" in shown.text
+    assert '<span class="status pending" id="status">pending</span>' in shown.text
+
+
+async def test_replay_leaves_an_event_being_handled_alone(
+    admin: Running, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    event_id = await failed_event(admin, db)
+    await db.execute("UPDATE integration_events SET status = 'processing'")
+    page = await client.get(f"/admin/deliveries/{event_id}")
+    assert '<button type="submit" disabled>Replay</button>' in page.text
+    response = await client.post(
+        f"/admin/deliveries/{event_id}/replay", data={"csrf": csrf_of(page.text)}
+    )
+    assert response.headers["location"].endswith("?replayed=0")
+    assert "Not replayed" in (await client.get(response.headers["location"])).text
+
+
+# ---------------------------------------------------------------------------------------------
+# Installations and a pull request's timeline
+# ---------------------------------------------------------------------------------------------
+
+SEED_INSTALLATIONS = """
+INSERT INTO installations (id, account_login, account_type, repository_selection)
+VALUES (77, 'octo-org', 'Organization', 'selected'), (78, 'gone-user', 'User', 'all');
+UPDATE installations SET deleted_at = now() WHERE id = 78;
+INSERT INTO repositories (github_id, installation_id, owner, name, full_name, status,
+                          failure_count, last_error)
+VALUES (1001, 77, 'octo-org', 'widgets', 'octo-org/widgets', 'active', 0, NULL),
+       (1002, 77, 'octo-org', 'gadgets', 'octo-org/gadgets', 'error', 3, '404 <Not Found>'),
+       (1003, 78, 'gone-user', 'old', 'gone-user/old', 'removed', 0, NULL);
+"""
+
+
+async def test_installations_list_their_repositories(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    await db.execute(SEED_INSTALLATIONS)
+    html = (await client.get("/admin/installations")).text
+    assert html.index("octo-org") < html.index("octo-org/gadgets") < html.index("octo-org/widgets")
+    assert html.index("octo-org/widgets") < html.index("gone-user") < html.index("gone-user/old")
+    assert "404 &lt;Not Found&gt;" in html
+    assert '<span class="status error">error</span></td>\n        <td>3</td>' in html
+    assert "uninstalled" in html
+
+
+SEED_PULL = """
+INSERT INTO pull_requests (github_id, repository_id, number, title, state, last_trigger,
+                           head_sha, head_ref, author_login)
+SELECT 5001, id, 7, 'Rework <calc>', 'open', 'opened', 'aaaaaaa1', 'fix-calc', 'octocat'
+FROM repositories WHERE github_id = 1001;
+UPDATE pull_requests SET state = 'merged', last_trigger = 'merged';
+UPDATE pr_state_history SET changed_at = $1::timestamptz + interval '5 minutes'
+WHERE to_state = 'merged';
+UPDATE pr_state_history SET changed_at = $1::timestamptz WHERE to_state = 'open';
+INSERT INTO check_runs (github_id, repository_id, pull_request_id, name, head_sha, status,
+                        conclusion, completed_at)
+SELECT 6001, repository_id, id, 'tests', 'aaaaaaa1', 'completed', 'failure',
+       $1::timestamptz + interval '1 minute'
+FROM pull_requests;
+INSERT INTO analysis_results (check_run_id, pull_request_id, category, root_cause, status,
+                              created_at)
+SELECT c.id, c.pull_request_id, 'test', 'add() subtracts', 'completed',
+       $1::timestamptz + interval '2 minutes'
+FROM check_runs c;
+INSERT INTO fix_attempts (analysis_result_id, pull_request_id, check_run_id, mode, status,
+                          attempt_number, commit_sha, created_at)
+SELECT a.id, a.pull_request_id, a.check_run_id, 'commit', 'succeeded', 1, 'bbbbbbb2',
+       $1::timestamptz + interval '3 minutes'
+FROM analysis_results a;
+INSERT INTO reviews (pull_request_id, head_sha, status, summary, created_at)
+SELECT id, 'aaaaaaa1', 'posted', 'Looks fine now.', $1::timestamptz + interval '4 minutes'
+FROM pull_requests;
+"""
+
+
+async def test_a_pull_requests_timeline_is_in_time_order(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    await db.execute(SEED_INSTALLATIONS)
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    # One statement at a time: asyncpg sends a multi-statement string only without arguments.
+    for statement in SEED_PULL.split(";\n"):
+        if statement.strip():
+            args = (start,) if "$1" in statement else ()
+            await db.execute(statement, *args)
+    pull_id = await db.fetchval("SELECT id FROM pull_requests")
+    repository_id = await db.fetchval("SELECT id FROM repositories WHERE github_id = 1001")
+
+    listing = (await client.get("/admin/pulls", params={"repository": repository_id})).text
+    assert f'href="/admin/pulls/{pull_id}">octo-org/widgets#7</a>' in listing
+    assert "Rework &lt;calc&gt;" in listing
+    html = (await client.get(f"/admin/pulls/{pull_id}")).text
+    order = [
+        "2026-11-23 09:00:00 UTC</td>\n      <td>state</td>\n      <td>open",
+        "09:01:00 UTC</td>\n      <td>check run</td>\n      <td>tests",
+        "09:02:00 UTC</td>\n      <td>analysis</td>",
+        "09:03:00 UTC</td>\n      <td>fix</td>\n      <td>commit fix, attempt 1",
+        "09:04:00 UTC</td>\n      <td>review</td>",
+        "09:05:00 UTC</td>\n      <td>state</td>\n      <td>open → merged",
+    ]
+    positions = [html.index(text) for text in order]
+    assert positions == sorted(positions)
+    assert "add() subtracts" in html and "commit bbbbbbb" in html and "Looks fine now." in html
+    assert (await client.get("/admin/pulls/999999")).status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# Redelivery by GitHub
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_without_a_github_app_the_redeliver_page_says_so(client: httpx.AsyncClient) -> None:
+    response = await client.get("/admin/redeliver")
+    assert response.status_code == 200
+    assert "No GitHub App is configured" in response.text
+
+
+async def test_missed_deliveries_are_listed_and_redelivered_on_request(
+    settings: Settings, dsn: str, db: asyncpg.Connection, fake_github: FakeGitHub
+) -> None:
+    guids = await miss(fake_github, 2)
+    configured = with_github(with_admin(settings), fake_github)
+    async with (
+        running_hookwise(configured, dsn) as admin,
+        httpx.AsyncClient(base_url=admin.url) as client,
+    ):
+        await log_in(client)
+        fake_github.hook_url = f"{admin.url}/webhooks/github"
+        page = await client.get("/admin/redeliver", params={"since": "1h"})
+        assert page.status_code == 200, page.text
+        assert all(guid in page.text for guid in guids)
+        assert page.text.count(">Redeliver</button>") == 2
+        first = fake_github.deliveries[0]
+        response = await client.post(
+            f"/admin/redeliver/{first.id}", data={"csrf": csrf_of(page.text), "since": "1h"}
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == (
+            f"/admin/redeliver?since=1h&asked={first.id}&outcome=requested"
+        )
+        await fake_github.settled()
+        after = await client.get(response.headers["location"])
+        assert f"GitHub was asked to redeliver delivery {first.id}." in after.text
+        assert guids[0] not in after.text and guids[1] in after.text
+
+        fake_github.fail("POST", r"/app/hook/deliveries/\d+/attempts", status=422)
+        second = fake_github.deliveries[1]
+        refused = await client.post(
+            f"/admin/redeliver/{second.id}", data={"csrf": csrf_of(page.text)}
+        )
+        assert refused.headers["location"].endswith("outcome=refused")
+        assert "GitHub refused" in (await client.get(refused.headers["location"])).text
+    stored = await db.fetch("SELECT delivery_id FROM integration_events")
+    assert [r["delivery_id"] for r in stored] == [guids[0]]
