@@ -35,4 +35,8 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
+    # asyncpg's protocol can be caught mid-state by the server cutting the session (a fast
+    # shutdown): "cannot switch to state 12; another operation (2) is in progress". The
+    # connection is dead all the same (MagicStack/asyncpg#1069).
+    asyncpg.exceptions.InternalClientError,
 )

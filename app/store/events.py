@@ -69,7 +69,9 @@ async def store_many(
     first: dict[Key, tuple[int, Delivery]] = {}
     for integration_id, delivery in deliveries:
         first.setdefault(_key(delivery), (integration_id, delivery))
-    rows = list(first.values())
+    # Key order: two batches holding the same deliveries (a redelivery racing the original
+    # through another server) then wait on each other's rows in one order, never deadlock.
+    rows = [first[key] for key in sorted(first)]
     columns = list(
         zip(
             *(
