@@ -9,6 +9,7 @@ lower-case keys).
      ├── BadSignature       401: missing, malformed or wrong signature
      ├── StaleDelivery      401: Linear timestamp outside the allowed window
      ├── InvalidPayload     400: the (authentic) body is not a JSON object we can read
+     ├── IncompleteBody     400: raised by the HTTP layer when the client hangs up mid-body
      └── BodyTooLarge       413: raised by the HTTP layer while streaming
 """
 
@@ -53,6 +54,10 @@ class StaleDelivery(WebhookError):
 
 class InvalidPayload(WebhookError):
     """The body is not a JSON object."""
+
+
+class IncompleteBody(WebhookError):
+    """The client went away before sending the whole body."""
 
 
 class BodyTooLarge(WebhookError):

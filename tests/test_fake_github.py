@@ -469,6 +469,22 @@ async def test_a_hung_reply_times_the_client_out(
     assert [r.status for r in github.requests] == [0, 200]
 
 
+async def test_a_failure_after_the_work_keeps_the_work(
+    github: FakeGitHub, client: httpx.AsyncClient
+) -> None:
+    github.add_installation(7)
+    github.fail("POST", r"/app/installations/\d+/access_tokens", status=0, after=True)
+    github.fail("POST", r"/app/installations/\d+/access_tokens", status=502, after=True)
+    path = "/app/installations/7/access_tokens"
+    with pytest.raises(httpx.ReadTimeout):
+        await client.post(path, headers=app_jwt(github), timeout=0.2)
+    proxied = await client.post(path, headers=app_jwt(github))
+    assert proxied.status_code == 502
+    # Both tokens were issued all the same: GitHub did the work, the answers were lost.
+    assert len(github.tokens) == 2
+    assert [r.status for r in github.requests] == [0, 502]
+
+
 async def test_a_hung_reply_ends_when_the_fake_stops() -> None:
     async with httpx.AsyncClient(timeout=30) as client:
         async with FakeGitHub() as github:

@@ -414,3 +414,27 @@ async def test_the_owners_defaults_sit_between_settings_and_the_repository(world
         world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
         await world.deliver("pull_request", world.pr_event("synchronize"))
         assert len(world.model.calls) == 1
+
+
+async def test_posts_whose_answers_were_lost_are_found_not_posted_again(world_factory) -> None:
+    # GitHub did the work and a proxy answered 502: the next attempt must find what was posted.
+    async with world_factory(retry_base_seconds=0.0) as world:
+        world.model.responder = lambda request: {
+            "submit_review": REVIEW,
+            "report_analysis": ANALYSIS,
+        }.get(request["tool_choice"]["name"])
+        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=502, after=True)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=502, after=True)
+        world.github.fail("POST", r"/repos/.+/check-runs", status=502, after=True)
+        await world.deliver("check_run", world.failed_check())
+
+        reviews = reviews_on(world.github)
+        assert len([r for r in reviews if "suggests a fix" in r.body]) == 1
+        assert len([r for r in reviews if "suggests a fix" not in r.body]) == 1
+        assert len(world.github.issue_comments) == 1
+        assert our_check_run(world).output["title"]
+        posts = [r for r in world.github.requests if r.method == "POST" and "/repos/" in r.path]
+        # Each lost answer cost one look (GET) and no second POST.
+        assert [r.path.rsplit("/", 1)[-1] for r in posts].count("reviews") == 2
+        assert [r.path.rsplit("/", 1)[-1] for r in posts].count("check-runs") == 1

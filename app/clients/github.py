@@ -7,6 +7,10 @@
 - 5xx answers and timeouts are retried a few times with backoff; a rate limit (403/429 with
   Retry-After, or X-RateLimit-Remaining: 0 with X-RateLimit-Reset) raises RateLimited, which
   reschedules the event for then instead of sleeping in a worker.
+- Except a POST: it creates, and one whose answer was lost (a timeout, a 502 from the edge) may
+  have created already, so it is sent again only when it never left (no connection). The error
+  goes up instead; the event's next attempt looks for what was created before posting again
+  (app/outbound.py).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 TRIES = 3
 JWT_LIFETIME = 540  # seconds after iat - 60 s: GitHub refuses JWTs living over 10 minutes
 TOKEN_MARGIN = timedelta(minutes=5)
+# A request that failed in one of these never reached GitHub.
+UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class RateLimited(RetryLater):
@@ -140,12 +146,12 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
                     )
                 except httpx.TransportError as exc:
                     self._metrics.github_requests.inc(status="error")
-                    if attempt == TRIES:
+                    if attempt == TRIES or (method == "POST" and not isinstance(exc, UNSENT)):
                         raise
                     log.warning("GitHub %s %s: %s, retrying", method, url, type(exc).__name__)
                 else:
                     count_answer(self._metrics, self._installation, status, answer_headers)
-                    if status < 500 or attempt == TRIES:
+                    if status < 500 or attempt == TRIES or method == "POST":
                         return status, answer_headers, answer
                     log.warning("GitHub %s %s answered %d, retrying", method, url, status)
                 await asyncio.sleep(backoff(attempt, base=self._retry_seconds, cap=5.0))

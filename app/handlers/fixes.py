@@ -199,6 +199,17 @@ class Report:
                 data={"output": output, "actions": actions},
             )
 
+        async def find() -> str | None:
+            found = await self.api.getitem(
+                f"/repos/{self.repo}/commits/{self.run['head_sha']}/check-runs"
+                "{?check_name,filter,per_page}",
+                {"check_name": name, "filter": "all", "per_page": 100},
+            )
+            for made in found.get("check_runs") or ():
+                if made.get("external_id") == create_request["external_id"]:
+                    return str(made["id"])
+            return None
+
         await perform(
             self.event.app.pool,
             Action("github.check_run", key, target=self.repo),
@@ -206,6 +217,7 @@ class Report:
             request=create_request,
             create=create,
             update=update,
+            find=find,
         )
 
 
@@ -414,7 +426,9 @@ class Analyst:
                 conn, replace(attempt, error="no edit falls on lines of the pull request's diff")
             )
             return "The proposed edits touch lines outside this pull request's diff."
-        key = f"{self.repo}#{number}:analysis:{analysis_id}"
+        # The event, not the analysis: a failed attempt rolls its analysis row back, and the
+        # next one (a new id) must find the review the first may have posted.
+        key = f"{self.repo}#{number}:fix-of-event:{self.event.event.id}"
         request = {
             "commit_id": self.run["head_sha"],
             "body": clip(
@@ -429,12 +443,20 @@ class Analyst:
             made = await self.api.post(f"/repos/{self.repo}/pulls/{number}/reviews", data=request)
             return str(made["id"])
 
+        async def find() -> str | None:
+            marker = MARKER.format(kind="fix", key=key)
+            async for earlier in self.api.getiter(f"/repos/{self.repo}/pulls/{number}/reviews"):
+                if marker in (earlier.get("body") or ""):
+                    return str(earlier["id"])
+            return None
+
         review_id = await perform(
             self.event.app.pool,
             Action("github.fix_review", key, target=f"{self.repo}#{number}"),
             event_id=self.event.event.id,
             request=request,
             create=post,
+            find=find,
         )
         await analyses.record_fix(
             conn, replace(attempt, status="succeeded", review_id=int(review_id))

@@ -177,7 +177,8 @@ class Delivery:
 
 @dataclass(eq=False)
 class Failure:
-    """A reply to give instead of the normal one; status 0 gives none at all."""
+    """A reply to give instead of the normal one; status 0 gives none at all. `after`: the
+    request is carried out first, and only its answer is lost or replaced."""
 
     method: str
     path: re.Pattern[str]
@@ -185,6 +186,7 @@ class Failure:
     headers: dict[str, str]
     body: dict[str, Any] | None
     times: int
+    after: bool = False
 
 
 @dataclass(eq=False)
@@ -366,6 +368,7 @@ class FakeGitHub(RepoState):
         headers: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
         times: int = 1,
+        after: bool = False,
     ) -> None:
         """Answer the next `times` requests for `method` and `path` with this reply instead.
 
@@ -373,14 +376,16 @@ class FakeGitHub(RepoState):
         GitHub's for the case: a secondary rate limit for 429, or 403 with Retry-After; a primary
         one for 403 with X-RateLimit-Remaining: 0; else the status phrase. Given headers replace
         the usual X-RateLimit-* ones. Status 0 never answers: the request hangs until the client
-        gives up or the fake stops (then 503).
+        gives up or the fake stops (then 503). `after`: the request is carried out first (a
+        review is posted...), then its answer is lost (status 0) or replaced (a 502 from a proxy):
+        GitHub did the work, and the client cannot know it.
         """
         if status != 0 and not 100 <= status <= 599:
             raise ValueError(f"status must be 0 (hang) or an HTTP status, not {status}")
         if times < 1:
             raise ValueError(f"times must be at least 1, not {times}")
         pattern = re.compile(path)
-        failure = Failure(method.upper(), pattern, status, dict(headers or {}), body, times)
+        failure = Failure(method.upper(), pattern, status, dict(headers or {}), body, times, after)
         self.failures.append(failure)
 
     async def deliver(
@@ -1030,6 +1035,12 @@ class GitHubWire:
             await send(message)
 
         failure = github.take_failure(record.method, record.path)
+        if failure is not None and failure.after:
+
+            async def lost(message: Message) -> None:
+                pass
+
+            await self.app(scope, replay, lost)
         if failure is None:
             await self.app(scope, replay, stamp)
         elif failure.status == 0:
