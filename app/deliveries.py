@@ -15,15 +15,18 @@ lower-case keys).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import orjson
+import msgspec
 
 MAX_ID_LENGTH = 200
+# UTF-8 is checked a slice at a time, so a 25 MB body is never copied whole into a str.
+UTF8_SLICE = 1 << 20
 
 
 class WebhookError(Exception):
@@ -129,26 +132,63 @@ def _required(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """The body as a dict, or InvalidPayload. orjson: strict (no NaN, UTF-8 only) and several
-    times faster than json on the 20-odd KB a pull_request event weighs."""
+class GitHubFields(msgspec.Struct):
+    """What a GitHub delivery's row needs from its body. `Any`: a field of an unexpected type is
+    the handlers' business, not a reason to refuse an authentic delivery."""
+
+    action: Any = None
+    installation: Any = None
+
+
+class LinearFields(msgspec.Struct, rename="camel"):
+    action: Any = None
+    type: Any = None
+    webhook_timestamp: Any = None
+    webhook_id: Any = None
+
+
+Fields = TypeVar("Fields", GitHubFields, LinearFields)
+GITHUB_FIELDS = msgspec.json.Decoder(GitHubFields)
+LINEAR_FIELDS = msgspec.json.Decoder(LinearFields)
+
+
+def is_utf8(body: bytes) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(body)
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        for start in range(0, len(body), UTF8_SLICE):
+            decoder.decode(view[start : start + UTF8_SLICE])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def read_fields(body: bytes, decoder: msgspec.json.Decoder[Fields]) -> Fields:
+    """A few top-level fields of a body that must be a JSON object, or InvalidPayload.
+
+    The whole document's syntax is checked (strictly: no NaN, no lone surrogates, nothing
+    after it), but only these fields become Python objects: a third of the time it takes to
+    build all of a 25 KB pull_request. msgspec does not check UTF-8 inside the strings it skips,
+    hence is_utf8.
+    """
+    try:
+        fields = decoder.decode(body)
+    except msgspec.ValidationError:
+        raise InvalidPayload("body must be a JSON object") from None
+    except msgspec.DecodeError:
         raise InvalidPayload("body is not valid UTF-8 JSON") from None
-    if not isinstance(payload, dict):
-        raise InvalidPayload("body must be a JSON object")
-    return payload
+    if not is_utf8(body):
+        raise InvalidPayload("body is not valid UTF-8 JSON")
+    return fields
 
 
-def _optional_str(payload: Mapping[str, Any], key: str) -> str | None:
-    value = payload.get(key)
+def _optional_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _installation_id(payload: Mapping[str, Any]) -> int | None:
-    installation = payload.get("installation")
-    value = installation.get("id") if isinstance(installation, Mapping) else None
+def _installation_id(installation: Any) -> int | None:
+    value = installation.get("id") if isinstance(installation, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -169,16 +209,16 @@ def parse_github(
     event = _required(headers, "X-GitHub-Event")
     delivery_id = _required(headers, "X-GitHub-Delivery")
     verify_github(headers, body, secrets)
-    payload = parse_json_object(body)
+    fields = read_fields(body, GITHUB_FIELDS)
     return Delivery(
         source="github",
         hook_id=headers.get("x-github-hook-id", "").strip()[:MAX_ID_LENGTH],
         delivery_id=delivery_id,
         event_type=event,
-        action=_optional_str(payload, "action"),
+        action=_optional_str(fields.action),
         headers=_kept_headers(headers, "x-github-"),
         body=body,
-        installation_id=_installation_id(payload),
+        installation_id=_installation_id(fields.installation),
     )
 
 
@@ -194,22 +234,22 @@ def parse_linear(
     delivery_id = _required(headers, "Linear-Delivery")
     _required(headers, "Linear-Event")
     verify_linear(headers, body, secrets)
-    payload = parse_json_object(body)
-    timestamp = payload.get("webhookTimestamp")
+    fields = read_fields(body, LINEAR_FIELDS)
+    timestamp = fields.webhook_timestamp
     if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
         raise StaleDelivery("webhookTimestamp is missing")
     if abs(now - timestamp / 1000) > tolerance:
         raise StaleDelivery(f"webhookTimestamp is more than {tolerance:g}s from now")
-    event_type = _optional_str(payload, "type")
+    event_type = _optional_str(fields.type)
     if event_type is None:
         raise InvalidPayload("body has no type")
-    hook_id = payload.get("webhookId")
+    hook_id = fields.webhook_id
     return Delivery(
         source="linear",
         hook_id=str(hook_id)[:MAX_ID_LENGTH] if hook_id is not None else "",
         delivery_id=delivery_id,
         event_type=event_type,
-        action=_optional_str(payload, "action"),
+        action=_optional_str(fields.action),
         headers=_kept_headers(headers, "linear-"),
         body=body,
     )

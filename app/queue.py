@@ -14,6 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from app.router import EventRow
+from app.store import bodies
 
 CLAIM = """
 WITH next AS (
@@ -31,7 +32,7 @@ SET status = 'processing',
 FROM next
 WHERE e.id = next.id
 RETURNING e.id, e.source, e.event_type, e.action, e.delivery_id, e.hook_id, e.attempts,
-          e.received_at, e.body
+          e.received_at, e.body_encoding, e.body
 """
 
 # The jsonb payload is filled here, off the ingest path: parsing 25 KB into jsonb costs the
@@ -76,8 +77,8 @@ async def claim(conn: asyncpg.Connection, *, lease: float) -> Claimed | None:
     record = await conn.fetchrow(CLAIM, lease)
     if record is None:
         return None
-    body = record["body"]
-    row = EventRow(**{k: v for k, v in record.items() if k != "body"})
+    body = bodies.unpack(record["body_encoding"], record["body"])
+    row = EventRow(**{k: v for k, v in record.items() if k not in ("body", "body_encoding")})
     return Claimed(row=row, body=body)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
@@ -58,6 +59,7 @@ async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) ->
             settings.port,
             " with a worker" if worker else "",
         )
+        freeze_startup_objects()
         await run_together(parts)
     log.info("stopped")
 
@@ -71,7 +73,19 @@ async def work(settings: Settings, dsn: str, *, concurrency: int | None) -> None
             log.info(
                 "serving metrics on http://%s:%d/metrics", settings.host, settings.metrics_port
             )
+        freeze_startup_objects()
         await run_together(parts)
+
+
+def freeze_startup_objects() -> None:
+    """Keep what start-up built (modules, classes, settings, the pool) out of the collector's way.
+
+    A full collection walks every tracked object and stops the event loop while it does: under
+    ingest load that was ~110 ms every two seconds, the whole p99. Frozen objects are never
+    walked, so a full collection covers only what was made since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def worker_parts(ctx: Context, *, concurrency: int | None) -> list[Part]:

@@ -50,7 +50,8 @@ CREATE TABLE integration_events (
     event_type     text NOT NULL,
     action         text,
     headers        jsonb NOT NULL DEFAULT '{}',
-    -- The exact bytes received: signatures are checked on them and replays re-read them.
+    -- The exact bytes received, as body_encoding says: 'identity' as they are, 'deflate' a zlib
+    -- stream of them (app/store/bodies.py). Signatures are checked on them; replays re-read them.
     body           bytea NOT NULL,
     payload        jsonb,
     status         text NOT NULL DEFAULT 'pending'
@@ -61,12 +62,13 @@ CREATE TABLE integration_events (
     last_error     text,
     received_at    timestamptz NOT NULL DEFAULT now(),
     processed_at   timestamptz,
+    body_encoding  text NOT NULL DEFAULT 'identity' CHECK (body_encoding IN ('identity', 'deflate')),
     -- GitHub shares one delivery GUID among all hooks subscribed to an event, and a redelivery
     -- keeps both the GUID and the hook id.
     CONSTRAINT integration_events_delivery_key UNIQUE (source, hook_id, delivery_id)
 );
 
--- Compressing bodies of up to 25 MB costs CPU on the hot ingest path; disk is cheaper.
+-- Large bodies arrive deflated already (body_encoding); pglz trying again would only cost CPU.
 ALTER TABLE integration_events ALTER COLUMN body SET STORAGE EXTERNAL;
 
 -- The claim only ever looks at live rows; finished ones, the vast majority, stay out of it.
@@ -82,9 +84,11 @@ CREATE INDEX integration_events_received_at_idx ON integration_events (received_
 CREATE INDEX integration_events_failed_idx ON integration_events (received_at)
     WHERE status = 'failed';
 
--- A trigger, not the ingest code, sends the NOTIFY, so any writer (ingest, replay, retry) wakes the
--- workers. The payload is always '' because identical notifications in one transaction collapse
--- into one: a batch insert wakes the workers once. Workers then claim what is due.
+-- Triggers, not the ingest code, send the NOTIFY, so any writer (ingest, replay, retry) wakes the
+-- workers. The payload is always '': workers then claim whatever is due. An INSERT notifies once
+-- per statement, so a batch of deliveries wakes them once (an INSERT that met only duplicates
+-- wakes them for nothing: one empty claim); an UPDATE back to pending notifies per row, and
+-- identical notifications in one transaction collapse into one.
 CREATE FUNCTION notify_hookwise_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -93,8 +97,12 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER integration_events_notify
-    AFTER INSERT OR UPDATE OF status ON integration_events
+CREATE TRIGGER integration_events_notify_insert
+    AFTER INSERT ON integration_events
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_hookwise_events();
+
+CREATE TRIGGER integration_events_notify_pending
+    AFTER UPDATE OF status ON integration_events
     FOR EACH ROW WHEN (NEW.status = 'pending')
     EXECUTE FUNCTION notify_hookwise_events();
 

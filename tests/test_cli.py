@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.store import bodies
 from tests.conftest import GITHUB_SECRET, LINEAR_SECRET
 from tests.harness import Running, free_port
 from tests.processes import Served, environment, hookwise
@@ -94,7 +95,7 @@ def test_migrate_applies_then_reports_up_to_date(pg, tmp_path: Path) -> None:
         first = hookwise("migrate", env=env)
         assert (first.returncode, first.stdout) == (
             0,
-            "applied: 0001_initial.sql, 0002_event_attempts.sql\n",
+            "applied: 0001_initial.sql, 0002_event_attempts.sql, 0003_deflated_bodies.sql\n",
         )
         second = hookwise("migrate", env=env)
         assert (second.returncode, second.stdout) == (0, "migrations are up to date\n")
@@ -143,12 +144,14 @@ async def test_send_signs_github_and_linear_deliveries(hookwise: Running, db) ->
     assert code == 1
     assert out == '401 Unauthorized {"error":"signature does not match"}\n'
 
-    rows = await db.fetch("SELECT source, event_type, action, body FROM integration_events")
+    rows = await db.fetch(
+        "SELECT source, event_type, action, body_encoding, body FROM integration_events"
+    )
     assert sorted((r["source"], r["event_type"], r["action"]) for r in rows) == [
         ("github", "pull_request", "opened"),
         ("linear", "Issue", "create"),
     ]
-    assert PAYLOAD.read_bytes() in [r["body"] for r in rows]
+    assert PAYLOAD.read_bytes() in [bodies.unpack(r["body_encoding"], r["body"]) for r in rows]
 
 
 def test_send_reports_its_mistakes(tmp_path: Path) -> None:

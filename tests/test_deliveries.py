@@ -107,7 +107,20 @@ def test_github_missing_header_is_refused(header: str) -> None:
         github(**{header: ""})
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"a": NaN}', b"\xff\xfe{}"])
+INVALID = [
+    b"{not json",
+    b"[1, 2]",
+    b'{"a": NaN}',
+    b"\xff\xfe{}",
+    # Deep inside, where only the syntax is checked and no object is built.
+    b'{"action": "opened", "pull_request": {"title": "caf\xe9"}}',
+    b'{"action": "opened", "pull_request": {"title": "\\ud800"}}',
+    b'{"action": "opened", "pull_request": {"labels": [1, 2,]}}',
+    b'{"action": "opened"} {}',
+]
+
+
+@pytest.mark.parametrize("body", INVALID)
 def test_github_invalid_json_is_refused_after_the_signature(body: bytes) -> None:
     headers = lower(github_headers(body, "push"))
     with pytest.raises(InvalidPayload):

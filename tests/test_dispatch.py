@@ -7,6 +7,7 @@ import json
 import uuid
 
 from app.serving import default_router
+from app.store import bodies
 from app.worker import Worker
 from tests.fixtures import github_examples
 from tests.harness import Running
@@ -34,7 +35,8 @@ async def test_every_fixture_flows_to_completed_or_ignored(hookwise: Running, db
         await task
 
     rows = await db.fetch(
-        "SELECT event_type, status, last_error, body, payload FROM integration_events"
+        "SELECT event_type, status, last_error, body_encoding, body, payload"
+        " FROM integration_events"
     )
     assert len(rows) == 329
     failures = [(r["event_type"], r["last_error"]) for r in rows if r["status"] != "completed"]
@@ -43,7 +45,9 @@ async def test_every_fixture_flows_to_completed_or_ignored(hookwise: Running, db
     for row in rows:
         expected = "completed" if row["event_type"] in HANDLED else "ignored"
         assert row["status"] == expected, row["event_type"]
-        assert json.loads(row["payload"]) == json.loads(row["body"])
+        assert json.loads(row["payload"]) == json.loads(
+            bodies.unpack(row["body_encoding"], row["body"])
+        )
     assert await db.fetchval("SELECT count(*) FROM pull_requests") > 0
     assert await db.fetchval("SELECT count(*) FROM check_runs") > 0
     assert await db.fetchval("SELECT count(*) FROM installations") > 0

@@ -9,6 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
+from app.store import bodies
 from tests.fixtures import github_example, github_examples
 from tests.harness import Running
 from tests.signing import github_headers, linear_body, linear_headers
@@ -41,7 +42,7 @@ async def test_every_fixture_payload_is_stored_byte_exact(
         sent[delivery] = (event, payload.get("action"), body, response.json()["id"])
 
     rows = await db.fetch(
-        "SELECT id, delivery_id, event_type, action, body, payload, source, status"
+        "SELECT id, delivery_id, event_type, action, body_encoding, body, payload, source, status"
         " FROM integration_events"
     )
     assert len(rows) == len(examples)
@@ -49,7 +50,7 @@ async def test_every_fixture_payload_is_stored_byte_exact(
         event, action, body, event_id = sent[row["delivery_id"]]
         assert str(row["id"]) == event_id
         assert (row["source"], row["event_type"], row["action"]) == ("github", event, action)
-        assert row["body"] == body
+        assert bodies.unpack(row["body_encoding"], row["body"]) == body
         assert row["payload"] is None  # filled as jsonb by the worker, off the ingest path
         assert row["status"] == "pending"
 

@@ -34,7 +34,7 @@ from app.http.body import read_body
 from app.http.sessions import COOKIE, Sessions
 from app.operate import parse_time
 from app.settings import SOURCES
-from app.store import attempts, browse, events
+from app.store import attempts, bodies, browse, events
 from app.store.pool import connection
 
 log = logging.getLogger(__name__)
@@ -304,7 +304,7 @@ async def delivery_page(request: Request, admin: Admin) -> Response:
         failures = await attempts.of_event(conn, event_id) if event is not None else []
     if event is None:
         return admin.not_found(request, f"No stored delivery has id {event_id}.")
-    payload, cut = pretty(event["body"])
+    payload, cut = pretty(bodies.unpack(event["body_encoding"], event["body"]))
     return admin.render(
         request,
         "delivery.html",

@@ -52,8 +52,8 @@ async def deliveries(
 
 
 DELIVERY = """
-SELECT id, source, hook_id, delivery_id, event_type, action, headers, body, status, attempts,
-       run_after, locked_until, last_error, received_at, processed_at
+SELECT id, source, hook_id, delivery_id, event_type, action, headers, body_encoding, body, status,
+       attempts, run_after, locked_until, last_error, received_at, processed_at
 FROM integration_events WHERE id = $1
 """
 

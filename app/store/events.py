@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
+import msgspec
 
 from app.deliveries import Delivery
+from app.store import bodies
 
 # A separate statement from INSERT_MANY on purpose: under READ COMMITTED it takes a fresh snapshot,
 # so it sees the row a concurrent copy of this delivery committed while our INSERT waited.
@@ -42,11 +44,15 @@ def jsonb_text(text: str) -> str | None:
     return None if "\\u0000" in text else text
 
 
+# Headers travel as text and become jsonb in the database: asyncpg would otherwise encode a
+# jsonb[] parameter as an escaped text array in Python, on the ingest path.
 INSERT_MANY = """
 INSERT INTO integration_events
-    (integration_id, source, hook_id, delivery_id, event_type, action, headers, body)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::jsonb[], $8::bytea[])
+    (integration_id, source, hook_id, delivery_id, event_type, action, headers, body_encoding,
+     body)
+SELECT i, s, h, d, e, a, hd::jsonb, be, b
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::bytea[]) AS u(i, s, h, d, e, a, hd, be, b)
 ON CONFLICT (source, hook_id, delivery_id) DO NOTHING
 RETURNING id, source, hook_id, delivery_id
 """
@@ -54,52 +60,63 @@ RETURNING id, source, hook_id, delivery_id
 Key = tuple[str, str, str]
 
 
+class Incoming(NamedTuple):
+    """A delivery on its way in: which integration, what it is, and its body as it is kept."""
+
+    integration_id: int
+    delivery: Delivery
+    body: bodies.Packed
+
+
+async def incoming(integration_id: int, delivery: Delivery) -> Incoming:
+    return Incoming(integration_id, delivery, await bodies.pack_async(delivery.body))
+
+
 def _key(delivery: Delivery) -> Key:
     return (delivery.source, delivery.hook_id, delivery.delivery_id)
 
 
-async def store_many(
-    conn: asyncpg.Connection, deliveries: list[tuple[int, Delivery]]
-) -> list[Stored]:
+def _columns(rows: list[Incoming]) -> list[list[Any]]:
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for integration_id, d, body in rows:
+        values = (
+            integration_id,
+            d.source,
+            d.hook_id,
+            d.delivery_id,
+            d.event_type,
+            d.action,
+            msgspec.json.encode(d.headers).decode(),
+            body.encoding,
+            body.data,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return columns
+
+
+async def store_many(conn: asyncpg.Connection, deliveries: list[Incoming]) -> list[Stored]:
     """Insert a batch in one statement (one commit); each delivery learns its own row's fate.
 
     The first copy of a delivery in the batch is the one inserted; later copies, and deliveries
     stored before, are duplicates of the stored row.
     """
-    first: dict[Key, tuple[int, Delivery]] = {}
-    for integration_id, delivery in deliveries:
-        first.setdefault(_key(delivery), (integration_id, delivery))
+    first: dict[Key, Incoming] = {}
+    for new in deliveries:
+        first.setdefault(_key(new.delivery), new)
     # Key order: two batches holding the same deliveries (a redelivery racing the original
     # through another server) then wait on each other's rows in one order, never deadlock.
     rows = [first[key] for key in sorted(first)]
-    columns = list(
-        zip(
-            *(
-                (
-                    integration_id,
-                    d.source,
-                    d.hook_id,
-                    d.delivery_id,
-                    d.event_type,
-                    d.action,
-                    json.dumps(d.headers),
-                    d.body,
-                )
-                for integration_id, d in rows
-            ),
-            strict=True,
-        )
-    )
     inserted = {
         (r["source"], r["hook_id"], r["delivery_id"]): r["id"]
-        for r in await conn.fetch(INSERT_MANY, *columns)
+        for r in await conn.fetch(INSERT_MANY, *_columns(rows))
     }
     existing: dict[Key, uuid.UUID] = {}
     for key in first.keys() - inserted.keys():
         existing[key] = await conn.fetchval(REQUEUE_DUPLICATE, *key)
     answers, seen = [], set()
-    for _, delivery in deliveries:
-        key = _key(delivery)
+    for new in deliveries:
+        key = _key(new.delivery)
         if key in inserted and key not in seen:
             answers.append(Stored(inserted[key], duplicate=False))
             seen.add(key)
@@ -110,7 +127,7 @@ async def store_many(
 
 async def store(conn: asyncpg.Connection, integration_id: int, delivery: Delivery) -> Stored:
     """Insert one delivery once; a repeat of the same delivery returns the stored row."""
-    [stored] = await store_many(conn, [(integration_id, delivery)])
+    [stored] = await store_many(conn, [await incoming(integration_id, delivery)])
     return stored
 
 

@@ -27,8 +27,7 @@ MAX_BATCH = 64
 
 @dataclass(frozen=True)
 class _Waiting:
-    integration_id: int
-    delivery: Delivery
+    incoming: events.Incoming
     answer: asyncio.Future[Stored]
 
 
@@ -48,8 +47,10 @@ class GroupCommit:
                 asyncio.create_task(self._write(), name=f"group-commit-{n}")
                 for n in range(self._writers)
             ]
+        # Deflated here, not in the writer: a large body then never holds up a whole batch.
+        incoming = await events.incoming(integration_id, delivery)
         answer = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(integration_id, delivery, answer))
+        self._waiting.append(_Waiting(incoming, answer))
         self._arrived.set()
         return await answer
 
@@ -76,9 +77,7 @@ class GroupCommit:
     async def _commit(self, batch: list[_Waiting]) -> None:
         try:
             async with connection(self._pool) as conn:
-                stored = await events.store_many(
-                    conn, [(w.integration_id, w.delivery) for w in batch]
-                )
+                stored = await events.store_many(conn, [w.incoming for w in batch])
         except StoreError as exc:
             self._fail(batch, exc)
             return

@@ -213,14 +213,16 @@ async def test_two_batches_in_opposite_orders_never_deadlock(
     async with open_context(settings, dsn) as ctx:
         github = ctx.integration_ids["github"]
 
-        async def store(batch: list[tuple[int, Delivery]]) -> list[events.Stored]:
+        async def store(batch: list[events.Incoming]) -> list[events.Stored]:
             async with connection(ctx.pool) as conn:
                 return await events.store_many(conn, batch)
 
         started = time.monotonic()
         for _ in range(ROUNDS):
             batch = [
-                (github, Delivery("github", "1", str(uuid.uuid4()), "push", None, {}, b"{}"))
+                await events.incoming(
+                    github, Delivery("github", "1", str(uuid.uuid4()), "push", None, {}, b"{}")
+                )
                 for _ in range(BATCH)
             ]
             forward, backward = await asyncio.gather(store(batch), store(batch[::-1]))
