@@ -1,4 +1,5 @@
-"""create_app(ctx): the Starlette app, built from plain route and handler lists."""
+"""create_app(ctx): the ASGI app. POST /webhooks/… goes straight to its endpoint; everything else
+is a Starlette app built from plain route and handler lists."""
 
 from __future__ import annotations
 
@@ -8,16 +9,38 @@ from functools import partial
 
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.context import Context
-from app.http import admin, health, metrics, webhooks
+from app.http import admin, health, metrics
 from app.http.errors import EXCEPTION_HANDLERS
+from app.http.webhooks import PREFIX, Webhooks
 from app.store import migrations
 from app.store.group_commit import GroupCommit
 
 
-def create_app(ctx: Context) -> Starlette:
+class App:
+    """Deliveries skip the framework (see app/http/webhooks.py); the rest, lifespan included,
+    is Starlette's."""
+
+    def __init__(self, webhooks: Webhooks, rest: ASGIApp) -> None:
+        self.webhooks = webhooks
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].startswith(PREFIX)
+        ):
+            await self.webhooks(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+
+def create_app(ctx: Context) -> App:
     group = GroupCommit(ctx.pool)
+    webhooks = Webhooks(ctx, group.store)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -25,15 +48,13 @@ def create_app(ctx: Context) -> Starlette:
         await group.close()
 
     routes = [
-        Route(
-            "/webhooks/{source}",
-            partial(webhooks.receive, ctx=ctx, parsers=webhooks.parsers(ctx), store=group.store),
-            methods=["POST"],
-        ),
+        # Only POST reaches it from here; any other method gets Starlette's 405.
+        Route("/webhooks/{source}", webhooks, methods=["POST"]),
         Route("/healthz", health.healthz),
         Route("/readyz", partial(health.readyz, ctx=ctx, expected=migrations.load())),
         Route("/metrics", partial(metrics.metrics, ctx=ctx)),
         # Empty without HOOKWISE_ADMIN_TOKEN: then /admin does not exist at all.
         *admin.routes(ctx),
     ]
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    rest = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    return App(webhooks, rest)

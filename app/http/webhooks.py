@@ -1,4 +1,10 @@
-"""POST /webhooks/{source}: verify, store, commit, answer. Nothing else happens here."""
+"""POST /webhooks/{source}: verify, store, commit, answer. Nothing else happens here.
+
+A bare ASGI app rather than a Starlette endpoint: at a few thousand deliveries a second, the
+request objects, middleware, routing and response classes cost as much CPU as everything this
+path does itself (issue 9), and it needs none of them. app/http/app.py hands POST /webhooks/…
+straight to it; Starlette routes the same path here too, so other methods still get its 405.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,22 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
+from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+import msgspec
+from starlette.types import Receive, Scope, Send
 
 from app.context import Context
 from app.deliveries import Delivery, WebhookError, parse_github, parse_linear
-from app.http.body import read_body
+from app.http import errors
+from app.http.body import read_limited
 from app.store.errors import StoreUnavailable
 from app.store.events import Stored
 
 log = logging.getLogger(__name__)
+
+PREFIX = "/webhooks/"
+JSON_HEADERS = [(b"content-type", b"application/json")]
 
 Parser = Callable[..., Delivery]
 # Stores a delivery and returns once it is committed (app/store/group_commit.py).
@@ -43,57 +54,100 @@ def parsers(ctx: Context) -> dict[str, Parser]:
     return {source: known[source] for source in ctx.integration_ids}
 
 
-async def verified(
-    request: Request, source: str, *, ctx: Context, parsers: Mapping[str, Parser]
-) -> Delivery:
-    """The request's delivery, signature checked, or WebhookError."""
-    parse = parsers.get(source)
-    if parse is None:
-        raise UnknownSource(f"source {source!r} is not configured")
-    body = await read_body(request, ctx.settings.max_body_bytes)
-    return parse(request.headers, body, now=time.time())
+def header_dict(scope: Scope) -> dict[str, str]:
+    """Lower-case names to values; of a repeated header the first counts, as in Starlette."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in reversed(scope["headers"])
+    }
 
 
-async def receive(
-    request: Request, *, ctx: Context, parsers: Mapping[str, Parser], store: Store
-) -> JSONResponse:
-    started = time.monotonic()
-    source = request.path_params["source"]
-    try:
-        delivery = await verified(request, source, ctx=ctx, parsers=parsers)
-    except WebhookError as exc:
-        # Unsigned headers are anyone's to invent: they must not name series of their own.
-        known = source if source in parsers else "unknown"
-        ctx.metrics.deliveries.inc(source=known, event="unverified", outcome=str(exc.status_code))
-        raise
-    try:
-        stored = await store(ctx.integration_ids[source], delivery)
-    except StoreUnavailable:
-        ctx.metrics.deliveries.inc(source=source, event=delivery.event_type, outcome="503")
-        raise
-    outcome = "duplicate" if stored.duplicate else "stored"
-    ctx.metrics.deliveries.inc(source=source, event=delivery.event_type, outcome=outcome)
+async def answer(
+    send: Send, status: int, content: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> None:
+    body = msgspec.json.encode(content)
+    raw = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    raw.extend((name.lower().encode(), value.encode()) for name, value in (headers or {}).items())
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Webhooks:
+    """The ASGI app for POST /webhooks/{source}."""
+
+    def __init__(self, ctx: Context, store: Store) -> None:
+        self.ctx = ctx
+        self.parsers = parsers(ctx)
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        try:
+            await self.receive(path.removeprefix(PREFIX), scope, receive, send)
+        except WebhookError as exc:
+            client = scope.get("client")
+            errors.log_refusal(
+                exc, method=scope["method"], path=path, client=client[0] if client else "-"
+            )
+            await answer(send, exc.status_code, {"error": exc.reason})
+        except StoreUnavailable as exc:
+            errors.log_unavailable(exc, path=path)
+            await answer(send, 503, errors.UNAVAILABLE, errors.UNAVAILABLE_HEADERS)
+        except Exception:
+            errors.log_server_error(path=path)
+            await answer(send, 500, errors.INTERNAL)
+
+    async def verified(self, source: str, headers: dict[str, str], receive: Receive) -> Delivery:
+        """The request's delivery, signature checked, or WebhookError."""
+        parse = self.parsers.get(source)
+        if parse is None:
+            raise UnknownSource(f"source {source!r} is not configured")
+        limit = self.ctx.settings.max_body_bytes
+        body = await read_limited(receive, limit, declared=headers.get("content-length"))
+        return parse(headers, body, now=time.time())
+
+    async def receive(self, source: str, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.monotonic()
+        metrics = self.ctx.metrics
+        try:
+            delivery = await self.verified(source, header_dict(scope), receive)
+        except WebhookError as exc:
+            # Unsigned headers are anyone's to invent: they must not name series of their own.
+            known = source if source in self.parsers else "unknown"
+            metrics.deliveries.inc(source=known, event="unverified", outcome=str(exc.status_code))
+            raise
+        try:
+            stored = await self.store(self.ctx.integration_ids[source], delivery)
+        except StoreUnavailable:
+            metrics.deliveries.inc(source=source, event=delivery.event_type, outcome="503")
+            raise
+        outcome = "duplicate" if stored.duplicate else "stored"
+        metrics.deliveries.inc(source=source, event=delivery.event_type, outcome=outcome)
+        if log.isEnabledFor(logging.INFO):
+            log_stored(delivery, stored, outcome, time.monotonic() - started)
+        if stored.duplicate:
+            content = {"duplicate": True, "id": str(stored.id), "delivery": delivery.delivery_id}
+            await answer(send, 200, content)
+        else:
+            await answer(send, 202, {"id": str(stored.id), "delivery": delivery.delivery_id})
+
+
+def log_stored(delivery: Delivery, stored: Stored, outcome: str, seconds: float) -> None:
     log.info(
         "%s %s %s%s",
         outcome,
-        source,
+        delivery.source,
         delivery.event_type,
         f".{delivery.action}" if delivery.action else "",
         extra={
             "action": f"webhook_{outcome}",
-            "source": source,
+            "source": delivery.source,
             "event": delivery.event_type,
             "event_action": delivery.action,
             "installation": delivery.installation_id,
             "delivery_id": delivery.delivery_id,
             "event_id": str(stored.id),
             "outcome": outcome,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            "duration_ms": round(seconds * 1000, 1),
         },
     )
-    if stored.duplicate:
-        return JSONResponse(
-            {"duplicate": True, "id": str(stored.id), "delivery": delivery.delivery_id},
-            status_code=200,
-        )
-    return JSONResponse({"id": str(stored.id), "delivery": delivery.delivery_id}, status_code=202)

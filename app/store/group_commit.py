@@ -23,6 +23,9 @@ from app.store.pool import connection
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
+# Bodies are sent to PostgreSQL as one bytea per batch (app/store/events.py); this keeps it far
+# from the 1 GB a value may hold, and the batch's memory in check.
+MAX_BATCH_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,18 @@ class _Waiting:
 
 
 class GroupCommit:
-    def __init__(self, pool: asyncpg.Pool, *, writers: int = 2, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        writers: int = 2,
+        max_batch: int = MAX_BATCH,
+        max_bytes: int = MAX_BATCH_BYTES,
+    ) -> None:
         self._pool = pool
         self._writers = writers
         self._max_batch = max_batch
+        self._max_bytes = max_bytes
         self._waiting: list[_Waiting] = []
         self._arrived = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -59,32 +70,48 @@ class GroupCommit:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        self._fail(self._take(len(self._waiting)), StoreUnavailable("shutting down"))
+        left, self._waiting = self._waiting, []
+        self._fail(left, StoreUnavailable("shutting down"))
 
     def _take(self, count: int) -> list[_Waiting]:
+        """The next batch: up to `count` deliveries and MAX_BATCH_BYTES of bodies (at least one
+        delivery, whatever its size)."""
+        size = 0
+        for taken, waiting in enumerate(self._waiting[:count]):
+            size += len(waiting.incoming.body.data)
+            if taken and size > self._max_bytes:
+                count = taken
+                break
         batch, self._waiting = self._waiting[:count], self._waiting[count:]
+        if not self._waiting:
+            self._arrived.clear()
         return batch
 
     async def _write(self) -> None:
         while True:
             await self._arrived.wait()
             batch = self._take(self._max_batch)
-            if not self._waiting:
-                self._arrived.clear()
-            if batch:
-                await self._commit(batch)
+            if not batch:
+                continue
+            try:
+                async with connection(self._pool) as conn:
+                    # The connection is kept while deliveries keep coming: giving it back to
+                    # the pool costs a reset round trip, as much again as the INSERT's.
+                    while batch:
+                        await self._commit(conn, batch)
+                        batch = self._take(self._max_batch)
+            except asyncio.CancelledError:
+                self._fail(batch, StoreUnavailable("shutting down"))
+                raise
+            except StoreError as exc:
+                self._fail(batch, exc)
+            except Exception as exc:
+                log.exception("storing a batch of %d deliveries failed", len(batch))
+                self._fail(batch, exc)
 
-    async def _commit(self, batch: list[_Waiting]) -> None:
-        try:
-            async with connection(self._pool) as conn:
-                stored = await events.store_many(conn, [w.incoming for w in batch])
-        except StoreError as exc:
-            self._fail(batch, exc)
-            return
-        except Exception as exc:
-            log.exception("storing a batch of %d deliveries failed", len(batch))
-            self._fail(batch, exc)
-            return
+    @staticmethod
+    async def _commit(conn: asyncpg.Connection, batch: list[_Waiting]) -> None:
+        stored = await events.store_many(conn, [w.incoming for w in batch])
         for waiting, result in zip(batch, stored, strict=True):
             if not waiting.answer.done():  # the client may have gone
                 waiting.answer.set_result(result)
