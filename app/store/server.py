@@ -49,6 +49,16 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}{port}{parts.path or '/'}"
 
 
+# A fresh cluster has no old WAL segments to recycle, so each new 16 MB segment was written full
+# of zeros first: under ingest load that stalled every commit for 50-80 ms twice a second (the
+# whole p99). Off, the file is only sized; fdatasync still makes each commit durable.
+# psql runs each statement in its own transaction, as ALTER SYSTEM requires.
+EMBEDDED_SETTINGS = """
+ALTER SYSTEM SET wal_init_zero = off;
+SELECT pg_reload_conf();
+"""
+
+
 @contextmanager
 def embedded_server(pgdata: Path) -> Iterator[str]:
     """Start (or reuse) a PostgreSQL server in `pgdata`; stop it on exit. Yields its DSN."""
@@ -57,6 +67,7 @@ def embedded_server(pgdata: Path) -> Iterator[str]:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = package.get_server(pgdata, cleanup_mode="stop")
     try:
+        server.psql(EMBEDDED_SETTINGS)
         yield server.get_uri()
     finally:
         server.cleanup()
