@@ -153,6 +153,8 @@ LINEAR_FIELDS = msgspec.json.Decoder(LinearFields)
 
 
 def is_utf8(body: bytes) -> bool:
+    if body.isascii():  # most payloads: a fast scan, no decoding
+        return True
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(body)
     try:
@@ -183,8 +185,13 @@ def read_fields(body: bytes, decoder: msgspec.json.Decoder[Fields]) -> Fields:
     return fields
 
 
+def _text(value: str) -> str:
+    """A payload's string fit for a text column, which cannot hold U+0000."""
+    return value.replace("\x00", "")
+
+
 def _optional_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return (_text(value) or None) if isinstance(value, str) else None
 
 
 def _installation_id(installation: Any) -> int | None:
@@ -246,7 +253,7 @@ def parse_linear(
     hook_id = fields.webhook_id
     return Delivery(
         source="linear",
-        hook_id=str(hook_id)[:MAX_ID_LENGTH] if hook_id is not None else "",
+        hook_id=_text(str(hook_id))[:MAX_ID_LENGTH] if hook_id is not None else "",
         delivery_id=delivery_id,
         event_type=event_type,
         action=_optional_str(fields.action),

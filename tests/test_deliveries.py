@@ -176,3 +176,10 @@ def test_linear_signature_of_other_body_is_refused() -> None:
     other = linear_headers(linear_body(action="remove"))["Linear-Signature"]
     with pytest.raises(BadSignature):
         linear(body, time.time(), **{"linear-signature": other})
+
+
+def test_nul_characters_in_payload_strings_are_dropped_from_the_row_fields() -> None:
+    # Text columns cannot hold U+0000; the body keeps it, byte for byte.
+    body = linear_body(action="up\x00date", webhookId="hook\x00-1")
+    delivery = linear(body, time.time())
+    assert (delivery.action, delivery.hook_id, delivery.body) == ("update", "hook-1", body)

@@ -109,12 +109,33 @@ class GroupCommit:
                 log.exception("storing a batch of %d deliveries failed", len(batch))
                 self._fail(batch, exc)
 
-    @staticmethod
-    async def _commit(conn: asyncpg.Connection, batch: list[_Waiting]) -> None:
-        stored = await events.store_many(conn, [w.incoming for w in batch])
+    async def _commit(self, conn: asyncpg.Connection, batch: list[_Waiting]) -> None:
+        try:
+            stored = await events.store_many(conn, [w.incoming for w in batch])
+        except asyncpg.DataError:
+            if len(batch) == 1:
+                raise
+            # A delivery PostgreSQL refuses must not fail the others that shared its batch.
+            for waiting in batch:
+                await self._commit_alone(conn, waiting)
+            return
         for waiting, result in zip(batch, stored, strict=True):
             if not waiting.answer.done():  # the client may have gone
                 waiting.answer.set_result(result)
+
+    async def _commit_alone(self, conn: asyncpg.Connection, waiting: _Waiting) -> None:
+        try:
+            await self._commit(conn, [waiting])
+        except asyncpg.DataError as exc:
+            delivery = waiting.incoming.delivery
+            log.error(
+                "delivery %s (%s) could not be stored: %s",
+                delivery.delivery_id,
+                delivery.source,
+                exc,
+                extra={"action": "store_refused", "delivery_id": delivery.delivery_id},
+            )
+            self._fail([waiting], exc)
 
     @staticmethod
     def _fail(batch: list[_Waiting], exc: BaseException) -> None:
