@@ -164,6 +164,8 @@ class Settings(BaseSettings):
     encryption_key: Secrets = Field((), validation_alias=_env("HOOKWISE_ENCRYPTION_KEY"))
     # Unset: no /admin route exists. Set: the pages ask for it once and keep a signed session.
     admin_token: SecretStr | None = Field(None, validation_alias=_env("HOOKWISE_ADMIN_TOKEN"))
+    # Unset: /metrics is open (scrape it privately). Set: scrapes need Authorization: Bearer.
+    metrics_token: SecretStr | None = Field(None, validation_alias=_env("HOOKWISE_METRICS_TOKEN"))
 
     @field_validator(
         "github_webhook_secret", "linear_webhook_secret", "encryption_key", mode="before"
@@ -212,12 +214,13 @@ class Settings(BaseSettings):
             parse_key(key.get_secret_value())
         return value
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "metrics_token")
     @classmethod
-    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
-        # It is the only thing between the internet and a replay button: no guessable tokens.
+        # The only thing between the internet and a replay button (or the queue's figures): no
+        # guessable tokens.
         if len(value.get_secret_value()) < ADMIN_TOKEN_MIN_LENGTH:
             raise ValueError(
                 f"must be at least {ADMIN_TOKEN_MIN_LENGTH} characters (openssl rand -hex 32)"

@@ -8,6 +8,7 @@ import re
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from app.clients.anthropic import Model, Tool
 from app.clients.github import GitHubApp
@@ -18,7 +19,7 @@ from app.settings import Settings
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.github import FakeGitHub
-from tests.harness import Running, serving
+from tests.harness import Running, running_hookwise, serving
 from tests.signing import github_headers
 from tests.test_worker import fast, pr_payload, router_with, running_worker, store
 
@@ -230,3 +231,49 @@ async def test_model_calls_by_status_and_tokens_used(settings) -> None:
     tokens = "hookwise_model_tokens_total"
     assert value(samples, tokens, model=answer.model, direction="input") == 1200
     assert value(samples, tokens, model=answer.model, direction="output") == 300
+
+
+METRICS_TOKEN = "scrape-" + "0123456789abcdef" * 2
+
+
+def with_token(settings: Settings, token: str = METRICS_TOKEN) -> Settings:
+    return Settings(**(settings.model_dump() | {"metrics_token": token}))
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token-of-some-length", f"Basic {METRICS_TOKEN}", METRICS_TOKEN],
+    ids=["none", "wrong", "basic", "no scheme"],
+)
+async def test_with_a_metrics_token_a_scrape_without_it_is_refused(
+    settings: Settings, dsn: str, authorization: str | None
+) -> None:
+    async with running_hookwise(with_token(settings), dsn) as running:
+        headers = {"Authorization": authorization} if authorization else {}
+        refused = await running.client.get("/metrics", headers=headers)
+        # The worker's own metrics server answers alike.
+        async with (
+            serving(metrics_app(running.ctx)) as url,
+            httpx.AsyncClient(base_url=url) as worker,
+        ):
+            refused_by_worker = await worker.get("/metrics", headers=headers)
+    for response in (refused, refused_by_worker):
+        assert response.status_code == 401
+        assert response.json() == {"error": "a bearer token is required"}
+        assert response.headers["www-authenticate"] == 'Bearer realm="metrics"'
+        assert METRICS_TOKEN not in response.text
+
+
+async def test_with_a_metrics_token_a_scrape_with_it_gets_the_figures(
+    settings: Settings, dsn: str
+) -> None:
+    async with running_hookwise(with_token(settings), dsn) as running:
+        running.client.headers["Authorization"] = f"Bearer {METRICS_TOKEN}"
+        samples, _ = await scrape(running.client)
+    assert value(samples, "hookwise_database_up") == 1
+
+
+def test_a_short_metrics_token_is_a_configuration_error(settings: Settings) -> None:
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        with_token(settings, "hunter2")
+    assert with_token(settings, "").metrics_token is None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from functools import partial
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.context import Context
@@ -41,7 +42,21 @@ async def queue_families(ctx: Context) -> list[Family]:
     return [up, depth, oldest]
 
 
+def authorized(request: Request, ctx: Context) -> bool:
+    token = ctx.settings.metrics_token
+    if token is None:
+        return True
+    given = request.headers.get("authorization", "").encode()
+    return hmac.compare_digest(given, b"Bearer " + token.get_secret_value().encode())
+
+
 async def metrics(request: Request, *, ctx: Context) -> Response:
+    if not authorized(request, ctx):
+        return JSONResponse(
+            {"error": "a bearer token is required"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     text = ctx.metrics.render(await queue_families(ctx))
     return Response(text, media_type=CONTENT_TYPE)
 
