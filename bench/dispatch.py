@@ -42,7 +42,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, sys.path starts at bench/; `tests` (not installed) is in the repository root.
+# Run as a script, sys.path starts at bench/; `bench` and `tests` are in the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
@@ -55,16 +55,13 @@ import math
 import multiprocessing
 import os
 import secrets
-import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -84,18 +81,20 @@ from app.settings import Settings
 from app.store import migrations
 from app.store.server import embedded_server
 from app.worker import Worker
+from bench.servers import (
+    HOST,
+    BenchError,
+    Server,
+    clean_environment,
+    free_port,
+    hookwise_command,
+    running,
+)
 from tests.fixtures import github_example
 
-HOST = "127.0.0.1"
-WEBHOOK_PATH = "/webhooks/github"
-READY_TIMEOUT = 120.0
-STOP_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 30.0
 # Deliveries answered after this long are not lost, but the run is not worth waiting for.
 IDLE_TIMEOUT = 600.0
-# The caller's hookwise settings must not leak into the server under test.
-OUR_PREFIXES = ("HOOKWISE_", "GITHUB_", "LINEAR_")
-OUR_NAMES = ("DATABASE_URL", "HOST", "PORT")
 # Each pull request's deliveries, in the order GitHub sends them.
 STEPS = (
     ("pull_request", "opened"),
@@ -106,10 +105,6 @@ STEPS = (
 OPENED_AT = datetime(2024, 1, 1, tzinfo=UTC)
 # Spawned, not forked: a fork would copy this process's running event loop and its connections.
 SPAWN = multiprocessing.get_context("spawn")
-
-
-class BenchError(Exception):
-    """The benchmark could not run."""
 
 
 @dataclass(frozen=True)
@@ -362,98 +357,21 @@ async def receive(conn: Connection) -> Sent:
 # --- the server and the database -------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log: Path
-    exit_code: int | None = None
-
-    @property
-    def webhook_url(self) -> str:
-        return self.base_url + WEBHOOK_PATH
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def hookwise_command() -> str:
-    # The hookwise beside this Python first: the one installed with the code under test.
-    here = str(Path(sys.executable).parent)
-    found = shutil.which("hookwise", path=here) or shutil.which("hookwise")
-    if found is None:
-        raise BenchError("the hookwise command is not installed: pip install -e .")
-    return found
-
-
-def server_environment(dsn: str, secret: str, port: int) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(OUR_PREFIXES) and name not in OUR_NAMES
-    }
-    return env | {
-        "DATABASE_URL": dsn,
-        "GITHUB_WEBHOOK_SECRET": secret,
-        "HOST": HOST,
-        "PORT": str(port),
-        "HOOKWISE_LOG_LEVEL": "warning",
-    }
-
-
 def read_log(path: Path) -> list[str]:
     return path.read_text(errors="replace").splitlines() if path.exists() else []
 
 
-def wait_ready(server: Server) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if (code := server.process.poll()) is not None:
-            tail = "\n".join(read_log(server.log)[-30:])
-            raise BenchError(f"hookwise serve exited with {code} before it was ready:\n{tail}")
-        try:
-            if httpx.get(server.base_url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise BenchError(f"hookwise serve was not ready after {READY_TIMEOUT:.0f} s")
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> int:
-    """SIGINT, as Ctrl-C would: the server finishes its requests and closes its pool."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
-
-
-@contextmanager
-def hookwise_server(dsn: str, secret: str, workdir: Path) -> Iterator[Server]:
+def hookwise_server(dsn: str, secret: str, workdir: Path) -> AbstractContextManager[Server]:
     port = free_port()
-    log = workdir / "hookwise.log"
+    env = clean_environment(
+        DATABASE_URL=dsn,
+        GITHUB_WEBHOOK_SECRET=secret,
+        HOST=HOST,
+        PORT=str(port),
+        HOOKWISE_LOG_LEVEL="warning",
+    )
     command = [hookwise_command(), "serve", "--no-worker"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            env=server_environment(dsn, secret, port),
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, f"http://{HOST}:{port}", log)
-    try:
-        wait_ready(server)
-        yield server
-    finally:
-        server.exit_code = stop_process(process)
+    return running("hookwise", command, env, port, workdir, cwd=workdir)
 
 
 @contextmanager

@@ -25,6 +25,12 @@ exceed what was sent, or a server did not stop cleanly; 2 if the benchmark could
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, sys.path starts at bench/; the repository root holds `bench`.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import asyncio
 import hashlib
@@ -33,30 +39,29 @@ import math
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import asyncpg
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.servers import (
+    HOST,
+    ROOT,
+    BenchError,
+    Server,
+    clean_environment,
+    free_port,
+    hookwise_command,
+    running,
+)
+
 PAYLOAD = ROOT / "tests" / "payloads" / "pull_request.opened.json"
-HOST = "127.0.0.1"
-WEBHOOK_PATH = "/webhooks/github"
-READY_TIMEOUT = 120.0
-STOP_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 10.0
-# The caller's hookwise settings must not leak into the servers under test.
-OUR_PREFIXES = ("HOOKWISE_", "GITHUB_", "LINEAR_", "BENCH_")
-OUR_NAMES = ("DATABASE_URL", "HOST", "PORT", "WEB_CONCURRENCY")
 
 # Every header but the delivery id, which changes per request; the order GitHub sends them in.
 STATIC_HEADERS = {
@@ -122,10 +127,6 @@ end
 """
 
 
-class BenchError(Exception):
-    """The benchmark could not run."""
-
-
 @dataclass(frozen=True)
 class Payload:
     """The signed request body every run sends."""
@@ -163,17 +164,6 @@ class Load:
     @property
     def rate(self) -> float:
         return self.responses / self.seconds if self.seconds > 0 else math.nan
-
-
-@dataclass
-class Server:
-    """A server under test, running as a child process."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log: Path
-    exit_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -256,12 +246,6 @@ def load_payload(secret: str) -> Payload:
     body = PAYLOAD.read_bytes()
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return Payload(PAYLOAD, body, signature)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile_ms(sorted_seconds: list[float], pct: float) -> float:
@@ -423,65 +407,6 @@ RUNNERS: dict[str, Runner] = {"wrk": wrk_load, "httpx": httpx_load}
 # --- servers ---------------------------------------------------------------------------------
 
 
-def clean_environment(**values: str) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(OUR_PREFIXES) and name not in OUR_NAMES
-    }
-    return env | values
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def wait_ready(server: Server, timeout: float) -> None:
-    url = server.base_url + "/readyz"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        code = server.process.poll()
-        if code is not None:
-            raise BenchError(
-                f"{server.name} exited with {code} before it was ready:\n{log_tail(server.log)}"
-            )
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise BenchError(f"{server.name} was not ready after {timeout:.0f} s:\n{log_tail(server.log)}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    """SIGINT, as Ctrl-C would: hookwise then stops its embedded PostgreSQL itself."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
-
-
-@contextmanager
-def running(
-    name: str, command: list[str], env: dict[str, str], port: int, workdir: Path
-) -> Iterator[Server]:
-    log = workdir / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(name, process, f"http://{HOST}:{port}", log)
-    try:
-        wait_ready(server, READY_TIMEOUT)
-        yield server
-    finally:
-        server.exit_code = stop(process)
-
-
 def bare_server(secret: str, workdir: Path) -> AbstractContextManager[Server]:
     port = free_port()
     command = [
@@ -506,15 +431,6 @@ def bare_server(secret: str, workdir: Path) -> AbstractContextManager[Server]:
     ]
     env = clean_environment(BENCH_WEBHOOK_SECRET=secret)
     return running("bare", command, env, port, workdir)
-
-
-def hookwise_command() -> str:
-    # The hookwise beside this Python first: the one installed with the code under test.
-    here = str(Path(sys.executable).parent)
-    found = shutil.which("hookwise", path=here) or shutil.which("hookwise")
-    if found is None:
-        raise BenchError("the hookwise command is not installed: pip install -e .")
-    return found
 
 
 def hookwise_server(
@@ -587,7 +503,7 @@ def bench(name: str, secret: str, payload: Payload, opts: Options, tool: str) ->
             started = hookwise_server(secret, workdir, no_worker=opts.no_worker)
         with started as server:
             print(f"{name}: ready at {server.base_url}; loading with {tool}", file=sys.stderr)
-            load = RUNNERS[tool](server.base_url + WEBHOOK_PATH, payload, opts, tag)
+            load = RUNNERS[tool](server.webhook_url, payload, opts, tag)
             if name == "hookwise":
                 rows = asyncio.run(settled_count(rows_dsn(workdir), tag))
         return Outcome(name, load, server.exit_code, rows, log_lines(server.log))

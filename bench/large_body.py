@@ -13,23 +13,28 @@ body differs, 2 if the benchmark could not run.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, sys.path starts at bench/; the repository root holds `bench`.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import asyncio
 import json
 import random
 import secrets
-import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
 import httpx
-from ingest import PAYLOAD, STATIC_HEADERS, WEBHOOK_PATH, BenchError, hookwise_server, rows_dsn
 
 from app.deliveries import github_signature
 from app.store import bodies
+from bench.ingest import PAYLOAD, STATIC_HEADERS, hookwise_server, rows_dsn
+from bench.servers import BenchError
 
 DEFAULT_SIZE = 26_214_000
 # Words rather than one repeated letter: prose-like text, which deflates about as well as the
@@ -106,9 +111,7 @@ def run(size: int, no_worker: bool) -> int:
             pid = server.process.pid
             before = rss_kb(pid)["VmRSS"]
             started = time.monotonic()
-            response = httpx.post(
-                server.base_url + WEBHOOK_PATH, content=body, headers=headers, timeout=120
-            )
+            response = httpx.post(server.webhook_url, content=body, headers=headers, timeout=120)
             seconds = time.monotonic() - started
             after = rss_kb(pid)
             row = asyncio.run(stored_body(rows_dsn(workdir), delivery))

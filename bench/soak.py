@@ -55,7 +55,8 @@ import asyncpg
 
 from app.deliveries import github_signature
 from bench.dispatch import check_run_payload, new_scope, pull_request_payload
-from bench.ingest import BenchError, embedded_dsn, hookwise_server
+from bench.ingest import embedded_dsn, hookwise_server
+from bench.servers import BenchError
 from tests.drills.raw_http import RawHTTP
 
 HOST = "127.0.0.1"
