@@ -490,3 +490,18 @@ CREATE TABLE event_attempts (
 );
 
 CREATE INDEX event_attempts_event_id_idx ON event_attempts (event_id, failed_at);
+
+-- A model's answer kept until the attempt that asked for it succeeds: a retried event reuses it
+-- instead of paying for it again. Written outside the event's transaction, deleted inside it.
+CREATE TABLE model_answers (
+    -- What the answer is for, within its event: 'review', 'analysis:<check run id>'.
+    purpose       text NOT NULL,
+    event_id      uuid NOT NULL REFERENCES integration_events (id) ON DELETE CASCADE,
+    answer        jsonb NOT NULL,
+    model         text NOT NULL,
+    input_tokens  integer NOT NULL,
+    output_tokens integer NOT NULL,
+    cost_usd      numeric NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (event_id, purpose)
+);

@@ -14,7 +14,12 @@ from app.store.errors import MigrationError
 from tests.pg import EmbeddedPostgres
 
 ROOT = Path(__file__).parent.parent
-ALL = ["0001_initial.sql", "0002_event_attempts.sql", "0003_deflated_bodies.sql"]
+ALL = [
+    "0001_initial.sql",
+    "0002_event_attempts.sql",
+    "0003_deflated_bodies.sql",
+    "0004_model_answers.sql",
+]
 
 
 @pytest.fixture

@@ -438,3 +438,33 @@ async def test_posts_whose_answers_were_lost_are_found_not_posted_again(world_fa
         # Each lost answer cost one look (GET) and no second POST.
         assert [r.path.rsplit("/", 1)[-1] for r in posts].count("reviews") == 2
         assert [r.path.rsplit("/", 1)[-1] for r in posts].count("check-runs") == 1
+
+
+async def test_a_retried_event_reuses_the_answer_it_paid_for(world_factory, db) -> None:
+    # The model answered; posting then failed outright, so the event is retried. The retry
+    # posts the same answer without asking (and paying) again, and counts its tokens once.
+    async with world_factory(retry_base_seconds=0.0) as world:
+        world.model.responder = lambda request: {
+            "submit_review": REVIEW,
+            "report_analysis": ANALYSIS,
+        }.get(request["tool_choice"]["name"])
+        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=500)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        world.github.fail("POST", r"/repos/.+/check-runs", status=500)
+        await world.deliver("check_run", world.failed_check())
+
+        assert len(world.model.calls) == 2  # one review, one analysis
+        assert len([r for r in reviews_on(world.github) if "suggests a fix" not in r.body]) == 1
+        assert our_check_run(world).output["title"]
+    attempts = await db.fetch(
+        "SELECT event_type, attempts, status FROM integration_events"
+        " WHERE event_type IN ('pull_request', 'check_run') ORDER BY event_type"
+    )
+    assert [tuple(r) for r in attempts] == [
+        ("check_run", 2, "completed"),
+        ("pull_request", 2, "completed"),
+    ]
+    # The responder's answers cost 1,200 input tokens each: counted once, not per attempt.
+    assert await db.fetchval("SELECT sum(input_tokens) FROM reviews") == 1200
+    assert await db.fetchval("SELECT sum(input_tokens) FROM analysis_results") == 1200
+    assert await db.fetchval("SELECT count(*) FROM model_answers") == 0

@@ -15,6 +15,7 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from gidgethub import BadRequest
 from app.analysis.diff import commentable_lines
 from app.analysis.edits import EditError, apply, by_path, protected
 from app.analysis.excerpt import cut, failure_signature
+from app.answers import ask_once
 from app.clients.anthropic import Tool, UnusableAnswer
 from app.clients.github import GitHubAPI, GitHubApp, is_own_event
 from app.handlers.reviews import MARKER, clip
@@ -294,12 +296,17 @@ class Analyst:
             f"Log excerpt:\n```\n{excerpt}\n```"
         )
         try:
-            answer = await app.model.ask(
-                model=self.config.model,
-                max_tokens=self.config.max_tokens,
-                system=SYSTEM,
-                prompt=prompt,
-                tool=ANALYSIS_TOOL,
+            answer = await ask_once(
+                self.event,
+                f"analysis:{self.run['id']}",
+                partial(
+                    app.model.ask,
+                    model=self.config.model,
+                    max_tokens=self.config.max_tokens,
+                    system=SYSTEM,
+                    prompt=prompt,
+                    tool=ANALYSIS_TOOL,
+                ),
             )
         except UnusableAnswer as exc:
             await analyses.record(

@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from app.analysis.diff import commentable_lines, numbered
+from app.answers import ask_once
 from app.clients.anthropic import Tool, UnusableAnswer
 from app.clients.github import GitHubAPI, is_own_event
 from app.outbound import Action, perform
@@ -157,12 +159,17 @@ async def review_pull_request(event: HandlerContext) -> None:
         await reviews.record(event.conn, replace(skip, error="nothing reviewable changed"))
         return
     try:
-        answer = await app.model.ask(
-            model=config.model,
-            max_tokens=config.max_tokens,
-            system=SYSTEM,
-            prompt=prompt,
-            tool=REVIEW_TOOL,
+        answer = await ask_once(
+            event,
+            "review",
+            partial(
+                app.model.ask,
+                model=config.model,
+                max_tokens=config.max_tokens,
+                system=SYSTEM,
+                prompt=prompt,
+                tool=REVIEW_TOOL,
+            ),
         )
     except UnusableAnswer as exc:
         event.log.warning("review of %s#%d: unusable answer: %s", repo, number, exc)

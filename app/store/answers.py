@@ -1,0 +1,51 @@
+"""Queries on `model_answers`: a model's answer kept until the attempt that asked succeeds."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from app.clients.anthropic import Answer
+
+GET = """
+SELECT answer, model, input_tokens, output_tokens, cost_usd FROM model_answers
+WHERE event_id = $1 AND purpose = $2
+"""
+PUT = """
+INSERT INTO model_answers
+    (event_id, purpose, answer, model, input_tokens, output_tokens, cost_usd)
+VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)
+ON CONFLICT (event_id, purpose) DO NOTHING
+"""
+FORGET = "DELETE FROM model_answers WHERE event_id = $1 AND purpose = $2"
+
+
+async def get(conn: asyncpg.Connection, event_id: uuid.UUID, purpose: str) -> Answer | None:
+    row = await conn.fetchrow(GET, event_id, purpose)
+    if row is None:
+        return None
+    return Answer(
+        input=row["answer"],
+        model=row["model"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cost_usd=row["cost_usd"],
+    )
+
+
+async def put(conn: asyncpg.Connection, event_id: uuid.UUID, purpose: str, answer: Answer) -> None:
+    await conn.execute(
+        PUT,
+        event_id,
+        purpose,
+        answer.input,
+        answer.model,
+        answer.input_tokens,
+        answer.output_tokens,
+        answer.cost_usd,
+    )
+
+
+async def forget(conn: asyncpg.Connection, event_id: uuid.UUID, purpose: str) -> None:
+    await conn.execute(FORGET, event_id, purpose)
