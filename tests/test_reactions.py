@@ -113,10 +113,14 @@ def ai_settings(settings: Settings, github: FakeGitHub, model: FakeAnthropic, **
 @pytest.fixture
 async def world_factory(settings, dsn, fake_github: FakeGitHub):
     @asynccontextmanager
-    async def build(*, fork: bool = False, **more: Any) -> AsyncIterator[World]:
+    async def build(
+        *, fork: bool = False, executable: tuple[str, ...] = (), **more: Any
+    ) -> AsyncIterator[World]:
         async with FakeAnthropic() as model:
             fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
-            fake_github.commit_files(REPO, "fix-calc", HEAD_FILES, message="Rework calc")
+            fake_github.commit_files(
+                REPO, "fix-calc", HEAD_FILES, message="Rework calc", executable=executable
+            )
             pull = fake_github.add_pull(
                 REPO, 7, head_branch="fix-calc", title="Rework calc", fork=fork
             )
@@ -300,6 +304,37 @@ async def test_commit_mode_commits_the_fix_on_the_branch_once(world_factory, db)
         assert world.github.tip(REPO, "fix-calc") == after
     row = await db.fetchrow("SELECT mode, status, commit_sha FROM fix_attempts")
     assert tuple(row) == ("commit", "succeeded", after)
+
+
+async def test_a_committed_fix_keeps_the_files_mode(world_factory) -> None:
+    async with world_factory(
+        review_enabled=False, fix_mode="commit", executable=("calc.py",)
+    ) as world:
+        assert world.github.mode_at(REPO, "calc.py", ref="fix-calc") == "100755"
+        before = world.github.tip(REPO, "fix-calc")
+        world.model.reply_tool("report_analysis", ANALYSIS | {"edits": ANALYSIS["edits"][:1]})
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        after = world.github.tip(REPO, "fix-calc")
+        assert after != before
+        # An executable script stays executable.
+        assert world.github.mode_at(REPO, "calc.py", ref=after) == "100755"
+        assert world.github.file_at(REPO, "calc.py", ref=after).splitlines()[1] == (
+            "    return a + b"
+        )
+
+
+async def test_a_fix_for_a_path_the_branch_lacks_commits_nothing(world_factory, db) -> None:
+    async with world_factory(review_enabled=False, fix_mode="commit") as world:
+        before = world.github.tip(REPO, "fix-calc")
+        missing = ANALYSIS["edits"][0] | {"path": "src/no_such_file.py"}
+        world.model.reply_tool("report_analysis", ANALYSIS | {"edits": [missing]})
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        assert world.github.tip(REPO, "fix-calc") == before
+        assert "src/no_such_file.py is not a file" in our_check_run(world).output["summary"]
+    row = await db.fetchrow("SELECT mode, status FROM fix_attempts")
+    assert tuple(row) == ("commit", "failed")
 
 
 async def test_a_fork_gets_a_suggestion_never_a_commit(world_factory, db) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -39,6 +39,8 @@ router = Router()
 FAILED = frozenset({"failure", "timed_out"})
 CONFIDENT = 0.6
 EVIDENCE_TOKENS = 6_000
+# Git's modes for a regular and an executable file: the only ones a fix may change.
+FILE_MODES = frozenset({"100644", "100755"})
 RUN_ID = re.compile(r"/actions/runs/(\d+)")
 # The buttons on our check run (GitHub: label <= 20, description <= 40, identifier <= 20).
 APPLY_FIX = {
@@ -518,14 +520,21 @@ async def commit_edits(
     api: GitHubAPI, repo: str, *, branch: str, head: str, edits: list[dict[str, Any]], message: str
 ) -> str:
     """Commit the edited files on top of `head` and move `branch` there, fast-forward only."""
+    parent = await api.getitem(f"/repos/{repo}/git/commits/{head}")
+    edited = by_path(edits)
+    modes = await file_modes(api, repo, parent["tree"]["sha"], edited)
     tree = []
-    for path, file_edits in by_path(edits).items():
+    for path, file_edits in edited.items():
+        # Kept as it was: an executable script stays executable. A symlink or a submodule has
+        # no lines to edit, and a path that is not there has none either.
+        mode = modes.get(path)
+        if mode not in FILE_MODES:
+            raise EditError(f"{path} is not a file in {head[:7]}")
         current = await api.getitem(f"/repos/{repo}/contents/{path}?ref={head}")
         text = base64.b64decode(current["content"]).decode("utf-8")
         tree.append(
-            {"path": path, "mode": "100644", "type": "blob", "content": apply(text, file_edits)}
+            {"path": path, "mode": mode, "type": "blob", "content": apply(text, file_edits)}
         )
-    parent = await api.getitem(f"/repos/{repo}/git/commits/{head}")
     made_tree = await api.post(
         f"/repos/{repo}/git/trees", data={"base_tree": parent["tree"]["sha"], "tree": tree}
     )
@@ -538,6 +547,31 @@ async def commit_edits(
         f"/repos/{repo}/git/refs/heads/{branch}", data={"sha": made["sha"], "force": False}
     )
     return str(made["sha"])
+
+
+async def file_modes(api: GitHubAPI, repo: str, root: str, paths: Iterable[str]) -> dict[str, str]:
+    """Each path's git mode in the tree `root` (a path not there is left out), reading only the
+    trees on its way: a recursive listing of a large repository comes back truncated."""
+    listed: dict[str, dict[str, Any]] = {}
+
+    async def entries(tree: str) -> dict[str, Any]:
+        if tree not in listed:
+            found = await api.getitem(f"/repos/{repo}/git/trees/{tree}")
+            listed[tree] = {entry["path"]: entry for entry in found["tree"]}
+        return listed[tree]
+
+    modes = {}
+    for path in paths:
+        *directories, name = path.split("/")
+        tree: str | None = root
+        for directory in directories:
+            entry = (await entries(tree)).get(directory)
+            tree = entry["sha"] if entry is not None and entry["type"] == "tree" else None
+            if tree is None:
+                break
+        if tree is not None and (entry := (await entries(tree)).get(name)) is not None:
+            modes[path] = entry["mode"]
+    return modes
 
 
 def suggestions(edits: list[dict[str, Any]], patches: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ import itertools
 import re
 import secrets
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -573,8 +573,11 @@ class RepoState:
         branch: str,
         files: Mapping[str, str | bytes | None],
         message: str = "Update files",
+        *,
+        executable: Iterable[str] = (),
     ) -> str:
-        """A new commit on `branch` (made from the default branch if new); None deletes a file."""
+        """A new commit on `branch` (made from the default branch if new); None deletes a file.
+        Paths in `executable` get mode 100755."""
         repo = self.repo(full_name)
         tip = repo.branches.get(branch, repo.branches[repo.default_branch])
         flat = repo.objects.files(tip)
@@ -583,7 +586,8 @@ class RepoState:
                 if flat.pop(path, None) is None:
                     raise ValueError(f"{path} is not in {full_name} at {branch}")
             else:
-                flat[path] = (FILE_MODE, repo.objects.put_blob(as_bytes(content)))
+                mode = EXEC_MODE if path in set(executable) else FILE_MODE
+                flat[path] = (mode, repo.objects.put_blob(as_bytes(content)))
         tree = repo.objects.put_tree(flat)
         sha = self._commit(repo, tree, [tip], message, author=HUMAN).sha
         repo.branches[branch] = sha
@@ -757,6 +761,15 @@ class RepoState:
             raise ValueError(f"{full_name} has no ref {ref}")
         entry = repo.objects.files(sha).get(path)
         return None if entry is None else repo.objects.blobs[entry[1]].decode()
+
+    def mode_at(self, full_name: str, path: str, *, ref: str) -> str | None:
+        """A path's git mode at a commit or branch; None if absent."""
+        repo = self.repo(full_name)
+        sha = repo.resolve(ref)
+        if sha is None:
+            raise ValueError(f"{full_name} has no ref {ref}")
+        entry = repo.objects.files(sha).get(path)
+        return None if entry is None else entry[0]
 
     # Used by the helpers and endpoints
 
