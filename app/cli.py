@@ -109,6 +109,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    try:
+        before = operate.parse_time(args.before, now=datetime.now(UTC))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with database(settings) as dsn:
+        print(run(operate.prune(dsn, before, dry_run=args.dry_run)))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings()
     with database(settings) as dsn:
@@ -268,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--repo", help="owner/name: only this one, brought back to active if it was failing"
     )
     reconcile_cmd.set_defaults(func=cmd_reconcile)
+
+    prune = commands.add_parser(
+        "prune", help="delete completed and ignored events (pending and failed ones stay)"
+    )
+    prune.add_argument("--before", required=True, help="received before: 30d, 12w or an ISO time")
+    prune.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    prune.set_defaults(func=cmd_prune)
 
     status = commands.add_parser("status", help="queue depth, oldest pending, failures")
     status.set_defaults(func=cmd_status)

@@ -1,4 +1,5 @@
-"""What an operator asks of the queue: replay stored events, see where the queue stands."""
+"""What an operator asks of the queue: replay stored events, see where the queue stands, prune
+what is done."""
 
 from __future__ import annotations
 
@@ -58,6 +59,21 @@ async def replay(dsn: str, selection: events.Selection, *, dry_run: bool) -> str
         ],
     )
     return f"{listing}\n{verb} {len(rows)} event{'s' if len(rows) != 1 else ''}"
+
+
+async def prune(dsn: str, before: datetime, *, dry_run: bool) -> str:
+    conn = await connect(dsn)
+    try:
+        if dry_run:
+            count, verb = await events.prunable(conn, before), "would delete"
+        else:
+            count, verb = await events.prune(conn, before), "deleted"
+    finally:
+        await conn.close()
+    return (
+        f"{verb} {count} completed or ignored event{'s' if count != 1 else ''}"
+        f" received before {before.isoformat(timespec='seconds')}"
+    )
 
 
 def _age(seconds: float | None) -> str:

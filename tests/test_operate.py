@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.operate import parse_time
+from app.store import events
 from tests.harness import Running
 from tests.processes import environment, hookwise
 from tests.signing import github_headers
@@ -106,3 +107,72 @@ def test_replay_needs_a_selection(tmp_path) -> None:
     bad = hookwise("replay", "--id", "nope", env=environment(HOOKWISE_DATA_DIR=str(tmp_path)))
     assert bad.returncode == 2
     assert "--id takes event ids" in bad.stderr
+
+
+async def test_prune_deletes_only_old_finished_events(hookwise: Running, db, dsn) -> None:
+    ids = await seed(hookwise, db)
+    # c: completed long ago (goes); d: failed long ago (a dead letter: stays); e: ignored long ago
+    # (goes); f: pending long ago (still work: stays); a, b: failed today (stay).
+    for name in ("e", "f"):
+        body = b'{"zen": "Design for failure."}'
+        response = await hookwise.client.post(
+            "/webhooks/github", content=body, headers=github_headers(body, "ping", delivery=name)
+        )
+        ids[name] = response.json()["id"]
+    await db.execute("UPDATE integration_events SET status = 'ignored' WHERE delivery_id = 'e'")
+    await db.execute(
+        "UPDATE integration_events SET received_at = now() - interval '40 days'"
+        " WHERE delivery_id IN ('c', 'd', 'e', 'f')"
+    )
+    await db.execute(
+        "INSERT INTO event_attempts (event_id, attempt, error) VALUES ($1, 1, 'boom')",
+        ids["c"],
+    )
+    await db.execute(
+        "INSERT INTO outbound_actions (kind, idempotency_key, event_id, status)"
+        " VALUES ('github.review', 'k', $1, 'sent')",
+        ids["c"],
+    )
+
+    dry = hookwise_cmd("prune", "--before", "30d", "--dry-run", dsn=dsn)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("would delete 2 completed or ignored events received before ")
+    assert await db.fetchval("SELECT count(*) FROM integration_events") == 6
+
+    real = hookwise_cmd("prune", "--before", "30d", dsn=dsn)
+    assert real.returncode == 0, real.stderr
+    assert real.stdout.startswith("deleted 2 completed or ignored events received before ")
+    left = await db.fetch("SELECT delivery_id FROM integration_events ORDER BY delivery_id")
+    assert [r["delivery_id"] for r in left] == ["a", "b", "d", "f"]
+    assert await db.fetchval("SELECT count(*) FROM event_attempts") == 0
+    # What was posted stays on record, without the event it came from.
+    assert (
+        await db.fetchval("SELECT event_id FROM outbound_actions WHERE idempotency_key = 'k'")
+        is None
+    )
+
+    again = hookwise_cmd("prune", "--before", "30d", dsn=dsn)
+    assert again.stdout.startswith("deleted 0 completed or ignored events")
+
+
+async def test_prune_works_in_batches(hookwise: Running, db, dsn) -> None:
+    for n in range(7):
+        body = b'{"zen": "Keep it logically awesome."}'
+        await hookwise.client.post(
+            "/webhooks/github", content=body, headers=github_headers(body, "ping", delivery=f"p{n}")
+        )
+    await db.execute(
+        "UPDATE integration_events SET status = 'completed', received_at = now() - interval '1 day'"
+    )
+    assert await events.prune(db, datetime.now(UTC), batch=3) == 7
+    assert await db.fetchval("SELECT count(*) FROM integration_events") == 0
+
+
+def test_prune_needs_to_know_how_old(tmp_path) -> None:
+    env = environment(HOOKWISE_DATA_DIR=str(tmp_path))
+    missing = hookwise("prune", env=env)
+    assert missing.returncode == 2
+    assert "--before" in missing.stderr
+    bad = hookwise("prune", "--before", "last month", env=env)
+    assert bad.returncode == 2
+    assert bad.stderr == "hookwise: 'last month' is neither a duration like 6h nor an ISO time\n"

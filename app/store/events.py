@@ -200,6 +200,39 @@ async def replay(
     return sorted(rows, key=lambda r: r["received_at"])
 
 
+# Only finished work goes: pending and processing events are still to do, and failed ones are the
+# dead letters an operator may replay. A batch at a time, so no one statement holds many row
+# locks for long; SKIP LOCKED leaves an event being replayed right now alone.
+PRUNABLE = "status IN ('completed', 'ignored') AND received_at < $1"
+COUNT_PRUNABLE = f"SELECT count(*) FROM integration_events WHERE {PRUNABLE}"
+PRUNE_BATCH = f"""
+WITH gone AS (
+    SELECT id FROM integration_events WHERE {PRUNABLE}
+    ORDER BY received_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM integration_events AS e USING gone WHERE e.id = gone.id
+"""
+PRUNE_BATCH_SIZE = 1000
+
+
+async def prunable(conn: asyncpg.Connection, before: datetime) -> int:
+    return int(await conn.fetchval(COUNT_PRUNABLE, before))
+
+
+async def prune(
+    conn: asyncpg.Connection, before: datetime, *, batch: int = PRUNE_BATCH_SIZE
+) -> int:
+    """Delete completed and ignored events received before `before`; how many went. Their
+    failed attempts go with them; outbound_actions keep their record, without the event."""
+    total = 0
+    while True:
+        deleted = int((await conn.execute(PRUNE_BATCH, before, batch)).split()[-1])
+        total += deleted
+        if deleted < batch:
+            return total
+
+
 COUNTS = "SELECT status, count(*) AS count FROM integration_events GROUP BY status"
 OLDEST_PENDING = """
 SELECT extract(epoch FROM now() - min(received_at)) FROM integration_events
