@@ -34,7 +34,7 @@ import httpx
 from app.deliveries import github_signature
 from app.store import bodies
 from bench.ingest import PAYLOAD, STATIC_HEADERS, hookwise_server, rows_dsn
-from bench.servers import BenchError
+from bench.servers import BenchError, memory_kb
 
 DEFAULT_SIZE = 26_214_000
 # Words rather than one repeated letter: prose-like text, which deflates about as well as the
@@ -72,15 +72,6 @@ def padded_payload(size: int) -> bytes:
     return json.dumps(payload).encode()
 
 
-def rss_kb(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0])
-    return fields
-
-
 async def stored_body(dsn: str, delivery: str) -> tuple[str, int, bytes] | None:
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
@@ -109,16 +100,16 @@ def run(size: int, no_worker: bool) -> int:
         workdir = Path(tmp)
         with hookwise_server(secret, workdir, no_worker=no_worker) as server:
             pid = server.process.pid
-            before = rss_kb(pid)["VmRSS"]
+            before = memory_kb(pid)
             started = time.monotonic()
             response = httpx.post(server.webhook_url, content=body, headers=headers, timeout=120)
             seconds = time.monotonic() - started
-            after = rss_kb(pid)
+            peak, after = memory_kb(pid, "VmHWM"), memory_kb(pid)
             row = asyncio.run(stored_body(rows_dsn(workdir), delivery))
     print(f"one delivery of {len(body):,} bytes: {response.status_code} in {seconds:.2f} s")
     print(
-        f"hookwise RSS: {before / 1024:.1f} MB before, peak {after['VmHWM'] / 1024:.1f} MB"
-        f" (+{(after['VmHWM'] - before) / 1024:.1f} MB), {after['VmRSS'] / 1024:.1f} MB after"
+        f"hookwise RSS: {before / 1024:.1f} MB before, peak {peak / 1024:.1f} MB"
+        f" (+{(peak - before) / 1024:.1f} MB), {after / 1024:.1f} MB after"
     )
     if row is None:
         print("stored: no row")

@@ -75,6 +75,14 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def memory_kb(pid: int, field: str = "VmRSS") -> int:
+    """A process's memory figure from /proc (Linux): VmRSS now, VmHWM its peak; 0 if absent."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
 def wait_ready(server: Server, timeout: float = READY_TIMEOUT) -> None:
     url = server.base_url + "/readyz"
     deadline = time.monotonic() + timeout

@@ -56,7 +56,7 @@ import asyncpg
 from app.deliveries import github_signature
 from bench.dispatch import check_run_payload, new_scope, pull_request_payload
 from bench.ingest import embedded_dsn, hookwise_server
-from bench.servers import BenchError
+from bench.servers import BenchError, memory_kb
 from tests.drills.raw_http import RawHTTP
 
 HOST = "127.0.0.1"
@@ -233,13 +233,6 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(max(math.ceil(pct / 100 * len(ordered)), 1), len(ordered)) - 1]
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def sockets(pid: int) -> int:
     count = 0
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -291,7 +284,7 @@ class Soak:
         queue = await conn.fetchrow(QUEUE)
         sample = Sample(
             at=self.window.started - self.started,
-            rss_kb=rss_kb(self.pid),
+            rss_kb=memory_kb(self.pid),
             sockets=sockets(self.pid),
             backends=int(await conn.fetchval(BACKENDS)),
         )

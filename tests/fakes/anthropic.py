@@ -29,15 +29,14 @@ from types import TracebackType
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.fakes.github import json_or_none, read_body
+from tests.fakes.github import json_or_none, read_body, replaying, stamping
 from tests.harness import serving
 
 # Anthropic's error type and a message in its style, per status.
@@ -330,25 +329,7 @@ class AnthropicWire:
         request_id = new_id("req_011")
         scope.setdefault("state", {})["request_id"] = request_id
         stamped = self.fake.wire_headers(request_id)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def stamp(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                record.status = message["status"]
-                headers = MutableHeaders(raw=list(message["headers"]))
-                for name, value in stamped.items():
-                    headers.setdefault(name, value)
-                message = {**message, "headers": headers.raw}
-            await send(message)
-
-        await self.app(scope, replay, stamp)
+        await self.app(scope, replaying(body, receive), stamping(send, record, stamped))
 
 
 def error_type(status: int) -> tuple[str, str]:

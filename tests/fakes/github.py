@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -1016,23 +1016,8 @@ class GitHubWire:
             github.rate_used += 1
         request_id = new_request_id()
         stamped = {} if blob else github.wire_headers(request_id)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def stamp(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                record.status = message["status"]
-                headers = MutableHeaders(raw=list(message["headers"]))
-                for name, value in stamped.items():
-                    headers.setdefault(name, value)
-                message = {**message, "headers": headers.raw}
-            await send(message)
+        replay = replaying(body, receive)
+        stamp = stamping(send, record, stamped)
 
         failure = github.take_failure(record.method, record.path)
         if failure is not None and failure.after:
@@ -1082,6 +1067,40 @@ async def client_outlasts(receive: Receive, closing: asyncio.Event) -> bool:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     return hung_up not in done
+
+
+class Answered(Protocol):
+    status: int
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` for an app behind a middleware that read the body already: the body once,
+    then whatever comes next (the disconnect)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def stamping(send: Send, record: Answered, stamped: Mapping[str, str]) -> Send:
+    """`send` that notes the status on `record` and adds the `stamped` headers the app left out."""
+
+    async def stamp(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            record.status = message["status"]
+            headers = MutableHeaders(raw=list(message["headers"]))
+            for name, value in stamped.items():
+                headers.setdefault(name, value)
+            message = {**message, "headers": headers.raw}
+        await send(message)
+
+    return stamp
 
 
 async def read_body(receive: Receive) -> bytes:
