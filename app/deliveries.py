@@ -10,7 +10,11 @@ lower-case keys).
      ├── StaleDelivery      401: Linear timestamp outside the allowed window
      ├── InvalidPayload     400: the (authentic) body is not a JSON object we can read
      ├── IncompleteBody     400: raised by the HTTP layer when the client hangs up mid-body
-     └── BodyTooLarge       413: raised by the HTTP layer while streaming
+     ├── BodyTimeout        408: raised by the HTTP layer when the body takes too long
+     ├── BodyTooLarge       413: from Content-Length, or raised by the HTTP layer while streaming
+     └── Busy               503: the process's budget for bodies in memory stayed full
+
+Each has a `kind`, a fixed word for metrics and logs (never anything the client sent).
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 import codecs
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
@@ -33,6 +38,11 @@ class WebhookError(Exception):
     """The delivery was refused."""
 
     status_code = 400
+    kind = "payload"
+    # Extra response headers, e.g. Retry-After.
+    headers: ClassVar[Mapping[str, str]] = {}
+    # Set once the whole body was read: until then the refusal also closes the connection.
+    body_read = False
 
     def __init__(self, reason: str | None = None) -> None:
         self.reason = reason or (self.__doc__ or "").strip()
@@ -42,17 +52,21 @@ class WebhookError(Exception):
 class MissingHeader(WebhookError):
     """A required header is missing."""
 
+    kind = "headers"
+
 
 class BadSignature(WebhookError):
     """The signature is missing or does not match."""
 
     status_code = 401
+    kind = "signature"
 
 
 class StaleDelivery(WebhookError):
     """The delivery's timestamp is outside the allowed window."""
 
     status_code = 401
+    kind = "stale"
 
 
 class InvalidPayload(WebhookError):
@@ -62,11 +76,31 @@ class InvalidPayload(WebhookError):
 class IncompleteBody(WebhookError):
     """The client went away before sending the whole body."""
 
+    kind = "incomplete"
+
+
+class BodyTimeout(WebhookError):
+    """The body did not arrive in time."""
+
+    status_code = 408
+    kind = "body_timeout"
+
 
 class BodyTooLarge(WebhookError):
     """The body is larger than the configured limit."""
 
     status_code = 413
+    kind = "too_large"
+
+
+class Busy(WebhookError):
+    """Too many request bodies are being read at once; try again later."""
+
+    status_code = 503
+    kind = "busy"
+    # GitHub does not retry by itself: `hookwise redeliver` (or a person) does. The header tells
+    # any other sender when.
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "5"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +136,10 @@ def _matches_any(given: str, expected: Iterable[str]) -> bool:
     return matched
 
 
-def verify_github(headers: Mapping[str, str], body: bytes, secrets: Iterable[bytes]) -> None:
+HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _github_signature_header(headers: Mapping[str, str]) -> str:
     header = headers.get("x-hub-signature-256", "")
     if not header:
         reason = "X-Hub-Signature-256 is required"
@@ -111,14 +148,47 @@ def verify_github(headers: Mapping[str, str], body: bytes, secrets: Iterable[byt
         raise BadSignature(reason)
     if not header.startswith("sha256="):
         raise BadSignature("X-Hub-Signature-256 must start with sha256=")
+    if not HEX_DIGEST.fullmatch(header.removeprefix("sha256=")):
+        raise BadSignature("X-Hub-Signature-256 is not a SHA-256 hex digest")
+    return header
+
+
+def _linear_signature_header(headers: Mapping[str, str]) -> str:
+    header = headers.get("linear-signature", "").lower()
+    if not header:
+        raise BadSignature("Linear-Signature is required")
+    if not HEX_DIGEST.fullmatch(header):
+        raise BadSignature("Linear-Signature is not a SHA-256 hex digest")
+    return header
+
+
+def check_github_headers(headers: Mapping[str, str]) -> None:
+    """Refuse a GitHub delivery from its headers alone, before a byte of its body is read.
+
+    Raises MissingHeader (X-GitHub-Event, X-GitHub-Delivery) or BadSignature (absent or not
+    `sha256=` and 64 hex digits, the form GitHub documents for X-Hub-Signature-256).
+    """
+    _required(headers, "X-GitHub-Event")
+    _required(headers, "X-GitHub-Delivery")
+    _github_signature_header(headers)
+
+
+def check_linear_headers(headers: Mapping[str, str]) -> None:
+    """Refuse a Linear delivery from its headers alone: MissingHeader (Linear-Delivery,
+    Linear-Event) or BadSignature (Linear-Signature absent or not 64 hex digits)."""
+    _required(headers, "Linear-Delivery")
+    _required(headers, "Linear-Event")
+    _linear_signature_header(headers)
+
+
+def verify_github(headers: Mapping[str, str], body: bytes, secrets: Iterable[bytes]) -> None:
+    header = _github_signature_header(headers)
     if not _matches_any(header, (github_signature(s, body) for s in secrets)):
         raise BadSignature("signature does not match")
 
 
 def verify_linear(headers: Mapping[str, str], body: bytes, secrets: Iterable[bytes]) -> None:
-    header = headers.get("linear-signature", "").lower()
-    if not header:
-        raise BadSignature("Linear-Signature is required")
+    header = _linear_signature_header(headers)
     if not _matches_any(header, (linear_signature(s, body) for s in secrets)):
         raise BadSignature("signature does not match")
 

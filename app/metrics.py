@@ -156,6 +156,13 @@ class Metrics:
             "Webhook deliveries received, by outcome: stored, duplicate, or the refusal's status.",
             ("source", "event", "outcome"),
         )
+        self.refusals = Counter(
+            "hookwise_webhook_refusals_total",
+            "Webhook requests refused, by reason: signature, stale, headers, payload, too_large,"
+            " incomplete, body_timeout, busy (the budget for bodies in memory stayed full),"
+            " unknown_source.",
+            ("source", "reason"),
+        )
         self.handler_duration = Histogram(
             "hookwise_handler_duration_seconds",
             "Time the handlers of one event took, per attempt, whatever its outcome.",

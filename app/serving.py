@@ -14,7 +14,7 @@ from app.context import Context, open_context
 from app.handlers import routers
 from app.http import create_app
 from app.http.metrics import metrics_app
-from app.http.server import make_server
+from app.http.server import make_server, raise_open_file_limit
 from app.router import Router
 from app.schedule import Every
 from app.settings import Settings
@@ -48,7 +48,13 @@ async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) ->
     async with open_context(settings, dsn) as ctx:
         if not ctx.integration_ids:
             log.warning("no webhook source is configured: set GITHUB_WEBHOOK_SECRET")
-        server = make_server(create_app(ctx), host=settings.host, port=settings.port)
+        raise_open_file_limit(settings.max_connections)
+        server = make_server(
+            create_app(ctx),
+            host=settings.host,
+            port=settings.port,
+            max_connections=settings.max_connections,
+        )
         parts: list[Part] = [(server.serve, server.stop)]
         if worker:
             parts.extend(worker_parts(ctx, concurrency=None))

@@ -68,6 +68,24 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         25 * 1024 * 1024, gt=0, validation_alias=_env("HOOKWISE_MAX_BODY_BYTES")
     )
+    # Bytes of request bodies one web process holds at once (app/http/budget.py): a quarter for
+    # bodies up to HOOKWISE_LARGE_BODY_BYTES, the rest for larger ones; a request whose bytes are
+    # not free within HOOKWISE_INFLIGHT_WAIT seconds is answered 503 with Retry-After.
+    max_inflight_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, validation_alias=_env("HOOKWISE_MAX_INFLIGHT_BYTES")
+    )
+    large_body_bytes: int = Field(
+        1024 * 1024, gt=0, validation_alias=_env("HOOKWISE_LARGE_BODY_BYTES")
+    )
+    inflight_wait: float = Field(1.0, ge=0, validation_alias=_env("HOOKWISE_INFLIGHT_WAIT"))
+    # GitHub gives up on a delivery after 10 s; a body still arriving by then is refused (408).
+    body_timeout: float = Field(10.0, gt=0, validation_alias=_env("HOOKWISE_BODY_TIMEOUT"))
+    # Open connections one web process accepts; past it new requests get uvicorn's 503.
+    max_connections: int = Field(2048, ge=1, validation_alias=_env("HOOKWISE_MAX_CONNECTIONS"))
+    # A header the proxy in front sets to the client's address (Fly.io: Fly-Client-IP), used to
+    # name clients in refusal logs; unset, the connection's peer is named. Only set it when
+    # every request passes through that proxy, or anyone can name themselves.
+    client_ip_header: str | None = Field(None, validation_alias=_env("HOOKWISE_CLIENT_IP_HEADER"))
 
     worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HOOKWISE_WORKER_CONCURRENCY"))
     max_attempts: int = Field(8, ge=1, validation_alias=_env("HOOKWISE_MAX_ATTEMPTS"))
@@ -252,6 +270,14 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def body_lanes(self) -> tuple[int, int]:
+        """(small, large) bytes of HOOKWISE_MAX_INFLIGHT_BYTES: a quarter, at least four bodies of
+        HOOKWISE_LARGE_BODY_BYTES, for small bodies; the rest for large ones."""
+        total = self.max_inflight_bytes
+        small = min(max(total // 4, 4 * self.large_body_bytes), total)
+        return small, total - small
+
+    @property
     def github_app_configured(self) -> bool:
         return bool(self.github_app_id or self.github_client_id)
 
@@ -273,6 +299,17 @@ class Settings(BaseSettings):
             return "https://github.com"
         # GitHub Enterprise Server serves its API under /api/v3 of the web host.
         return self.github_api_url.removesuffix("/api/v3")
+
+    @model_validator(mode="after")
+    def _check_body_budget(self) -> Settings:
+        small, large = self.body_lanes
+        # Else a delivery of the largest allowed size could never be taken.
+        if large < self.max_body_bytes:
+            raise ValueError(
+                "HOOKWISE_MAX_INFLIGHT_BYTES must hold one body of HOOKWISE_MAX_BODY_BYTES beside"
+                f" the small-body lane: at least {self.max_body_bytes + small} with these settings"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_enabled_sources_have_secrets(self) -> Settings:

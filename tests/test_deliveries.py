@@ -8,13 +8,18 @@ import pytest
 
 from app.deliveries import (
     BadSignature,
+    BodyTooLarge,
     InvalidPayload,
     MissingHeader,
     StaleDelivery,
+    WebhookError,
+    check_github_headers,
+    check_linear_headers,
     parse_github,
     parse_linear,
     verify_github,
 )
+from app.http.body import declared_length
 from tests.signing import github_headers, linear_body, linear_headers
 
 BODY = b'{"action":"opened","number":1}'
@@ -183,3 +188,33 @@ def test_nul_characters_in_payload_strings_are_dropped_from_the_row_fields() -> 
     body = linear_body(action="up\x00date", webhookId="hook\x00-1")
     delivery = linear(body, time.time())
     assert (delivery.action, delivery.hook_id, delivery.body) == ("update", "hook-1", body)
+
+
+def test_a_malformed_content_length_is_refused_without_the_body() -> None:
+    assert declared_length(None, 100) is None
+    assert declared_length("100", 100) == 100
+    for value in ("-1", "1e3", " 5", "٣", "9" * 30):
+        with pytest.raises(MissingHeader, match="Content-Length header is malformed"):
+            declared_length(value, 100)
+    with pytest.raises(BodyTooLarge):
+        declared_length("101", 100)
+
+
+def test_headers_alone_decide_the_refusals_that_need_no_body() -> None:
+    body = b'{"action": "create"}'
+    good = {k.lower(): v for k, v in linear_headers(body).items()}
+    check_linear_headers(good)
+    for name, status in (
+        ("linear-signature", 401),
+        ("linear-delivery", 400),
+        ("linear-event", 400),
+    ):
+        with pytest.raises(WebhookError) as refused:
+            check_linear_headers({k: v for k, v in good.items() if k != name})
+        assert refused.value.status_code == status
+    with pytest.raises(BadSignature, match="not a SHA-256 hex digest"):
+        check_linear_headers(good | {"linear-signature": "zz" * 32})
+    github = {k.lower(): v for k, v in github_headers(body, "push").items()}
+    check_github_headers(github)
+    with pytest.raises(BadSignature, match="not a SHA-256 hex digest"):
+        check_github_headers(github | {"x-hub-signature-256": "sha256=" + "a" * 63})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import resource
 from collections.abc import Iterator
 
 import uvicorn
@@ -23,7 +25,11 @@ class Server(uvicorn.Server):
         self.should_exit = True
 
 
-def make_server(app: ASGIApp, *, host: str, port: int) -> Server:
+def make_server(
+    app: ASGIApp, *, host: str, port: int, max_connections: int | None = None
+) -> Server:
+    """uvicorn on host:port; past `max_connections` open connections, new requests are answered
+    503 by uvicorn itself (limit_concurrency)."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -33,5 +39,34 @@ def make_server(app: ASGIApp, *, host: str, port: int) -> Server:
         log_config=None,
         server_header=False,
         timeout_graceful_shutdown=10,
+        limit_concurrency=max_connections,
     )
     return Server(config)
+
+
+log = logging.getLogger(__name__)
+
+# Descriptors beyond the connections: the database pool, log files, the listener, the loop.
+SPARE_FILES = 128
+
+
+def raise_open_file_limit(connections: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards `connections` + spare (within the hard
+    limit) and return the soft limit now in force. Linux's usual soft limit of 1024 would
+    otherwise stop accept() long before HOOKWISE_MAX_CONNECTIONS."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + SPARE_FILES
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    if soft < connections + SPARE_FILES:
+        log.warning(
+            "the open-file limit (%d) is below HOOKWISE_MAX_CONNECTIONS + %d: raise it"
+            " (ulimit -n) or lower the setting",
+            soft,
+            SPARE_FILES,
+            extra={"action": "open_file_limit"},
+        )
+    return soft

@@ -18,9 +18,18 @@ import msgspec
 from starlette.types import Receive, Scope, Send
 
 from app.context import Context
-from app.deliveries import Delivery, WebhookError, parse_github, parse_linear
+from app.deliveries import (
+    Delivery,
+    WebhookError,
+    check_github_headers,
+    check_linear_headers,
+    parse_github,
+    parse_linear,
+)
 from app.http import errors
-from app.http.body import read_limited
+from app.http.body import budgeted_body, declared_length
+from app.http.budget import Lanes
+from app.http.refusals import RefusalLog, client_address
 from app.store.errors import StoreUnavailable
 from app.store.events import Stored
 
@@ -30,6 +39,7 @@ PREFIX = "/webhooks/"
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 Parser = Callable[..., Delivery]
+HeaderCheck = Callable[[Mapping[str, str]], None]
 # Stores a delivery and returns once it is committed (app/store/group_commit.py).
 Store = Callable[[int, Delivery], Awaitable[Stored]]
 
@@ -38,20 +48,37 @@ class UnknownSource(WebhookError):
     """This source is not configured."""
 
     status_code = 404
+    kind = "unknown_source"
 
 
-def parsers(ctx: Context) -> dict[str, Parser]:
-    """A signature-checking parser for each enabled source, its secrets bound."""
+def parsers(ctx: Context) -> dict[str, tuple[HeaderCheck, Parser]]:
+    """For each enabled source: the check of its headers alone (made before reading the body)
+    and its signature-checking parser, secrets bound."""
     settings = ctx.settings
-    known: dict[str, Parser] = {
-        "github": partial(parse_github, secrets=settings.secrets_for("github")),
-        "linear": partial(
-            parse_linear,
-            secrets=settings.secrets_for("linear"),
-            tolerance=settings.linear_timestamp_tolerance,
+    known: dict[str, tuple[HeaderCheck, Parser]] = {
+        "github": (
+            check_github_headers,
+            partial(parse_github, secrets=settings.secrets_for("github")),
+        ),
+        "linear": (
+            check_linear_headers,
+            partial(
+                parse_linear,
+                secrets=settings.secrets_for("linear"),
+                tolerance=settings.linear_timestamp_tolerance,
+            ),
         ),
     }
     return {source: known[source] for source in ctx.integration_ids}
+
+
+def lanes(ctx: Context) -> Lanes:
+    settings = ctx.settings
+    return Lanes.sized(
+        *settings.body_lanes,
+        threshold=settings.large_body_bytes,
+        wait=settings.inflight_wait,
+    )
 
 
 def header_dict(scope: Scope) -> dict[str, str]:
@@ -60,6 +87,11 @@ def header_dict(scope: Scope) -> dict[str, str]:
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in reversed(scope["headers"])
     }
+
+
+# A refusal that comes before the whole body was read closes the connection after it: else
+# uvicorn would go on reading (and discarding) the rest, however slowly or largely it comes.
+CLOSE = {"Connection": "close"}
 
 
 async def answer(
@@ -78,6 +110,8 @@ class Webhooks:
     def __init__(self, ctx: Context, store: Store) -> None:
         self.ctx = ctx
         self.parsers = parsers(ctx)
+        self.lanes = lanes(ctx)
+        self.refusals = RefusalLog()
         self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,11 +119,12 @@ class Webhooks:
         try:
             await self.receive(path.removeprefix(PREFIX), scope, receive, send)
         except WebhookError as exc:
-            client = scope.get("client")
-            errors.log_refusal(
-                exc, method=scope["method"], path=path, client=client[0] if client else "-"
+            client = client_address(scope, self.ctx.settings.client_ip_header)
+            self.refusals.log(
+                exc, method=scope["method"], path=path, client=client, now=time.monotonic()
             )
-            await answer(send, exc.status_code, {"error": exc.reason})
+            headers = exc.headers if exc.body_read else {**exc.headers, **CLOSE}
+            await answer(send, exc.status_code, {"error": exc.reason}, headers)
         except StoreUnavailable as exc:
             errors.log_unavailable(exc, path=path)
             await answer(send, 503, errors.UNAVAILABLE, errors.UNAVAILABLE_HEADERS)
@@ -97,25 +132,42 @@ class Webhooks:
             errors.log_server_error(path=path)
             await answer(send, 500, errors.INTERNAL)
 
-    async def verified(self, source: str, headers: dict[str, str], receive: Receive) -> Delivery:
-        """The request's delivery, signature checked, or WebhookError."""
-        parse = self.parsers.get(source)
-        if parse is None:
-            raise UnknownSource(f"source {source!r} is not configured")
-        limit = self.ctx.settings.max_body_bytes
-        body = await read_limited(receive, limit, declared=headers.get("content-length"))
-        return parse(headers, body, now=time.time())
-
     async def receive(self, source: str, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.monotonic()
         metrics = self.ctx.metrics
+        settings = self.ctx.settings
         try:
-            delivery = await self.verified(source, header_dict(scope), receive)
+            found = self.parsers.get(source)
+            if found is None:
+                raise UnknownSource(f"source {source!r} is not configured")
+            check_headers, parse = found
+            headers = header_dict(scope)
+            # Everything that needs no body is refused before a byte of it is read.
+            check_headers(headers)
+            declared = declared_length(headers.get("content-length"), settings.max_body_bytes)
+            async with budgeted_body(
+                receive,
+                self.lanes,
+                limit=settings.max_body_bytes,
+                declared=declared,
+                within=settings.body_timeout,
+            ) as body:
+                try:
+                    delivery = parse(headers, body, now=time.time())
+                except WebhookError as exc:
+                    exc.body_read = True
+                    raise
+                await self.stored(source, delivery, started, send)
         except WebhookError as exc:
             # Unsigned headers are anyone's to invent: they must not name series of their own.
             known = source if source in self.parsers else "unknown"
             metrics.deliveries.inc(source=known, event="unverified", outcome=str(exc.status_code))
+            metrics.refusals.inc(source=known, reason=exc.kind)
             raise
+
+    async def stored(self, source: str, delivery: Delivery, started: float, send: Send) -> None:
+        """Store an authentic delivery and answer 202, or 200 for one already stored."""
+        metrics = self.ctx.metrics
         try:
             stored = await self.store(self.ctx.integration_ids[source], delivery)
         except StoreUnavailable:
