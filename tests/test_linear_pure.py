@@ -27,19 +27,28 @@ def found(branch: str = "main", title: str = "Update", body: str = "") -> set[tu
 @pytest.mark.parametrize(
     ("where", "expected"),
     [
-        ({"branch": "eng-123-fix-login"}, {("ENG-123", "references", "branch")}),
-        ({"branch": "ada/ENG-123-fix-login"}, {("ENG-123", "references", "branch")}),
-        ({"branch": "feature/eng-123_fix"}, {("ENG-123", "references", "branch")}),
-        ({"title": "ENG-123: fix login"}, {("ENG-123", "references", "title")}),
-        # A closing word in the title does not close: only the body does.
-        ({"title": "Fix ENG-123"}, {("ENG-123", "references", "title")}),
+        # Linear's integration: an id in the branch or the title links and completes on merge.
+        ({"branch": "eng-123-fix-login"}, {("ENG-123", "closes", "branch")}),
+        ({"branch": "ada/ENG-123-fix-login"}, {("ENG-123", "closes", "branch")}),
+        ({"branch": "feature/eng-123_fix"}, {("ENG-123", "closes", "branch")}),
+        ({"title": "ENG-123: fix login"}, {("ENG-123", "closes", "title")}),
+        ({"title": "Fixes ENG-123: login"}, {("ENG-123", "closes", "title")}),
+        ({"title": "Part of ENG-123: login"}, {("ENG-123", "references", "title")}),
         ({"body": "Fixes ENG-123"}, {("ENG-123", "closes", "body")}),
         ({"body": "fixes eng-123"}, {("ENG-123", "closes", "body")}),
-        ({"body": "ENG-123"}, {("ENG-123", "references", "body")}),
-        ({"body": "See ENG-123 for context."}, {("ENG-123", "references", "body")}),
+        # A bare id in the body links nothing.
+        ({"body": "ENG-123"}, set()),
+        ({"body": "See ENG-123 for context."}, set()),
+        ({"body": "Follow-up to ENG-12"}, set()),
+        # Contributing words link without closing.
         ({"body": "part of ENG-7"}, {("ENG-7", "references", "body")}),
+        ({"body": "Ref ENG-7"}, {("ENG-7", "references", "body")}),
         ({"body": "Refs ENG-7"}, {("ENG-7", "references", "body")}),
+        ({"body": "References ENG-7"}, {("ENG-7", "references", "body")}),
         ({"body": "Relates to ENG-7"}, {("ENG-7", "references", "body")}),
+        ({"body": "Related to ENG-7"}, {("ENG-7", "references", "body")}),
+        ({"body": "Contributes to ENG-7"}, {("ENG-7", "references", "body")}),
+        ({"body": "Toward ENG-7"}, {("ENG-7", "references", "body")}),
         ({"body": "Towards ENG-7"}, {("ENG-7", "references", "body")}),
         ({"body": "Closes: ENG-9"}, {("ENG-9", "closes", "body")}),
         (
@@ -51,10 +60,15 @@ def found(branch: str = "main", title: str = "Update", body: str = "") -> set[tu
             {"branch": "eng-123-fix-login", "body": "Fixes ENG-123"},
             {("ENG-123", "closes", "body")},
         ),
+        # The body says it only contributes: the word wins over the branch's default.
         (
             {"branch": "eng-123-fix-login", "body": "Part of ENG-123"},
-            {("ENG-123", "references", "branch")},
+            {("ENG-123", "references", "body")},
         ),
+        # skip / ignore unlink it, even when the branch names it.
+        ({"branch": "eng-123-fix-login", "body": "skip ENG-123"}, set()),
+        ({"title": "ENG-1 and ENG-2", "body": "ignore ENG-2"}, {("ENG-1", "closes", "title")}),
+        ({"title": "Skip ENG-3: not this one"}, set()),
         (
             {"body": "Fixes ENG-1, ENG-2 and ENG-3\nrefs ENG-4"},
             {
@@ -69,11 +83,12 @@ def found(branch: str = "main", title: str = "Update", body: str = "") -> set[tu
             {("ENG-1", "closes", "body"), ("ENG-2", "references", "body")},
         ),
         # Not closing words: a prefix of a word, a word glued to the identifier.
-        ({"body": "prefixes ENG-4"}, {("ENG-4", "references", "body")}),
-        ({"body": "hotfix-ENG-4"}, {("ENG-4", "references", "body")}),
+        ({"body": "prefixes ENG-4"}, set()),
+        ({"body": "hotfix-ENG-4"}, set()),
+        ({"body": "Fixes ENG-4"}, {("ENG-4", "closes", "body")}),
         # A PR template's example, in an HTML comment, is not shown and not linked.
         ({"body": "<!-- Fixes ENG-123 -->\nsmall change"}, set()),
-        ({"body": "ENG-0 and ENG- and -123 and 123-ENG"}, set()),
+        ({"title": "ENG-0 and ENG- and -123 and 123-ENG"}, set()),
     ],
 )
 def test_link_detection(where: dict[str, str], expected: set[tuple[str, ...]]) -> None:
@@ -94,11 +109,13 @@ def test_every_closing_word_in_every_tense_closes() -> None:
 
 
 def test_mentions_are_one_per_identifier_in_order_of_appearance() -> None:
-    result = mentions(branch="eng-2-x", title="ENG-1 and ENG-2", body="ENG-3, Fixes eng-1")
+    result = mentions(
+        branch="eng-2-x", title="ENG-1 and ENG-2", body="ENG-3, Fixes eng-1; part of ENG-4"
+    )
     assert result == [
-        Mention("ENG-2", "references", "branch"),
+        Mention("ENG-2", "closes", "branch"),
         Mention("ENG-1", "closes", "body"),
-        Mention("ENG-3", "references", "body"),
+        Mention("ENG-4", "references", "body"),
     ]
     assert result[0].team_key == "ENG"
 

@@ -1,16 +1,24 @@
-"""Which Linear issues a pull request names, and whether it closes them.
+"""Which Linear issues a pull request names, and whether it closes them — as Linear's own GitHub
+integration decides (https://linear.app/docs/github, "Link through pull requests").
 
 Sans-I/O: a branch name, title and body go in, `Mention`s come out; which of them are issues
 Linear knows is for the caller to decide.
 
 An identifier is a team key (a letter, then letters or digits) and a number: ENG-123, matched
 case-insensitively, so a branch `ada/eng-123-fix-login` names ENG-123, and so does a Linear
-issue URL. In the body, a closing word right before an identifier (or a list of them: `Fixes
-ENG-1, ENG-2 and ENG-3`) makes it `closes`: close, fix, resolve, complete and implement, in any
-tense. Anything else is `references`: ref, refs, references, part of, towards, relates to, or
-just the identifier. The branch name and title only ever reference; an issue the body closes is
-closed wherever else it appears. HTML comments are left out: PR templates keep their examples
-there.
+issue URL. The rules, in order:
+
+1. `skip ENG-123` or `ignore ENG-123` in the title or body: not linked at all, even when the
+   branch names it.
+2. A closing word before an identifier (or a list: `Fixes ENG-1, ENG-2 and ENG-3`) in the title
+   or body: `closes`. Close, fix, resolve, complete and implement, in any tense.
+3. A contributing word before it in the title or body: `references` (linked, never completed).
+   Ref, refs, references, part of, related to, relates to, contributes to, toward(s).
+4. An identifier in the branch name or the title with no word: `closes`, as Linear's integration
+   completes such an issue on merge by default.
+5. A bare identifier in the body, with no word: nothing ("Follow-up to ENG-12" links nothing).
+
+HTML comments in the body are left out: PR templates keep their examples there.
 """
 
 from __future__ import annotations
@@ -23,11 +31,18 @@ IDENTIFIER = r"[A-Za-z][A-Za-z0-9]{0,9}-[1-9][0-9]{0,8}"
 MAX_MENTIONS = 50
 
 BARE = re.compile(rf"(?<![A-Za-z0-9])(?P<id>{IDENTIFIER})(?![A-Za-z0-9])")
+AFTER_WORD = r"\b[ \t]*:?[ \t]*"
 CLOSING_WORD = re.compile(
     r"\b(?:close[sd]?|closing|fix(?:e[sd])?|fixing|resolve[sd]?|resolving"
-    r"|complete[sd]?|completing|implement(?:s|ed)?|implementing)\b[ \t]*:?[ \t]*",
+    r"|complete[sd]?|completing|implement(?:s|ed)?|implementing)" + AFTER_WORD,
     re.IGNORECASE,
 )
+CONTRIBUTING_WORD = re.compile(
+    r"\b(?:refs?|references|part[ \t]+of|relate[sd][ \t]+to|contributes[ \t]+to"
+    r"|towards?)" + AFTER_WORD,
+    re.IGNORECASE,
+)
+SKIP_WORD = re.compile(r"\b(?:skip|ignore)" + AFTER_WORD, re.IGNORECASE)
 # An identifier where the text stands, alone or as a Linear issue URL (with its slug).
 REF = re.compile(
     rf"(?:https?://linear\.app/[\w.-]+/issue/)?(?P<id>{IDENTIFIER})(?![A-Za-z0-9])(?:/[^\s)\]]*)?",
@@ -37,13 +52,16 @@ SEPARATOR = re.compile(r"[ \t]*(?:,[ \t]*(?:and[ \t]+)?|&[ \t]*|and[ \t]+)", re.
 HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 
 SOURCES = ("branch", "title", "body")
+# Where a bare identifier links (rule 4); the body needs a word (rule 5).
+BARE_SOURCES = ("branch", "title")
+WORDED_SOURCES = ("title", "body")
 
 
 @dataclass(frozen=True)
 class Mention:
     identifier: str  # upper-cased: ENG-123
     kind: str  # 'closes' | 'references'
-    source: str  # 'branch' | 'title' | 'body'
+    source: str  # 'branch' | 'title' | 'body': where the deciding mention stands
 
     @property
     def team_key(self) -> str:
@@ -55,34 +73,42 @@ def identifiers(text: str) -> list[str]:
     return list(dict.fromkeys(match["id"].upper() for match in BARE.finditer(text)))
 
 
-def closed(body: str) -> list[str]:
-    """The identifiers a closing word applies to, upper-cased, in order."""
+def after(word: re.Pattern[str], text: str) -> list[str]:
+    """The identifiers `word` applies to (each right after it, or in a list after it),
+    upper-cased, in order."""
     found: dict[str, None] = {}
-    for word in CLOSING_WORD.finditer(body):
-        ref = REF.match(body, word.end())
+    for match in word.finditer(text):
+        ref = REF.match(text, match.end())
         while ref is not None:
             found[ref["id"].upper()] = None
-            separator = SEPARATOR.match(body, ref.end())
-            ref = None if separator is None else REF.match(body, separator.end())
+            separator = SEPARATOR.match(text, ref.end())
+            ref = None if separator is None else REF.match(text, separator.end())
     return list(found)
 
 
+def closed(text: str) -> list[str]:
+    """The identifiers a closing word applies to, upper-cased, in order."""
+    return after(CLOSING_WORD, text)
+
+
 def mentions(*, branch: str | None, title: str | None, body: str | None) -> list[Mention]:
-    """One Mention per identifier named anywhere, strongest kind, first source."""
-    body = HTML_COMMENT.sub(" ", body or "")
-    texts = {"branch": branch or "", "title": title or "", "body": body}
-    closing = closed(body)
-    closes = set(closing)
-    found: dict[str, Mention] = {}
-    for source in SOURCES:
+    """One Mention per identifier the PR links, by the rules above, in order of appearance."""
+    texts = {
+        "branch": branch or "",
+        "title": title or "",
+        "body": HTML_COMMENT.sub(" ", body or ""),
+    }
+    skipped = {i for source in WORDED_SOURCES for i in after(SKIP_WORD, texts[source])}
+    decided: dict[str, Mention] = {}
+    # Strongest first: a closing word, then a contributing word, then a bare branch/title id.
+    for word, kind in ((CLOSING_WORD, "closes"), (CONTRIBUTING_WORD, "references")):
+        for source in WORDED_SOURCES:
+            for identifier in after(word, texts[source]):
+                decided.setdefault(identifier, Mention(identifier, kind, source))
+    for source in BARE_SOURCES:
         for identifier in identifiers(texts[source]):
-            if identifier in found:
-                continue
-            if identifier in closes:
-                found[identifier] = Mention(identifier, "closes", "body")
-            else:
-                found[identifier] = Mention(identifier, "references", source)
-    # Closing words may name an issue the bare scan missed (a URL with a different boundary).
-    for identifier in closing:
-        found.setdefault(identifier, Mention(identifier, "closes", "body"))
-    return list(found.values())[:MAX_MENTIONS]
+            decided.setdefault(identifier, Mention(identifier, "closes", source))
+    order = [i for source in SOURCES for i in identifiers(texts[source])]
+    order += list(decided)  # a URL whose boundary the bare scan missed
+    linked = [decided[i] for i in dict.fromkeys(order) if i in decided and i not in skipped]
+    return linked[:MAX_MENTIONS]

@@ -89,6 +89,11 @@ def header_dict(scope: Scope) -> dict[str, str]:
     }
 
 
+# A stored delivery is 202 Accepted: handled later. Linear's docs ask a consumer for HTTP 200
+# and treat anything else as failed (retried after 1 minute, 1 hour and 6 hours, then the
+# webhook may be disabled): https://linear.app/developers/webhooks
+STORED_STATUS = {"linear": 200}
+
 # A refusal that comes before the whole body was read closes the connection after it: else
 # uvicorn would go on reading (and discarding) the rest, however slowly or largely it comes.
 CLOSE = {"Connection": "close"}
@@ -181,7 +186,8 @@ class Webhooks:
             content = {"duplicate": True, "id": str(stored.id), "delivery": delivery.delivery_id}
             await answer(send, 200, content)
         else:
-            await answer(send, 202, {"id": str(stored.id), "delivery": delivery.delivery_id})
+            content = {"id": str(stored.id), "delivery": delivery.delivery_id}
+            await answer(send, STORED_STATUS.get(source, 202), content)
 
 
 def log_stored(delivery: Delivery, stored: Stored, outcome: str, seconds: float) -> None:
