@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import time
 import uuid
@@ -18,7 +19,7 @@ from typing import Any, NoReturn
 import httpx
 from pydantic import ValidationError
 
-from app import credentials, logs, operate, reconcile, serving, setup
+from app import credentials, logs, operate, pool_size, reconcile, serving, setup
 from app.crypto import CryptoError
 from app.deliveries import github_signature, linear_signature
 from app.settings import Settings
@@ -66,8 +67,16 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
         return runner.run(coro)
 
 
+def check_pool(settings: Settings, *, web: bool, slots: int) -> None:
+    try:
+        pool_size.check(pool=settings.db_pool_size, web=web, slots=slots)
+    except pool_size.PoolTooSmall as exc:
+        raise UsageError(f"configuration error: {exc}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
+    check_pool(settings, web=True, slots=0 if args.no_worker else settings.worker_concurrency)
     migrate = settings.migrate_on_start and not args.no_migrate
     with database(settings) as dsn:
         run(serving.serve(settings, dsn, migrate=migrate, worker=not args.no_worker))
@@ -76,6 +85,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    check_pool(settings, web=False, slots=args.concurrency or settings.worker_concurrency)
     with database(settings) as dsn:
         run(serving.work(settings, dsn, concurrency=args.concurrency))
     return 0
@@ -91,6 +103,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.execution is not None:
+        return replay_execution(settings, args)
     now = datetime.now(UTC)
     try:
         selection = events.Selection(
@@ -106,6 +120,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("say what to replay: --id, --status, --event, --since or --until")
     with database(settings) as dsn:
         print(run(operate.replay(dsn, selection, dry_run=args.dry_run)))
+    return 0
+
+
+def cmd_executions(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.pr is not None and not re.fullmatch(r"[^/\s]+/[^/#\s]+#\d+", args.pr):
+        raise UsageError(f"--pr takes owner/repo#N, not {args.pr!r}")
+    with database(settings) as dsn:
+        print(run(operate.list_executions(dsn, status=args.status, pull=args.pr)))
+    return 0
+
+
+def replay_execution(settings: Settings, args: argparse.Namespace) -> int:
+    if args.id or args.status or args.event or args.since or args.until:
+        raise UsageError("--execution replays one execution: give it alone")
+    try:
+        execution_id = uuid.UUID(args.execution)
+    except ValueError:
+        raise UsageError(f"--execution takes an execution's id, not {args.execution!r}") from None
+    with database(settings) as dsn:
+        done = run(operate.replay_execution(dsn, execution_id))
+    if done is None:
+        print(f"hookwise: no finished execution {execution_id}", file=sys.stderr)
+        return 1
+    print(done)
     return 0
 
 
@@ -262,7 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", help="received since: 6h, 2d or an ISO time")
     replay.add_argument("--until", help="received before: 1h or an ISO time")
     replay.add_argument("--dry-run", action="store_true", help="list, change nothing")
+    replay.add_argument("--execution", help="run this execution (a reaction) again, by its id")
     replay.set_defaults(func=cmd_replay)
+
+    runs = commands.add_parser("executions", help="list reactions' executions, newest first")
+    runs.add_argument(
+        "--status", choices=("pending", "running", "completed", "failed", "cancelled")
+    )
+    runs.add_argument("--pr", help="owner/repo#N: only this pull request's")
+    runs.set_defaults(func=cmd_executions)
 
     redeliver = commands.add_parser(
         "redeliver", help="ask GitHub to redeliver what failed and we never stored"
@@ -281,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile_cmd.set_defaults(func=cmd_reconcile)
 
     prune = commands.add_parser(
-        "prune", help="delete completed and ignored events (pending and failed ones stay)"
+        "prune",
+        help="delete completed and ignored events and finished executions with their logs"
+        " (pending and failed events stay)",
     )
     prune.add_argument("--before", required=True, help="received before: 30d, 12w or an ISO time")
     prune.add_argument("--dry-run", action="store_true", help="count, delete nothing")

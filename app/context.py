@@ -19,10 +19,18 @@ from app.crypto import CryptoError
 from app.metrics import Metrics
 from app.repo_config import ConfigCache
 from app.settings import Settings
-from app.store import integrations
+from app.store import executions, integrations
 from app.store.pool import create_pool
 
 log = logging.getLogger(__name__)
+
+# hookwise's own reactions (app/reactions/builtin.py runs them), by name.
+BUILTIN_WORKFLOWS = {
+    "hookwise.review": "AI review of a pull request's head commit",
+    "hookwise.analyse_failure": "Analyse a failing check and propose a fix",
+    "hookwise.check_run_action": "Apply fix / Re-analyse pressed on our check run",
+    "hookwise.linear_sync": "Tell Linear about a pull request's link, merge or close",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             ids = await integrations.ensure(conn, settings.enabled_sources)
+            await executions.ensure_workflows(conn, BUILTIN_WORKFLOWS)
         github = None
         if settings.github_app_configured:
             http = await stack.enter_async_context(

@@ -184,6 +184,12 @@ class Metrics:
             "Events that failed their last attempt and are now failed.",
             ("source", "event"),
         )
+        self.executions = Counter(
+            "hookwise_executions_total",
+            "Reaction executions a worker ran, by workflow and outcome: completed, cancelled,"
+            " failed (refused, or out of attempts), retry, rescheduled (rate limit), lease_lost.",
+            ("workflow", "outcome"),
+        )
         self.github_requests = Counter(
             "hookwise_github_requests_total",
             "Requests to the GitHub API by HTTP status; error: no answer (timeout, connection).",

@@ -12,7 +12,7 @@ from app import reconcile as reconciling
 from app import redeliver as redelivery
 from app.context import open_context
 from app.settings import Settings
-from app.store import events, repositories
+from app.store import events, executions, repositories
 from app.store.pool import connect, connection
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -62,18 +62,62 @@ async def replay(dsn: str, selection: events.Selection, *, dry_run: bool) -> str
 
 
 async def prune(dsn: str, before: datetime, *, dry_run: bool) -> str:
+    """Old finished events, then old finished executions with their logs, and execution logs
+    older than the same age (seed 001's cleanup_old_execution_logs())."""
+    days = max((datetime.now(UTC) - before).days, 0)
     conn = await connect(dsn)
     try:
         if dry_run:
             count, verb = await events.prunable(conn, before), "would delete"
+            runs = await executions.prunable(conn, before)
+            logs = await executions.old_logs(conn, days)
         else:
             count, verb = await events.prune(conn, before), "deleted"
+            runs, logs = await executions.prune(conn, before, days=days)
     finally:
         await conn.close()
+    when = before.isoformat(timespec="seconds")
     return (
         f"{verb} {count} completed or ignored event{'s' if count != 1 else ''}"
-        f" received before {before.isoformat(timespec='seconds')}"
+        f" received before {when}\n"
+        f"{verb} {runs} finished execution{'s' if runs != 1 else ''} (with their logs)"
+        f" finished before {when}, and {logs} older execution log line{'s' if logs != 1 else ''}"
     )
+
+
+async def list_executions(dsn: str, *, status: str | None, pull: str | None) -> str:
+    """The latest executions (100 at most), newest first."""
+    conn = await connect(dsn)
+    try:
+        rows = await executions.listed(conn, status=status, pull=pull)
+    finally:
+        await conn.close()
+    listing = table(
+        ["id", "workflow", "pull request", "status", "attempts", "started", "why"],
+        [
+            (
+                r["id"],
+                r["workflow"].removeprefix("hookwise."),
+                r["subject_label"],
+                r["status"],
+                r["attempts"],
+                r["started_at"].isoformat(timespec="seconds"),
+                _one_line(r["error_message"]),
+            )
+            for r in rows
+        ],
+    )
+    return f"{listing}\n{len(rows)} execution{'s' if len(rows) != 1 else ''}"
+
+
+async def replay_execution(dsn: str, execution_id: uuid.UUID) -> str | None:
+    """Put one execution back in the queue; None when there is none such or it runs now."""
+    conn = await connect(dsn)
+    try:
+        done = await executions.replay(conn, execution_id)
+    finally:
+        await conn.close()
+    return f"re-queued execution {execution_id}" if done else None
 
 
 def _age(seconds: float | None) -> str:

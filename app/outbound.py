@@ -1,9 +1,8 @@
 """Side effects exactly once: every post to GitHub or Linear goes through outbound_actions.
 
-The bookkeeping commits on a connection of its own, outside the handler's transaction: a post
-that happened must stay recorded even when the handler later fails and its transaction rolls
-back. A try that may have reached the remote but was not recorded (a crash in between) is
-looked for with `find` before anything is posted again.
+The bookkeeping commits at once, statement by statement: a post that happened stays recorded
+whatever the reaction does next. A try that may have reached the remote but was not recorded
+(a crash in between) is looked for with `find` before anything is posted again.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from app.store import outbound
+from app.store.pool import connection
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Action:
     target: str
 
 
-async def perform(
+async def post_once(
     pool: asyncpg.Pool,
     action: Action,
     *,
@@ -45,8 +45,13 @@ async def perform(
     find: Find | None = None,
 ) -> str:
     """Create the remote thing once and return its id; with `update`, later calls update it in
-    place instead (a summary comment), and without, they return the first one's id."""
-    async with pool.acquire() as conn:
+    place instead (a summary comment), and without, they return the first one's id. `find`
+    looks for what an earlier try may have created without recording it (by a marker in the
+    body, say): every reaction's "find our earlier post" goes through here.
+
+    The bookkeeping takes a pooled connection for each statement and gives it back before any
+    remote call: no connection is held while GitHub or Linear answers."""
+    async with connection(pool) as conn:
         claimed = await outbound.claim(
             conn, action.kind, action.key, event_id=event_id, target=action.target, request=request
         )
@@ -63,10 +68,10 @@ async def perform(
             return remote_id
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        async with pool.acquire() as conn:
+        async with connection(pool) as conn:
             await outbound.mark_failed(conn, action.kind, action.key, error)
         raise
-    async with pool.acquire() as conn:
+    async with connection(pool) as conn:
         await outbound.mark_sent(conn, action.kind, action.key, remote_id, request)
     log.info("%s %s: %s", action.kind, action.target, remote_id, extra={"action": "outbound_sent"})
     return remote_id

@@ -66,6 +66,10 @@ WHERE id = $1 AND attempts = $2 AND status = 'processing'
 
 MAX_ERROR_LENGTH = 4000
 
+# Held by an event's transaction for each of its serial keys (app/worker.serial_keys); an
+# execution takes its pull request's key to read the state no event of it is changing.
+LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
 
 @dataclass(frozen=True)
 class Claimed:

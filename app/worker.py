@@ -1,4 +1,5 @@
-"""The worker: claims stored events and runs their handlers, procrastinate-style.
+"""The worker: claims stored events and runs their handlers, then claims the executions those
+handlers started and runs them outside any transaction, procrastinate-style.
 
 A notification only sets an event. The loop waits for a notification, the poll interval or
 stop, then claims until nothing is due or every slot is busy; a lost notification costs
@@ -22,17 +23,18 @@ import asyncpg
 from app import queue
 from app.context import Context
 from app.logs import Bound
-from app.queue import Claimed
+from app.queue import LOCK, Claimed
+from app.reactions import runner
 from app.retry import RetryLater, backoff
 from app.router import EventRow, HandlerContext, Router
-from app.store import attempts, events
+from app.store import attempts, events, executions
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
+from app.store.executions import Execution
 from app.store.pool import connect, connection
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "hookwise_events"
-LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 LISTENER_PING = 30.0
 
 
@@ -126,15 +128,25 @@ class Worker:
     async def _claim_while_free(self) -> None:
         lease = self.ctx.settings.lease_seconds
         while len(self._tasks) < self.concurrency and not self._stop.is_set():
+            execution = None
             try:
                 async with connection(self.ctx.pool) as conn:
+                    # Events first: the recorded state never waits behind a reaction.
                     claimed = await queue.claim(conn, lease=lease)
+                    if claimed is None:
+                        execution = await executions.claim(conn, lease=lease)
             except StoreError as exc:
                 log.warning("cannot claim: %s", exc, extra={"action": "claim_failed"})
                 return
-            if claimed is None:
+            if claimed is not None:
+                work = self._process(claimed)
+                name = f"event-{claimed.row.id}"
+            elif execution is not None:
+                work = self._execute(execution)
+                name = f"execution-{execution.id}"
+            else:
                 return
-            task = asyncio.create_task(self._process(claimed), name=f"event-{claimed.row.id}")
+            task = asyncio.create_task(work, name=name)
             self._tasks.add(task)
             task.add_done_callback(self._done)
 
@@ -205,6 +217,36 @@ class Worker:
             row.delivery_id,
             seconds * 1000,
             extra={"action": f"event_{outcome}"},
+        )
+
+    async def _execute(self, execution: Execution) -> None:
+        """One reaction, outside any transaction (app/reactions/runner.py)."""
+        bound = Bound(
+            log,
+            {
+                "execution_id": str(execution.id),
+                "workflow": execution.workflow,
+                "subject": execution.subject_label,
+                "attempt": execution.attempts,
+            },
+        )
+        bound.info("running %s %s", execution.workflow, execution.execution_id)
+        started = time.monotonic()
+        try:
+            outcome = await runner.execute(self.ctx, execution, bound)
+        except StoreError as exc:
+            # The lease expires and the execution is claimed again.
+            bound.error("cannot record %s: %s", execution.execution_id, exc)
+            outcome = "store_error"
+        self.ctx.metrics.executions.inc(workflow=execution.workflow, outcome=outcome)
+        bound.fields["outcome"] = outcome
+        bound.info(
+            "%s %s %s in %.1f ms",
+            outcome,
+            execution.workflow,
+            execution.execution_id,
+            (time.monotonic() - started) * 1000,
+            extra={"action": f"execution_{outcome}"},
         )
 
     def _timed(self, bound: Bound, row: EventRow, handlers: list[Any], started: float) -> float:

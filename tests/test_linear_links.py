@@ -215,30 +215,34 @@ async def test_a_pull_request_that_came_first_is_linked_when_the_issue_arrives(
         assert attached["input"]["issueId"] == issue.id
 
 
-async def test_a_linear_rate_limit_reschedules_the_event_without_an_attempt(
+async def test_a_linear_rate_limit_reschedules_the_execution_without_an_attempt(
     settings, dsn, db, fake_github
 ) -> None:
     async with linear_world(settings, dsn, db, fake_github) as world:
         await known(world, "ENG", "Login fails")
         world.linear.rate_limit(reset_in=600)
         await world.deliver_pull(world.open_pull(1, body="Fixes ENG-1"), "opened")
+        # The state is recorded at once, whatever Linear says.
+        event = await db.fetchrow(
+            "SELECT status, attempts FROM integration_events WHERE event_type = 'pull_request'"
+        )
+        assert tuple(event) == ("completed", 1)
+        assert await world.links() == {(1, "ENG-1", "closes", "body")}
         row = await db.fetchrow(
-            "SELECT status, attempts, run_after FROM integration_events"
-            " WHERE event_type = 'pull_request'"
+            "SELECT status, attempts, run_after, error_message FROM workflow_executions"
         )
         assert (row["status"], row["attempts"]) == ("pending", 0)
         soon = datetime.now(UTC) + timedelta(seconds=600)
         assert abs((row["run_after"] - soon).total_seconds()) < 30
-        # Rolled back with the event: no link yet, and nothing attached.
-        assert await world.links() == set()
+        assert "rate limit" in row["error_message"]
         assert world.linear.attachments == {}
 
         # Linear's reset has come.
-        await db.execute("UPDATE integration_events SET run_after = now()")
+        await db.execute("UPDATE workflow_executions SET run_after = now()")
         await world.settle()
-        assert await world.links() == {(1, "ENG-1", "closes", "body")}
         assert len(world.linear.attachments) == 1
     assert await world.outbound() == [("linear.attach", "sent", 2)]
+    assert await db.fetchval("SELECT status FROM workflow_executions") == "completed"
 
 
 async def test_a_refusal_from_linear_does_not_cost_the_pull_requests_state(

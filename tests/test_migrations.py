@@ -19,6 +19,7 @@ ALL = [
     "0002_event_attempts.sql",
     "0003_deflated_bodies.sql",
     "0004_model_answers.sql",
+    "0005_workflows.sql",
 ]
 
 

@@ -3,140 +3,18 @@ Anthropic API; what a user sees is what lands on the fake GitHub."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.serving import default_router
-from app.settings import Settings
-from app.store import events
-from app.worker import Worker
-from tests.conftest import INSTALLATION_ID, with_github
-from tests.fakes.anthropic import FakeAnthropic
+from tests.conftest import INSTALLATION_ID
 from tests.fakes.github import FakeGitHub
-from tests.harness import Running, running_hookwise
-
-REPO = "octo-org/widgets"
-LOG = (Path(__file__).parent / "data" / "logs" / "pytest_assert.log").read_text()
-BASE_FILES = {"calc.py": "def add(a, b):\n    return a + b\n\n\ndef half(x):\n    return x / 2\n"}
-HEAD_FILES = {
-    "calc.py": "def add(a, b):\n    return a - b\n\n\ndef half(x):\n    return x // 2\n",
-    "test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n",
-}
-REVIEW = {
-    "summary": "add() subtracts.",
-    "comments": [
-        {"path": "calc.py", "line": 2, "body": "This subtracts; add() should add."},
-        {"path": "calc.py", "line": 40, "body": "No such line in the diff."},
-        {"path": "README.md", "line": 1, "body": "Not a file of this PR."},
-    ],
-}
-ANALYSIS = {
-    "category": "test",
-    "confidence": 0.9,
-    "root_cause": "add() subtracts its arguments.",
-    "recommended_action": "Make add() return a + b.",
-    "fixable": True,
-    "edits": [
-        {"path": "calc.py", "start_line": 2, "end_line": 2, "replacement": "    return a + b"},
-        {"path": "setup.py", "start_line": 1, "end_line": 1, "replacement": "x"},
-    ],
-}
-
-
-@dataclass
-class World:
-    github: FakeGitHub
-    model: FakeAnthropic
-    hookwise: Running
-    worker: Worker
-    pull: dict[str, Any]
-    repo: dict[str, Any]
-
-    async def deliver(self, event: str, payload: dict[str, Any]) -> None:
-        delivery = await self.github.deliver(event, payload)
-        assert delivery.status_code == 202, delivery
-        await asyncio.wait_for(self.worker.idle(wake=True), 30)
-
-    def pr_event(self, action: str) -> dict[str, Any]:
-        return {
-            "action": action,
-            "number": self.pull["number"],
-            "pull_request": self.pull,
-            "repository": self.repo,
-            "installation": {"id": INSTALLATION_ID},
-            "sender": self.pull["user"],
-        }
-
-    def failed_check(self, *, name: str = "tests") -> dict[str, Any]:
-        head = self.pull["head"]["sha"]
-        run = self.github.add_check_run(
-            REPO,
-            head,
-            name=name,
-            details_url=f"{self.github.url}/{REPO}/actions/runs/555/job/777",
-        )
-        self.github.add_actions_job(
-            REPO, run_id=555, job_id=777, name=name, check_run_id=run["id"], log=LOG
-        )
-        return {
-            "action": "completed",
-            "check_run": run,
-            "repository": self.repo,
-            "installation": {"id": INSTALLATION_ID},
-            "sender": {"login": "github-actions[bot]", "type": "Bot"},
-        }
-
-    async def replay_all(self) -> None:
-        async with self.hookwise.ctx.pool.acquire() as conn:
-            await events.replay(conn, events.Selection(status="completed"))
-        await asyncio.wait_for(self.worker.idle(wake=True), 30)
-
-
-def ai_settings(settings: Settings, github: FakeGitHub, model: FakeAnthropic, **more: Any):
-    values = {
-        "anthropic_api_key": model.api_key,
-        "anthropic_base_url": model.url,
-        "anthropic_retry_seconds": 0.01,
-        "review_enabled": True,
-        "fix_enabled": True,
-        "poll_interval": 3600.0,
-    }
-    return with_github(settings, github, **(values | more))
+from tests.reactions_world import ANALYSIS, REPO, REVIEW, World, world_factory_for
 
 
 @pytest.fixture
-async def world_factory(settings, dsn, fake_github: FakeGitHub):
-    @asynccontextmanager
-    async def build(
-        *, fork: bool = False, executable: tuple[str, ...] = (), **more: Any
-    ) -> AsyncIterator[World]:
-        async with FakeAnthropic() as model:
-            fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
-            fake_github.commit_files(
-                REPO, "fix-calc", HEAD_FILES, message="Rework calc", executable=executable
-            )
-            pull = fake_github.add_pull(
-                REPO, 7, head_branch="fix-calc", title="Rework calc", fork=fork
-            )
-            repo = fake_github.repo_json(fake_github.repo(REPO))
-            configured = ai_settings(settings, fake_github, model, **more)
-            async with running_hookwise(configured, dsn) as hookwise:
-                fake_github.hook_url = f"{hookwise.url}/webhooks/github"
-                worker = Worker(hookwise.ctx, default_router())
-                task = asyncio.create_task(worker.run())
-                try:
-                    yield World(fake_github, model, hookwise, worker, pull, repo)
-                finally:
-                    worker.stop()
-                    await task
-
-    return build
+def world_factory(settings, dsn, fake_github: FakeGitHub) -> Any:
+    return world_factory_for(settings, dsn, fake_github)
 
 
 def reviews_on(github: FakeGitHub) -> list[Any]:
@@ -475,8 +353,8 @@ async def test_posts_whose_answers_were_lost_are_found_not_posted_again(world_fa
         assert [r.path.rsplit("/", 1)[-1] for r in posts].count("check-runs") == 1
 
 
-async def test_a_retried_event_reuses_the_answer_it_paid_for(world_factory, db) -> None:
-    # The model answered; posting then failed outright, so the event is retried. The retry
+async def test_a_retried_execution_reuses_the_answer_it_paid_for(world_factory, db) -> None:
+    # The model answered; posting then failed outright, so the execution is retried. The retry
     # posts the same answer without asking (and paying) again, and counts its tokens once.
     async with world_factory(retry_base_seconds=0.0) as world:
         world.model.responder = lambda request: {
@@ -491,13 +369,22 @@ async def test_a_retried_event_reuses_the_answer_it_paid_for(world_factory, db) 
         assert len(world.model.calls) == 2  # one review, one analysis
         assert len([r for r in reviews_on(world.github) if "suggests a fix" not in r.body]) == 1
         assert our_check_run(world).output["title"]
+    # The events were recorded at the first attempt; the reactions were retried on their own.
     attempts = await db.fetch(
         "SELECT event_type, attempts, status FROM integration_events"
         " WHERE event_type IN ('pull_request', 'check_run') ORDER BY event_type"
     )
     assert [tuple(r) for r in attempts] == [
-        ("check_run", 2, "completed"),
-        ("pull_request", 2, "completed"),
+        ("check_run", 1, "completed"),
+        ("pull_request", 1, "completed"),
+    ]
+    runs = await db.fetch(
+        "SELECT w.name, e.attempts, e.status FROM workflow_executions e"
+        " JOIN workflows w ON w.id = e.workflow_id ORDER BY w.name"
+    )
+    assert [tuple(r) for r in runs] == [
+        ("hookwise.analyse_failure", 2, "completed"),
+        ("hookwise.review", 2, "completed"),
     ]
     # The responder's answers cost 1,200 input tokens each: counted once, not per attempt.
     assert await db.fetchval("SELECT sum(input_tokens) FROM reviews") == 1200

@@ -2,9 +2,9 @@
 
 The SDK's own retries are off: it would sleep out a long retry-after inside the call. Instead
 529 and 5xx answers and lost connections are retried here a few times with short backoff, and a
-429 raises RetryLater, which reschedules the event for when the API takes requests again. An
-answer we cannot use (no tool call, missing fields, not even JSON) is UnusableAnswer: retrying
-the same prompt will not mend it.
+429 raises RateLimited (app/clients/errors.py), which reschedules the execution for when the
+API takes requests again. An answer we cannot use (no tool call, missing fields, not even
+JSON) is UnusableAnswer: retrying the same prompt will not mend it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 
 import anthropic
 
+from app.clients.errors import RateLimited
 from app.metrics import Metrics
-from app.retry import RetryLater, backoff
+from app.retry import backoff
 from app.settings import Settings
 
 
@@ -137,7 +138,7 @@ class Model:
                 response = await self._client.messages.create(**request)
             except anthropic.RateLimitError as exc:
                 self._metrics.model_requests.inc(status=_status(exc))
-                raise RetryLater(_retry_at(exc), "Anthropic rate limit") from exc
+                raise RateLimited("Anthropic", _retry_at(exc)) from exc
             except (anthropic.InternalServerError, anthropic.APIConnectionError) as exc:
                 self._metrics.model_requests.inc(status=_status(exc))
                 if attempt == self._tries:

@@ -29,8 +29,9 @@ import httpx
 import jwt
 from gidgethub import HTTPException
 
+from app.clients import errors
 from app.metrics import Metrics
-from app.retry import RetryLater, backoff
+from app.retry import backoff
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,11 @@ TOKEN_MARGIN = timedelta(minutes=5)
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-class RateLimited(RetryLater):
+class RateLimited(errors.RateLimited):
     """GitHub asked us to wait."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__("GitHub", until, reason)
 
 
 def app_jwt(private_key: str, issuer: str, *, now: float) -> str:

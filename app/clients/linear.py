@@ -24,7 +24,9 @@ from typing import Any
 
 import httpx
 
-from app.retry import RetryLater, backoff
+from app.clients import errors
+from app.clients.errors import Refused
+from app.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +38,34 @@ class LinearError(Exception):
     """A call to Linear's API failed."""
 
 
-class RateLimited(RetryLater, LinearError):
+class RateLimited(errors.RateLimited, LinearError):
     """Linear asked us to wait."""
 
+    def __init__(self, until: datetime, reason: str) -> None:
+        errors.RateLimited.__init__(self, "Linear", until, reason)
 
-class Unavailable(LinearError):
+
+class Unavailable(errors.Unavailable, LinearError):
     """Linear did not answer, or answered 5xx every time."""
 
+    def __init__(self, message: str) -> None:
+        errors.Unavailable.__init__(self, "Linear", message)
 
-class GraphQLError(LinearError):
-    """Linear answered with errors."""
+
+class GraphQLError(errors.Refused, LinearError):
+    """Linear answered with errors: refused."""
 
     def __init__(self, operation: str, status: int, errors: list[Mapping[str, Any]]) -> None:
         self.operation = operation
-        self.status = status
         self.codes = [str((e.get("extensions") or {}).get("code") or "") for e in errors]
         self.messages = [str(e.get("message") or "") for e in errors]
         detail = "; ".join(
             f"{code}: {message}" if code else message
             for code, message in zip(self.codes, self.messages, strict=True)
         )
-        super().__init__(f"Linear {operation} answered {status}: {detail or 'no detail'}")
+        Refused.__init__(
+            self, "Linear", status, f"Linear {operation} answered {status}: {detail or 'no detail'}"
+        )
 
     @property
     def not_found(self) -> bool:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from app.handlers import (
     backfill,
     check_runs,
-    fixes,
     installations,
     linear,
     links,
     pull_requests,
-    reviews,
 )
+from app.reactions import triggers
 from app.router import Router
 
 
@@ -24,7 +23,7 @@ def routers() -> list[Router]:
         links.router,
         check_runs.router,
         backfill.router,
-        reviews.router,
-        fixes.router,
         linear.router,
+        # Last: the reactions the event calls for, started as executions in the same transaction.
+        triggers.router,
     ]

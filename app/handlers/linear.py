@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from app.handlers.github_payload import parse_time
-from app.handlers.links import relink, tell_linear
+from app.handlers.links import relink, start_linear_sync
 from app.router import HandlerContext, Router
 from app.store import linear_issues, links
 from app.store.linear_issues import LinearIssue
@@ -72,5 +72,5 @@ async def issue(event: HandlerContext) -> None:
     if outcome != "inserted":
         return
     for pull in await links.open_pulls_mentioning(event.conn, row.identifier):
-        linked = await relink(event, pull)
-        await tell_linear(event, pull, linked, closing=False)
+        linked = await relink(event.conn, event.log, pull)
+        await start_linear_sync(event, pull, linked, closing=False)

@@ -6,6 +6,7 @@ import json
 from dataclasses import astuple, dataclass
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -24,14 +25,15 @@ WHERE a.pull_request_id = $1 AND a.failure_signature = $2 AND c.head_sha = $3
 LIMIT 1
 """
 
-ALREADY = "SELECT id FROM analysis_results WHERE check_run_id = $1 AND status <> 'failed' LIMIT 1"
+FORGET_FIXES = "DELETE FROM fix_attempts WHERE execution_id = $1"
+FORGET_ANALYSES = "DELETE FROM analysis_results WHERE execution_id = $1"
 
 INSERT = """
 INSERT INTO analysis_results
     (check_run_id, pull_request_id, failure_signature, category, confidence, root_cause,
      recommended_action, patch, is_preexisting, model, input_tokens, output_tokens, cost_usd,
-     status, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15)
+     status, error, execution_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16)
 RETURNING id
 """
 
@@ -45,8 +47,8 @@ ATTEMPTS = "SELECT count(*) FROM fix_attempts WHERE pull_request_id = $1 AND sta
 INSERT_FIX = """
 INSERT INTO fix_attempts
     (analysis_result_id, pull_request_id, check_run_id, mode, status, attempt_number, commit_sha,
-     review_id, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     review_id, error, execution_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING id
 """
 
@@ -68,6 +70,7 @@ class Analysis:
     cost_usd: Decimal = Decimal(0)
     status: str = "completed"
     error: str | None = None
+    execution_id: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,17 @@ class FixAttempt:
     commit_sha: str | None = None
     review_id: int | None = None
     error: str | None = None
+    execution_id: UUID | None = None
 
 
 async def check_run(conn: asyncpg.Connection, github_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(CHECK_RUN, github_id)
 
 
-async def already_analysed(conn: asyncpg.Connection, check_run_id: int) -> bool:
-    return await conn.fetchval(ALREADY, check_run_id) is not None
+async def forget_execution(conn: asyncpg.Connection, execution_id: UUID) -> None:
+    """Delete what an earlier attempt of this execution recorded, fix attempts first."""
+    await conn.execute(FORGET_FIXES, execution_id)
+    await conn.execute(FORGET_ANALYSES, execution_id)
 
 
 async def same_failure(

@@ -1,4 +1,4 @@
-"""Queries on `model_answers`: a model's answer kept until the attempt that asked succeeds."""
+"""Queries on `model_answers`: a model's answer kept until the execution that asked succeeds."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ from app.clients.anthropic import Answer
 
 GET = """
 SELECT answer, model, input_tokens, output_tokens, cost_usd FROM model_answers
-WHERE event_id = $1 AND purpose = $2
+WHERE execution_id = $1 AND purpose = $2
 """
 PUT = """
 INSERT INTO model_answers
-    (event_id, purpose, answer, model, input_tokens, output_tokens, cost_usd)
+    (execution_id, purpose, answer, model, input_tokens, output_tokens, cost_usd)
 VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)
-ON CONFLICT (event_id, purpose) DO NOTHING
+ON CONFLICT (execution_id, purpose) DO NOTHING
 """
-FORGET = "DELETE FROM model_answers WHERE event_id = $1 AND purpose = $2"
+FORGET = "DELETE FROM model_answers WHERE execution_id = $1"
 
 
-async def get(conn: asyncpg.Connection, event_id: uuid.UUID, purpose: str) -> Answer | None:
-    row = await conn.fetchrow(GET, event_id, purpose)
+async def get(conn: asyncpg.Connection, execution_id: uuid.UUID, purpose: str) -> Answer | None:
+    row = await conn.fetchrow(GET, execution_id, purpose)
     if row is None:
         return None
     return Answer(
@@ -34,10 +34,12 @@ async def get(conn: asyncpg.Connection, event_id: uuid.UUID, purpose: str) -> An
     )
 
 
-async def put(conn: asyncpg.Connection, event_id: uuid.UUID, purpose: str, answer: Answer) -> None:
+async def put(
+    conn: asyncpg.Connection, execution_id: uuid.UUID, purpose: str, answer: Answer
+) -> None:
     await conn.execute(
         PUT,
-        event_id,
+        execution_id,
         purpose,
         answer.input,
         answer.model,
@@ -47,5 +49,6 @@ async def put(conn: asyncpg.Connection, event_id: uuid.UUID, purpose: str, answe
     )
 
 
-async def forget(conn: asyncpg.Connection, event_id: uuid.UUID, purpose: str) -> None:
-    await conn.execute(FORGET, event_id, purpose)
+async def forget(conn: asyncpg.Connection, execution_id: uuid.UUID) -> None:
+    """Drop every answer of an execution that succeeded."""
+    await conn.execute(FORGET, execution_id)

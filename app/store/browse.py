@@ -147,6 +147,16 @@ UNION ALL
 SELECT created_at, 'fix', mode || ' fix, attempt ' || attempt_number, status,
        coalesce(error, 'commit ' || left(commit_sha, 7))
 FROM fix_attempts WHERE pull_request_id = $1
+UNION ALL
+-- Each reaction's execution, with the steps it logged.
+SELECT e.started_at, 'execution',
+       w.name || ', attempt ' || e.attempts, e.status,
+       concat_ws(' — ', coalesce(e.error_message, e.result ->> 'summary'),
+                 (SELECT string_agg(coalesce(l.step_name || ': ', '') || l.message, '; '
+                                    ORDER BY l.created_at, l.id)
+                  FROM execution_logs l WHERE l.execution_id = e.id))
+FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
+WHERE e.pull_request_id = $1
 ORDER BY at, kind
 """
 

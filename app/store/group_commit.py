@@ -34,12 +34,16 @@ class _Waiting:
     answer: asyncio.Future[Stored]
 
 
+# Writers storing deliveries at once, each on a pooled connection while it writes a batch.
+WRITERS = 2
+
+
 class GroupCommit:
     def __init__(
         self,
         pool: asyncpg.Pool,
         *,
-        writers: int = 2,
+        writers: int = WRITERS,
         max_batch: int = MAX_BATCH,
         max_bytes: int = MAX_BATCH_BYTES,
     ) -> None:

@@ -59,7 +59,10 @@ MENU: list[tuple[int, dict[str, str], bool]] = [
     (0, {}, False),
     (0, {}, True),
 ]
-PENDING = "SELECT count(*) FROM integration_events WHERE status IN ('pending', 'processing')"
+PENDING = """
+SELECT (SELECT count(*) FROM integration_events WHERE status IN ('pending', 'processing'))
+     + (SELECT count(*) FROM workflow_executions WHERE status IN ('pending', 'running'))
+"""
 
 
 @dataclass(kw_only=True, eq=False)
@@ -108,7 +111,7 @@ def flaky_settings(settings: Settings, github: FakeGitHub, model: FakeAnthropic)
 
 
 async def drained(worker: Worker, db: asyncpg.Connection) -> int:
-    """Rounds of the worker waited for until nothing is pending or being processed."""
+    """Rounds of the worker waited for until no event or execution is pending or running."""
     rounds = 0
     async with asyncio.timeout(STEP_TIMEOUT):
         while await db.fetchval(PENDING):

@@ -154,7 +154,14 @@ async def test_each_delivery_twice_through_two_servers(
                 {"completed github pull_request.opened": PULLS, "ignored github push": PUSHES},
             )
             await twice.all([("check_run", pulls.failed_check(n)) for n in pulls.numbers])
-            await count_lines(lines, {"completed github check_run.completed": PULLS})
+            # A PR's executions run in start order: its analysis completes after its review.
+            await count_lines(
+                lines,
+                {
+                    "completed github check_run.completed": PULLS,
+                    "completed hookwise.analyse_failure": PULLS,
+                },
+            )
             handled = time.monotonic()
             await twice.close()
             for server in servers:

@@ -14,7 +14,7 @@ from typing import Any
 from tests.conftest import INSTALLATION_ID
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.github import FakeGitHub
-from tests.test_reactions import ANALYSIS, BASE_FILES, HEAD_FILES, LOG, REPO, REVIEW
+from tests.reactions_world import ANALYSIS, BASE_FILES, HEAD_FILES, LOG, REPO, REVIEW
 
 CHECK = "tests"
 

@@ -17,6 +17,7 @@ uses up a scripted reply. With the queue empty, `responder` may answer; else a 5
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import string
@@ -109,6 +110,11 @@ class FakeAnthropic:
         default=None, init=False, repr=False
     )
     queue: list[Scripted] = field(default_factory=list, init=False, repr=False)
+    # The model ids that exist; others are answered as the API does: 404 not_found_error with
+    # the message "model: <id>". None: every id exists.
+    models: frozenset[str] | None = field(default=None, init=False, repr=False)
+    # Seconds a successful answer takes: a slow model.
+    delay: float = field(default=0.0, init=False, repr=False)
     _stack: AsyncExitStack | None = field(default=None, init=False, repr=False)
 
     async def __aenter__(self) -> FakeAnthropic:
@@ -213,6 +219,8 @@ async def create_message(request: Request) -> Response:
         raise ErrorReply(400, "anthropic-version: header is required")
     body = json_or_none(await request.body())
     forced = check_message_request(body)
+    if fake.models is not None and body["model"] not in fake.models:
+        raise ErrorReply(404, f"model: {body['model']}")
     entry = fake.take()
     if entry is None and fake.responder is not None:
         tool_input = fake.responder(body)
@@ -236,6 +244,8 @@ async def create_message(request: Request) -> Response:
         for block in entry.content
     ]
     input_tokens, output_tokens = entry.usage
+    if fake.delay:
+        await asyncio.sleep(fake.delay)
     message = {
         "id": new_id("msg_01"),
         "type": "message",

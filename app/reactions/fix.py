@@ -18,23 +18,20 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-import httpx
-from gidgethub import BadRequest
-
 from app.analysis.diff import commentable_lines
 from app.analysis.edits import EditError, apply, by_path, protected
 from app.analysis.excerpt import cut, failure_signature
-from app.answers import ask_once
 from app.clients.anthropic import Tool, UnusableAnswer
-from app.clients.github import GitHubAPI, GitHubApp, is_own_event
-from app.handlers.reviews import MARKER, clip
-from app.outbound import Action, perform
+from app.clients.errors import Refused, classify
+from app.clients.github import GitHubAPI, GitHubApp
+from app.clients.github_port import RepoPort, port
+from app.outbound import Action, post_once
+from app.reactions.answers import ask_once
+from app.reactions.context import ReactionContext
+from app.reactions.review import MARKER, clip
 from app.repo_config import RepoConfig
-from app.router import HandlerContext, Router
 from app.store import analyses, reviews
 from app.store.analyses import Analysis, FixAttempt
-
-router = Router()
 
 FAILED = frozenset({"failure", "timed_out"})
 CONFIDENT = 0.6
@@ -109,73 +106,85 @@ ANALYSIS_TOOL = Tool(
 )
 
 
-@router.register("github", "check_run", "completed")
-async def analyse_failed_check(event: HandlerContext) -> None:
-    app, payload = event.app, event.payload
+async def run_analysis(ctx: ReactionContext) -> str:
+    """hookwise.analyse_failure: analyse the failing check the execution names."""
+    app, payload = ctx.app, ctx.payload
     run = payload["check_run"]
-    if run.get("conclusion") not in FAILED or "installation" not in payload:
-        return
-    if app.github is None or app.model is None or is_own_event(payload, app.github.identity):
-        return
-    stored = await analyses.check_run(event.conn, run["id"])
+    assert app.github is not None and app.model is not None
+    await clean_slate(ctx)
+    stored = await analyses.check_run(ctx.conn, run["id"])
     if stored is None or stored["pull_request_id"] is None:
-        return  # a commit without a pull request: nothing to suggest a fix on
-    if await analyses.already_analysed(event.conn, stored["id"]):
-        return  # redelivered or replayed
+        return "no pull request to suggest a fix on"
     repo = payload["repository"]["full_name"]
     api = await app.github.installation_api(payload["installation"]["id"])
     config = await app.configs.load(api, app.settings, repo=repo, sha=run["head_sha"])
-    report = Report(event, api, repo, run)
+    report = Report(ctx, api, repo, run)
     if config.error:
         await report.show("hookwise.yml has a problem", config.error)
     if not config.fix:
-        return
-    await Analyst(event, app.github, api, repo, run, stored, config, report).respond()
+        return "fixes are off for this repository"
+    return await Analyst(ctx, app.github, api, repo, run, stored, config, report).respond()
 
 
-@router.register("github", "check_run", "requested_action")
-@router.register("github", "check_run", "rerequested")
-async def act_on_our_check_run(event: HandlerContext) -> None:
-    """The buttons on our check run: Apply fix commits the analysis's edits; Re-analyse (and
-    GitHub's Re-run) asks again."""
-    app, payload = event.app, event.payload
+async def run_button(ctx: ReactionContext) -> str:
+    """hookwise.check_run_action: the buttons on our check run. Apply fix commits the
+    analysis's edits; Re-analyse (and GitHub's Re-run) asks again."""
+    app, payload = ctx.app, ctx.payload
     ours = payload["check_run"]
-    if app.github is None or app.model is None or "installation" not in payload:
-        return
+    assert app.github is not None and app.model is not None
     identity = app.github.identity or await app.github.load_identity()
-    if (ours.get("app") or {}).get("id") != identity.app_id or not ours.get("external_id"):
-        return
-    stored = await analyses.check_run(event.conn, int(ours["external_id"]))
+    if (ours.get("app") or {}).get("id") != identity.app_id:
+        return "not our check run"
+    await clean_slate(ctx)
+    stored = await analyses.check_run(ctx.conn, int(ours["external_id"]))
     if stored is None or stored["pull_request_id"] is None:
+        return "the failing check run is not stored"
+    repo = payload["repository"]["full_name"]
+    api = await app.github.installation_api(payload["installation"]["id"])
+    failing = await port(api, repo).check_run(ours["external_id"])
+    config = await app.configs.load(api, app.settings, repo=repo, sha=failing["head_sha"])
+    report = Report(ctx, api, repo, failing)
+    analyst = Analyst(ctx, app.github, api, repo, failing, stored, config, report)
+    wanted = (payload.get("requested_action") or {}).get("identifier", "reanalyse")
+    if wanted != APPLY_FIX["identifier"]:
+        return await analyst.respond(again=True)
+    latest = await analyses.latest(ctx.conn, stored["id"])
+    if latest is None or not latest["patch"]:
+        await report.show("Nothing to apply", "There is no proposed fix for this failure yet.")
+        return "nothing to apply"
+    if stored["is_fork"]:
+        await report.show("Not applied", "The branch is on a fork; hookwise never pushes there.")
+        return "not applied: fork"
+    outcome = await analyst.commit(latest["id"], latest["patch"])
+    await report.show(f"{failing['name']}: fix requested", outcome)
+    return outcome
+
+
+async def clean_slate(ctx: ReactionContext) -> None:
+    """Forget what an earlier attempt of this execution recorded: it starts again."""
+    await analyses.forget_execution(ctx.conn, ctx.execution.id)
+
+
+async def show_failure(ctx: ReactionContext, reason: str) -> None:
+    """A permanent failure, in the summary of our check run beside the failing one."""
+    app, payload = ctx.app, ctx.payload
+    run = payload["check_run"]
+    if app.github is None:
         return
     repo = payload["repository"]["full_name"]
     api = await app.github.installation_api(payload["installation"]["id"])
-    failing = await api.getitem(f"/repos/{repo}/check-runs/{ours['external_id']}")
-    config = await app.configs.load(api, app.settings, repo=repo, sha=failing["head_sha"])
-    report = Report(event, api, repo, failing)
-    analyst = Analyst(event, app.github, api, repo, failing, stored, config, report)
-    wanted = (payload.get("requested_action") or {}).get("identifier", "reanalyse")
-    if wanted != APPLY_FIX["identifier"]:
-        await analyst.respond(again=True)
-        return
-    latest = await analyses.latest(event.conn, stored["id"])
-    if latest is None or not latest["patch"]:
-        await report.show("Nothing to apply", "There is no proposed fix for this failure yet.")
-        return
-    if stored["is_fork"]:
-        await report.show("Not applied", "The branch is on a fork; hookwise never pushes there.")
-        return
-    outcome = await analyst.commit(latest["id"], latest["patch"])
-    await report.show(f"{failing['name']}: fix requested", outcome)
+    if ctx.execution.workflow == "hookwise.check_run_action":
+        run = await port(api, repo).check_run(run["external_id"])
+    await Report(ctx, api, repo, run).show("Analysis failed", reason)
 
 
 class Report:
     """Our check run beside the failing one, rewritten as the analysis goes."""
 
     def __init__(
-        self, event: HandlerContext, api: GitHubAPI, repo: str, run: Mapping[str, Any]
+        self, ctx: ReactionContext, api: GitHubAPI, repo: str, run: Mapping[str, Any]
     ) -> None:
-        self.event, self.api, self.repo, self.run = event, api, repo, run
+        self.ctx, self.api, self.repo, self.run = ctx, api, repo, run
 
     async def show(self, title: str, summary: str, *, can_apply: bool = False) -> None:
         name = f"hookwise: {self.run['name']}"[:100]
@@ -192,43 +201,32 @@ class Report:
             "actions": actions,
         }
         key = f"{self.repo}@{self.run['head_sha']}:{self.run['name']}"
-
-        async def create() -> str:
-            made = await self.api.post(f"/repos/{self.repo}/check-runs", data=create_request)
-            return str(made["id"])
-
-        async def update(check_run_id: str) -> None:
-            await self.api.patch(
-                f"/repos/{self.repo}/check-runs/{check_run_id}",
-                data={"output": output, "actions": actions},
-            )
+        github = port(self.api, self.repo)
 
         async def find() -> str | None:
-            found = await self.api.getitem(
-                f"/repos/{self.repo}/commits/{self.run['head_sha']}/check-runs"
-                "{?check_name,filter,per_page}",
-                {"check_name": name, "filter": "all", "per_page": 100},
-            )
-            for made in found.get("check_runs") or ():
+            for made in await github.check_runs_for(self.run["head_sha"], name):
                 if made.get("external_id") == create_request["external_id"]:
                     return str(made["id"])
             return None
 
-        await perform(
-            self.event.app.pool,
+        await post_once(
+            self.ctx.app.pool,
             Action("github.check_run", key, target=self.repo),
-            event_id=self.event.event.id,
+            event_id=self.ctx.event_id,
             request=create_request,
-            create=create,
-            update=update,
+            create=lambda: github.create_check_run(create_request),
+            update=lambda made: github.update_check_run(
+                made, {"output": output, "actions": actions}
+            ),
             find=find,
         )
+        await self.ctx.step("check_run", f"our check run shows: {title}")
 
 
 class Analyst:
     def __init__(
         self,
-        event: HandlerContext,
+        ctx: ReactionContext,
         github: GitHubApp,
         api: GitHubAPI,
         repo: str,
@@ -237,38 +235,40 @@ class Analyst:
         config: RepoConfig,
         report: Report,
     ) -> None:
-        self.event, self.github, self.api, self.repo = event, github, api, repo
+        self.ctx, self.github, self.api, self.repo = ctx, github, api, repo
+        self.port = port(api, repo)
         self.run, self.stored, self.config, self.report = run, stored, config, report
         self.base = Analysis(
             check_run_id=stored["id"],
             pull_request_id=stored["pull_request_id"],
             failure_signature=None,
+            execution_id=ctx.execution.id,
         )
 
-    async def skip(self, why: str, **changes: Any) -> None:
+    async def skip(self, why: str, **changes: Any) -> str:
         await analyses.record(
-            self.event.conn, replace(self.base, status="skipped", error=why, **changes)
+            self.ctx.conn, replace(self.base, status="skipped", error=why, **changes)
         )
         await self.report.show("No fix proposed", why)
+        return f"no fix proposed: {why}"
 
-    async def respond(self, *, again: bool = False) -> None:
+    async def respond(self, *, again: bool = False) -> str:
         """Analyse and react; `again` (Re-analyse) asks the model even for a known failure."""
-        conn, config = self.event.conn, self.config
+        conn, config = self.ctx.conn, self.config
         if (
             await analyses.fix_attempts(conn, self.stored["pull_request_id"])
             >= config.max_fix_attempts
         ):
-            await self.skip(f"The cap of {config.max_fix_attempts} fix attempts is reached.")
-            return
+            return await self.skip(f"The cap of {config.max_fix_attempts} fix attempts is reached.")
         if (
             await reviews.tokens_today(conn, self.stored["repository_id"])
             >= config.daily_token_budget
         ):
-            await self.skip(
+            return await self.skip(
                 "The repository's daily token budget is spent; analysis resumes tomorrow."
             )
-            return
         evidence = await self.evidence()
+        await self.ctx.step("evidence", f"{len(evidence)} characters of evidence")
         # A log of several MB takes the cutter most of a second: keep it off the event loop.
         excerpt = await asyncio.to_thread(cut, evidence, budget_tokens=EVIDENCE_TOKENS)
         signature = failure_signature(excerpt.text)
@@ -277,20 +277,18 @@ class Analyst:
             conn, self.stored["pull_request_id"], signature, self.run["head_sha"], self.stored["id"]
         )
         if earlier is not None and not again:
-            await self.skip(f"The same failure was analysed already (analysis {earlier}).")
-            return
+            return await self.skip(f"The same failure was analysed already (analysis {earlier}).")
         if await self.fails_on_base():
-            await self.skip(
+            return await self.skip(
                 f"{self.run['name']} fails on {self.stored['base_ref']} too: the failure is "
                 "pre-existing or flaky, not this pull request's.",
                 is_preexisting=True,
                 category="pre-existing",
             )
-            return
-        await self.analyse(excerpt.text)
+        return await self.analyse(excerpt.text)
 
-    async def analyse(self, excerpt: str) -> None:
-        app = self.event.app
+    async def analyse(self, excerpt: str) -> str:
+        app = self.ctx.app
         assert app.model is not None
         prompt = (
             f"Check: {self.run['name']}\nPull request #{self.stored['number']} "
@@ -299,7 +297,7 @@ class Analyst:
         )
         try:
             answer = await ask_once(
-                self.event,
+                self.ctx,
                 f"analysis:{self.run['id']}",
                 partial(
                     app.model.ask,
@@ -312,7 +310,7 @@ class Analyst:
             )
         except UnusableAnswer as exc:
             await analyses.record(
-                self.event.conn,
+                self.ctx.conn,
                 replace(
                     self.base,
                     status="failed",
@@ -323,11 +321,11 @@ class Analyst:
                 ),
             )
             await self.report.show("Analysis failed", "The model's answer could not be used.")
-            return
+            return f"unusable model answer: {exc}"
         found = answer.input
         confidence = min(max(float(found["confidence"]), 0.0), 1.0)
         analysis_id = await analyses.record(
-            self.event.conn,
+            self.ctx.conn,
             replace(
                 self.base,
                 category=found["category"],
@@ -355,6 +353,7 @@ class Analyst:
             summary,
             can_apply=fixable and self.config.fix_mode == "suggest" and not self.stored["is_fork"],
         )
+        return f"{found['category']} failure analysed"
 
     async def fix(self, analysis_id: int, edits: list[dict[str, Any]], summary: str) -> str:
         if self.config.fix_mode != "commit":
@@ -373,13 +372,14 @@ class Analyst:
             pull_request_id=pull_request_id,
             check_run_id=self.stored["id"],
             mode=mode,
+            execution_id=self.ctx.execution.id,
             status="skipped",
-            attempt_number=await analyses.fix_attempts(self.event.conn, pull_request_id) + 1,
+            attempt_number=await analyses.fix_attempts(self.ctx.conn, pull_request_id) + 1,
         )
 
     async def commit(self, analysis_id: int, edits: list[dict[str, Any]]) -> str:
         """The edits as one commit on the PR's branch: never forced, never in workflows."""
-        conn, stored, run = self.event.conn, self.stored, self.run
+        conn, stored, run = self.ctx.conn, self.stored, self.run
         attempt = await self.next_attempt(analysis_id, "commit")
         refused = sorted({e["path"] for e in edits if protected(e["path"])})
         if refused:
@@ -391,43 +391,40 @@ class Analyst:
         message = f"Fix {run['name']} (hookwise)\n\n{marker}"
         branch = stored["head_ref"]
 
-        async def create() -> str:
-            return await commit_edits(
-                self.api,
-                self.repo,
-                branch=branch,
-                head=run["head_sha"],
-                edits=edits,
-                message=message,
-            )
-
         async def find() -> str | None:
-            tip = await self.api.getitem(f"/repos/{self.repo}/commits/{branch}")
+            tip = await self.port.tip(branch)
             return str(tip["sha"]) if marker in tip["commit"]["message"] else None
 
         try:
-            sha = await perform(
-                self.event.app.pool,
+            sha = await post_once(
+                self.ctx.app.pool,
                 Action("github.fix_commit", key, target=f"{self.repo}:{branch}"),
-                event_id=self.event.event.id,
+                event_id=self.ctx.event_id,
                 request={"branch": branch, "parent": run["head_sha"], "edits": edits},
-                create=create,
+                create=lambda: commit_edits(
+                    self.port, branch=branch, head=run["head_sha"], edits=edits, message=message
+                ),
                 find=find,
             )
-        except (EditError, BadRequest) as exc:
+        except EditError as exc:
             await analyses.record_fix(conn, replace(attempt, status="failed", error=str(exc)))
             return f"The fix could not be committed: {exc}"
+        except Exception as exc:
+            # GitHub refused the commit (a push meanwhile: 422): say so, do not retry.
+            refused = classify(exc)
+            if not isinstance(refused, Refused):
+                raise
+            await analyses.record_fix(conn, replace(attempt, status="failed", error=str(refused)))
+            return f"The fix could not be committed: {refused}"
         await analyses.record_fix(conn, replace(attempt, status="succeeded", commit_sha=sha))
+        await self.ctx.step("commit", f"fix committed to {branch} as {sha[:7]}")
         return f"Committed the fix to {branch} as {sha[:7]}; CI runs again on it."
 
     async def suggest(self, analysis_id: int, edits: list[dict[str, Any]], summary: str) -> str:
         """One review with a suggestion per edit that falls inside the diff."""
-        conn, stored = self.event.conn, self.stored
+        conn, stored = self.ctx.conn, self.stored
         number = stored["number"]
-        patches = {
-            f["filename"]: f.get("patch") or ""
-            async for f in self.api.getiter(f"/repos/{self.repo}/pulls/{number}/files?per_page=100")
-        }
+        patches = {f["filename"]: f.get("patch") or "" for f in await self.port.pull_files(number)}
         comments = suggestions(edits, patches)
         attempt = await self.next_attempt(analysis_id, "suggest")
         if not comments:
@@ -435,53 +432,42 @@ class Analyst:
                 conn, replace(attempt, error="no edit falls on lines of the pull request's diff")
             )
             return "The proposed edits touch lines outside this pull request's diff."
-        # The event, not the analysis: a failed attempt rolls its analysis row back, and the
-        # next one (a new id) must find the review the first may have posted.
-        key = f"{self.repo}#{number}:fix-of-event:{self.event.event.id}"
+        # The execution, not the analysis: a retried attempt records a new analysis row, and
+        # must find the review the first may have posted.
+        key = f"{self.repo}#{number}:fix-of-execution:{self.ctx.execution.id}"
+        marker = MARKER.format(kind="fix", key=key)
         request = {
             "commit_id": self.run["head_sha"],
             "body": clip(
-                f"hookwise suggests a fix for **{self.run['name']}**.\n\n{summary}\n\n"
-                f"{MARKER.format(kind='fix', key=key)}"
+                f"hookwise suggests a fix for **{self.run['name']}**.\n\n{summary}\n\n{marker}"
             ),
             "event": "COMMENT",
             "comments": comments,
         }
-
-        async def post() -> str:
-            made = await self.api.post(f"/repos/{self.repo}/pulls/{number}/reviews", data=request)
-            return str(made["id"])
-
-        async def find() -> str | None:
-            marker = MARKER.format(kind="fix", key=key)
-            async for earlier in self.api.getiter(f"/repos/{self.repo}/pulls/{number}/reviews"):
-                if marker in (earlier.get("body") or ""):
-                    return str(earlier["id"])
-            return None
-
-        review_id = await perform(
-            self.event.app.pool,
+        review_id = await post_once(
+            self.ctx.app.pool,
             Action("github.fix_review", key, target=f"{self.repo}#{number}"),
-            event_id=self.event.event.id,
+            event_id=self.ctx.event_id,
             request=request,
-            create=post,
-            find=find,
+            create=lambda: self.port.create_review(number, request),
+            find=lambda: self.port.find_review(number, marker),
         )
         await analyses.record_fix(
             conn, replace(attempt, status="succeeded", review_id=int(review_id))
         )
+        await self.ctx.step("suggest", f"review {review_id} suggests {len(comments)} changes")
         return f"Suggested {len(comments)} change{'s' if len(comments) != 1 else ''} in a review."
 
     async def evidence(self) -> str:
         """The job's log for GitHub Actions; else the check run's output and annotations."""
-        run, repo = self.run, self.repo
+        run = self.run
         if (run.get("app") or {}).get("slug") == "github-actions":
             log = await self.actions_log()
             if log is not None:
                 return log
         output = run.get("output") or {}
         parts = [output.get(k) or "" for k in ("title", "summary", "text")]
-        async for note in self.api.getiter(f"/repos/{repo}/check-runs/{run['id']}/annotations"):
+        for note in await self.port.annotations(run["id"]):
             parts.append(
                 f"{note.get('path')}:{note.get('start_line')}: "
                 f"{note.get('annotation_level')}: {note.get('message')}"
@@ -492,16 +478,17 @@ class Analyst:
         found = RUN_ID.search(self.run.get("details_url") or "")
         if found is None:
             return None
-        jobs = f"/repos/{self.repo}/actions/runs/{found[1]}/jobs"
-        installation = self.event.payload["installation"]["id"]
-        async for job in self.api.getiter(jobs, iterable_key="jobs"):
+        installation = self.ctx.payload["installation"]["id"]
+        for job in await self.port.run_jobs(found[1]):
             if str(job.get("check_run_url", "")).endswith(f"/check-runs/{self.run['id']}"):
                 try:
                     return await self.github.job_log(installation, self.repo, job["id"])
-                except httpx.HTTPStatusError as exc:
+                except Exception as exc:
                     # Logs expire (404/410), and so do the signed storage links (403); the
                     # check run's output still says something.
-                    if exc.response.status_code in (403, 404, 410):
+                    refused = classify(exc)
+                    if isinstance(refused, Refused) and refused.status in (403, 404, 410):
+                        await self.ctx.step("evidence", f"no job log: {refused}", level="WARNING")
                         return None
                     raise
         return None
@@ -510,19 +497,17 @@ class Analyst:
         base = self.stored["base_ref"]
         if not base:
             return False
-        answer = await self.api.getitem(
-            f"/repos/{self.repo}/commits/{base}/check-runs?check_name={self.run['name']}"
-        )
-        return any(r.get("conclusion") in FAILED for r in answer.get("check_runs") or ())
+        runs = await self.port.check_runs_for(base, self.run["name"], filter="latest")
+        return any(r.get("conclusion") in FAILED for r in runs)
 
 
 async def commit_edits(
-    api: GitHubAPI, repo: str, *, branch: str, head: str, edits: list[dict[str, Any]], message: str
+    github: RepoPort, *, branch: str, head: str, edits: list[dict[str, Any]], message: str
 ) -> str:
     """Commit the edited files on top of `head` and move `branch` there, fast-forward only."""
-    parent = await api.getitem(f"/repos/{repo}/git/commits/{head}")
+    parent = await github.git_commit(head)
     edited = by_path(edits)
-    modes = await file_modes(api, repo, parent["tree"]["sha"], edited)
+    modes = await file_modes(github, parent["tree"]["sha"], edited)
     tree = []
     for path, file_edits in edited.items():
         # Kept as it was: an executable script stays executable. A symlink or a submodule has
@@ -530,33 +515,26 @@ async def commit_edits(
         mode = modes.get(path)
         if mode not in FILE_MODES:
             raise EditError(f"{path} is not a file in {head[:7]}")
-        current = await api.getitem(f"/repos/{repo}/contents/{path}?ref={head}")
+        current = await github.contents(path, head)
         text = base64.b64decode(current["content"]).decode("utf-8")
         tree.append(
             {"path": path, "mode": mode, "type": "blob", "content": apply(text, file_edits)}
         )
-    made_tree = await api.post(
-        f"/repos/{repo}/git/trees", data={"base_tree": parent["tree"]["sha"], "tree": tree}
-    )
-    made = await api.post(
-        f"/repos/{repo}/git/commits",
-        data={"message": message, "tree": made_tree["sha"], "parents": [head]},
-    )
+    made_tree = await github.create_tree(parent["tree"]["sha"], tree)
+    made = await github.create_commit(message, made_tree, [head])
     # force False: if someone pushed meanwhile, GitHub refuses and their work stays.
-    await api.patch(
-        f"/repos/{repo}/git/refs/heads/{branch}", data={"sha": made["sha"], "force": False}
-    )
-    return str(made["sha"])
+    await github.move_branch(branch, made)
+    return made
 
 
-async def file_modes(api: GitHubAPI, repo: str, root: str, paths: Iterable[str]) -> dict[str, str]:
+async def file_modes(github: RepoPort, root: str, paths: Iterable[str]) -> dict[str, str]:
     """Each path's git mode in the tree `root` (a path not there is left out), reading only the
     trees on its way: a recursive listing of a large repository comes back truncated."""
     listed: dict[str, dict[str, Any]] = {}
 
     async def entries(tree: str) -> dict[str, Any]:
         if tree not in listed:
-            found = await api.getitem(f"/repos/{repo}/git/trees/{tree}")
+            found = await github.git_tree(tree)
             listed[tree] = {entry["path"]: entry for entry in found["tree"]}
         return listed[tree]
 

@@ -1,8 +1,9 @@
 """AI review of a pull request: one review per head commit, comments only on lines in the diff.
 
-On opened, ready_for_review and synchronize (not drafts, not bots). On synchronize only what
-changed since the last reviewed commit is sent. Posts go through outbound_actions, so a
-redelivered or replayed event never reviews twice; the summary comment is updated in place.
+The workflow hookwise.review, started on opened, ready_for_review and synchronize (not drafts,
+not bots; app/reactions/triggers.py). On synchronize only what changed since the last reviewed
+commit is sent. Posts go through outbound_actions (post_once), so nothing is posted twice; the
+summary comment is updated in place.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from functools import partial
 from typing import Any
 
 from app.analysis.diff import commentable_lines, numbered
-from app.answers import ask_once
 from app.clients.anthropic import Tool, UnusableAnswer
-from app.clients.github import GitHubAPI, is_own_event
-from app.outbound import Action, perform
-from app.router import HandlerContext, Router
+from app.clients.github import GitHubAPI
+from app.clients.github_port import port
+from app.outbound import Action, post_once
+from app.reactions.answers import ask_once
+from app.reactions.context import ReactionContext
 from app.store import reviews
 from app.store.reviews import Review
-
-router = Router()
 
 MAX_BODY = 65_536  # GitHub's limit for review and comment bodies
 MAX_PATCH_CHARS = 40_000  # a larger file diff is generated or vendored: not worth the tokens
@@ -119,48 +119,42 @@ def anchored(comments: list[dict[str, Any]], files: list[Changed]) -> list[dict[
 async def changed_files(
     api: GitHubAPI, repo: str, number: int, *, since: str | None, head: str
 ) -> list[Mapping[str, Any]]:
+    github = port(api, repo)
     if since is not None and since != head:
-        compared = await api.getitem(f"/repos/{repo}/compare/{since}...{head}")
-        return list(compared.get("files") or [])
-    return [f async for f in api.getiter(f"/repos/{repo}/pulls/{number}/files?per_page=100")]
+        return await github.compare_files(since, head)
+    return await github.pull_files(number)
 
 
-@router.register("github", "pull_request", "opened")
-@router.register("github", "pull_request", "ready_for_review")
-@router.register("github", "pull_request", "synchronize")
-async def review_pull_request(event: HandlerContext) -> None:
-    app, payload = event.app, event.payload
+async def run(ctx: ReactionContext) -> str:
+    """Review the head commit the execution names; what happened, for its result."""
+    app, payload = ctx.app, ctx.payload
     pr = payload["pull_request"]
-    if app.github is None or app.model is None or "installation" not in payload:
-        return
-    if pr.get("draft") or (pr.get("user") or {}).get("type") == "Bot":
-        return
-    if is_own_event(payload, app.github.identity):
-        return
+    assert app.github is not None and app.model is not None
     repo, number, head = payload["repository"]["full_name"], pr["number"], pr["head"]["sha"]
     api = await app.github.installation_api(payload["installation"]["id"])
     config = await app.configs.load(api, app.settings, repo=repo, sha=head)
     if not config.review:
-        return
-    stored = await reviews.pull_request(event.conn, pr["id"])
-    if stored is None or await reviews.status(event.conn, stored["id"], head) == "posted":
-        return
+        return "review is off for this repository"
+    stored = await reviews.pull_request(ctx.conn, pr["id"])
+    if stored is None or await reviews.status(ctx.conn, stored["id"], head) == "posted":
+        return "reviewed already"
     skip = Review(pull_request_id=stored["id"], head_sha=head, status="skipped")
-    if await reviews.tokens_today(event.conn, stored["repository_id"]) >= config.daily_token_budget:
-        await reviews.record(event.conn, replace(skip, error="daily token budget reached"))
-        return
+    if await reviews.tokens_today(ctx.conn, stored["repository_id"]) >= config.daily_token_budget:
+        await reviews.record(ctx.conn, replace(skip, error="daily token budget reached"))
+        return "daily token budget reached"
     since = None
     if payload.get("action") == "synchronize":
-        since = await reviews.last_posted_sha(event.conn, stored["id"])
+        since = await reviews.last_posted_sha(ctx.conn, stored["id"])
     changed = await changed_files(api, repo, number, since=since, head=head)
     files = reviewable(changed, config.ignores)
     prompt, sent = prompt_for(pr, files)
+    await ctx.step("diff", f"{len(changed)} files changed, {len(sent)} sent to the model")
     if not sent:
-        await reviews.record(event.conn, replace(skip, error="nothing reviewable changed"))
-        return
+        await reviews.record(ctx.conn, replace(skip, error="nothing reviewable changed"))
+        return "nothing reviewable changed"
     try:
         answer = await ask_once(
-            event,
+            ctx,
             "review",
             partial(
                 app.model.ask,
@@ -172,9 +166,9 @@ async def review_pull_request(event: HandlerContext) -> None:
             ),
         )
     except UnusableAnswer as exc:
-        event.log.warning("review of %s#%d: unusable answer: %s", repo, number, exc)
+        await ctx.step("model", f"unusable answer: {exc}", level="WARNING")
         await reviews.record(
-            event.conn,
+            ctx.conn,
             replace(
                 skip,
                 status="failed",
@@ -184,34 +178,24 @@ async def review_pull_request(event: HandlerContext) -> None:
                 cost_usd=app.model.cost(exc.input_tokens, exc.output_tokens),
             ),
         )
-        return
+        return f"unusable model answer: {exc}"
     comments = anchored(answer.input["comments"], sent)
     key = f"{repo}#{number}@{head}"
-    body = clip(f"{answer.input['summary']}\n\n{MARKER.format(kind='review', key=key)}")
+    marker = MARKER.format(kind="review", key=key)
+    body = clip(f"{answer.input['summary']}\n\n{marker}")
     request = {"commit_id": head, "body": body, "event": "COMMENT", "comments": comments}
-
-    async def post_review() -> str:
-        posted = await api.post(f"/repos/{repo}/pulls/{number}/reviews", data=request)
-        return str(posted["id"])
-
-    async def find_review() -> str | None:
-        marker = MARKER.format(kind="review", key=key)
-        async for earlier in api.getiter(f"/repos/{repo}/pulls/{number}/reviews"):
-            if marker in (earlier.get("body") or ""):
-                return str(earlier["id"])
-        return None
-
-    review_id = await perform(
+    review_id = await post_once(
         app.pool,
         Action("github.review", key, target=f"{repo}#{number}"),
-        event_id=event.event.id,
+        event_id=ctx.event_id,
         request=request,
-        create=post_review,
-        find=find_review,
+        create=lambda: port(api, repo).create_review(number, request),
+        find=lambda: port(api, repo).find_review(number, marker),
     )
-    await summary_comment(event, api, repo, number, head, answer.input["summary"], len(comments))
+    await ctx.step("review", f"review {review_id} posted with {len(comments)} comments")
+    await summary_comment(ctx, api, repo, number, head, answer.input["summary"], len(comments))
     await reviews.record(
-        event.conn,
+        ctx.conn,
         replace(
             skip,
             status="posted",
@@ -225,10 +209,27 @@ async def review_pull_request(event: HandlerContext) -> None:
             error=None,
         ),
     )
+    return f"review {review_id} posted"
+
+
+async def record_failure(ctx: ReactionContext, reason: str) -> None:
+    """A permanent failure, where the admin and reviews show it."""
+    pr = ctx.payload["pull_request"]
+    stored = await reviews.pull_request(ctx.conn, pr["id"])
+    if stored is not None:
+        await reviews.record(
+            ctx.conn,
+            Review(
+                pull_request_id=stored["id"],
+                head_sha=pr["head"]["sha"],
+                status="failed",
+                error=reason,
+            ),
+        )
 
 
 async def summary_comment(
-    event: HandlerContext,
+    ctx: ReactionContext,
     api: GitHubAPI,
     repo: str,
     number: int,
@@ -238,32 +239,18 @@ async def summary_comment(
 ) -> None:
     """One comment per PR, rewritten for each reviewed commit."""
     key = f"{repo}#{number}"
+    marker = MARKER.format(kind="summary", key=key)
     body = clip(
         f"**hookwise review** of {head[:7]}: {comment_count} comment"
-        f"{'' if comment_count == 1 else 's'}.\n\n{summary}\n\n"
-        f"{MARKER.format(kind='summary', key=key)}"
+        f"{'' if comment_count == 1 else 's'}.\n\n{summary}\n\n{marker}"
     )
-
-    async def create() -> str:
-        posted = await api.post(f"/repos/{repo}/issues/{number}/comments", data={"body": body})
-        return str(posted["id"])
-
-    async def update(comment_id: str) -> None:
-        await api.patch(f"/repos/{repo}/issues/comments/{comment_id}", data={"body": body})
-
-    async def find() -> str | None:
-        marker = MARKER.format(kind="summary", key=key)
-        async for comment in api.getiter(f"/repos/{repo}/issues/{number}/comments"):
-            if marker in (comment.get("body") or ""):
-                return str(comment["id"])
-        return None
-
-    await perform(
-        event.app.pool,
+    github = port(api, repo)
+    await post_once(
+        ctx.app.pool,
         Action("github.summary_comment", key, target=key),
-        event_id=event.event.id,
+        event_id=ctx.event_id,
         request={"body": body},
-        create=create,
-        update=update,
-        find=find,
+        create=lambda: github.create_comment(number, body),
+        update=lambda comment_id: github.update_comment(comment_id, body),
+        find=lambda: github.find_comment(number, marker),
     )

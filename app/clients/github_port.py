@@ -1,0 +1,126 @@
+"""The GitHub operations reactions use, by name, for one repository: no handler builds a URL.
+
+A thin layer over gidgethub's GitHubAPI (app/clients/github.py): each method is one REST call
+(or one paged listing) from GitHub's REST API reference, returning the fields reactions read.
+Errors are the library's; app/clients/errors.classify sorts them into the one error tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.clients.github import GitHubAPI
+
+
+class RepoPort:
+    """Named operations on `repo` ('owner/name') through an installation's client."""
+
+    def __init__(self, api: GitHubAPI, repo: str) -> None:
+        self.api = api
+        self.repo = repo
+        self.path = f"/repos/{repo}"
+
+    async def pull_files(self, number: int) -> list[Mapping[str, Any]]:
+        """GET /pulls/{n}/files, every page: filename, patch (absent for binaries), status."""
+        return [f async for f in self.api.getiter(f"{self.path}/pulls/{number}/files?per_page=100")]
+
+    async def compare_files(self, base: str, head: str) -> list[Mapping[str, Any]]:
+        """GET /compare/{base}...{head}: the files changed between two commits."""
+        compared = await self.api.getitem(f"{self.path}/compare/{base}...{head}")
+        return list(compared.get("files") or [])
+
+    async def create_review(self, number: int, request: Mapping[str, Any]) -> str:
+        """POST /pulls/{n}/reviews; the review's id."""
+        posted = await self.api.post(f"{self.path}/pulls/{number}/reviews", data=request)
+        return str(posted["id"])
+
+    async def find_review(self, number: int, marker: str) -> str | None:
+        """The id of our earlier review whose body carries `marker`, if any."""
+        async for earlier in self.api.getiter(f"{self.path}/pulls/{number}/reviews"):
+            if marker in (earlier.get("body") or ""):
+                return str(earlier["id"])
+        return None
+
+    async def create_comment(self, number: int, body: str) -> str:
+        """POST /issues/{n}/comments; the comment's id."""
+        posted = await self.api.post(f"{self.path}/issues/{number}/comments", data={"body": body})
+        return str(posted["id"])
+
+    async def update_comment(self, comment_id: str, body: str) -> None:
+        await self.api.patch(f"{self.path}/issues/comments/{comment_id}", data={"body": body})
+
+    async def find_comment(self, number: int, marker: str) -> str | None:
+        """The id of our earlier issue comment whose body carries `marker`, if any."""
+        async for comment in self.api.getiter(f"{self.path}/issues/{number}/comments"):
+            if marker in (comment.get("body") or ""):
+                return str(comment["id"])
+        return None
+
+    async def check_run(self, check_run_id: int | str) -> Mapping[str, Any]:
+        return await self.api.getitem(f"{self.path}/check-runs/{check_run_id}")
+
+    async def check_runs_for(
+        self, ref: str, name: str, *, filter: str = "all"
+    ) -> list[Mapping[str, Any]]:
+        """GET /commits/{ref}/check-runs?check_name=…&filter=…: the runs of that name (filter
+        'latest': only the most recent run of each)."""
+        found = await self.api.getitem(
+            f"{self.path}/commits/{ref}/check-runs{{?check_name,filter,per_page}}",
+            {"check_name": name, "filter": filter, "per_page": 100},
+        )
+        return list(found.get("check_runs") or ())
+
+    async def create_check_run(self, request: Mapping[str, Any]) -> str:
+        made = await self.api.post(f"{self.path}/check-runs", data=request)
+        return str(made["id"])
+
+    async def update_check_run(self, check_run_id: str, changes: Mapping[str, Any]) -> None:
+        await self.api.patch(f"{self.path}/check-runs/{check_run_id}", data=changes)
+
+    async def annotations(self, check_run_id: int) -> list[Mapping[str, Any]]:
+        return [
+            note
+            async for note in self.api.getiter(f"{self.path}/check-runs/{check_run_id}/annotations")
+        ]
+
+    async def run_jobs(self, run_id: str) -> list[Mapping[str, Any]]:
+        """GET /actions/runs/{id}/jobs, every page."""
+        jobs = f"{self.path}/actions/runs/{run_id}/jobs"
+        return [job async for job in self.api.getiter(jobs, iterable_key="jobs")]
+
+    async def tip(self, branch: str) -> Mapping[str, Any]:
+        """GET /commits/{branch}: the branch's head commit."""
+        return await self.api.getitem(f"{self.path}/commits/{branch}")
+
+    async def git_commit(self, sha: str) -> Mapping[str, Any]:
+        return await self.api.getitem(f"{self.path}/git/commits/{sha}")
+
+    async def git_tree(self, sha: str) -> Mapping[str, Any]:
+        return await self.api.getitem(f"{self.path}/git/trees/{sha}")
+
+    async def contents(self, path: str, ref: str) -> Mapping[str, Any]:
+        return await self.api.getitem(f"{self.path}/contents/{path}?ref={ref}")
+
+    async def create_tree(self, base_tree: str, tree: list[Mapping[str, Any]]) -> str:
+        made = await self.api.post(
+            f"{self.path}/git/trees", data={"base_tree": base_tree, "tree": tree}
+        )
+        return str(made["sha"])
+
+    async def create_commit(self, message: str, tree: str, parents: list[str]) -> str:
+        made = await self.api.post(
+            f"{self.path}/git/commits", data={"message": message, "tree": tree, "parents": parents}
+        )
+        return str(made["sha"])
+
+    async def move_branch(self, branch: str, sha: str) -> None:
+        """PATCH /git/refs/heads/{branch}, force false: fast-forward only, so a push made
+        meanwhile is refused (422) rather than lost."""
+        await self.api.patch(
+            f"{self.path}/git/refs/heads/{branch}", data={"sha": sha, "force": False}
+        )
+
+
+def port(api: GitHubAPI, repo: str) -> RepoPort:
+    return RepoPort(api, repo)

@@ -1,0 +1,37 @@
+"""The built-in workflows by name: how to run one, and how to show a permanent failure."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from app.reactions import fix, linear, review
+from app.reactions.context import ReactionContext
+
+Run = Callable[[ReactionContext], Awaitable[str]]
+Show = Callable[[ReactionContext, str], Awaitable[None]]
+
+
+async def _nowhere(ctx: ReactionContext, reason: str) -> None:
+    """Linear has no place of ours to show a failure: the admin and the metric show it."""
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    run: Run
+    # Where the user looks: our check run's summary, the reviews table. Best effort.
+    show_failure: Show = _nowhere
+    # Needs the model: without ANTHROPIC_API_KEY it is cancelled, not run.
+    needs_model: bool = True
+
+
+BUILTIN = {
+    w.name: w
+    for w in (
+        Workflow("hookwise.review", review.run, review.record_failure),
+        Workflow("hookwise.analyse_failure", fix.run_analysis, fix.show_failure),
+        Workflow("hookwise.check_run_action", fix.run_button, fix.show_failure),
+        Workflow("hookwise.linear_sync", linear.run, needs_model=False),
+    )
+}

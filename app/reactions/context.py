@@ -1,0 +1,78 @@
+"""What a reaction gets: its execution, the payload that started it, the app, a log, a database.
+
+The database is `PerStatement`: each query takes a pooled connection for itself and gives it
+back at once, so a reaction never holds a connection (let alone a transaction) while it waits
+on GitHub, Linear or the model, and never takes a second connection while holding one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import asyncpg
+
+from app.store import executions
+from app.store.executions import Execution
+from app.store.pool import connection
+
+if TYPE_CHECKING:
+    from app.context import Context
+
+
+class PerStatement:
+    """The four query methods of asyncpg.Connection, each on a pooled connection of its own
+    (autocommit): the shape the store's query functions take."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with connection(self._pool) as conn:
+            return await conn.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with connection(self._pool) as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with connection(self._pool) as conn:
+            return await conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with connection(self._pool) as conn:
+            return await conn.execute(query, *args)
+
+
+@dataclass(frozen=True)
+class ReactionContext:
+    execution: Execution
+    payload: Mapping[str, Any]
+    app: Context
+    log: logging.LoggerAdapter[logging.Logger] = field(repr=False)
+    # Typed as a connection so the store's functions take it; each call is its own statement.
+    conn: Any = field(repr=False, default=None)
+
+    @property
+    def settings(self) -> Any:
+        return self.app.settings
+
+    @property
+    def event_id(self) -> UUID | None:
+        """The event that started this execution, for outbound_actions' bookkeeping."""
+        return self.execution.event_id
+
+    async def step(self, step: str, message: str, *, level: str = "INFO", **metadata: Any) -> None:
+        """One line of execution_logs: what the reaction did (diff fetched, model asked, …)."""
+        self.log.info("%s: %s", step, message)
+        await executions.log(
+            self.conn,
+            self.execution.id,
+            level,
+            message,
+            step=step,
+            metadata=metadata or None,
+        )

@@ -1,0 +1,195 @@
+"""hookwise.linear_sync: keep Linear in step with a pull request's links, merge and close.
+
+Started by the pull_request state handler (app/handlers/links.py) once per set of links and PR
+state. Issues the PR names that are not stored yet are asked of Linear here, stored, and the
+links rebuilt. Then, through outbound_actions (post_once, so nothing is sent twice): each
+linked issue gets the PR attached; on merge, each issue the PR closes moves to its team's
+completed state (HOOKWISE_LINEAR_CLOSE_ON_MERGE); on close without merge, each linked issue
+gets a comment saying so. A refusal for one issue is logged and the others still told; a rate
+limit or an outage fails the execution, which the runner reschedules or retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from app.analysis.links import Mention, mentions
+from app.clients.errors import Refused
+from app.clients.linear import LinearClient, completed_state
+from app.handlers.links import relink
+from app.outbound import Action, post_once
+from app.reactions.context import ReactionContext
+from app.store import linear_issues, links
+from app.store.linear_issues import LinearIssue
+from app.store.links import Linked, PullText
+
+# Linear's state types an issue need not be moved out of on merge.
+DONE = frozenset({"completed", "canceled"})
+
+
+async def run(ctx: ReactionContext) -> str:
+    """Resolve, relink, then tell Linear; what was done, for the execution's result."""
+    pull = await links.pull(ctx.conn, ctx.payload["pull_request_github_id"])
+    if pull is None:
+        return "the pull request is not stored"
+    found = mentions(branch=pull.head_ref, title=pull.title, body=pull.body)
+    issues = await resolve(ctx, found)
+    linked = await relink(ctx.conn, ctx.log, pull, issues)
+    await tell_linear(ctx, pull, linked, closing=bool(ctx.payload.get("closing")))
+    return f"{len([link for link in linked if link.removed_at is None])} linked issues told"
+
+
+async def resolve(ctx: ReactionContext, found: list[Mention]) -> dict[str, LinearIssue]:
+    """The issues behind the identifiers, by identifier: the stored ones, and, with a Linear
+    client, those of known teams that Linear has and we have not seen yet."""
+    issues = await linear_issues.by_identifiers(ctx.conn, (m.identifier for m in found))
+    linear = ctx.app.linear
+    missing = [m for m in found if m.identifier not in issues]
+    if not missing or linear is None:
+        return issues
+    # Unknown team keys are words that look like identifiers (UTF-8, SHA-256): not asked about.
+    teams = await linear_issues.known_team_keys(ctx.conn, (m.team_key for m in missing))
+    for mention in missing:
+        if mention.team_key not in teams:
+            continue
+        try:
+            fetched = await linear.issue(mention.identifier)
+        except Refused as exc:
+            why = f"Linear refused {mention.identifier}: {exc}"
+            await ctx.step("resolve", why, level="WARNING")
+            continue
+        if fetched is None:
+            continue
+        issue = LinearIssue(
+            id=fetched.id,
+            identifier=fetched.identifier,
+            title=fetched.title,
+            team_id=fetched.team_id,
+            team_key=fetched.team_key,
+            state_id=fetched.state.id,
+            state_name=fetched.state.name,
+            state_type=fetched.state.type,
+            url=fetched.url,
+            linear_updated_at=fetched.updated_at,
+        )
+        await linear_issues.upsert(ctx.conn, issue)
+        issues[mention.identifier] = issue
+    return issues
+
+
+def _target(link: Linked, pull: PullText) -> str:
+    return f"{link.identifier} <- {pull.full_name}#{pull.number}"
+
+
+async def attach(ctx: ReactionContext, linear: LinearClient, pull: PullText, link: Linked) -> None:
+    url = pull.html_url or ""
+    title = f"#{pull.number} {pull.title or ''}".strip()
+    request = {"issueId": link.linear_issue_id, "url": url, "title": title}
+
+    async def create() -> str:
+        return await linear.attach_url(
+            link.linear_issue_id, url=url, title=title, subtitle=pull.full_name
+        )
+
+    # Linear keeps one attachment per URL and issue, so a retry that did reach it only updates
+    # that attachment: nothing to look for first.
+    await post_once(
+        ctx.app.pool,
+        Action("linear.attach", f"{link.linear_issue_id}:{pull.github_id}", _target(link, pull)),
+        event_id=ctx.event_id,
+        request=request,
+        create=create,
+    )
+
+
+async def complete(
+    ctx: ReactionContext, linear: LinearClient, pull: PullText, link: Linked
+) -> None:
+    if link.state_type in DONE:
+        return
+    team_id = link.team_id
+    if team_id is None:
+        fetched = await linear.issue(link.linear_issue_id)
+        if fetched is None:
+            return
+        team_id = fetched.team_id
+
+    async def create() -> str:
+        done = completed_state(await linear.team_states(team_id))
+        if done is None:
+            why = f"team {team_id} of {link.identifier} has no completed state"
+            raise Refused("Linear", 422, why)
+        return (await linear.set_state(link.linear_issue_id, done.id)).id
+
+    # Setting the same state again changes nothing: a retry need not look first.
+    await post_once(
+        ctx.app.pool,
+        Action("linear.complete", f"{link.linear_issue_id}:{pull.github_id}", _target(link, pull)),
+        event_id=ctx.event_id,
+        request={"issueId": link.linear_issue_id, "teamId": team_id, "merged": pull.html_url},
+        create=create,
+    )
+
+
+async def comment_closed(
+    ctx: ReactionContext, linear: LinearClient, pull: PullText, link: Linked
+) -> None:
+    body = (
+        f"Pull request [{pull.full_name}#{pull.number}]({pull.html_url}) was closed without "
+        "being merged."
+    )
+
+    async def create() -> str:
+        return await linear.comment(link.linear_issue_id, body)
+
+    async def find() -> str | None:
+        for comment in await linear.comments(link.linear_issue_id):
+            if comment.body == body:
+                return comment.id
+        return None
+
+    await post_once(
+        ctx.app.pool,
+        Action(
+            "linear.comment",
+            f"{link.linear_issue_id}:{pull.github_id}:closed",
+            _target(link, pull),
+        ),
+        event_id=ctx.event_id,
+        request={"issueId": link.linear_issue_id, "body": body},
+        create=create,
+        find=find,
+    )
+
+
+async def tell_linear(
+    ctx: ReactionContext, pull: PullText, linked: list[Linked], *, closing: bool
+) -> None:
+    """Attach the PR to every linked issue; when this event closed it, complete or comment."""
+    linear = ctx.app.linear
+    if linear is None:
+        return
+    for link in linked:
+        if link.removed_at is not None:
+            continue
+        await _unless_refused(ctx, link, pull, attach(ctx, linear, pull, link))
+        if not closing:
+            continue
+        if pull.state == "merged":
+            if link.kind == "closes" and ctx.settings.linear_close_on_merge:
+                await _unless_refused(ctx, link, pull, complete(ctx, linear, pull, link))
+        elif pull.state == "closed":
+            await _unless_refused(ctx, link, pull, comment_closed(ctx, linear, pull, link))
+
+
+async def _unless_refused(
+    ctx: ReactionContext, link: Linked, pull: PullText, effect: Awaitable[None]
+) -> None:
+    try:
+        await effect
+    except Refused as exc:
+        # Linear refused one issue (deleted, say): the others are still told. The refusal is
+        # kept in outbound_actions and in this execution's log.
+        await ctx.step("linear", f"{_target(link, pull)}: Linear refused: {exc}", level="WARNING")
+        return
+    await ctx.step("linear", f"{_target(link, pull)}: told")

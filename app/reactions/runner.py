@@ -1,0 +1,162 @@
+"""Run one claimed execution, procrastinate-style: fetch (claimed already), run outside any
+transaction, finish.
+
+Before running, an execution made pointless meanwhile (a review of a superseded head, any
+reaction but Linear's of a closed PR, anything of a suspended or deleted installation) is
+cancelled with that reason. While it runs, its lease is renewed every third of the lease, so a
+slow model answer never lets a second worker start it; a lease found lost cancels the run.
+Its error is classified once (app/clients/errors.py):
+
+    RateLimited   released until the time named, the attempt given back
+    Refused       failed at once, the reason shown where the user looks and counted
+    Unavailable   retried with backoff; failed after HOOKWISE_MAX_ATTEMPTS
+    anything else (a bug of ours): as Unavailable
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from app.clients.errors import RateLimited, Refused, classify
+from app.context import Context
+from app.queue import LOCK
+from app.reactions.builtin import BUILTIN
+from app.reactions.context import PerStatement, ReactionContext
+from app.reactions.policy import pointless
+from app.retry import backoff
+from app.store import answers, executions
+from app.store.errors import StoreError
+from app.store.executions import Execution
+from app.store.pool import connection
+
+log = logging.getLogger(__name__)
+
+STATE = """
+SELECT
+    (SELECT json_build_object('state', p.state, 'head_sha', p.head_sha)
+     FROM pull_requests p WHERE p.id = $1) AS pull,
+    (SELECT json_build_object('suspended_at', i.suspended_at, 'deleted_at', i.deleted_at)
+     FROM installations i WHERE i.id = $2) AS installation
+"""
+
+
+# The key app/worker.serial_keys gives a pull request's events.
+PR_KEY = """
+SELECT 'pr:' || r.github_id || ':' || p.number
+FROM pull_requests p JOIN repositories r ON r.id = p.repository_id WHERE p.id = $1
+"""
+
+
+class LeaseLost(Exception):
+    """Another worker took this execution over after our lease expired."""
+
+
+async def why_pointless(app: Context, execution: Execution) -> str | None:
+    """Read the PR and installation as they stand, behind the lock its events take: an event
+    of this PR being handled now (a close, a push) is seen, not raced."""
+    payload = execution.trigger_data or {}
+    head = ((payload.get("pull_request") or {}).get("head") or {}).get("sha")
+    async with connection(app.pool) as conn, conn.transaction():
+        key = await conn.fetchval(PR_KEY, execution.pull_request_id)
+        if key is not None:
+            await conn.execute(LOCK, key)
+        row = await conn.fetchrow(STATE, execution.pull_request_id, execution.installation_id)
+    return pointless(
+        execution.workflow, head_sha=head, pull=row["pull"], installation=row["installation"]
+    )
+
+
+async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapter[Any]) -> str:
+    """Run `execution` to an outcome: completed, cancelled, failed, retry, rescheduled or
+    lease_lost. Store errors while finishing are logged: the lease expires and it runs again."""
+    db = PerStatement(app.pool)
+    workflow = BUILTIN.get(execution.workflow)
+    reason = None
+    if workflow is None:
+        reason = f"no workflow named {execution.workflow}"
+    elif app.github is None or (workflow.needs_model and app.model is None):
+        reason = "the GitHub App or the model is not configured any more"
+    else:
+        reason = await why_pointless(app, execution)
+    if reason is not None:
+        await executions.log(db, execution.id, "INFO", f"cancelled: {reason}", step="cancel")
+        await executions.finish(db, execution, "cancelled", error=reason)
+        return "cancelled"
+    assert workflow is not None
+    ctx = ReactionContext(
+        execution=execution, payload=execution.trigger_data or {}, app=app, log=bound, conn=db
+    )
+    try:
+        summary = await _with_lease(app, execution, workflow.run(ctx))
+    except LeaseLost:
+        return "lease_lost"
+    except asyncio.CancelledError:
+        with contextlib.suppress(StoreError, asyncio.CancelledError):
+            await asyncio.shield(executions.release(db, execution))
+        raise
+    except Exception as exc:
+        return await _failed(ctx, exc)
+    await executions.log(db, execution.id, "INFO", summary, step="done")
+    if not await executions.finish(db, execution, "completed", result={"summary": summary}):
+        return "lease_lost"
+    await answers.forget(db, execution.id)
+    return "completed"
+
+
+async def _with_lease(app: Context, execution: Execution, run: Any) -> str:
+    lease = app.settings.lease_seconds
+    task = asyncio.ensure_future(run)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=lease / 3)
+            if done:
+                return task.result()
+            try:
+                async with connection(app.pool) as conn:
+                    kept = await executions.renew(conn, execution, lease=lease)
+            except StoreError:
+                continue  # the database is away: keep trying while the lease lasts
+            if not kept:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                raise LeaseLost
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def _failed(ctx: ReactionContext, exc: Exception) -> str:
+    app, execution, db = ctx.app, ctx.execution, ctx.conn
+    error = classify(exc)
+    text = str(error) if error is not None else f"{type(exc).__name__}: {exc}"
+    if isinstance(error, RateLimited):
+        await executions.log(db, execution.id, "WARNING", text, step="rate_limited")
+        await executions.release(db, execution, at=error.until, reason=text)
+        return "rescheduled"
+    if isinstance(error, Refused):
+        await executions.log(db, execution.id, "ERROR", text, step="refused")
+        if not await executions.finish(db, execution, "failed", error=text):
+            return "lease_lost"
+        workflow = BUILTIN[execution.workflow]
+        try:
+            await workflow.show_failure(ctx, text)
+        except Exception as shown:  # best effort: the admin and the metric show it anyway
+            ctx.log.warning("could not show the failure: %s", classify(shown) or shown)
+        return "failed"
+    if error is None:
+        ctx.log.error("execution %s: %s", execution.execution_id, text, exc_info=exc)
+    settings = app.settings
+    delay = backoff(
+        execution.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
+    )
+    await executions.log(db, execution.id, "WARNING", text, step="error")
+    status = await executions.retry(
+        db, execution, text, max_attempts=settings.max_attempts, delay=delay
+    )
+    return "failed" if status == "failed" else "retry"

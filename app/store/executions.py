@@ -1,0 +1,304 @@
+"""Queries on `workflow_executions` and `execution_logs`: the reactions' queue.
+
+Started inside an event's transaction (INSERT … ON CONFLICT DO NOTHING on execution_id, so a
+redelivered or replayed event never starts a second); claimed like events, FOR UPDATE SKIP
+LOCKED with a lease and attempts, but run outside any transaction. One subject's (one pull
+request's) executions run one at a time, in the order they were started: a claim takes only
+the first due one of a subject none of whose executions runs. A rescheduled or retried
+execution waits with run_after in the future and so blocks none behind it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+MAX_ERROR_LENGTH = 4000
+
+START = """
+INSERT INTO workflow_executions
+    (workflow_id, execution_id, trigger_type, trigger_data, subject, subject_label, event_id,
+     pull_request_id, installation_id)
+SELECT w.id, $2, $3, $4::jsonb, $5, $6, $7, $8, $9 FROM workflows w WHERE w.name = $1
+ON CONFLICT (execution_id) DO NOTHING
+RETURNING id
+"""
+
+CLAIM = """
+WITH next AS (
+    SELECT e.id FROM workflow_executions e
+    WHERE e.status IN ('pending', 'running')
+      AND CASE e.status WHEN 'pending' THEN e.run_after <= now() ELSE e.locked_until < now() END
+      AND NOT EXISTS (
+          SELECT 1 FROM workflow_executions r
+          WHERE r.subject = e.subject AND r.id <> e.id AND r.status = 'running'
+            AND r.locked_until >= now())
+      AND NOT EXISTS (
+          SELECT 1 FROM workflow_executions o
+          WHERE o.subject = e.subject AND o.seq < e.seq
+            AND CASE o.status WHEN 'pending' THEN o.run_after <= now()
+                              WHEN 'running' THEN o.locked_until < now() ELSE false END)
+    ORDER BY e.seq
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE workflow_executions AS e
+SET status = 'running',
+    attempts = e.attempts + 1,
+    locked_until = now() + make_interval(secs => $1)
+FROM next, workflows w
+WHERE e.id = next.id AND w.id = e.workflow_id
+RETURNING e.id, w.name AS workflow, e.execution_id, e.subject, e.subject_label, e.event_id,
+          e.pull_request_id, e.installation_id, e.attempts, e.trigger_data, e.started_at
+"""
+
+RENEW = """
+UPDATE workflow_executions SET locked_until = now() + make_interval(secs => $3)
+WHERE id = $1 AND attempts = $2 AND status = 'running'
+"""
+
+FINISH = """
+UPDATE workflow_executions
+SET status = $3, completed_at = greatest(now(), started_at), locked_until = NULL,
+    result = $4::jsonb, error_message = $5
+WHERE id = $1 AND attempts = $2 AND status = 'running'
+"""
+
+RETRY = """
+UPDATE workflow_executions
+SET status = CASE WHEN attempts >= $4 THEN 'failed' ELSE 'pending' END,
+    completed_at = CASE WHEN attempts >= $4 THEN greatest(now(), started_at) END,
+    run_after = now() + make_interval(secs => $5),
+    retry_count = retry_count + 1,
+    locked_until = NULL,
+    error_message = $3
+WHERE id = $1 AND attempts = $2 AND status = 'running'
+RETURNING status
+"""
+
+# A rate limit or a shutdown: not the execution's fault, so the attempt is given back.
+RELEASE = """
+UPDATE workflow_executions
+SET status = 'pending', attempts = greatest(attempts - 1, 0),
+    run_after = greatest(now(), coalesce($3, now())), locked_until = NULL,
+    error_message = coalesce($4, error_message)
+WHERE id = $1 AND attempts = $2 AND status = 'running'
+"""
+
+LOG = """
+INSERT INTO execution_logs (execution_id, level, message, metadata, step_name)
+VALUES ($1, $2, $3, $4::jsonb, $5)
+"""
+
+LIST = """
+SELECT e.id, w.name AS workflow, e.execution_id, e.status, e.subject_label, e.attempts,
+       e.started_at, e.completed_at, e.run_after, e.error_message
+FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
+WHERE ($1::text IS NULL OR e.status = $1) AND ($2::text IS NULL OR e.subject_label = $2)
+ORDER BY e.seq DESC
+LIMIT $3
+"""
+
+OF_PULL = """
+SELECT e.id, w.name AS workflow, e.status, e.attempts, e.started_at, e.completed_at,
+       e.error_message, e.result,
+       coalesce((SELECT json_agg(json_build_object(
+                    'level', l.level, 'step', l.step_name, 'message', l.message,
+                    'at', l.created_at) ORDER BY l.created_at, l.id)
+                 FROM execution_logs l WHERE l.execution_id = e.id), '[]') AS logs
+FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
+WHERE e.pull_request_id = $1
+ORDER BY e.seq
+"""
+
+REPLAY = """
+UPDATE workflow_executions
+SET status = 'pending', run_after = now(), locked_until = NULL, attempts = 0,
+    completed_at = NULL, error_message = NULL, result = NULL
+WHERE id = $1 AND status <> 'running'
+RETURNING id
+"""
+
+PRUNABLE = """
+SELECT count(*) FROM workflow_executions
+WHERE status IN ('completed', 'failed', 'timeout', 'cancelled') AND completed_at < $1
+"""
+
+OLD_LOGS = (
+    "SELECT count(*) FROM execution_logs WHERE created_at < now() - make_interval(days => $1)"
+)
+
+PRUNE = """
+WITH gone AS (
+    DELETE FROM workflow_executions
+    WHERE status IN ('completed', 'failed', 'timeout', 'cancelled') AND completed_at < $1
+    RETURNING 1
+)
+SELECT count(*) FROM gone
+"""
+
+
+ENSURE = """
+INSERT INTO workflows (name, description, config, created_by)
+SELECT name, description, '{"builtin": true}', 'hookwise'
+FROM unnest($1::text[], $2::text[]) AS w (name, description)
+ON CONFLICT (name) DO NOTHING
+"""
+
+
+async def ensure_workflows(conn: asyncpg.Connection, described: dict[str, str]) -> None:
+    """The built-in workflows, by name and description, present (migration 0005 adds them;
+    an emptied table gets them back)."""
+    await conn.execute(ENSURE, list(described), list(described.values()))
+
+
+@dataclass(frozen=True)
+class Start:
+    """One reaction to start: its workflow, the key that makes it run once, what it is about."""
+
+    workflow: str
+    key: str
+    subject: str
+    subject_label: str
+    trigger_type: str = "event"
+    payload: Any = None
+    event_id: UUID | None = None
+    pull_request_id: int | None = None
+    installation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A claimed execution: what a reaction gets of its row."""
+
+    id: UUID
+    workflow: str
+    execution_id: str
+    subject: str
+    subject_label: str | None
+    event_id: UUID | None
+    pull_request_id: int | None
+    installation_id: int | None
+    attempts: int
+    started_at: datetime
+    trigger_data: Any = field(default=None, repr=False)
+
+
+async def start(conn: asyncpg.Connection, wanted: Start) -> UUID | None:
+    """Insert the execution unless its key ran (or waits) already; its id, or None."""
+    return await conn.fetchval(
+        START,
+        wanted.workflow,
+        wanted.key[:255],
+        wanted.trigger_type,
+        json.dumps(wanted.payload),
+        wanted.subject,
+        wanted.subject_label,
+        wanted.event_id,
+        wanted.pull_request_id,
+        wanted.installation_id,
+    )
+
+
+async def claim(conn: asyncpg.Connection, *, lease: float) -> Execution | None:
+    record = await conn.fetchrow(CLAIM, lease)
+    return None if record is None else Execution(**dict(record))
+
+
+async def renew(conn: asyncpg.Connection, execution: Execution, *, lease: float) -> bool:
+    """Extend the lease; False when another worker has taken the execution over."""
+    return await conn.execute(RENEW, execution.id, execution.attempts, lease) == "UPDATE 1"
+
+
+async def finish(
+    conn: asyncpg.Connection,
+    execution: Execution,
+    status: str,
+    *,
+    result: Any = None,
+    error: str | None = None,
+) -> bool:
+    """completed, failed or cancelled; False when the lease was lost."""
+    done = await conn.execute(
+        FINISH,
+        execution.id,
+        execution.attempts,
+        status,
+        json.dumps(result) if result is not None else None,
+        error[:MAX_ERROR_LENGTH] if error else None,
+    )
+    return done == "UPDATE 1"
+
+
+async def retry(
+    conn: asyncpg.Connection, execution: Execution, error: str, *, max_attempts: int, delay: float
+) -> str | None:
+    """Another attempt in `delay` seconds, or failed after the last; the new status."""
+    return await conn.fetchval(
+        RETRY, execution.id, execution.attempts, error[:MAX_ERROR_LENGTH], max_attempts, delay
+    )
+
+
+async def release(
+    conn: asyncpg.Connection,
+    execution: Execution,
+    *,
+    at: datetime | None = None,
+    reason: str | None = None,
+) -> None:
+    await conn.execute(RELEASE, execution.id, execution.attempts, at, reason)
+
+
+async def log(
+    conn: asyncpg.Connection,
+    execution_id: UUID,
+    level: str,
+    message: str,
+    *,
+    step: str | None = None,
+    metadata: Any = None,
+) -> None:
+    await conn.execute(
+        LOG,
+        execution_id,
+        level,
+        message,
+        json.dumps(metadata) if metadata is not None else None,
+        step,
+    )
+
+
+async def listed(
+    conn: asyncpg.Connection, *, status: str | None, pull: str | None, limit: int = 100
+) -> list[asyncpg.Record]:
+    return await conn.fetch(LIST, status, pull, limit)
+
+
+async def of_pull_request(conn: asyncpg.Connection, pull_request_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(OF_PULL, pull_request_id)
+
+
+async def replay(conn: asyncpg.Connection, execution_id: UUID) -> bool:
+    """Put a finished execution back in the queue; False when unknown or running now."""
+    return await conn.fetchval(REPLAY, execution_id) is not None
+
+
+async def prunable(conn: asyncpg.Connection, before: datetime) -> int:
+    return int(await conn.fetchval(PRUNABLE, before))
+
+
+async def old_logs(conn: asyncpg.Connection, days: int) -> int:
+    return int(await conn.fetchval(OLD_LOGS, days))
+
+
+async def prune(conn: asyncpg.Connection, before: datetime, *, days: int) -> tuple[int, int]:
+    """Delete executions finished before `before` (their logs go with them), and logs older than
+    `days` (seed 001's cleanup_old_execution_logs()); the two counts."""
+    executions = int(await conn.fetchval(PRUNE, before))
+    logs = int(await conn.fetchval("SELECT cleanup_old_execution_logs($1)", days))
+    return executions, logs

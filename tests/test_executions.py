@@ -1,0 +1,333 @@
+"""Reactions as executions of their own: the state is recorded whatever the model or GitHub
+answers, and each remote's answer is classified once (refused: failed now, reason shown; rate
+limited: rescheduled, attempt not counted; unavailable: retried). Real worker, embedded
+PostgreSQL, the fakes over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from app import pool_size
+from app.serving import default_router
+from app.worker import Worker
+from tests.admin_support import TOKEN, log_in
+from tests.fakes.github import FakeGitHub
+from tests.processes import environment, hookwise
+from tests.reactions_world import REPO, REVIEW, World, world_factory_for
+
+
+@pytest.fixture
+def world_factory(settings, dsn, fake_github: FakeGitHub) -> Any:
+    return world_factory_for(settings, dsn, fake_github)
+
+
+def reviews_on(world: World) -> list[Any]:
+    return list(world.github.reviews.values())
+
+
+async def executions(db) -> list[tuple[Any, ...]]:
+    rows = await db.fetch(
+        "SELECT w.name, e.status, e.attempts, e.error_message FROM workflow_executions e"
+        " JOIN workflows w ON w.id = e.workflow_id ORDER BY e.seq"
+    )
+    return [tuple(r) for r in rows]
+
+
+async def events_of(db, event_type: str) -> list[tuple[Any, ...]]:
+    rows = await db.fetch(
+        "SELECT status, attempts FROM integration_events"
+        " WHERE event_type = $1 ORDER BY received_at",
+        event_type,
+    )
+    return [tuple(r) for r in rows]
+
+
+def push(world: World, files: dict[str, str]) -> None:
+    world.github.commit_files(REPO, "fix-calc", files, message="More")
+    world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
+
+
+def counted(world: World, workflow: str, outcome: str) -> bool:
+    line = f'hookwise_executions_total{{workflow="{workflow}",outcome="{outcome}"}} 1'
+    return line in world.hookwise.ctx.metrics.render()
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        (404, "model claude-sonet-4 does not exist"),
+        (401, "API key was refused"),
+        (403, "permission denied"),
+    ],
+)
+async def test_a_model_refusal_fails_the_review_never_the_pull_request(
+    world_factory, db, status, shown
+) -> None:
+    async with world_factory(fix_enabled=False) as world:
+        if status == 404:
+            # A mistyped model in the repository's config: the API answers 404 not_found_error.
+            world.model.models = frozenset({"claude-sonnet-4-6"})
+            push(world, {".github/hookwise.yml": "model: claude-sonet-4\n"})
+        else:
+            world.model.fail(status)
+        await world.deliver("pull_request", world.pr_event("opened"))
+
+        assert reviews_on(world) == []
+        assert counted(world, "hookwise.review", "failed")
+        # The model recovers (the config is mended); the next head commit is reviewed once.
+        world.model.models = None
+        push(world, {".github/hookwise.yml": "review: true\n", "notes.md": "# Notes\n"})
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        assert len(reviews_on(world)) == 1
+
+    assert await db.fetchval("SELECT state FROM pull_requests") == "open"
+    assert await db.fetchval("SELECT count(*) FROM pr_state_history") >= 1
+    assert await events_of(db, "pull_request") == [("completed", 1), ("completed", 1)]
+    [failed, posted] = await executions(db)
+    assert failed[:3] == ("hookwise.review", "failed", 1)
+    assert shown in failed[3]
+    assert posted[:3] == ("hookwise.review", "completed", 1)
+    review = await db.fetchrow("SELECT status, error FROM reviews ORDER BY created_at LIMIT 1")
+    assert review["status"] == "failed" and shown in review["error"]
+
+
+async def test_a_model_rate_limit_reschedules_the_review_without_an_attempt(
+    world_factory, db
+) -> None:
+    async with world_factory(fix_enabled=False) as world:
+        world.model.fail(429, retry_after=600)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert await events_of(db, "pull_request") == [("completed", 1)]
+        row = await db.fetchrow("SELECT status, attempts, run_after FROM workflow_executions")
+        assert (row["status"], row["attempts"]) == ("pending", 0)
+        soon = datetime.now(UTC) + timedelta(seconds=600)
+        assert abs((row["run_after"] - soon).total_seconds()) < 30
+        assert counted(world, "hookwise.review", "rescheduled")
+
+        # The time named has come.
+        world.model.reply_tool("submit_review", REVIEW)
+        await db.execute("UPDATE workflow_executions SET run_after = now()")
+        await world.settle()
+        assert len(reviews_on(world)) == 1
+    [(_, status, attempts, _)] = await executions(db)
+    assert (status, attempts) == ("completed", 1)
+
+
+async def test_an_overloaded_model_retries_the_execution_not_the_event(world_factory, db) -> None:
+    async with world_factory(
+        fix_enabled=False, anthropic_max_retries=0, retry_base_seconds=0.0
+    ) as world:
+        world.model.fail(529)
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert len(reviews_on(world)) == 1
+        assert counted(world, "hookwise.review", "retry")
+    assert await events_of(db, "pull_request") == [("completed", 1)]
+    [(_, status, attempts, _)] = await executions(db)
+    assert (status, attempts) == ("completed", 2)
+    steps = await db.fetch("SELECT step_name, message FROM execution_logs ORDER BY created_at")
+    assert any(r["step_name"] == "error" and "529" in r["message"] for r in steps)
+
+
+async def test_an_outage_of_the_model_fails_the_execution_after_its_attempts(
+    world_factory, db
+) -> None:
+    async with world_factory(
+        fix_enabled=False, anthropic_max_retries=0, retry_base_seconds=0.0, max_attempts=2
+    ) as world:
+        world.model.fail(529, times=2)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert reviews_on(world) == []
+    assert await events_of(db, "pull_request") == [("completed", 1)]
+    [(_, status, attempts, error)] = await executions(db)
+    assert (status, attempts) == ("failed", 2)
+    assert "Anthropic" in error and "529" in error
+
+
+@pytest.mark.parametrize("status", [403, 404])
+async def test_a_refused_job_listing_fails_the_analysis_not_the_check_run(
+    world_factory, db, status
+) -> None:
+    # 403: an installation without `actions: read`; 404: the workflow run was deleted.
+    async with world_factory(review_enabled=False) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        world.github.fail("GET", r"/repos/.+/actions/runs/\d+/jobs", status=status)
+        await world.deliver("check_run", world.failed_check())
+        assert world.model.calls == []
+        [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        assert ours.output["title"] == "Analysis failed"
+        assert f"GitHub refused ({status})" in ours.output["summary"]
+        assert counted(world, "hookwise.analyse_failure", "failed")
+    assert await events_of(db, "check_run") == [("completed", 1)]
+    stored = await db.fetchrow("SELECT conclusion, pull_request_id FROM check_runs LIMIT 1")
+    assert stored["conclusion"] == "failure" and stored["pull_request_id"] is not None
+    [(_, state, attempts, error)] = [e for e in await executions(db) if "analyse" in e[0]]
+    assert (state, attempts) == ("failed", 1)
+    assert f"GitHub refused ({status})" in error
+
+
+async def test_a_review_github_refuses_fails_at_once_with_the_reason(world_factory, db) -> None:
+    async with world_factory(fix_enabled=False) as world:
+        world.model.reply_tool("submit_review", REVIEW)
+        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=422)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert reviews_on(world) == []
+        assert len(world.model.calls) == 1
+    assert await events_of(db, "pull_request") == [("completed", 1)]
+    [(_, status, attempts, error)] = await executions(db)
+    assert (status, attempts) == ("failed", 1)
+    assert "GitHub refused (422)" in error
+    assert await db.fetchval("SELECT status FROM reviews") == "failed"
+
+
+async def test_a_pull_request_closed_while_its_review_waits_is_not_reviewed(
+    world_factory, db
+) -> None:
+    async with world_factory(fix_enabled=False, start=False) as world:
+        await world.store("pull_request", world.pr_event("opened"))
+        closed = world.pr_event("closed")
+        later = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        closed["pull_request"] = world.pull | {
+            "state": "closed",
+            "closed_at": later,
+            "updated_at": later,
+        }
+        await world.store("pull_request", closed)
+        await world.settle()
+        assert world.model.calls == []
+        assert reviews_on(world) == []
+    assert await executions(db) == [
+        ("hookwise.review", "cancelled", 1, "the pull request is closed")
+    ]
+
+
+async def test_a_push_while_the_review_waits_reviews_only_the_new_head(world_factory, db) -> None:
+    async with world_factory(fix_enabled=False, start=False) as world:
+        first = world.pull["head"]["sha"]
+        await world.store("pull_request", world.pr_event("opened"))
+        push(world, {"notes.md": "# Notes\n"})
+        await world.store("pull_request", world.pr_event("synchronize"))
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.settle()
+        assert len(world.model.calls) == 1
+        [review] = reviews_on(world)
+        assert review.commit_id == world.pull["head"]["sha"] != first
+    [superseded, reviewed] = await executions(db)
+    assert superseded[:2] == ("hookwise.review", "cancelled")
+    assert superseded[3].startswith(f"superseded: the head moved from {first[:7]}")
+    assert reviewed[:3] == ("hookwise.review", "completed", 1)
+
+
+async def test_a_slow_model_keeps_its_lease_and_runs_once(world_factory, db) -> None:
+    async with world_factory(fix_enabled=False, lease_seconds=0.6) as world:
+        world.model.delay = 2.0
+        world.model.reply_tool("submit_review", REVIEW, times=2)
+        # A second worker polling often: it would take the execution over if its lease lapsed.
+        ctx = world.hookwise.ctx
+        eager = dataclasses.replace(
+            ctx, settings=ctx.settings.model_copy(update={"poll_interval": 0.05})
+        )
+        rival = Worker(eager, default_router(), concurrency=1)
+        running = asyncio.create_task(rival.run())
+        try:
+            await world.deliver("pull_request", world.pr_event("opened"))
+            await asyncio.wait_for(rival.idle(), 30)
+        finally:
+            rival.stop()
+            await running
+        assert len(world.model.calls) == 1
+        assert len(reviews_on(world)) == 1
+    [(_, status, attempts, _)] = await executions(db)
+    assert (status, attempts) == ("completed", 1)
+
+
+async def test_a_pool_of_two_and_two_slots_reviews_twenty_pull_requests(world_factory, db) -> None:
+    async with world_factory(fix_enabled=False, db_pool_size=2, worker_concurrency=2) as world:
+        world.model.responder = lambda request: {"summary": "Fine.", "comments": []}
+        for number in range(101, 121):
+            pull = world.github.add_pull(REPO, number, head_branch="fix-calc", title=f"PR {number}")
+            event = world.pr_event("opened") | {"number": number, "pull_request": pull}
+            await world.store("pull_request", event)
+        # Bounded by the timeout, not a sleep: every review is posted or this fails.
+        await asyncio.wait_for(world.settle(), 120)
+        assert len(reviews_on(world)) == 20
+    assert (
+        await db.fetchval("SELECT count(*) FROM workflow_executions WHERE status = 'completed'")
+        == 20
+    )
+    assert (
+        await db.fetchval("SELECT count(*) FROM integration_events WHERE status = 'completed'")
+        == 20
+    )
+
+
+async def test_executions_are_listed_and_replayed_from_the_cli(world_factory, db, dsn) -> None:
+    async with world_factory(fix_enabled=False) as world:
+        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=422)
+        world.model.reply_tool("submit_review", REVIEW, times=2)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        env = environment(DATABASE_URL=dsn)
+
+        failed = hookwise("executions", "--status", "failed", "--pr", f"{REPO}#7", env=env)
+        assert failed.returncode == 0, failed.stderr
+        [header, row, total] = failed.stdout.splitlines()
+        assert "workflow" in header and total == "1 execution"
+        assert "review" in row and f"{REPO}#7" in row and "GitHub refused (422)" in row
+        other = hookwise("executions", "--pr", f"{REPO}#8", env=env)
+        assert other.stdout.splitlines()[-1] == "0 executions"
+
+        execution_id = row.split()[0]
+        replayed = hookwise("replay", "--execution", execution_id, env=env)
+        assert replayed.returncode == 0, replayed.stderr
+        assert replayed.stdout == f"re-queued execution {execution_id}\n"
+        await world.settle()
+        assert len(reviews_on(world)) == 1
+
+        bad = hookwise("executions", "--pr", "widgets-7", env=env)
+        assert bad.returncode == 2 and "owner/repo#N" in bad.stderr
+    assert await db.fetchval("SELECT status FROM workflow_executions") == "completed"
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "named"),
+    [
+        (("serve",), {"HOOKWISE_DB_POOL_SIZE": "6"}, "at least 7"),
+        (("serve", "--no-worker"), {"HOOKWISE_DB_POOL_SIZE": "2"}, "at least 3"),
+        (("worker", "--concurrency", "3"), {"HOOKWISE_DB_POOL_SIZE": "2"}, "at least 3"),
+    ],
+)
+def test_a_pool_too_small_is_refused_at_start(tmp_path, command, env, named) -> None:
+    values = {"GITHUB_WEBHOOK_SECRET": "s", "HOOKWISE_DATA_DIR": str(tmp_path)} | env
+    done = hookwise(*command, env=environment(**values))
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert "HOOKWISE_DB_POOL_SIZE" in line and named in line
+    if command[-1] != "--no-worker":
+        assert "HOOKWISE_WORKER_CONCURRENCY" in line
+
+
+def test_the_default_settings_fit_the_pool() -> None:
+    pool_size.check(pool=10, web=True, slots=4)
+    pool_size.check(pool=2, web=False, slots=2)
+    with pytest.raises(pool_size.PoolTooSmall):
+        pool_size.check(pool=2, web=False, slots=3)
+
+
+async def test_the_admin_timeline_shows_executions_with_their_steps(world_factory, db) -> None:
+    async with world_factory(fix_enabled=False, admin_token=TOKEN) as world:
+        world.model.reply_tool("submit_review", REVIEW, input_tokens=2000, output_tokens=400)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        client = world.hookwise.client
+        await log_in(client)
+        pull_id = await db.fetchval("SELECT id FROM pull_requests")
+        html = (await client.get(f"/admin/pulls/{pull_id}")).text
+    assert "<td>execution</td>\n      <td>hookwise.review, attempt 1</td>" in html
+    assert '<span class="status completed">completed</span>' in html
+    assert "model: " in html and "2000 tokens in, 400 out" in html
+    assert "review: review " in html and "posted with 1 comments" in html
