@@ -184,15 +184,22 @@ async def test_an_issue_linear_has_but_hookwise_has_not_seen_is_fetched(
         await known(world, "ENG", "Login fails")
         epic = world.linear.add_issue("ENG", "Auth epic")  # ENG-2: no webhook came for it
         world.linear.add_team("OPS")
-        world.linear.add_issue("OPS", "Disk full")  # OPS-1: a team hookwise does not know
+        # OPS-1: of a team no webhook has told hookwise of; Linear's list of teams has it.
+        disk = world.linear.add_issue("OPS", "Disk full")
         await world.deliver_pull(
-            world.open_pull(1, body="Part of ENG-2, OPS-1 and ENG-99"), "opened"
+            world.open_pull(1, branch="login", body="Part of ENG-2, OPS-1, UTF-8 and ENG-99"),
+            "opened",
         )
-        assert await world.links() == {(1, "ENG-2", "references", "body")}
+        assert await world.links() == {
+            (1, "ENG-2", "references", "body"),
+            (1, "OPS-1", "references", "body"),
+        }
+        # UTF is no team of Linear's: never asked for. ENG-99 is asked for, and does not exist.
         asked = [r.variables.get("id") for r in world.linear.requests if r.root == "issue"]
-        assert asked == ["ENG-2", "ENG-99"]
-        [attached] = world.linear.calls("attachmentCreate")
-        assert attached["input"]["issueId"] == epic.id
+        assert asked == ["ENG-2", "OPS-1", "ENG-99"]
+        assert len([r for r in world.linear.requests if r.root == "teams"]) == 1
+        attached = world.linear.calls("attachmentCreate")
+        assert [a["input"]["issueId"] for a in attached] == [epic.id, disk.id]
     row = await db.fetchrow(
         "SELECT identifier, state_type FROM linear_issues WHERE id = $1", epic.id
     )
@@ -204,9 +211,12 @@ async def test_a_pull_request_that_came_first_is_linked_when_the_issue_arrives(
 ) -> None:
     async with linear_world(settings, dsn, db, fake_github) as world:
         world.linear.add_team("ENG")
-        await world.deliver_pull(world.open_pull(1, body="Fixes eng-1"), "opened")
+        await world.deliver_pull(world.open_pull(1, branch="login", body="Fixes eng-1"), "opened")
         assert await world.links() == set()
-        assert world.linear.requests == []  # ENG is no team hookwise knows of yet
+        # No ENG issue is stored, but Linear's list of teams has ENG: so ENG-1 is asked for,
+        # and Linear has no such issue yet.
+        asked = [(r.root, r.variables.get("id")) for r in world.linear.requests]
+        assert asked == [("teams", None), ("issue", "ENG-1")]
 
         issue = world.linear.add_issue("ENG", "Login fails")
         await world.deliver_issue(issue, "create")
@@ -221,7 +231,7 @@ async def test_a_linear_rate_limit_reschedules_the_execution_without_an_attempt(
     async with linear_world(settings, dsn, db, fake_github) as world:
         await known(world, "ENG", "Login fails")
         world.linear.rate_limit(reset_in=600)
-        await world.deliver_pull(world.open_pull(1, body="Fixes ENG-1"), "opened")
+        await world.deliver_pull(world.open_pull(1, branch="login", body="Fixes ENG-1"), "opened")
         # The state is recorded at once, whatever Linear says.
         event = await db.fetchrow(
             "SELECT status, attempts FROM integration_events WHERE event_type = 'pull_request'"
@@ -264,3 +274,65 @@ async def test_a_refusal_from_linear_does_not_cost_the_pull_requests_state(
     assert "Entity not found" in failed["last_error"]
     statuses = await db.fetch("SELECT DISTINCT status FROM integration_events")
     assert [row["status"] for row in statuses] == ["completed"]
+
+
+async def test_the_last_linked_pull_request_to_merge_completes_the_issue(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        [issue] = await known(world, "ENG", "Login fails")
+        first = await world.deliver_pull(
+            world.open_pull(1, branch="a", body="Fixes ENG-1"), "opened"
+        )
+        second = await world.deliver_pull(
+            world.open_pull(2, branch="b", body="Fixes ENG-1"), "opened"
+        )
+        await world.merge(first)
+        # #2 still open and also completes ENG-1: Linear's integration waits for it.
+        assert world.linear.calls("issueUpdate") == []
+        assert issue.state.name == "Todo"
+        await world.merge(second)
+        assert issue.state.name == "Done"
+        assert len(world.linear.calls("issueUpdate")) == 1
+
+
+async def test_the_teams_own_automation_picks_the_state_per_target_branch(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        issues = await known(world, "ENG", "Login", "Logout", "Signup")
+        team = issues[0].team
+        world.linear.automate(team, "merge", "In Review", branch="staging")
+        world.linear.automate(team, "merge", None, branch="release/.*", regex=True)
+        world.linear.automate(team, "merge", "Done")
+        # Linear may answer an update without the issue (the schema lets it): still done.
+        world.linear.update_without_issue = True
+        for number, base in enumerate(("staging", "release/2.1", "main"), start=1):
+            pull = world.open_pull(number, branch=f"b{number}", body=f"Fixes ENG-{number}")
+            pull = await world.deliver_pull(pull, "opened", base=pull["base"] | {"ref": base})
+            await world.merge(pull)
+        assert [i.state.name for i in issues] == ["In Review", "Todo", "Done"]
+    logged = await db.fetch("SELECT message FROM execution_logs WHERE message LIKE '%no action%'")
+    assert [row["message"] for row in logged] == [
+        "ENG-2 <- octo-org/widgets#2: the team's automation for a merge into release/2.1"
+        " takes no action"
+    ]
+
+
+async def test_a_comment_whose_answer_was_lost_is_not_made_twice(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(settings, dsn, db, fake_github) as world:
+        await known(world, "ENG", "Login fails")
+        pull = await world.deliver_pull(world.open_pull(1, branch="eng-1-login"), "opened")
+        world.linear.lose_answers = 1
+        await world.close(pull)
+        [comment] = world.linear.comments.values()
+        # The retry named the same client-made comment id as the lost try: Linear refused a
+        # second, and hookwise found its comment by that id.
+        tries = [r for r in world.linear.requests if r.root == "commentCreate"]
+        assert [(r.status, r.variables["input"]["id"]) for r in tries] == [
+            (502, comment.id),
+            (400, comment.id),
+        ]
+    assert await world.outbound() == [("linear.attach", "sent", 1), ("linear.comment", "sent", 1)]

@@ -239,3 +239,31 @@ def test_completed_state_is_the_first_of_type_completed() -> None:
     ]
     assert completed_state(states) == states[2]
     assert completed_state(states[:1]) is None
+
+
+def test_the_teams_automation_rule_for_the_target_branch_wins_over_its_default() -> None:
+    from app.clients.linear import NO_ACTION, GitAutomation, TeamWorkflow, automation_state
+
+    todo = WorkflowState("s1", "Todo", "unstarted", 1)
+    review = WorkflowState("s2", "In Review", "started", 2)
+    done = WorkflowState("s3", "Done", "completed", 3)
+    rules = [
+        GitAutomation("merge", review, "staging"),
+        GitAutomation("merge", None, "release/.*", is_regex=True),
+        GitAutomation("merge", done),
+        GitAutomation("review", review),
+    ]
+    workflow = TeamWorkflow([todo, review, done], rules)
+    assert automation_state(workflow, "merge", "staging") == review
+    assert automation_state(workflow, "merge", "release/2.1") is NO_ACTION
+    assert automation_state(workflow, "merge", "main") == done
+    # A literal pattern is the whole name; no rule for an event: Done on merge, else nothing.
+    assert automation_state(workflow, "merge", "staging-2") == done
+    bare = TeamWorkflow([todo, done], [])
+    assert automation_state(bare, "merge", "main") == done
+    assert automation_state(bare, "start", "main") is NO_ACTION
+    # A default rule with no state: no action, even though a Done state exists.
+    assert (
+        automation_state(TeamWorkflow([done], [GitAutomation("merge", None)]), "merge", "x")
+        is NO_ACTION
+    )

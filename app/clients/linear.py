@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +33,8 @@ from app.retry import backoff
 log = logging.getLogger(__name__)
 
 TRIES = 3
+# Seconds before an unknown team key makes us ask Linear for the organisation's teams again.
+TEAMS_EVERY = 60.0
 RATE_LIMIT_KINDS = ("requests", "complexity", "endpoint-requests")
 
 
@@ -98,6 +102,35 @@ class Comment:
     body: str
 
 
+@dataclass(frozen=True)
+class GitAutomation:
+    """One of a team's Git automation rules: on `event` (draft, start, review, mergeable,
+    merge), move linked issues to `state` (None: take no action). `branch_pattern` None is the
+    team's default rule; else the rule holds for PRs into matching branches and overrides it."""
+
+    event: str
+    state: WorkflowState | None
+    branch_pattern: str | None = None
+    is_regex: bool = False
+
+    def matches(self, branch: str) -> bool:
+        if self.branch_pattern is None:
+            return True
+        if self.is_regex:
+            # Linear's patterns are JavaScript regular expressions, tested anywhere in the name.
+            try:
+                return re.search(self.branch_pattern, branch) is not None
+            except re.error:
+                return False
+        return self.branch_pattern == branch
+
+
+@dataclass(frozen=True)
+class TeamWorkflow:
+    states: list[WorkflowState]
+    automations: list[GitAutomation]
+
+
 ISSUE = """
 query Issue($id: String!) {
   issue(id: $id) {
@@ -120,6 +153,21 @@ query TeamStates($id: String!) {
   team(id: $id) {
     id key
     states { nodes { id name type position } }
+    gitAutomationStates {
+      nodes {
+        event
+        state { id name type position }
+        targetBranch { branchPattern isRegex }
+      }
+    }
+  }
+}
+"""
+TEAMS = """
+query Teams($after: String) {
+  teams(first: 100, after: $after) {
+    nodes { id key }
+    pageInfo { hasNextPage endCursor }
   }
 }
 """
@@ -137,6 +185,11 @@ mutation AttachmentCreate($input: AttachmentCreateInput!) {
     success
     attachment { id url }
   }
+}
+"""
+COMMENT = """
+query Comment($id: String!) {
+  comment(id: $id) { id body }
 }
 """
 COMMENT_CREATE = """
@@ -185,6 +238,35 @@ def completed_state(states: list[WorkflowState]) -> WorkflowState | None:
     return done[0] if done else None
 
 
+class NoAction:
+    """A team rule that says: on this event, leave the issue where it is."""
+
+
+NO_ACTION = NoAction()
+
+
+def automation_state(
+    workflow: TeamWorkflow, event: str, target_branch: str
+) -> WorkflowState | NoAction:
+    """The state a team's own Git automation moves a linked issue to on `event` for a PR into
+    `target_branch`, as Linear's GitHub integration decides
+    (https://linear.app/docs/github, "Workflow automations"; the schema's GitAutomationState):
+    a rule for the target branch overrides the team's default rule; a rule whose state is null
+    means no action. With no rule for the event: the first completed state on merge, else none.
+    """
+    rules = [a for a in workflow.automations if a.event == event]
+    chosen = next(
+        (a for a in rules if a.branch_pattern is not None and a.matches(target_branch)), None
+    )
+    if chosen is None:
+        chosen = next((a for a in rules if a.branch_pattern is None), None)
+    if chosen is not None:
+        return chosen.state if chosen.state is not None else NO_ACTION
+    if event == "merge":
+        return completed_state(workflow.states) or NO_ACTION
+    return NO_ACTION
+
+
 class LinearClient:
     """Linear's API as one API key sees it."""
 
@@ -200,6 +282,8 @@ class LinearClient:
         self.url = url
         self._api_key = api_key
         self._retry_seconds = retry_seconds
+        self._team_keys: set[str] = set()
+        self._team_keys_at: float | None = None
 
     def __repr__(self) -> str:
         return f"LinearClient(url={self.url!r})"
@@ -277,14 +361,55 @@ class LinearClient:
         return [Comment(node["id"], node["body"]) for node in nodes]
 
     async def team_states(self, team_id: str) -> list[WorkflowState]:
-        data = await self.execute("TeamStates", TEAM_STATES, {"id": team_id})
-        return [_state(node) for node in data["team"]["states"]["nodes"]]
+        return (await self.team_workflow(team_id)).states
 
-    async def set_state(self, issue_id: str, state_id: str) -> WorkflowState:
+    async def team_workflow(self, team_id: str) -> TeamWorkflow:
+        """The team's workflow states and its Git automation rules."""
+        data = await self.execute("TeamStates", TEAM_STATES, {"id": team_id})
+        team = data["team"]
+        automations = []
+        for node in (team.get("gitAutomationStates") or {}).get("nodes") or []:
+            target = node.get("targetBranch")
+            automations.append(
+                GitAutomation(
+                    event=node["event"],
+                    state=_state(node["state"]) if node.get("state") else None,
+                    branch_pattern=target["branchPattern"] if target else None,
+                    is_regex=bool(target and target.get("isRegex")),
+                )
+            )
+        return TeamWorkflow([_state(n) for n in team["states"]["nodes"]], automations)
+
+    async def team_keys(self) -> set[str]:
+        """Every team key of the organisation the key sees (ENG, OPS, ...), all pages."""
+        keys: set[str] = set()
+        after: str | None = None
+        while True:
+            page = (await self.execute("Teams", TEAMS, {"after": after}))["teams"]
+            keys.update(str(node["key"]).upper() for node in page["nodes"])
+            if not page["pageInfo"]["hasNextPage"]:
+                return keys
+            after = page["pageInfo"]["endCursor"]
+
+    async def teams_among(self, keys: set[str]) -> set[str]:
+        """Those of `keys` that are teams of the organisation. Linear is asked for its teams
+        once, and again when a key not among them appears, at most once a minute (words such as
+        UTF-8 look like identifiers and must not cost a request each)."""
+        unknown = keys - self._team_keys
+        stale = self._team_keys_at is None or time.monotonic() - self._team_keys_at > TEAMS_EVERY
+        if unknown and stale:
+            self._team_keys = await self.team_keys()
+            self._team_keys_at = time.monotonic()
+        return keys & self._team_keys
+
+    async def set_state(self, issue_id: str, state_id: str) -> WorkflowState | None:
+        """Move the issue; the state it is in now, or None when Linear did not say (its
+        issueUpdate payload's `issue` is nullable: the update still succeeded)."""
         payload = await self._mutate(
             "IssueUpdate", ISSUE_UPDATE, "issueUpdate", id=issue_id, input={"stateId": state_id}
         )
-        return _state(payload["issue"]["state"])
+        issue = payload.get("issue")
+        return _state(issue["state"]) if issue else None
 
     async def attach_url(
         self, issue_id: str, *, url: str, title: str, subtitle: str | None = None
@@ -299,11 +424,30 @@ class LinearClient:
         )
         return str(payload["attachment"]["id"])
 
-    async def comment(self, issue_id: str, body: str) -> str:
-        payload = await self._mutate(
-            "CommentCreate",
-            COMMENT_CREATE,
-            "commentCreate",
-            input={"issueId": issue_id, "body": body},
-        )
+    async def comment(self, issue_id: str, body: str, *, comment_id: str | None = None) -> str:
+        """Comment on the issue; the comment's id. `comment_id` (a UUID the caller derives from
+        what the comment is for) is sent as the input's `id`, so a retry after a lost answer
+        names the same comment: Linear refuses to create a second with that id."""
+        given = {"issueId": issue_id, "body": body}
+        if comment_id is not None:
+            given["id"] = comment_id
+        try:
+            payload = await self._mutate(
+                "CommentCreate", COMMENT_CREATE, "commentCreate", input=given
+            )
+        except GraphQLError:
+            # Refused because an earlier try (whose answer was lost) made it? Then it is ours.
+            if comment_id is None or await self.comment_by_id(comment_id) is None:
+                raise
+            return comment_id
         return str(payload["comment"]["id"])
+
+    async def comment_by_id(self, comment_id: str) -> Comment | None:
+        try:
+            data = await self.execute("Comment", COMMENT, {"id": comment_id})
+        except GraphQLError as exc:
+            if exc.not_found:
+                return None
+            raise
+        node = data["comment"]
+        return Comment(node["id"], node["body"])

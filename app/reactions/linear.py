@@ -11,11 +11,12 @@ limit or an outage fails the execution, which the runner reschedules or retries.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable
 
 from app.analysis.links import Mention, mentions
 from app.clients.errors import Refused
-from app.clients.linear import LinearClient, completed_state
+from app.clients.linear import LinearClient, NoAction, automation_state
 from app.handlers.links import relink
 from app.outbound import Action, post_once
 from app.reactions.context import ReactionContext
@@ -23,8 +24,10 @@ from app.store import linear_issues, links
 from app.store.linear_issues import LinearIssue
 from app.store.links import Linked, PullText
 
-# Linear's state types an issue need not be moved out of on merge.
-DONE = frozenset({"completed", "canceled"})
+# Linear's state types an issue need not be moved out of on merge: finished already.
+DONE = frozenset({"completed", "canceled", "duplicate"})
+# Comment ids we make are UUIDs derived from what the comment is for (see comment_closed).
+COMMENT_IDS = uuid.UUID("9a4c3a0e-2f64-4a51-9f0d-6b1f5c1e7d21")
 
 
 async def run(ctx: ReactionContext) -> str:
@@ -48,7 +51,9 @@ async def resolve(ctx: ReactionContext, found: list[Mention]) -> dict[str, Linea
     if not missing or linear is None:
         return issues
     # Unknown team keys are words that look like identifiers (UTF-8, SHA-256): not asked about.
+    # A key no stored issue has may still be a team: Linear's own list of teams decides.
     teams = await linear_issues.known_team_keys(ctx.conn, (m.team_key for m in missing))
+    teams |= await linear.teams_among({m.team_key for m in missing} - teams)
     for mention in missing:
         if mention.team_key not in teams:
             continue
@@ -105,7 +110,14 @@ async def attach(ctx: ReactionContext, linear: LinearClient, pull: PullText, lin
 async def complete(
     ctx: ReactionContext, linear: LinearClient, pull: PullText, link: Linked
 ) -> None:
+    """On merge, move the issue as its team's Git automation says, once the last open PR that
+    completes it has merged (Linear's own integration waits for the final linked PR)."""
     if link.state_type in DONE:
+        return
+    others = await links.other_open_closers(ctx.conn, link.linear_issue_id, pull.id)
+    if others:
+        why = f"{_target(link, pull)}: left as it is while {', '.join(others)} is open"
+        await ctx.step("linear", why)
         return
     team_id = link.team_id
     if team_id is None:
@@ -113,20 +125,23 @@ async def complete(
         if fetched is None:
             return
         team_id = fetched.team_id
+    chosen = automation_state(await linear.team_workflow(team_id), "merge", pull.base_ref or "")
+    if isinstance(chosen, NoAction):
+        why = f"{_target(link, pull)}: the team's automation for a merge into"
+        await ctx.step("linear", f"{why} {pull.base_ref} takes no action")
+        return
+    target = chosen
 
     async def create() -> str:
-        done = completed_state(await linear.team_states(team_id))
-        if done is None:
-            why = f"team {team_id} of {link.identifier} has no completed state"
-            raise Refused("Linear", 422, why)
-        return (await linear.set_state(link.linear_issue_id, done.id)).id
+        moved = await linear.set_state(link.linear_issue_id, target.id)
+        return moved.id if moved is not None else target.id
 
     # Setting the same state again changes nothing: a retry need not look first.
     await post_once(
         ctx.app.pool,
         Action("linear.complete", f"{link.linear_issue_id}:{pull.github_id}", _target(link, pull)),
         event_id=ctx.event_id,
-        request={"issueId": link.linear_issue_id, "teamId": team_id, "merged": pull.html_url},
+        request={"issueId": link.linear_issue_id, "stateId": target.id, "merged": pull.html_url},
         create=create,
     )
 
@@ -139,22 +154,22 @@ async def comment_closed(
         "being merged."
     )
 
+    key = f"{link.linear_issue_id}:{pull.github_id}:closed"
+    # The same id on every try: a retry after a lost answer cannot make a second comment.
+    comment_id = str(uuid.uuid5(COMMENT_IDS, key))
+
     async def create() -> str:
-        return await linear.comment(link.linear_issue_id, body)
+        return await linear.comment(link.linear_issue_id, body, comment_id=comment_id)
 
     async def find() -> str | None:
         for comment in await linear.comments(link.linear_issue_id):
-            if comment.body == body:
+            if comment.id == comment_id or comment.body == body:
                 return comment.id
         return None
 
     await post_once(
         ctx.app.pool,
-        Action(
-            "linear.comment",
-            f"{link.linear_issue_id}:{pull.github_id}:closed",
-            _target(link, pull),
-        ),
+        Action("linear.comment", key, _target(link, pull)),
         event_id=ctx.event_id,
         request={"issueId": link.linear_issue_id, "body": body},
         create=create,

@@ -29,7 +29,8 @@ WHERE k.pull_request_id = $1
 ORDER BY i.identifier
 """
 PULL_COLUMNS = """
-p.id, p.github_id, p.number, p.state, p.title, p.body, p.head_ref, p.html_url, r.full_name
+p.id, p.github_id, p.number, p.state, p.title, p.body, p.head_ref, p.base_ref, p.html_url,
+r.full_name
 """
 PULL_BY_GITHUB_ID = f"""
 SELECT {PULL_COLUMNS}
@@ -77,8 +78,28 @@ class PullText:
     title: str | None
     body: str | None
     head_ref: str | None
+    base_ref: str | None
     html_url: str | None
     full_name: str
+
+
+# Other pull requests still open that will complete the same issue when they merge.
+OTHER_OPEN_CLOSERS = """
+SELECT p.number, r.full_name
+FROM pr_links k
+JOIN pull_requests p ON p.id = k.pull_request_id
+JOIN repositories r ON r.id = p.repository_id
+WHERE k.linear_issue_id = $1 AND k.kind = 'closes' AND p.id <> $2 AND p.state = 'open'
+ORDER BY p.id
+"""
+
+
+async def other_open_closers(
+    conn: asyncpg.Connection, linear_issue_id: str, pull_request_id: int
+) -> list[str]:
+    """`owner/repo#N` of each other open PR that completes the issue on merge."""
+    rows = await conn.fetch(OTHER_OPEN_CLOSERS, linear_issue_id, pull_request_id)
+    return [f"{row['full_name']}#{row['number']}" for row in rows]
 
 
 async def replace(

@@ -13,14 +13,17 @@ RATELIMITED.
         await linear.deliver(linear.issue_webhook(issue, "create"))
         linear.rate_limit(times=1)                           # the next request is refused
 
-Not a GraphQL server: a document is read as one operation with one root field, whose arguments
-come from `variables` (the only way hookwise passes them), and the answer is that field's whole
-object whatever the selection asks. Root fields: issue, team, issueUpdate, attachmentCreate,
-commentCreate. A document naming another field gets GraphQL's validation error.
+Held to Linear's published schema (tests/contracts/linear/schema.graphql): every document is
+parsed, validated and executed against it with graphql-core, its variables coerced to their
+declared types. A document Linear would refuse gets GraphQL's own error (and fails the test that
+sent it, through `problems`); an answer is exactly the selection asked for, each value checked
+against its type, so the fake cannot answer a shape Linear never would. Root fields with
+resolvers: issue, team, teams, issueUpdate, attachmentCreate, commentCreate.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -30,10 +33,12 @@ import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+from graphql import GraphQLError, GraphQLSchema, build_schema, execute, parse, validate
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +46,8 @@ from starlette.routing import Route
 
 from app.deliveries import linear_signature
 from tests.harness import serving
+
+SCHEMA_FILE = Path(__file__).parent.parent / "contracts" / "linear" / "schema.graphql"
 
 ORGANIZATION = "5f1f0f8a-1111-4222-8333-944445555666"
 WEBHOOK_ID = "0e2a3b4c-5d6e-4f70-8192-a3b4c5d6e7f8"
@@ -55,12 +62,12 @@ DEFAULT_STATES = (
     ("Canceled", "canceled"),
     ("Duplicate", "canceled"),
 )
-# `query Name($a: T!, $b: U) { field(` : the operation's kind, variables and root field.
-OPERATION = re.compile(
-    r"^\s*(?P<kind>query|mutation)\b\s*(?P<name>\w+)?\s*(?:\((?P<vars>[^)]*)\))?\s*\{\s*(?P<field>\w+)",
-    re.DOTALL,
-)
-VARIABLE = re.compile(r"\$(?P<name>\w+)\s*:\s*(?P<type>[\w\[\]!]+)")
+
+
+@functools.cache
+def schema() -> GraphQLSchema:
+    """Linear's schema, built once per test session (a few seconds: it is 1.2 MB)."""
+    return build_schema(SCHEMA_FILE.read_text())
 
 
 @dataclass(eq=False)
@@ -94,6 +101,8 @@ class Team:
     name: str
     states: list[State] = field(default_factory=list)
     issue_count: int = 0
+    # The team's Git automation rules: (event, state or None for no action, branch, is_regex).
+    automations: list[tuple[str, State | None, str | None, bool]] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -160,6 +169,13 @@ class FakeLinear:
     comments: dict[str, Comment] = field(default_factory=dict, init=False, repr=False)
     _rate_limits: list[float] = field(default_factory=list, init=False, repr=False)
     _failures: list[int] = field(default_factory=list, init=False, repr=False)
+    # issueUpdate answers `issue: null`, as the schema allows.
+    update_without_issue: bool = field(default=False, init=False)
+    # Do the next mutation, then answer 502 as if the answer were lost on the way back.
+    lose_answers: int = field(default=0, init=False)
+    # Documents Linear would refuse, or answers it would never give: the test fails on exit
+    # (a test that sends one on purpose clears the list after looking at it).
+    problems: list[str] = field(default_factory=list, init=False, repr=False)
     _clock: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
     _stack: AsyncExitStack | None = field(default=None, init=False, repr=False)
 
@@ -182,6 +198,13 @@ class FakeLinear:
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
+        if exc is None and self.problems:
+            raise AssertionError(f"against Linear's schema: {self.problems}")
+
+    def refuse(self, message: str, code: str) -> GraphQLFailure:
+        """A refusal of a document Linear would refuse too, noted as a problem of the test."""
+        self.problems.append(f"{code}: {message}")
+        return GraphQLFailure(message, code)
 
     # Setting up
 
@@ -225,6 +248,21 @@ class FakeLinear:
             if state.name == name:
                 return state
         raise KeyError(f"team {team.key} has no state {name}")
+
+    def automate(
+        self,
+        team: Team,
+        event: str,
+        state: str | None,
+        *,
+        branch: str | None = None,
+        regex: bool = False,
+    ) -> None:
+        """A Git automation rule of the team's: on `event` (merge, ...) move linked issues to
+        `state` (None: no action), for PRs into `branch` (None: the default rule)."""
+        team.automations.append(
+            (event, None if state is None else self.state(team, state), branch, regex)
+        )
 
     def move(self, issue: Issue, state: str) -> None:
         """Change an issue's state in Linear (as a person would)."""
@@ -344,9 +382,11 @@ async def graphql(request: Request) -> Response:
                 headers=fake.rate_headers(limited=True, reset_in=reset_in),
             )
         authenticate(request, fake.api_key)
-        root, variables = parse(document)
-        record.root = root
-        data = RESOLVERS[root](fake, variables)
+        data = run(fake, record, document)
+        if fake.lose_answers and record.root in MUTATIONS:
+            fake.lose_answers -= 1
+            record.status = 502
+            return Response(b"upstream timed out", 502, media_type="text/plain")
     except GraphQLFailure as failure:
         record.status = failure.status
         record.errors = [failure.code]
@@ -361,7 +401,10 @@ async def graphql(request: Request) -> Response:
         headers = fake.rate_headers() | failure.headers
         return JSONResponse({"errors": [error]}, failure.status, headers=headers)
     record.status = 200
-    return JSONResponse({"data": {root: data}}, headers=fake.rate_headers())
+    return JSONResponse({"data": data}, headers=fake.rate_headers())
+
+
+MUTATIONS = frozenset({"issueUpdate", "attachmentCreate", "commentCreate"})
 
 
 def authenticate(request: Request, api_key: str) -> None:
@@ -373,30 +416,79 @@ def authenticate(request: Request, api_key: str) -> None:
         )
 
 
-def parse(document: Any) -> tuple[str, dict[str, Any]]:
+def run(fake: FakeLinear, record: Recorded, document: Any) -> dict[str, Any]:
+    """Parse, validate and execute one request against Linear's schema; its `data`.
+
+    What Linear would refuse is a GraphQLFailure with Linear's code, and a problem of the test
+    (`fake.problems`): hookwise must never send it.
+    """
     if not isinstance(document, dict) or not isinstance(document.get("query"), str):
-        raise GraphQLFailure("Must provide query string.", "BAD_USER_INPUT")
-    match = OPERATION.match(document["query"])
-    if match is None:
-        raise GraphQLFailure("Syntax Error: could not read the operation", "GRAPHQL_PARSE_FAILED")
+        raise fake.refuse("Must provide query string.", "BAD_USER_INPUT")
     variables = document.get("variables") or {}
     if not isinstance(variables, dict):
-        raise GraphQLFailure("Variables must be provided as an Object", "BAD_USER_INPUT")
-    for declared in VARIABLE.finditer(match["vars"] or ""):
-        if declared["type"].endswith("!") and variables.get(declared["name"]) is None:
-            raise GraphQLFailure(
-                f'Variable "${declared["name"]}" of required type "{declared["type"]}" was not '
-                "provided.",
-                "GRAPHQL_VALIDATION_FAILED",
-            )
-    root = match["field"]
-    roots = QUERIES if match["kind"] == "query" else MUTATIONS
-    if root not in roots:
-        kind = "Query" if match["kind"] == "query" else "Mutation"
-        raise GraphQLFailure(
-            f'Cannot query field "{root}" on type "{kind}".', "GRAPHQL_VALIDATION_FAILED"
-        )
-    return root, variables
+        raise fake.refuse("Variables must be provided as an Object", "BAD_USER_INPUT")
+    try:
+        tree = parse(document["query"])
+    except GraphQLError as exc:
+        raise fake.refuse(f"Syntax Error: {exc.message}", "GRAPHQL_PARSE_FAILED") from None
+    invalid = validate(schema(), tree)
+    if invalid:
+        raise fake.refuse(invalid[0].message, "GRAPHQL_VALIDATION_FAILED")
+    roots = [
+        selection.name.value
+        for definition in tree.definitions
+        for selection in getattr(definition, "selection_set", None).selections
+        if hasattr(selection, "name")
+    ]
+    record.root = roots[0] if roots else None
+    result = execute(
+        schema(),
+        tree,
+        root_value=Root(fake),
+        variable_values=variables,
+        operation_name=document.get("operationName"),
+    )
+    assert not hasattr(result, "__await__"), "the fake's resolvers are synchronous"
+    for error in result.errors or ():
+        original = error.original_error
+        if isinstance(original, GraphQLFailure):
+            raise original
+        # A variable of the wrong type, or an answer the schema does not allow.
+        raise fake.refuse(error.message, "GRAPHQL_VALIDATION_FAILED")
+    return result.data or {}
+
+
+class Root:
+    """The root fields Linear answers here; graphql-core calls each with (info, **arguments)
+    and keeps of its object only what the selection asks, checked against the schema."""
+
+    def __init__(self, fake: FakeLinear) -> None:
+        self.fake = fake
+
+    def issue(self, _info: Any, id: str) -> dict[str, Any]:
+        return resolve_issue(self.fake, {"id": id})
+
+    def team(self, _info: Any, id: str) -> dict[str, Any]:
+        return resolve_team(self.fake, {"id": id})
+
+    def teams(self, _info: Any, **_arguments: Any) -> dict[str, Any]:
+        nodes = [team_json(team) for team in self.fake.teams.values()]
+        return {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
+
+    def issueUpdate(self, _info: Any, id: str, input: dict[str, Any]) -> dict[str, Any]:
+        return resolve_issue_update(self.fake, {"id": id, "input": input})
+
+    def attachmentCreate(self, _info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        return resolve_attachment_create(self.fake, {"input": input})
+
+    def comment(self, _info: Any, id: str | None = None, **_more: Any) -> dict[str, Any]:
+        found = self.fake.comments.get(id or "")
+        if found is None:
+            raise GraphQLFailure("Entity not found: Comment", "INVALID_INPUT")
+        return comment_json(found)
+
+    def commentCreate(self, _info: Any, input: dict[str, Any]) -> dict[str, Any]:
+        return resolve_comment_create(self.fake, {"input": input})
 
 
 # Resolvers: the root field's whole object, in Linear's shape
@@ -429,7 +521,10 @@ def resolve_issue_update(fake: FakeLinear, variables: dict[str, Any]) -> dict[st
     if "title" in changes:
         issue.title = str(changes["title"])
     issue.updated_at = fake.now()
-    return {"success": True, "lastSyncId": next(fake._clock), "issue": issue_json(fake, issue)}
+    # The payload's issue is nullable, and Linear leaves it out at times (a key that may update
+    # but not read the issue back).
+    answered = None if fake.update_without_issue else issue_json(fake, issue)
+    return {"success": True, "lastSyncId": next(fake._clock), "issue": answered}
 
 
 def resolve_attachment_create(fake: FakeLinear, variables: dict[str, Any]) -> dict[str, Any]:
@@ -465,18 +560,13 @@ def resolve_comment_create(fake: FakeLinear, variables: dict[str, Any]) -> dict[
     body = given.get("body")
     if not isinstance(body, str) or not body.strip():
         raise GraphQLFailure("Argument Validation Error: body is required", "INVALID_INPUT")
-    comment = Comment(str(uuid.uuid4()), issue, body, fake.now())
+    comment_id = given.get("id") or str(uuid.uuid4())
+    if comment_id in fake.comments:
+        # A client-made id names one comment: sending it again creates nothing.
+        raise GraphQLFailure(f"Entity already exists: Comment {comment_id}", "INVALID_INPUT")
+    comment = Comment(comment_id, issue, body, fake.now())
     fake.comments[comment.id] = comment
     return {"success": True, "lastSyncId": next(fake._clock), "comment": comment_json(comment)}
-
-
-QUERIES = {"issue": resolve_issue, "team": resolve_team}
-MUTATIONS = {
-    "issueUpdate": resolve_issue_update,
-    "attachmentCreate": resolve_attachment_create,
-    "commentCreate": resolve_comment_create,
-}
-RESOLVERS = QUERIES | MUTATIONS
 
 
 def iso(moment: datetime) -> str:
@@ -494,6 +584,19 @@ def team_json(team: Team) -> dict[str, Any]:
         "key": team.key,
         "name": team.name,
         "states": {"nodes": [state_json(s) for s in team.states]},
+        "gitAutomationStates": {
+            "nodes": [
+                {
+                    "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{team.id}/{event}/{branch}")),
+                    "event": event,
+                    "state": None if state is None else state_json(state),
+                    "targetBranch": None
+                    if branch is None
+                    else {"branchPattern": branch, "isRegex": regex},
+                }
+                for event, state, branch, regex in team.automations
+            ]
+        },
     }
 
 
