@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     # USD per million tokens, recorded with every model call so spend is visible per row.
     price_input_per_mtok: float = Field(3.0, ge=0, validation_alias=_env("HOOKWISE_PRICE_INPUT"))
     price_output_per_mtok: float = Field(15.0, ge=0, validation_alias=_env("HOOKWISE_PRICE_OUTPUT"))
+    # USD per million tokens by model-name prefix, over hookwise's table (app/clients/anthropic.py):
+    # HOOKWISE_MODEL_PRICES='{"claude-sonnet-4": [3, 15]}'.
+    model_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, validation_alias=_env("HOOKWISE_MODEL_PRICES")
+    )
 
     # Seconds between scheduled `redeliver` runs inside the worker; 0 turns it off.
     redeliver_every: float = Field(0.0, ge=0, validation_alias=_env("HOOKWISE_REDELIVER_EVERY"))

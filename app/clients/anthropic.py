@@ -4,7 +4,16 @@ The SDK's own retries are off: it would sleep out a long retry-after inside the 
 529 and 5xx answers and lost connections are retried here a few times with short backoff, and a
 429 raises RateLimited (app/clients/errors.py), which reschedules the execution for when the
 API takes requests again. An answer we cannot use (no tool call, missing fields, not even
-JSON) is UnusableAnswer: retrying the same prompt will not mend it.
+JSON) is UnusableAnswer: retrying the same prompt will not mend it. Its kinds, by the answer's
+`stop_reason` (https://docs.anthropic.com/en/api/handling-stop-reasons):
+
+    UnusableAnswer      the tokens were spent; nothing usable came back
+     ├── Truncated      stop_reason max_tokens, even after one retry with twice the budget
+     └── Declined       stop_reason refusal: the model would not answer
+
+Budgets above STREAM_ABOVE tokens are streamed, as the SDK advises for long answers (a
+non-streaming call must finish within one HTTP read timeout); the execution's lease is kept
+alive by the runner meanwhile. Each answer's cost uses the price of the model that answered.
 """
 
 from __future__ import annotations
@@ -40,6 +49,33 @@ class Tool:
             "description": self.description,
             "input_schema": self.input_schema,
         }
+
+
+# Output tokens the models take at most: a retry after max_tokens asks for no more than this.
+MAX_OUTPUT_TOKENS = 64_000
+# Larger budgets are streamed.
+STREAM_ABOVE = 16_000
+# USD per million tokens (input, output) by model-name prefix, the longest prefix winning, from
+# https://docs.anthropic.com/en/docs/about-claude/pricing; HOOKWISE_MODEL_PRICES overrides them
+# and HOOKWISE_PRICE_INPUT / _OUTPUT price a model not listed.
+PRICES: dict[str, tuple[str, str]] = {
+    "claude-opus-4-5": ("5", "25"),
+    "claude-opus-4-1": ("15", "75"),
+    "claude-opus-4": ("15", "75"),
+    "claude-sonnet-4": ("3", "15"),
+    "claude-3-7-sonnet": ("3", "15"),
+    "claude-haiku-4-5": ("1", "5"),
+    "claude-3-5-haiku": ("0.8", "4"),
+}
+
+
+def price(model: str, table: dict[str, tuple[str, str]]) -> tuple[Decimal, Decimal] | None:
+    """(input, output) USD per million tokens for `model`: the longest prefix in `table`."""
+    best = max((p for p in table if model.startswith(p)), key=len, default=None)
+    if best is None:
+        return None
+    given_in, given_out = table[best]
+    return Decimal(str(given_in)), Decimal(str(given_out))
 
 
 @dataclass(frozen=True)
@@ -97,8 +133,11 @@ class Model:
         )
         self._tries = settings.anthropic_max_retries + 1
         self._retry_seconds = settings.anthropic_retry_seconds
-        self._price_in = Decimal(str(settings.price_input_per_mtok))
-        self._price_out = Decimal(str(settings.price_output_per_mtok))
+        self._prices = PRICES | {k: (str(i), str(o)) for k, (i, o) in settings.model_prices.items()}
+        self._fallback = (
+            Decimal(str(settings.price_input_per_mtok)),
+            Decimal(str(settings.price_output_per_mtok)),
+        )
         self._metrics = metrics or Metrics()
 
     async def close(self) -> None:
@@ -107,35 +146,66 @@ class Model:
     async def ask(
         self, *, model: str, max_tokens: int, system: str, prompt: str, tool: Tool
     ) -> Answer:
-        """Ask with `tool` forced; the tool's input, checked against its schema."""
-        response = await self._create(
-            model=model,
-            max_tokens=max_tokens,
-            system=system,
-            messages=[{"role": "user", "content": prompt}],
-            tools=[tool.as_param()],
-            tool_choice={"type": "tool", "name": tool.name},
-        )
-        used_in, used_out = response.usage.input_tokens, response.usage.output_tokens
+        """Ask with `tool` forced (one call: parallel tool use off); the tool's input, checked
+        against its schema. An answer cut at `max_tokens` is asked again once with twice the
+        budget (at most MAX_OUTPUT_TOKENS). Raises UnusableAnswer (Truncated, Declined),
+        RateLimited, and the SDK's APIStatusError for a refusal of the request."""
+        spent = (0, 0)
+        budgets = [max_tokens]
+        if max_tokens < MAX_OUTPUT_TOKENS:
+            budgets.append(min(2 * max_tokens, MAX_OUTPUT_TOKENS))
+        for budget in budgets:
+            response = await self._create(
+                model=model,
+                max_tokens=budget,
+                system=system,
+                messages=[{"role": "user", "content": prompt}],
+                tools=[tool.as_param()],
+                tool_choice={"type": "tool", "name": tool.name, "disable_parallel_tool_use": True},
+            )
+            spent = (
+                spent[0] + response.usage.input_tokens,
+                spent[1] + response.usage.output_tokens,
+            )
+            if response.stop_reason != "max_tokens":
+                break
+        return self._answer(response, tool, spent, budget)
+
+    def _answer(
+        self, response: anthropic.types.Message, tool: Tool, spent: tuple[int, int], budget: int
+    ) -> Answer:
+        used_in, used_out = spent
+        cost = self.cost(response.model, used_in, used_out)
+        if response.stop_reason == "refusal":
+            raise Declined(
+                "the model declined to answer (stop_reason refusal)", used_in, used_out, cost
+            )
         calls = [b for b in response.content if b.type == "tool_use" and b.name == tool.name]
+        if response.stop_reason == "max_tokens":
+            why = f"the answer was cut at max_tokens ({budget}): raise max_tokens"
+            raise Truncated(why, used_in, used_out, cost)
         if not calls or not isinstance(calls[0].input, dict):
-            raise UnusableAnswer(f"no {tool.name} call in the answer", used_in, used_out)
+            raise UnusableAnswer(f"no {tool.name} call in the answer", used_in, used_out, cost)
         try:
             check(calls[0].input, tool.input_schema)
         except ModelError as exc:
-            raise UnusableAnswer(str(exc), used_in, used_out) from None
+            raise UnusableAnswer(str(exc), used_in, used_out, cost) from None
         return Answer(
             input=calls[0].input,
             model=response.model,
             input_tokens=used_in,
             output_tokens=used_out,
-            cost_usd=self.cost(used_in, used_out),
+            cost_usd=cost,
         )
 
     async def _create(self, **request: Any) -> anthropic.types.Message:
         for attempt in range(1, self._tries + 1):
             try:
-                response = await self._client.messages.create(**request)
+                if request["max_tokens"] > STREAM_ABOVE:
+                    async with self._client.messages.stream(**request) as stream:
+                        response = await stream.get_final_message()
+                else:
+                    response = await self._client.messages.create(**request)
             except anthropic.RateLimitError as exc:
                 self._metrics.model_requests.inc(status=_status(exc))
                 raise RateLimited("Anthropic", _retry_at(exc)) from exc
@@ -150,10 +220,12 @@ class Model:
                 raise
             except json.JSONDecodeError as exc:  # the SDK parses bodies without a guard
                 self._metrics.model_requests.inc(status="malformed")
-                raise UnusableAnswer(f"the API answered malformed JSON: {exc}", 0, 0) from None
+                why = f"the API answered malformed JSON: {exc}"
+                raise UnusableAnswer(why, 0, 0, Decimal(0)) from None
             if not isinstance(response, anthropic.types.Message):
                 self._metrics.model_requests.inc(status="malformed")
-                raise UnusableAnswer("the API answered something other than a message", 0, 0)
+                why = "the API answered something other than a message"
+                raise UnusableAnswer(why, 0, 0, Decimal(0))
             self._count(response)
             return response
         raise AssertionError("unreachable")
@@ -164,9 +236,11 @@ class Model:
         tokens.inc(response.usage.input_tokens, model=response.model, direction="input")
         tokens.inc(response.usage.output_tokens, model=response.model, direction="output")
 
-    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
-        million = Decimal(1_000_000)
-        return (input_tokens * self._price_in + output_tokens * self._price_out) / million
+    def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+        """USD for these tokens at `model`'s price (PRICES, HOOKWISE_MODEL_PRICES, else
+        HOOKWISE_PRICE_INPUT / _OUTPUT)."""
+        price_in, price_out = price(model, self._prices) or self._fallback
+        return (input_tokens * price_in + output_tokens * price_out) / Decimal(1_000_000)
 
 
 def _retry_at(exc: anthropic.APIStatusError) -> datetime:
@@ -181,7 +255,18 @@ def _retry_at(exc: anthropic.APIStatusError) -> datetime:
 class UnusableAnswer(ModelError):
     """The model answered, but not with what the tool asks; the tokens were spent all the same."""
 
-    def __init__(self, message: str, input_tokens: int, output_tokens: int) -> None:
+    def __init__(
+        self, message: str, input_tokens: int, output_tokens: int, cost_usd: Decimal
+    ) -> None:
         super().__init__(message)
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
+        self.cost_usd = cost_usd
+
+
+class Truncated(UnusableAnswer):
+    """stop_reason max_tokens: the answer was cut off, even with the larger budget."""
+
+
+class Declined(UnusableAnswer):
+    """stop_reason refusal: the model declined to answer."""

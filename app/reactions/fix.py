@@ -317,10 +317,12 @@ class Analyst:
                     error=f"unusable model answer: {exc}",
                     input_tokens=exc.input_tokens,
                     output_tokens=exc.output_tokens,
-                    cost_usd=app.model.cost(exc.input_tokens, exc.output_tokens),
+                    cost_usd=exc.cost_usd,
                 ),
             )
-            await self.report.show("Analysis failed", "The model's answer could not be used.")
+            await self.report.show(
+                "Analysis failed", f"The model's answer could not be used: {exc}."
+            )
             return f"unusable model answer: {exc}"
         found = answer.input
         confidence = min(max(float(found["confidence"]), 0.0), 1.0)

@@ -175,7 +175,7 @@ async def run(ctx: ReactionContext) -> str:
                 error=f"unusable model answer: {exc}",
                 input_tokens=exc.input_tokens,
                 output_tokens=exc.output_tokens,
-                cost_usd=app.model.cost(exc.input_tokens, exc.output_tokens),
+                cost_usd=exc.cost_usd,
             ),
         )
         return f"unusable model answer: {exc}"

@@ -10,6 +10,10 @@ code reaches it through its base URL, `fake.url`, with the official SDK:
         fake.fail(529)                                  # the first call is overloaded,
         fake.reply_tool("report", {"category": "lint"}) # the SDK's retry gets the tool call
 
+Every message is built through the SDK's own types (`anthropic.types.Message`, and for a
+streamed request the `RawMessageStreamEvent`s, sent as server-sent events), so the fake cannot
+answer a shape the real API never would; each documented `stop_reason` can be scripted.
+
 Replies are consumed in the order they were queued, one per request that passes the checks a real
 API makes first (credentials, `anthropic-version`, the request's shape): a refused request never
 uses up a scripted reply. With the queue empty, `responder` may answer; else a 500 says so.
@@ -29,11 +33,13 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+import anthropic.types
+from pydantic import TypeAdapter
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -152,12 +158,19 @@ class FakeAnthropic:
         input_tokens: int = 1200,
         output_tokens: int = 300,
         times: int = 1,
+        stop_reason: str = "tool_use",
     ) -> None:
         """Queue a message calling tool `name` with `input` (sent as given, even when the request
-        forces another tool or `input` breaks the tool's schema: a model misbehaving)."""
+        forces another tool or `input` breaks the tool's schema: a model misbehaving).
+        stop_reason max_tokens: cut off mid-call, as when the budget ran out."""
         block = {"type": "tool_use", "name": name, "input": input}
         usage = (input_tokens, output_tokens)
-        self._queue(Scripted(200, times, [block], "tool_use", usage))
+        self._queue(Scripted(200, times, [block], stop_reason, usage))
+
+    def reply_refusal(self, *, input_tokens: int = 1000, output_tokens: int = 20) -> None:
+        """Queue a message the model declined to give: stop_reason refusal, no tool call."""
+        block = {"type": "text", "text": "I can't help with that."}
+        self._queue(Scripted(200, 1, [block], "refusal", (input_tokens, output_tokens)))
 
     def reply_text(self, text: str, *, input_tokens: int = 1000, output_tokens: int = 50) -> None:
         """Queue a message of one text block, stop_reason end_turn."""
@@ -246,7 +259,7 @@ async def create_message(request: Request) -> Response:
     input_tokens, output_tokens = entry.usage
     if fake.delay:
         await asyncio.sleep(fake.delay)
-    message = {
+    raw = {
         "id": new_id("msg_01"),
         "type": "message",
         "role": "assistant",
@@ -262,7 +275,57 @@ async def create_message(request: Request) -> Response:
             "service_tier": "standard",
         },
     }
-    return JSONResponse(message)
+    # Through the SDK's own type: a shape it does not know fails here, in the test.
+    message = anthropic.types.Message.model_validate(raw)
+    if body.get("stream"):
+        return StreamingResponse(sse(message), media_type="text/event-stream")
+    return JSONResponse(message.model_dump(mode="json", exclude_unset=True))
+
+
+STREAM_EVENT: TypeAdapter[anthropic.types.RawMessageStreamEvent] = TypeAdapter(
+    anthropic.types.RawMessageStreamEvent
+)
+
+
+def stream_events(message: anthropic.types.Message) -> list[dict[str, Any]]:
+    """The message as the API streams it: message_start (no content yet), each block's start,
+    deltas and stop, message_delta with the stop reason and output tokens, message_stop."""
+    whole = message.model_dump(mode="json", exclude_unset=True)
+    start = whole | {
+        "content": [],
+        "stop_reason": None,
+        "usage": whole["usage"] | {"output_tokens": 1},
+    }
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
+    for index, block in enumerate(whole["content"]):
+        if block["type"] == "tool_use":
+            opening = block | {"input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        else:
+            opening = block | {"text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        events += [
+            {"type": "content_block_start", "index": index, "content_block": opening},
+            {"type": "content_block_delta", "index": index, "delta": delta},
+            {"type": "content_block_stop", "index": index},
+        ]
+    events += [
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": whole["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": whole["usage"]["output_tokens"]},
+        },
+        {"type": "message_stop"},
+    ]
+    # Each through the SDK's own event types.
+    return [
+        STREAM_EVENT.validate_python(e).model_dump(mode="json", exclude_unset=True) for e in events
+    ]
+
+
+async def sse(message: anthropic.types.Message) -> Any:
+    for event in stream_events(message):
+        yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
 ROUTES = [Route("/v1/messages", create_message, methods=["POST"])]
@@ -287,8 +350,8 @@ def check_message_request(body: Any) -> str | None:
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise ErrorReply(400, "max_tokens: must be an integer of at least 1")
-    if body.get("stream"):
-        raise ErrorReply(400, "fake: streaming is not supported")
+    if not isinstance(body.get("stream", False), bool):
+        raise ErrorReply(400, "stream: Input should be a valid boolean")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ErrorReply(400, "messages: at least one message is required")
@@ -305,6 +368,8 @@ def check_message_request(body: Any) -> str | None:
         return None
     if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
         raise ErrorReply(400, "tool_choice: Input should be auto, any, tool or none")
+    if not isinstance(choice.get("disable_parallel_tool_use", False), bool):
+        raise ErrorReply(400, "tool_choice.disable_parallel_tool_use: Input should be a boolean")
     if choice["type"] != "tool":
         return None
     name = choice.get("name")
