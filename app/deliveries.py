@@ -30,6 +30,8 @@ from typing import Any, ClassVar, TypeVar
 import msgspec
 
 MAX_ID_LENGTH = 200
+# The stored delivery id of a late Linear retry: its body's digest (see parse_linear).
+RETRY_KEY_PREFIX = "sha256:"
 # UTF-8 is checked a slice at a time, so a 25 MB body is never copied whole into a str.
 UTF8_SLICE = 1 << 20
 
@@ -306,8 +308,18 @@ def parse_linear(
     secrets: Iterable[bytes],
     now: float,
     tolerance: float = 60.0,
+    retry_window: float = 0.0,
 ) -> Delivery:
-    """Verify and parse a Linear delivery; its signed webhookTimestamp must be near `now`."""
+    """Verify and parse a Linear delivery; its signed webhookTimestamp (ms) must be near `now`.
+
+    Linear's docs say to refuse a webhookTimestamp more than a minute from now (`tolerance`),
+    and that a delivery not answered 200 is retried after 1 minute, 1 hour and 6 hours; they do
+    not say whether a retry is signed with a fresh timestamp. So one older than `tolerance` but
+    at most `retry_window` seconds old is taken as such a retry: its key becomes the SHA-256 of
+    its signed body instead of the unsigned Linear-Delivery header, so however often that body
+    is sent again (by Linear, or by someone who captured it) it is stored once. Raises
+    StaleDelivery for anything else outside the window, and for a future timestamp.
+    """
     delivery_id = _required(headers, "Linear-Delivery")
     _required(headers, "Linear-Event")
     verify_linear(headers, body, secrets)
@@ -315,7 +327,10 @@ def parse_linear(
     timestamp = fields.webhook_timestamp
     if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
         raise StaleDelivery("webhookTimestamp is missing")
-    if abs(now - timestamp / 1000) > tolerance:
+    age = now - timestamp / 1000
+    if age > tolerance and age <= retry_window:
+        delivery_id = RETRY_KEY_PREFIX + hashlib.sha256(body).hexdigest()
+    elif abs(age) > tolerance:
         raise StaleDelivery(f"webhookTimestamp is more than {tolerance:g}s from now")
     event_type = _optional_str(fields.type)
     if event_type is None:

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     linear_timestamp_tolerance: float = Field(
         60.0, gt=0, validation_alias=_env("HOOKWISE_LINEAR_TIMESTAMP_TOLERANCE")
     )
+    # Linear retries a delivery after 1 minute, 1 hour and 6 hours: a signed body this old is
+    # taken once, keyed by its digest (app/deliveries.py, parse_linear). 0: refuse them.
+    linear_retry_window: float = Field(
+        8 * 3600.0, ge=0, validation_alias=_env("HOOKWISE_LINEAR_RETRY_WINDOW")
+    )
     # GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
     max_body_bytes: int = Field(
         25 * 1024 * 1024, gt=0, validation_alias=_env("HOOKWISE_MAX_BODY_BYTES")

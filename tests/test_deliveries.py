@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -156,6 +157,28 @@ def test_linear_timestamp_outside_window_is_refused(skew: float) -> None:
     body = linear_body(webhookTimestamp=int((now + skew) * 1000))
     with pytest.raises(StaleDelivery):
         linear(body, now)
+
+
+def test_a_late_linear_retry_is_keyed_by_its_signed_body() -> None:
+    now = time.time()
+    hour = 3600.0
+    body = linear_body(webhookTimestamp=int((now - 6 * hour) * 1000))
+    sent = lower(linear_headers(body, delivery="first-try"))
+
+    def parse(headers: dict[str, str], at: float) -> str:
+        return parse_linear(
+            headers, body, secrets=(b"linear-test-secret",), now=at, retry_window=8 * hour
+        ).delivery_id
+
+    # Six hours late, as Linear's last retry: taken, keyed by the body, whatever the header says.
+    key = parse(sent, now)
+    assert key == "sha256:" + hashlib.sha256(body).hexdigest()
+    assert parse(sent | {"linear-delivery": "replayed"}, now) == key
+    # Beyond the window, or from the future, still refused.
+    with pytest.raises(StaleDelivery):
+        parse(sent, now + 3 * hour)
+    with pytest.raises(StaleDelivery):
+        parse(sent, now - 7 * hour)
 
 
 def test_linear_timestamp_inside_window_is_accepted() -> None:

@@ -243,7 +243,7 @@ async def test_linear_delivery_is_stored(hookwise: Running, db: asyncpg.Connecti
     }
 
 
-@pytest.mark.parametrize("skew", [-120, 120], ids=["stale", "future"])
+@pytest.mark.parametrize("skew", [-9 * 3600, 120], ids=["stale", "future"])
 async def test_linear_delivery_outside_the_window_is_401(
     hookwise: Running, db: asyncpg.Connection, skew: int
 ) -> None:
@@ -256,6 +256,29 @@ async def test_linear_delivery_outside_the_window_is_401(
     assert response.status_code == 401
     assert "webhookTimestamp" in response.json()["error"]
     assert await count_events(db) == 0
+
+
+async def test_a_late_linear_retry_is_stored_once_however_often_it_comes(
+    hookwise: Running, db: asyncpg.Connection
+) -> None:
+    import time
+
+    # Refused first (say the database was down): Linear retries an hour later, its timestamp
+    # perhaps the first one. Taken once, keyed by the signed body; a replay of it is a duplicate.
+    body = linear_body(webhookTimestamp=int((time.time() - 3600) * 1000))
+    first = await hookwise.client.post(
+        "/webhooks/linear", content=body, headers=linear_headers(body, delivery="retry-1")
+    )
+    assert first.status_code == 200
+    assert first.json()["delivery"].startswith("sha256:")
+    again = await hookwise.client.post(
+        "/webhooks/linear", content=body, headers=linear_headers(body, delivery="replayed")
+    )
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert await count_events(db) == 1
+    headers = json.loads(await db.fetchval("SELECT headers FROM integration_events"))
+    assert headers["linear-delivery"] == "retry-1"
 
 
 async def test_health_and_readiness(hookwise: Running) -> None:

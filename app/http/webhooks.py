@@ -66,6 +66,7 @@ def parsers(ctx: Context) -> dict[str, tuple[HeaderCheck, Parser]]:
                 parse_linear,
                 secrets=settings.secrets_for("linear"),
                 tolerance=settings.linear_timestamp_tolerance,
+                retry_window=settings.linear_retry_window,
             ),
         ),
     }

@@ -264,7 +264,8 @@ def wrong_route(rng: random.Random) -> Case:
 def linear(rng: random.Random) -> Case:
     payload = json.loads(LINEAR_BODY)
     stale = rng.random() < 0.5
-    payload["webhookTimestamp"] = int((time.time() - 3600 if stale else time.time()) * 1000)
+    # A day old: older than any retry of Linear's (1 minute, 1 hour, 6 hours).
+    payload["webhookTimestamp"] = int((time.time() - 86400 if stale else time.time()) * 1000)
     body = json.dumps(payload).encode()
     signature = linear_signature(LINEAR_SECRET.encode(), body)
     if not stale:
