@@ -146,15 +146,41 @@ def test_context_windows_merge_and_gaps_are_marked() -> None:
     noise[50] = "2024-05-01T12:00:50.0000000Z src/a.c:3:1: error: expected ';' before '}'"
     noise[53] = "2024-05-01T12:00:53.0000000Z src/a.c:9:1: error: unknown type name 'sizet'"
     noise[150] = "2024-05-01T12:02:30.0000000Z make: *** [Makefile:4: a.o] Error 1"
-    result = cut("\n".join(noise), budget_tokens=1000)
+    result = cut("\n".join(noise), budget_tokens=200)
     lines = result.text.split("\n")
-    assert lines[0] == "… (47 lines omitted)"
+    # Two runs of lines, each around its errors, with the gaps marked.
+    runs: list[list[str]] = [[]]
+    omitted = []
+    for line in lines:
+        if line.startswith("… ("):
+            omitted.append(int(line.split()[1].lstrip("(")))
+            runs.append([])
+        else:
+            runs[-1].append(line)
+    runs = [run for run in runs if run]
+    assert len(runs) == 2
     # 47..61 around the two errors is one window: 3 before the first, 8 after the second.
-    assert lines[1:16] == [clean(noise[i]) for i in range(47, 62)]
-    assert lines[16] == "… (85 lines omitted)"
-    assert lines[17:29] == [clean(noise[i]) for i in range(147, 159)]
-    assert lines[-1] == "… (41 lines omitted)"
-    assert result.kept == 15 + 12
+    first = [clean(noise[i]) for i in range(47, 62)]
+    assert " ".join(first) in " ".join(runs[0])
+    assert " ".join(clean(noise[i]) for i in range(147, 159)) in " ".join(runs[1])
+    assert result.kept + sum(omitted) == 200
+    assert result.kept == len(runs[0]) + len(runs[1])
+    # The budget left after the windows went to more of the same, not elsewhere.
+    assert result.tokens > 150
+
+
+def test_a_tight_budget_spreads_over_every_error_first() -> None:
+    noise = [f"2024-05-01T12:00:{i % 60:02d}.0000000Z step {i}: ok" for i in range(200)]
+    noise[50] = "2024-05-01T12:00:50.0000000Z src/a.c:3:1: error: expected ';' before '}'"
+    noise[150] = "2024-05-01T12:02:30.0000000Z make: *** [Makefile:4: a.o] Error 1"
+    result = cut("\n".join(noise), budget_tokens=60)
+    lines = result.text.split("\n")
+    assert clean(noise[50]) in lines
+    assert clean(noise[150]) in lines
+    # What is left goes to the nearest neighbours of both, not to one error's far context.
+    assert clean(noise[51]) in lines
+    assert clean(noise[151]) in lines
+    assert clean(noise[60]) not in lines
 
 
 def test_group_markers_go_but_the_failing_step_title_stays() -> None:
