@@ -27,6 +27,7 @@ OPERATIONS = [
     ("get", "/app/installations"),
     ("get", "/app/installations/{installation_id}"),
     ("post", "/app/installations/{installation_id}/access_tokens"),
+    ("patch", "/app/hook/config"),
     ("get", "/app/hook/deliveries"),
     ("get", "/app/hook/deliveries/{delivery_id}"),
     ("post", "/app/hook/deliveries/{delivery_id}/attempts"),
@@ -155,7 +156,9 @@ def trim(document: dict[str, Any]) -> dict[str, Any]:
             "x-trimmed-by": "tests/contracts/trim_openapi.py",
         },
         "paths": dict(sorted(paths.items())),
-        "components": {kind: dict(sorted(items.items())) for kind, items in components.items()},
+        "components": {
+            kind: dict(sorted(items.items())) for kind, items in sorted(components.items())
+        },
     }
 
 

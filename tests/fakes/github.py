@@ -249,6 +249,9 @@ class FakeGitHub(RepoState):
     client_id: str = "Iv1.fake0123456789"
     token_ttl: float = 3600.0
     max_per_page: int = MAX_PER_PAGE
+    # GitHub may answer a manifest conversion with "webhook_secret": null: the App's webhook
+    # then has no secret until one is set (PATCH /app/hook/config).
+    converts_with_secret: bool = True
 
     url: str = field(default="", init=False)
     name: str = field(default="Hookwise Test", init=False)
@@ -548,7 +551,7 @@ class FakeGitHub(RepoState):
         self.permissions = dict(manifest.get("default_permissions") or {})
         self.events = list(manifest.get("default_events") or [])
         self.hook_url = manifest["hook_attributes"]["url"]
-        self.webhook_secret = secrets.token_hex(20)
+        self.webhook_secret = secrets.token_hex(20) if self.converts_with_secret else ""
         self.client_secret = secrets.token_hex(20)
 
     async def _post_webhook(
@@ -791,14 +794,34 @@ async def convert_manifest(request: Request) -> Response:
     body = {
         **github.app_json(),
         "client_secret": github.client_secret,
-        "webhook_secret": github.webhook_secret,
+        "webhook_secret": github.webhook_secret or None,
         "pem": github.private_key_pem,
     }
     return reply(body, status_code=201)
 
 
+async def update_hook_config(request: Request) -> Response:
+    """The App's webhook: url, content_type, secret, insecure_ssl (GitHub shows the secret as
+    asterisks)."""
+    app_auth(request)
+    github = github_of(request)
+    changes = await json_body(request)
+    if "secret" in changes:
+        github.webhook_secret = str(changes["secret"] or "")
+    if changes.get("url"):
+        github.hook_url = str(changes["url"])
+    config = {
+        "content_type": "json",
+        "insecure_ssl": "0",
+        "url": github.hook_url or "",
+        **({"secret": "********"} if github.webhook_secret else {}),
+    }
+    return reply(config)
+
+
 ROUTES = [
     Route("/app", get_app, methods=["GET"]),
+    Route("/app/hook/config", update_hook_config, methods=["PATCH"]),
     Route("/app/installations", list_installations, methods=["GET"]),
     Route("/app/installations/{installation_id:int}", get_installation, methods=["GET"]),
     Route(
