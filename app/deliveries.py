@@ -22,16 +22,22 @@ from __future__ import annotations
 import codecs
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qs
 
 import msgspec
 
 MAX_ID_LENGTH = 200
 # The stored delivery id of a late Linear retry: its body's digest (see parse_linear).
 RETRY_KEY_PREFIX = "sha256:"
+# A repository or organization webhook may be set to send `application/x-www-form-urlencoded`:
+# the JSON document is then the urlencoded value of one field, `payload`.
+FORM_TYPE = "application/x-www-form-urlencoded"
+FORM_FIELD = b"payload="
 # UTF-8 is checked a slice at a time, so a 25 MB body is never copied whole into a str.
 UTF8_SLICE = 1 << 20
 
@@ -281,14 +287,65 @@ def _kept_headers(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
     }
 
 
+def json_document(body: bytes) -> bytes:
+    """The JSON document a stored body carries: the body itself, or the decoded `payload` field
+    of a form-encoded one (which never starts with `{`, as a JSON object does).
+
+    Raises InvalidPayload when a form has no single `payload` field or is not UTF-8.
+    """
+    if not body.startswith(FORM_FIELD):
+        return body
+    try:
+        form = parse_qs(
+            body.decode("ascii"), keep_blank_values=True, strict_parsing=True, errors="strict"
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidPayload("form body is not valid urlencoded UTF-8") from None
+    values = form.get("payload", [])
+    if len(values) != 1:
+        raise InvalidPayload("form body must have exactly one payload field")
+    return values[0].encode()
+
+
+def without_nul(value: Any) -> Any:
+    """A decoded payload with U+0000 removed from every string and key: text columns cannot
+    hold it, and handlers then see one text everywhere. The stored body keeps it."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_text(key): without_nul(item) for key, item in value.items()}
+    return value
+
+
+def payload_of(body: bytes) -> Any:
+    """What handlers see of a stored body: its JSON document decoded, without U+0000.
+
+    Raises ValueError (InvalidPayload, json.JSONDecodeError) for a body that is not one.
+    """
+    document = json_document(body)
+    payload = json.loads(document)
+    # U+0000 can only be written \u0000 in JSON: most payloads skip the walk.
+    return without_nul(payload) if b"\\u0000" in document else payload
+
+
 def parse_github(
     headers: Mapping[str, str], body: bytes, *, secrets: Iterable[bytes], now: float
 ) -> Delivery:
-    """Verify and parse a GitHub delivery. `now` is unused: GitHub signs no timestamp."""
+    """Verify and parse a GitHub delivery. `now` is unused: GitHub signs no timestamp.
+
+    The signature is over the raw body, and the raw body is what is stored; a form-encoded
+    delivery (Content-Type application/x-www-form-urlencoded) is read from its `payload` field.
+    """
     event = _required(headers, "X-GitHub-Event")
     delivery_id = _required(headers, "X-GitHub-Delivery")
     verify_github(headers, body, secrets)
-    fields = read_fields(body, GITHUB_FIELDS)
+    form = headers.get("content-type", "").split(";")[0].strip().lower() == FORM_TYPE
+    if form != body.startswith(FORM_FIELD):
+        reason = "form body must be payload=<urlencoded JSON>" if form else None
+        raise InvalidPayload(reason or "body is not valid UTF-8 JSON")
+    fields = read_fields(json_document(body), GITHUB_FIELDS)
     return Delivery(
         source="github",
         hook_id=headers.get("x-github-hook-id", "").strip()[:MAX_ID_LENGTH],

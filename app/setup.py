@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from app.clients.github import app_jwt
 from app.http.server import make_server
 from app.settings import Settings
 from app.signals import stop_on_signals
@@ -61,14 +63,16 @@ def manifest(*, name: str, public_url: str, redirect_url: str) -> dict[str, Any]
 
 
 def env_values(app: Mapping[str, Any]) -> dict[str, str]:
-    """What the conversion answer gives us, under the names hookwise reads."""
-    return {
-        "GITHUB_APP_ID": str(app["id"]),
-        "GITHUB_CLIENT_ID": str(app["client_id"]),
-        "GITHUB_CLIENT_SECRET": str(app["client_secret"]),
-        "GITHUB_WEBHOOK_SECRET": str(app["webhook_secret"]),
-        "GITHUB_PRIVATE_KEY": str(app["pem"]),
+    """What the conversion answer gives us, under the names hookwise reads; a missing or null
+    value is left out, never written as "None"."""
+    names = {
+        "GITHUB_APP_ID": "id",
+        "GITHUB_CLIENT_ID": "client_id",
+        "GITHUB_CLIENT_SECRET": "client_secret",
+        "GITHUB_WEBHOOK_SECRET": "webhook_secret",
+        "GITHUB_PRIVATE_KEY": "pem",
     }
+    return {env: str(app[key]) for env, key in names.items() if app.get(key) not in (None, "")}
 
 
 def _quoted(value: str) -> str:
@@ -127,6 +131,14 @@ async def callback(request: Request, *, flow: Flow) -> HTMLResponse:
     except SetupError as exc:
         log.error("%s", exc)
         return _page("GitHub did not hand over the App", f"<p>{html.escape(str(exc))}</p>")
+    if not app.get("webhook_secret"):
+        try:
+            app["webhook_secret"] = await set_webhook_secret(flow.settings, app)
+        except SetupError as exc:
+            # The private key is handed over only once: keep what GitHub gave.
+            write_env(flow.env_file, env_values(app))
+            log.error("%s", exc)
+            return _page("The App has no webhook secret", f"<p>{html.escape(str(exc))}</p>")
     write_env(flow.env_file, env_values(app))
     flow.install_url = f"{app['html_url']}/installations/new"
     flow.done.set()
@@ -150,6 +162,35 @@ async def exchange(settings: Settings, code: str) -> dict[str, Any]:
     if response.status_code != 201:
         raise SetupError(f"GitHub answered {response.status_code} to the code exchange")
     return dict(response.json())
+
+
+async def set_webhook_secret(settings: Settings, app: Mapping[str, Any]) -> str:
+    """Give the new App's webhook a secret of our making; returns it.
+
+    GitHub's manifest conversion may answer `"webhook_secret": null` (its OpenAPI description
+    allows it): the webhook would then send unsigned deliveries, which hookwise refuses. So a
+    secret is made here and set with PATCH /app/hook/config, as the App (JWT). Raises
+    SetupError, saying what to do by hand, when GitHub does not take it.
+    """
+    secret = secrets.token_hex(32)
+    url = f"{settings.github_api_url}/app/hook/config"
+    headers = {
+        "Accept": "application/vnd.github+json",
+        "User-Agent": "hookwise",
+        "Authorization": f"Bearer {app_jwt(str(app['pem']), str(app['id']), now=time.time())}",
+    }
+    manual = (
+        "GitHub created the App without a webhook secret. Set one in the App's settings"
+        f" ({app.get('html_url', 'on GitHub')}) and put it in GITHUB_WEBHOOK_SECRET"
+    )
+    try:
+        async with httpx.AsyncClient(timeout=settings.github_timeout) as client:
+            response = await client.patch(url, headers=headers, json={"secret": secret})
+    except httpx.HTTPError as exc:
+        raise SetupError(f"{manual}: cannot reach {settings.github_api_url} ({exc})") from None
+    if response.status_code != 200:
+        raise SetupError(f"{manual}: GitHub answered {response.status_code} to setting one")
+    return secret
 
 
 async def run_setup(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from app import queue
+from app import deliveries, queue
 from app.context import Context
 from app.logs import Bound
 from app.queue import LOCK, Claimed
@@ -270,7 +269,7 @@ class Worker:
 
     async def _handle(self, claimed: Claimed, handlers: list[Any], bound: Bound) -> None:
         row = claimed.row
-        payload = json.loads(claimed.body) if handlers else {}
+        payload = deliveries.payload_of(claimed.body) if handlers else {}
         # Only now is the payload read (an ignored event's never is): the installation joins the
         # fields of this attempt's log lines from here on.
         installation = payload.get("installation") if isinstance(payload, dict) else None
@@ -283,7 +282,8 @@ class Worker:
             for handler in handlers:
                 await handler(event)
             outcome = "completed" if handlers else "ignored"
-            as_jsonb = events.jsonb_text(claimed.body.decode("utf-8", "replace"))
+            document = deliveries.json_document(claimed.body)
+            as_jsonb = events.jsonb_text(document.decode("utf-8", "replace"))
             if not await queue.finish(conn, row, outcome, payload=as_jsonb):
                 raise LeaseLost
 

@@ -392,7 +392,7 @@ async def test_redelivery_posts_the_same_delivery_again(
         (again.id, True),
         (failed.id, False),
     ]
-    only = await client.get("/app/hook/deliveries?redelivery=false", headers=app_jwt(github))
+    only = await client.get("/app/hook/deliveries?status=failure", headers=app_jwt(github))
     assert [d["id"] for d in only.json()] == [failed.id]
     unknown = await client.post(
         f"/app/hook/deliveries/{again.id + 1}/attempts", headers=app_jwt(github)
@@ -584,6 +584,13 @@ async def test_unknown_paths_and_methods_get_githubs_404(
         }
         assert "x-github-request-id" in response.headers
         assert "x-ratelimit-limit" in response.headers
+    # None of them is in GitHub's description: the contract check says so.
+    assert github.take_violations() == [
+        "GET /nope: no operation GET /nope in @octokit/openapi@23.0.2",
+        "DELETE /app: no operation DELETE /app in @octokit/openapi@23.0.2",
+        "GET /app/installations/x: apps/get-installation: path parameter installation_id"
+        " invalid at $: 'x' is not of type 'integer'",
+    ]
 
 
 async def test_every_request_is_recorded(github: FakeGitHub, client: httpx.AsyncClient) -> None:
@@ -603,6 +610,10 @@ async def test_every_request_is_recorded(github: FakeGitHub, client: httpx.Async
     assert record.json == {"permissions": {"checks": "write"}}
     assert json.loads(record.body) == record.json
     assert record.status == 201
+    assert github.take_violations() == [
+        "POST /app/installations/7/access_tokens:"
+        " apps/create-installation-access-token: no query parameter x"
+    ]
 
 
 async def test_rate_limit_and_installations(github: FakeGitHub, client: httpx.AsyncClient) -> None:

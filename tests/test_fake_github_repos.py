@@ -178,6 +178,10 @@ async def test_open_pulls_are_listed_newest_first_in_pages_and_closing_shows(
     assert merged["merged_at"] == merged["closed_at"] == merged["updated_at"]
     refused = await client.get(f"/repos/{REPO}/pulls", params={"state": "merged"})
     assert refused.status_code == 422
+    assert github.take_violations() == [
+        f"GET /repos/{REPO}/pulls: pulls/list: query parameter state invalid at $:"
+        " 'merged' is not one of ['open', 'closed', 'all']"
+    ]
     with pytest.raises(ValueError, match="no open pull request #2"):
         github.close_pull(REPO, 2)
 
@@ -514,6 +518,11 @@ async def test_check_runs_are_validated_like_github(
     response = await client.post(f"/repos/{REPO}/check-runs", json=body)
     assert (response.status_code, response.json()["message"]) == (422, message)
     assert github.check_runs == {}
+    # The limits GitHub's description states, the contract check finds too.
+    broken = github.take_violations()
+    stated = "actions" in change or "output" in change
+    assert len(broken) == stated
+    assert all(f"POST /repos/{REPO}/check-runs: checks/create: request body" in v for v in broken)
 
 
 # Actions jobs and their logs

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import requires, version
 
+import gidgethub.abc
 import httpx
 import pytest
 from gidgethub import GitHubBroken
+from packaging.requirements import Requirement
+from packaging.version import Version
 
-from app.clients.github import GitHubApp, RateLimited
+from app.clients.github import GitHubAPI, GitHubApp, RateLimited
 from app.context import open_context
 from app.router import HandlerContext, Router
 from tests.conftest import INSTALLATION_ID, with_github
@@ -159,3 +163,16 @@ async def test_writes_are_one_at_a_time_a_second_apart(settings, fake_github) ->
     posted = [r.at for r in fake_github.requests if r.method == "POST"]
     assert len(posted) == 2
     assert posted[1] - posted[0] >= 0.95
+
+
+def test_gidgethub_has_the_hooks_hookwise_overrides() -> None:
+    # app/clients/github.py overrides gidgethub's _get_app_jwt (the App's JWT on App calls) and
+    # handle_rate_limit_error; gidgethub has them from 6.0. Were they gone, the overrides would
+    # be dead code and App calls would go out without a JWT.
+    for hook in ("_get_app_jwt", "handle_rate_limit_error"):
+        assert hook in vars(gidgethub.abc.GitHubAPI), hook
+        assert getattr(GitHubAPI, hook) is not getattr(gidgethub.abc.GitHubAPI, hook)
+    [pin] = [r for r in requires("hookwise") or [] if Requirement(r).name == "gidgethub"]
+    lowest = min(Version(s.version) for s in Requirement(pin).specifier if s.operator == ">=")
+    assert lowest >= Version("6.0"), pin
+    assert Version(version("gidgethub")) in Requirement(pin).specifier

@@ -10,8 +10,10 @@ import stat
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.settings import Settings
+from app.setup import env_values
 from tests.fakes.github import FakeGitHub
 from tests.harness import free_port, running_hookwise
 from tests.processes import HOOKWISE, environment
@@ -25,9 +27,13 @@ async def wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
     raise AssertionError(f"hookwise setup ended before {text!r}")
 
 
+@pytest.mark.parametrize("secret_given", [True, False], ids=["secret", "webhook_secret-null"])
 async def test_setup_creates_the_app_and_writes_env(
-    tmp_path: Path, fake_github: FakeGitHub, dsn: str, db
+    tmp_path: Path, fake_github: FakeGitHub, dsn: str, db, secret_given: bool
 ) -> None:
+    # GitHub may convert the manifest with "webhook_secret": null: setup then makes a secret and
+    # sets it on the App's webhook, and deliveries are signed with it all the same.
+    fake_github.converts_with_secret = secret_given
     port = free_port()
     env_path = tmp_path / ".env"
     env_path.write_text("HOOKWISE_LOG_LEVEL=info\n")
@@ -74,7 +80,10 @@ async def test_setup_creates_the_app_and_writes_env(
     written = Settings(_env_file=env_path, database_url=dsn)  # type: ignore[call-arg]
     assert written.github_app_id == str(fake_github.app_id)
     assert written.github_client_id == fake_github.client_id
+    assert fake_github.webhook_secret
     assert written.secrets_for("github") == (fake_github.webhook_secret.encode(),)
+    set_secret = [r for r in fake_github.requests if r.path == "/app/hook/config"]
+    assert len(set_secret) == (0 if secret_given else 1)
 
     # With what setup wrote, hookwise is the App: it knows itself and takes GitHub's webhooks.
     configured = Settings(
@@ -113,3 +122,13 @@ async def test_a_callback_with_a_foreign_state_is_refused(tmp_path: Path, fake_g
             process.kill()
             await process.wait()
     assert process.returncode == 2
+
+
+def test_a_null_from_github_is_never_written_as_none() -> None:
+    answer = {"id": 1, "client_id": "Iv1.x", "client_secret": "s", "webhook_secret": None}
+    assert env_values(answer | {"pem": "KEY"}) == {
+        "GITHUB_APP_ID": "1",
+        "GITHUB_CLIENT_ID": "Iv1.x",
+        "GITHUB_CLIENT_SECRET": "s",
+        "GITHUB_PRIVATE_KEY": "KEY",
+    }

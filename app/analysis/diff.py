@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from app.analysis.lines import git_lines
+
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
@@ -26,7 +28,7 @@ def commentable_lines(patch: str) -> frozenset[int]:
     """New-file line numbers that appear in the hunks: added lines and their context."""
     lines: set[int] = set()
     new_line = 0
-    for text in patch.splitlines():
+    for text in git_lines(patch):
         header = HUNK.match(text)
         if header:
             new_line = int(header[3])
@@ -42,7 +44,7 @@ def added_lines(patch: str) -> list[tuple[int, str]]:
     """(new line number, text) of every added line."""
     found = []
     new_line = 0
-    for text in patch.splitlines():
+    for text in git_lines(patch):
         header = HUNK.match(text)
         if header:
             new_line = int(header[3])
@@ -58,7 +60,7 @@ def numbered(patch: str) -> str:
     """The patch with each right-side line prefixed by its new line number, for the model."""
     out = []
     new_line = 0
-    for text in patch.splitlines():
+    for text in git_lines(patch):
         header = HUNK.match(text)
         if header:
             new_line = int(header[3])

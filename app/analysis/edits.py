@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from app.analysis.lines import git_lines_keepends
+
 PROTECTED = (".github/workflows/",)
 
 
@@ -19,7 +21,7 @@ def protected(path: str) -> bool:
 
 def apply(text: str, edits: Sequence[Mapping[str, Any]]) -> str:
     """`text` with each edit's lines start_line..end_line (1-based, inclusive) replaced."""
-    lines = text.splitlines(keepends=True)
+    lines = git_lines_keepends(text)
     spans = sorted(((int(e["start_line"]), int(e["end_line"]), e) for e in edits), reverse=True)
     floor = len(lines) + 1
     for start, end, edit in spans:

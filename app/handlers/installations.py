@@ -20,11 +20,14 @@ def _installation(payload: Mapping[str, Any]) -> Installation:
     data = payload["installation"]
     account = data.get("account") or {}
     suspended_by = data.get("suspended_by") or {}
+    # An enterprise's installation names its account {id, slug, name}, without login or type
+    # (GitHub's webhook schemas, `installation.account`): its slug is the login it goes by.
+    enterprise = "login" not in account and "slug" in account
     return Installation(
         id=data["id"],
         stamp=parse_time(data.get("updated_at")),
-        account_login=account.get("login"),
-        account_type=account.get("type"),
+        account_login=account.get("slug") if enterprise else account.get("login"),
+        account_type="Enterprise" if enterprise else account.get("type"),
         account_id=account.get("id"),
         target_type=data.get("target_type"),
         repository_selection=data.get("repository_selection"),
@@ -50,6 +53,20 @@ def _listed(items: Iterable[Mapping[str, Any]] | None) -> list[Repository]:
             )
         )
     return found
+
+
+async def _remove(
+    ctx: HandlerContext, installation_id: int, items: Iterable[Mapping[str, Any]] | None
+) -> None:
+    """Mark repositories an installation lost removed. Only `id` is sure to be in each item
+    (GitHub's webhook schemas make the rest of `repositories_removed` items optional): one
+    without `full_name` can only mark a repository already known."""
+    items = list(items or ())
+    await repositories.remove(
+        ctx.conn, installation_id, _listed(i for i in items if i.get("full_name"))
+    )
+    known = [i["id"] for i in items if not i.get("full_name")]
+    await repositories.remove_known(ctx.conn, installation_id, known)
 
 
 async def _look(
@@ -101,7 +118,7 @@ async def installation_deleted(ctx: HandlerContext) -> None:
     # Deletion is final (GitHub never reuses an installation id), so it applies in any order.
     installation = _installation(ctx.payload)
     await installations.record(ctx.conn, installation)
-    await repositories.remove(ctx.conn, installation.id, _listed(ctx.payload.get("repositories")))
+    await _remove(ctx, installation.id, ctx.payload.get("repositories"))
     await repositories.remove_all(ctx.conn, installation.id)
     await installations.mark_deleted(ctx.conn, installation.id)
 
@@ -114,8 +131,6 @@ async def installation_repositories_changed(ctx: HandlerContext) -> None:
         return
     added = _listed(ctx.payload.get("repositories_added"))
     await repositories.add(ctx.conn, installation.id, added)
-    await repositories.remove(
-        ctx.conn, installation.id, _listed(ctx.payload.get("repositories_removed"))
-    )
+    await _remove(ctx, installation.id, ctx.payload.get("repositories_removed"))
     if added:
         await _look(ctx, reconcile.BACKFILL, installation, added)

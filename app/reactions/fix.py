@@ -18,6 +18,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from app import github_limits as limits
 from app.analysis.diff import commentable_lines
 from app.analysis.edits import EditError, apply, by_path, protected
 from app.analysis.excerpt import cut, failure_signature
@@ -39,7 +40,7 @@ EVIDENCE_TOKENS = 6_000
 # Git's modes for a regular and an executable file: the only ones a fix may change.
 FILE_MODES = frozenset({"100644", "100755"})
 RUN_ID = re.compile(r"/actions/runs/(\d+)")
-# The buttons on our check run (GitHub: label <= 20, description <= 40, identifier <= 20).
+# The buttons on our check run (GitHub's limits: app/github_limits.py).
 APPLY_FIX = {
     "label": "Apply fix",
     "description": "Commit the proposed fix",
@@ -187,9 +188,9 @@ class Report:
         self.ctx, self.api, self.repo, self.run = ctx, api, repo, run
 
     async def show(self, title: str, summary: str, *, can_apply: bool = False) -> None:
-        name = f"hookwise: {self.run['name']}"[:100]
-        output = {"title": title[:255], "summary": clip(summary)}
-        actions = [REANALYSE] + ([APPLY_FIX] if can_apply else [])
+        name = limits.cut(f"hookwise: {self.run['name']}", limits.CHECK_NAME, "…")
+        output = limits.check_output(title, summary)
+        actions = limits.check_actions([REANALYSE] + ([APPLY_FIX] if can_apply else []))
         create_request = {
             "name": name,
             "head_sha": self.run["head_sha"],

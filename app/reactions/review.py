@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+from app import github_limits as limits
 from app.analysis.diff import commentable_lines, numbered
 from app.clients.anthropic import Tool, UnusableAnswer
 from app.clients.github import GitHubAPI
@@ -24,7 +25,7 @@ from app.reactions.context import ReactionContext
 from app.store import reviews
 from app.store.reviews import Review
 
-MAX_BODY = 65_536  # GitHub's limit for review and comment bodies
+MAX_BODY = limits.COMMENT_BODY
 MAX_PATCH_CHARS = 40_000  # a larger file diff is generated or vendored: not worth the tokens
 INPUT_BUDGET_TOKENS = 30_000
 MARKER = "<!-- hookwise:{kind}:{key} -->"
@@ -72,10 +73,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def clip(text: str, limit: int = MAX_BODY) -> str:
-    if len(text) <= limit:
-        return text
-    note = "\n\n… (cut to fit GitHub's limit)"
-    return text[: limit - len(note)] + note
+    return limits.cut(text, limit)
 
 
 def reviewable(files: list[Mapping[str, Any]], ignores: Any) -> list[Changed]:

@@ -65,6 +65,12 @@ WHERE r.status <> 'removed'
   AND (r.installation_id IS NULL OR r.installation_id = EXCLUDED.installation_id)
 """
 
+REMOVE_KNOWN = """
+UPDATE repositories SET status = 'removed', removed_at = now()
+WHERE github_id = ANY($2::bigint[]) AND status <> 'removed'
+  AND (installation_id IS NULL OR installation_id = $1)
+"""
+
 REMOVE_ALL = """
 UPDATE repositories SET status = 'removed', removed_at = now()
 WHERE installation_id = $1 AND status <> 'removed'
@@ -119,6 +125,13 @@ async def remove(
 ) -> None:
     """Mark repositories removed from an installation, keeping their rows and history."""
     await conn.executemany(REMOVE, [_membership(installation_id, r) for r in repositories])
+
+
+async def remove_known(
+    conn: asyncpg.Connection, installation_id: int, github_ids: Iterable[int]
+) -> None:
+    """Mark repositories removed by GitHub id alone: those not stored are left unknown."""
+    await conn.execute(REMOVE_KNOWN, installation_id, list(github_ids))
 
 
 async def remove_all(conn: asyncpg.Connection, installation_id: int) -> None:

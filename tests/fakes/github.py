@@ -60,6 +60,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deliveries import github_signature
+from tests.contracts.openapi import checking, rest_contract
 from tests.fakes.github_repos import BLOB_PREFIX, REPO_ROUTES, RepoState
 from tests.harness import serving
 
@@ -81,6 +82,8 @@ DELIVERY_TIMEOUT = 10.0
 # How long requested() waits for a request before the test fails.
 REQUEST_WAIT = 10.0
 TOKEN_ALPHABET = string.ascii_letters + string.digits
+# github.com's web pages the fake serves beside the API: outside the REST contract.
+WEB_PAGES = re.compile(r"(/organizations/[^/]+)?/settings/apps/new")
 
 APP_PERMISSIONS = {
     "actions": "read",
@@ -246,6 +249,9 @@ class FakeGitHub(RepoState):
     client_id: str = "Iv1.fake0123456789"
     token_ttl: float = 3600.0
     max_per_page: int = MAX_PER_PAGE
+    # GitHub may answer a manifest conversion with "webhook_secret": null: the App's webhook
+    # then has no secret until one is set (PATCH /app/hook/config).
+    converts_with_secret: bool = True
 
     url: str = field(default="", init=False)
     name: str = field(default="Hookwise Test", init=False)
@@ -274,6 +280,9 @@ class FakeGitHub(RepoState):
     deliveries: list[Delivery] = field(default_factory=list, init=False, repr=False)
     manifests: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
     failures: list[Failure] = field(default_factory=list, init=False, repr=False)
+    # Requests and replies that break GitHub's published contract (tests/contracts/): leaving
+    # the fake with any left fails the test. A test that breaks it on purpose takes them.
+    violations: list[str] = field(default_factory=list, init=False, repr=False)
     conversions: dict[str, PendingApp] = field(default_factory=dict, init=False, repr=False)
     key: rsa.RSAPrivateKey = field(default_factory=_new_key, init=False, repr=False)
 
@@ -326,6 +335,14 @@ class FakeGitHub(RepoState):
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
+        if self.violations and exc_type is None:
+            found = "\n".join(self.take_violations())
+            raise AssertionError(f"requests or replies off GitHub's contract:\n{found}")
+
+    def take_violations(self) -> list[str]:
+        """The contract violations seen so far, forgotten by the fake once taken."""
+        taken, self.violations = self.violations, []
+        return taken
 
     def add_installation(
         self,
@@ -534,7 +551,7 @@ class FakeGitHub(RepoState):
         self.permissions = dict(manifest.get("default_permissions") or {})
         self.events = list(manifest.get("default_events") or [])
         self.hook_url = manifest["hook_attributes"]["url"]
-        self.webhook_secret = secrets.token_hex(20)
+        self.webhook_secret = secrets.token_hex(20) if self.converts_with_secret else ""
         self.client_secret = secrets.token_hex(20)
 
     async def _post_webhook(
@@ -689,19 +706,22 @@ async def list_deliveries(request: Request) -> Response:
     github = github_of(request)
     per_page = per_page_of(request)
     before = decode_cursor(request.query_params.get("cursor"))
-    redelivery = request.query_params.get("redelivery")
+    # GitHub's `status` filter: success (answered 2xx) or failure (anything else).
+    status = request.query_params.get("status")
+    if status not in (None, "success", "failure"):
+        raise GitHubError(422, "Validation Failed")
     remaining = [
         delivery
         for delivery in sorted(github.deliveries, key=lambda d: d.id, reverse=True)
         if (before is None or delivery.id < before)
-        and (redelivery is None or str(delivery.redelivery).lower() == redelivery)
+        and (status is None or (delivery.status == "OK") == (status == "success"))
     ]
     page = remaining[:per_page]
     headers = {}
     if len(remaining) > per_page:
         query = {"per_page": str(per_page), "cursor": encode_cursor(page[-1].id)}
-        if redelivery is not None:
-            query["redelivery"] = redelivery
+        if status is not None:
+            query["status"] = status
         headers["Link"] = f'<{github.url}/app/hook/deliveries?{urlencode(query)}>; rel="next"'
     return reply([delivery.summary() for delivery in page], headers=headers)
 
@@ -774,14 +794,34 @@ async def convert_manifest(request: Request) -> Response:
     body = {
         **github.app_json(),
         "client_secret": github.client_secret,
-        "webhook_secret": github.webhook_secret,
+        "webhook_secret": github.webhook_secret or None,
         "pem": github.private_key_pem,
     }
     return reply(body, status_code=201)
 
 
+async def update_hook_config(request: Request) -> Response:
+    """The App's webhook: url, content_type, secret, insecure_ssl (GitHub shows the secret as
+    asterisks)."""
+    app_auth(request)
+    github = github_of(request)
+    changes = await json_body(request)
+    if "secret" in changes:
+        github.webhook_secret = str(changes["secret"] or "")
+    if changes.get("url"):
+        github.hook_url = str(changes["url"])
+    config = {
+        "content_type": "json",
+        "insecure_ssl": "0",
+        "url": github.hook_url or "",
+        **({"secret": "********"} if github.webhook_secret else {}),
+    }
+    return reply(config)
+
+
 ROUTES = [
     Route("/app", get_app, methods=["GET"]),
+    Route("/app/hook/config", update_hook_config, methods=["PATCH"]),
     Route("/app/installations", list_installations, methods=["GET"]),
     Route("/app/installations/{installation_id:int}", get_installation, methods=["GET"]),
     Route(
@@ -1018,6 +1058,8 @@ class GitHubWire:
         stamped = {} if blob else github.wire_headers(request_id)
         replay = replaying(body, receive)
         stamp = stamping(send, record, stamped)
+        if not blob and not WEB_PAGES.fullmatch(record.path):
+            stamp = self.checked(record, stamp)
 
         failure = github.take_failure(record.method, record.path)
         if failure is not None and failure.after:
@@ -1042,6 +1084,20 @@ class GitHubWire:
                 )
             response = reply(content, status_code=failure.status, headers=failure.headers)
             await response(scope, replay, stamp)
+
+    def checked(self, record: Recorded, send: Send) -> Send:
+        """Check the request against GitHub's contract, and `send` that checks the reply."""
+        contract = rest_contract()
+        operation, problems = contract.check_request(
+            record.method, record.path, record.query, record.body
+        )
+        self.report(record, problems)
+        if operation is None:
+            return send
+        return checking(send, contract, operation, lambda found: self.report(record, found))
+
+    def report(self, record: Recorded, problems: list[str]) -> None:
+        self.github.violations += [f"{record.method} {record.path}: {p}" for p in problems]
 
 
 def failure_body(failure: Failure, *, installation_id: int | None, request_id: str) -> dict:
@@ -1149,7 +1205,29 @@ def iso(moment: datetime) -> str:
 
 
 def account(login: str, account_type: str) -> dict[str, Any]:
-    return {"login": login, "id": zlib.crc32(login.encode()), "type": account_type}
+    """A user or organization as GitHub's `simple-user` shows it."""
+    user_id = zlib.crc32(login.encode())
+    api = f"https://api.github.com/users/{login}"
+    return {
+        "login": login,
+        "id": user_id,
+        "node_id": f"{'O' if account_type == 'Organization' else 'U'}_fake{user_id}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{user_id}?v=4",
+        "gravatar_id": "",
+        "url": api,
+        "html_url": f"https://github.com/{login}",
+        "followers_url": f"{api}/followers",
+        "following_url": f"{api}/following{{/other_user}}",
+        "gists_url": f"{api}/gists{{/gist_id}}",
+        "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{api}/subscriptions",
+        "organizations_url": f"{api}/orgs",
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events{{/privacy}}",
+        "received_events_url": f"{api}/received_events",
+        "type": account_type,
+        "site_admin": False,
+    }
 
 
 def slugify(name: str) -> str:

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -109,6 +110,55 @@ BLOB_EXPIRED = (
 )
 
 Entry = tuple[str, str]  # (mode, sha) of a tree entry
+# A repository's API links, after its URL, as GitHub lists them.
+REPO_URLS = {
+    "archive": "/{archive_format}{/ref}",
+    "assignees": "/assignees{/user}",
+    "blobs": "/git/blobs{/sha}",
+    "branches": "/branches{/branch}",
+    "collaborators": "/collaborators{/collaborator}",
+    "comments": "/comments{/number}",
+    "commits": "/commits{/sha}",
+    "compare": "/compare/{base}...{head}",
+    "contents": "/contents/{+path}",
+    "contributors": "/contributors",
+    "deployments": "/deployments",
+    "downloads": "/downloads",
+    "events": "/events",
+    "forks": "/forks",
+    "git_commits": "/git/commits{/sha}",
+    "git_refs": "/git/refs{/sha}",
+    "git_tags": "/git/tags{/sha}",
+    "hooks": "/hooks",
+    "issue_comment": "/issues/comments{/number}",
+    "issue_events": "/issues/events{/number}",
+    "issues": "/issues{/number}",
+    "keys": "/keys{/key_id}",
+    "labels": "/labels{/name}",
+    "languages": "/languages",
+    "merges": "/merges",
+    "milestones": "/milestones{/number}",
+    "notifications": "/notifications{?since,all,participating}",
+    "pulls": "/pulls{/number}",
+    "releases": "/releases{/id}",
+    "stargazers": "/stargazers",
+    "statuses": "/statuses/{sha}",
+    "subscribers": "/subscribers",
+    "subscription": "/subscription",
+    "tags": "/tags",
+    "teams": "/teams",
+    "trees": "/git/trees{/sha}",
+}
+REPO_COUNTS = (
+    "forks",
+    "forks_count",
+    "open_issues",
+    "open_issues_count",
+    "size",
+    "stargazers_count",
+    "watchers",
+    "watchers_count",
+)
 
 
 # The git model
@@ -819,7 +869,7 @@ class RepoState:
     def app_of(self, slug: str) -> dict[str, Any]:
         if slug == self.slug:
             app = self.app_json()
-            return {key: app[key] for key in ("id", "slug", "node_id", "owner", "name", "html_url")}
+            return {key: value for key, value in app.items() if key != "installations_count"}
         if slug == "github-actions":
             app_id, name, owner = (
                 ACTIONS_APP_ID,
@@ -836,7 +886,13 @@ class RepoState:
             "node_id": node,
             "owner": owner,
             "name": name,
+            "description": None,
+            "external_url": html,
             "html_url": html,
+            "created_at": "2018-07-30T09:30:17Z",
+            "updated_at": "2018-07-30T09:30:17Z",
+            "permissions": {},
+            "events": [],
         }
 
     def bot_user(self) -> dict[str, Any]:
@@ -851,6 +907,7 @@ class RepoState:
 
     def repo_json(self, repo: Repo, *, full: bool = True) -> dict[str, Any]:
         api = f"{self.url}/repos/{repo.full_name}"
+        html = f"{self.url}/{repo.full_name}"
         body: dict[str, Any] = {
             "id": repo.id,
             "node_id": f"R_fake{repo.id}",
@@ -858,21 +915,36 @@ class RepoState:
             "full_name": repo.full_name,
             "private": repo.private,
             "owner": repo.owner,
-            "html_url": f"{self.url}/{repo.full_name}",
+            "html_url": html,
             "description": None,
             "fork": repo.parent is not None,
             "url": api,
-            "pulls_url": f"{api}/pulls{{/number}}",
-            "contents_url": f"{api}/contents/{{+path}}",
-            "clone_url": f"{self.url}/{repo.full_name}.git",
+            **{f"{name}_url": f"{api}{suffix}" for name, suffix in REPO_URLS.items()},
+            "clone_url": f"{html}.git",
+            "git_url": f"git:{html.partition(':')[2]}.git",
+            "ssh_url": f"git@{urlsplit(self.url).hostname}:{repo.full_name}.git",
+            "svn_url": html,
+            "mirror_url": None,
+            "homepage": None,
+            "language": None,
+            "license": None,
             "default_branch": repo.default_branch,
             "visibility": "private" if repo.private else "public",
             "archived": False,
             "disabled": False,
+            "has_issues": True,
+            "has_projects": True,
+            "has_wiki": True,
+            "has_pages": False,
+            "has_downloads": True,
+            "has_discussions": False,
+            **dict.fromkeys(REPO_COUNTS, 0),
             "created_at": repo.created_at,
             "updated_at": repo.created_at,
             "pushed_at": repo.created_at,
         }
+        if full:  # GET /repos/{owner}/{repo}: the full-repository
+            body["network_count"] = body["subscribers_count"] = 0
         if full and repo.parent is not None:
             source = repo.parent
             while source.parent is not None:
@@ -910,6 +982,29 @@ class RepoState:
             "commits_url": f"{api}/commits",
             "review_comments_url": f"{api}/comments",
             "comments_url": f"{self.url}/repos/{full}/issues/{pull.number}/comments",
+            "review_comment_url": f"{self.url}/repos/{full}/pulls/comments{{/number}}",
+            "statuses_url": f"{self.url}/repos/{full}/statuses/{pull.head_sha}",
+            "_links": {
+                name: {"href": href}
+                for name, href in {
+                    "self": api,
+                    "html": html,
+                    "issue": f"{self.url}/repos/{full}/issues/{pull.number}",
+                    "comments": f"{self.url}/repos/{full}/issues/{pull.number}/comments",
+                    "review_comments": f"{api}/comments",
+                    "review_comment": f"{self.url}/repos/{full}/pulls/comments{{/number}}",
+                    "commits": f"{api}/commits",
+                    "statuses": f"{self.url}/repos/{full}/statuses/{pull.head_sha}",
+                }.items()
+            },
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "milestone": None,
+            "auto_merge": None,
+            "active_lock_reason": None,
+            "merged_by": None,
             "number": pull.number,
             "state": pull.state,
             "locked": False,
@@ -971,6 +1066,7 @@ class RepoState:
             "node_id": f"C_fake{commit.sha[:12]}",
             "url": f"{api}/commits/{commit.sha}",
             "html_url": f"{self.url}/{repo.full_name}/commit/{commit.sha}",
+            "comments_url": f"{api}/commits/{commit.sha}/comments",
             "commit": {
                 "author": commit.author,
                 "committer": commit.committer,
@@ -1210,8 +1306,7 @@ class RepoState:
 
 
 def user_json(login: str, kind: str) -> dict[str, Any]:
-    user = core.account(login, kind)
-    return {**user, "node_id": f"U_fake{user['id']}", "site_admin": False}
+    return core.account(login, kind)
 
 
 def annotation_json(annotation: Mapping[str, Any]) -> dict[str, Any]:
@@ -1231,7 +1326,13 @@ def annotation_json(annotation: Mapping[str, Any]) -> dict[str, Any]:
 
 def verification(commit: Commit) -> dict[str, Any]:
     reason = "valid" if commit.verified else "unsigned"
-    return {"verified": commit.verified, "reason": reason, "signature": None, "payload": None}
+    return {
+        "verified": commit.verified,
+        "reason": reason,
+        "signature": None,
+        "payload": None,
+        "verified_at": commit.committer["date"] if commit.verified else None,
+    }
 
 
 def now() -> datetime:
@@ -1432,7 +1533,11 @@ async def get_branch(request: Request) -> Response:
             "protected": False,
             "protection": {
                 "enabled": False,
-                "required_status_checks": {"enforcement_level": "off"},
+                "required_status_checks": {
+                    "enforcement_level": "off",
+                    "contexts": [],
+                    "checks": [],
+                },
             },
             "protection_url": f"{api}/protection",
         }

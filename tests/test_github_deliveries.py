@@ -1,0 +1,222 @@
+"""Deliveries as GitHub really sends them (issue 16): NUL in text, form-encoded bodies,
+enterprise accounts, repositories removed without their names. Each through the parsing the
+receiver does and the state handlers the worker runs, or the real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote_plus
+
+import asyncpg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.context import Context
+from app.deliveries import (
+    BadSignature,
+    InvalidPayload,
+    github_signature,
+    parse_github,
+    payload_of,
+)
+from app.handlers import installations, pull_requests
+from app.router import Router
+from app.settings import Settings
+from app.store import bodies, events
+from app.store.pool import init_connection
+from tests.fixtures import github_example
+from tests.signing import github_headers
+from tests.test_handlers import handle
+from tests.test_worker import fast, running_worker
+
+SECRET = b"It's a Secret to Everybody"
+FORM = "application/x-www-form-urlencoded"
+OPENED = {**github_example("pull_request", "opened"), "installation": {"id": 42, "node_id": "I_42"}}
+
+
+def headers(body: bytes, *, content_type: str = "application/json", signed: bytes | None = None):
+    return {
+        "x-github-event": "pull_request",
+        "x-github-delivery": "d-1",
+        "x-hub-signature-256": github_signature(SECRET, body if signed is None else signed),
+        "content-type": content_type,
+    }
+
+
+def parse(body: bytes, **kw: Any):
+    return parse_github(headers(body, **kw), body, secrets=[SECRET], now=0)
+
+
+def form(payload: dict[str, Any]) -> bytes:
+    return b"payload=" + quote_plus(json.dumps(payload)).encode()
+
+
+# Form-encoded deliveries (item 4)
+
+
+def test_a_form_encoded_delivery_is_read_from_its_payload_field() -> None:
+    body = form(OPENED)
+    delivery = parse(body, content_type=FORM)
+    assert delivery.body == body  # stored as it came
+    assert (delivery.event_type, delivery.action) == ("pull_request", "opened")
+    assert delivery.installation_id == OPENED["installation"]["id"]
+    assert payload_of(delivery.body) == OPENED
+
+
+def test_a_form_is_signed_as_sent_not_as_decoded() -> None:
+    body = form(OPENED)
+    with pytest.raises(BadSignature):
+        parse(body, content_type=FORM, signed=json.dumps(OPENED).encode())
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (b"payload=%7B%22a%22", FORM, "body is not valid UTF-8 JSON"),
+        (b"data=%7B%7D", FORM, "form body must be payload=<urlencoded JSON>"),
+        (b"payload=%7B%7D&payload=%7B%7D", FORM, "form body must have exactly one payload field"),
+        (b"payload=%FF", FORM, "form body is not valid urlencoded UTF-8"),
+        (b'{"action": "opened"}', FORM, "form body must be payload=<urlencoded JSON>"),
+        (b"payload=%7B%7D", "application/json", "body is not valid UTF-8 JSON"),
+    ],
+)
+def test_a_bad_form_is_refused_clearly(body: bytes, content_type: str, reason: str) -> None:
+    with pytest.raises(InvalidPayload) as refused:
+        parse(body, content_type=content_type)
+    assert refused.value.reason == reason
+
+
+# NUL in payload text (item 1)
+
+
+def test_handlers_see_text_without_nul_and_the_body_stays_exact() -> None:
+    body = json.dumps({"a": "x\x00y", "k\x00": ["\x00", {"b": "\x00\x00z"}], "n": None}).encode()
+    assert b"\\u0000" in body
+    assert payload_of(parse(body).body) == {"a": "xy", "k": ["", {"b": "z"}], "n": None}
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=JSON)
+def test_no_nul_reaches_a_handler_and_other_text_is_untouched(value: Any) -> None:
+    text = json.dumps(value)
+    seen = payload_of(text.encode())
+    assert "\x00" not in json.dumps(seen, ensure_ascii=False)
+    assert json.loads(text.replace("\\u0000", "")) == seen
+
+
+@pytest.fixture
+async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(dsn)
+    await init_connection(connection)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+def app(settings: Settings, dsn: str) -> Context:
+    return Context(settings=settings, dsn=dsn, pool=None, integration_ids={})  # type: ignore[arg-type]
+
+
+async def test_a_pull_request_with_nul_is_stored_by_the_worker(
+    settings: Settings, dsn: str, db: asyncpg.Connection
+) -> None:
+    payload = copy.deepcopy(OPENED)
+    payload["pull_request"]["title"] = "Fix\x00 it"
+    payload["pull_request"]["body"] = "before\x00after"
+    body = json.dumps(payload).encode()
+    router = Router(installations.router, pull_requests.router)
+    async with running_worker(fast(settings), dsn, router) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        await store(ctx, body)
+        await asyncio.wait_for(idle, 20)
+    assert (await stored(db))[:2] == ("completed", body)
+    pr = await db.fetchrow("SELECT title, body FROM pull_requests")
+    assert (pr["title"], pr["body"]) == ("Fix it", "beforeafter")
+
+
+async def test_a_form_encoded_pull_request_is_stored_by_the_worker(
+    settings: Settings, dsn: str, db: asyncpg.Connection
+) -> None:
+    body = form(OPENED)
+    router = Router(installations.router, pull_requests.router)
+    async with running_worker(fast(settings), dsn, router) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        await store(ctx, body, FORM)
+        await asyncio.wait_for(idle, 20)
+    assert await stored(db) == ("completed", body, OPENED)
+    pr = await db.fetchrow("SELECT number, title FROM pull_requests")
+    assert dict(pr) == {"number": OPENED["number"], "title": OPENED["pull_request"]["title"]}
+
+
+async def store(ctx: Context, body: bytes, content_type: str = "application/json") -> None:
+    """Receive and store a delivery as the HTTP layer does."""
+    sent = {k.lower(): v for k, v in github_headers(body, "pull_request").items()}
+    sent["content-type"] = content_type
+    delivery = parse_github(sent, body, secrets=ctx.settings.secrets_for("github"), now=0)
+    async with ctx.pool.acquire() as conn:
+        await events.store(conn, ctx.integration_ids["github"], delivery)
+
+
+async def stored(db: asyncpg.Connection) -> tuple[str, bytes, Any]:
+    row = await db.fetchrow("SELECT status, body_encoding, body, payload FROM integration_events")
+    payload = json.loads(row["payload"]) if row["payload"] is not None else None
+    return row["status"], bodies.unpack(row["body_encoding"], row["body"]), payload
+
+
+# Enterprise accounts (item 3) and repositories removed without names (item 5)
+
+
+def enterprise_installation() -> dict[str, Any]:
+    payload = copy.deepcopy(github_example("installation", "created"))
+    payload["installation"]["account"] = {"id": 77, "slug": "big-corp", "name": "Big Corp"}
+    payload["installation"]["target_type"] = "Enterprise"
+    return payload
+
+
+async def test_an_enterprise_installation_goes_by_its_slug(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    async with conn.transaction():
+        await handle(conn, app, "installation", enterprise_installation())
+    row = await conn.fetchrow(
+        "SELECT account_login, account_type, account_id, target_type FROM installations"
+    )
+    assert dict(row) == {
+        "account_login": "big-corp",
+        "account_type": "Enterprise",
+        "account_id": 77,
+        "target_type": "Enterprise",
+    }
+
+
+async def test_repositories_removed_without_full_name(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    added = copy.deepcopy(github_example("installation_repositories", "added"))
+    async with conn.transaction():
+        await handle(conn, app, "installation_repositories", added)
+    [repo] = added["repositories_added"][:1]
+    removed = {
+        **copy.deepcopy(added),
+        "action": "removed",
+        "repositories_added": [],
+        "repositories_removed": [{"id": repo["id"]}, {"id": 999_999}],
+    }
+    removed["installation"]["updated_at"] = "2030-01-01T00:00:00Z"
+    async with conn.transaction():
+        await handle(conn, app, "installation_repositories", removed)
+    rows = await conn.fetch("SELECT github_id, full_name, status FROM repositories")
+    status = {r["github_id"]: (r["full_name"], r["status"]) for r in rows}
+    assert status[repo["id"]] == (repo["full_name"], "removed")
+    assert 999_999 not in status  # nothing known of it, nothing made up
