@@ -67,7 +67,8 @@ async def test_a_stale_webhook_is_refused_and_stores_nothing(
     async with linear_world(settings, dsn, db, fake_github, api=False) as world:
         world.linear.add_team("ENG")
         issue = world.linear.add_issue("ENG", "Login fails")
-        stale = world.linear.issue_webhook(issue, "create", timestamp=time.time() - 120)
+        # Nine hours old: older than Linear's last retry (HOOKWISE_LINEAR_RETRY_WINDOW, 8 h).
+        stale = world.linear.issue_webhook(issue, "create", timestamp=time.time() - 9 * 3600)
         response = await world.linear.deliver(stale)
         assert response.status_code == 401
         assert response.json() == {"error": "webhookTimestamp is more than 60s from now"}
