@@ -22,7 +22,8 @@ point at (errors, their notes, the assertion and the project's own frames, the t
 by patterns written for that case's known output, never by the cutter's rules; the script stops
 when a pattern matches nothing. Cases live under `ci/<ecosystem>/`.
 
-Needs: java 17 and mvn (plugins in ~/.m2, run offline), gradle (Debian's 4.4.1), go, cargo with
+Needs: java 17 and mvn (plugins in ~/.m2, run offline), gradle (Debian's 4.4.1), kotlinc
+(Debian's 1.3.31: the Kotlin Gradle and Maven plugins need Maven Central), go, cargo with
 clippy, node with the JS tools in $CORPUS_NODE_MODULES (npm install jest@29.7.0 vitest@1.6.0
 typescript@5.4.5 eslint@8.57.0), ruby with rspec, gcc, cmake, and the project venv (pytest,
 ruff, mypy).
@@ -1001,7 +1002,7 @@ def gradle_cases() -> list[Case]:
             },
             fix={java("Inventory.java"): INVENTORY_JAVA},
             steps=[gradle()],
-            expect=[*compile_expect, r"^\s+\^$"],
+            expect=compile_expect,
             setup=gradle_setup,
             actions=("actions/checkout@v4", "actions/setup-java@v4", "gradle/actions@v3"),
         ),
@@ -1105,6 +1106,129 @@ def gradle_cases() -> list[Case]:
             wrap="check",
             annotate=(r"/(?P<path>src/\S+\.java):(?P<line>\d+): error: (?P<message>.+)$",),
             check_app="TeamCity",
+        ),
+    ]
+
+
+# --- Kotlin --------------------------------------------------------------------------------------
+
+KT_WIDGETS = """\
+package org.example
+
+data class Widget(val name: String, val parts: List<String>) {
+    val weight: Int
+        get() = 10 + parts.size
+}
+
+fun totalWeight(widgets: List<Widget>): Int = widgets.sumBy { it.weight }
+
+fun byName(widgets: List<Widget>): Map<String, Widget> = widgets.associateBy { it.name }
+
+fun partsOf(widgets: List<Widget>, name: String): Int =
+    byName(widgets)[name]?.parts?.size ?: error("no widget named $name")
+"""
+
+KT_MAIN = """\
+package org.example
+
+fun main(args: Array<String>) {
+    val stock = listOf(
+        Widget("bolt", listOf("head", "thread")),
+        Widget("nut", listOf("thread"))
+    )
+    println("total weight: ${totalWeight(stock)}")
+    for (name in listOf("bolt", "nut")) {
+        println("$name has ${partsOf(stock, name)} parts")
+    }
+}
+"""
+
+KT_PROJECT = {"src/main/kotlin/Widgets.kt": KT_WIDGETS, "src/main/kotlin/Main.kt": KT_MAIN}
+
+
+def kotlinc(run: bool = False) -> Step:
+    script = "kotlinc src/main/kotlin -d build/widgets.jar"
+    if run:
+        script += "\nkotlin -cp build/widgets.jar org.example.MainKt"
+    return Step(
+        script,
+        # kotlinc writes a jar only into a directory that exists.
+        ["bash", "-ec", "mkdir -p build && " + script.replace("\n", " && ")],
+        env_block=JAVA_ENV,
+    )
+
+
+def kotlin_setup(noise: mc.Noise) -> list[str]:
+    return [
+        *setup_java(noise, "gradle"),
+        "##[group]Run fwilhe2/setup-kotlin@main",
+        "with:",
+        "  version: 1.3.31",
+        "  install-native: false",
+        "##[endgroup]",
+        "Downloading https://github.com/JetBrains/kotlin/releases/download/v1.3.31/"
+        "kotlin-compiler-1.3.31.zip",
+        "Extracting /home/runner/work/_temp/kotlin-compiler-1.3.31.zip",
+        "Added /opt/hostedtoolcache/kotlin/1.3.31/x64/kotlinc/bin to the path",
+    ]
+
+
+def kotlin_cases() -> list[Case]:
+    compile_expect = [r"^\S+\.kt:\d+:\d+: error: "]
+    broken = KT_MAIN.replace(
+        'println("total weight: ${totalWeight(stock)}")',
+        "val heaviest: Widget = stock.maxBy { it.weight }\n"
+        '    println("total weight: ${totalWeight(stock)} kg, heaviest ${heaviest.label}")',
+    )
+    return [
+        Case(
+            name="kotlinc_errors",
+            eco="kotlin",
+            repo="widgets-kt",
+            files={**KT_PROJECT, "src/main/kotlin/Main.kt": broken},
+            fix={"src/main/kotlin/Main.kt": KT_MAIN},
+            steps=[kotlinc()],
+            expect=compile_expect,
+            setup=kotlin_setup,
+            actions=("actions/checkout@v4", "actions/setup-java@v4", "fwilhe2/setup-kotlin@main"),
+        ),
+        Case(
+            name="kotlin_runtime_exception",
+            eco="kotlin",
+            repo="widgets-kt",
+            files={
+                **KT_PROJECT,
+                "src/main/kotlin/Main.kt": KT_MAIN.replace(
+                    'listOf("bolt", "nut")', 'listOf("bolt", "washer")'
+                ),
+            },
+            fix={"src/main/kotlin/Main.kt": KT_MAIN},
+            steps=[kotlinc(run=True)],
+            expect=[
+                r"^Exception in thread \"main\" java\.lang\.\w+",
+                r"^\s+at org\.example\.",
+            ],
+            setup=kotlin_setup,
+            job="smoke",
+        ),
+        Case(
+            name="kt_check_compile",
+            eco="kotlin",
+            repo="widgets-kt",
+            files={
+                **KT_PROJECT,
+                "src/main/kotlin/Widgets.kt": KT_WIDGETS.replace(
+                    "fun totalWeight(widgets: List<Widget>): Int",
+                    "fun totalWeight(widgets: List<Widget>): String",
+                ),
+            },
+            fix={"src/main/kotlin/Widgets.kt": KT_WIDGETS},
+            steps=[kotlinc()],
+            expect=compile_expect,
+            setup=kotlin_setup,
+            wrap="check",
+            annotate=(r"^(?P<path>src/\S+\.kt):(?P<line>\d+):\d+: error: (?P<message>.+)$",),
+            check_app="Jenkins",
         ),
     ]
 
@@ -3379,6 +3503,8 @@ def all_cases() -> list[Case]:
         *ruby_cases(),
         *c_cases(),
         *shell_cases(),
+        # Last, so that adding them moved no other case's timestamps.
+        *kotlin_cases(),
     ]
 
 
