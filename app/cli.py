@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
@@ -369,6 +370,11 @@ def fail(message: str, code: int) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A command's table goes to stdout and the logs to stderr: written a line at a time, the
+    # table's last line never runs into a log line written after it (stdout to a pipe is
+    # otherwise flushed only at exit).
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         settings = load_settings()
         logs.configure(

@@ -7,8 +7,10 @@ on uvicorn beside it; waits are Playwright's auto-waiting expectations, never sl
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -46,8 +48,21 @@ ARGS = [
 expect.set_options(timeout=15_000)
 
 
+# CI sets it (.ci/run): there a missing browser is a failure, never a skip.
+REQUIRE = "HOOKWISE_REQUIRE_BROWSER"
+INSTALL = "apt-get install chromium"
+
+
+def need_the_browser() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get(REQUIRE):
+            pytest.fail(f"{CHROMIUM} is missing and {REQUIRE} is set: {INSTALL}")
+        pytest.skip(f"no browser at {CHROMIUM}: {INSTALL} to run these tests")
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
+    need_the_browser()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:

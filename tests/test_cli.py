@@ -33,6 +33,15 @@ def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) ->
         assert first.returncode == 0, first.stderr
         assert first.stdout.startswith("202 Accepted ")
         assert json.loads(first.stdout.split(" ", 2)[2])["delivery"] == "guid-1"
+
+        # `status` beside the running server attaches to its database and leaves it running.
+        status = hookwise("status", env=env)
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.endswith("\n")
+        assert "using embedded PostgreSQL in" in status.stderr
+        assert "left running: another hookwise process uses it" in status.stderr
+        assert "embedded PostgreSQL stopped" not in status.stderr
+        assert hookwise(*send, env=env).stdout.startswith('200 OK {"duplicate":true')
         assert served.interrupt() == 0
     finally:
         served.kill()

