@@ -18,7 +18,7 @@ from app.worker import Worker
 from tests.admin_support import TOKEN, log_in
 from tests.fakes.github import FakeGitHub
 from tests.processes import environment, hookwise
-from tests.reactions_world import REPO, REVIEW, World, world_factory_for
+from tests.reactions_world import ANALYSIS, REPO, REVIEW, World, world_factory_for
 
 
 @pytest.fixture
@@ -331,3 +331,37 @@ async def test_the_admin_timeline_shows_executions_with_their_steps(world_factor
     assert '<span class="status completed">completed</span>' in html
     assert "model: " in html and "2000 tokens in, 400 out" in html
     assert "review: review " in html and "posted with 1 comments" in html
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "shown"),
+    [
+        (401, "failed", "API key was refused"),
+        (404, "failed", "does not exist"),
+        (429, "pending", "rate limit"),
+    ],
+)
+async def test_the_model_refusing_an_analysis_shows_in_our_check_run(
+    world_factory, db, status, outcome, shown
+) -> None:
+    async with world_factory(review_enabled=False, anthropic_max_retries=0) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        if status == 404:
+            world.model.models = frozenset({"claude-sonnet-4-6"})
+            world.model.reply_tool("report_analysis", ANALYSIS)
+            push(world, {".github/hookwise.yml": "model: claude-sonet-4\n"})
+            await world.deliver("pull_request", world.pr_event("synchronize"))
+        else:
+            world.model.fail(status, retry_after=600 if status == 429 else None)
+        await world.deliver("check_run", world.failed_check())
+        ours = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        if outcome == "failed":
+            assert [r.output["title"] for r in ours] == ["Analysis failed"]
+            assert shown in ours[0].output["summary"]
+        else:
+            assert ours == []  # nothing to say yet: it runs again when the limit lifts
+    assert await events_of(db, "check_run") == [("completed", 1)]
+    assert await db.fetchval("SELECT conclusion::text FROM check_runs LIMIT 1") == "failure"
+    [(_, state, attempts, error)] = [e for e in await executions(db) if "analyse" in e[0]]
+    assert (state, attempts) == (outcome, 1 if outcome == "failed" else 0)
+    assert shown in error
