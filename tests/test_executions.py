@@ -186,11 +186,24 @@ async def test_a_review_github_refuses_fails_at_once_with_the_reason(world_facto
     assert await db.fetchval("SELECT status FROM reviews") == "failed"
 
 
+async def waiting_review(world: World, db) -> None:
+    """Opened, and its review waits: the model asked us to come back in ten minutes."""
+    world.model.fail(429, retry_after=600)
+    await world.deliver("pull_request", world.pr_event("opened"))
+    [(_, status, attempts, error)] = await executions(db)
+    assert (status, attempts) == ("pending", 0) and "rate limit" in error
+
+
+async def due_now(world: World, db) -> None:
+    await db.execute("UPDATE workflow_executions SET run_after = now() WHERE status = 'pending'")
+    await world.settle()
+
+
 async def test_a_pull_request_closed_while_its_review_waits_is_not_reviewed(
     world_factory, db
 ) -> None:
-    async with world_factory(fix_enabled=False, start=False) as world:
-        await world.store("pull_request", world.pr_event("opened"))
+    async with world_factory(fix_enabled=False) as world:
+        await waiting_review(world, db)
         closed = world.pr_event("closed")
         later = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         closed["pull_request"] = world.pull | {
@@ -198,8 +211,8 @@ async def test_a_pull_request_closed_while_its_review_waits_is_not_reviewed(
             "closed_at": later,
             "updated_at": later,
         }
-        await world.store("pull_request", closed)
-        await world.settle()
+        await world.deliver("pull_request", closed)
+        await due_now(world, db)
         assert world.model.calls == []
         assert reviews_on(world) == []
     assert await executions(db) == [
@@ -208,18 +221,18 @@ async def test_a_pull_request_closed_while_its_review_waits_is_not_reviewed(
 
 
 async def test_a_push_while_the_review_waits_reviews_only_the_new_head(world_factory, db) -> None:
-    async with world_factory(fix_enabled=False, start=False) as world:
+    async with world_factory(fix_enabled=False) as world:
         first = world.pull["head"]["sha"]
-        await world.store("pull_request", world.pr_event("opened"))
+        await waiting_review(world, db)
         push(world, {"notes.md": "# Notes\n"})
-        await world.store("pull_request", world.pr_event("synchronize"))
         world.model.reply_tool("submit_review", REVIEW)
-        await world.settle()
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        await due_now(world, db)
         assert len(world.model.calls) == 1
         [review] = reviews_on(world)
         assert review.commit_id == world.pull["head"]["sha"] != first
     [superseded, reviewed] = await executions(db)
-    assert superseded[:2] == ("hookwise.review", "cancelled")
+    assert superseded[:3] == ("hookwise.review", "cancelled", 1)
     assert superseded[3].startswith(f"superseded: the head moved from {first[:7]}")
     assert reviewed[:3] == ("hookwise.review", "completed", 1)
 
@@ -279,6 +292,9 @@ async def test_executions_are_listed_and_replayed_from_the_cli(world_factory, db
         [header, row, total] = failed.stdout.splitlines()
         assert "workflow" in header and total == "1 execution"
         assert "review" in row and f"{REPO}#7" in row and "GitHub refused (422)" in row
+        status = hookwise("status", env=env)
+        [line] = [line for line in status.stdout.splitlines() if line.startswith("review ")]
+        assert line.split() == ["review", "0", "0", "0", "1", "0"]
         other = hookwise("executions", "--pr", f"{REPO}#8", env=env)
         assert other.stdout.splitlines()[-1] == "0 executions"
 

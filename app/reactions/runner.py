@@ -77,7 +77,9 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     reason = None
     if workflow is None:
         reason = f"no workflow named {execution.workflow}"
-    elif app.github is None or (workflow.needs_model and app.model is None):
+    elif (workflow.needs_github and app.github is None) or (
+        workflow.needs_model and app.model is None
+    ):
         reason = "the GitHub App or the model is not configured any more"
     else:
         reason = await why_pointless(app, execution)
