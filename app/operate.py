@@ -132,6 +132,7 @@ async def status(dsn: str) -> str:
         state = await events.queue_status(conn)
         waiting = await events.waiting_by_event(conn)
         troubled = await repositories.troubled(conn)
+        runs = await executions.by_workflow(conn)
     finally:
         await conn.close()
     order = ["pending", "processing", "completed", "ignored", "failed"]
@@ -148,6 +149,13 @@ async def status(dsn: str) -> str:
             for r in troubled
         ]
         parts.append("\n" + table(["repository", "status", "failures", "last error"], rows))
+    if runs:
+        states = ["pending", "running", "completed", "failed", "cancelled"]
+        rows = [
+            (name.removeprefix("hookwise."), *(runs[name].get(s, 0) for s in states))
+            for name in sorted(runs)
+        ]
+        parts.append("\n" + table(["executions", *states], rows))
     return "\n".join(parts)
 
 

@@ -19,7 +19,8 @@ import httpx
 from gidgethub import GitHubException
 
 from app.clients.github import GitHubApp
-from app.store import events, integrations
+from app.store import events
+from app.store.pool import PerStatement
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ async def recent_deliveries(github: GitHubApp, since: datetime) -> list[Mapping[
 
 async def redeliver(
     github: GitHubApp,
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | PerStatement,
     *,
     since: datetime,
     dry_run: bool = False,
@@ -118,23 +119,39 @@ async def _ask(github: GitHubApp, candidate: Candidate, *, dry_run: bool) -> Out
     return Outcome(candidate, "redelivery requested", ok=True)
 
 
-# Two workers may share a schedule; only one of them runs it at a time.
-TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('hookwise redeliver', 0))"
+# Two workers may share a schedule; one of them runs it at a time, by a lease in the GitHub
+# integration's config rather than a lock: no lock or transaction is held while GitHub answers.
+CLAIM_RUN = """
+UPDATE integrations
+SET config = jsonb_set(config, '{redeliver_running_until}',
+                       to_jsonb(now() + make_interval(secs => $1)))
+WHERE name = 'github'
+  AND coalesce((config ->> 'redeliver_running_until')::timestamptz, '-infinity') < now()
+RETURNING coalesce(config ->> 'redeliver_checked_until', '')
+"""
+END_RUN = """
+UPDATE integrations
+SET config = jsonb_set(config - 'redeliver_running_until', '{redeliver_checked_until}',
+                       to_jsonb($1::text))
+WHERE name = 'github'
+"""
+RUN_LEASE = 600.0
 
 
-async def scheduled_run(github: GitHubApp, conn: asyncpg.Connection) -> list[Outcome] | None:
+async def scheduled_run(github: GitHubApp, pool: asyncpg.Pool) -> list[Outcome] | None:
     """One run of the schedule, from the stored high-water mark (or GitHub's 3 days) to now;
-    None when another process is running it."""
-    async with conn.transaction():
-        if not await conn.fetchval(TRY_LOCK):
-            return None
-        now = datetime.now(UTC)
-        mark = await integrations.get_config(conn, "github", HIGH_WATER)
-        since = now - RETENTION
-        if isinstance(mark, str):
-            since = max(since, datetime.fromisoformat(mark) - OVERLAP)
-        outcomes = await redeliver(github, conn, since=since)
-        # What we could not ask for this time is looked at again next time.
-        unasked = [o.candidate.first_failure for o in outcomes if not o.ok]
-        await integrations.set_config(conn, "github", HIGH_WATER, min([now, *unasked]).isoformat())
-        return outcomes
+    None when another process is running it. Each query takes a pooled connection for itself:
+    none is held while GitHub answers."""
+    db = PerStatement(pool)
+    mark = await db.fetchval(CLAIM_RUN, RUN_LEASE)
+    if mark is None:
+        return None
+    now = datetime.now(UTC)
+    since = now - RETENTION
+    if mark:
+        since = max(since, datetime.fromisoformat(mark) - OVERLAP)
+    outcomes = await redeliver(github, db, since=since)
+    # What we could not ask for this time is looked at again next time.
+    unasked = [o.candidate.first_failure for o in outcomes if not o.ok]
+    await db.execute(END_RUN, min([now, *unasked]).isoformat())
+    return outcomes

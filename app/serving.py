@@ -104,8 +104,7 @@ def worker_parts(ctx: Context, *, concurrency: int | None) -> list[Part]:
         github = ctx.github
 
         async def redeliver_once() -> None:
-            async with connection(ctx.pool) as conn:
-                outcomes = await redeliver.scheduled_run(github, conn)
+            outcomes = await redeliver.scheduled_run(github, ctx.pool)
             if outcomes:
                 log.info("scheduled redelivery asked for %d deliveries", len(outcomes))
 

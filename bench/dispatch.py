@@ -2,6 +2,7 @@
 
     python bench/dispatch.py [--events 2000] [--concurrency 4] [--senders 16] [--spread 16]
                              [--mode both|live|backlog] [--poll-interval 5]
+                             [--reactions] [--model-delay 2]
 
 `hookwise serve --no-worker` runs as a child process and receives every delivery over HTTP, so
 ingest is the real path: signature, insert, commit, NOTIFY. The worker is hookwise's own Worker,
@@ -32,6 +33,13 @@ the way `hookwise serve` starts its own (durable commits), and deleted afterward
 
 `--events` counts deliveries per mode, not pull requests.
 
+`--reactions` turns AI review on: the worker gets a GitHub App (the fake GitHub, with the
+repository and its pull requests) and a model (the fake Anthropic API answering each request
+after `--model-delay` seconds), so each opened and synchronize starts a review execution. The
+fakes run in this process, on the worker's event loop. events/s is then the state's rate:
+completed events over the window to the last event's completion (processed_at), whatever the
+executions still do; the executions' own figures follow.
+
 Timing is reported, never judged. Exit status: 1 if a delivery was not answered 202, or an event
 did not complete on its first attempt, or the server did not stop cleanly; 2 if the benchmark
 could not run; 130 if interrupted.
@@ -61,7 +69,12 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
+from contextlib import (
+    AbstractContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -103,6 +116,7 @@ STEPS = (
     ("check_run", "completed"),
 )
 OPENED_AT = datetime(2024, 1, 1, tzinfo=UTC)
+BENCH_FILES = {"calc.py": "def add(a, b):\n    return a + b\n"}
 # Spawned, not forked: a fork would copy this process's running event loop and its connections.
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -115,6 +129,8 @@ class Options:
     spread: int
     modes: tuple[str, ...]
     poll_interval: float
+    reactions: bool = False
+    model_delay: float = 2.0
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -127,6 +143,12 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--poll-interval", type=float, default=5.0, help="worker poll, seconds (5, as hookwise)"
     )
+    parser.add_argument(
+        "--reactions", action="store_true", help="AI review on, against the fakes (off)"
+    )
+    parser.add_argument(
+        "--model-delay", type=float, default=2.0, help="seconds the fake model takes (2)"
+    )
     args = parser.parse_args(argv)
     if min(args.events, args.concurrency, args.senders, args.spread) < 1:
         parser.error("--events, --concurrency, --senders and --spread must be >= 1")
@@ -134,7 +156,14 @@ def parse_args(argv: list[str] | None) -> Options:
         parser.error("--poll-interval must be > 0")
     modes = ("live", "backlog") if args.mode == "both" else (args.mode,)
     return Options(
-        args.events, args.concurrency, args.senders, args.spread, modes, args.poll_interval
+        args.events,
+        args.concurrency,
+        args.senders,
+        args.spread,
+        modes,
+        args.poll_interval,
+        args.reactions,
+        args.model_delay,
     )
 
 
@@ -426,8 +455,21 @@ class WarningCounter(logging.Handler):
 
 
 ROWS = """
-SELECT id, status, attempts, extract(epoch FROM received_at)::float8 AS received, last_error
+SELECT id, status, attempts, extract(epoch FROM received_at)::float8 AS received, last_error,
+       extract(epoch FROM processed_at)::float8 AS processed
 FROM integration_events WHERE delivery_id LIKE $1
+"""
+EXECUTIONS = """
+SELECT e.status, count(*) AS n,
+       extract(epoch FROM max(e.completed_at))::float8 AS last_done
+FROM workflow_executions e JOIN integration_events i ON i.id = e.event_id
+WHERE i.delivery_id LIKE $1 GROUP BY e.status
+"""
+EXECUTION_ERRORS = """
+SELECT w.name || ' ' || e.status || ': ' || left(e.error_message, 120) AS error, count(*) AS n
+FROM workflow_executions e JOIN integration_events i ON i.id = e.event_id
+JOIN workflows w ON w.id = e.workflow_id
+WHERE i.delivery_id LIKE $1 AND e.error_message IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 3
 """
 CLOCK = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
@@ -453,6 +495,10 @@ class Outcome:
     starts: dict[UUID, float]
     handler_calls: int
     offset: float
+    # Executions by status, and when the last one finished (our clock); reactions only.
+    executions: dict[str, int] = field(default_factory=dict)
+    executions_done: float = math.nan
+    execution_errors: list[str] = field(default_factory=list)
 
     @property
     def statuses(self) -> Counter[str]:
@@ -470,9 +516,16 @@ class Outcome:
         ]
 
     @property
+    def state_done(self) -> float:
+        """When the last event completed, on our clock."""
+        done = [row["processed"] for row in self.rows if row["processed"] is not None]
+        return max(done) - self.offset if done else math.nan
+
+    @property
     def rate(self) -> float:
+        """Completed events over the window to the last event's completion."""
         completed = self.statuses["completed"]
-        start, end = self.window
+        start, end = self.window[0], self.state_done
         return completed / (end - start) if end > start else math.nan
 
     @property
@@ -526,7 +579,10 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
         # Every slot holds a connection for its event; the claim needs one more.
         db_pool_size=max(10, opts.concurrency + 2),
     )
-    async with open_context(settings, dsn) as ctx:
+    async with AsyncExitStack() as stack:
+        if opts.reactions:
+            settings = await stack.enter_async_context(with_reactions(settings, scope, opts))
+        ctx = await stack.enter_async_context(open_context(settings, dsn))
         worker = Worker(ctx, router)
         task: asyncio.Task[None] | None = None
         try:
@@ -547,7 +603,47 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
         async with ctx.pool.acquire() as conn:
             offset = await clock_offset(conn)
             rows = await collect(conn, scope)
-    return Outcome(mode, sent, window, rows, starts.first, starts.calls, offset)
+            ran = await conn.fetch(EXECUTIONS, scope.delivery_prefix() + "%")
+            errors = await conn.fetch(EXECUTION_ERRORS, scope.delivery_prefix() + "%")
+    done = [r["last_done"] for r in ran if r["last_done"] is not None]
+    return Outcome(
+        mode,
+        sent,
+        window,
+        rows,
+        starts.first,
+        starts.calls,
+        offset,
+        executions={r["status"]: r["n"] for r in ran},
+        executions_done=max(done) - offset if done else math.nan,
+        execution_errors=[f"{r['n']}x {r['error']}" for r in errors],
+    )
+
+
+@asynccontextmanager
+async def with_reactions(settings: Settings, scope: Scope, opts: Options) -> Any:
+    """The fake GitHub (the App, the repository and its pull requests) and the fake model."""
+    from tests.conftest import with_github
+    from tests.fakes.anthropic import FakeAnthropic
+    from tests.fakes.github import FakeGitHub
+
+    async with FakeGitHub(webhook_secret=secrets.token_hex(8)) as github, FakeAnthropic() as model:
+        github.add_installation(scope.installation["id"])
+        name = scope.repository["full_name"]
+        github.add_repo(name, installation_id=scope.installation["id"], files=BENCH_FILES)
+        github.commit_files(name, "work", {"calc.py": BENCH_FILES["calc.py"] + "# changed\n"})
+        for k in range(math.ceil(opts.events / len(STEPS))):
+            github.add_pull(name, k + 1, head_branch="work", title=f"PR {k + 1}")
+        model.responder = lambda request: {"summary": "Fine.", "comments": []}
+        model.delay = opts.model_delay
+        yield with_github(
+            settings,
+            github,
+            anthropic_api_key=model.api_key,
+            anthropic_base_url=model.url,
+            review_enabled=True,
+            github_write_interval=0.0,
+        )
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -607,12 +703,21 @@ def detail(o: Outcome) -> str:
     start, end = o.window
     tail = end - o.sent.last_answer
     since = "first POST" if o.mode == "live" else "worker start"
-    return (
+    line = (
         f"{o.mode}: POSTs {o.sent.last_answer - o.sent.first_post:.2f} s, "
-        f"{since} to idle {end - start:.2f} s (idle {tail:.2f} s after the last answer); "
+        f"{since} to last event completed {o.state_done - start:.2f} s, to idle "
+        f"{end - start:.2f} s (idle {tail:.2f} s after the last answer); "
         f"statuses {dict(sorted(o.sent.statuses.items()))}; handler runs {o.handler_calls}; "
         f"clock offset {o.offset * 1000:+.2f} ms"
     )
+    if o.executions:
+        line += (
+            f"; executions {dict(sorted(o.executions.items()))}, the last finished "
+            f"{o.executions_done - start:.2f} s after {since}"
+        )
+    for error in o.execution_errors:
+        line += f"\n  {error}"
+    return line
 
 
 def report(
@@ -623,13 +728,14 @@ def report(
         f"dispatch: {opts.events} deliveries per mode ({prs} PRs x opened, synchronize, "
         f"check_run created, completed; {opts.spread} PRs interleaved), {opts.senders} senders, "
         f"worker concurrency {opts.concurrency}, poll {opts.poll_interval:g} s, {where}, "
-        f"{os.cpu_count()} CPUs",
+        f"{os.cpu_count()} CPUs; reactions "
+        + (f"on (model answers after {opts.model_delay:g} s)" if opts.reactions else "off"),
         "",
         row_line(tuple(name for name, _ in COLUMNS)),
         *(row_line(outcome_cells(o)) for o in outcomes),
         "",
         "ingest/s: 202s over the POSTs' span. events/s: completed over first POST (live) or "
-        "worker start (backlog) to idle.",
+        "worker start (backlog) to the last event completed.",
         "lag: first handler start - received_at (insert, autocommitted); backlog's includes the "
         "wait for the worker to start.",
         "",

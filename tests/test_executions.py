@@ -18,7 +18,7 @@ from app.worker import Worker
 from tests.admin_support import TOKEN, log_in
 from tests.fakes.github import FakeGitHub
 from tests.processes import environment, hookwise
-from tests.reactions_world import REPO, REVIEW, World, world_factory_for
+from tests.reactions_world import ANALYSIS, REPO, REVIEW, World, world_factory_for
 
 
 @pytest.fixture
@@ -186,11 +186,24 @@ async def test_a_review_github_refuses_fails_at_once_with_the_reason(world_facto
     assert await db.fetchval("SELECT status FROM reviews") == "failed"
 
 
+async def waiting_review(world: World, db) -> None:
+    """Opened, and its review waits: the model asked us to come back in ten minutes."""
+    world.model.fail(429, retry_after=600)
+    await world.deliver("pull_request", world.pr_event("opened"))
+    [(_, status, attempts, error)] = await executions(db)
+    assert (status, attempts) == ("pending", 0) and "rate limit" in error
+
+
+async def due_now(world: World, db) -> None:
+    await db.execute("UPDATE workflow_executions SET run_after = now() WHERE status = 'pending'")
+    await world.settle()
+
+
 async def test_a_pull_request_closed_while_its_review_waits_is_not_reviewed(
     world_factory, db
 ) -> None:
-    async with world_factory(fix_enabled=False, start=False) as world:
-        await world.store("pull_request", world.pr_event("opened"))
+    async with world_factory(fix_enabled=False) as world:
+        await waiting_review(world, db)
         closed = world.pr_event("closed")
         later = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         closed["pull_request"] = world.pull | {
@@ -198,8 +211,8 @@ async def test_a_pull_request_closed_while_its_review_waits_is_not_reviewed(
             "closed_at": later,
             "updated_at": later,
         }
-        await world.store("pull_request", closed)
-        await world.settle()
+        await world.deliver("pull_request", closed)
+        await due_now(world, db)
         assert world.model.calls == []
         assert reviews_on(world) == []
     assert await executions(db) == [
@@ -208,18 +221,18 @@ async def test_a_pull_request_closed_while_its_review_waits_is_not_reviewed(
 
 
 async def test_a_push_while_the_review_waits_reviews_only_the_new_head(world_factory, db) -> None:
-    async with world_factory(fix_enabled=False, start=False) as world:
+    async with world_factory(fix_enabled=False) as world:
         first = world.pull["head"]["sha"]
-        await world.store("pull_request", world.pr_event("opened"))
+        await waiting_review(world, db)
         push(world, {"notes.md": "# Notes\n"})
-        await world.store("pull_request", world.pr_event("synchronize"))
         world.model.reply_tool("submit_review", REVIEW)
-        await world.settle()
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        await due_now(world, db)
         assert len(world.model.calls) == 1
         [review] = reviews_on(world)
         assert review.commit_id == world.pull["head"]["sha"] != first
     [superseded, reviewed] = await executions(db)
-    assert superseded[:2] == ("hookwise.review", "cancelled")
+    assert superseded[:3] == ("hookwise.review", "cancelled", 1)
     assert superseded[3].startswith(f"superseded: the head moved from {first[:7]}")
     assert reviewed[:3] == ("hookwise.review", "completed", 1)
 
@@ -279,6 +292,9 @@ async def test_executions_are_listed_and_replayed_from_the_cli(world_factory, db
         [header, row, total] = failed.stdout.splitlines()
         assert "workflow" in header and total == "1 execution"
         assert "review" in row and f"{REPO}#7" in row and "GitHub refused (422)" in row
+        status = hookwise("status", env=env)
+        [line] = [line for line in status.stdout.splitlines() if line.startswith("review ")]
+        assert line.split() == ["review", "0", "0", "0", "1", "0"]
         other = hookwise("executions", "--pr", f"{REPO}#8", env=env)
         assert other.stdout.splitlines()[-1] == "0 executions"
 
@@ -331,3 +347,37 @@ async def test_the_admin_timeline_shows_executions_with_their_steps(world_factor
     assert '<span class="status completed">completed</span>' in html
     assert "model: " in html and "2000 tokens in, 400 out" in html
     assert "review: review " in html and "posted with 1 comments" in html
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "shown"),
+    [
+        (401, "failed", "API key was refused"),
+        (404, "failed", "does not exist"),
+        (429, "pending", "rate limit"),
+    ],
+)
+async def test_the_model_refusing_an_analysis_shows_in_our_check_run(
+    world_factory, db, status, outcome, shown
+) -> None:
+    async with world_factory(review_enabled=False, anthropic_max_retries=0) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        if status == 404:
+            world.model.models = frozenset({"claude-sonnet-4-6"})
+            world.model.reply_tool("report_analysis", ANALYSIS)
+            push(world, {".github/hookwise.yml": "model: claude-sonet-4\n"})
+            await world.deliver("pull_request", world.pr_event("synchronize"))
+        else:
+            world.model.fail(status, retry_after=600 if status == 429 else None)
+        await world.deliver("check_run", world.failed_check())
+        ours = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        if outcome == "failed":
+            assert [r.output["title"] for r in ours] == ["Analysis failed"]
+            assert shown in ours[0].output["summary"]
+        else:
+            assert ours == []  # nothing to say yet: it runs again when the limit lifts
+    assert await events_of(db, "check_run") == [("completed", 1)]
+    assert await db.fetchval("SELECT conclusion::text FROM check_runs LIMIT 1") == "failure"
+    [(_, state, attempts, error)] = [e for e in await executions(db) if "analyse" in e[0]]
+    assert (state, attempts) == (outcome, 1 if outcome == "failed" else 0)
+    assert shown in error

@@ -336,3 +336,16 @@ async def test_a_comment_whose_answer_was_lost_is_not_made_twice(
             (400, comment.id),
         ]
     assert await world.outbound() == [("linear.attach", "sent", 1), ("linear.comment", "sent", 1)]
+
+
+async def test_linear_is_told_without_a_github_app(settings, dsn, db, fake_github) -> None:
+    # Webhooks only, no App: the links and Linear's sync need nothing of GitHub's API.
+    async with linear_world(
+        settings, dsn, db, fake_github, github_app_id=None, github_private_key=None
+    ) as world:
+        assert world.hookwise.ctx.github is None
+        await known(world, "ENG", "Login fails")
+        await world.deliver_pull(world.open_pull(1, body="Fixes ENG-1"), "opened")
+        assert await world.links() == {(1, "ENG-1", "closes", "body")}
+        assert len(world.linear.attachments) == 1
+    assert await db.fetchval("SELECT status FROM workflow_executions") == "completed"

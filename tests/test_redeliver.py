@@ -116,10 +116,10 @@ async def test_schedule_keeps_a_high_water_mark(settings, dsn, db, fake_github) 
     async with hookwise_up(configured, dsn, fake_github) as (hookwise, worker):
         github = hookwise.ctx.github
         assert github is not None
+        first = await redeliver.scheduled_run(github, hookwise.ctx.pool)
+        await fake_github.settled()
+        second = await redeliver.scheduled_run(github, hookwise.ctx.pool)
         async with hookwise.ctx.pool.acquire() as conn:
-            first = await redeliver.scheduled_run(github, conn)
-            await fake_github.settled()
-            second = await redeliver.scheduled_run(github, conn)
             mark = await conn.fetchval(
                 "SELECT config ->> 'redeliver_checked_until' FROM integrations"
                 " WHERE name = 'github'"

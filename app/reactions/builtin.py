@@ -22,8 +22,9 @@ class Workflow:
     run: Run
     # Where the user looks: our check run's summary, the reviews table. Best effort.
     show_failure: Show = _nowhere
-    # Needs the model: without ANTHROPIC_API_KEY it is cancelled, not run.
+    # Needs the model, the GitHub App: without them it is cancelled, not run.
     needs_model: bool = True
+    needs_github: bool = True
 
 
 BUILTIN = {
@@ -32,6 +33,6 @@ BUILTIN = {
         Workflow("hookwise.review", review.run, review.record_failure),
         Workflow("hookwise.analyse_failure", fix.run_analysis, fix.show_failure),
         Workflow("hookwise.check_run_action", fix.run_button, fix.show_failure),
-        Workflow("hookwise.linear_sync", linear.run, needs_model=False),
+        Workflow("hookwise.linear_sync", linear.run, needs_model=False, needs_github=False),
     )
 }

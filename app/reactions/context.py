@@ -13,38 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import asyncpg
-
 from app.store import executions
 from app.store.executions import Execution
-from app.store.pool import connection
 
 if TYPE_CHECKING:
     from app.context import Context
-
-
-class PerStatement:
-    """The four query methods of asyncpg.Connection, each on a pooled connection of its own
-    (autocommit): the shape the store's query functions take."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        async with connection(self._pool) as conn:
-            return await conn.fetch(query, *args)
-
-    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        async with connection(self._pool) as conn:
-            return await conn.fetchrow(query, *args)
-
-    async def fetchval(self, query: str, *args: Any) -> Any:
-        async with connection(self._pool) as conn:
-            return await conn.fetchval(query, *args)
-
-    async def execute(self, query: str, *args: Any) -> str:
-        async with connection(self._pool) as conn:
-            return await conn.execute(query, *args)
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from app.clients.errors import RateLimited, Refused, classify
 from app.context import Context
 from app.queue import LOCK
 from app.reactions.builtin import BUILTIN
-from app.reactions.context import PerStatement, ReactionContext
+from app.reactions.context import ReactionContext
 from app.reactions.policy import pointless
 from app.retry import backoff
 from app.store import answers, executions
 from app.store.errors import StoreError
 from app.store.executions import Execution
-from app.store.pool import connection
+from app.store.pool import PerStatement, connection
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,9 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     reason = None
     if workflow is None:
         reason = f"no workflow named {execution.workflow}"
-    elif app.github is None or (workflow.needs_model and app.model is None):
+    elif (workflow.needs_github and app.github is None) or (
+        workflow.needs_model and app.model is None
+    ):
         reason = "the GitHub App or the model is not configured any more"
     else:
         reason = await why_pointless(app, execution)

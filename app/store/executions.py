@@ -124,6 +124,12 @@ WHERE id = $1 AND status <> 'running'
 RETURNING id
 """
 
+BY_WORKFLOW = """
+SELECT w.name AS workflow, e.status, count(*) AS n
+FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
+GROUP BY 1, 2
+"""
+
 PRUNABLE = """
 SELECT count(*) FROM workflow_executions
 WHERE status IN ('completed', 'failed', 'timeout', 'cancelled') AND completed_at < $1
@@ -286,6 +292,14 @@ async def of_pull_request(conn: asyncpg.Connection, pull_request_id: int) -> lis
 async def replay(conn: asyncpg.Connection, execution_id: UUID) -> bool:
     """Put a finished execution back in the queue; False when unknown or running now."""
     return await conn.fetchval(REPLAY, execution_id) is not None
+
+
+async def by_workflow(conn: asyncpg.Connection) -> dict[str, dict[str, int]]:
+    """Executions by workflow, then by status."""
+    found: dict[str, dict[str, int]] = {}
+    for row in await conn.fetch(BY_WORKFLOW):
+        found.setdefault(row["workflow"], {})[row["status"]] = row["n"]
+    return found
 
 
 async def prunable(conn: asyncpg.Connection, before: datetime) -> int:

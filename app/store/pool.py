@@ -66,3 +66,29 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             yield conn
     except UNAVAILABLE_ERRORS as exc:
         raise StoreUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+
+
+class PerStatement:
+    """The four query methods of asyncpg.Connection, each on a pooled connection of its own
+    (autocommit): the shape the store's query functions take. For code that waits on remote
+    services between queries (reactions, the redelivery schedule): it never holds a
+    connection across the wait, nor asks for a second while holding one."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with connection(self._pool) as conn:
+            return await conn.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with connection(self._pool) as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with connection(self._pool) as conn:
+            return await conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with connection(self._pool) as conn:
+            return await conn.execute(query, *args)
