@@ -17,7 +17,7 @@ from app.clients.github import GitHubApp
 from app.clients.linear import LinearClient
 from app.crypto import CryptoError
 from app.metrics import Metrics
-from app.repo_config import ConfigCache
+from app.repo_config import Configs
 from app.settings import Settings
 from app.store import executions, integrations
 from app.store.pool import create_pool
@@ -47,7 +47,7 @@ class Context:
     model: Model | None = None
     # None when no Linear API key is set or stored: nothing is sent back to Linear.
     linear: LinearClient | None = None
-    configs: ConfigCache = field(default_factory=ConfigCache, repr=False)
+    configs: Configs = field(default_factory=Configs, repr=False)
     # This process's counters; the clients above count into the same object.
     metrics: Metrics = field(default_factory=Metrics, repr=False)
 

@@ -1,16 +1,20 @@
-"""Per-repository configuration: `.github/hookwise.yml` at the PR's head, over the same file in
-the owner's `.github` repository (installation defaults), over our settings.
+"""Per-repository configuration: `.github/hookwise.yml` on the repository's default branch, over
+the same file in the owner's `.github` repository (installation defaults), over our settings.
 
-Parsing is pure; reading the file (contents API, cached per commit) is `load()`. A malformed
-file is not an exception for the handler: it yields the defaults plus the error, which the
-handler shows in our check run.
+Never the PR's head: a fork's author could otherwise switch reactions on for their own PR, pick
+the model and raise the token budget, spending the owner's money (pr-agent reads its
+configuration from the default branch for the same reason).
+
+Parsing is pure; reading the files (contents API) is `load()`. A file that cannot be used — not
+valid YAML, a wrong value, not UTF-8, a directory, over GitHub's 1 MB contents limit — is not an
+exception for the reaction: it yields the defaults plus the reason, which the reaction shows in
+our check run.
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,7 +25,6 @@ from app.clients.github import GitHubAPI
 from app.settings import Settings
 
 PATH = ".github/hookwise.yml"
-CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -97,47 +100,50 @@ def parse(text: str, base: RepoConfig) -> RepoConfig:
     return replace(base, **changes)
 
 
-class ConfigCache:
-    """The parsed file per (repository, commit): a commit's file never changes."""
+class Configs:
+    """Reads the configuration files when a reaction asks. Not cached: the default branch moves,
+    and a reaction reads them at most once per run."""
 
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self._entries: OrderedDict[tuple[str, str], RepoConfig] = OrderedDict()
-        self._size = size
-
-    async def load(self, api: GitHubAPI, settings: Settings, *, repo: str, sha: str) -> RepoConfig:
-        key = (repo, sha)
-        if key in self._entries:
-            self._entries.move_to_end(key)
-            return self._entries[key]
-        config = await fetch(api, settings, repo=repo, sha=sha)
-        self._entries[key] = config
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-        return config
+    async def load(self, api: GitHubAPI, settings: Settings, *, repo: str) -> RepoConfig:
+        return await fetch(api, settings, repo=repo)
 
 
-async def fetch(api: GitHubAPI, settings: Settings, *, repo: str, sha: str) -> RepoConfig:
+async def fetch(api: GitHubAPI, settings: Settings, *, repo: str) -> RepoConfig:
     """Settings, then the installation's defaults (the owner's `.github` repository, as GitHub
-    does for community files), then the repository's own file at `sha`."""
+    does for community files), then the repository's own file, both as they are on the default
+    branch (the contents API without `ref`)."""
     owner = repo.split("/", 1)[0]
     config = defaults(settings)
     if repo.lower() != f"{owner}/.github".lower():
         config = await _layer(api, f"/repos/{owner}/.github/contents/{PATH}", config, "the owner's")
-    return await _layer(api, f"/repos/{repo}/contents/{PATH}?ref={sha}", config, "")
+    return await _layer(api, f"/repos/{repo}/contents/{PATH}", config, "")
+
+
+def _named(whose: str, problem: str) -> str:
+    return f"{whose} {PATH} {problem}".strip()
 
 
 async def _layer(api: GitHubAPI, url: str, base: RepoConfig, whose: str) -> RepoConfig:
-    """`base` with one file's settings over it; a missing file changes nothing."""
+    """`base` with one file's settings over it; a missing file changes nothing, a file that
+    cannot be read leaves `base` with the reason (GitHub's contents API: a file over 1 MB is
+    403 `too_large`, a directory answers a list, 1-100 MB files come with encoding `none`)."""
     try:
         answer = await api.getitem(url)
     except BadRequest as exc:
         if exc.status_code == 404:
             return base
+        said = f"{exc} {getattr(exc, 'errors', '')}".lower()
+        if exc.status_code == 403 and ("too_large" in said or "too large" in said):
+            return replace(base, error=_named(whose, "is over GitHub's 1 MB contents limit"))
         raise
+    if not isinstance(answer, dict) or answer.get("type", "file") != "file":
+        return replace(base, error=_named(whose, "is not a file"))
+    if answer.get("encoding") != "base64":
+        return replace(base, error=_named(whose, "is over GitHub's 1 MB contents limit"))
     try:
         text = base64.b64decode(answer.get("content", "")).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
-        return replace(base, error=f"{whose} {PATH} is not UTF-8 text".strip())
+        return replace(base, error=_named(whose, "is not UTF-8 text"))
     layered = parse(text, base)
     if layered.error and whose:
         return replace(layered, error=f"{whose} {layered.error}")

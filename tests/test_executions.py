@@ -52,6 +52,11 @@ def push(world: World, files: dict[str, str]) -> None:
     world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
 
 
+def configure(world: World, text: str) -> None:
+    """The repository's .github/hookwise.yml, on its default branch (where it is read)."""
+    world.github.commit_files(REPO, "main", {".github/hookwise.yml": text}, message="Config")
+
+
 def counted(world: World, workflow: str, outcome: str) -> bool:
     line = f'hookwise_executions_total{{workflow="{workflow}",outcome="{outcome}"}} 1'
     return line in world.hookwise.ctx.metrics.render()
@@ -72,7 +77,7 @@ async def test_a_model_refusal_fails_the_review_never_the_pull_request(
         if status == 404:
             # A mistyped model in the repository's config: the API answers 404 not_found_error.
             world.model.models = frozenset({"claude-sonnet-4-6"})
-            push(world, {".github/hookwise.yml": "model: claude-sonet-4\n"})
+            configure(world, "model: claude-sonet-4\n")
         else:
             world.model.fail(status)
         await world.deliver("pull_request", world.pr_event("opened"))
@@ -81,7 +86,8 @@ async def test_a_model_refusal_fails_the_review_never_the_pull_request(
         assert counted(world, "hookwise.review", "failed")
         # The model recovers (the config is mended); the next head commit is reviewed once.
         world.model.models = None
-        push(world, {".github/hookwise.yml": "review: true\n", "notes.md": "# Notes\n"})
+        configure(world, "review: true\n")
+        push(world, {"notes.md": "# Notes\n"})
         world.model.reply_tool("submit_review", REVIEW)
         await world.deliver("pull_request", world.pr_event("synchronize"))
         assert len(reviews_on(world)) == 1
@@ -365,7 +371,7 @@ async def test_the_model_refusing_an_analysis_shows_in_our_check_run(
         if status == 404:
             world.model.models = frozenset({"claude-sonnet-4-6"})
             world.model.reply_tool("report_analysis", ANALYSIS)
-            push(world, {".github/hookwise.yml": "model: claude-sonet-4\n"})
+            configure(world, "model: claude-sonet-4\n")
             await world.deliver("pull_request", world.pr_event("synchronize"))
         else:
             world.model.fail(status, retry_after=600 if status == 429 else None)

@@ -149,8 +149,7 @@ async def test_caps_and_budgets_stop_before_the_model(world_factory, db, more, w
 
 async def test_a_malformed_config_file_shows_in_our_check_run(world_factory) -> None:
     async with world_factory(review_enabled=False, fix_enabled=False) as world:
-        world.github.commit_files(REPO, "fix-calc", {".github/hookwise.yml": "fix: [yes"})
-        world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        world.github.commit_files(REPO, "main", {".github/hookwise.yml": "fix: [yes"})
         await world.deliver("pull_request", world.pr_event("synchronize"))
         await world.deliver("check_run", world.failed_check())
         [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
@@ -323,10 +322,45 @@ async def test_the_owners_defaults_sit_between_settings_and_the_repository(world
         assert world.model.calls[0]["max_tokens"] == 2048
 
         # The repository's own file wins over the owner's.
-        world.github.commit_files(REPO, "fix-calc", {".github/hookwise.yml": "review: false\n"})
+        world.github.commit_files(REPO, "main", {".github/hookwise.yml": "review: false\n"})
+        world.github.commit_files(REPO, "fix-calc", {"notes.md": "# Notes\n"})
         world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
         await world.deliver("pull_request", world.pr_event("synchronize"))
         assert len(world.model.calls) == 1
+
+
+async def test_the_pull_requests_own_config_file_is_never_read(world_factory) -> None:
+    # A PR (a fork's, say) that switches review on and raises the budget for itself: ignored,
+    # the file is read from the default branch only.
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        greedy = "review: true\nmodel: claude-opus-4-1\nmax_tokens: 64000\n"
+        world.github.commit_files(REPO, "fix-calc", {".github/hookwise.yml": greedy})
+        world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        # Not even asked: the head's file would have switched review on.
+        assert world.model.requests == []
+        assert reviews_on(world.github) == []
+
+
+@pytest.mark.parametrize(
+    ("files", "shown"),
+    [
+        ({".github/hookwise.yml/x.yml": "review: true\n"}, "is not a file"),
+        ({".github/hookwise.yml": "review: true\n#" + "x" * (1 << 20)}, "1 MB contents limit"),
+        ({".github/hookwise.yml": b"review: true\n# \xff\xfe"}, "is not UTF-8 text"),
+    ],
+)
+async def test_a_config_file_that_cannot_be_read_shows_why_and_the_defaults_apply(
+    world_factory, files, shown
+) -> None:
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        world.github.commit_files(REPO, "main", files)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        assert ours.output["title"] == "hookwise.yml has a problem"
+        assert shown in ours.output["summary"]
+        assert world.model.calls == []
 
 
 async def test_posts_whose_answers_were_lost_are_found_not_posted_again(world_factory) -> None:

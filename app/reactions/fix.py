@@ -118,7 +118,7 @@ async def run_analysis(ctx: ReactionContext) -> str:
         return "no pull request to suggest a fix on"
     repo = payload["repository"]["full_name"]
     api = await app.github.installation_api(payload["installation"]["id"])
-    config = await app.configs.load(api, app.settings, repo=repo, sha=run["head_sha"])
+    config = await app.configs.load(api, app.settings, repo=repo)
     report = Report(ctx, api, repo, run)
     if config.error:
         await report.show("hookwise.yml has a problem", config.error)
@@ -143,7 +143,7 @@ async def run_button(ctx: ReactionContext) -> str:
     repo = payload["repository"]["full_name"]
     api = await app.github.installation_api(payload["installation"]["id"])
     failing = await port(api, repo).check_run(ours["external_id"])
-    config = await app.configs.load(api, app.settings, repo=repo, sha=failing["head_sha"])
+    config = await app.configs.load(api, app.settings, repo=repo)
     report = Report(ctx, api, repo, failing)
     analyst = Analyst(ctx, app.github, api, repo, failing, stored, config, report)
     wanted = (payload.get("requested_action") or {}).get("identifier", "reanalyse")

@@ -130,7 +130,7 @@ async def run(ctx: ReactionContext) -> str:
     assert app.github is not None and app.model is not None
     repo, number, head = payload["repository"]["full_name"], pr["number"], pr["head"]["sha"]
     api = await app.github.installation_api(payload["installation"]["id"])
-    config = await app.configs.load(api, app.settings, repo=repo, sha=head)
+    config = await app.configs.load(api, app.settings, repo=repo)
     if not config.review:
         return "review is off for this repository"
     stored = await reviews.pull_request(ctx.conn, pr["id"])
