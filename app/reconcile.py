@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 BACKFILL = "hookwise.backfill"
 RECONCILE = "hookwise.reconcile"
 KINDS = (BACKFILL, RECONCILE)
+# An installation whose `created` event lists no repositories (the field is optional in
+# GitHub's webhook schemas): its repositories are asked of GET /installation/repositories.
+LIST_REPOSITORIES = "hookwise.list_repositories"
 # How often the schedule looks for due repositories: a repository becomes due up to this long
 # before it is queued, rather than a whole interval late.
 TICK = 300.0
@@ -162,3 +165,16 @@ async def after_installation_change(
             extra={"action": "reconcile_queued"},
         )
     return queued
+
+
+async def list_repositories(conn: asyncpg.Connection, installation_id: int, *, cause: str) -> None:
+    """Queue a listing of the installation's repositories, each then backfilled; `cause` (the
+    installation event) keeps a retry or replay of it from queueing a second one."""
+    await events.enqueue_own(
+        conn,
+        integration_id=await integrations.id_of(conn, "github"),
+        source="github",
+        delivery_id=f"list_repositories:{installation_id}:{cause}",
+        event_type=LIST_REPOSITORIES,
+        payload={"installation": {"id": installation_id}},
+    )

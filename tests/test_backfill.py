@@ -196,6 +196,34 @@ async def test_an_install_backfills_every_open_pull_request_and_its_latest_runs(
         assert await db.fetchval("SELECT count(*) FROM pr_state_history") == 40
 
 
+async def test_an_install_without_its_repositories_lists_them(
+    settings, dsn, db, fake_github: FakeGitHub
+) -> None:
+    # `repositories` is optional in GitHub's installation.created schema: hookwise asks
+    # GET /installation/repositories (two pages here), then backfills each as usual.
+    fake_github.max_per_page = 1
+    for name in (ALPHA, BETA):
+        fake_github.add_repo(name, installation_id=INSTALLATION_ID)
+    open_pulls(fake_github, ALPHA, 2)
+
+    async with world(settings, dsn, fake_github) as w:
+        payload = installation_event(fake_github, "created", ())
+        del payload["repositories"]
+        await w.deliver("installation", payload)
+        await w.settle()
+
+        repos = await db.fetch("SELECT full_name, status::text FROM repositories ORDER BY 1")
+        assert [tuple(r) for r in repos] == [(ALPHA, "active"), (BETA, "active")]
+        assert len(await db.fetch(PULLS)) == 2
+        assert len(requests_for(fake_github, "/installation/repositories")) == 2
+        own = sorted((r["event_type"], r["status"]) for r in await own_events(db))
+        assert own == [
+            ("hookwise.backfill", "completed"),
+            ("hookwise.backfill", "completed"),
+            ("hookwise.list_repositories", "completed"),
+        ]
+
+
 async def test_one_reconcile_catches_up_on_what_no_webhook_said(
     settings, dsn, db, fake_github: FakeGitHub
 ) -> None:

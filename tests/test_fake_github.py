@@ -655,3 +655,38 @@ async def test_gidgethub_talks_to_the_fake(
     assert [d["id"] for d in listed] == [d.id for d in reversed(github.deliveries)]
     repos = await gh.getitem("/installation/repositories", oauth_token=issued["token"])
     assert repos["total_count"] == 0
+
+
+# GitHub's contract (tests/contracts/)
+
+
+async def test_leaving_the_fake_with_a_broken_contract_fails() -> None:
+    with pytest.raises(AssertionError, match="no query parameter bogus"):
+        async with FakeGitHub() as github:
+            github.add_installation(1)
+            async with httpx.AsyncClient(base_url=github.url) as client:
+                listed = await client.get("/app/installations?bogus=1", headers=app_jwt(github))
+            assert listed.status_code == 200  # GitHub ignores it; the contract does not
+
+
+async def test_a_reply_off_the_contract_is_caught(
+    github: FakeGitHub, client: httpx.AsyncClient
+) -> None:
+    github.add_installation(1)["account"] = {"login": "octo-org"}  # no id, no type...
+    await client.get("/app/installations/1", headers=app_jwt(github))
+    [broken] = github.take_violations()
+    assert broken.startswith("GET /app/installations/1: apps/get-installation: 200 reply invalid")
+
+
+async def test_a_request_body_off_the_contract_is_caught(
+    github: FakeGitHub, client: httpx.AsyncClient
+) -> None:
+    github.add_installation(1)
+    body = {"permissions": {"checks": 3}}  # permission levels are strings
+    await client.post("/app/installations/1/access_tokens", json=body, headers=app_jwt(github))
+    # The fake grants what was asked, so its reply breaks the contract as well.
+    assert github.take_violations() == [
+        f"POST /app/installations/1/access_tokens: apps/create-installation-access-token: {part}"
+        " invalid at $.permissions.checks: 3 is not of type 'string'"
+        for part in ("request body", "201 reply")
+    ]

@@ -92,9 +92,41 @@ async def _look(
 async def installation_created(ctx: HandlerContext) -> None:
     installation = _installation(ctx.payload)
     if await installations.record(ctx.conn, installation):
+        if "repositories" not in ctx.payload:
+            if ctx.app.github is not None and installation.suspended_at is None:
+                await reconcile.list_repositories(
+                    ctx.conn, installation.id, cause=str(ctx.event.id)
+                )
+            return
         listed = _listed(ctx.payload.get("repositories"))
         await repositories.add(ctx.conn, installation.id, listed)
         await _look(ctx, reconcile.BACKFILL, installation, listed)
+
+
+@router.register("github", reconcile.LIST_REPOSITORIES)
+async def installation_listed(ctx: HandlerContext) -> None:
+    """The repositories GitHub lists for an installation (GET /installation/repositories, its
+    token), recorded and backfilled as if the installation event had listed them."""
+    github = ctx.app.github
+    if github is None:
+        return
+    installation_id = int(ctx.payload["installation"]["id"])
+    api = await github.installation_api(installation_id)
+    items = [
+        item
+        async for item in api.getiter(
+            "/installation/repositories?per_page=100", iterable_key="repositories"
+        )
+    ]
+    listed = _listed(items)
+    await repositories.add(ctx.conn, installation_id, listed)
+    await reconcile.after_installation_change(
+        ctx.conn,
+        reconcile.BACKFILL,
+        installation_id,
+        [r.github_id for r in listed],
+        cause=str(ctx.event.id),
+    )
 
 
 @router.register("github", "installation", "suspend")
