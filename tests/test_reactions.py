@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import INSTALLATION_ID
 from tests.fakes.github import FakeGitHub
-from tests.reactions_world import ANALYSIS, REPO, REVIEW, World, world_factory_for
+from tests.reactions_world import ANALYSIS, LOG, REPO, REVIEW, World, world_factory_for
 
 
 @pytest.fixture
@@ -116,6 +116,39 @@ async def test_malformed_model_output_fails_the_analysis_and_posts_nothing(
         await db.fetchval("SELECT status FROM integration_events WHERE event_type = 'check_run'")
         == "completed"
     )
+
+
+async def test_what_the_base_branchs_green_log_shares_is_left_out_of_the_prompt(
+    world_factory,
+) -> None:
+    # The same job passed on main: its log shares the runner's set-up with the failing one.
+    lines = LOG.split("\n")
+    shared = [line for line in lines if "E   " not in line and "FAILED" not in line][:300]
+    async with world_factory(review_enabled=False) as world:
+        green = world.github.add_check_run(
+            REPO,
+            "main",
+            name="tests",
+            conclusion="success",
+            details_url=f"{world.github.url}/{REPO}/actions/runs/444/job/666",
+        )
+        world.github.add_actions_job(
+            REPO,
+            run_id=444,
+            job_id=666,
+            name="tests",
+            check_run_id=green["id"],
+            log="\n".join(shared),
+            conclusion="success",
+        )
+        world.model.reply_tool("report_analysis", ANALYSIS)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("check_run", world.failed_check())
+        [call] = world.model.calls
+        prompt = call["messages"][0]["content"]
+        assert "lines as on the base branch)" in prompt
+        assert "E       assert 24.3 == 27.0" in prompt
+        assert "Current runner version" not in prompt
 
 
 async def test_failure_on_the_base_branch_too_is_not_the_prs_fault(world_factory, db) -> None:

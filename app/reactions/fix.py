@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from app import github_limits as limits
+from app.analysis.basediff import new_since_base
 from app.analysis.diff import commentable_lines
 from app.analysis.edits import EditError, apply, by_path, protected
 from app.analysis.excerpt import cut, failure_signature
@@ -279,14 +280,15 @@ class Analyst:
         )
         if earlier is not None and not again:
             return await self.skip(f"The same failure was analysed already (analysis {earlier}).")
-        if await self.fails_on_base():
+        base_runs = await self.base_runs()
+        if any(r.get("conclusion") in FAILED for r in base_runs):
             return await self.skip(
                 f"{self.run['name']} fails on {self.stored['base_ref']} too: the failure is "
                 "pre-existing or flaky, not this pull request's.",
                 is_preexisting=True,
                 category="pre-existing",
             )
-        return await self.analyse(excerpt.text)
+        return await self.analyse(await self.differenced(evidence, excerpt.text, base_runs))
 
     async def analyse(self, excerpt: str) -> str:
         app = self.ctx.app
@@ -477,13 +479,15 @@ class Analyst:
             )
         return "\n".join(p for p in parts if p)
 
-    async def actions_log(self) -> str | None:
-        found = RUN_ID.search(self.run.get("details_url") or "")
+    async def actions_log(self, run: Mapping[str, Any] | None = None) -> str | None:
+        """The job log behind a GitHub Actions check run (this one unless `run` is given)."""
+        run = run or self.run
+        found = RUN_ID.search(run.get("details_url") or "")
         if found is None:
             return None
         installation = self.ctx.payload["installation"]["id"]
         for job in await self.port.run_jobs(found[1]):
-            if str(job.get("check_run_url", "")).endswith(f"/check-runs/{self.run['id']}"):
+            if str(job.get("check_run_url", "")).endswith(f"/check-runs/{run['id']}"):
                 try:
                     return await self.github.job_log(installation, self.repo, job["id"])
                 except Exception as exc:
@@ -496,12 +500,33 @@ class Analyst:
                     raise
         return None
 
-    async def fails_on_base(self) -> bool:
+    async def base_runs(self) -> list[Mapping[str, Any]]:
+        """The latest runs of this check on the PR's base branch."""
         base = self.stored["base_ref"]
         if not base:
-            return False
-        runs = await self.port.check_runs_for(base, self.run["name"], filter="latest")
-        return any(r.get("conclusion") in FAILED for r in runs)
+            return []
+        return await self.port.check_runs_for(base, self.run["name"], filter="latest")
+
+    async def differenced(
+        self, evidence: str, excerpt: str, base_runs: list[Mapping[str, Any]]
+    ) -> str:
+        """The excerpt for the model: with the same job's last green log on the base branch,
+        cut from the failing log without what both share (app/analysis/basediff.py), so what is
+        new in this run comes first; else the plain `excerpt`. The failure signature stays the
+        plain excerpt's: it must not depend on the base branch."""
+        green = [r for r in base_runs if r.get("conclusion") == "success"]
+        if not green or (green[0].get("app") or {}).get("slug") != "github-actions":
+            return excerpt
+        base_log = await self.actions_log(green[0])
+        if not base_log:
+            return excerpt
+        differenced = await asyncio.to_thread(
+            lambda: cut(new_since_base(evidence, base_log), budget_tokens=EVIDENCE_TOKENS).text
+        )
+        await self.ctx.step(
+            "evidence", f"differenced against run {green[0]['id']} on {self.stored['base_ref']}"
+        )
+        return differenced
 
 
 async def commit_edits(
