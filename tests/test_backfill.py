@@ -399,6 +399,32 @@ async def test_rate_limits_during_a_backfill_reschedule_it_without_counting(
         assert (repo["status"], repo["failure_count"]) == ("active", 0)
 
 
+async def test_a_secondary_limit_without_retry_after_waits_a_minute_and_is_no_refusal(
+    settings, dsn, db, fake_github: FakeGitHub
+) -> None:
+    # GitHub's 403 "You have exceeded a secondary rate limit" may come without Retry-After; its
+    # guidance is then to wait at least a minute. Five of them must not suspend the repository.
+    fake_github.add_repo(ALPHA, installation_id=INSTALLATION_ID)
+    open_pulls(fake_github, ALPHA, 2)
+    fake_github.fail("GET", f"/repos/{ALPHA}/pulls", status=403, secondary=True, times=5)
+
+    async with world(settings, dsn, fake_github) as w:
+        await w.install(ALPHA)
+        for _ in range(5):
+            [event] = await own_events(db)
+            assert (event["status"], event["attempts"]) == ("pending", 0)
+            assert timedelta(seconds=50) < event["wait"] <= timedelta(seconds=60)
+            repo = await db.fetchrow(REPOSITORY, ALPHA)
+            assert (repo["status"], repo["failure_count"]) == ("active", 0)
+            await db.execute(
+                "UPDATE integration_events SET run_after = now() WHERE hook_id = 'hookwise'"
+            )
+            await w.settle()
+        [event] = await own_events(db)
+        assert (event["status"], event["attempts"]) == ("completed", 1)
+        assert await db.fetchval("SELECT count(*) FROM pull_requests") == 2
+
+
 async def test_the_worker_schedule_queues_each_due_repository_once(
     settings, dsn, db, fake_github: FakeGitHub
 ) -> None:

@@ -62,6 +62,15 @@ def test_rate_limit_reset(status: int, headers: dict[str, str], expected: dateti
     assert rate_limit_reset(status, headers, now=NOW) == expected
 
 
+def test_a_403_that_says_secondary_rate_limit_waits_a_minute_without_retry_after() -> None:
+    message = "You have exceeded a secondary rate limit. Please wait a few minutes."
+    assert rate_limit_reset(403, {}, now=NOW, message=message) == NOW + timedelta(minutes=1)
+    # Retry-After, when GitHub sends it, still decides.
+    waited = rate_limit_reset(403, {"retry-after": "300"}, now=NOW, message=message)
+    assert waited == NOW + timedelta(seconds=300)
+    assert rate_limit_reset(403, {}, now=NOW, message="Resource not accessible") is None
+
+
 def test_own_events() -> None:
     me = Identity(app_id=7, slug="hookwise")
     assert is_own_event({"sender": {"login": "hookwise[bot]"}}, me)

@@ -52,6 +52,10 @@ class RateLimited(errors.RateLimited):
         super().__init__("GitHub", until, reason)
 
 
+# What GitHub's message says when a 403 is a secondary rate limit.
+SECONDARY = "secondary rate limit"
+
+
 def app_jwt(private_key: str, issuer: str, *, now: float) -> str:
     """An App JWT: issued 60 s in the past against clock drift, expiring within 10 minutes."""
     issued = int(now) - 60
@@ -59,8 +63,16 @@ def app_jwt(private_key: str, issuer: str, *, now: float) -> str:
     return jwt.encode(claims, private_key, algorithm="RS256")
 
 
-def rate_limit_reset(status: int, headers: Mapping[str, str], *, now: datetime) -> datetime | None:
-    """When GitHub will take requests again, if this answer is a rate limit."""
+def rate_limit_reset(
+    status: int, headers: Mapping[str, str], *, now: datetime, message: str = ""
+) -> datetime | None:
+    """When GitHub will take requests again, if this answer is a rate limit; None if not.
+
+    GitHub's rules ("Rate limits for the REST API", docs.github.com): with `retry-after`, wait
+    that many seconds; with `x-ratelimit-remaining: 0`, until `x-ratelimit-reset`; otherwise a
+    secondary limit (a 429, or a 403 whose `message` says "secondary rate limit") means waiting
+    at least a minute. A 403 that is neither is a refusal (a permission), not a limit.
+    """
     if status not in (403, 429):
         return None
     retry_after = headers.get("retry-after", "")
@@ -69,8 +81,7 @@ def rate_limit_reset(status: int, headers: Mapping[str, str], *, now: datetime) 
     reset = headers.get("x-ratelimit-reset", "")
     if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
         return max(now, datetime.fromtimestamp(int(reset), UTC))
-    if status == 429:
-        # A 429 that says nothing: GitHub's guidance is to wait at least a minute.
+    if status == 429 or SECONDARY in message.lower():
         return now + timedelta(minutes=1)
     return None
 
@@ -165,7 +176,9 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         self, *, method: str, url: str, exception: HTTPException, attempt: int
     ) -> bool:
         headers = {k.lower(): v for k, v in (exception.headers or {}).items()}
-        at = rate_limit_reset(exception.status_code, headers, now=datetime.now(UTC))
+        at = rate_limit_reset(
+            exception.status_code, headers, now=datetime.now(UTC), message=str(exception)
+        )
         if at is not None:
             raise RateLimited(at, f"GitHub rate limit on {method} {url}") from exception
         return False
@@ -287,7 +300,9 @@ class GitHubApp:
             count_answer(self._metrics, str(installation_id), answer.status_code, answer.headers)
             if answer.status_code in (301, 302, 303, 307):
                 answer = await self._http.get(answer.headers["location"])
-        at = rate_limit_reset(answer.status_code, answer.headers, now=datetime.now(UTC))
+        at = rate_limit_reset(
+            answer.status_code, answer.headers, now=datetime.now(UTC), message=answer.text
+        )
         if at is not None:
             raise RateLimited(at, f"GitHub rate limit on the log of job {job_id}")
         answer.raise_for_status()

@@ -190,6 +190,7 @@ class Failure:
     body: dict[str, Any] | None
     times: int
     after: bool = False
+    secondary: bool = False
 
 
 @dataclass(eq=False)
@@ -386,6 +387,7 @@ class FakeGitHub(RepoState):
         body: dict[str, Any] | None = None,
         times: int = 1,
         after: bool = False,
+        secondary: bool = False,
     ) -> None:
         """Answer the next `times` requests for `method` and `path` with this reply instead.
 
@@ -395,14 +397,17 @@ class FakeGitHub(RepoState):
         the usual X-RateLimit-* ones. Status 0 never answers: the request hangs until the client
         gives up or the fake stops (then 503). `after`: the request is carried out first (a
         review is posted...), then its answer is lost (status 0) or replaced (a 502 from a proxy):
-        GitHub did the work, and the client cannot know it.
+        GitHub did the work, and the client cannot know it. `secondary`: a 403 is a secondary
+        rate limit even without Retry-After (GitHub sends one only at times).
         """
         if status != 0 and not 100 <= status <= 599:
             raise ValueError(f"status must be 0 (hang) or an HTTP status, not {status}")
         if times < 1:
             raise ValueError(f"times must be at least 1, not {times}")
         pattern = re.compile(path)
-        failure = Failure(method.upper(), pattern, status, dict(headers or {}), body, times, after)
+        failure = Failure(
+            method.upper(), pattern, status, dict(headers or {}), body, times, after, secondary
+        )
         self.failures.append(failure)
 
     async def deliver(
@@ -1103,7 +1108,8 @@ class GitHubWire:
 def failure_body(failure: Failure, *, installation_id: int | None, request_id: str) -> dict:
     headers = {name.lower(): value for name, value in failure.headers.items()}
     status = failure.status
-    if status == 429 or (status == 403 and "retry-after" in headers):
+    secondary = failure.secondary or "retry-after" in headers
+    if status == 429 or (status == 403 and secondary):
         message = SECONDARY_RATE_LIMIT.format(request_id=request_id)
         return error_body(status, message, f"{RATE_LIMIT_DOCS}#about-secondary-rate-limits")
     if status == 403 and headers.get("x-ratelimit-remaining") == "0":
