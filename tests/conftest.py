@@ -6,8 +6,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from app.context import Context
 from app.settings import Settings
 from app.setup import PERMISSIONS
+from app.store.pool import init_connection
 from tests.fakes.github import FakeGitHub
 from tests.harness import Running, running_hookwise
 from tests.pg import EmbeddedPostgres, empty_database
@@ -81,3 +83,18 @@ def with_github(settings: Settings, fake: FakeGitHub, **changes: object) -> Sett
         "github_write_interval": 0.01,
     }
     return Settings(**(values | changes))
+
+
+@pytest.fixture
+async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection set up as the worker's pool sets up its own, for calling handlers."""
+    connection = await asyncpg.connect(dsn)
+    await init_connection(connection)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+def app(settings: Settings, dsn: str) -> Context:
+    """The context handlers get: they use only the connection they are given, so no pool."""
+    return Context(settings=settings, dsn=dsn, pool=None, integration_ids={})  # type: ignore[arg-type]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -28,7 +27,6 @@ from app.handlers import installations, pull_requests
 from app.router import Router
 from app.settings import Settings
 from app.store import bodies, events
-from app.store.pool import init_connection
 from tests.fixtures import github_example
 from tests.signing import github_headers
 from tests.test_handlers import handle
@@ -113,19 +111,6 @@ def test_no_nul_reaches_a_handler_and_other_text_is_untouched(value: Any) -> Non
     seen = payload_of(text.encode())
     assert "\x00" not in json.dumps(seen, ensure_ascii=False)
     assert json.loads(text.replace("\\u0000", "")) == seen
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(dsn)
-    await init_connection(connection)
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
-def app(settings: Settings, dsn: str) -> Context:
-    return Context(settings=settings, dsn=dsn, pool=None, integration_ids={})  # type: ignore[arg-type]
 
 
 async def test_a_pull_request_with_nul_is_stored_by_the_worker(

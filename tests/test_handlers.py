@@ -6,7 +6,7 @@ import copy
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,8 +17,6 @@ from app.context import Context
 from app.handlers import check_runs, installations, pull_requests
 from app.handlers.github_payload import parse_time
 from app.router import EventRow, HandlerContext, Router
-from app.settings import Settings
-from app.store.pool import init_connection
 from tests.fixtures import github_example, github_examples
 from tests.pg import TRUNCATE
 
@@ -67,21 +65,6 @@ DOMAIN_TABLES = (
     "check_runs",
     "pr_state_history",
 )
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    # Set up as the worker's pool sets up its connections.
-    connection = await asyncpg.connect(dsn)
-    await init_connection(connection)
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
-def app(settings: Settings, dsn: str) -> Context:
-    # Handlers use only the connection they are given; no pool.
-    return Context(settings=settings, dsn=dsn, pool=None, integration_ids={})  # type: ignore[arg-type]
 
 
 async def deliver(

@@ -9,18 +9,14 @@ nulls where the schemas allow them, enterprise accounts and deleted forks.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.context import Context
 from app.deliveries import github_signature, parse_github, payload_of
-from app.settings import Settings
-from app.store.pool import init_connection
 from tests.contracts.webhooks import events, payloads, validator
 from tests.test_handlers import HANDLED, ROUTER, handle
 
@@ -45,19 +41,6 @@ async def through(conn: asyncpg.Connection, app: Context, event: str, payload: A
         return await handle(
             conn, app, event, payload_of(delivery.body), delivery_id=delivery.delivery_id
         )
-
-
-@pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(dsn)
-    await init_connection(connection)
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
-def app(settings: Settings, dsn: str) -> Context:
-    return Context(settings=settings, dsn=dsn, pool=None, integration_ids={})  # type: ignore[arg-type]
 
 
 def test_every_routed_event_and_action_has_a_schema() -> None:
