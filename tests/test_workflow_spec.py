@@ -1,0 +1,299 @@
+"""`workflows:` of hookwise.yml: what parses, and every mistake with its file, line and reason."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from app.repo_config import RepoConfig
+from app.repo_config import parse as parse_settings
+from app.workflows.globs import matches
+from app.workflows.spec import PATH, Workflow, parse
+
+COOKBOOK = """\
+review: true
+workflows:
+  label-docs:
+    on:
+      pull_request: [opened, synchronize]
+    if:
+      changed_paths: ["docs/**"]
+    steps:
+      - add_labels: docs
+  welcome:
+    on:
+      pull_request: [opened]
+    if:
+      author_association: [FIRST_TIME_CONTRIBUTOR, FIRST_TIMER]
+    steps:
+      - comment: "Welcome @{{ author }}, and thanks for {{ title }}!"
+  size-gate:
+    on:
+      pull_request:
+    steps:
+      - quality_gate:
+          name: size
+          max_lines_changed: 500
+          max_files_changed: 20
+  stale:
+    on:
+      schedule: "0 3 * * *"
+      manual: true
+    steps:
+      - close_stale: {days: 30, comment: "Closing: no activity for 30 days."}
+  linked-issue:
+    on:
+      pull_request: [opened, edited, synchronize, reopened]
+    if:
+      base_branch: main
+    steps:
+      - quality_gate: {name: linked issue, require_linked_issue: true}
+"""
+
+
+def test_the_cookbook_parses_without_problems() -> None:
+    declared = parse(COOKBOOK)
+    assert declared.problems == []
+    assert sorted(declared.workflows) == [
+        "label-docs",
+        "linked-issue",
+        "size-gate",
+        "stale",
+        "welcome",
+    ]
+    size = declared.workflows["size-gate"]
+    assert size.on.pull_request == ["opened", "reopened", "synchronize", "ready_for_review"]
+    assert size.steps[0].action == "quality_gate"
+    assert size.steps[0].args["max_lines_changed"] == 500
+    assert declared.workflows["label-docs"].steps[0].args == ["docs"]
+    assert declared.workflows["linked-issue"].if_.base_branch == ["main"]
+    assert declared.lines["welcome"] == 10
+
+
+def test_a_stored_workflow_reads_back_the_same() -> None:
+    for workflow in parse(COOKBOOK).workflows.values():
+        stored = workflow.model_dump(mode="json", by_alias=True, exclude_none=True)
+        assert Workflow.model_validate(stored) == workflow
+
+
+def test_the_rest_of_the_file_still_configures_reactions() -> None:
+    base = RepoConfig(False, False, "suggest", 3, "m", 4096, 10)
+    assert parse_settings(COOKBOOK, base).review is True
+    assert parse_settings(COOKBOOK, base).error is None
+
+
+def problems(text: str) -> list[str]:
+    return [str(p) for p in parse(textwrap.dedent(text)).problems]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            """\
+            workflows:
+              w:
+                on:
+                  push: [main]
+                steps: [ai_review]
+            """,
+            f"{PATH}:4: w: unknown trigger 'push' in on",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: [opend]}
+                steps: [ai_review]
+            """,
+            f"{PATH}:3: w: on.pull_request[0]: Input should be 'opened'",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: }
+                if:
+                  colour: red
+                steps: [ai_review]
+            """,
+            f"{PATH}:5: w: unknown condition 'colour' in if",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: }
+                if: {title: "(unclosed"}
+                steps: [ai_review]
+            """,
+            f"{PATH}:4: w: if.title: not a valid regular expression",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: }
+                steps:
+                  - add_labels: [x]
+                  - make_coffee: true
+            """,
+            f"{PATH}:6: w: unknown step action 'make_coffee' in steps[1]",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: }
+                steps:
+                  - comment: "Hello {{ nobody }}"
+            """,
+            f"{PATH}:5: w: steps[0].comment.body: unknown template field nobody",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: }
+                steps:
+                  - add_labels: [x]
+                    remove_labels: [y]
+            """,
+            f"{PATH}:5: w: steps[0]: a step names exactly one action",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on:
+                  schedule: "61 * * * *"
+                steps:
+                  - close_stale: {days: 3}
+            """,
+            f"{PATH}:4: w: on.schedule[0]: '61 * * * *' is not a valid cron line",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {schedule: "0 3 * * *"}
+                steps:
+                  - add_labels: [x]
+            """,
+            f"{PATH}:2: w: a schedule has no pull request",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: [opened]}
+                steps:
+                  - analyse_failure
+            """,
+            f"{PATH}:2: w: analyse_failure needs a check_run trigger",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {}
+                steps: [ai_review]
+            """,
+            f"{PATH}:3: w: on: needs at least one trigger",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: }
+            """,
+            f"{PATH}:2: w: steps is required",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: }
+                steps: [ai_review]
+              w:
+                on: {pull_request: }
+                steps: [ai_review]
+            """,
+            f"{PATH}:5: duplicate key 'w'",
+        ),
+        (
+            """\
+            workflows:
+              w:
+                on: {pull_request: [opened
+            """,
+            f"{PATH}:4: not valid YAML",
+        ),
+        (
+            """\
+            workflows: [a, b]
+            """,
+            f"{PATH}:1: workflows: must map names to workflows",
+        ),
+        (
+            """\
+            workflows:
+              "has space":
+                on: {pull_request: }
+                steps: [ai_review]
+            """,
+            f"{PATH}:2: workflow name 'has space'",
+        ),
+    ],
+)
+def test_each_mistake_is_named_with_its_line(text: str, expected: str) -> None:
+    found = problems(text)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_a_malformed_workflow_runs_nothing_while_the_others_stay() -> None:
+    declared = parse(
+        textwrap.dedent(
+            """\
+            workflows:
+              good:
+                on: {pull_request: [opened]}
+                steps: [{add_labels: [ok]}]
+              bad:
+                on: {pull_request: [opened]}
+                steps:
+                  - add_labels: [fine]
+                  - unknown_step: 1
+            """
+        )
+    )
+    assert list(declared.workflows) == ["good"]
+    assert declared.broken == {"bad"}
+    assert [p.line for p in declared.problems] == [9]
+
+
+def test_a_file_without_workflows_declares_none() -> None:
+    assert parse("review: true\n").workflows == {}
+    assert parse("").problems == []
+    assert parse("workflows:\n").problems == []
+
+
+@pytest.mark.parametrize(
+    ("value", "pattern", "expected"),
+    [
+        ("main", "main", True),
+        ("release/1.2", "release/*", True),
+        ("release/1.2/x", "release/*", False),
+        ("release/1.2/x", "release/**", True),
+        ("docs/a/b.md", "docs/**", True),
+        ("src/docs/a.md", "docs/**", False),
+        ("a.md", "*.md", True),
+        ("d/a.md", "*.md", False),
+        ("d/a.md", "**.md", True),
+        ("feat-1", "feat-?", True),
+        ("a+b", "a+b", True),
+    ],
+)
+def test_globs_read_as_github_actions_filters(value: str, pattern: str, expected: bool) -> None:
+    assert matches(value, pattern) is expected
