@@ -27,6 +27,7 @@ from app.settings import Settings
 from app.store import events
 from app.store.errors import StoreError
 from app.store.server import NoDatabase, database
+from app.workflows import manual
 
 log = logging.getLogger("hookwise")
 
@@ -130,6 +131,23 @@ def cmd_executions(args: argparse.Namespace) -> int:
         raise UsageError(f"--pr takes owner/repo#N, not {args.pr!r}")
     with database(settings) as dsn:
         print(run(operate.list_executions(dsn, status=args.status, pull=args.pr)))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if (args.pr is None) == (args.repo is None):
+        raise UsageError("say where to run it: --pr owner/repo#N or --repo owner/name")
+    if args.pr is not None and not re.fullmatch(r"[^/\s]+/[^/#\s]+#\d+", args.pr):
+        raise UsageError(f"--pr takes owner/repo#N, not {args.pr!r}")
+    if args.repo is not None and args.repo.count("/") != 1:
+        raise UsageError(f"--repo takes owner/name, not {args.repo!r}")
+    with database(settings) as dsn:
+        try:
+            print(run(operate.run_workflow(dsn, args.workflow, pull=args.pr, repo=args.repo)))
+        except manual.CannotRun as exc:
+            print(f"hookwise: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -307,10 +325,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser("executions", help="list reactions' executions, newest first")
     runs.add_argument(
-        "--status", choices=("pending", "running", "completed", "failed", "cancelled")
+        "--status",
+        choices=("pending", "running", "completed", "failed", "cancelled", "skipped"),
     )
     runs.add_argument("--pr", help="owner/repo#N: only this pull request's")
     runs.set_defaults(func=cmd_executions)
+
+    run_cmd = commands.add_parser(
+        "run", help="run a workflow declared in .github/hookwise.yml (with manual: true) now"
+    )
+    run_cmd.add_argument("workflow", help="the workflow's name in the file")
+    run_cmd.add_argument("--pr", help="owner/repo#N: the pull request to run it on")
+    run_cmd.add_argument("--repo", help="owner/name: a repository's workflow (close_stale)")
+    run_cmd.set_defaults(func=cmd_run)
 
     redeliver = commands.add_parser(
         "redeliver", help="ask GitHub to redeliver what failed and we never stored"

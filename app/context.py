@@ -30,6 +30,7 @@ BUILTIN_WORKFLOWS = {
     "hookwise.analyse_failure": "Analyse a failing check and propose a fix",
     "hookwise.check_run_action": "Apply fix / Re-analyse pressed on our check run",
     "hookwise.linear_sync": "Tell Linear about a pull request's link, merge or close",
+    "hookwise.workflows_sync": "Read the workflows declared in .github/hookwise.yml",
 }
 
 

@@ -14,6 +14,7 @@ from app.context import open_context
 from app.settings import Settings
 from app.store import events, executions, repositories
 from app.store.pool import connect, connection
+from app.workflows import manual
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -110,6 +111,22 @@ async def list_executions(dsn: str, *, status: str | None, pull: str | None) -> 
     return f"{listing}\n{len(rows)} execution{'s' if len(rows) != 1 else ''}"
 
 
+async def run_workflow(dsn: str, name: str, *, pull: str | None, repo: str | None) -> str:
+    """Start a declared workflow by hand on a pull request ('owner/repo#N') or a repository;
+    raises manual.CannotRun with the reason."""
+    conn = await connect(dsn)
+    try:
+        who = "hookwise run"
+        if pull is not None:
+            started = await manual.run_on_pull(conn, name, pull, asked_by=who)
+        else:
+            assert repo is not None
+            started = await manual.run_on_repo(conn, name, repo, asked_by=who)
+    finally:
+        await conn.close()
+    return f"started {started.workflow} on {started.label}: execution {started.id}"
+
+
 async def replay_execution(dsn: str, execution_id: uuid.UUID) -> str | None:
     """Put one execution back in the queue; None when there is none such or it runs now."""
     conn = await connect(dsn)
@@ -150,7 +167,7 @@ async def status(dsn: str) -> str:
         ]
         parts.append("\n" + table(["repository", "status", "failures", "last error"], rows))
     if runs:
-        states = ["pending", "running", "completed", "failed", "cancelled"]
+        states = ["pending", "running", "completed", "failed", "cancelled", "skipped"]
         rows = [
             (name.removeprefix("hookwise."), *(runs[name].get(s, 0) for s in states))
             for name in sorted(runs)

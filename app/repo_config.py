@@ -127,26 +127,36 @@ def _named(whose: str, problem: str) -> str:
 
 async def _layer(api: GitHubAPI, url: str, base: RepoConfig, whose: str) -> RepoConfig:
     """`base` with one file's settings over it; a missing file changes nothing, a file that
-    cannot be read leaves `base` with the reason (GitHub's contents API: a file over 1 MB is
-    403 `too_large`, a directory answers a list, 1-100 MB files come with encoding `none`)."""
-    try:
-        answer = await api.getitem(url)
-    except BadRequest as exc:
-        if exc.status_code == 404:
-            return base
-        said = f"{exc} {getattr(exc, 'errors', '')}".lower()
-        if exc.status_code == 403 and ("too_large" in said or "too large" in said):
-            return replace(base, error=_named(whose, "is over GitHub's 1 MB contents limit"))
-        raise
-    if not isinstance(answer, dict) or answer.get("type", "file") != "file":
-        return replace(base, error=_named(whose, "is not a file"))
-    if answer.get("encoding") != "base64":
-        return replace(base, error=_named(whose, "is over GitHub's 1 MB contents limit"))
-    try:
-        text = base64.b64decode(answer.get("content", "")).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return replace(base, error=_named(whose, "is not UTF-8 text"))
+    cannot be read leaves `base` with the reason."""
+    text, problem = await read_text(api, url)
+    if problem is not None:
+        return replace(base, error=_named(whose, problem))
+    if text is None:
+        return base
     layered = parse(text, base)
     if layered.error and whose:
         return replace(layered, error=f"{whose} {layered.error}")
     return layered
+
+
+async def read_text(api: GitHubAPI, url: str) -> tuple[str | None, str | None]:
+    """The file at a contents API `url` as text, or why it cannot be read; (None, None) when
+    there is no such file. GitHub's contents API: a file over 1 MB is 403 `too_large`, a
+    directory answers a list, 1-100 MB files come with encoding `none`."""
+    try:
+        answer = await api.getitem(url)
+    except BadRequest as exc:
+        if exc.status_code == 404:
+            return None, None
+        said = f"{exc} {getattr(exc, 'errors', '')}".lower()
+        if exc.status_code == 403 and ("too_large" in said or "too large" in said):
+            return None, "is over GitHub's 1 MB contents limit"
+        raise
+    if not isinstance(answer, dict) or answer.get("type", "file") != "file":
+        return None, "is not a file"
+    if answer.get("encoding") != "base64":
+        return None, "is over GitHub's 1 MB contents limit"
+    try:
+        return base64.b64decode(answer.get("content", "")).decode("utf-8"), None
+    except (ValueError, UnicodeDecodeError):
+        return None, "is not UTF-8 text"

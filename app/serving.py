@@ -22,6 +22,7 @@ from app.signals import stop_on_signals
 from app.store import migrations
 from app.store.pool import connect, connection
 from app.worker import Worker
+from app.workflows import manual
 
 log = logging.getLogger("hookwise")
 
@@ -99,6 +100,7 @@ def worker_parts(ctx: Context, *, concurrency: int | None) -> list[Part]:
     runner = Worker(ctx, default_router(), concurrency=concurrency)
     parts: list[Part] = [(runner.run, runner.stop)]
     parts.extend(reconcile_parts(ctx))
+    parts.extend(schedule_parts(ctx))
     every = ctx.settings.redeliver_every
     if every and ctx.github is not None:
         github = ctx.github
@@ -131,6 +133,28 @@ def reconcile_parts(ctx: Context) -> list[Part]:
             )
 
     schedule = Every(min(every, reconcile.TICK), reconcile_once, name="reconcile")
+    return [(schedule.run, schedule.stop)]
+
+
+# How often the worker looks for a declared workflow's `schedule:` slot that came: cron's
+# resolution is a minute.
+SCHEDULE_TICK = 30.0
+
+
+def schedule_parts(ctx: Context) -> list[Part]:
+    """Start the declared workflows whose cron slot came, once per slot across workers."""
+    if ctx.github is None:
+        return []
+
+    async def schedules_once() -> None:
+        async with connection(ctx.pool) as conn:
+            started = await manual.scheduled_run(conn)
+        if started:
+            log.info(
+                "started %d scheduled workflows", started, extra={"action": "workflows_scheduled"}
+            )
+
+    schedule = Every(SCHEDULE_TICK, schedules_once, name="workflow schedules")
     return [(schedule.run, schedule.stop)]
 
 

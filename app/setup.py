@@ -43,7 +43,15 @@ PERMISSIONS = {
     "pull_requests": "write",
 }
 # installation and installation_repositories reach every App without being asked for.
-EVENTS = ["check_run", "check_suite", "pull_request", "pull_request_review", "issue_comment"]
+# push: a change of .github/hookwise.yml on the default branch reads its workflows again.
+EVENTS = [
+    "check_run",
+    "check_suite",
+    "pull_request",
+    "pull_request_review",
+    "issue_comment",
+    "push",
+]
 
 
 class SetupError(Exception):

@@ -501,8 +501,14 @@ CREATE TABLE workflows (
     created_at  timestamptz DEFAULT now(),
     updated_at  timestamptz DEFAULT now(),
     created_by  varchar(255),
+    -- Declared workflows (0009): whose file, 'repo:<GitHub repository id>' or
+    -- 'owner:<login>'; NULL for the built-in ones. The name as the file writes it.
+    scope         text,
+    declared_name text,
     CONSTRAINT chk_workflow_status CHECK (status IN ('active', 'inactive', 'archived', 'draft'))
 );
+CREATE UNIQUE INDEX uq_workflows_scope_declared_name ON workflows (scope, declared_name)
+    WHERE scope IS NOT NULL;
 CREATE INDEX idx_workflows_status ON workflows (status);
 CREATE INDEX idx_workflows_created_at ON workflows (created_at DESC);
 CREATE INDEX idx_workflows_config ON workflows USING gin (config);
@@ -537,8 +543,9 @@ CREATE TABLE workflow_executions (
     locked_until        timestamptz,
     -- Start order, for one subject's executions one at a time in order.
     seq                 bigint GENERATED ALWAYS AS IDENTITY,
+    -- skipped (0009): a declared workflow whose conditions did not hold.
     CONSTRAINT chk_execution_status CHECK (status IN (
-        'pending', 'running', 'completed', 'failed', 'timeout', 'cancelled'
+        'pending', 'running', 'completed', 'failed', 'timeout', 'cancelled', 'skipped'
     )),
     CONSTRAINT chk_completed_at_after_started CHECK (
         completed_at IS NULL OR completed_at >= started_at
@@ -685,3 +692,19 @@ FROM workflows JOIN (VALUES
     ('hookwise.linear_sync',
      '{"source": "github", "event": "pull_request", "actions": ["opened", "edited", "reopened", "synchronize", "closed"]}')
 ) AS t (workflow, conditions) ON t.workflow = workflows.name;
+
+-- Declared workflows (0009): each .github/hookwise.yml as last read, and its problems.
+CREATE TABLE workflow_sources (
+    scope           text PRIMARY KEY,
+    full_name       text NOT NULL,
+    installation_id bigint,
+    path            text NOT NULL,
+    problems        jsonb NOT NULL DEFAULT '[]',
+    synced_at       timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO workflows (name, description, config, created_by) VALUES
+    ('hookwise.workflows_sync', 'Read the workflows declared in .github/hookwise.yml',
+     '{"builtin": true}', 'hookwise');
+INSERT INTO workflow_actions (workflow_id, action_type, action_name, order_index)
+SELECT id, 'quality_gates', 'read, validate and store the declared workflows', 0
+FROM workflows WHERE name = 'hookwise.workflows_sync';

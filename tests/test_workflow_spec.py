@@ -297,3 +297,20 @@ def test_a_file_without_workflows_declares_none() -> None:
 )
 def test_globs_read_as_github_actions_filters(value: str, pattern: str, expected: bool) -> None:
     assert matches(value, pattern) is expected
+
+
+def test_the_readmes_cookbook_parses_without_problems() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Workflows of your own") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") : section.index("\n```\n")]
+    declared = parse(block)
+    assert declared.problems == []
+    assert list(declared.workflows) == [
+        "label-docs",
+        "welcome",
+        "size-gate",
+        "close-stale",
+        "linked-issue",
+    ]

@@ -121,6 +121,53 @@ class RepoPort:
             f"{self.path}/git/refs/heads/{branch}", data={"sha": sha, "force": False}
         )
 
+    # Declared workflows' steps (app/workflows/steps.py).
+
+    async def pull(self, number: int) -> Mapping[str, Any]:
+        """GET /pulls/{n}: the pull request as it stands (labels, author_association …)."""
+        return await self.api.getitem(f"{self.path}/pulls/{number}")
+
+    async def open_pulls(self) -> list[Mapping[str, Any]]:
+        """GET /pulls?state=open, every page, least recently updated first."""
+        url = f"{self.path}/pulls?state=open&sort=updated&direction=asc&per_page=100"
+        return [p async for p in self.api.getiter(url)]
+
+    async def add_labels(self, number: int, labels: list[str]) -> list[str]:
+        """POST /issues/{n}/labels (labels a repository lacks are created); the PR's labels."""
+        answer = await self.api.post(f"{self.path}/issues/{number}/labels", data={"labels": labels})
+        return [label["name"] for label in answer]
+
+    async def remove_label(self, number: int, name: str) -> None:
+        """DELETE /issues/{n}/labels/{name}; a label the PR does not have is 404."""
+        await self.api.delete(f"{self.path}/issues/{number}/labels/{{name}}", {"name": name})
+
+    async def request_reviewers(
+        self, number: int, reviewers: list[str], teams: list[str]
+    ) -> Mapping[str, Any]:
+        """POST /pulls/{n}/requested_reviewers (teams by slug)."""
+        return await self.api.post(
+            f"{self.path}/pulls/{number}/requested_reviewers",
+            data={"reviewers": reviewers, "team_reviewers": teams},
+        )
+
+    async def add_assignees(self, number: int, assignees: list[str]) -> Mapping[str, Any]:
+        """POST /issues/{n}/assignees (who cannot be assigned is left out by GitHub)."""
+        return await self.api.post(
+            f"{self.path}/issues/{number}/assignees", data={"assignees": assignees}
+        )
+
+    async def permission(self, login: str) -> str:
+        """GET /collaborators/{login}/permission: admin, write, read or none (maintain and
+        triage read as write and read, GitHub's own mapping in this field)."""
+        answer = await self.api.getitem(
+            f"{self.path}/collaborators/{{username}}/permission", {"username": login}
+        )
+        return str(answer.get("permission") or "none")
+
+    async def close_pull(self, number: int) -> None:
+        """PATCH /pulls/{n} state closed."""
+        await self.api.patch(f"{self.path}/pulls/{number}", data={"state": "closed"})
+
 
 def port(api: GitHubAPI, repo: str) -> RepoPort:
     return RepoPort(api, repo)

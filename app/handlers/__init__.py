@@ -12,6 +12,7 @@ from app.handlers import (
 )
 from app.reactions import triggers
 from app.router import Router
+from app.workflows import triggers as declared
 
 
 def routers() -> list[Router]:
@@ -26,4 +27,6 @@ def routers() -> list[Router]:
         linear.router,
         # Last: the reactions the event calls for, started as executions in the same transaction.
         triggers.router,
+        # The workflows a .github/hookwise.yml declares, and reading those files again.
+        declared.router,
     ]

@@ -34,8 +34,9 @@ from app.http.body import read_body
 from app.http.sessions import COOKIE, Sessions
 from app.operate import parse_time
 from app.settings import SOURCES
-from app.store import attempts, bodies, browse, events
+from app.store import attempts, bodies, browse, declared, events, workflow_views
 from app.store.pool import connection
+from app.workflows import manual
 
 log = logging.getLogger(__name__)
 
@@ -355,9 +356,80 @@ async def pull_page(request: Request, admin: Admin) -> Response:
     async with connection(admin.ctx.pool) as conn:
         pull = await browse.pull(conn, pull_id)
         entries = await browse.timeline(conn, pull_id) if pull is not None else []
+        target = await workflow_views.pull_target(conn, pull_id)
+        runnable = []
+        if target is not None:
+            repository = {"id": target["github_id"], "full_name": target["full_name"]}
+            scopes = declared.scopes_of(repository)
+            runnable = await workflow_views.manual_for(conn, scopes)
     if pull is None:
         return admin.not_found(request, f"No pull request has id {pull_id}.")
-    return admin.render(request, "pull.html", pull=pull, entries=entries)
+    return admin.render(
+        request,
+        "pull.html",
+        pull=pull,
+        entries=entries,
+        runnable=runnable,
+        error=request.query_params.get("error"),
+    )
+
+
+async def run_workflow(request: Request, admin: Admin, form: Form) -> Response:
+    """The button on a pull request's page: a manual run of one of its declared workflows."""
+    pull_id: int = request.path_params["pull_id"]
+    name = form.get("workflow", "")
+    async with connection(admin.ctx.pool) as conn:
+        target = await workflow_views.pull_target(conn, pull_id)
+        if target is None:
+            return admin.not_found(request, f"No pull request has id {pull_id}.")
+        pull = f"{target['full_name']}#{target['number']}"
+        try:
+            started = await manual.run_on_pull(conn, name, pull, asked_by="admin")
+        except manual.CannotRun as exc:
+            return redirect(f"/admin/pulls/{pull_id}?" + urlencode({"error": str(exc)}))
+    log.info(
+        "admin run of %s on %s: %s",
+        started.workflow,
+        pull,
+        started.id,
+        extra={"action": "admin_workflow_run"},
+    )
+    return redirect(f"/admin/executions/{started.id}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Workflows: seed 001's views, the declared workflows, one execution's logs
+# ---------------------------------------------------------------------------------------------
+
+
+async def workflows_page(request: Request, admin: Admin) -> Response:
+    async with connection(admin.ctx.pool) as conn:
+        stats = await workflow_views.performance(conn)
+        recent = await workflow_views.recent(conn, limit=PAGE_SIZE * 2)
+        found = await workflow_views.declared_workflows(conn)
+        problems = await workflow_views.source_problems(conn)
+    return admin.render(
+        request,
+        "workflows.html",
+        stats=stats,
+        recent=recent,
+        declared=found,
+        problems=[(row, _json(row["problems"])) for row in problems],
+    )
+
+
+async def execution_page(request: Request, admin: Admin) -> Response:
+    execution_id: uuid.UUID = request.path_params["execution_id"]
+    async with connection(admin.ctx.pool) as conn:
+        run = await workflow_views.execution(conn, execution_id)
+        lines = await workflow_views.logs(conn, execution_id) if run is not None else []
+    if run is None:
+        return admin.not_found(request, f"No execution has id {execution_id}.")
+    return admin.render(request, "execution.html", run=run, lines=lines)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,6 +515,9 @@ def routes(ctx: Context) -> list[Route]:
         Route("/admin/installations", page(installations_page, admin)),
         Route("/admin/pulls", page(pulls_page, admin)),
         Route("/admin/pulls/{pull_id:int}", page(pull_page, admin)),
+        Route("/admin/pulls/{pull_id:int}/run", action(run_workflow, admin), methods=["POST"]),
+        Route("/admin/workflows", page(workflows_page, admin)),
+        Route("/admin/executions/{execution_id:uuid}", page(execution_page, admin)),
         Route("/admin/redeliver", page(redeliver_page, admin)),
         Route("/admin/redeliver/{delivery_id:int}", action(redeliver_one, admin), methods=["POST"]),
     ]

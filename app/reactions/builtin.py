@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from app.reactions import fix, linear, review
 from app.reactions.context import ReactionContext
+from app.reactions.policy import is_declared
+from app.workflows import sync
+from app.workflows.engine import run as declared_run
 
 Run = Callable[[ReactionContext], Awaitable[str]]
 Show = Callable[[ReactionContext, str], Awaitable[None]]
@@ -27,6 +30,9 @@ class Workflow:
     needs_github: bool = True
 
 
+# Every workflow a .github/hookwise.yml declares runs through this one (app/workflows/).
+DECLARED = Workflow("declared", declared_run, needs_model=False)
+
 BUILTIN = {
     w.name: w
     for w in (
@@ -34,5 +40,12 @@ BUILTIN = {
         Workflow("hookwise.analyse_failure", fix.run_analysis, fix.show_failure),
         Workflow("hookwise.check_run_action", fix.run_button, fix.show_failure),
         Workflow("hookwise.linear_sync", linear.run, needs_model=False, needs_github=False),
+        Workflow("hookwise.workflows_sync", sync.run, needs_model=False),
     )
 }
+
+
+def lookup(name: str) -> Workflow | None:
+    """The built-in workflow of that name, or the declared workflows' engine for a declared
+    one ('owner/repo:name', 'owner:name'); None for neither."""
+    return BUILTIN.get(name) or (DECLARED if is_declared(name) else None)

@@ -108,8 +108,9 @@ ANALYSIS_TOOL = Tool(
 )
 
 
-async def run_analysis(ctx: ReactionContext) -> str:
-    """hookwise.analyse_failure: analyse the failing check the execution names."""
+async def run_analysis(ctx: ReactionContext, *, asked: bool = False) -> str:
+    """hookwise.analyse_failure: analyse the failing check the execution names. `asked`: a
+    declared workflow's step asks for it, whatever `fix:` says."""
     app, payload = ctx.app, ctx.payload
     run = payload["check_run"]
     assert app.github is not None and app.model is not None
@@ -123,7 +124,7 @@ async def run_analysis(ctx: ReactionContext) -> str:
     report = Report(ctx, api, repo, run)
     if config.error:
         await report.show("hookwise.yml has a problem", config.error)
-    if not config.fix:
+    if not config.fix and not asked:
         return "fixes are off for this repository"
     return await Analyst(ctx, app.github, api, repo, run, stored, config, report).respond()
 

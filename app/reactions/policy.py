@@ -13,6 +13,11 @@ HEAD_BOUND = frozenset({"hookwise.review"})
 AFTER_CLOSE = frozenset({"hookwise.linear_sync"})
 
 
+def is_declared(workflow: str) -> bool:
+    """A workflow a hookwise.yml declares: its name is '<owner/repo or owner>:<name>'."""
+    return ":" in workflow
+
+
 def reviewable_pull(pr: Mapping[str, Any]) -> bool:
     """Drafts and bots' pull requests are not reviewed."""
     return not pr.get("draft") and (pr.get("user") or {}).get("type") != "Bot"
@@ -34,7 +39,8 @@ def pointless(
             return "the installation is suspended"
     if pull is None:
         return None
-    if pull["state"] != "open" and workflow not in AFTER_CLOSE:
+    # A declared workflow may be about a close (`pull_request: [closed]`): never pointless then.
+    if pull["state"] != "open" and workflow not in AFTER_CLOSE and not is_declared(workflow):
         return f"the pull request is {pull['state']}"
     if workflow in HEAD_BOUND and head_sha and pull["head_sha"] not in (None, head_sha):
         return f"superseded: the head moved from {head_sha[:7]} to {pull['head_sha'][:7]}"

@@ -123,15 +123,16 @@ async def changed_files(
     return await github.pull_files(number)
 
 
-async def run(ctx: ReactionContext) -> str:
-    """Review the head commit the execution names; what happened, for its result."""
+async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
+    """Review the head commit the execution names; what happened, for its result. `asked`: a
+    declared workflow's step asks for it, whatever `review:` says."""
     app, payload = ctx.app, ctx.payload
     pr = payload["pull_request"]
     assert app.github is not None and app.model is not None
     repo, number, head = payload["repository"]["full_name"], pr["number"], pr["head"]["sha"]
     api = await app.github.installation_api(payload["installation"]["id"])
     config = await app.configs.load(api, app.settings, repo=repo)
-    if not config.review:
+    if not config.review and not asked:
         return "review is off for this repository"
     stored = await reviews.pull_request(ctx.conn, pr["id"])
     if stored is None or await reviews.status(ctx.conn, stored["id"], head) == "posted":

@@ -23,7 +23,7 @@ from typing import Any
 from app.clients.errors import RateLimited, Refused, classify
 from app.context import Context
 from app.queue import LOCK
-from app.reactions.builtin import BUILTIN
+from app.reactions.builtin import lookup
 from app.reactions.context import ReactionContext
 from app.reactions.policy import pointless
 from app.retry import backoff
@@ -31,6 +31,7 @@ from app.store import answers, executions
 from app.store.errors import StoreError
 from app.store.executions import Execution
 from app.store.pool import PerStatement, connection
+from app.workflows.engine import Skipped
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     """Run `execution` to an outcome: completed, cancelled, failed, retry, rescheduled or
     lease_lost. Store errors while finishing are logged: the lease expires and it runs again."""
     db = PerStatement(app.pool)
-    workflow = BUILTIN.get(execution.workflow)
+    workflow = lookup(execution.workflow)
     reason = None
     if workflow is None:
         reason = f"no workflow named {execution.workflow}"
@@ -95,6 +96,12 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
         summary = await _with_lease(app, execution, workflow.run(ctx))
     except LeaseLost:
         return "lease_lost"
+    except Skipped as skipped:
+        why = str(skipped)
+        await executions.log(db, execution.id, "INFO", f"skipped: {why}", step="skip")
+        if not await executions.finish(db, execution, "skipped", error=why):
+            return "lease_lost"
+        return "skipped"
     except asyncio.CancelledError:
         with contextlib.suppress(StoreError, asyncio.CancelledError):
             await asyncio.shield(executions.release(db, execution))
@@ -145,7 +152,8 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
         await executions.log(db, execution.id, "ERROR", text, step="refused")
         if not await executions.finish(db, execution, "failed", error=text):
             return "lease_lost"
-        workflow = BUILTIN[execution.workflow]
+        workflow = lookup(execution.workflow)
+        assert workflow is not None
         try:
             await workflow.show_failure(ctx, text)
         except Exception as shown:  # best effort: the admin and the metric show it anyway

@@ -132,7 +132,7 @@ GROUP BY 1, 2
 
 PRUNABLE = """
 SELECT count(*) FROM workflow_executions
-WHERE status IN ('completed', 'failed', 'timeout', 'cancelled') AND completed_at < $1
+WHERE status IN ('completed', 'failed', 'timeout', 'cancelled', 'skipped') AND completed_at < $1
 """
 
 OLD_LOGS = (
@@ -142,7 +142,7 @@ OLD_LOGS = (
 PRUNE = """
 WITH gone AS (
     DELETE FROM workflow_executions
-    WHERE status IN ('completed', 'failed', 'timeout', 'cancelled') AND completed_at < $1
+    WHERE status IN ('completed', 'failed', 'timeout', 'cancelled', 'skipped') AND completed_at < $1
     RETURNING 1
 )
 SELECT count(*) FROM gone

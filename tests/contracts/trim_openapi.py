@@ -66,6 +66,13 @@ OPERATIONS = [
     ("get", "/repos/{owner}/{repo}/git/trees/{tree_sha}"),
     ("post", "/repos/{owner}/{repo}/git/trees"),
     ("post", "/repos/{owner}/{repo}/git/blobs"),
+    # Declared workflows' steps (issue 20).
+    ("patch", "/repos/{owner}/{repo}/pulls/{pull_number}"),
+    ("post", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"),
+    ("post", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
+    ("delete", "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"),
+    ("post", "/repos/{owner}/{repo}/issues/{issue_number}/assignees"),
+    ("get", "/repos/{owner}/{repo}/collaborators/{username}/permission"),
 ]
 
 # Keywords whose value maps names to schemas, where any name may appear.

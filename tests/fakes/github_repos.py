@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -380,6 +380,11 @@ class Repo:
     branches: dict[str, str] = field(default_factory=dict)
     binary: set[str] = field(default_factory=set)
     pulls: dict[int, Pull] = field(default_factory=dict)
+    # Collaborators' permission (admin, write, read); anyone else: none on a private
+    # repository, read on a public one.
+    collaborators: dict[str, str] = field(default_factory=dict)
+    # The organization's teams by slug (for review requests).
+    teams: set[str] = field(default_factory=set)
 
     @property
     def full_name(self) -> str:
@@ -422,6 +427,11 @@ class Pull:
     updated_at: str | None = None  # None: never changed since created
     closed_at: str | None = None
     merged_at: str | None = None
+    labels: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)
+    requested_reviewers: list[str] = field(default_factory=list)
+    requested_teams: list[str] = field(default_factory=list)
+    author_association: str = "CONTRIBUTOR"
 
     @property
     def head_sha(self) -> str:
@@ -997,10 +1007,10 @@ class RepoState:
                     "statuses": f"{self.url}/repos/{full}/statuses/{pull.head_sha}",
                 }.items()
             },
-            "assignee": None,
-            "assignees": [],
-            "requested_reviewers": [],
-            "requested_teams": [],
+            "assignee": user_json(pull.assignees[0], "User") if pull.assignees else None,
+            "assignees": [user_json(login, "User") for login in pull.assignees],
+            "requested_reviewers": [user_json(login, "User") for login in pull.requested_reviewers],
+            "requested_teams": [self.team_json(repo, slug) for slug in pull.requested_teams],
             "milestone": None,
             "auto_merge": None,
             "active_lock_reason": None,
@@ -1011,7 +1021,7 @@ class RepoState:
             "title": pull.title,
             "user": pull.user,
             "body": pull.body or None,
-            "labels": [],
+            "labels": [self.label_json(repo, name) for name in pull.labels],
             "created_at": pull.created_at,
             "updated_at": pull.updated_at or pull.created_at,
             "closed_at": pull.closed_at,
@@ -1020,7 +1030,7 @@ class RepoState:
             "draft": pull.draft,
             "head": side(pull.head_repo, pull.head_branch, pull.head_sha),
             "base": side(repo, pull.base_branch, pull.base_sha),
-            "author_association": "CONTRIBUTOR",
+            "author_association": pull.author_association,
             "merged": pull.merged_at is not None,
             "mergeable": None,
             "mergeable_state": "unknown",
@@ -1039,6 +1049,80 @@ class RepoState:
             "additions": sum(change.additions for change in changes),
             "deletions": sum(change.deletions for change in changes),
             "changed_files": len(changes),
+        }
+
+    def issue_json(self, pull: Pull) -> dict[str, Any]:
+        """A pull request as the issues API shows it (the `issue` schema)."""
+        full = pull.repo.full_name
+        api = f"{self.url}/repos/{full}/issues/{pull.number}"
+        shown = self.pull_json(pull)
+        return {
+            "id": pull.id + 10_000_000,
+            "node_id": f"I_fake{pull.id}",
+            "url": api,
+            "repository_url": f"{self.url}/repos/{full}",
+            "labels_url": f"{api}/labels{{/name}}",
+            "comments_url": f"{api}/comments",
+            "events_url": f"{api}/events",
+            "html_url": shown["html_url"],
+            "number": pull.number,
+            "state": "open" if pull.state == "open" else "closed",
+            "title": pull.title,
+            "body": pull.body or None,
+            "user": pull.user,
+            "labels": shown["labels"],
+            "assignee": shown["assignee"],
+            "assignees": shown["assignees"],
+            "milestone": None,
+            "locked": False,
+            "active_lock_reason": None,
+            "comments": shown["comments"],
+            "pull_request": {
+                "url": shown["url"],
+                "html_url": shown["html_url"],
+                "diff_url": shown["diff_url"],
+                "patch_url": shown["patch_url"],
+                "merged_at": pull.merged_at,
+            },
+            "closed_at": pull.closed_at,
+            "created_at": pull.created_at,
+            "updated_at": pull.updated_at or pull.created_at,
+            "draft": pull.draft,
+            "author_association": pull.author_association,
+        }
+
+    def label_json(self, repo: Repo, name: str) -> dict[str, Any]:
+        label_id = zlib.crc32(f"{repo.full_name}:{name}".encode())
+        return {
+            "id": label_id,
+            "node_id": f"LA_fake{label_id}",
+            "url": f"{self.url}/repos/{repo.full_name}/labels/{quote(name)}",
+            "name": name,
+            "description": "",
+            "color": "ededed",
+            "default": False,
+        }
+
+    def team_json(self, repo: Repo, slug: str) -> dict[str, Any]:
+        org = repo.owner["login"]
+        team_id = zlib.crc32(f"{org}/{slug}".encode())
+        api = f"{self.url}/organizations/{repo.owner['id']}/team/{team_id}"
+        return {
+            "id": team_id,
+            "node_id": f"T_fake{team_id}",
+            "url": api,
+            "members_url": f"{api}/members{{/member}}",
+            "name": slug,
+            "description": None,
+            "permission": "pull",
+            "privacy": "closed",
+            "notification_setting": "notifications_enabled",
+            "html_url": f"{self.url}/orgs/{org}/teams/{slug}",
+            "repositories_url": f"{api}/repos",
+            "slug": slug,
+            "parent": None,
+            "type": "organization",
+            "organization_id": repo.owner["id"],
         }
 
     def file_json(self, repo: Repo, change: FileChange, ref: str) -> dict[str, Any]:
@@ -1789,6 +1873,126 @@ async def create_issue_comment(request: Request) -> Response:
     return core.reply(github.issue_comment_json(comment), status_code=201)
 
 
+async def add_labels(request: Request) -> Response:
+    """POST /issues/{n}/labels: labels the repository lacks are created, as on GitHub."""
+    github = core.github_of(request)
+    repo = repo_for(request, "issues", "pull_requests", write=True)
+    pull = pull_of(request, repo)
+    data = await core.json_body(request)
+    labels = data.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+        raise invalid('"labels" wasn\'t supplied.')
+    for name in labels:
+        if name not in pull.labels:
+            pull.labels.append(name)
+    pull.updated_at = stamp()
+    return core.reply([github.label_json(repo, name) for name in pull.labels])
+
+
+async def remove_label(request: Request) -> Response:
+    github = core.github_of(request)
+    repo = repo_for(request, "issues", "pull_requests", write=True)
+    pull = pull_of(request, repo)
+    name = request.path_params["name"]
+    if name not in pull.labels:
+        raise core.GitHubError(404, "Label does not exist")
+    pull.labels.remove(name)
+    pull.updated_at = stamp()
+    return core.reply([github.label_json(repo, label) for label in pull.labels])
+
+
+async def add_assignees(request: Request) -> Response:
+    """POST /issues/{n}/assignees: who may not be assigned is left out, silently, as on
+    GitHub (a collaborator, or the author, may be)."""
+    github = core.github_of(request)
+    repo = repo_for(request, "issues", "pull_requests", write=True)
+    pull = pull_of(request, repo)
+    data = await core.json_body(request)
+    wanted = data.get("assignees")
+    if not isinstance(wanted, list) or not all(isinstance(x, str) for x in wanted):
+        raise invalid('"assignees" wasn\'t supplied.')
+    for login in wanted:
+        allowed = login in repo.collaborators or login == pull.user["login"]
+        if allowed and login not in pull.assignees and len(pull.assignees) < 10:
+            pull.assignees.append(login)
+    return core.reply(github.issue_json(pull), status_code=201)
+
+
+async def request_reviewers(request: Request) -> Response:
+    """POST /pulls/{n}/requested_reviewers: 422 for the author or someone who is not a
+    collaborator, as GitHub answers."""
+    github = core.github_of(request)
+    repo = repo_for(request, "pull_requests", write=True)
+    pull = pull_of(request, repo)
+    data = await core.json_body(request)
+    people, teams = data.get("reviewers") or [], data.get("team_reviewers") or []
+    if not people and not teams:
+        raise invalid('"reviewers" wasn\'t supplied.')
+    for login in people:
+        if login == pull.user["login"]:
+            raise unprocessable("Review cannot be requested from pull request author.")
+        if login not in repo.collaborators:
+            raise core.GitHubError(
+                422,
+                "Reviews may only be requested from collaborators. One or more of the users or"
+                " teams you specified is not a collaborator of the "
+                f"{repo.full_name} repository.",
+            )
+    for slug in teams:
+        if slug not in repo.teams:
+            raise core.GitHubError(422, f"Could not resolve to a node with the global id of {slug}")
+    pull.requested_reviewers += [x for x in people if x not in pull.requested_reviewers]
+    pull.requested_teams += [x for x in teams if x not in pull.requested_teams]
+    return core.reply(github.pull_json(pull), status_code=201)
+
+
+async def update_pull(request: Request) -> Response:
+    """PATCH /pulls/{n}: title, body, state (closing only what is open)."""
+    github = core.github_of(request)
+    repo = repo_for(request, "pull_requests", write=True)
+    pull = pull_of(request, repo)
+    data = await core.json_body(request)
+    if "title" in data:
+        pull.title = required_text(data, "title")
+    if "body" in data:
+        pull.body = str(data.get("body") or "")
+    state = data.get("state")
+    if state not in (None, "open", "closed"):
+        raise invalid("state is not one of open, closed")
+    at = stamp()
+    if state == "closed" and pull.state == "open":
+        pull.state, pull.closed_at = "closed", at
+    elif state == "open" and pull.state == "closed" and pull.merged_at is None:
+        pull.state, pull.closed_at = "open", None
+    pull.updated_at = at
+    return core.reply(github.pull_json(pull))
+
+
+async def collaborator_permission(request: Request) -> Response:
+    """GET /collaborators/{username}/permission: admin, write, read or none; GitHub answers
+    404 for a user it does not know at all, which the fake never meets."""
+    repo = repo_for(request)
+    login = request.path_params["username"]
+    permission = repo.collaborators.get(login) or ("none" if repo.private else "read")
+    return core.reply(
+        {
+            "permission": permission,
+            "role_name": permission,
+            "user": {
+                **user_json(login, "User"),
+                "role_name": permission,
+                "permissions": {
+                    "admin": permission == "admin",
+                    "maintain": permission == "admin",
+                    "push": permission in ("admin", "write"),
+                    "triage": permission in ("admin", "write"),
+                    "pull": permission != "none",
+                },
+            },
+        }
+    )
+
+
 def issue_comment_of(request: Request, repo: Repo) -> IssueComment:
     comment = core.github_of(request).issue_comments.get(request.path_params["comment_id"])
     if comment is None or comment.repo is not repo:
@@ -2247,6 +2451,14 @@ REPO_ROUTES = [
     Route(f"{REPO}/compare/{{basehead:path}}", compare, methods=["GET"]),
     Route(f"{REPO}/issues/{{number:int}}/comments", create_issue_comment, methods=["POST"]),
     Route(f"{REPO}/issues/{{number:int}}/comments", list_issue_comments, methods=["GET"]),
+    Route(f"{REPO}/issues/{{number:int}}/labels", add_labels, methods=["POST"]),
+    Route(f"{REPO}/issues/{{number:int}}/labels/{{name}}", remove_label, methods=["DELETE"]),
+    Route(f"{REPO}/issues/{{number:int}}/assignees", add_assignees, methods=["POST"]),
+    Route(f"{REPO}/pulls/{{number:int}}", update_pull, methods=["PATCH"]),
+    Route(f"{REPO}/pulls/{{number:int}}/requested_reviewers", request_reviewers, methods=["POST"]),
+    Route(
+        f"{REPO}/collaborators/{{username}}/permission", collaborator_permission, methods=["GET"]
+    ),
     Route(f"{REPO}/issues/comments/{{comment_id:int}}", get_issue_comment, methods=["GET"]),
     Route(f"{REPO}/issues/comments/{{comment_id:int}}", update_issue_comment, methods=["PATCH"]),
     Route(f"{REPO}/contents", get_contents, methods=["GET"]),

@@ -1,0 +1,104 @@
+"""What /admin shows of workflows: seed 001's views `workflow_performance_stats` and
+`recent_workflow_activity` (migration 0005), the declared workflows with their files'
+problems, and one execution with its execution_logs."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+PERFORMANCE = """
+SELECT workflow_name, total_executions, successful_executions, failed_executions,
+       avg_duration_seconds, last_execution_at
+FROM workflow_performance_stats
+ORDER BY last_execution_at DESC NULLS LAST, workflow_name
+"""
+
+# The view has the execution's key, not its row id: joined back for a link to its logs.
+RECENT = """
+SELECT a.workflow_name, a.status, a.started_at, a.completed_at, a.duration_seconds,
+       a.retry_count, a.trigger_type, e.id, e.subject_label, e.error_message
+FROM recent_workflow_activity a JOIN workflow_executions e ON e.execution_id = a.execution_id
+ORDER BY a.started_at DESC, e.seq DESC
+LIMIT $1
+"""
+
+DECLARED = """
+SELECT w.name, w.declared_name, w.scope, w.status, w.config ->> 'file' AS file,
+       (w.config ->> 'line')::int AS line, w.config -> 'problems' AS problems,
+       (SELECT string_agg(t.trigger_type || coalesce(':' || (t.conditions ->> 'event'), '')
+                          || coalesce(' ' || (t.conditions ->> 'cron'), ''), ', '
+                          ORDER BY t.trigger_type)
+        FROM workflow_triggers t WHERE t.workflow_id = w.id) AS triggers,
+       (SELECT string_agg(a.action_name, ' → ' ORDER BY a.order_index)
+        FROM workflow_actions a WHERE a.workflow_id = w.id) AS steps
+FROM workflows w
+WHERE w.scope IS NOT NULL AND w.status <> 'archived'
+ORDER BY w.name
+"""
+
+SOURCES = """
+SELECT scope, full_name, path, problems, synced_at FROM workflow_sources
+WHERE jsonb_array_length(problems) > 0
+ORDER BY full_name
+"""
+
+EXECUTION = """
+SELECT e.id, w.name AS workflow, e.execution_id, e.status, e.trigger_type, e.subject_label,
+       e.pull_request_id, e.attempts, e.started_at, e.completed_at, e.error_message, e.result
+FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
+WHERE e.id = $1
+"""
+
+LOGS = """
+SELECT level, step_name, message, metadata, created_at FROM execution_logs
+WHERE execution_id = $1 ORDER BY created_at, id
+"""
+
+# The manual workflows a pull request's page offers to run.
+MANUAL = """
+SELECT DISTINCT ON (w.declared_name) w.declared_name, w.name
+FROM workflows w JOIN workflow_triggers t ON t.workflow_id = w.id
+WHERE w.scope = ANY($1::text[]) AND w.status = 'active' AND t.trigger_type = 'manual'
+ORDER BY w.declared_name, (w.scope LIKE 'repo:%') DESC
+"""
+
+
+async def performance(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(PERFORMANCE)
+
+
+async def recent(conn: asyncpg.Connection, *, limit: int = 100) -> list[asyncpg.Record]:
+    return await conn.fetch(RECENT, limit)
+
+
+async def declared_workflows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(DECLARED)
+
+
+async def source_problems(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(SOURCES)
+
+
+async def execution(conn: asyncpg.Connection, execution_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(EXECUTION, execution_id)
+
+
+async def logs(conn: asyncpg.Connection, execution_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(LOGS, execution_id)
+
+
+async def manual_for(conn: asyncpg.Connection, scopes: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(MANUAL, scopes)
+
+
+SCOPES_OF_PULL = """
+SELECT r.github_id, r.full_name, p.number
+FROM pull_requests p JOIN repositories r ON r.id = p.repository_id WHERE p.id = $1
+"""
+
+
+async def pull_target(conn: asyncpg.Connection, pull_id: int) -> asyncpg.Record | None:
+    """The pull request's repository (GitHub id, full name) and number."""
+    return await conn.fetchrow(SCOPES_OF_PULL, pull_id)

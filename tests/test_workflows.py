@@ -1,0 +1,462 @@
+"""Declared workflows end to end: a .github/hookwise.yml on the fake GitHub's default branch,
+webhooks, the real worker; what a user sees is what lands on the fake GitHub and in the
+execution's logs."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from typing import Any
+
+import pytest
+
+from tests.conftest import INSTALLATION_ID
+from tests.fakes.github import FakeGitHub
+from tests.reactions_world import REPO, World, world_factory_for
+
+LABEL_AND_GATE = """\
+workflows:
+  label-calc:
+    on:
+      pull_request: [opened, synchronize]
+    if:
+      base_branch: main
+      changed_paths: ["calc.py"]
+    steps:
+      - add_labels: [calc]
+      - comment: "Thanks @{{ author }} for {{ title }}."
+  docs-only:
+    on:
+      pull_request: [opened]
+    if:
+      changed_paths: ["docs/**"]
+    steps:
+      - add_labels: [docs]
+  size-gate:
+    on:
+      pull_request: [opened, synchronize, edited]
+    steps:
+      - quality_gate:
+          name: size
+          max_files_changed: 1
+          require_description: true
+"""
+
+
+@pytest.fixture
+def world_factory(settings, dsn, fake_github: FakeGitHub) -> Any:
+    return world_factory_for(settings, dsn, fake_github)
+
+
+def push_event(world: World, sha: str) -> dict[str, Any]:
+    return {
+        "ref": "refs/heads/main",
+        "before": "0" * 40,
+        "after": sha,
+        "repository": world.repo,
+        "installation": {"id": INSTALLATION_ID},
+        "sender": {"login": "octocat", "type": "User"},
+        "commits": [{"id": sha, "added": [".github/hookwise.yml"], "modified": [], "removed": []}],
+        "head_commit": {"id": sha, "added": [".github/hookwise.yml"], "modified": []},
+    }
+
+
+async def declare(world: World, text: str) -> str:
+    """Commit the file to the default branch and tell hookwise with a push."""
+    sha = world.github.commit_files(REPO, "main", {".github/hookwise.yml": text})
+    await world.deliver("push", push_event(world, sha))
+    return sha
+
+
+def requests(github: FakeGitHub, method: str, tail: str) -> list[Any]:
+    return [r for r in github.requests if r.method == method and r.path.endswith(tail)]
+
+
+async def executions_of(db, workflow_suffix: str) -> list[Any]:
+    return await db.fetch(
+        "SELECT e.id, e.status, e.error_message, e.execution_id FROM workflow_executions e"
+        " JOIN workflows w ON w.id = e.workflow_id WHERE w.name LIKE '%' || $1 ORDER BY e.seq",
+        workflow_suffix,
+    )
+
+
+async def test_a_declared_workflow_runs_once_per_trigger(world_factory, db) -> None:
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        world.github.repo(REPO).pulls[7].body = ""
+        await declare(world, LABEL_AND_GATE)
+        stored = await db.fetch(
+            "SELECT declared_name, status FROM workflows WHERE scope IS NOT NULL ORDER BY 1"
+        )
+        assert [tuple(r) for r in stored] == [
+            ("docs-only", "active"),
+            ("label-calc", "active"),
+            ("size-gate", "active"),
+        ]
+
+        await world.deliver("pull_request", world.pr_event("opened"))
+        pull = world.github.repo(REPO).pulls[7]
+        assert pull.labels == ["calc"]
+        [comment] = [c for c in world.github.issue_comments.values() if "Thanks" in c.body]
+        assert comment.body.startswith("Thanks @octocat for Rework calc.")
+        # The gate: two files changed (one allowed) and no description.
+        [gate] = [r for r in world.github.check_runs.values() if r.name == "hookwise / size"]
+        assert gate.conclusion == "failure"
+        assert "2 files changed, at most 1 allowed" in gate.output["summary"]
+        assert "the description is empty" in gate.output["summary"]
+
+        # docs-only's changed paths do not hold: the execution ends skipped, with the reason.
+        [docs] = await executions_of(db, ":docs-only")
+        assert docs["status"] == "skipped"
+        assert docs["error_message"] == "no changed file matches docs/**"
+
+        # Redelivered, replayed: nothing runs again.
+        delivered = world.github.deliveries[-1]
+        again = await world.github.deliver("pull_request", delivered.payload, guid=delivered.guid)
+        assert again.status_code == 200
+        await world.replay_all()
+        assert len(requests(world.github, "POST", "/issues/7/labels")) == 1
+        assert len([c for c in world.github.issue_comments.values() if "Thanks" in c.body]) == 1
+        assert [r["status"] for r in await executions_of(db, ":label-calc")] == ["completed"]
+
+        # The PR is fixed (a description, without a new commit): the gate turns green in place.
+        pull.body = "Fixes the adder."
+        edited = world.pr_event("edited")
+        edited["pull_request"] = world.github.pull_json(pull)
+        await world.deliver("pull_request", edited)
+        [gate] = [r for r in world.github.check_runs.values() if r.name == "hookwise / size"]
+        assert "the description is empty" not in gate.output["summary"]
+
+    logs = await db.fetch(
+        "SELECT l.step_name, l.message FROM execution_logs l JOIN workflow_executions e"
+        " ON e.id = l.execution_id JOIN workflows w ON w.id = e.workflow_id"
+        " WHERE w.name LIKE '%:label-calc' ORDER BY l.created_at, l.id"
+    )
+    assert [r["step_name"] for r in logs] == ["conditions", "1. add_labels", "2. comment", "done"]
+    sent = await db.fetch(
+        "SELECT kind, count(*) AS n FROM outbound_actions GROUP BY kind ORDER BY kind"
+    )
+    assert {r["kind"]: r["n"] for r in sent} == {
+        "github.comment": 1,
+        "github.labels_add": 1,
+        "github.quality_gate": 1,
+        "github.workflows_check": 1,
+    }
+
+
+async def test_a_malformed_workflow_is_shown_in_our_check_run_and_runs_nothing(
+    world_factory, db
+) -> None:
+    text = textwrap.dedent(
+        """\
+        workflows:
+          good:
+            on: {pull_request: [opened]}
+            steps: [{add_labels: [good]}]
+          bad:
+            on: {pull_request: [opened]}
+            steps:
+              - add_labels: [bad]
+              - frobnicate: yes
+        """
+    )
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        sha = await declare(world, text)
+        [check] = [r for r in world.github.check_runs.values() if r.name == "hookwise / workflows"]
+        assert check.head_sha == sha
+        assert check.conclusion == "failure"
+        assert [(a["path"], a["start_line"], a["message"]) for a in check.annotations] == [
+            (".github/hookwise.yml", 9, "bad: unknown step action 'frobnicate' in steps[1]")
+        ]
+
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert world.github.repo(REPO).pulls[7].labels == ["good"]
+    status = await db.fetchval("SELECT status FROM workflows WHERE declared_name = 'bad'")
+    assert status == "inactive"
+
+
+PEOPLE = """\
+workflows:
+  triage:
+    on:
+      pull_request: [opened]
+      manual: true
+    steps:
+      - remove_labels: [needs-triage, absent]
+      - request_reviewers: {reviewers: [ada, octocat], teams: [core]}
+      - assign: ["@author", grace]
+      - add_labels: [triaged]
+  review-on-command:
+    on:
+      issue_comment: "/hookwise review"
+    steps:
+      - add_labels: [reviewed-by-command]
+"""
+
+
+async def test_each_action_lands_on_github_once(world_factory, db) -> None:
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        repo = world.github.repo(REPO)
+        repo.collaborators.update({"ada": "write", "grace": "write"})
+        repo.teams.add("core")
+        repo.pulls[7].labels = ["needs-triage"]
+        await declare(world, PEOPLE)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        pull = repo.pulls[7]
+        assert pull.labels == ["triaged"]
+        # The author is not asked to review their own pull request (GitHub refuses it).
+        assert pull.requested_reviewers == ["ada"]
+        assert pull.requested_teams == ["core"]
+        assert pull.assignees == ["octocat", "grace"]
+        # Only the label the PR has is removed: no 404 for the other.
+        assert [r.path for r in requests(world.github, "DELETE", "/labels/needs-triage")] != []
+        assert requests(world.github, "DELETE", "/labels/absent") == []
+        await world.replay_all()
+        assert len(requests(world.github, "POST", "/requested_reviewers")) == 1
+        assert len(requests(world.github, "POST", "/assignees")) == 1
+    [run] = await executions_of(db, ":triage")
+    assert run["status"] == "completed"
+
+
+def comment_event(world: World, login: str, body: str) -> dict[str, Any]:
+    issue = {
+        "number": 7,
+        "title": world.pull["title"],
+        "pull_request": {"url": world.pull["url"]},
+        "user": world.pull["user"],
+    }
+    return {
+        "action": "created",
+        "issue": issue,
+        "comment": {"id": 99, "body": body, "user": {"login": login, "type": "User"}},
+        "repository": world.repo,
+        "installation": {"id": INSTALLATION_ID},
+        "sender": {"login": login, "type": "User"},
+    }
+
+
+async def test_a_slash_command_from_a_user_without_write_access_is_refused(
+    world_factory, db
+) -> None:
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        repo = world.github.repo(REPO)
+        repo.collaborators["maintainer"] = "write"
+        await declare(world, PEOPLE)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        await world.deliver("issue_comment", comment_event(world, "stranger", "/hookwise review"))
+        assert "reviewed-by-command" not in repo.pulls[7].labels
+        await world.deliver(
+            "issue_comment", comment_event(world, "maintainer", "/hookwise review now")
+        )
+        assert "reviewed-by-command" in repo.pulls[7].labels
+        # Not the command: nothing starts.
+        await world.deliver("issue_comment", comment_event(world, "maintainer", "LGTM"))
+    refused, ran = await executions_of(db, ":review-on-command")
+    assert refused["status"] == "skipped"
+    assert refused["error_message"] == (
+        "stranger may not run /hookwise review: read access, write needed"
+    )
+    assert ran["status"] == "completed"
+
+
+async def test_a_manual_run_from_the_cli_and_the_admin_button(world_factory, db, dsn) -> None:
+    from app import operate
+    from app.workflows.manual import CannotRun
+    from tests.admin_support import TOKEN, csrf_of, log_in
+
+    async with world_factory(review_enabled=False, fix_enabled=False, admin_token=TOKEN) as world:
+        repo = world.github.repo(REPO)
+        repo.collaborators.update({"ada": "write", "grace": "write"})
+        repo.teams.add("core")
+        await declare(world, PEOPLE)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        repo.pulls[7].labels = ["needs-triage"]
+
+        said = await operate.run_workflow(dsn, "triage", pull=f"{REPO}#7", repo=None)
+        assert said.startswith(f"started {REPO}:triage on {REPO}#7: execution ")
+        await world.settle()
+        assert repo.pulls[7].labels == ["triaged"]
+        with pytest.raises(CannotRun, match="has no `manual: true`"):
+            await operate.run_workflow(dsn, "review-on-command", pull=f"{REPO}#7", repo=None)
+        with pytest.raises(CannotRun, match="no active workflow 'nope'"):
+            await operate.run_workflow(dsn, "nope", pull=f"{REPO}#7", repo=None)
+
+        repo.pulls[7].labels = ["needs-triage"]
+        client = world.hookwise.client
+        await log_in(client)
+        pull_id = await db.fetchval("SELECT id FROM pull_requests WHERE number = 7")
+        page = await client.get(f"/admin/pulls/{pull_id}")
+        assert page.status_code == 200
+        assert f"{REPO}:triage" in page.text
+        pressed = await client.post(
+            f"/admin/pulls/{pull_id}/run", data={"csrf": csrf_of(page.text), "workflow": "triage"}
+        )
+        assert pressed.status_code == 303
+        await world.settle()
+        assert repo.pulls[7].labels == ["triaged"]
+        shown = await client.get(pressed.headers["location"])
+        assert "4. add_labels" in shown.text
+        assert "completed" in shown.text
+
+        overview = await client.get("/admin/workflows")
+        assert overview.status_code == 200
+        assert f"{REPO}:triage" in overview.text
+        assert "recent_workflow_activity" in overview.text
+    statuses = [r["status"] for r in await executions_of(db, ":triage")]
+    assert statuses == ["completed", "completed", "completed"]
+    kinds = await db.fetch(
+        "SELECT trigger_type, count(*) AS n FROM workflow_executions e JOIN workflows w"
+        " ON w.id = e.workflow_id WHERE w.name LIKE '%:triage' GROUP BY 1 ORDER BY 1"
+    )
+    assert [tuple(k) for k in kinds] == [("event", 1), ("manual", 2)]
+
+
+STALE = """\
+workflows:
+  stale:
+    on:
+      schedule: "*/5 * * * *"
+      manual: true
+    steps:
+      - close_stale:
+          days: 30
+          comment: "Closing #{{ number }}: no activity for 30 days."
+          labels_absent: [keep]
+"""
+
+
+async def test_a_schedule_fires_once_per_slot_across_two_workers(world_factory, db, dsn) -> None:
+    import asyncpg
+
+    from app.workflows.manual import scheduled_run
+
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        old = world.github.add_pull(REPO, 8, head_branch="fix-calc", title="Old")
+        kept = world.github.add_pull(REPO, 9, head_branch="fix-calc", title="Kept")
+        repo = world.github.repo(REPO)
+        repo.pulls[8].updated_at = repo.pulls[9].updated_at = "2020-01-01T00:00:00Z"
+        repo.pulls[9].labels = ["keep"]
+        await declare(world, STALE)
+        assert old and kept
+
+        first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+        try:
+            from datetime import UTC, datetime
+
+            now = datetime(2026, 1, 1, 12, 7, tzinfo=UTC)
+            both = await asyncio.gather(
+                scheduled_run(first, now=now), scheduled_run(second, now=now)
+            )
+            again = await scheduled_run(second, now=now)
+            later = await scheduled_run(first, now=now.replace(minute=11))
+        finally:
+            await first.close()
+            await second.close()
+        # One worker holds the schedule (the other gets None), or, taking turns, the second
+        # finds the slot started: one execution either way.
+        assert sorted(both, key=str) in ([1, None], [0, 1])
+        assert (again, later) == (0, 1)
+        await world.settle()
+        assert [p.state for p in (repo.pulls[7], repo.pulls[8], repo.pulls[9])] == [
+            "open",
+            "closed",
+            "open",
+        ]
+        [notice] = [c for c in world.github.issue_comments.values() if "Closing" in c.body]
+        assert notice.number == 8
+        assert notice.body.startswith("Closing #8: no activity for 30 days.")
+        assert len(requests(world.github, "PATCH", "/pulls/8")) == 1
+    runs = await db.fetch(
+        "SELECT e.execution_id, e.status, e.result FROM workflow_executions e"
+        " JOIN workflows w ON w.id = e.workflow_id WHERE w.name LIKE '%:stale' ORDER BY e.seq"
+    )
+    assert [r["execution_id"].split(":schedule:")[1] for r in runs] == [
+        "2026-01-01T12:05Z",
+        "2026-01-01T12:10Z",
+    ]
+    assert [r["status"] for r in runs] == ["completed", "completed"]
+
+
+async def test_two_workers_and_a_replay_run_a_workflow_once(world_factory, db) -> None:
+    import dataclasses
+
+    from app.serving import default_router
+    from app.worker import Worker
+
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        await declare(world, LABEL_AND_GATE)
+        ctx = world.hookwise.ctx
+        eager = dataclasses.replace(
+            ctx, settings=ctx.settings.model_copy(update={"poll_interval": 0.05})
+        )
+        rival = Worker(eager, default_router(), concurrency=2)
+        running = asyncio.create_task(rival.run())
+        try:
+            await world.store("pull_request", world.pr_event("opened"))
+            await world.store("pull_request", world.pr_event("opened"))  # a second delivery
+            await world.settle()
+            await world.replay_all()
+            await asyncio.wait_for(rival.idle(), 30)
+        finally:
+            rival.stop()
+            await running
+        assert world.github.repo(REPO).pulls[7].labels == ["calc"]
+        # Two deliveries of `opened`: each starts its run, and the second finds the label there.
+        assert len(requests(world.github, "POST", "/issues/7/labels")) == 1
+    runs = await executions_of(db, ":label-calc")
+    assert [r["status"] for r in runs] == ["completed", "completed"]
+    comments = await db.fetchval(
+        "SELECT count(*) FROM outbound_actions WHERE kind = 'github.comment'"
+    )
+    assert comments == 2
+
+
+AI = """\
+workflows:
+  review-when-asked:
+    on:
+      pull_request_review: [changes_requested]
+    steps:
+      - ai_review
+      - add_labels: [ai-reviewed]
+  failing-check:
+    on:
+      check_run: {conclusions: [failure], names: ["tests"]}
+    steps:
+      - add_labels: [ci-failed]
+        on_failure: continue
+      - request_reviewers: [nobody-here]
+        on_failure: continue
+      - add_labels: [after-a-refusal]
+"""
+
+
+async def test_review_and_check_triggers_reuse_hookwises_reactions(world_factory, db) -> None:
+    from tests.reactions_world import REVIEW
+
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        world.model.reply_tool("submit_review", REVIEW)
+        await declare(world, AI)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert world.model.calls == []  # review: off, and no workflow asked for one
+        review = world.pr_event("submitted") | {
+            "review": {"id": 5, "state": "changes_requested", "user": {"login": "ada"}}
+        }
+        await world.deliver("pull_request_review", review)
+        assert len(world.github.reviews) == 1
+        assert "ai-reviewed" in world.github.repo(REPO).pulls[7].labels
+
+        await world.deliver("check_run", world.failed_check(name="tests"))
+        labels = world.github.repo(REPO).pulls[7].labels
+        assert "ci-failed" in labels and "after-a-refusal" in labels
+    [asked] = await executions_of(db, ":review-when-asked")
+    assert asked["status"] == "completed"
+    [failing] = await executions_of(db, ":failing-check")
+    assert failing["status"] == "completed"
+    logged = await db.fetch(
+        "SELECT level, step_name, message FROM execution_logs WHERE execution_id = $1"
+        " AND level = 'ERROR'",
+        failing["id"],
+    )
+    assert [r["step_name"] for r in logged] == ["2. request_reviewers"]
+    assert logged[0]["message"].startswith("failed, continuing: GitHub refused (422)")
