@@ -300,7 +300,7 @@ async def test_executions_are_listed_and_replayed_from_the_cli(world_factory, db
         assert "review" in row and f"{REPO}#7" in row and "GitHub refused (422)" in row
         status = hookwise("status", env=env)
         [line] = [line for line in status.stdout.splitlines() if line.startswith("review ")]
-        assert line.split() == ["review", "0", "0", "0", "1", "0"]
+        assert line.split() == ["review", "0", "0", "0", "1", "0", "0"]
         other = hookwise("executions", "--pr", f"{REPO}#8", env=env)
         assert other.stdout.splitlines()[-1] == "0 executions"
 

@@ -460,3 +460,22 @@ async def test_review_and_check_triggers_reuse_hookwises_reactions(world_factory
     )
     assert [r["step_name"] for r in logged] == ["2. request_reviewers"]
     assert logged[0]["message"].startswith("failed, continuing: GitHub refused (422)")
+
+
+async def test_a_reconcile_reads_the_files_a_missed_push_changed(world_factory, db) -> None:
+    from app import reconcile
+
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        # The push never reached hookwise (or the App does not get push events).
+        sha = world.github.commit_files(REPO, "main", {".github/hookwise.yml": LABEL_AND_GATE})
+        async with world.hookwise.ctx.pool.acquire() as conn:
+            await reconcile.by_hand(conn, full_name=REPO)
+        await world.settle()
+        [check] = [r for r in world.github.check_runs.values() if r.name == "hookwise / workflows"]
+        assert (check.head_sha, check.conclusion) == (sha, "success")
+        assert "`label-calc`" in check.output["summary"]
+    stored = await db.fetchval(
+        "SELECT count(*) FROM workflows WHERE scope IS NOT NULL AND status = 'active'"
+    )
+    assert stored == 3

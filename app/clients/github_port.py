@@ -123,6 +123,10 @@ class RepoPort:
 
     # Declared workflows' steps (app/workflows/steps.py).
 
+    async def default_branch(self) -> str:
+        """GET /repos/{repo}: the repository's default branch."""
+        return str((await self.api.getitem(self.path))["default_branch"])
+
     async def pull(self, number: int) -> Mapping[str, Any]:
         """GET /pulls/{n}: the pull request as it stands (labels, author_association …)."""
         return await self.api.getitem(f"{self.path}/pulls/{number}")

@@ -123,7 +123,8 @@ async def remove_labels(run: StepRun, labels: list[str]) -> str:
             return label
 
         key = f"{run.ctx.execution.id}:{run.index}:{label}"
-        await run.once("labels_remove", {"label": label}, create, action=run.action("x", key=key))
+        action = run.action("labels_remove", key=key)
+        await run.once("labels_remove", {"label": label}, create, action=action)
     return f"unlabelled {', '.join(present)}"
 
 
@@ -292,7 +293,7 @@ async def close_stale(run: StepRun, args: Mapping[str, Any]) -> str:
             return str(n)
 
         await run.once(
-            "close_pull", {"state": "closed"}, create, action=run.action("close", key=key)
+            "close_pull", {"state": "closed"}, create, action=run.action("close_pull", key=key)
         )
         closed.append(f"#{number}")
     return f"closed {', '.join(closed)}" if closed else "no stale pull requests"

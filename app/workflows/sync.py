@@ -165,8 +165,11 @@ async def show(
     """Our check run on the default branch's head: red with each problem (an annotation on
     this repository's file), green with the workflows that will run."""
     github = port(api, repo)
-    branch = payload["repository"].get("default_branch") or "HEAD"
-    head = payload.get("after") or (await github.tip(branch))["sha"]
+    head = payload.get("after")
+    if head is None:
+        # A backfill's or reconcile's payload does not name the default branch.
+        branch = payload["repository"].get("default_branch") or await github.default_branch()
+        head = (await github.tip(branch))["sha"]
     title = (
         f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in declared workflows"
         if problems
