@@ -140,8 +140,8 @@ async def test_a_form_encoded_pull_request_is_stored_by_the_worker(
         await store(ctx, body, FORM)
         await asyncio.wait_for(idle, 20)
     assert await stored(db) == ("completed", body, OPENED)
-    pr = await db.fetchrow("SELECT number, title FROM pull_requests")
-    assert dict(pr) == {"number": OPENED["number"], "title": OPENED["pull_request"]["title"]}
+    pr = await db.fetchrow("SELECT pr_number, title FROM pull_requests")
+    assert dict(pr) == {"pr_number": OPENED["number"], "title": OPENED["pull_request"]["title"]}
 
 
 async def store(ctx: Context, body: bytes, content_type: str = "application/json") -> None:
