@@ -8,7 +8,11 @@
 --
 -- bigint ids become uuid (seed 002: "All tables use UUID primary keys to prevent enumeration
 -- attacks"). Each old id gets its new uuid once, in _ids below; every key and every reference
--- to it is converted through that one map, so a link survives as the same link.
+-- to it is converted through that one map, so a link survives as the same link. The runner
+-- applies this file in one transaction, which the map (ON COMMIT DROP) relies on.
+--
+-- Old workers fail on the new names: stop them for the release (README, "Releases that rename
+-- columns"). Ingest writes only integration_events, which this leaves alone.
 
 -- ---------------------------------------------------------------------------------------------
 -- bigint ids to uuid
