@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     client_ip_header: str | None = Field(None, validation_alias=_env("HOOKWISE_CLIENT_IP_HEADER"))
 
     worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HOOKWISE_WORKER_CONCURRENCY"))
+    # Slots for executions (reactions), apart from the events': a review waiting on the model
+    # never keeps an event from being recorded. An execution holds a pooled connection for one
+    # statement at a time, never across a remote call, so these are not counted in the pool.
+    execution_concurrency: int = Field(
+        4, ge=1, validation_alias=_env("HOOKWISE_EXECUTION_CONCURRENCY")
+    )
     max_attempts: int = Field(8, ge=1, validation_alias=_env("HOOKWISE_MAX_ATTEMPTS"))
     # Longer than any handler should take: past it, another worker takes the event over.
     lease_seconds: float = Field(300.0, gt=0, validation_alias=_env("HOOKWISE_LEASE_SECONDS"))
