@@ -255,7 +255,7 @@ async def test_github_is_asked_with_no_transaction_or_lock_held(
         assert (held["advisory_locks"], held["open_transactions"]) == (0, 0)
 
         await w.settle()
-        assert [r["state"] for r in await db.fetch(PULLS)] == ["open"]
+        assert [r["state"] for r in await db.fetch(PULLS)] == ["opened"]
         assert {r["status"] for r in await own_events(db)} == {"completed"}
 
 
