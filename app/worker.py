@@ -134,19 +134,19 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout=settings.poll_interval)
 
     async def _claim_while_free(self) -> None:
-        """Claim events while an event slot is free, then executions while one of theirs is:
-        events first, so the recorded state never waits behind a reaction."""
+        """Claim events while an event slot is free; an execution only when a free slot found
+        no event due. Events first: the recorded state never waits behind a reaction, and
+        under a backlog the reactions wait for the state (they run on the same cores)."""
         lease = self.ctx.settings.lease_seconds
         while not self._stop.is_set():
             events_free = len(self._tasks) - len(self._executions) < self.concurrency
             executions_free = len(self._executions) < self.execution_concurrency
-            if not (events_free or executions_free):
+            if not events_free:
                 return
             claimed = execution = None
             try:
                 async with connection(self.ctx.pool) as conn:
-                    if events_free:
-                        claimed = await queue.claim(conn, lease=lease)
+                    claimed = await queue.claim(conn, lease=lease)
                     if claimed is None and executions_free:
                         execution = await executions.claim(conn, lease=lease)
             except StoreError as exc:
