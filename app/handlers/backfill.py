@@ -94,6 +94,7 @@ class Survey:
                 repository_id=self.repository.id,
                 action=None,
                 delivery_id=self.ctx.event.delivery_id,
+                arrival=self.ctx.event.arrival,
             )
             # Unchanged since stored: rewriting would only replace the webhook's trigger with ours.
             if stored.get(row.github_id) == (row.github_updated_at, row.state):
@@ -127,7 +128,9 @@ class Survey:
     async def record_run(self, run: Mapping[str, Any]) -> None:
         """As the check_run handler records a run: upsert, then link it to its PR if stored."""
         conn, repository = self.ctx.conn, self.repository
-        row = check_run_handler.to_row(run, repository_id=repository.id)
+        row = check_run_handler.to_row(
+            run, repository_id=repository.id, arrival=self.ctx.event.arrival
+        )
         check_run_id = await check_runs.upsert(conn, row)
         pull_request_id = await check_runs.find_pull_request(
             conn,

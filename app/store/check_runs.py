@@ -9,13 +9,16 @@ from datetime import datetime
 import asyncpg
 
 # Check runs carry no updated_at. Never move backwards: status rank (queued and the other waiting
-# states < in_progress < completed), then completed_at, then started_at. The IS DISTINCT FROM
-# guard makes a replay a no-op. The PR link is not set here: see link().
+# states < in_progress < completed: a run never goes back, a re-run is a new run), then
+# completed_at, then started_at, and a tie of those one-second times goes to the payload that
+# arrived later (`last_arrival`). The IS DISTINCT FROM guard makes a replay a no-op. The PR
+# link is not set here: see link().
 UPSERT = """
 INSERT INTO check_runs AS c (
     github_id, repository_id, name, head_sha, status, conclusion, app_slug, external_id,
-    details_url, html_url, check_suite_id, started_at, completed_at, output_title, output_summary
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+    details_url, html_url, check_suite_id, started_at, completed_at, output_title, output_summary,
+    last_arrival
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT (github_id) DO UPDATE SET
     repository_id = EXCLUDED.repository_id,
     name = EXCLUDED.name,
@@ -30,11 +33,14 @@ ON CONFLICT (github_id) DO UPDATE SET
     started_at = EXCLUDED.started_at,
     completed_at = EXCLUDED.completed_at,
     output_title = EXCLUDED.output_title,
-    output_summary = EXCLUDED.output_summary
+    output_summary = EXCLUDED.output_summary,
+    last_arrival = EXCLUDED.last_arrival
 WHERE (CASE EXCLUDED.status WHEN 'completed' THEN 2 WHEN 'in_progress' THEN 1 ELSE 0 END,
-       COALESCE(EXCLUDED.completed_at, '-infinity'), COALESCE(EXCLUDED.started_at, '-infinity'))
+       COALESCE(EXCLUDED.completed_at, '-infinity'), COALESCE(EXCLUDED.started_at, '-infinity'),
+       COALESCE(EXCLUDED.last_arrival, 0))
    >= (CASE c.status WHEN 'completed' THEN 2 WHEN 'in_progress' THEN 1 ELSE 0 END,
-       COALESCE(c.completed_at, '-infinity'), COALESCE(c.started_at, '-infinity'))
+       COALESCE(c.completed_at, '-infinity'), COALESCE(c.started_at, '-infinity'),
+       COALESCE(c.last_arrival, 0))
   AND (c.repository_id, c.name, c.head_sha, c.status, c.conclusion, c.app_slug, c.external_id,
        c.details_url, c.html_url, c.check_suite_id, c.started_at, c.completed_at,
        c.output_title, c.output_summary)
@@ -93,6 +99,8 @@ class CheckRun:
     completed_at: datetime | None
     output_title: str | None
     output_summary: str | None
+    # integration_events.arrival of the event that carried it: settles a tie.
+    last_arrival: int | None = None
 
 
 async def upsert(conn: asyncpg.Connection, check_run: CheckRun) -> int:

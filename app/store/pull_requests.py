@@ -15,9 +15,11 @@ UPSERT = """
 INSERT INTO pull_requests AS p (
     github_id, repository_id, number, state, draft, title, body, author_login,
     head_ref, head_sha, head_repo_full_name, base_ref, base_sha, html_url, is_fork,
-    github_created_at, github_updated_at, closed_at, merged_at, last_trigger, last_delivery_id
+    github_created_at, github_updated_at, closed_at, merged_at, last_trigger, last_delivery_id,
+    last_arrival
 ) VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+    $22
 )
 ON CONFLICT (github_id) DO UPDATE SET
     repository_id = EXCLUDED.repository_id,
@@ -39,11 +41,12 @@ ON CONFLICT (github_id) DO UPDATE SET
     closed_at = EXCLUDED.closed_at,
     merged_at = EXCLUDED.merged_at,
     last_trigger = EXCLUDED.last_trigger,
-    last_delivery_id = EXCLUDED.last_delivery_id
-WHERE (COALESCE(EXCLUDED.github_updated_at, '-infinity'),
-       CASE EXCLUDED.state WHEN 'open' THEN 0 WHEN 'closed' THEN 1 ELSE 2 END)
-   >= (COALESCE(p.github_updated_at, '-infinity'),
-       CASE p.state WHEN 'open' THEN 0 WHEN 'closed' THEN 1 ELSE 2 END)
+    last_delivery_id = EXCLUDED.last_delivery_id,
+    last_arrival = EXCLUDED.last_arrival
+WHERE (COALESCE(EXCLUDED.github_updated_at, '-infinity'), EXCLUDED.state = 'merged',
+       COALESCE(EXCLUDED.last_arrival, 0))
+   >= (COALESCE(p.github_updated_at, '-infinity'), p.state = 'merged',
+       COALESCE(p.last_arrival, 0))
   AND (p.repository_id, p.number, p.state, p.draft, p.title, p.body, p.author_login,
        p.head_ref, p.head_sha, p.head_repo_full_name, p.base_ref, p.base_sha, p.html_url,
        p.is_fork, p.github_created_at, p.github_updated_at, p.closed_at, p.merged_at,
@@ -86,6 +89,8 @@ class PullRequest:
     # A trigger_event value: what caused this write, copied into the history row.
     last_trigger: str
     last_delivery_id: str | None
+    # integration_events.arrival of the event that carried it: settles a tie of updated_at.
+    last_arrival: int | None = None
 
 
 async def upsert(conn: asyncpg.Connection, pull_request: PullRequest) -> int:
