@@ -85,9 +85,10 @@ ALTER TABLE integration_events ALTER COLUMN body SET STORAGE EXTERNAL;
 CREATE INDEX integration_events_queue_idx ON integration_events (arrival)
     WHERE status IN ('pending', 'processing');
 -- The claim's look-up of unfinished events sharing a key; fastupdate off, as a pending list
--- would be scanned whole by every look-up.
+-- would be scanned whole by every look-up. The predicate is the queue index's, said otherwise so
+-- that only this index serves the look-up (app/queue.py).
 CREATE INDEX integration_events_serial_keys_idx ON integration_events USING gin (serial_keys)
-    WITH (fastupdate = off) WHERE status IN ('pending', 'processing');
+    WITH (fastupdate = off) WHERE status NOT IN ('completed', 'ignored', 'failed');
 
 -- Operators list and replay by time range (hookwise replay --since/--until).
 CREATE INDEX integration_events_received_at_idx ON integration_events (received_at);
