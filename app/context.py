@@ -12,6 +12,7 @@ import httpx
 from gidgethub import GitHubException
 
 from app import credentials
+from app.clients import guard
 from app.clients.anthropic import Model
 from app.clients.github import GitHubApp
 from app.clients.linear import LinearClient
@@ -65,7 +66,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
         github = None
         if settings.github_app_configured:
             http = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=settings.github_timeout)
+                httpx.AsyncClient(timeout=settings.github_timeout, event_hooks=guard.hooks())
             )
             github = GitHubApp(settings, http, metrics=metrics)
             await _introduce(github)
@@ -98,7 +99,9 @@ async def _linear(
             return None
     if api_key is None:
         return None
-    http = await stack.enter_async_context(httpx.AsyncClient(timeout=30.0))
+    http = await stack.enter_async_context(
+        httpx.AsyncClient(timeout=30.0, event_hooks=guard.hooks())
+    )
     return LinearClient(http, url=settings.linear_api_url, api_key=api_key)
 
 

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     client_ip_header: str | None = Field(None, validation_alias=_env("HOOKWISE_CLIENT_IP_HEADER"))
 
     worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HOOKWISE_WORKER_CONCURRENCY"))
+    # Slots for executions (reactions), apart from the events': a review waiting on the model
+    # never keeps an event from being recorded. An execution holds a pooled connection for one
+    # statement at a time, never across a remote call, so these are not counted in the pool.
+    execution_concurrency: int = Field(
+        4, ge=1, validation_alias=_env("HOOKWISE_EXECUTION_CONCURRENCY")
+    )
     # `hookwise serve`'s web processes sharing the port (app/processes.py); None: one per core.
     web_processes: int | None = Field(
         None, ge=1, validation_alias=_env("HOOKWISE_WEB_PROCESSES", "WEB_CONCURRENCY")

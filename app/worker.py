@@ -20,12 +20,13 @@ from typing import Any
 import asyncpg
 
 from app import deliveries, queue
+from app.clients import guard
 from app.context import Context
 from app.logs import Bound
 from app.queue import LOCK, LOCK_ALL, Claimed
 from app.reactions import runner
 from app.retry import RetryLater, backoff
-from app.router import EventRow, HandlerContext, Router
+from app.router import EventRow, FetchContext, HandlerContext, Router
 from app.serial import serial_keys
 from app.store import attempts, executions
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
@@ -51,11 +52,14 @@ class Worker:
         self.ctx = ctx
         self.router = router
         self.concurrency = concurrency or ctx.settings.worker_concurrency
+        self.execution_concurrency = ctx.settings.execution_concurrency
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         # Set once LISTEN is on, or once the first attempt failed: then polling has to do.
         self._listening = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The subset running executions: they have slots of their own.
+        self._executions: set[asyncio.Task[None]] = set()
         self._rounds = 0
         self._idle_waiters: list[tuple[int, asyncio.Future[None]]] = []
 
@@ -82,7 +86,12 @@ class Worker:
         listening = asyncio.ensure_future(self._listening.wait())
         await asyncio.wait([listener, listening], return_when=asyncio.FIRST_COMPLETED)
         listening.cancel()
-        log.info("worker started, %d slots", self.concurrency, extra={"action": "worker_started"})
+        log.info(
+            "worker started, %d event slots, %d execution slots",
+            self.concurrency,
+            self.execution_concurrency,
+            extra={"action": "worker_started"},
+        )
         try:
             await self._loop()
         finally:
@@ -105,17 +114,26 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout=settings.poll_interval)
 
     async def _claim_while_free(self) -> None:
+        """Claim events while an event slot is free, then executions while one of theirs is:
+        events first, so the recorded state never waits behind a reaction."""
         lease = self.ctx.settings.lease_seconds
-        while len(self._tasks) < self.concurrency and not self._stop.is_set():
+        while not self._stop.is_set():
+            events_free = len(self._tasks) - len(self._executions) < self.concurrency
+            executions_free = len(self._executions) < self.execution_concurrency
+            if not (events_free or executions_free):
+                return
+            claimed: list[Claimed] = []
             execution = None
             try:
                 async with connection(self.ctx.pool) as conn:
-                    # Events first, a slot's worth in one statement: the recorded state never
-                    # waits behind a reaction.
-                    claimed = await queue.claim_many(
-                        conn, lease=lease, limit=self.concurrency - len(self._tasks)
-                    )
-                    if not claimed:
+                    if events_free:
+                        # A slot's worth of events in one statement.
+                        claimed = await queue.claim_many(
+                            conn,
+                            lease=lease,
+                            limit=self.concurrency - (len(self._tasks) - len(self._executions)),
+                        )
+                    if not claimed and executions_free:
                         execution = await executions.claim(conn, lease=lease)
             except StoreError as exc:
                 log.warning("cannot claim: %s", exc, extra={"action": "claim_failed"})
@@ -123,14 +141,16 @@ class Worker:
             for event in claimed:
                 self._start(self._process(event), f"event-{event.row.id}")
             if execution is not None:
-                self._start(self._execute(execution), f"execution-{execution.id}")
+                task = self._start(self._execute(execution), f"execution-{execution.id}")
+                self._executions.add(task)
             elif not claimed:
                 return
 
-    def _start(self, work: Coroutine[Any, Any, None], name: str) -> None:
+    def _start(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)
+        return task
 
     def _listener_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -139,6 +159,7 @@ class Worker:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._executions.discard(task)
         self._wake.set()
 
     def _signal_idle(self, round_: int) -> None:
@@ -258,14 +279,21 @@ class Worker:
         installation = payload.get("installation") if isinstance(payload, dict) else None
         if isinstance(installation, dict) and installation.get("id") is not None:
             bound.fields["installation"] = installation["id"]
+        fetched = None
+        fetcher = self.router.fetcher_for(row.source, row.event_type) if handlers else None
+        if fetcher is not None:
+            # The network first, with no connection held; its errors retry or reschedule the
+            # event as a handler's would.
+            fetched = await fetcher(FetchContext(row, payload, self.ctx, bound))
         # Stored at ingest; worked out here for events stored before there were stored keys.
         keys = row.serial_keys or serial_keys(row.source, row.event_type, payload)
         async with connection(self.ctx.pool) as conn, conn.transaction():
             if keys:
                 await conn.execute(LOCK_ALL, keys)
-            event = HandlerContext(event=row, payload=payload, conn=conn, app=self.ctx, log=bound)
-            for handler in handlers:
-                await handler(event)
+            event = HandlerContext(row, payload, conn, self.ctx, bound, fetched)
+            with guard.holding("the event's transaction"):
+                for handler in handlers:
+                    await handler(event)
             outcome = "completed" if handlers else "ignored"
             if not await queue.finish(conn, row, outcome):
                 raise LeaseLost

@@ -178,6 +178,9 @@ class Scope:
     repository: dict[str, Any]
     installation: dict[str, Any]
     id_base: int
+    # With reactions: each PR's (opened, pushed) head commits as the fake GitHub made them, so
+    # reviews are posted on commits GitHub knows.
+    heads: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def repository_id(self) -> int:
@@ -211,6 +214,8 @@ def new_scope(mode: str) -> Scope:
 
 
 def sha(scope: Scope, k: int, which: str) -> str:
+    if k in scope.heads:
+        return scope.heads[k][0 if which == "opened" else 1]
     return hashlib.sha1(f"{scope.tag}:{k}:{which}".encode()).hexdigest()
 
 
@@ -565,7 +570,6 @@ async def idle(worker: Worker) -> float:
 
 async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: str) -> Outcome:
     scope = new_scope(mode)
-    outgoing = build(scope, opts.events, opts.spread, secret)
     starts = HandlerStarts()
     # The timing handler first, so it runs before the real handlers of the same event.
     router = Router(starts.router(), default_router())
@@ -582,6 +586,8 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
     async with AsyncExitStack() as stack:
         if opts.reactions:
             settings = await stack.enter_async_context(with_reactions(settings, scope, opts))
+        # After the fake GitHub made the PRs' commits, whose shas the payloads carry.
+        outgoing = build(scope, opts.events, opts.spread, secret)
         ctx = await stack.enter_async_context(open_context(settings, dsn))
         worker = Worker(ctx, router)
         task: asyncio.Task[None] | None = None
@@ -631,9 +637,12 @@ async def with_reactions(settings: Settings, scope: Scope, opts: Options) -> Any
         github.add_installation(scope.installation["id"])
         name = scope.repository["full_name"]
         github.add_repo(name, installation_id=scope.installation["id"], files=BENCH_FILES)
-        github.commit_files(name, "work", {"calc.py": BENCH_FILES["calc.py"] + "# changed\n"})
         for k in range(math.ceil(opts.events / len(STEPS))):
-            github.add_pull(name, k + 1, head_branch="work", title=f"PR {k + 1}")
+            branch, changed = f"work-{k}", BENCH_FILES["calc.py"] + "# changed\n"
+            opened = github.commit_files(name, branch, {"calc.py": changed})
+            github.add_pull(name, k + 1, head_branch=branch, title=f"PR {k + 1}")
+            pushed = github.commit_files(name, branch, {"calc.py": changed + "# again\n"})
+            scope.heads[k] = (opened, pushed)
         model.responder = lambda request: {"summary": "Fine.", "comments": []}
         model.delay = opts.model_delay
         yield with_github(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 
 from app import reconcile
 from app.serving import default_router, reconcile_parts
@@ -222,6 +223,40 @@ async def test_an_install_without_its_repositories_lists_them(
             ("hookwise.backfill", "completed"),
             ("hookwise.list_repositories", "completed"),
         ]
+
+
+HELD = """
+SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory') AS advisory_locks,
+       (SELECT count(*) FROM pg_stat_activity
+        WHERE datname = current_database() AND state LIKE 'idle in transaction%')
+         AS open_transactions
+"""
+
+
+@pytest.mark.parametrize("kind", ["backfill", "list_repositories"])
+async def test_github_is_asked_with_no_transaction_or_lock_held(
+    settings, dsn, db, fake_github: FakeGitHub, kind: str
+) -> None:
+    fake_github.add_repo(ALPHA, installation_id=INSTALLATION_ID)
+    open_pulls(fake_github, ALPHA, 1)
+    path = "/repos/octo-org/alpha/pulls" if kind == "backfill" else "/installation/repositories"
+    # GitHub holds the answer until the client gives up; the client then asks again.
+    fake_github.fail("GET", path, status=0)
+    payload = installation_event(fake_github, "created", (ALPHA,))
+    if kind == "list_repositories":
+        del payload["repositories"]
+    async with world(settings, dsn, fake_github, github_timeout=1.0) as w:
+        delivery = await fake_github.deliver("installation", payload)
+        assert delivery.status_code == 202
+        await fake_github.requested("GET", path)
+
+        # While GitHub is being asked, hookwise holds no transaction open and no lock.
+        held = await db.fetchrow(HELD)
+        assert (held["advisory_locks"], held["open_transactions"]) == (0, 0)
+
+        await w.settle()
+        assert [r["state"] for r in await db.fetch(PULLS)] == ["open"]
+        assert {r["status"] for r in await own_events(db)} == {"completed"}
 
 
 async def test_one_reconcile_catches_up_on_what_no_webhook_said(
