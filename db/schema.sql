@@ -37,6 +37,9 @@ CREATE TABLE integrations (
 CREATE TRIGGER integrations_updated_at BEFORE UPDATE ON integrations
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
 
+-- Arrival order: a group-commit batch takes one value and adds each delivery's place in it.
+CREATE SEQUENCE integration_events_arrival_seq INCREMENT BY 1024;
+
 -- One row per delivery, written before we answer 202; it doubles as the work queue.
 CREATE TABLE integration_events (
     id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -63,18 +66,29 @@ CREATE TABLE integration_events (
     received_at    timestamptz NOT NULL DEFAULT now(),
     processed_at   timestamptz,
     body_encoding  text NOT NULL DEFAULT 'identity' CHECK (body_encoding IN ('identity', 'deflate')),
+    -- Orders deliveries, within a batch too (received_at is the batch's now()).
+    arrival        bigint NOT NULL DEFAULT nextval('integration_events_arrival_seq'),
+    -- Events sharing a key run one at a time, in arrival order (app/serial.py).
+    serial_keys    text[] NOT NULL DEFAULT '{}',
     -- GitHub shares one delivery GUID among all hooks subscribed to an event, and a redelivery
     -- keeps both the GUID and the hook id.
     CONSTRAINT integration_events_delivery_key UNIQUE (source, hook_id, delivery_id)
 );
 
+ALTER SEQUENCE integration_events_arrival_seq OWNED BY integration_events.arrival;
+
 -- Large bodies arrive deflated already (body_encoding); pglz trying again would only cost CPU.
 ALTER TABLE integration_events ALTER COLUMN body SET STORAGE EXTERNAL;
 
--- The claim only ever looks at live rows; finished ones, the vast majority, stay out of it.
--- Expired leases are 'processing' rows, so they are found here too.
-CREATE INDEX integration_events_queue_idx ON integration_events (run_after)
+-- The claim only ever looks at live rows, in arrival order; finished ones, the vast majority,
+-- stay out of it. Expired leases are 'processing' rows, so they are found here too.
+CREATE INDEX integration_events_queue_idx ON integration_events (arrival)
     WHERE status IN ('pending', 'processing');
+-- The claim's look-up of unfinished events sharing a key; fastupdate off, as a pending list
+-- would be scanned whole by every look-up. The predicate is the queue index's, said otherwise so
+-- that only this index serves the look-up (app/queue.py).
+CREATE INDEX integration_events_serial_keys_idx ON integration_events USING gin (serial_keys)
+    WITH (fastupdate = off) WHERE status NOT IN ('completed', 'ignored', 'failed');
 
 -- Operators list and replay by time range (hookwise replay --since/--until).
 CREATE INDEX integration_events_received_at_idx ON integration_events (received_at);
@@ -238,6 +252,8 @@ CREATE TABLE pull_requests (
     metadata            jsonb,
     -- When its check runs were last looked at: a check_run event for it, backfill, reconcile.
     last_checked_at     timestamptz,
+    -- The arrival of the event last applied: settles a tie of updated_at (one-second resolution).
+    last_arrival        bigint,
     UNIQUE (repository_id, pr_number)
 );
 
@@ -279,7 +295,9 @@ CREATE TABLE check_runs (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     -- Where the failure analysis read the run's log from (GitHub Actions runs).
     logs_url        varchar(500),
-    metadata        jsonb
+    metadata        jsonb,
+    -- The arrival of the event last applied: settles a tie of status and times.
+    last_arrival    bigint
 );
 
 CREATE INDEX check_runs_repository_head_sha_idx ON check_runs (repository_id, head_sha);
@@ -465,7 +483,9 @@ CREATE TABLE linear_issues (
     -- Removed in Linear: marked, so links and history stay readable.
     removed_at        timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
-    updated_at        timestamptz NOT NULL DEFAULT now()
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    -- The arrival of the event last applied: settles a tie of updatedAt.
+    last_arrival      bigint
 );
 
 CREATE TRIGGER linear_issues_updated_at BEFORE UPDATE ON linear_issues

@@ -21,6 +21,7 @@ ALL = [
     "0004_model_answers.sql",
     "0005_workflows.sql",
     "0006_seed_002_names.sql",
+    "0007_arrival_order.sql",
 ]
 
 
@@ -307,7 +308,8 @@ async def test_0006_keeps_every_row_and_link(empty_dsn: str) -> None:
         before = await links(conn, LINKS_BEFORE)
         updated = await conn.fetch("SELECT github_id, updated_at FROM pull_requests")
 
-        assert await migrations.migrate(conn, every) == ["0006_seed_002_names.sql"]
+        upto_0006 = [m for m in every if m.name <= "0006_seed_002_names.sql"]
+        assert await migrations.migrate(conn, upto_0006) == ["0006_seed_002_names.sql"]
 
         assert {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in tables} == counts
         assert await links(conn, LINKS_AFTER) == before

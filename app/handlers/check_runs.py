@@ -18,7 +18,7 @@ from app.store.check_runs import CheckRun
 router = Router()
 
 
-def to_row(run: Mapping[str, Any], *, repository_id: UUID) -> CheckRun:
+def to_row(run: Mapping[str, Any], *, repository_id: UUID, arrival: int | None = None) -> CheckRun:
     output = run.get("output") or {}
     external_id = run.get("external_id")
     return CheckRun(
@@ -38,6 +38,7 @@ def to_row(run: Mapping[str, Any], *, repository_id: UUID) -> CheckRun:
         completed_at=parse_time(run.get("completed_at")),
         output_title=output.get("title"),
         output_summary=output.get("summary"),
+        last_arrival=arrival,
     )
 
 
@@ -57,7 +58,8 @@ async def check_run(ctx: HandlerContext) -> None:
     run = payload["check_run"]
     repository_github_id = payload["repository"]["id"]
     repository_id = await ensure_repository(ctx.conn, payload)
-    check_run_id = await check_runs.upsert(ctx.conn, to_row(run, repository_id=repository_id))
+    row = to_row(run, repository_id=repository_id, arrival=ctx.event.arrival)
+    check_run_id = await check_runs.upsert(ctx.conn, row)
     pull_request_id = await check_runs.find_pull_request(
         ctx.conn,
         repository_id=repository_id,

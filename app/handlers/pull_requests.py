@@ -45,7 +45,12 @@ def is_fork(pr: Mapping[str, Any]) -> bool:
 
 
 def to_row(
-    pr: Mapping[str, Any], *, repository_id: UUID, action: str | None, delivery_id: str
+    pr: Mapping[str, Any],
+    *,
+    repository_id: UUID,
+    action: str | None,
+    delivery_id: str,
+    arrival: int | None = None,
 ) -> PullRequest:
     state = state_of(pr)
     head, base = pr["head"], pr["base"]
@@ -72,6 +77,7 @@ def to_row(
         last_trigger=trigger_of(action, state),
         last_delivery_id=delivery_id,
         metadata=metadata_of(pr),
+        last_arrival=arrival,
     )
 
 
@@ -93,6 +99,7 @@ async def pull_request(ctx: HandlerContext) -> None:
         repository_id=repository_id,
         action=payload.get("action"),
         delivery_id=ctx.event.delivery_id,
+        arrival=ctx.event.arrival,
     )
     pull_request_id = await pull_requests.upsert(ctx.conn, row)
     # The payload's head, not the stored one: runs of an older commit belong to this PR too,

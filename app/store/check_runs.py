@@ -12,15 +12,17 @@ from uuid import UUID
 import asyncpg
 
 # Check runs carry no updated_at. Never move backwards: status rank (queued and the other waiting
-# states < in_progress < completed), then completed_at, then started_at. The IS DISTINCT FROM
-# guard makes a replay a no-op. The PR link is not set here: see link().
+# states < in_progress < completed: a run never goes back, a re-run is a new run), then
+# completed_at, then started_at, and a tie of those one-second times goes to the payload that
+# arrived later (`last_arrival`). The IS DISTINCT FROM guard makes a replay a no-op. The PR
+# link is not set here: see link().
 UPSERT = """
 INSERT INTO check_runs AS c (
     github_id, repository_id, check_name, head_sha, status, conclusion, app_slug, metadata,
     details_url, html_url, check_suite_id, started_at, completed_at, output_title, output_summary,
-    external_id
+    last_arrival, external_id
 ) VALUES (
-    $1::bigint, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15,
+    $1::bigint, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16,
     $1::bigint::text
 )
 ON CONFLICT (github_id) DO UPDATE SET
@@ -37,11 +39,14 @@ ON CONFLICT (github_id) DO UPDATE SET
     started_at = EXCLUDED.started_at,
     completed_at = EXCLUDED.completed_at,
     output_title = EXCLUDED.output_title,
-    output_summary = EXCLUDED.output_summary
+    output_summary = EXCLUDED.output_summary,
+    last_arrival = EXCLUDED.last_arrival
 WHERE (CASE EXCLUDED.status WHEN 'completed' THEN 2 WHEN 'in_progress' THEN 1 ELSE 0 END,
-       COALESCE(EXCLUDED.completed_at, '-infinity'), COALESCE(EXCLUDED.started_at, '-infinity'))
+       COALESCE(EXCLUDED.completed_at, '-infinity'), COALESCE(EXCLUDED.started_at, '-infinity'),
+       COALESCE(EXCLUDED.last_arrival, 0))
    >= (CASE c.status WHEN 'completed' THEN 2 WHEN 'in_progress' THEN 1 ELSE 0 END,
-       COALESCE(c.completed_at, '-infinity'), COALESCE(c.started_at, '-infinity'))
+       COALESCE(c.completed_at, '-infinity'), COALESCE(c.started_at, '-infinity'),
+       COALESCE(c.last_arrival, 0))
   AND (c.repository_id, c.check_name, c.head_sha, c.status, c.conclusion, c.app_slug,
        c.metadata, c.details_url, c.html_url, c.check_suite_id, c.started_at, c.completed_at,
        c.output_title, c.output_summary)
@@ -110,6 +115,8 @@ class CheckRun:
     completed_at: datetime | None
     output_title: str | None
     output_summary: str | None
+    # integration_events.arrival of the event that carried it: settles a tie.
+    last_arrival: int | None = None
 
 
 async def upsert(conn: asyncpg.Connection, check_run: CheckRun) -> UUID:

@@ -10,19 +10,20 @@ from uuid import UUID
 
 import asyncpg
 
-# Never move backwards: a payload applies only when its updated_at is newer than the stored one,
-# or equal and its state at least as far along (opened < closed < merged). That is a total order
-# on payloads, so any delivery order ends in the same row. The IS DISTINCT FROM guard makes a
-# replay a no-op: no updated_at bump, no history row.
+# Never move backwards: a payload applies only when its updated_at is newer than the stored one;
+# on a tie of those one-second times a merge wins (GitHub never reopens a merged PR), then the
+# payload that arrived later (`last_arrival`, integration_events.arrival): closed then reopened
+# in one second ends open. The IS DISTINCT FROM guard makes a replay a no-op: no updated_at bump,
+# no history row.
 UPSERT = """
 INSERT INTO pull_requests AS p (
     github_id, repository_id, pr_number, state, draft, title, body, author,
     head_branch, head_sha, head_repo_full_name, base_branch, base_sha, url, is_fork,
     github_created_at, github_updated_at, closed_at, merged_at, last_trigger, last_delivery_id,
-    metadata
+    metadata, last_arrival
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-    $22::jsonb
+    $22::jsonb, $23
 )
 ON CONFLICT (github_id) DO UPDATE SET
     repository_id = EXCLUDED.repository_id,
@@ -45,11 +46,12 @@ ON CONFLICT (github_id) DO UPDATE SET
     merged_at = EXCLUDED.merged_at,
     last_trigger = EXCLUDED.last_trigger,
     last_delivery_id = EXCLUDED.last_delivery_id,
-    metadata = EXCLUDED.metadata
-WHERE (COALESCE(EXCLUDED.github_updated_at, '-infinity'),
-       CASE EXCLUDED.state WHEN 'opened' THEN 0 WHEN 'closed' THEN 1 ELSE 2 END)
-   >= (COALESCE(p.github_updated_at, '-infinity'),
-       CASE p.state WHEN 'opened' THEN 0 WHEN 'closed' THEN 1 ELSE 2 END)
+    metadata = EXCLUDED.metadata,
+    last_arrival = EXCLUDED.last_arrival
+WHERE (COALESCE(EXCLUDED.github_updated_at, '-infinity'), EXCLUDED.state = 'merged',
+       COALESCE(EXCLUDED.last_arrival, 0))
+   >= (COALESCE(p.github_updated_at, '-infinity'), p.state = 'merged',
+       COALESCE(p.last_arrival, 0))
   AND (p.repository_id, p.pr_number, p.state, p.draft, p.title, p.body, p.author,
        p.head_branch, p.head_sha, p.head_repo_full_name, p.base_branch, p.base_sha, p.url,
        p.is_fork, p.github_created_at, p.github_updated_at, p.closed_at, p.merged_at,
@@ -95,12 +97,15 @@ class PullRequest:
     last_delivery_id: str | None
     # The `metadata` column: {"labels": [...]}.
     metadata: dict[str, Any] | None = None
+    # integration_events.arrival of the event that carried it: settles a tie of updated_at.
+    last_arrival: int | None = None
 
 
 async def upsert(conn: asyncpg.Connection, pull_request: PullRequest) -> UUID:
     """Insert or advance the PR; a payload older than the stored row changes nothing."""
     values = list(astuple(pull_request))
-    values[-1] = None if pull_request.metadata is None else json.dumps(pull_request.metadata)
+    # Positions follow the dataclass's fields: metadata is the next to last, as in UPSERT.
+    values[-2] = None if pull_request.metadata is None else json.dumps(pull_request.metadata)
     applied: UUID | None = await conn.fetchval(UPSERT, *values)
     if applied is not None:
         return applied
