@@ -38,6 +38,10 @@ class EventRow:
     hook_id: str
     attempts: int
     received_at: datetime
+    # Orders events that received_at does not (a group-commit batch shares its now()): settles
+    # a tie of timestamps in the guards that never let state go backwards.
+    arrival: int
+    serial_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

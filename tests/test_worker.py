@@ -177,9 +177,12 @@ async def test_a_handler_asking_github_inside_its_transaction_fails_and_a_fetche
     router.add(records, "github", "issues")
     configured = with_github(fast(settings, max_attempts=1), fake_github)
     async with running_worker(configured, dsn, router) as (ctx, worker):
+        # The fetcher's event first: the installation token it gets is the handler's too.
+        idle = asyncio.ensure_future(worker.idle())
+        await store(ctx, pr_payload(2), "issues")
+        await asyncio.wait_for(idle, 20)
         idle = asyncio.ensure_future(worker.idle())
         await store(ctx, pr_payload(1))
-        await store(ctx, pr_payload(2), "issues")
         await asyncio.wait_for(idle, 20)
     rows = await db.fetch(
         "SELECT event_type, status, last_error FROM integration_events ORDER BY event_type"

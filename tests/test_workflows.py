@@ -283,7 +283,7 @@ async def test_a_manual_run_from_the_cli_and_the_admin_button(world_factory, db,
         repo.pulls[7].labels = ["needs-triage"]
         client = world.hookwise.client
         await log_in(client)
-        pull_id = await db.fetchval("SELECT id FROM pull_requests WHERE number = 7")
+        pull_id = await db.fetchval("SELECT id FROM pull_requests WHERE pr_number = 7")
         page = await client.get(f"/admin/pulls/{pull_id}")
         assert page.status_code == 200
         assert f"{REPO}:triage" in page.text

@@ -228,6 +228,7 @@ class Recording:
                 repository_id=self.repository.id,
                 action=None,
                 delivery_id=self.ctx.event.delivery_id,
+                arrival=self.ctx.event.arrival,
             )
             # Unchanged since stored: rewriting would only replace the webhook's trigger with ours.
             if stored.get(row.github_id) == (row.github_updated_at, row.state):
@@ -247,7 +248,9 @@ class Recording:
         """As the check_run handler records a run: upsert, then link it to its PR if stored."""
         conn, repository = self.ctx.conn, self.repository
         for run in found:
-            row = check_run_handler.to_row(run, repository_id=repository.id)
+            row = check_run_handler.to_row(
+                run, repository_id=repository.id, arrival=self.ctx.event.arrival
+            )
             check_run_id = await check_runs.upsert(conn, row)
             pull_request_id = await check_runs.find_pull_request(
                 conn,

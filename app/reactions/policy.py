@@ -40,7 +40,7 @@ def pointless(
     if pull is None:
         return None
     # A declared workflow may be about a close (`pull_request: [closed]`): never pointless then.
-    if pull["state"] != "open" and workflow not in AFTER_CLOSE and not is_declared(workflow):
+    if pull["state"] != "opened" and workflow not in AFTER_CLOSE and not is_declared(workflow):
         return f"the pull request is {pull['state']}"
     if workflow in HEAD_BOUND and head_sha and pull["head_sha"] not in (None, head_sha):
         return f"superseded: the head moved from {head_sha[:7]} to {pull['head_sha'][:7]}"

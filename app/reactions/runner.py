@@ -47,7 +47,7 @@ SELECT
 
 # The key app/worker.serial_keys gives a pull request's events.
 PR_KEY = """
-SELECT 'pr:' || r.github_id || ':' || p.number
+SELECT 'pr:' || r.github_id || ':' || p.pr_number
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id WHERE p.id = $1
 """
 

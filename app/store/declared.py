@@ -67,19 +67,19 @@ WHERE scope = ANY($1::text[])
 
 # The facts of a stored pull request the event's transaction may use for conditions.
 PULL = """
-SELECT p.id, p.number, p.title, p.body, p.author_login, p.draft, p.head_ref, p.base_ref,
+SELECT p.id, p.pr_number, p.title, p.body, p.author, p.draft, p.head_branch, p.base_branch,
        p.state, r.full_name
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
 WHERE p.id = $1
 """
 PULL_BY_NUMBER = """
 SELECT p.id FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
-WHERE r.github_id = $1 AND p.number = $2
+WHERE r.github_id = $1 AND p.pr_number = $2
 """
 PULL_BY_NAME = """
 SELECT p.id, r.github_id AS repository_github_id, r.installation_id
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
-WHERE lower(r.full_name) = lower($1) AND p.number = $2
+WHERE lower(r.full_name) = lower($1) AND p.pr_number = $2
 """
 
 
@@ -208,7 +208,7 @@ async def problems(conn: asyncpg.Connection, scopes: list[str]) -> list[asyncpg.
     return await conn.fetch(PROBLEMS, scopes)
 
 
-async def pull(conn: asyncpg.Connection, pull_request_id: int) -> asyncpg.Record | None:
+async def pull(conn: asyncpg.Connection, pull_request_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(PULL, pull_request_id)
 
 

@@ -94,11 +94,11 @@ async def manual_for(conn: asyncpg.Connection, scopes: list[str]) -> list[asyncp
 
 
 SCOPES_OF_PULL = """
-SELECT r.github_id, r.full_name, p.number
+SELECT r.github_id, r.full_name, p.pr_number
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id WHERE p.id = $1
 """
 
 
-async def pull_target(conn: asyncpg.Connection, pull_id: int) -> asyncpg.Record | None:
-    """The pull request's repository (GitHub id, full name) and number."""
+async def pull_target(conn: asyncpg.Connection, pull_id: UUID) -> asyncpg.Record | None:
+    """The pull request's repository (GitHub id, full name) and pr_number."""
     return await conn.fetchrow(SCOPES_OF_PULL, pull_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
+from uuid import UUID
 
 from app.clients.github import is_own_event
 from app.reactions.triggers import subject_of
@@ -29,7 +30,7 @@ router = Router()
 SYNC = "hookwise.workflows_sync"
 
 
-def manual_key(workflow: Stored, pull_request_id: int, asked: str) -> str:
+def manual_key(workflow: Stored, pull_request_id: UUID, asked: str) -> str:
     return f"wf:{workflow.id}:{pull_request_id}:manual:{asked}"
 
 
@@ -58,7 +59,7 @@ def trigger_data(
     }
 
 
-async def _pull_for(event: HandlerContext, name: str) -> tuple[int, Facts] | None:
+async def _pull_for(event: HandlerContext, name: str) -> tuple[UUID, Facts] | None:
     """The stored pull request the event is about, and what the transaction knows of it."""
     payload, conn = event.payload, event.conn
     pr = payload.get("pull_request")
@@ -69,7 +70,7 @@ async def _pull_for(event: HandlerContext, name: str) -> tuple[int, Facts] | Non
         return stored["id"], Facts.of_pull(pr)
     if name == "check_run":
         run = await analyses.check_run(conn, payload["check_run"]["id"])
-        pull_request_id = None if run is None else run["pull_request_id"]
+        pull_request_id = None if run is None else run["pr_id"]
     elif name == "issue_comment":
         number = (payload.get("issue") or {}).get("number")
         pull_request_id = await declared.pull_by_number(conn, payload["repository"]["id"], number)
@@ -82,10 +83,10 @@ async def _pull_for(event: HandlerContext, name: str) -> tuple[int, Facts] | Non
         return None
     facts = Facts(
         title=row["title"] or "",
-        author=row["author_login"],
+        author=row["author"],
         draft=row["draft"],
-        base_branch=row["base_ref"],
-        head_branch=row["head_ref"],
+        base_branch=row["base_branch"],
+        head_branch=row["head_branch"],
         description=row["body"] or "",
     )
     return pull_request_id, facts
@@ -144,10 +145,10 @@ async def start_declared(event: HandlerContext) -> None:
         )
 
 
-async def _number(event: HandlerContext, pull_request_id: int) -> int:
+async def _number(event: HandlerContext, pull_request_id: UUID) -> int:
     row = await declared.pull(event.conn, pull_request_id)
     assert row is not None
-    return int(row["number"])
+    return int(row["pr_number"])
 
 
 async def start(
@@ -155,7 +156,7 @@ async def start(
     stored: Stored,
     *,
     key: str,
-    pull_request_id: int | None,
+    pull_request_id: UUID | None,
     label: str,
     data: dict[str, Any],
     trigger_type: str = "event",
