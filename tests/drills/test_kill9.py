@@ -35,6 +35,10 @@ TOTAL = 2000
 KILL_AFTER = TOTAL // 2
 # GitHub sends deliveries in parallel; this many are in flight when the kill comes.
 IN_FLIGHT = 32
+# The redeliver command asks GitHub once per lost delivery, one request at a time (GitHub's
+# rule): about a thousand requests, 24 s on a quiet machine, near a minute on a loaded one. A
+# bound on a hang, not a speed test.
+REDELIVER_TIMEOUT = 4 * STEP_TIMEOUT
 
 
 async def redeliver_cli(dsn: str, fake: FakeGitHub) -> tuple[int, str, str]:
@@ -50,7 +54,7 @@ async def redeliver_cli(dsn: str, fake: FakeGitHub) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         HOOKWISE, "redeliver", "--since", "1h", env=env, stdout=-1, stderr=-1
     )
-    out, err = await asyncio.wait_for(process.communicate(), STEP_TIMEOUT)
+    out, err = await asyncio.wait_for(process.communicate(), REDELIVER_TIMEOUT)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
