@@ -22,6 +22,7 @@ import yaml
 from gidgethub import BadRequest
 
 from app.clients.github import GitHubAPI
+from app.clients.urls import part, repo_url
 from app.settings import Settings
 
 PATH = ".github/hookwise.yml"
@@ -115,8 +116,9 @@ async def fetch(api: GitHubAPI, settings: Settings, *, repo: str) -> RepoConfig:
     owner = repo.split("/", 1)[0]
     config = defaults(settings)
     if repo.lower() != f"{owner}/.github".lower():
-        config = await _layer(api, f"/repos/{owner}/.github/contents/{PATH}", config, "the owner's")
-    return await _layer(api, f"/repos/{repo}/contents/{PATH}", config, "")
+        owners = f"{repo_url(f'{owner}/.github')}/contents/{part(PATH, slashes=True)}"
+        config = await _layer(api, owners, config, "the owner's")
+    return await _layer(api, f"{repo_url(repo)}/contents/{part(PATH, slashes=True)}", config, "")
 
 
 def _named(whose: str, problem: str) -> str:

@@ -30,6 +30,7 @@ import jwt
 from gidgethub import HTTPException
 
 from app.clients import errors
+from app.clients.urls import part, repo_url
 from app.metrics import Metrics
 from app.retry import backoff
 from app.settings import Settings
@@ -290,7 +291,7 @@ class GitHubApp:
             "Accept": "application/vnd.github+json",
             "User-Agent": REQUESTER,
         }
-        url = f"{self._base_url}/repos/{repo}/actions/jobs/{job_id}/logs"
+        url = f"{self._base_url}{repo_url(repo)}/actions/jobs/{part(job_id)}/logs"
         async with self._throttles.setdefault(installation_id, Throttle()).slot("GET"):
             try:
                 answer = await self._http.get(url, headers=headers)

@@ -22,6 +22,7 @@ from typing import Any
 from gidgethub import BadRequest
 
 from app.clients.github import GitHubAPI
+from app.clients.urls import part, query, repo_url
 from app.handlers import check_runs as check_run_handler
 from app.handlers import pull_requests as pull_request_handler
 from app.handlers.github_payload import ensure_repository, installation_id
@@ -56,12 +57,15 @@ class Survey:
 
     @property
     def path(self) -> str:
-        return f"/repos/{self.repository.full_name}"
+        return repo_url(self.repository.full_name)
 
     async def open_pulls(self) -> set[int]:
         """Record every open PR and the latest check runs of its head; their numbers."""
         listed = [
-            pr async for pr in self.api.getiter(f"{self.path}/pulls?state=open&per_page={PER_PAGE}")
+            pr
+            async for pr in self.api.getiter(
+                f"{self.path}/pulls{query({'state': 'open', 'per_page': PER_PAGE})}"
+            )
         ]
         await self.record_pulls(listed)
         for pr in listed:
@@ -72,7 +76,7 @@ class Survey:
         """Fetch the PRs stored open that GitHub no longer lists as open."""
         stored = await pull_requests.open_numbers(self.ctx.conn, self.repository.id)
         for number in sorted(set(stored) - still_open):
-            pr = await self.get_or_none(f"{self.path}/pulls/{number}")
+            pr = await self.get_or_none(f"{self.path}/pulls/{part(number)}")
             if pr is not None:
                 await self.record_pulls([pr])
 
@@ -81,7 +85,7 @@ class Survey:
         stored = await check_runs.unfinished(self.ctx.conn, self.repository.id)
         for run_id in stored:
             if run_id not in self.runs_seen:
-                run = await self.get_or_none(f"{self.path}/check-runs/{run_id}")
+                run = await self.get_or_none(f"{self.path}/check-runs/{part(run_id)}")
                 if run is not None:
                     await self.record_run(run)
 
@@ -114,7 +118,7 @@ class Survey:
         if sha in self.shas_seen:
             return
         self.shas_seen.add(sha)
-        url = f"{self.path}/commits/{sha}/check-runs?per_page={PER_PAGE}"
+        url = f"{self.path}/commits/{part(sha)}/check-runs{query({'per_page': PER_PAGE})}"
         try:
             async for run in self.api.getiter(url, iterable_key="check_runs"):
                 await self.record_run(run)
