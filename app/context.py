@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import asyncpg
 import httpx
@@ -19,10 +20,12 @@ from app.crypto import CryptoError
 from app.metrics import Metrics
 from app.repo_config import Configs
 from app.settings import Settings
-from app.store import executions, integrations
+from app.store import executions, integrations, repositories
 from app.store.pool import create_pool
 
 log = logging.getLogger(__name__)
+
+MOVE_WAIT = 5.0  # seconds for a pool connection to store a repository's new name
 
 # hookwise's own reactions (app/reactions/builtin.py runs them), by name.
 BUILTIN_WORKFLOWS = {
@@ -68,6 +71,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
                 httpx.AsyncClient(timeout=settings.github_timeout)
             )
             github = GitHubApp(settings, http, metrics=metrics)
+            github.on_moved = partial(_store_move, pool)
             await _introduce(github)
         linear = await _linear(settings, pool, stack)
         model = None
@@ -100,6 +104,22 @@ async def _linear(
         return None
     http = await stack.enter_async_context(httpx.AsyncClient(timeout=30.0))
     return LinearClient(http, url=settings.linear_api_url, api_key=api_key)
+
+
+async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str) -> None:
+    """A repository GitHub redirected us for: store its new name, in a transaction of its own.
+    Never waits long: the caller is in the middle of its GitHub calls, and may hold a pool
+    connection itself (the next redirect or `repository` webhook says it again)."""
+    try:
+        async with pool.acquire(timeout=MOVE_WAIT) as conn:
+            stored = await repositories.moved(conn, github_id, full_name)
+    except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+        log.warning("repository %d is now %s; not stored (%s)", github_id, full_name, exc)
+        return
+    if stored:
+        log.info(
+            "repository %d is now %s", github_id, full_name, extra={"action": "repository_moved"}
+        )
 
 
 async def _introduce(github: GitHubApp) -> None:

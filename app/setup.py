@@ -43,8 +43,16 @@ PERMISSIONS = {
     "metadata": "read",
     "pull_requests": "write",
 }
-# installation and installation_repositories reach every App without being asked for.
-EVENTS = ["check_run", "check_suite", "pull_request", "pull_request_review", "issue_comment"]
+# installation and installation_repositories reach every App without being asked for;
+# repository (renamed, transferred, archived, deleted) must be, with the metadata permission.
+EVENTS = [
+    "check_run",
+    "check_suite",
+    "pull_request",
+    "pull_request_review",
+    "issue_comment",
+    "repository",
+]
 
 
 class SetupError(Exception):

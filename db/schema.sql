@@ -110,7 +110,7 @@ CREATE TRIGGER integration_events_notify_pending
 -- GitHub: installations and repositories
 -- ---------------------------------------------------------------------------------------------
 
-CREATE TYPE repository_status AS ENUM ('active', 'error', 'suspended', 'removed');
+CREATE TYPE repository_status AS ENUM ('active', 'error', 'suspended', 'archived', 'removed');
 
 CREATE TABLE installations (
     -- GitHub's installation id: every webhook names it, so it needs no mapping.

@@ -11,14 +11,19 @@
   have created already, so it is sent again only when it never left (no connection). The error
   goes up instead; the event's next attempt looks for what was created before posting again
   (app/outbound.py).
+- A redirect is followed once ("HTTP redirects" in GitHub's REST docs: 301 for a read, 307 for a
+  write to repeat as it was). A renamed or transferred repository answers so for its old name,
+  pointing at /repositories/{id}; its new name is asked for and handed to `on_moved`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +57,13 @@ class RateLimited(errors.RateLimited):
     def __init__(self, until: datetime, reason: str) -> None:
         super().__init__("GitHub", until, reason)
 
+
+REDIRECTS = frozenset({301, 302, 307, 308})
+BODY_HEADERS = frozenset({"content-length", "content-type"})
+# Where a renamed or transferred repository's old name sends requests.
+BY_ID = re.compile(r"/repositories/(\d+)(?:/|$)")
+# Called with a moved repository's GitHub id and its owner/name now.
+Moved = Callable[[int, str], Awaitable[None]]
 
 # What GitHub's message says when a 403 is a secondary rate limit.
 SECONDARY = "secondary rate limit"
@@ -140,6 +152,7 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         oauth_token: str | None = None,
         app_jwt: Callable[[], str] | None = None,
         retry_seconds: float = 0.5,
+        on_moved: Moved | None = None,
     ) -> None:
         super().__init__(client, REQUESTER, oauth_token=oauth_token, base_url=base_url)
         self._throttle = throttle
@@ -147,11 +160,50 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         self._installation = installation
         self._app_jwt_source = app_jwt
         self._retry_seconds = retry_seconds
+        self._on_moved = on_moved
 
     def _get_app_jwt(self) -> str | None:
         return self._app_jwt_source() if self._app_jwt_source else None
 
     async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        status, answer_headers, answer = await self._send(method, url, headers, body)
+        location = answer_headers.get("location")
+        if status not in REDIRECTS or not location:
+            return status, answer_headers, answer
+        # Once: a second redirect is answered as it came (gidgethub raises it).
+        log.info("GitHub %s %s moved to %s", method, url, location)
+        # Without the body's headers, for the reads: a GET carries none.
+        bare = {k: v for k, v in headers.items() if k.lower() not in BODY_HEADERS}
+        if status in (307, 308):
+            followed = await self._send(method, location, headers, body)
+        else:
+            followed = await self._send("GET", location, bare)
+        moved = BY_ID.search(location)
+        if moved is not None and followed[0] < 300 and self._on_moved is not None:
+            repository = location[: moved.end()].rstrip("/")
+            if location.partition("?")[0].rstrip("/") != repository:
+                # Not the repository itself that was asked for: ask its name now.
+                found = await self._send("GET", repository, bare)
+                await self._report_move(int(moved[1]), found)
+            else:
+                await self._report_move(int(moved[1]), followed)
+        return followed
+
+    async def _report_move(
+        self, github_id: int, answer: tuple[int, Mapping[str, str], bytes]
+    ) -> None:
+        """Hand the moved repository's owner/name, from GitHub's answer about it, to on_moved."""
+        assert self._on_moved is not None
+        try:
+            full_name = json.loads(answer[2])["full_name"] if answer[0] < 300 else None
+        except (ValueError, KeyError, TypeError):
+            full_name = None
+        if isinstance(full_name, str):
+            await self._on_moved(github_id, full_name)
+
+    async def _send(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         async with self._throttle.slot(method):
@@ -221,6 +273,9 @@ class GitHubApp:
         self._pending: dict[int, asyncio.Task[Token]] = {}
         self._throttles: dict[int | None, Throttle] = {}
         self.identity: Identity | None = None
+        # Told of each repository GitHub says was renamed or transferred (app/context.py
+        # stores the new name).
+        self.on_moved: Moved | None = None
 
     def jwt(self) -> str:
         # Reused for a few minutes: signing RS256 costs about a millisecond.
@@ -248,6 +303,7 @@ class GitHubApp:
             retry_seconds=self._retry_seconds,
             metrics=self._metrics,
             installation="app" if installation_id is None else str(installation_id),
+            on_moved=self.on_moved,
             **auth,
         )
 

@@ -35,6 +35,26 @@ ON CONFLICT (github_id) DO UPDATE SET
 RETURNING id
 """
 
+# Renamed or transferred, as GitHub's redirect said. SKIP LOCKED: the caller may be inside an
+# event whose own transaction holds the row; the new name then waits for the next redirect or
+# the `repository` webhook rather than for that transaction (which waits for the caller).
+MOVED = """
+UPDATE repositories SET full_name = $2, owner = split_part($2, '/', 1),
+                        name = split_part($2, '/', 2)
+WHERE id = (SELECT id FROM repositories WHERE github_id = $1 AND full_name <> $2
+            FOR UPDATE SKIP LOCKED)
+"""
+
+# A `repository` webhook's status change; `archived` and `active` leave a removed one alone.
+STATUS = """
+UPDATE repositories
+SET status = $2::repository_status,
+    removed_at = CASE WHEN $2 = 'removed' THEN coalesce(removed_at, now()) ELSE removed_at END
+WHERE github_id = $1 AND status <> $2::repository_status
+  AND ($2 = 'removed' OR status <> 'removed')
+  AND ($2 <> 'active' OR status = 'archived')
+"""
+
 # Added to an installation: active again, whatever it was.
 ADD = """
 INSERT INTO repositories AS r (github_id, installation_id, owner, name, full_name, private)
@@ -111,6 +131,18 @@ async def upsert(conn: asyncpg.Connection, repository: Repository) -> int:
     if found is not None:
         return found
     return int(await conn.fetchval(UPSERT, *repository.args()))
+
+
+async def moved(conn: asyncpg.Connection, github_id: int, full_name: str) -> bool:
+    """Store a repository's owner/name as GitHub now gives it; False when nothing changed (the
+    same name already, not stored, or the row is held by another transaction)."""
+    return await conn.execute(MOVED, github_id, full_name) == "UPDATE 1"
+
+
+async def set_status(conn: asyncpg.Connection, github_id: int, status: str) -> None:
+    """`archived`, `active` (only an archived one: unarchived) or `removed` (deleted on
+    GitHub), as the `repository` webhook says."""
+    await conn.execute(STATUS, github_id, status)
 
 
 async def add(

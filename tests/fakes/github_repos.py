@@ -380,6 +380,7 @@ class Repo:
     branches: dict[str, str] = field(default_factory=dict)
     binary: set[str] = field(default_factory=set)
     pulls: dict[int, Pull] = field(default_factory=dict)
+    archived: bool = False
 
     @property
     def full_name(self) -> str:
@@ -540,6 +541,9 @@ class RepoState:
         def app_json(self) -> dict[str, Any]: ...
 
     repos: dict[str, Repo] = field(default_factory=dict, init=False, repr=False)  # by lower name
+    # A renamed or transferred repository's old names (lower case): GitHub redirects requests
+    # made with one to the repository by id, until the name is taken again.
+    moved: dict[str, Repo] = field(default_factory=dict, init=False, repr=False)
     check_runs: dict[int, CheckRun] = field(default_factory=dict, init=False, repr=False)
     jobs: dict[int, Job] = field(default_factory=dict, init=False, repr=False)
     reviews: dict[int, Review] = field(default_factory=dict, init=False, repr=False)
@@ -616,6 +620,64 @@ class RepoState:
             raise ValueError(f"{fork.full_name} exists already")
         self.repos[fork.full_name.lower()] = fork
         return self.repo_json(fork)
+
+    def rename_repo(self, full_name: str, new_full_name: str) -> dict[str, Any]:
+        """Rename the repository, or transfer it to another owner (`owner/name` changes), as
+        GitHub does: no webhook is sent, and the old name redirects (301, or 307 for writes)."""
+        repo = self.repo(full_name)
+        login, _, name = new_full_name.partition("/")
+        if not login or not name or "/" in name:
+            raise ValueError(f"a repository is named owner/name, not {new_full_name!r}")
+        if new_full_name.lower() in self.repos:
+            raise ValueError(f"{new_full_name} exists already")
+        del self.repos[full_name.lower()]
+        if login != repo.owner["login"]:
+            repo.owner = user_json(login, "Organization")
+        repo.name = name
+        self.repos[new_full_name.lower()] = repo
+        self.moved[full_name.lower()] = repo
+        self.moved.pop(new_full_name.lower(), None)
+        return self.repo_json(repo)
+
+    def archive_repo(self, full_name: str, *, archived: bool = True) -> dict[str, Any]:
+        """Archive (or unarchive) the repository: it reads as before, and says `archived`."""
+        repo = self.repo(full_name)
+        repo.archived = archived
+        return self.repo_json(repo)
+
+    def delete_repo(self, full_name: str) -> dict[str, Any]:
+        """Delete the repository: its name and its old names answer 404 from now on."""
+        repo = self.repo(full_name)
+        del self.repos[full_name.lower()]
+        for old in [name for name, moved in self.moved.items() if moved is repo]:
+            del self.moved[old]
+        return self.repo_json(repo)
+
+    def redirect(self, path: str, *, installation_id: int | None) -> str | None:
+        """Where GitHub sends a request for a repository by an old name: `/repositories/{id}`
+        and the rest of the path; None when the path names no moved repository the caller may
+        see (a private one is 404 to others, as GitHub hides it)."""
+        found = re.fullmatch(r"/repos/([^/]+)/([^/]+)(/.*)?", path)
+        if found is None:
+            return None
+        key = f"{found[1]}/{found[2]}".lower()
+        repo = self.moved.get(key)
+        if key in self.repos or repo is None or repo.full_name.lower() not in self.repos:
+            return None
+        if repo.private and repo.installation_id != installation_id:
+            return None
+        return f"/repositories/{repo.id}{found[3] or ''}"
+
+    def by_id_path(self, path: str) -> str | None:
+        """`/repositories/{id}/rest` as the `/repos/{owner}/{repo}/rest` GitHub serves it as;
+        None for any other path or an unknown id."""
+        found = re.fullmatch(r"/repositories/(\d+)(/.*)?", path)
+        if found is None:
+            return None
+        for repo in self.repos.values():
+            if repo.id == int(found[1]):
+                return f"/repos/{repo.full_name}{found[2] or ''}"
+        return None
 
     def commit_files(
         self,
@@ -930,7 +992,7 @@ class RepoState:
             "license": None,
             "default_branch": repo.default_branch,
             "visibility": "private" if repo.private else "public",
-            "archived": False,
+            "archived": repo.archived,
             "disabled": False,
             "has_issues": True,
             "has_projects": True,
