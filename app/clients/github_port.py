@@ -34,8 +34,13 @@ class RepoPort:
 
     async def compare_files(self, base: str, head: str) -> list[Mapping[str, Any]]:
         """GET /compare/{base}...{head}: the files changed between two commits."""
-        compared = await self.api.getitem(f"{self.path}/compare/{part(base)}...{part(head)}")
-        return list(compared.get("files") or [])
+        return list((await self.compare(base, head)).get("files") or [])
+
+    async def compare(self, base: str, head: str) -> Mapping[str, Any]:
+        """GET /compare/{base}...{head}: `status` (ahead when base is an ancestor of head,
+        diverged, behind, identical), `merge_base_commit`, `files` (what head changed since the
+        merge base)."""
+        return await self.api.getitem(f"{self.path}/compare/{part(base)}...{part(head)}")
 
     async def create_review(self, number: int, request: Mapping[str, Any]) -> str:
         """POST /pulls/{n}/reviews; the review's id."""

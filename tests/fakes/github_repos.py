@@ -705,6 +705,42 @@ class RepoState:
         repo.branches[branch] = sha
         return sha
 
+    def rebase_branch(self, full_name: str, branch: str, onto: str) -> str:
+        """Replay `branch`'s files on top of `onto` as one new commit (a rebase, then a force
+        push): the old tip is no longer an ancestor of the branch."""
+        repo = self.repo(full_name)
+        old, base = repo.branches[branch], repo.branches[onto]
+        merge_base = repo.objects.merge_base(base, old)
+        mine = repo.objects.files(old)
+        before = repo.objects.files(merge_base) if merge_base else {}
+        flat = repo.objects.files(base)
+        for path in set(mine) | set(before):
+            if mine.get(path) != before.get(path):
+                if path in mine:
+                    flat[path] = mine[path]
+                else:
+                    flat.pop(path, None)
+        tree = repo.objects.put_tree(flat)
+        sha = self._commit(repo, tree, [base], f"Rebase {branch} onto {onto}", author=HUMAN).sha
+        repo.branches[branch] = sha
+        return sha
+
+    def merge_branch(self, full_name: str, branch: str, source: str) -> str:
+        """Merge `source` into `branch` with a merge commit (no conflicts: `branch`'s files win)."""
+        repo = self.repo(full_name)
+        tip, other = repo.branches[branch], repo.branches[source]
+        merge_base = repo.objects.merge_base(tip, other)
+        before = repo.objects.files(merge_base) if merge_base else {}
+        flat = repo.objects.files(tip)
+        for path, entry in repo.objects.files(other).items():
+            if before.get(path) != entry and flat.get(path) == before.get(path):
+                flat[path] = entry
+        tree = repo.objects.put_tree(flat)
+        message = f"Merge {source} into {branch}"
+        sha = self._commit(repo, tree, [tip, other], message, author=HUMAN).sha
+        repo.branches[branch] = sha
+        return sha
+
     def set_binary(self, full_name: str, path: str) -> None:
         """Show `path` as binary in diffs (no patch), whatever its content."""
         self.repo(full_name).binary.add(path)
