@@ -47,6 +47,17 @@ class RepoPort:
         posted = await self.api.post(f"{self.path}/pulls/{part(number)}/reviews", data=request)
         return str(posted["id"])
 
+    async def delete_review(self, number: int, review_id: str) -> None:
+        """DELETE /pulls/{n}/reviews/{id}: a pending review (GitHub refuses others, 422)."""
+        await self.api.delete(f"{self.path}/pulls/{part(number)}/reviews/{part(review_id)}")
+
+    async def delete_pending_reviews(self, number: int) -> None:
+        """Delete our pending review of the PR, if one is left (the list shows only the
+        caller's own pending reviews)."""
+        async for review in self.api.getiter(f"{self.path}/pulls/{part(number)}/reviews"):
+            if review.get("state") == "PENDING":
+                await self.delete_review(number, str(review["id"]))
+
     async def find_review(self, number: int, marker: str) -> str | None:
         """The id of our earlier review whose body carries `marker`, if any."""
         async for earlier in self.api.getiter(f"{self.path}/pulls/{part(number)}/reviews"):

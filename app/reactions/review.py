@@ -24,6 +24,7 @@ from app.clients.anthropic import Tool, UnusableAnswer
 from app.clients.github import GitHubAPI
 from app.clients.github_port import port
 from app.outbound import Action, post_once
+from app.reactions import placing
 from app.reactions.answers import ask_once
 from app.reactions.context import ReactionContext
 from app.store import reviews
@@ -219,18 +220,34 @@ async def run(ctx: ReactionContext) -> str:
     comments = anchored(answer.input["comments"], sent, scope.pull)
     key = f"{repo}#{number}@{head}"
     marker = MARKER.format(kind="review", key=key)
-    body = clip(f"{answer.input['summary']}\n\n{marker}")
-    request = {"commit_id": head, "body": body, "event": "COMMENT", "comments": comments}
+
+    def body(note: str = "") -> str:
+        # Cut before the marker, which finds the review again.
+        text = clip(f"{answer.input['summary']}\n\n{note}".rstrip(), MAX_BODY - len(marker) - 2)
+        return f"{text}\n\n{marker}"
+
+    request = {"commit_id": head, "body": body(), "event": "COMMENT", "comments": comments}
+    refused: list[Mapping[str, Any]] = []
+
+    async def create() -> str:
+        review_id, left_out = await placing.create_review(
+            port(api, repo), number, request, body_for=body
+        )
+        refused.extend(left_out)
+        return review_id
+
     review_id = await post_once(
         app.pool,
         Action("github.review", key, target=f"{repo}#{number}"),
         event_id=ctx.event_id,
         request=request,
-        create=lambda: port(api, repo).create_review(number, request),
+        create=create,
         find=lambda: port(api, repo).find_review(number, marker),
     )
-    await ctx.step("review", f"review {review_id} posted with {len(comments)} comments")
-    await summary_comment(ctx, api, repo, number, head, answer.input["summary"], len(comments))
+    placed = len(comments) - len(refused)
+    note = f" ({placing.refused_note(refused)})" if refused else ""
+    await ctx.step("review", f"review {review_id} posted with {placed} comments{note}")
+    await summary_comment(ctx, api, repo, number, head, answer.input["summary"], placed)
     await reviews.record(
         ctx.conn,
         replace(
@@ -238,7 +255,7 @@ async def run(ctx: ReactionContext) -> str:
             status="posted",
             github_review_id=int(review_id),
             summary=answer.input["summary"],
-            comments=comments,
+            comments=[c for c in comments if c not in refused],
             model=answer.model,
             input_tokens=answer.input_tokens,
             output_tokens=answer.output_tokens,

@@ -1788,6 +1788,13 @@ async def create_review(request: Request) -> Response:
     comments = data.get("comments") or []
     if event in ("REQUEST_CHANGES", "COMMENT") and not body and not comments:
         raise unprocessable(f"Review body is required for event {event}", REVIEW_DOCS)
+    pending = [
+        r
+        for r in github.reviews.values()
+        if r.repo is repo and r.number == pull.number and r.state == "PENDING"
+    ]
+    if event is None and pending:
+        raise unprocessable("User can only have one pending review per pull request", REVIEW_DOCS)
     commit_id = data.get("commit_id") or pull.head_sha
     sha = repo.resolve(commit_id) if isinstance(commit_id, str) else None
     if sha is None or sha not in repo.objects.ancestors(pull.head_sha):
@@ -1831,6 +1838,23 @@ async def create_review(request: Request) -> Response:
         github.review_comments[comment.id] = comment
         review.comment_ids.append(comment.id)
     return core.reply(github.review_json(review))
+
+
+async def delete_pending_review(request: Request) -> Response:
+    """Only a pending review can be deleted; its comments go with it."""
+    github = core.github_of(request)
+    repo = repo_for(request, "pull_requests", write=True)
+    pull = pull_of(request, repo)
+    review = github.reviews.get(request.path_params["review_id"])
+    if review is None or review.repo is not repo or review.number != pull.number:
+        raise core.GitHubError(404, "Not Found")
+    if review.state != "PENDING":
+        raise unprocessable("Can not delete a non-pending pull request review", REVIEW_DOCS)
+    answer = github.review_json(review)
+    del github.reviews[review.id]
+    for comment_id in review.comment_ids:
+        github.review_comments.pop(comment_id, None)
+    return core.reply(answer)
 
 
 async def list_reviews(request: Request) -> Response:
@@ -2341,6 +2365,11 @@ REPO_ROUTES = [
     Route(f"{REPO}/pulls/{{number:int}}/commits", list_pull_commits, methods=["GET"]),
     Route(f"{REPO}/pulls/{{number:int}}/reviews", create_review, methods=["POST"]),
     Route(f"{REPO}/pulls/{{number:int}}/reviews", list_reviews, methods=["GET"]),
+    Route(
+        f"{REPO}/pulls/{{number:int}}/reviews/{{review_id:int}}",
+        delete_pending_review,
+        methods=["DELETE"],
+    ),
     Route(f"{REPO}/pulls/{{number:int}}/comments", list_review_comments, methods=["GET"]),
     Route(f"{REPO}/compare/{{basehead:path}}", compare, methods=["GET"]),
     Route(f"{REPO}/issues/{{number:int}}/comments", create_issue_comment, methods=["POST"]),
