@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -10,7 +12,6 @@ from functools import partial
 
 import asyncpg
 import httpx
-from gidgethub import GitHubException
 
 from app import credentials
 from app.clients.anthropic import Model
@@ -72,7 +73,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             )
             github = GitHubApp(settings, http, metrics=metrics)
             github.on_moved = partial(_store_move, pool)
-            await _introduce(github)
+            await _introduce(github, stack)
         linear = await _linear(settings, pool, stack)
         model = None
         if settings.anthropic_api_key is not None:
@@ -122,11 +123,18 @@ async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str) -> Non
         )
 
 
-async def _introduce(github: GitHubApp) -> None:
-    try:
-        identity = await github.load_identity()
-    except (GitHubException, httpx.HTTPError) as exc:
-        # Not fatal: webhooks are still stored; the identity is asked for again when needed.
-        log.warning("GET /app failed (%s): own events cannot be recognised yet", exc)
+async def _introduce(github: GitHubApp, stack: AsyncExitStack) -> None:
+    """GET /app now, and if it fails (a rate limit, GitHub down) in the background until it
+    answers: not fatal, webhooks are stored meanwhile, and events that may be our own wait for
+    it (app/reactions/triggers.py)."""
+    wait = await github.introduce()
+    if wait is None:
         return
-    log.info("GitHub App %s (id %d), bot %s", identity.slug, identity.app_id, identity.bot_login)
+    task = asyncio.create_task(github.keep_introducing(wait), name="github-identity")
+    stack.push_async_callback(_cancelled, task)
+
+
+async def _cancelled(task: asyncio.Task[object]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

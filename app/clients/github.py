@@ -32,7 +32,7 @@ from typing import Any
 import gidgethub.httpx
 import httpx
 import jwt
-from gidgethub import HTTPException
+from gidgethub import GitHubException, HTTPException
 
 from app.clients import errors
 from app.clients.urls import part, repo_url
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 REQUESTER = "hookwise"
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 TRIES = 3
+# Seconds before asking GET /app again after a failure that names no time.
+IDENTITY_RETRY = 60.0
 JWT_LIFETIME = 540  # seconds after iat - 60 s: GitHub refuses JWTs living over 10 minutes
 TOKEN_MARGIN = timedelta(minutes=5)
 # A request that failed in one of these never reached GitHub.
@@ -276,6 +278,7 @@ class GitHubApp:
         # Told of each repository GitHub says was renamed or transferred (app/context.py
         # stores the new name).
         self.on_moved: Moved | None = None
+        self._identified = asyncio.Event()
 
     def jwt(self) -> str:
         # Reused for a few minutes: signing RS256 costs about a millisecond.
@@ -369,7 +372,40 @@ class GitHubApp:
         """GET /app: our slug, hence our bot's login, so handlers can skip our own events."""
         answer = await self.app_api().getitem("/app")
         self.identity = Identity(app_id=int(answer["id"]), slug=str(answer["slug"]))
+        self._identified.set()
         return self.identity
+
+    async def identified(self) -> Identity:
+        """The App's identity, once GET /app has answered (app/context.py keeps asking)."""
+        await self._identified.wait()
+        assert self.identity is not None
+        return self.identity
+
+    async def introduce(self) -> float | None:
+        """Ask GET /app once; None when it answered, else the seconds to wait before asking
+        again: until the reset GitHub names for a rate limit, a minute after another failure."""
+        try:
+            identity = await self.load_identity()
+        except RateLimited as exc:
+            wait = max((exc.until - datetime.now(UTC)).total_seconds(), 1.0)
+            log.warning("GET /app rate limited: own events cannot be recognised for %.0f s", wait)
+            return wait
+        except (GitHubException, httpx.HTTPError) as exc:
+            log.warning("GET /app failed (%s): own events cannot be recognised yet", exc)
+            return IDENTITY_RETRY
+        log.info(
+            "GitHub App %s (id %d), bot %s", identity.slug, identity.app_id, identity.bot_login
+        )
+        return None
+
+    async def keep_introducing(self, wait: float) -> Identity:
+        """Ask GET /app after `wait` seconds, and again after each failure until it answers."""
+        while True:
+            await asyncio.sleep(wait)
+            again = await self.introduce()
+            if again is None:
+                return await self.identified()
+            wait = again
 
 
 def is_own_event(payload: Mapping[str, Any], identity: Identity | None) -> bool:
