@@ -15,6 +15,7 @@ import httpx
 
 from app import credentials
 from app.clients.anthropic import Model
+from app.clients.github import TRIES as github_tries
 from app.clients.github import GitHubApp
 from app.clients.linear import LinearClient
 from app.crypto import CryptoError
@@ -22,11 +23,16 @@ from app.metrics import Metrics
 from app.repo_config import Configs
 from app.settings import Settings
 from app.store import executions, integrations, repositories
+from app.store.leases import RequestLeases
 from app.store.pool import create_pool
 
 log = logging.getLogger(__name__)
 
 MOVE_WAIT = 5.0  # seconds for a pool connection to store a repository's new name
+# The GitHub client's bookkeeping (request leases, moved repositories): a pool of its own.
+GITHUB_POOL = 2
+# A lease outlives a holder that died by the longest a request can take with its retries.
+LEASE_MARGIN = 5.0
 
 # hookwise's own reactions (app/reactions/builtin.py runs them), by name.
 BUILTIN_WORKFLOWS = {
@@ -72,7 +78,15 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
                 httpx.AsyncClient(timeout=settings.github_timeout)
             )
             github = GitHubApp(settings, http, metrics=metrics)
-            github.on_moved = partial(_store_move, pool)
+            # Its own connections: callers of GitHub often hold one of the main pool.
+            github_pool = await create_pool(dsn, size=GITHUB_POOL, min_size=0)
+            stack.push_async_callback(github_pool.close)
+            github.leases = RequestLeases(
+                github_pool,
+                ttl=github_tries * (settings.github_timeout + LEASE_MARGIN),
+                write_interval=settings.github_write_interval,
+            )
+            github.on_moved = partial(_store_move, github_pool)
             await _introduce(github, stack)
         linear = await _linear(settings, pool, stack)
         model = None
@@ -108,9 +122,9 @@ async def _linear(
 
 
 async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str) -> None:
-    """A repository GitHub redirected us for: store its new name, in a transaction of its own.
-    Never waits long: the caller is in the middle of its GitHub calls, and may hold a pool
-    connection itself (the next redirect or `repository` webhook says it again)."""
+    """A repository GitHub redirected us for: store its new name, in a transaction of its own
+    on the GitHub client's pool. Never waits long: the caller is in the middle of its GitHub
+    calls (the next redirect or `repository` webhook says it again)."""
     try:
         async with pool.acquire(timeout=MOVE_WAIT) as conn:
             stored = await repositories.moved(conn, github_id, full_name)

@@ -20,7 +20,7 @@ ALL = [
     "0003_deflated_bodies.sql",
     "0004_model_answers.sql",
     "0005_workflows.sql",
-    "0008_repository_moves.sql",
+    "0008_github_faults.sql",
 ]
 
 

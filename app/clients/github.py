@@ -2,8 +2,9 @@
 
 - App JWTs (RS256, iat 60 s in the past for clock drift, under 10 minutes) and installation
   tokens cached until 5 minutes before they expire; concurrent callers share one token request.
-- Per installation, a few requests at once, and writes (POST/PATCH/PUT/DELETE) one at a time a
-  second apart, as GitHub's secondary-rate-limit guidance asks.
+- Per installation, one request at a time, and writes (POST/PATCH/PUT/DELETE) a second apart,
+  as GitHub's best practices ask: in this process by an asyncio lock, across processes by the
+  installation's lease in the database (`leases`, app/store/leases.py).
 - 5xx answers and timeouts are retried a few times with backoff; a rate limit (403/429 with
   Retry-After, or X-RateLimit-Remaining: 0 with X-RateLimit-Reset) raises RateLimited, which
   reschedules the event for then instead of sleeping in a worker.
@@ -24,10 +25,11 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import gidgethub.httpx
 import httpx
@@ -115,29 +117,50 @@ def count_answer(
         )
 
 
-class Throttle:
-    """A few requests at once, and writes one at a time a second apart."""
+class Shared(Protocol):
+    """One request at a time per installation across processes (app/store/leases.py)."""
 
-    def __init__(self, *, concurrency: int = 3, write_interval: float = 1.0) -> None:
+    def hold(
+        self, installation_id: int | None, *, write: bool
+    ) -> AbstractAsyncContextManager[None]: ...
+
+
+class Throttle:
+    """One request at a time, writes a second apart: in this process, and with `shared` (an
+    installation's lease) across every process."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 1,
+        write_interval: float = 1.0,
+        shared: Callable[[bool], AbstractAsyncContextManager[None]] | None = None,
+    ) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self._write = asyncio.Lock()
         self._write_interval = write_interval
         self._last_write = float("-inf")
+        self._shared = shared
 
     @asynccontextmanager
     async def slot(self, method: str) -> AsyncIterator[None]:
         async with self._slots:
             if method not in WRITES:
-                yield
+                async with self._across(write=False):
+                    yield
                 return
             async with self._write:
                 wait = self._last_write + self._write_interval - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 try:
-                    yield
+                    async with self._across(write=True):
+                        yield
                 finally:
                     self._last_write = time.monotonic()
+
+    def _across(self, *, write: bool) -> AbstractAsyncContextManager[None]:
+        return self._shared(write) if self._shared is not None else nullcontext()
 
 
 class GitHubAPI(gidgethub.httpx.GitHubAPI):
@@ -239,6 +262,12 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         return False
 
 
+def _held(
+    leases: Shared, installation_id: int | None, write: bool
+) -> AbstractAsyncContextManager[None]:
+    return leases.hold(installation_id, write=write)
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who we are on GitHub: events sent by `bot_login` are our own."""
@@ -278,6 +307,8 @@ class GitHubApp:
         # Told of each repository GitHub says was renamed or transferred (app/context.py
         # stores the new name).
         self.on_moved: Moved | None = None
+        # Set by app/context.py: requests one at a time per installation across processes.
+        self.leases: Shared | None = None
         self._identified = asyncio.Event()
 
     def jwt(self) -> str:
@@ -300,15 +331,24 @@ class GitHubApp:
         return GitHubAPI(
             self._http,
             base_url=self._base_url,
-            throttle=self._throttles.setdefault(
-                installation_id, Throttle(write_interval=self._write_interval)
-            ),
+            throttle=self._throttle(installation_id),
             retry_seconds=self._retry_seconds,
             metrics=self._metrics,
             installation="app" if installation_id is None else str(installation_id),
             on_moved=self.on_moved,
             **auth,
         )
+
+    def _throttle(self, installation_id: int | None) -> Throttle:
+        found = self._throttles.get(installation_id)
+        if found is None:
+            leases = self.leases
+            shared = None
+            if leases is not None:
+                shared = partial(_held, leases, installation_id)
+            found = Throttle(write_interval=self._write_interval, shared=shared)
+            self._throttles[installation_id] = found
+        return found
 
     async def installation_token(self, installation_id: int) -> str:
         cached = self._tokens.get(installation_id)
@@ -351,7 +391,7 @@ class GitHubApp:
             "User-Agent": REQUESTER,
         }
         url = f"{self._base_url}{repo_url(repo)}/actions/jobs/{part(job_id)}/logs"
-        async with self._throttles.setdefault(installation_id, Throttle()).slot("GET"):
+        async with self._throttle(installation_id).slot("GET"):
             try:
                 answer = await self._http.get(url, headers=headers)
             except httpx.TransportError:

@@ -42,12 +42,13 @@ async def connect(dsn: str) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
-    """A pool of up to `size` connections; StoreUnavailable when the server cannot be reached."""
+async def create_pool(dsn: str, *, size: int, min_size: int = 1) -> asyncpg.Pool:
+    """A pool of up to `size` connections (`min_size` opened at once); StoreUnavailable when
+    the server cannot be reached."""
     try:
         pool = await asyncpg.create_pool(
             dsn,
-            min_size=1,
+            min_size=min_size,
             max_size=size,
             timeout=CONNECT_TIMEOUT,
             init=init_connection,

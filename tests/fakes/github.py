@@ -132,6 +132,9 @@ class Recorded:
     status: int = 0
     # time.monotonic() on arrival: tests check the spacing GitHub asks of writes.
     at: float = field(default_factory=time.monotonic)
+    # time.monotonic() when the answer began (0 while none has): with `at`, whether requests
+    # of one installation overlapped.
+    answered_at: float = 0.0
 
 
 @dataclass(eq=False)
@@ -253,6 +256,8 @@ class FakeGitHub(RepoState):
     client_id: str = "Iv1.fake0123456789"
     token_ttl: float = 3600.0
     max_per_page: int = MAX_PER_PAGE
+    # Seconds GitHub takes to answer each API request (0: at once), as its servers do.
+    latency: float = 0.0
     # GitHub may answer a manifest conversion with "webhook_secret": null: the App's webhook
     # then has no secret until one is set (PATCH /app/hook/config).
     converts_with_secret: bool = True
@@ -1086,6 +1091,8 @@ class GitHubWire:
         if not blob and not WEB_PAGES.fullmatch(record.path):
             stamp = self.checked(record, stamp, by_id or record.path)
 
+        if github.latency and not blob:
+            await asyncio.sleep(github.latency)
         failure = github.take_failure(record.method, record.path)
         if failure is not None and failure.after:
 
@@ -1165,6 +1172,7 @@ async def client_outlasts(receive: Receive, closing: asyncio.Event) -> bool:
 
 class Answered(Protocol):
     status: int
+    answered_at: float
 
 
 def replaying(body: bytes, receive: Receive) -> Receive:
@@ -1188,6 +1196,7 @@ def stamping(send: Send, record: Answered, stamped: Mapping[str, str]) -> Send:
     async def stamp(message: Message) -> None:
         if message["type"] == "http.response.start":
             record.status = message["status"]
+            record.answered_at = time.monotonic()
             headers = MutableHeaders(raw=list(message["headers"]))
             for name, value in stamped.items():
                 headers.setdefault(name, value)
