@@ -15,7 +15,6 @@ import httpx
 
 from app import credentials
 from app.clients.anthropic import Model
-from app.clients.github import TRIES as github_tries
 from app.clients.github import GitHubApp
 from app.clients.linear import LinearClient
 from app.crypto import CryptoError
@@ -31,8 +30,8 @@ log = logging.getLogger(__name__)
 MOVE_WAIT = 5.0  # seconds for a pool connection to store a repository's new name
 # The GitHub client's bookkeeping (request leases, moved repositories): a pool of its own.
 GITHUB_POOL = 2
-# A lease outlives a holder that died by the longest a request can take with its retries.
-LEASE_MARGIN = 5.0
+# Seconds a request lease outlives a process that died holding it (a live one renews it).
+LEASE_TTL = 10.0
 
 # hookwise's own reactions (app/reactions/builtin.py runs them), by name.
 BUILTIN_WORKFLOWS = {
@@ -78,14 +77,17 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
                 httpx.AsyncClient(timeout=settings.github_timeout)
             )
             github = GitHubApp(settings, http, metrics=metrics)
-            # Its own connections: callers of GitHub often hold one of the main pool.
-            github_pool = await create_pool(dsn, size=GITHUB_POOL, min_size=0)
-            stack.push_async_callback(github_pool.close)
-            github.leases = RequestLeases(
-                github_pool,
-                ttl=github_tries * (settings.github_timeout + LEASE_MARGIN),
-                write_interval=settings.github_write_interval,
+            # Its own connections: callers of GitHub often hold one of the main pool. Its writes
+            # (leases, a moved repository's name) wait for no WAL flush: each is said again.
+            github_pool = await create_pool(
+                dsn, size=GITHUB_POOL, min_size=0, server_settings={"synchronous_commit": "off"}
             )
+            stack.push_async_callback(github_pool.close)
+            leases = RequestLeases(
+                github_pool, ttl=LEASE_TTL, write_interval=settings.github_write_interval
+            )
+            stack.push_async_callback(leases.close)  # before its pool closes
+            github.leases = leases
             github.on_moved = partial(_store_move, github_pool)
             await _introduce(github, stack)
         linear = await _linear(settings, pool, stack)

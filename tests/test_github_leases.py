@@ -93,3 +93,20 @@ async def test_installations_do_not_wait_for_each_other(settings, dsn, widgets) 
     both = sorted((r for r in widgets.requests if "/commits/" in r.path), key=lambda r: r.at)
     # Some request of one installation went out while the other's was being answered.
     assert overlapping(both)
+
+
+async def test_a_lease_left_by_a_process_that_died_lapses(settings, dsn, db, widgets) -> None:
+    # Taken by a process killed mid-request: nobody will release it.
+    await db.execute(
+        "INSERT INTO github_request_leases (installation_id, holder, leased_until)"
+        " VALUES ($1, gen_random_uuid(), now() + interval '300 milliseconds')",
+        INSTALLATION_ID,
+    )
+    async with process(settings, dsn, widgets) as one:
+        api = await one.installation_api(INSTALLATION_ID)
+        assert (await port(api, REPO).tip("main"))["sha"] == widgets.tip(REPO)
+    row = await db.fetchrow(
+        "SELECT holder, leased_until FROM github_request_leases WHERE installation_id = $1",
+        INSTALLATION_ID,
+    )
+    assert tuple(row) == (None, None)

@@ -42,13 +42,16 @@ async def connect(dsn: str) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(dsn: str, *, size: int, min_size: int = 1) -> asyncpg.Pool:
-    """A pool of up to `size` connections (`min_size` opened at once); StoreUnavailable when
-    the server cannot be reached."""
+async def create_pool(
+    dsn: str, *, size: int, min_size: int = 1, server_settings: dict[str, str] | None = None
+) -> asyncpg.Pool:
+    """A pool of up to `size` connections (`min_size` opened at once, with `server_settings`);
+    StoreUnavailable when the server cannot be reached."""
     try:
         pool = await asyncpg.create_pool(
             dsn,
             min_size=min_size,
+            server_settings=server_settings,
             max_size=size,
             timeout=CONNECT_TIMEOUT,
             init=init_connection,

@@ -7,8 +7,9 @@ ALTER TYPE repository_status ADD VALUE 'archived' AFTER 'suspended';
 -- One GitHub request at a time per installation across every process, and its writes spaced
 -- (GitHub's best practices for integrators): a lease per installation (0: the App itself, its
 -- JWT requests), claimed and released each in a statement of its own. No lock and no transaction
--- is held while GitHub answers: a holder that died is outlived by `leased_until`.
-CREATE TABLE github_request_leases (
+-- is held while GitHub answers: a holder that died is outlived by `leased_until`. Unlogged: a
+-- lease is worth nothing after a crash (all lapse), and claiming one waits for no WAL flush.
+CREATE UNLOGGED TABLE github_request_leases (
     installation_id bigint PRIMARY KEY,
     holder          uuid,
     leased_until    timestamptz,
