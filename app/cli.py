@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import httpx
 from pydantic import ValidationError
 
-from app import credentials, logs, operate, pool_size, reconcile, serving, setup
+from app import credentials, logs, operate, pool_size, processes, reconcile, serving, setup
 from app.crypto import CryptoError
 from app.deliveries import github_signature, linear_signature
 from app.settings import Settings
@@ -75,13 +75,34 @@ def check_pool(settings: Settings, *, web: bool, slots: int) -> None:
         raise UsageError(f"configuration error: {exc}") from None
 
 
+def serve_plan(settings: Settings, args: argparse.Namespace) -> processes.Plan:
+    web = args.workers or settings.web_processes or processes.cores()
+    workers = args.worker_processes
+    if workers is None:
+        workers = settings.worker_processes
+    if web < 1 or workers < 0:
+        raise UsageError("--workers must be at least 1 and --worker-processes at least 0")
+    return processes.Plan(web=web, workers=0 if args.no_worker else workers)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
-    check_pool(settings, web=True, slots=0 if args.no_worker else settings.worker_concurrency)
+    plan = serve_plan(settings, args)
     migrate = settings.migrate_on_start and not args.no_migrate
+    if plan.single:
+        check_pool(settings, web=True, slots=settings.worker_concurrency if plan.workers else 0)
+        with database(settings) as dsn:
+            run(serving.serve(settings, dsn, migrate=migrate, worker=bool(plan.workers)))
+        return 0
+    # Each process has a pool of its own: a web process's and a worker's needs, apart.
+    check_pool(settings, web=True, slots=0)
+    if plan.workers:
+        check_pool(settings, web=False, slots=settings.worker_concurrency)
     with database(settings) as dsn:
-        run(serving.serve(settings, dsn, migrate=migrate, worker=not args.no_worker))
-    return 0
+        if migrate:
+            applied = run(serving.apply_migrations(dsn))
+            log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
+        return processes.supervise(settings, dsn, plan)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -286,6 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="receive webhooks (embedded PostgreSQL by default)")
     serve.add_argument("--no-migrate", action="store_true", help="do not migrate on start")
     serve.add_argument("--no-worker", action="store_true", help="run workers elsewhere")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="web processes sharing the port (default: HOOKWISE_WEB_PROCESSES, else one per core)",
+    )
+    serve.add_argument(
+        "--worker-processes",
+        type=int,
+        help="worker processes beside them (default: HOOKWISE_WORKER_PROCESSES, 1)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = commands.add_parser("worker", help="process stored events (no web server)")

@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 
 from app import credentials
+from app.clients import guard
 from app.clients.anthropic import Model
 from app.clients.github import GitHubApp
 from app.clients.linear import LinearClient
@@ -74,7 +75,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
         github = None
         if settings.github_app_configured:
             http = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=settings.github_timeout)
+                httpx.AsyncClient(timeout=settings.github_timeout, event_hooks=guard.hooks())
             )
             github = GitHubApp(settings, http, metrics=metrics)
             # Its own connections: callers of GitHub often hold one of the main pool. Its writes
@@ -119,17 +120,19 @@ async def _linear(
             return None
     if api_key is None:
         return None
-    http = await stack.enter_async_context(httpx.AsyncClient(timeout=30.0))
+    http = await stack.enter_async_context(
+        httpx.AsyncClient(timeout=30.0, event_hooks=guard.hooks())
+    )
     return LinearClient(http, url=settings.linear_api_url, api_key=api_key)
 
 
-async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str) -> None:
+async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str, url: str | None) -> None:
     """A repository GitHub redirected us for: store its new name, in a transaction of its own
     on the GitHub client's pool. Never waits long: the caller is in the middle of its GitHub
     calls (the next redirect or `repository` webhook says it again)."""
     try:
         async with pool.acquire(timeout=MOVE_WAIT) as conn:
-            stored = await repositories.moved(conn, github_id, full_name)
+            stored = await repositories.moved(conn, github_id, full_name, url)
     except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
         log.warning("repository %d is now %s; not stored (%s)", github_id, full_name, exc)
         return

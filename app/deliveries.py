@@ -22,7 +22,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs
 
 import msgspec
+
+from app import serial
 
 MAX_ID_LENGTH = 200
 # The stored delivery id of a late Linear retry: its body's digest (see parse_linear).
@@ -124,6 +125,8 @@ class Delivery:
     body: bytes = field(repr=False)
     # GitHub's installation the delivery is for, when it names one: for logs.
     installation_id: int | None = None
+    # Events sharing a key run one at a time, in arrival order (app/serial.py).
+    serial_keys: list[str] = field(default_factory=list)
 
 
 def github_signature(secret: bytes, body: bytes) -> str:
@@ -218,6 +221,54 @@ class GitHubFields(msgspec.Struct):
     installation: Any = None
 
 
+# What its serial keys need (app/serial.py), decoded without building the rest of the objects.
+class _Id(msgspec.Struct):
+    id: Any = None
+
+
+class _Head(msgspec.Struct):
+    sha: Any = None
+
+
+class _Pull(msgspec.Struct):
+    number: Any = None
+    head: _Head | None = None
+
+
+class _Linked(msgspec.Struct):
+    number: Any = None
+
+
+class _Run(msgspec.Struct):
+    head_sha: Any = None
+    pull_requests: list[_Linked] | None = None
+
+
+class GitHubKeyed(GitHubFields):
+    """GitHubFields and what the serial keys need; a body whose objects are not the shapes
+    GitHub sends is read as GitHubFields alone (no keys: the handlers will say what is wrong)."""
+
+    repository: _Id | None = None
+    pull_request: _Pull | None = None
+    check_run: _Run | None = None
+
+
+def github_serial_keys(event_type: str, fields: GitHubFields) -> list[str]:
+    if not isinstance(fields, GitHubKeyed):
+        return []
+    pull, run = fields.pull_request, fields.check_run
+    return serial.keys(
+        "github",
+        event_type,
+        repository=fields.repository.id if fields.repository else None,
+        pull_number=pull.number if pull else None,
+        pull_head_sha=pull.head.sha if pull and pull.head else None,
+        run_head_sha=run.head_sha if run else None,
+        run_pull_numbers=[linked.number for linked in (run.pull_requests or ())] if run else (),
+        installation=_installation_id(fields.installation),
+    )
+
+
 class LinearFields(msgspec.Struct, rename="camel"):
     action: Any = None
     type: Any = None
@@ -225,8 +276,9 @@ class LinearFields(msgspec.Struct, rename="camel"):
     webhook_id: Any = None
 
 
-Fields = TypeVar("Fields", GitHubFields, LinearFields)
+Fields = TypeVar("Fields", GitHubFields, GitHubKeyed, LinearFields)
 GITHUB_FIELDS = msgspec.json.Decoder(GitHubFields)
+GITHUB_KEYED = msgspec.json.Decoder(GitHubKeyed)
 LINEAR_FIELDS = msgspec.json.Decoder(LinearFields)
 
 
@@ -322,10 +374,14 @@ def without_nul(value: Any) -> Any:
 def payload_of(body: bytes) -> Any:
     """What handlers see of a stored body: its JSON document decoded, without U+0000.
 
-    Raises ValueError (InvalidPayload, json.JSONDecodeError) for a body that is not one.
+    Raises ValueError (InvalidPayload, or a document that is not JSON) for a body that is not
+    one. msgspec, not json: it decodes a 25 KB pull_request in under half the time.
     """
     document = json_document(body)
-    payload = json.loads(document)
+    try:
+        payload = msgspec.json.decode(document)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not a JSON document: {exc}") from None
     # U+0000 can only be written \u0000 in JSON: most payloads skip the walk.
     return without_nul(payload) if b"\\u0000" in document else payload
 
@@ -345,7 +401,11 @@ def parse_github(
     if form != body.startswith(FORM_FIELD):
         reason = "form body must be payload=<urlencoded JSON>" if form else None
         raise InvalidPayload(reason or "body is not valid UTF-8 JSON")
-    fields = read_fields(json_document(body), GITHUB_FIELDS)
+    document = json_document(body)
+    try:
+        fields: GitHubFields = read_fields(document, GITHUB_KEYED)
+    except InvalidPayload:
+        fields = read_fields(document, GITHUB_FIELDS)
     return Delivery(
         source="github",
         hook_id=headers.get("x-github-hook-id", "").strip()[:MAX_ID_LENGTH],
@@ -355,6 +415,7 @@ def parse_github(
         headers=_kept_headers(headers, "x-github-"),
         body=body,
         installation_id=_installation_id(fields.installation),
+        serial_keys=github_serial_keys(event, fields),
     )
 
 

@@ -218,3 +218,41 @@ class Metrics:
     def render(self, extra: Iterable[Family] = ()) -> str:
         lines = [line for family in (*self.families(), *extra) for line in family.render()]
         return "\n".join(lines) + "\n"
+
+
+def merge(texts: Iterable[str]) -> str:
+    """Several processes' renderings as one (`hookwise serve --workers N`): a series that more
+    than one process has is summed, a gauge's kept at its lowest (the only gauge a process keeps
+    is GitHub's rate limit remaining, and the lowest is what GitHub said last, until its hour
+    resets). Families keep the order of their first appearance."""
+    headers: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
+    series: dict[str, dict[str, float]] = {}
+    for text in texts:
+        family = ""
+        for line in text.splitlines():
+            if line.startswith("# "):
+                _, what, name, *rest = line.split(" ", 3)
+                family = name
+                headers.setdefault(name, [])
+                if line not in headers[name]:
+                    headers[name].append(line)
+                if what == "TYPE" and rest:
+                    kinds[name] = rest[0]
+                continue
+            if not line.strip():
+                continue
+            key, _, value = line.rpartition(" ")
+            found = series.setdefault(family, {})
+            amount = float(value)
+            if key not in found:
+                found[key] = amount
+            elif kinds.get(family) == "gauge":
+                found[key] = min(found[key], amount)
+            else:
+                found[key] += amount
+    lines = []
+    for name, header in headers.items():
+        lines.extend(header)
+        lines.extend(f"{key} {number(value)}" for key, value in series.get(name, {}).items())
+    return "\n".join(lines) + "\n"

@@ -2,9 +2,11 @@
 
 Nothing in hookwise takes a second pooled connection while holding one, so a pool as large as
 the number of things that may each hold one at once never deadlocks: the group-commit writers
-(serve), the worker's slots (each event or execution holds at most one), and for serve one
+(serve), the worker's event slots (each event holds one for its transaction), and for serve one
 spare, so health checks and the admin answer while every writer and slot is busy. The
-worker's LISTEN connection is its own, outside the pool.
+worker's LISTEN connection is its own, outside the pool. Executions are not counted: each takes
+a connection for one statement at a time and never holds one across a remote call, so at worst
+it waits a moment for one.
 """
 
 from __future__ import annotations

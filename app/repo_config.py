@@ -1,5 +1,6 @@
 """Per-repository configuration: `.github/hookwise.yml` on the repository's default branch, over
-the same file in the owner's `.github` repository (installation defaults), over our settings.
+the repository's override set on /admin (`repositories.config_override`, seed 002's), over the
+same file in the owner's `.github` repository (installation defaults), over our settings.
 
 Never the PR's head: a fork's author could otherwise switch reactions on for their own PR, pick
 the model and raise the token budget, spending the owner's money (pr-agent reads its
@@ -80,23 +81,42 @@ def _count(value: Any, low: int, high: int) -> bool:
 
 def parse(text: str, base: RepoConfig) -> RepoConfig:
     """The file's settings over `base`; on any mistake, `base` with the mistake in `error`."""
+    data, error = settings_of(text, PATH)
+    if error is not None:
+        return replace(base, error=error)
+    return apply(data or {}, base)
+
+
+def settings_of(text: str, what: str) -> tuple[dict[str, Any] | None, str | None]:
+    """hookwise.yml's settings in `text` as a mapping (None: empty), or the mistake, naming
+    `what` (the file, or the override)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        return replace(base, error=f"{PATH} is not valid YAML{where}")
+        return None, f"{what} is not valid YAML{where}"
     if data is None:
-        return base
+        return None, None
     if not isinstance(data, dict):
-        return replace(base, error=f"{PATH} must be a mapping of settings")
-    changes: dict[str, Any] = {}
+        return None, f"{what} must be a mapping of settings"
     for key, value in data.items():
         if key not in FIELDS:
-            return replace(base, error=f"{PATH}: unknown setting {key!r}")
-        name, valid, wanted = FIELDS[key]
+            return None, f"{what}: unknown setting {key!r}"
+        _, valid, wanted = FIELDS[key]
         if not valid(value):
-            return replace(base, error=f"{PATH}: {key} must be {wanted}")
+            return None, f"{what}: {key} must be {wanted}"
+    return data, None
+
+
+def apply(data: dict[str, Any], base: RepoConfig) -> RepoConfig:
+    """Valid settings (as settings_of returns them) over `base`. An override stored before a
+    setting's rules changed is checked again: one no longer valid is left out."""
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in FIELDS or not FIELDS[key][1](value):
+            continue
+        name = FIELDS[key][0]
         changes[name] = tuple(value) if name == "ignored_paths" else value
     return replace(base, **changes)
 
@@ -105,19 +125,31 @@ class Configs:
     """Reads the configuration files when a reaction asks. Not cached: the default branch moves,
     and a reaction reads them at most once per run."""
 
-    async def load(self, api: GitHubAPI, settings: Settings, *, repo: str) -> RepoConfig:
-        return await fetch(api, settings, repo=repo)
+    async def load(
+        self,
+        api: GitHubAPI,
+        settings: Settings,
+        *,
+        repo: str,
+        override: dict[str, Any] | None = None,
+    ) -> RepoConfig:
+        return await fetch(api, settings, repo=repo, override=override)
 
 
-async def fetch(api: GitHubAPI, settings: Settings, *, repo: str) -> RepoConfig:
+async def fetch(
+    api: GitHubAPI, settings: Settings, *, repo: str, override: dict[str, Any] | None = None
+) -> RepoConfig:
     """Settings, then the installation's defaults (the owner's `.github` repository, as GitHub
-    does for community files), then the repository's own file, both as they are on the default
-    branch (the contents API without `ref`)."""
+    does for community files), then `override` (the repository's config_override), then the
+    repository's own file; both files as they are on the default branch (the contents API
+    without `ref`)."""
     owner = repo.split("/", 1)[0]
     config = defaults(settings)
     if repo.lower() != f"{owner}/.github".lower():
         owners = f"{repo_url(f'{owner}/.github')}/contents/{part(PATH, slashes=True)}"
         config = await _layer(api, owners, config, "the owner's")
+    if override:
+        config = apply(override, config)
     return await _layer(api, f"{repo_url(repo)}/contents/{part(PATH, slashes=True)}", config, "")
 
 

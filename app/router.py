@@ -2,6 +2,12 @@
 
 Each app/handlers module has a Router of its own; the worker merges them. A handler is a plain
 `async def handler(event: HandlerContext) -> None` that owns no transaction and knows no HTTP.
+
+An event whose state comes from GitHub rather than from its payload (hookwise's own backfill,
+reconcile and repository listing) also has one fetcher: `async def fetch(event: FetchContext)`,
+run before the transaction with no connection held, whose answer the handlers get as
+`event.fetched`. So the network is asked first and the state recorded after, in one short
+transaction, never under a lock.
 """
 
 from __future__ import annotations
@@ -32,6 +38,25 @@ class EventRow:
     hook_id: str
     attempts: int
     received_at: datetime
+    # Orders events that received_at does not (a group-commit batch shares its now()): settles
+    # a tie of timestamps in the guards that never let state go backwards.
+    arrival: int
+    serial_keys: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FetchContext:
+    """What a fetcher gets: the event, no connection. It may read the store with a connection of
+    its own, returned before it asks the network."""
+
+    event: EventRow
+    payload: Mapping[str, Any]
+    app: Context
+    log: logging.LoggerAdapter[logging.Logger] = field(repr=False)
+
+    @property
+    def settings(self) -> Any:
+        return self.app.settings
 
 
 @dataclass(frozen=True)
@@ -45,6 +70,8 @@ class HandlerContext:
     conn: asyncpg.Connection
     app: Context
     log: logging.LoggerAdapter[logging.Logger] = field(repr=False)
+    # What the event's fetcher answered (None without one).
+    fetched: Any = None
 
     @property
     def settings(self) -> Any:
@@ -52,6 +79,7 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext], Awaitable[None]]
+Fetcher = Callable[[FetchContext], Awaitable[Any]]
 Key = tuple[str, str, str | None]
 
 
@@ -60,9 +88,17 @@ class Router:
 
     def __init__(self, *others: Router) -> None:
         self._handlers: defaultdict[Key, list[Handler]] = defaultdict(list)
+        self._fetchers: dict[tuple[str, str], Fetcher] = {}
         for other in others:
             for key, handlers in other._handlers.items():
                 self._handlers[key].extend(handlers)
+            for event, fetcher in other._fetchers.items():
+                self._add_fetcher(fetcher, event)
+
+    def _add_fetcher(self, fetcher: Fetcher, event: tuple[str, str]) -> None:
+        if event in self._fetchers:
+            raise ValueError(f"two fetchers for {event}: one answer feeds every handler")
+        self._fetchers[event] = fetcher
 
     def add(self, handler: Handler, source: str, event: str, action: str | None = None) -> None:
         self._handlers[(source, event, action)].append(handler)
@@ -77,6 +113,21 @@ class Router:
             return handler
 
         return decorate
+
+    def fetcher(self, source: str, event: str) -> Callable[[Fetcher], Fetcher]:
+        """Decorator: the one fetcher of (source, event), run before its handlers' transaction.
+
+        Raises ValueError when the event has one already.
+        """
+
+        def decorate(fetcher: Fetcher) -> Fetcher:
+            self._add_fetcher(fetcher, (source, event))
+            return fetcher
+
+        return decorate
+
+    def fetcher_for(self, source: str, event: str) -> Fetcher | None:
+        return self._fetchers.get((source, event))
 
     def handlers_for(self, source: str, event: str, action: str | None) -> list[Handler]:
         found = list(self._handlers.get((source, event, None), ()))

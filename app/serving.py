@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
-from app import reconcile, redeliver
+from app import processes, reconcile, redeliver
 from app.context import Context, open_context
 from app.handlers import routers
 from app.http import create_app
@@ -68,6 +70,41 @@ async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) ->
         freeze_startup_objects()
         await run_together(parts)
     log.info("stopped")
+
+
+async def serve_web_process(
+    settings: Settings, dsn: str, *, metrics: tuple[str, int], peers: list[str]
+) -> None:
+    """One of `serve --workers N`'s web processes (app/processes.py): webhooks on a socket of
+    its own sharing the port (SO_REUSEPORT), its own figures on `metrics` (host, port), and
+    /metrics on the shared port gathering `peers`' too. No worker, no migrations."""
+    async with open_context(settings, dsn) as ctx:
+        raise_open_file_limit(settings.max_connections)
+        sock = processes.reuse_port_socket(settings.host, settings.port)
+        # Listening from here on: a connection waits in the backlog until the server accepts it.
+        log.info(
+            "web process %d listening on http://%s:%d",
+            os.getpid(),
+            settings.host,
+            settings.port,
+            extra={"action": "web_process_listening"},
+        )
+        server = make_server(
+            create_app(ctx, metrics_peers=peers),
+            host=settings.host,
+            port=settings.port,
+            max_connections=settings.max_connections,
+        )
+        own = make_server(metrics_app(ctx), host=metrics[0], port=metrics[1])
+        parts: list[Part] = [
+            (partial(server.serve, sockets=[sock]), server.stop),
+            (own.serve, own.stop),
+        ]
+        freeze_startup_objects()
+        try:
+            await run_together(parts)
+        finally:
+            sock.close()
 
 
 async def work(settings: Settings, dsn: str, *, concurrency: int | None) -> None:

@@ -93,6 +93,19 @@ class Settings(BaseSettings):
     client_ip_header: str | None = Field(None, validation_alias=_env("HOOKWISE_CLIENT_IP_HEADER"))
 
     worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HOOKWISE_WORKER_CONCURRENCY"))
+    # Slots for executions (reactions), apart from the events': a review waiting on the model
+    # never keeps an event from being recorded. An execution holds a pooled connection for one
+    # statement at a time, never across a remote call, so these are not counted in the pool.
+    execution_concurrency: int = Field(
+        4, ge=1, validation_alias=_env("HOOKWISE_EXECUTION_CONCURRENCY")
+    )
+    # `hookwise serve`'s web processes sharing the port (app/processes.py); None: one per core.
+    web_processes: int | None = Field(
+        None, ge=1, validation_alias=_env("HOOKWISE_WEB_PROCESSES", "WEB_CONCURRENCY")
+    )
+    # Its worker processes, when it runs more than one process (with one web process and at
+    # most one worker, the worker runs inside the web process, as it always did).
+    worker_processes: int = Field(1, ge=0, validation_alias=_env("HOOKWISE_WORKER_PROCESSES"))
     max_attempts: int = Field(8, ge=1, validation_alias=_env("HOOKWISE_MAX_ATTEMPTS"))
     # Longer than any handler should take: past it, another worker takes the event over.
     lease_seconds: float = Field(300.0, gt=0, validation_alias=_env("HOOKWISE_LEASE_SECONDS"))

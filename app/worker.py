@@ -13,20 +13,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from app import deliveries, queue
+from app.clients import guard
 from app.context import Context
 from app.logs import Bound
-from app.queue import LOCK, Claimed
+from app.queue import LOCK, LOCK_ALL, Claimed
 from app.reactions import runner
 from app.retry import RetryLater, backoff
-from app.router import EventRow, HandlerContext, Router
-from app.store import attempts, events, executions
+from app.router import EventRow, FetchContext, HandlerContext, Router
+from app.serial import serial_keys
+from app.store import attempts, executions
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
 from app.store.executions import Execution
 from app.store.pool import connect, connection
@@ -41,29 +43,8 @@ class LeaseLost(Exception):
     """Another worker took this event over after our lease expired."""
 
 
-def serial_keys(source: str, event_type: str, payload: Mapping[str, Any]) -> list[str]:
-    """Keys whose holders must not run at once: events of one pull request (by number or by
-    head commit, which is all a fork's check run names), of one installation, or hookwise's own
-    backfill and reconcile of one repository."""
-    if source != "github":
-        return []
-    repo = (payload.get("repository") or {}).get("id")
-    keys = set()
-    pull = payload.get("pull_request")
-    if isinstance(pull, Mapping) and repo is not None:
-        keys.add(f"pr:{repo}:{pull.get('number')}")
-        keys.add(f"sha:{repo}:{(pull.get('head') or {}).get('sha')}")
-    run = payload.get("check_run")
-    if isinstance(run, Mapping) and repo is not None:
-        keys.add(f"sha:{repo}:{run.get('head_sha')}")
-        for linked in run.get("pull_requests") or ():
-            keys.add(f"pr:{repo}:{linked.get('number')}")
-    if event_type.startswith("installation"):
-        keys.add(f"installation:{(payload.get('installation') or {}).get('id')}")
-    if event_type.startswith("hookwise.") and repo is not None:
-        keys.add(f"repo:{repo}")
-    # Sorted, so two events needing the same keys take them in the same order: no deadlock.
-    return sorted(keys)
+# LOCK and serial_keys are named here too, for code that holds what an event holds.
+__all__ = ["LOCK", "LeaseLost", "Worker", "serial_keys"]
 
 
 class Worker:
@@ -71,11 +52,14 @@ class Worker:
         self.ctx = ctx
         self.router = router
         self.concurrency = concurrency or ctx.settings.worker_concurrency
+        self.execution_concurrency = ctx.settings.execution_concurrency
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         # Set once LISTEN is on, or once the first attempt failed: then polling has to do.
         self._listening = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The subset running executions: they have slots of their own.
+        self._executions: set[asyncio.Task[None]] = set()
         self._rounds = 0
         self._idle_waiters: list[tuple[int, asyncio.Future[None]]] = []
 
@@ -102,7 +86,12 @@ class Worker:
         listening = asyncio.ensure_future(self._listening.wait())
         await asyncio.wait([listener, listening], return_when=asyncio.FIRST_COMPLETED)
         listening.cancel()
-        log.info("worker started, %d slots", self.concurrency, extra={"action": "worker_started"})
+        log.info(
+            "worker started, %d event slots, %d execution slots",
+            self.concurrency,
+            self.execution_concurrency,
+            extra={"action": "worker_started"},
+        )
         try:
             await self._loop()
         finally:
@@ -125,29 +114,43 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), timeout=settings.poll_interval)
 
     async def _claim_while_free(self) -> None:
+        """Claim events while an event slot is free; an execution only when a free slot found
+        no event due. Events first: the recorded state never waits behind a reaction, and
+        under a backlog the reactions wait for the state (they run on the same cores)."""
         lease = self.ctx.settings.lease_seconds
-        while len(self._tasks) < self.concurrency and not self._stop.is_set():
+        while not self._stop.is_set():
+            events_free = len(self._tasks) - len(self._executions) < self.concurrency
+            executions_free = len(self._executions) < self.execution_concurrency
+            if not events_free:
+                return
+            claimed: list[Claimed] = []
             execution = None
             try:
                 async with connection(self.ctx.pool) as conn:
-                    # Events first: the recorded state never waits behind a reaction.
-                    claimed = await queue.claim(conn, lease=lease)
-                    if claimed is None:
+                    # A slot's worth of events in one statement.
+                    claimed = await queue.claim_many(
+                        conn,
+                        lease=lease,
+                        limit=self.concurrency - (len(self._tasks) - len(self._executions)),
+                    )
+                    if not claimed and executions_free:
                         execution = await executions.claim(conn, lease=lease)
             except StoreError as exc:
                 log.warning("cannot claim: %s", exc, extra={"action": "claim_failed"})
                 return
-            if claimed is not None:
-                work = self._process(claimed)
-                name = f"event-{claimed.row.id}"
-            elif execution is not None:
-                work = self._execute(execution)
-                name = f"execution-{execution.id}"
-            else:
+            for event in claimed:
+                self._start(self._process(event), f"event-{event.row.id}")
+            if execution is not None:
+                task = self._start(self._execute(execution), f"execution-{execution.id}")
+                self._executions.add(task)
+            elif not claimed:
                 return
-            task = asyncio.create_task(work, name=name)
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
+
+    def _start(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
 
     def _listener_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -156,6 +159,7 @@ class Worker:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._executions.discard(task)
         self._wake.set()
 
     def _signal_idle(self, round_: int) -> None:
@@ -275,16 +279,23 @@ class Worker:
         installation = payload.get("installation") if isinstance(payload, dict) else None
         if isinstance(installation, dict) and installation.get("id") is not None:
             bound.fields["installation"] = installation["id"]
+        fetched = None
+        fetcher = self.router.fetcher_for(row.source, row.event_type) if handlers else None
+        if fetcher is not None:
+            # The network first, with no connection held; its errors retry or reschedule the
+            # event as a handler's would.
+            fetched = await fetcher(FetchContext(row, payload, self.ctx, bound))
+        # Stored at ingest; worked out here for events stored before there were stored keys.
+        keys = row.serial_keys or serial_keys(row.source, row.event_type, payload)
         async with connection(self.ctx.pool) as conn, conn.transaction():
-            for key in serial_keys(row.source, row.event_type, payload):
-                await conn.execute(LOCK, key)
-            event = HandlerContext(event=row, payload=payload, conn=conn, app=self.ctx, log=bound)
-            for handler in handlers:
-                await handler(event)
+            if keys:
+                await conn.execute(LOCK_ALL, keys)
+            event = HandlerContext(row, payload, conn, self.ctx, bound, fetched)
+            with guard.holding("the event's transaction"):
+                for handler in handlers:
+                    await handler(event)
             outcome = "completed" if handlers else "ignored"
-            document = deliveries.json_document(claimed.body)
-            as_jsonb = events.jsonb_text(document.decode("utf-8", "replace"))
-            if not await queue.finish(conn, row, outcome, payload=as_jsonb):
+            if not await queue.finish(conn, row, outcome):
                 raise LeaseLost
 
     async def _retry(self, claimed: Claimed, exc: Exception, bound: Bound) -> None:

@@ -74,10 +74,12 @@ from contextlib import (
     AsyncExitStack,
     asynccontextmanager,
     contextmanager,
+    suppress,
 )
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -178,6 +180,9 @@ class Scope:
     repository: dict[str, Any]
     installation: dict[str, Any]
     id_base: int
+    # With reactions: each PR's (opened, pushed) head commits as the fake GitHub made them, so
+    # reviews are posted on commits GitHub knows.
+    heads: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def repository_id(self) -> int:
@@ -211,6 +216,8 @@ def new_scope(mode: str) -> Scope:
 
 
 def sha(scope: Scope, k: int, which: str) -> str:
+    if k in scope.heads:
+        return scope.heads[k][0 if which == "opened" else 1]
     return hashlib.sha1(f"{scope.tag}:{k}:{which}".encode()).hexdigest()
 
 
@@ -369,13 +376,7 @@ async def send(url: str, outgoing: list[Outgoing], senders: int) -> Sent:
 
 async def receive(conn: Connection) -> Sent:
     """The sender's answer, read once the pipe has something (or the sender died)."""
-    ready = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_reader(conn.fileno(), ready.set)
-    try:
-        await ready.wait()
-    finally:
-        loop.remove_reader(conn.fileno())
+    await readable(conn)
     try:
         sent: Sent = conn.recv()
     except EOFError:
@@ -565,7 +566,6 @@ async def idle(worker: Worker) -> float:
 
 async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: str) -> Outcome:
     scope = new_scope(mode)
-    outgoing = build(scope, opts.events, opts.spread, secret)
     starts = HandlerStarts()
     # The timing handler first, so it runs before the real handlers of the same event.
     router = Router(starts.router(), default_router())
@@ -582,6 +582,8 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
     async with AsyncExitStack() as stack:
         if opts.reactions:
             settings = await stack.enter_async_context(with_reactions(settings, scope, opts))
+        # After the fake GitHub made the PRs' commits, whose shas the payloads carry.
+        outgoing = build(scope, opts.events, opts.spread, secret)
         ctx = await stack.enter_async_context(open_context(settings, dsn))
         worker = Worker(ctx, router)
         task: asyncio.Task[None] | None = None
@@ -620,10 +622,63 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
     )
 
 
+@dataclass(frozen=True)
+class Fakes:
+    """Where the fakes of a reactions run listen, and what hookwise needs to use them."""
+
+    github_url: str
+    app_id: int
+    private_key_pem: str
+    model_url: str
+    model_key: str
+    heads: dict[int, tuple[str, str]]
+
+
 @asynccontextmanager
 async def with_reactions(settings: Settings, scope: Scope, opts: Options) -> Any:
-    """The fake GitHub (the App, the repository and its pull requests) and the fake model."""
+    """The fake GitHub (the App, the repository and its pull requests) and the fake model, in a
+    process of their own: in this one they would take the worker's CPU (the fake GitHub checks
+    every request against GitHub's OpenAPI description), which the real services never do."""
     from tests.conftest import with_github
+
+    receiver, sender = SPAWN.Pipe()
+    process = SPAWN.Process(
+        target=serve_fakes, args=(scope, opts, sender), name="bench-fakes", daemon=True
+    )
+    process.start()
+    sender.close()
+    try:
+        # In a thread: the message is large, and a reader on the loop would make the pipe
+        # non-blocking under it (uvloop).
+        fakes: Fakes = await asyncio.to_thread(receiver.recv)
+        scope.heads.update(fakes.heads)
+        github = SimpleNamespace(
+            url=fakes.github_url, app_id=fakes.app_id, private_key_pem=fakes.private_key_pem
+        )
+        yield with_github(
+            settings,
+            github,
+            anthropic_api_key=fakes.model_key,
+            anthropic_base_url=fakes.model_url,
+            review_enabled=True,
+            github_write_interval=0.0,
+        )
+    finally:
+        with suppress(OSError):
+            receiver.send("stop")
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()
+            process.join()
+        receiver.close()
+
+
+def serve_fakes(scope: Scope, opts: Options, conn: Connection) -> None:
+    """The fakes' process: set them up, say where they are, serve until told to stop."""
+    asyncio.run(fakes_until_stopped(scope, opts, conn))
+
+
+async def fakes_until_stopped(scope: Scope, opts: Options, conn: Connection) -> None:
     from tests.fakes.anthropic import FakeAnthropic
     from tests.fakes.github import FakeGitHub
 
@@ -631,19 +686,29 @@ async def with_reactions(settings: Settings, scope: Scope, opts: Options) -> Any
         github.add_installation(scope.installation["id"])
         name = scope.repository["full_name"]
         github.add_repo(name, installation_id=scope.installation["id"], files=BENCH_FILES)
-        github.commit_files(name, "work", {"calc.py": BENCH_FILES["calc.py"] + "# changed\n"})
+        heads = {}
         for k in range(math.ceil(opts.events / len(STEPS))):
-            github.add_pull(name, k + 1, head_branch="work", title=f"PR {k + 1}")
+            branch, changed = f"work-{k}", BENCH_FILES["calc.py"] + "# changed\n"
+            opened = github.commit_files(name, branch, {"calc.py": changed})
+            github.add_pull(name, k + 1, head_branch=branch, title=f"PR {k + 1}")
+            pushed = github.commit_files(name, branch, {"calc.py": changed + "# again\n"})
+            heads[k] = (opened, pushed)
         model.responder = lambda request: {"summary": "Fine.", "comments": []}
         model.delay = opts.model_delay
-        yield with_github(
-            settings,
-            github,
-            anthropic_api_key=model.api_key,
-            anthropic_base_url=model.url,
-            review_enabled=True,
-            github_write_interval=0.0,
-        )
+        key = github.private_key_pem
+        conn.send(Fakes(github.url, github.app_id, key, model.url, model.api_key, heads))
+        await readable(conn)
+
+
+async def readable(conn: Connection) -> None:
+    """Return once the pipe has something to read, or its other end closed."""
+    ready = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(conn.fileno(), ready.set)
+    try:
+        await ready.wait()
+    finally:
+        loop.remove_reader(conn.fileno())
 
 
 # --- report ----------------------------------------------------------------------------------

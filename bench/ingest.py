@@ -2,6 +2,11 @@
 
     python bench/ingest.py [--duration 10] [--connections 32] [--threads 2] [--warmup 2]
                            [--tool auto|wrk|httpx] [--only both|bare|hookwise]
+                           [--processes N] [--no-worker]
+
+`--processes N` runs both servers as N processes on the port: the bare app as uvicorn --workers
+N, hookwise as `serve --workers N` (its own default: one per core); `--no-worker` leaves
+hookwise's worker out.
 
 The bare app (bench/bare_app.py) is the upper limit: the same uvicorn, uvloop and httptools, the
 same HMAC over the same raw bytes, then 202 without storing anything. Each server runs as its own
@@ -201,6 +206,7 @@ class Options:
     tool: str
     only: str
     no_worker: bool
+    processes: int = 1
 
 
 Runner = Callable[[str, Payload, Options, str], Load]
@@ -218,7 +224,15 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--no-worker", action="store_true", help="serve webhooks only (hookwise serve --no-worker)"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="web processes of each server (default: the cores, as hookwise serve)",
+    )
     args = parser.parse_args(argv)
+    if args.processes < 1:
+        parser.error("--processes must be >= 1")
     if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.threads < 1:
         parser.error("--duration, --connections and --threads must be >= 1, --warmup >= 0")
     # wrk refuses fewer connections than threads.
@@ -231,6 +245,7 @@ def parse_args(argv: list[str] | None) -> Options:
         args.tool,
         args.only,
         args.no_worker,
+        args.processes,
     )
 
 
@@ -407,7 +422,7 @@ RUNNERS: dict[str, Runner] = {"wrk": wrk_load, "httpx": httpx_load}
 # --- servers ---------------------------------------------------------------------------------
 
 
-def bare_server(secret: str, workdir: Path) -> AbstractContextManager[Server]:
+def bare_server(secret: str, workdir: Path, processes: int = 1) -> AbstractContextManager[Server]:
     port = free_port()
     command = [
         sys.executable,
@@ -427,14 +442,14 @@ def bare_server(secret: str, workdir: Path) -> AbstractContextManager[Server]:
         "--log-level",
         "warning",
         "--workers",
-        "1",
+        str(processes),
     ]
     env = clean_environment(BENCH_WEBHOOK_SECRET=secret)
     return running("bare", command, env, port, workdir)
 
 
 def hookwise_server(
-    secret: str, workdir: Path, *, no_worker: bool = False
+    secret: str, workdir: Path, *, no_worker: bool = False, processes: int = 1
 ) -> AbstractContextManager[Server]:
     port = free_port()
     env = clean_environment(
@@ -446,7 +461,8 @@ def hookwise_server(
     )
     if database_url := os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = database_url
-    command = [hookwise_command(), "serve", *(["--no-worker"] if no_worker else [])]
+    command = [hookwise_command(), "serve", "--workers", str(processes)]
+    command += ["--no-worker"] if no_worker else []
     return running("hookwise", command, env, port, workdir)
 
 
@@ -498,9 +514,11 @@ def bench(name: str, secret: str, payload: Payload, opts: Options, tool: str) ->
         workdir = Path(tmp)
         rows = None
         if name == "bare":
-            started = bare_server(secret, workdir)
+            started = bare_server(secret, workdir, opts.processes)
         else:
-            started = hookwise_server(secret, workdir, no_worker=opts.no_worker)
+            started = hookwise_server(
+                secret, workdir, no_worker=opts.no_worker, processes=opts.processes
+            )
         with started as server:
             print(f"{name}: ready at {server.base_url}; loading with {tool}", file=sys.stderr)
             load = RUNNERS[tool](server.webhook_url, payload, opts, tag)
@@ -586,7 +604,10 @@ def report(outcomes: list[Outcome], payload: Payload, opts: Options, tool: str) 
     threads = f"{opts.threads} threads, " if tool == "wrk" else ""
     lines = [
         f"ingest: {tool}, {opts.connections} connections, {threads}{opts.duration} s measured "
-        f"after {opts.warmup} s warm-up, {payload.file.name} ({len(payload.body)} bytes)",
+        f"after {opts.warmup} s warm-up, {payload.file.name} ({len(payload.body)} bytes); "
+        f"{opts.processes} web process(es) each, hookwise "
+        + ("without a worker" if opts.no_worker else "with its worker")
+        + f"; {os.cpu_count()} CPUs",
         "",
         *table(outcomes),
         "",

@@ -37,6 +37,9 @@ CREATE TABLE integrations (
 CREATE TRIGGER integrations_updated_at BEFORE UPDATE ON integrations
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
 
+-- Arrival order: a group-commit batch takes one value and adds each delivery's place in it.
+CREATE SEQUENCE integration_events_arrival_seq INCREMENT BY 1024;
+
 -- One row per delivery, written before we answer 202; it doubles as the work queue.
 CREATE TABLE integration_events (
     id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -63,18 +66,29 @@ CREATE TABLE integration_events (
     received_at    timestamptz NOT NULL DEFAULT now(),
     processed_at   timestamptz,
     body_encoding  text NOT NULL DEFAULT 'identity' CHECK (body_encoding IN ('identity', 'deflate')),
+    -- Orders deliveries, within a batch too (received_at is the batch's now()).
+    arrival        bigint NOT NULL DEFAULT nextval('integration_events_arrival_seq'),
+    -- Events sharing a key run one at a time, in arrival order (app/serial.py).
+    serial_keys    text[] NOT NULL DEFAULT '{}',
     -- GitHub shares one delivery GUID among all hooks subscribed to an event, and a redelivery
     -- keeps both the GUID and the hook id.
     CONSTRAINT integration_events_delivery_key UNIQUE (source, hook_id, delivery_id)
 );
 
+ALTER SEQUENCE integration_events_arrival_seq OWNED BY integration_events.arrival;
+
 -- Large bodies arrive deflated already (body_encoding); pglz trying again would only cost CPU.
 ALTER TABLE integration_events ALTER COLUMN body SET STORAGE EXTERNAL;
 
--- The claim only ever looks at live rows; finished ones, the vast majority, stay out of it.
--- Expired leases are 'processing' rows, so they are found here too.
-CREATE INDEX integration_events_queue_idx ON integration_events (run_after)
+-- The claim only ever looks at live rows, in arrival order; finished ones, the vast majority,
+-- stay out of it. Expired leases are 'processing' rows, so they are found here too.
+CREATE INDEX integration_events_queue_idx ON integration_events (arrival)
     WHERE status IN ('pending', 'processing');
+-- The claim's look-up of unfinished events sharing a key; fastupdate off, as a pending list
+-- would be scanned whole by every look-up. The predicate is the queue index's, said otherwise so
+-- that only this index serves the look-up (app/queue.py).
+CREATE INDEX integration_events_serial_keys_idx ON integration_events USING gin (serial_keys)
+    WITH (fastupdate = off) WHERE status NOT IN ('completed', 'ignored', 'failed');
 
 -- Operators list and replay by time range (hookwise replay --since/--until).
 CREATE INDEX integration_events_received_at_idx ON integration_events (received_at);
@@ -139,7 +153,7 @@ CREATE TRIGGER installations_updated_at BEFORE UPDATE ON installations
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
 
 CREATE TABLE repositories (
-    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     github_id       bigint NOT NULL UNIQUE,
     installation_id bigint REFERENCES installations (id),
     -- installation_repositories payloads carry no owner object, hence nullable.
@@ -158,23 +172,32 @@ CREATE TABLE repositories (
     -- Removed from the installation: marked, never dropped, so its history stays.
     removed_at      timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now()
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    -- As GitHub shows the repository. Unique as in seed 002 but nullable: installation payloads
+    -- carry no URL, and when another repository takes a name, the newer holder keeps the URL.
+    url             varchar(500) UNIQUE,
+    -- hookwise.yml settings set on /admin: over the owner's .github file, under the
+    -- repository's own (app/repo_config.py).
+    config_override jsonb
 );
 
 CREATE INDEX repositories_installation_id_idx ON repositories (installation_id);
 CREATE INDEX repositories_full_name_idx ON repositories (full_name);
+CREATE INDEX idx_repositories_status ON repositories (status);
+CREATE INDEX idx_repositories_last_polled ON repositories (last_polled_at);
 
-CREATE TRIGGER repositories_updated_at BEFORE UPDATE ON repositories
+CREATE TRIGGER update_repositories_updated_at BEFORE UPDATE ON repositories
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
 
 -- ---------------------------------------------------------------------------------------------
 -- Pull requests, check runs and their state history
 -- ---------------------------------------------------------------------------------------------
 
-CREATE TYPE pr_state AS ENUM ('open', 'closed', 'merged');
+CREATE TYPE pr_state AS ENUM ('opened', 'closed', 'merged');
 
+-- The seed's four values and GitHub's waiting ones.
 CREATE TYPE check_status AS ENUM (
-    'queued', 'in_progress', 'completed', 'waiting', 'requested', 'pending'
+    'queued', 'in_progress', 'completed', 'cancelled', 'waiting', 'requested', 'pending'
 );
 
 CREATE TYPE check_conclusion AS ENUM (
@@ -196,26 +219,26 @@ CREATE TYPE trigger_event AS ENUM (
 );
 
 CREATE TABLE pull_requests (
-    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     github_id           bigint NOT NULL UNIQUE,
     -- Repositories are marked removed, never deleted, so no cascade is needed.
-    repository_id       bigint NOT NULL REFERENCES repositories (id),
-    number              integer NOT NULL,
+    repository_id       uuid NOT NULL REFERENCES repositories (id),
+    pr_number           integer NOT NULL,
     title               text,
     body                text,
-    author_login        text,
+    author              text,
     -- 'merged' is a state of its own, so there is no separate merged flag to disagree with it.
     state               pr_state NOT NULL,
     draft               boolean NOT NULL DEFAULT false,
     merged_at           timestamptz,
     closed_at           timestamptz,
-    head_ref            text,
+    head_branch         text,
     head_sha            text,
     -- Differs from the repository's full name for forks; we never push there.
     head_repo_full_name text,
-    base_ref            text,
+    base_branch         text,
     base_sha            text,
-    html_url            text,
+    url                 text,
     is_fork             boolean NOT NULL DEFAULT false,
     github_created_at   timestamptz,
     -- The payload's updated_at: an older payload never overwrites a newer one.
@@ -225,29 +248,42 @@ CREATE TABLE pull_requests (
     last_delivery_id    text,
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (repository_id, number)
+    -- The PR's labels ({"labels": [...]}).
+    metadata            jsonb,
+    -- When its check runs were last looked at: a check_run event for it, backfill, reconcile.
+    last_checked_at     timestamptz,
+    -- The arrival of the event last applied: settles a tie of updated_at (one-second resolution).
+    last_arrival        bigint,
+    UNIQUE (repository_id, pr_number)
 );
 
 -- check_run events from forks carry no pull_requests list; they are matched by head sha.
 CREATE INDEX pull_requests_repository_head_sha_idx ON pull_requests (repository_id, head_sha);
+-- Seed 002's, but idx_pull_requests_repository_id: repository_id leads three indexes already.
+CREATE INDEX idx_pull_requests_state ON pull_requests (state);
+CREATE INDEX idx_pull_requests_last_checked ON pull_requests (last_checked_at);
+CREATE INDEX idx_pull_requests_created_at ON pull_requests (created_at);
+CREATE INDEX idx_pull_requests_repo_state ON pull_requests (repository_id, state);
 
-CREATE TRIGGER pull_requests_updated_at BEFORE UPDATE ON pull_requests
+CREATE TRIGGER update_pull_requests_updated_at BEFORE UPDATE ON pull_requests
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
 
 CREATE TABLE check_runs (
-    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     github_id       bigint NOT NULL UNIQUE,
-    repository_id   bigint NOT NULL REFERENCES repositories (id),
+    repository_id   uuid NOT NULL REFERENCES repositories (id),
     -- A check run belongs to a commit; the PR link is a convenience that may come later or never.
-    pull_request_id bigint REFERENCES pull_requests (id) ON DELETE SET NULL,
-    name            text NOT NULL,
+    pr_id           uuid REFERENCES pull_requests (id) ON DELETE SET NULL,
+    check_name      text NOT NULL,
     head_sha        text NOT NULL,
     -- Check runs carry no updated_at: never moving backwards orders by status rank, then
     -- completed_at.
     status          check_status NOT NULL,
     conclusion      check_conclusion,
     app_slug        text,
-    external_id     text,
+    -- Seed 002's: GitHub's id of the run, as text (github_id as a number). GitHub's own
+    -- external_id field is metadata->>'external_id'.
+    external_id     varchar(100) NOT NULL UNIQUE,
     details_url     text,
     html_url        text,
     check_suite_id  bigint,
@@ -256,58 +292,77 @@ CREATE TABLE check_runs (
     output_title    text,
     output_summary  text,
     created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now()
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    -- Where the failure analysis read the run's log from (GitHub Actions runs).
+    logs_url        varchar(500),
+    metadata        jsonb,
+    -- The arrival of the event last applied: settles a tie of status and times.
+    last_arrival    bigint
 );
 
 CREATE INDEX check_runs_repository_head_sha_idx ON check_runs (repository_id, head_sha);
-CREATE INDEX check_runs_pull_request_id_idx ON check_runs (pull_request_id);
+-- Seed 002's, but idx_check_runs_pr_id: pr_id leads two indexes already.
+CREATE INDEX idx_check_runs_status ON check_runs (status);
+CREATE INDEX idx_check_runs_conclusion ON check_runs (conclusion);
+CREATE INDEX idx_check_runs_check_name ON check_runs (check_name);
+CREATE INDEX idx_check_runs_created_at ON check_runs (created_at);
+CREATE INDEX idx_check_runs_pr_status ON check_runs (pr_id, status);
+CREATE INDEX idx_check_runs_pr_conclusion ON check_runs (pr_id, conclusion);
 
-CREATE TRIGGER check_runs_updated_at BEFORE UPDATE ON check_runs
+CREATE TRIGGER update_check_runs_updated_at BEFORE UPDATE ON check_runs
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
 
 CREATE TABLE pr_state_history (
-    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    pull_request_id bigint NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
-    from_state      pr_state,
-    to_state        pr_state NOT NULL,
-    from_draft      boolean,
-    to_draft        boolean,
-    head_sha        text,
-    trigger         trigger_event NOT NULL,
-    delivery_id     text,
-    changed_at      timestamptz NOT NULL DEFAULT now()
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    pr_id         uuid NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
+    old_state     pr_state,
+    new_state     pr_state NOT NULL,
+    -- hookwise's: the draft flag before and after, the head commit, the delivery.
+    from_draft    boolean,
+    to_draft      boolean,
+    head_sha      text,
+    trigger_event trigger_event NOT NULL,
+    delivery_id   text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    -- The payload's updated_at, when GitHub says the change happened.
+    metadata      jsonb
 );
 
-CREATE INDEX pr_state_history_pull_request_changed_at_idx
-    ON pr_state_history (pull_request_id, changed_at);
+-- Seed 002's, but idx_pr_state_history_pr_id: pr_id leads idx_pr_state_history_pr_created.
+CREATE INDEX idx_pr_state_history_pr_created ON pr_state_history (pr_id, created_at);
+CREATE INDEX idx_pr_state_history_created_at ON pr_state_history (created_at);
+CREATE INDEX idx_pr_state_history_trigger_event ON pr_state_history (trigger_event);
 
 -- History is written here, not by handlers, so backfill, reconcile and hand-written SQL record
 -- it too. Only state, draft and head changes count: edits to titles or labels are not history.
+-- clock_timestamp(): a PR opened and changed in one transaction gets its rows in order.
 CREATE FUNCTION log_pr_state_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO pr_state_history
-            (pull_request_id, from_state, to_state, from_draft, to_draft, head_sha, trigger,
-             delivery_id)
+            (pr_id, old_state, new_state, trigger_event, metadata, created_at,
+             from_draft, to_draft, head_sha, delivery_id)
         VALUES
-            (NEW.id, NULL, NEW.state, NULL, NEW.draft, NEW.head_sha, NEW.last_trigger,
-             NEW.last_delivery_id);
+            (NEW.id, NULL, NEW.state, NEW.last_trigger,
+             jsonb_strip_nulls(jsonb_build_object('github_updated_at', NEW.github_updated_at)),
+             clock_timestamp(), NULL, NEW.draft, NEW.head_sha, NEW.last_delivery_id);
     ELSIF NEW.state IS DISTINCT FROM OLD.state
        OR NEW.draft IS DISTINCT FROM OLD.draft
        OR NEW.head_sha IS DISTINCT FROM OLD.head_sha THEN
         INSERT INTO pr_state_history
-            (pull_request_id, from_state, to_state, from_draft, to_draft, head_sha, trigger,
-             delivery_id)
+            (pr_id, old_state, new_state, trigger_event, metadata, created_at,
+             from_draft, to_draft, head_sha, delivery_id)
         VALUES
-            (NEW.id, OLD.state, NEW.state, OLD.draft, NEW.draft, NEW.head_sha, NEW.last_trigger,
-             NEW.last_delivery_id);
+            (NEW.id, OLD.state, NEW.state, NEW.last_trigger,
+             jsonb_strip_nulls(jsonb_build_object('github_updated_at', NEW.github_updated_at)),
+             clock_timestamp(), OLD.draft, NEW.draft, NEW.head_sha, NEW.last_delivery_id);
     END IF;
     RETURN NULL;
 END;
 $$;
 
-CREATE TRIGGER pull_requests_state_history
+CREATE TRIGGER log_pull_request_state_changes
     AFTER INSERT OR UPDATE ON pull_requests
     FOR EACH ROW EXECUTE FUNCTION log_pr_state_change();
 
@@ -316,13 +371,14 @@ CREATE TRIGGER pull_requests_state_history
 -- ---------------------------------------------------------------------------------------------
 
 CREATE TABLE analysis_results (
-    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    check_run_id       bigint NOT NULL REFERENCES check_runs (id) ON DELETE CASCADE,
-    pull_request_id    bigint REFERENCES pull_requests (id) ON DELETE CASCADE,
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    check_run_id       uuid NOT NULL REFERENCES check_runs (id) ON DELETE CASCADE,
+    pull_request_id    uuid REFERENCES pull_requests (id) ON DELETE CASCADE,
     -- A hash of the normalised failing lines: the same failure in several jobs is analysed once.
     failure_signature  text,
     category           text,
-    confidence         numeric CHECK (confidence BETWEEN 0 AND 1),
+    -- NULL when no model answered (skipped, failed).
+    confidence_score   double precision CHECK (confidence_score BETWEEN 0 AND 1),
     root_cause         text,
     recommended_action text,
     -- Edits as [{path, start_line, end_line, replacement}], as the model returned them.
@@ -349,18 +405,20 @@ CREATE TRIGGER analysis_results_updated_at BEFORE UPDATE ON analysis_results
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
 
 CREATE TABLE fix_attempts (
-    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    analysis_result_id bigint REFERENCES analysis_results (id) ON DELETE CASCADE,
-    pull_request_id    bigint NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
-    check_run_id       bigint REFERENCES check_runs (id) ON DELETE CASCADE,
-    mode               text NOT NULL CHECK (mode IN ('suggest', 'commit')),
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    analysis_result_id uuid REFERENCES analysis_results (id) ON DELETE CASCADE,
+    pull_request_id    uuid NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
+    check_run_id       uuid REFERENCES check_runs (id) ON DELETE CASCADE,
+    fix_strategy       text NOT NULL CHECK (fix_strategy IN ('suggest', 'commit')),
     -- Failed attempts count toward the cap too, so they are kept, not deleted.
     status             text NOT NULL DEFAULT 'pending'
                        CHECK (status IN ('pending', 'succeeded', 'failed', 'skipped')),
+    -- The attempt's place among the PR's attempts, which the cap counts.
     attempt_number     integer NOT NULL,
     commit_sha         text,
+    -- GitHub's id of the review that suggested the fix.
     review_id          bigint,
-    error              text,
+    error_message      text,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now()
 );
@@ -374,13 +432,14 @@ CREATE TRIGGER fix_attempts_updated_at BEFORE UPDATE ON fix_attempts
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
 
 CREATE TABLE reviews (
-    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    pull_request_id  bigint NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    pr_id            uuid NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
     head_sha         text NOT NULL,
     github_review_id bigint,
     status           text NOT NULL DEFAULT 'pending'
                      CHECK (status IN ('pending', 'posted', 'failed', 'skipped')),
-    summary          text,
+    -- The review's summary; its line comments are in comments.
+    feedback         text,
     comments         jsonb NOT NULL DEFAULT '[]',
     model            text,
     input_tokens     integer NOT NULL DEFAULT 0,
@@ -389,8 +448,15 @@ CREATE TABLE reviews (
     error            text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
+    -- hookwise has one reviewer, the model: 'ai'.
+    reviewer_type    varchar(50) NOT NULL,
+    -- The review's event as posted to GitHub: COMMENT.
+    decision         varchar(50),
+    metadata         jsonb,
+    started_at       timestamptz,
+    completed_at     timestamptz,
     -- One review per head commit, however often the event is redelivered or replayed.
-    UNIQUE (pull_request_id, head_sha)
+    UNIQUE (pr_id, head_sha)
 );
 
 CREATE TRIGGER reviews_updated_at BEFORE UPDATE ON reviews
@@ -417,7 +483,9 @@ CREATE TABLE linear_issues (
     -- Removed in Linear: marked, so links and history stay readable.
     removed_at        timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
-    updated_at        timestamptz NOT NULL DEFAULT now()
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    -- The arrival of the event last applied: settles a tie of updatedAt.
+    last_arrival      bigint
 );
 
 CREATE TRIGGER linear_issues_updated_at BEFORE UPDATE ON linear_issues
@@ -425,7 +493,7 @@ CREATE TRIGGER linear_issues_updated_at BEFORE UPDATE ON linear_issues
 
 CREATE TABLE pr_links (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    pull_request_id bigint NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
+    pull_request_id uuid NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
     linear_issue_id text NOT NULL REFERENCES linear_issues (id) ON DELETE CASCADE,
     kind            text NOT NULL CHECK (kind IN ('closes', 'references')),
     -- Where the identifier was found; relinking on edit drops links whose text went away.
@@ -541,12 +609,12 @@ CREATE TABLE workflow_executions (
     trigger_type        varchar(100),
     -- The payload of the event that started it: what the reaction works from.
     trigger_data        jsonb,
-    -- hookwise's extras. What one at a time is kept by: 'github:<repository id>#<number>'.
+    -- hookwise's extras. What one at a time is kept by: 'pr:<pull request id>'.
     subject             text NOT NULL,
     -- For people: 'owner/repo#7'.
     subject_label       text,
     event_id            uuid REFERENCES integration_events (id) ON DELETE SET NULL,
-    pull_request_id     bigint REFERENCES pull_requests (id) ON DELETE CASCADE,
+    pull_request_id     uuid REFERENCES pull_requests (id) ON DELETE CASCADE,
     installation_id     bigint,
     -- Claimed like events: attempts counted, a lease, the time it is due.
     attempts            integer NOT NULL DEFAULT 0,
@@ -667,10 +735,20 @@ CREATE TABLE model_answers (
 );
 
 -- What an execution wrote, so a retried one can start again from a clean slate.
+-- Then seed 002's columns these two lacked before 0006.
 ALTER TABLE analysis_results
-    ADD COLUMN execution_id uuid REFERENCES workflow_executions (id) ON DELETE SET NULL;
+    ADD COLUMN execution_id uuid REFERENCES workflow_executions (id) ON DELETE SET NULL,
+    ADD COLUMN metadata jsonb;
 ALTER TABLE fix_attempts
-    ADD COLUMN execution_id uuid REFERENCES workflow_executions (id) ON DELETE SET NULL;
+    ADD COLUMN execution_id uuid REFERENCES workflow_executions (id) ON DELETE SET NULL,
+    -- How often the execution that made the attempt was retried before it.
+    ADD COLUMN retry_count integer NOT NULL DEFAULT 0,
+    -- Derived, so it cannot disagree with status.
+    ADD COLUMN success boolean GENERATED ALWAYS AS (
+        CASE status WHEN 'succeeded' THEN true WHEN 'failed' THEN false END) STORED,
+    ADD COLUMN metadata jsonb,
+    ADD COLUMN started_at timestamptz,
+    ADD COLUMN completed_at timestamptz;
 
 -- The built-in workflows: hookwise's own reactions.
 INSERT INTO workflows (name, description, config, created_by) VALUES

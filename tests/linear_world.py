@@ -90,7 +90,7 @@ class World:
 
     async def links(self) -> set[tuple[int, str, str, str]]:
         rows = await self.db.fetch(
-            "SELECT p.number, i.identifier, k.kind, k.source FROM pr_links k"
+            "SELECT p.pr_number, i.identifier, k.kind, k.source FROM pr_links k"
             " JOIN pull_requests p ON p.id = k.pull_request_id"
             " JOIN linear_issues i ON i.id = k.linear_issue_id"
         )

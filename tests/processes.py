@@ -11,14 +11,15 @@ import threading
 from pathlib import Path
 
 HOOKWISE = str(Path(sys.executable).parent / "hookwise")
-OURS = ("HOOKWISE_", "GITHUB_", "LINEAR_", "DATABASE_URL", "HOST", "PORT")
+OURS = ("HOOKWISE_", "GITHUB_", "LINEAR_", "DATABASE_URL", "HOST", "PORT", "WEB_CONCURRENCY")
 
 
 def environment(**values: str) -> dict[str, str]:
-    """This process's environment without any hookwise setting, plus `values`."""
+    """This process's environment without any hookwise setting, plus `values`; `serve` runs
+    as one process (web and worker together) unless `values` asks for more."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
     # No .env of the developer's: a test's settings are only what it says.
-    return env | {"HOOKWISE_ENV_FILE": os.devnull} | values
+    return env | {"HOOKWISE_ENV_FILE": os.devnull, "HOOKWISE_WEB_PROCESSES": "1"} | values
 
 
 def hookwise(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:

@@ -6,6 +6,7 @@ no browser, faster.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -364,31 +365,31 @@ async def test_installations_list_their_repositories(
 
 
 SEED_PULL = """
-INSERT INTO pull_requests (github_id, repository_id, number, title, state, last_trigger,
-                           head_sha, head_ref, author_login)
-SELECT 5001, id, 7, 'Rework <calc>', 'open', 'opened', 'aaaaaaa1', 'fix-calc', 'octocat'
+INSERT INTO pull_requests (github_id, repository_id, pr_number, title, state, last_trigger,
+                           head_sha, head_branch, author)
+SELECT 5001, id, 7, 'Rework <calc>', 'opened', 'opened', 'aaaaaaa1', 'fix-calc', 'octocat'
 FROM repositories WHERE github_id = 1001;
 UPDATE pull_requests SET state = 'merged', last_trigger = 'merged';
-UPDATE pr_state_history SET changed_at = $1::timestamptz + interval '5 minutes'
-WHERE to_state = 'merged';
-UPDATE pr_state_history SET changed_at = $1::timestamptz WHERE to_state = 'open';
-INSERT INTO check_runs (github_id, repository_id, pull_request_id, name, head_sha, status,
-                        conclusion, completed_at)
-SELECT 6001, repository_id, id, 'tests', 'aaaaaaa1', 'completed', 'failure',
+UPDATE pr_state_history SET created_at = $1::timestamptz + interval '5 minutes'
+WHERE new_state = 'merged';
+UPDATE pr_state_history SET created_at = $1::timestamptz WHERE new_state = 'opened';
+INSERT INTO check_runs (github_id, external_id, repository_id, pr_id, check_name, head_sha,
+                        status, conclusion, completed_at)
+SELECT 6001, '6001', repository_id, id, 'tests', 'aaaaaaa1', 'completed', 'failure',
        $1::timestamptz + interval '1 minute'
 FROM pull_requests;
 INSERT INTO analysis_results (check_run_id, pull_request_id, category, root_cause, status,
                               created_at)
-SELECT c.id, c.pull_request_id, 'test', 'add() subtracts', 'completed',
+SELECT c.id, c.pr_id, 'test', 'add() subtracts', 'completed',
        $1::timestamptz + interval '2 minutes'
 FROM check_runs c;
-INSERT INTO fix_attempts (analysis_result_id, pull_request_id, check_run_id, mode, status,
-                          attempt_number, commit_sha, created_at)
+INSERT INTO fix_attempts (analysis_result_id, pull_request_id, check_run_id, fix_strategy,
+                          status, attempt_number, commit_sha, created_at)
 SELECT a.id, a.pull_request_id, a.check_run_id, 'commit', 'succeeded', 1, 'bbbbbbb2',
        $1::timestamptz + interval '3 minutes'
 FROM analysis_results a;
-INSERT INTO reviews (pull_request_id, head_sha, status, summary, created_at)
-SELECT id, 'aaaaaaa1', 'posted', 'Looks fine now.', $1::timestamptz + interval '4 minutes'
+INSERT INTO reviews (pr_id, reviewer_type, head_sha, status, feedback, created_at)
+SELECT id, 'ai', 'aaaaaaa1', 'posted', 'Looks fine now.', $1::timestamptz + interval '4 minutes'
 FROM pull_requests;
 """
 
@@ -411,17 +412,61 @@ async def test_a_pull_requests_timeline_is_in_time_order(
     assert "Rework &lt;calc&gt;" in listing
     html = (await client.get(f"/admin/pulls/{pull_id}")).text
     order = [
-        "2026-11-23 09:00:00 UTC</td>\n      <td>state</td>\n      <td>open",
+        "2026-11-23 09:00:00 UTC</td>\n      <td>state</td>\n      <td>opened",
         "09:01:00 UTC</td>\n      <td>check run</td>\n      <td>tests",
         "09:02:00 UTC</td>\n      <td>analysis</td>",
         "09:03:00 UTC</td>\n      <td>fix</td>\n      <td>commit fix, attempt 1",
         "09:04:00 UTC</td>\n      <td>review</td>",
-        "09:05:00 UTC</td>\n      <td>state</td>\n      <td>open → merged",
+        "09:05:00 UTC</td>\n      <td>state</td>\n      <td>opened → merged",
     ]
     positions = [html.index(text) for text in order]
     assert positions == sorted(positions)
     assert "add() subtracts" in html and "commit bbbbbbb" in html and "Looks fine now." in html
-    assert (await client.get("/admin/pulls/999999")).status_code == 404
+    # Pull requests are named by uuid: no number to count up from.
+    assert (await client.get(f"/admin/pulls/{uuid.uuid4()}")).status_code == 404
+    assert (await client.get("/admin/pulls/1")).status_code == 404
+
+
+async def test_a_repositorys_settings_override_is_set_checked_and_removed(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    await db.execute(SEED_INSTALLATIONS)
+    repository_id = await db.fetchval("SELECT id FROM repositories WHERE github_id = 1001")
+    listing = (await client.get("/admin/installations")).text
+    url = f"/admin/repositories/{repository_id}/settings"
+    assert f'href="{url}">as configured</a>' in listing
+    page = (await client.get(url)).text
+    assert "Settings of octo-org/widgets" in page
+
+    refused = await client.post(url, data={"csrf": csrf_of(page), "override": "fix_mode: push"})
+    assert refused.status_code == 400
+    assert "the override: fix_mode must be suggest or commit" in refused.text
+    assert "fix_mode: push" in refused.text  # kept in the form to mend
+    assert (
+        await db.fetchval("SELECT config_override FROM repositories WHERE id = $1", repository_id)
+        is None
+    )
+
+    wanted = "fix_mode: commit\nmax_fix_attempts: 1\n"
+    saved = await client.post(url, data={"csrf": csrf_of(page), "override": wanted})
+    assert (saved.status_code, saved.headers["location"]) == (303, f"{url}?saved=1")
+    stored = await db.fetchval(
+        "SELECT config_override::text FROM repositories WHERE id = $1", repository_id
+    )
+    assert json.loads(stored) == {"fix_mode": "commit", "max_fix_attempts": 1}
+    shown = (await client.get(f"{url}?saved=1")).text
+    assert "Saved" in shown and "max_fix_attempts: 1" in shown
+    assert f'href="{url}">overridden</a>' in (await client.get("/admin/installations")).text
+
+    forged = await client.post(url, data={"csrf": "forged", "override": ""})
+    assert forged.status_code == 403
+    cleared = await client.post(url, data={"csrf": csrf_of(page), "override": ""})
+    assert cleared.status_code == 303
+    assert (
+        await db.fetchval("SELECT config_override FROM repositories WHERE id = $1", repository_id)
+        is None
+    )
+    assert (await client.get(f"/admin/repositories/{uuid.uuid4()}/settings")).status_code == 404
 
 
 # ---------------------------------------------------------------------------------------------

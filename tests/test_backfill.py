@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 
 from app import reconcile
 from app.serving import default_router, reconcile_parts
@@ -30,21 +31,21 @@ HIDDEN = "octo-org/hidden"  # private, and another installation's: 404 to ours
 OTHER_INSTALLATION = 7654321
 
 PULLS = """
-SELECT r.full_name, p.number, p.state::text AS state, p.last_trigger::text AS trigger
+SELECT r.full_name, p.pr_number, p.state::text AS state, p.last_trigger::text AS trigger
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
-ORDER BY r.full_name, p.number
+ORDER BY r.full_name, p.pr_number
 """
 RUNS = """
 SELECT c.github_id, c.status::text AS status, c.conclusion::text AS conclusion,
-       p.number AS pull_number
-FROM check_runs c LEFT JOIN pull_requests p ON p.id = c.pull_request_id
+       p.pr_number AS pull_number
+FROM check_runs c LEFT JOIN pull_requests p ON p.id = c.pr_id
 ORDER BY c.github_id
 """
 HISTORY = """
-SELECT h.from_state::text AS from_state, h.to_state::text AS to_state,
-       h.trigger::text AS trigger, h.delivery_id
-FROM pr_state_history h JOIN pull_requests p ON p.id = h.pull_request_id
-WHERE p.number = $1 ORDER BY h.id
+SELECT h.old_state::text AS old_state, h.new_state::text AS new_state,
+       h.trigger_event::text AS trigger, h.delivery_id
+FROM pr_state_history h JOIN pull_requests p ON p.id = h.pr_id
+WHERE p.pr_number = $1 ORDER BY h.created_at
 """
 REPOSITORY = """
 SELECT status::text AS status, failure_count, last_error, last_polled_at
@@ -162,13 +163,13 @@ async def test_an_install_backfills_every_open_pull_request_and_its_latest_runs(
 
         pulls = await db.fetch(PULLS)
         assert len(pulls) == 40
-        assert {(r["state"], r["trigger"]) for r in pulls} == {("open", "manual_check")}
+        assert {(r["state"], r["trigger"]) for r in pulls} == {("opened", "manual_check")}
         runs = await db.fetch(RUNS)
         assert {r["github_id"] for r in runs} == latest
         assert len(runs) == 40 * 2 + 10
         assert all(r["pull_number"] is not None for r in runs)
         history = await db.fetch(
-            "SELECT trigger::text AS trigger, delivery_id FROM pr_state_history"
+            "SELECT trigger_event::text AS trigger, delivery_id FROM pr_state_history"
         )
         assert len(history) == 40
         assert {r["trigger"] for r in history} == {"manual_check"}
@@ -224,6 +225,40 @@ async def test_an_install_without_its_repositories_lists_them(
         ]
 
 
+HELD = """
+SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory') AS advisory_locks,
+       (SELECT count(*) FROM pg_stat_activity
+        WHERE datname = current_database() AND state LIKE 'idle in transaction%')
+         AS open_transactions
+"""
+
+
+@pytest.mark.parametrize("kind", ["backfill", "list_repositories"])
+async def test_github_is_asked_with_no_transaction_or_lock_held(
+    settings, dsn, db, fake_github: FakeGitHub, kind: str
+) -> None:
+    fake_github.add_repo(ALPHA, installation_id=INSTALLATION_ID)
+    open_pulls(fake_github, ALPHA, 1)
+    path = "/repos/octo-org/alpha/pulls" if kind == "backfill" else "/installation/repositories"
+    # GitHub holds the answer until the client gives up; the client then asks again.
+    fake_github.fail("GET", path, status=0)
+    payload = installation_event(fake_github, "created", (ALPHA,))
+    if kind == "list_repositories":
+        del payload["repositories"]
+    async with world(settings, dsn, fake_github, github_timeout=1.0) as w:
+        delivery = await fake_github.deliver("installation", payload)
+        assert delivery.status_code == 202
+        await fake_github.requested("GET", path)
+
+        # While GitHub is being asked, hookwise holds no transaction open and no lock.
+        held = await db.fetchrow(HELD)
+        assert (held["advisory_locks"], held["open_transactions"]) == (0, 0)
+
+        await w.settle()
+        assert [r["state"] for r in await db.fetch(PULLS)] == ["opened"]
+        assert {r["status"] for r in await own_events(db)} == {"completed"}
+
+
 async def test_one_reconcile_catches_up_on_what_no_webhook_said(
     settings, dsn, db, fake_github: FakeGitHub
 ) -> None:
@@ -238,7 +273,7 @@ async def test_one_reconcile_catches_up_on_what_no_webhook_said(
 
     async with world(settings, dsn, fake_github) as w:
         await w.install(ALPHA)
-        assert [r["state"] for r in await db.fetch(PULLS)] == ["open"] * 4
+        assert [r["state"] for r in await db.fetch(PULLS)] == ["opened"] * 4
         # A webhook that knows more than the API's answer will: #4 closed, an hour from now.
         newer = {**pulls[3], "state": "closed"}
         later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -259,17 +294,17 @@ async def test_one_reconcile_catches_up_on_what_no_webhook_said(
         assert out.splitlines()[-1] == "queued 1 reconcile"
         await w.settle()
 
-    states = {r["number"]: (r["state"], r["trigger"]) for r in await db.fetch(PULLS)}
+    states = {r["pr_number"]: (r["state"], r["trigger"]) for r in await db.fetch(PULLS)}
     assert states == {
         1: ("merged", "reconcile"),
-        2: ("open", "manual_check"),
+        2: ("opened", "manual_check"),
         3: ("closed", "reconcile"),
         4: ("closed", "closed"),  # not reopened by the older answer
     }
     merged = await db.fetch(HISTORY, 1)
-    assert [(r["from_state"], r["to_state"], r["trigger"]) for r in merged] == [
-        (None, "open", "manual_check"),
-        ("open", "merged", "reconcile"),
+    assert [(r["old_state"], r["new_state"], r["trigger"]) for r in merged] == [
+        (None, "opened", "manual_check"),
+        ("opened", "merged", "reconcile"),
     ]
     assert merged[1]["delivery_id"].startswith("reconcile:")
     runs = {r["github_id"]: (r["status"], r["conclusion"]) for r in await db.fetch(RUNS)}
@@ -346,7 +381,7 @@ async def test_a_repository_that_keeps_answering_404_ends_suspended_until_brough
         await w.deliver("installation_repositories", repositories_added(fake_github, HIDDEN))
         assert await statuses() == ("active", 0)
         hidden = [r for r in await db.fetch(PULLS) if r["full_name"] == HIDDEN]
-        assert [(r["number"], r["trigger"]) for r in hidden] == [
+        assert [(r["pr_number"], r["trigger"]) for r in hidden] == [
             (1, "manual_check"),
             (2, "manual_check"),
         ]

@@ -69,8 +69,17 @@ def test_a_misspelt_command_would_be_caught() -> None:
 
 
 def test_fly_runs_web_and_worker_and_migrates_on_release() -> None:
-    assert FLY["processes"] == {"web": "hookwise serve --no-worker", "worker": "hookwise worker"}
+    assert FLY["processes"] == {
+        "web": "hookwise serve --no-worker --workers 2",
+        "worker": "hookwise worker",
+    }
+    parses(FLY["processes"]["web"])
     assert FLY["deploy"]["release_command"] == "hookwise migrate"
+
+
+def test_fly_gives_the_web_machine_a_core_per_web_process() -> None:
+    [web] = [vm for vm in FLY["vm"] if vm["processes"] == ["web"]]
+    assert web["cpus"] == int(FLY["processes"]["web"].split("--workers ")[1])
 
 
 def test_fly_routes_http_to_the_web_process_and_checks_healthz() -> None:

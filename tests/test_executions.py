@@ -92,7 +92,7 @@ async def test_a_model_refusal_fails_the_review_never_the_pull_request(
         await world.deliver("pull_request", world.pr_event("synchronize"))
         assert len(reviews_on(world)) == 1
 
-    assert await db.fetchval("SELECT state FROM pull_requests") == "open"
+    assert await db.fetchval("SELECT state FROM pull_requests") == "opened"
     assert await db.fetchval("SELECT count(*) FROM pr_state_history") >= 1
     assert await events_of(db, "pull_request") == [("completed", 1), ("completed", 1)]
     [failed, posted] = await executions(db)
@@ -171,8 +171,8 @@ async def test_a_refused_job_listing_fails_the_analysis_not_the_check_run(
         assert f"GitHub refused ({status})" in ours.output["summary"]
         assert counted(world, "hookwise.analyse_failure", "failed")
     assert await events_of(db, "check_run") == [("completed", 1)]
-    stored = await db.fetchrow("SELECT conclusion, pull_request_id FROM check_runs LIMIT 1")
-    assert stored["conclusion"] == "failure" and stored["pull_request_id"] is not None
+    stored = await db.fetchrow("SELECT conclusion, pr_id FROM check_runs LIMIT 1")
+    assert stored["conclusion"] == "failure" and stored["pr_id"] is not None
     [(_, state, attempts, error)] = [e for e in await executions(db) if "analyse" in e[0]]
     assert (state, attempts) == ("failed", 1)
     assert f"GitHub refused ({status})" in error

@@ -55,8 +55,8 @@ async def test_a_fix_for_an_older_head_is_anchored_at_that_commit(world_factory,
         assert suggestions(world) == [("calc.py", 2, run_head), ("calc.py", 6, run_head)]
         [review] = fix_reviews(world)
         assert review.commit_id == run_head
-    row = await db.fetchrow("SELECT status, error FROM fix_attempts")
-    assert row["status"] == "succeeded", row["error"]
+    row = await db.fetchrow("SELECT status, error_message FROM fix_attempts")
+    assert row["status"] == "succeeded", row["error_message"]
 
 
 async def test_inline_comments_github_refuses_are_left_out_and_named(world_factory, db) -> None:

@@ -16,7 +16,7 @@ from packaging.version import Version
 
 from app.clients.github import GitHubAPI, GitHubApp, RateLimited
 from app.context import open_context
-from app.router import HandlerContext, Router
+from app.router import FetchContext, HandlerContext, Router
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.github import FakeGitHub
 from tests.test_worker import running_worker, store
@@ -133,13 +133,18 @@ async def test_rate_limit_raises_with_the_time_to_retry(settings, fake_github, h
 async def test_rate_limited_event_is_rescheduled_without_counting_an_attempt(
     settings, dsn, db, fake_github
 ) -> None:
-    async def calls_github(event: HandlerContext) -> None:
+    # GitHub is asked by the event's fetcher, before its transaction (handlers may not).
+    async def calls_github(event: FetchContext) -> None:
         assert event.app.github is not None
         api = await event.app.github.installation_api(INSTALLATION_ID)
         await api.getitem("/installation/repositories")
 
+    async def records(event: HandlerContext) -> None:
+        pass
+
     router = Router()
-    router.add(calls_github, "github", "pull_request")
+    router.fetcher("github", "pull_request")(calls_github)
+    router.add(records, "github", "pull_request")
     fake_github.fail("GET", "/installation/repositories", status=429, headers={"Retry-After": "90"})
     configured = with_github(settings, fake_github, poll_interval=3600.0)
     async with running_worker(configured, dsn, router) as (ctx, worker):

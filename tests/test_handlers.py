@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import uuid
@@ -36,26 +37,27 @@ T0 = datetime(2019, 5, 15, 15, 20, 33, tzinfo=UTC)
 # Comparable rows: GitHub ids instead of our ids, which depend on arrival order, and nothing that
 # records which delivery came last.
 PR_ROWS = """
-SELECT p.github_id, r.github_id AS repository, p.number, p.state, p.draft, p.title, p.body,
-       p.author_login, p.head_ref, p.head_sha, p.head_repo_full_name, p.base_ref, p.base_sha,
-       p.html_url, p.is_fork, p.github_created_at, p.github_updated_at, p.closed_at, p.merged_at
+SELECT p.github_id, r.github_id AS repository, p.pr_number, p.state, p.draft, p.title, p.body,
+       p.author, p.head_branch, p.head_sha, p.head_repo_full_name, p.base_branch, p.base_sha,
+       p.url, p.is_fork, p.github_created_at, p.github_updated_at, p.closed_at, p.merged_at
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
 ORDER BY p.github_id
 """
 
 CHECK_RUN_ROWS = """
-SELECT c.github_id, r.github_id AS repository, p.github_id AS pull_request, c.name, c.head_sha,
-       c.status, c.conclusion, c.app_slug, c.external_id, c.details_url, c.html_url,
+SELECT c.github_id, r.github_id AS repository, p.github_id AS pull_request, c.check_name,
+       c.head_sha, c.status, c.conclusion, c.app_slug, c.external_id, c.metadata, c.details_url,
+       c.html_url,
        c.check_suite_id, c.started_at, c.completed_at, c.output_title, c.output_summary
 FROM check_runs c
 JOIN repositories r ON r.id = c.repository_id
-LEFT JOIN pull_requests p ON p.id = c.pull_request_id
+LEFT JOIN pull_requests p ON p.id = c.pr_id
 ORDER BY c.github_id
 """
 
 HISTORY = """
-SELECT from_state, to_state, from_draft, to_draft, head_sha, trigger, delivery_id
-FROM pr_state_history ORDER BY id
+SELECT old_state, new_state, from_draft, to_draft, head_sha, trigger_event, delivery_id
+FROM pr_state_history ORDER BY created_at
 """
 
 DOMAIN_TABLES = (
@@ -67,6 +69,10 @@ DOMAIN_TABLES = (
 )
 
 
+# Arrival order as integration_events.arrival gives it: a later delivery, a larger number.
+ARRIVALS = itertools.count(1)
+
+
 async def deliver(
     conn: asyncpg.Connection,
     app: Context,
@@ -74,10 +80,11 @@ async def deliver(
     payload: Mapping[str, Any],
     *,
     delivery_id: str | None = None,
+    arrival: int | None = None,
 ) -> int:
     """Run every handler for the event in one transaction, as the worker does; how many ran."""
     async with conn.transaction():
-        return await handle(conn, app, event, payload, delivery_id=delivery_id)
+        return await handle(conn, app, event, payload, delivery_id=delivery_id, arrival=arrival)
 
 
 async def handle(
@@ -87,8 +94,10 @@ async def handle(
     payload: Mapping[str, Any],
     *,
     delivery_id: str | None = None,
+    arrival: int | None = None,
 ) -> int:
-    """Run the event's handlers in the caller's transaction."""
+    """Run the event's handlers in the caller's transaction; each call arrives after the last
+    unless `arrival` says otherwise."""
     action = payload.get("action")
     row = EventRow(
         id=uuid.uuid4(),
@@ -99,6 +108,7 @@ async def handle(
         hook_id="1",
         attempts=1,
         received_at=datetime.now(UTC),
+        arrival=next(ARRIVALS) if arrival is None else arrival,
     )
     handlers = ROUTER.handlers_for("github", event, action)
     log = logging.LoggerAdapter(logging.getLogger("test"), {})
@@ -125,6 +135,7 @@ def pr_payload(
     action: str,
     *,
     minutes: int,
+    seconds: int = 0,
     sha: str = SHA_A,
     draft: bool = False,
     state: str = "open",
@@ -134,7 +145,7 @@ def pr_payload(
     payload = copy.deepcopy(OPENED)
     payload["action"] = action
     pr = payload["pull_request"]
-    stamp = iso(T0 + timedelta(minutes=minutes))
+    stamp = iso(T0 + timedelta(minutes=minutes, seconds=seconds))
     pr.update(updated_at=stamp, draft=draft, state=state, merged=merged)
     pr["head"]["sha"] = sha
     if state == "closed":
@@ -187,7 +198,7 @@ def run_payload(
 async def run_link(conn: asyncpg.Connection, run_id: int) -> int | None:
     linked: int | None = await conn.fetchval(
         "SELECT p.github_id FROM check_runs c LEFT JOIN pull_requests p"
-        " ON p.id = c.pull_request_id WHERE c.github_id = $1",
+        " ON p.id = c.pr_id WHERE c.github_id = $1",
         run_id,
     )
     return linked
@@ -258,22 +269,22 @@ async def check_repositories(
 async def check_pull_request(conn: asyncpg.Connection, payload: Mapping[str, Any]) -> None:
     pr = payload["pull_request"]
     row = await conn.fetchrow("SELECT * FROM pull_requests WHERE github_id = $1", pr["id"])
-    expected_state = "merged" if pr["merged"] else pr["state"]
+    expected_state = "merged" if pr["merged"] else {"open": "opened"}.get(pr["state"], pr["state"])
     assert row["state"] == expected_state
     assert row["draft"] == pr["draft"]
-    assert row["number"] == pr["number"]
+    assert row["pr_number"] == pr["number"]
     assert row["title"] == pr["title"]
-    assert row["author_login"] == pr["user"]["login"]
-    assert (row["head_ref"], row["head_sha"]) == (pr["head"]["ref"], pr["head"]["sha"])
-    assert (row["base_ref"], row["base_sha"]) == (pr["base"]["ref"], pr["base"]["sha"])
+    assert row["author"] == pr["user"]["login"]
+    assert (row["head_branch"], row["head_sha"]) == (pr["head"]["ref"], pr["head"]["sha"])
+    assert (row["base_branch"], row["base_sha"]) == (pr["base"]["ref"], pr["base"]["sha"])
     assert row["head_repo_full_name"] == pr["head"]["repo"]["full_name"]
-    assert row["html_url"] == pr["html_url"]
+    assert row["url"] == pr["html_url"]
     assert row["is_fork"] is False
     assert row["github_updated_at"] == parse_time(pr["updated_at"])
     assert row["closed_at"] == parse_time(pr["closed_at"])
     assert row["last_trigger"] == payload["action"]
     history = await rows(conn, HISTORY)
-    assert [(h["from_state"], h["to_state"], h["trigger"]) for h in history] == [
+    assert [(h["old_state"], h["new_state"], h["trigger_event"]) for h in history] == [
         (None, expected_state, payload["action"])
     ]
     repository = await conn.fetchrow(
@@ -301,7 +312,10 @@ async def check_installation_link(
 async def check_check_run(conn: asyncpg.Connection, payload: Mapping[str, Any]) -> None:
     run = payload["check_run"]
     row = await conn.fetchrow("SELECT * FROM check_runs WHERE github_id = $1", run["id"])
-    assert (row["name"], row["head_sha"]) == (run["name"], run["head_sha"])
+    assert (row["check_name"], row["head_sha"]) == (run["name"], run["head_sha"])
+    # The seed's external_id is GitHub's id of the run; GitHub's external_id field is metadata.
+    assert row["external_id"] == str(run["id"])
+    assert (row["metadata"] or {}).get("external_id") == (run.get("external_id") or None)
     assert (row["status"], row["conclusion"]) == (run["status"], run["conclusion"])
     assert row["app_slug"] == run["app"].get("slug")
     assert row["check_suite_id"] == run["check_suite"]["id"]
@@ -311,7 +325,7 @@ async def check_check_run(conn: asyncpg.Connection, payload: Mapping[str, Any]) 
     assert row["output_summary"] == run["output"]["summary"]
     assert (row["details_url"], row["html_url"]) == (run.get("details_url"), run["html_url"])
     # No PR stored yet: nothing to link to.
-    assert row["pull_request_id"] is None
+    assert row["pr_id"] is None
     repository = await conn.fetchrow(
         "SELECT * FROM repositories WHERE id = $1", row["repository_id"]
     )
@@ -356,9 +370,18 @@ async def test_all_fixtures_in_file_order(conn: asyncpg.Connection, app: Context
     for event, payload in EXAMPLES:
         await deliver(conn, app, event, payload)
     pr = await conn.fetchrow("SELECT * FROM pull_requests WHERE github_id = $1", PR_ID)
-    # Closed, converted_to_draft and ready_for_review share one updated_at; closed ranks highest.
-    assert (pr["state"], pr["draft"], pr["last_trigger"]) == ("closed", False, "closed")
-    assert pr["closed_at"] == datetime(2019, 5, 15, 15, 21, 18, tzinfo=UTC)
+    # Closed, converted_to_draft and ready_for_review share one updated_at: of a tie, the last to
+    # arrive wins (issue 16: no fixed rank of states), here ready_for_review, last in the file.
+    newest = max(p["pull_request"]["updated_at"] for e, p in EXAMPLES if e == "pull_request")
+    tied = [
+        p["action"]
+        for e, p in EXAMPLES
+        if e == "pull_request" and p["pull_request"]["updated_at"] == newest
+    ]
+    assert tied[-1] == "ready_for_review" and "closed" in tied
+    assert (pr["state"], pr["draft"], pr["last_trigger"]) == ("opened", False, "ready_for_review")
+    # As the last payload says: GitHub's fixtures are of one PR at different moments.
+    assert pr["closed_at"] is None
     assert await run_link(conn, CHECK_RUN["check_run"]["id"]) == PR_ID
     # The rerequested run's repository has no PRs here.
     assert await run_link(conn, 4) is None
@@ -391,10 +414,10 @@ async def deliver_all(
 async def test_merge_sequence_writes_history(conn: asyncpg.Connection, app: Context) -> None:
     await deliver_all(conn, app, "pull_request", merge_sequence())
     assert [tuple(h.values()) for h in await rows(conn, HISTORY)] == [
-        (None, "open", None, True, SHA_A, "opened", "d-opened"),
-        ("open", "open", True, True, SHA_B, "synchronize", "d-sync"),
-        ("open", "open", True, False, SHA_B, "ready_for_review", "d-ready"),
-        ("open", "merged", False, False, SHA_B, "merged", "d-closed"),
+        (None, "opened", None, True, SHA_A, "opened", "d-opened"),
+        ("opened", "opened", True, True, SHA_B, "synchronize", "d-sync"),
+        ("opened", "opened", True, False, SHA_B, "ready_for_review", "d-ready"),
+        ("opened", "merged", False, False, SHA_B, "merged", "d-closed"),
     ]
     pr = await conn.fetchrow("SELECT * FROM pull_requests")
     merged_at = T0 + timedelta(minutes=3)
@@ -417,11 +440,12 @@ async def test_reverse_order_ends_in_the_same_row(conn: asyncpg.Connection, app:
     await conn.execute(TRUNCATE)
     await deliver_all(conn, app, "pull_request", merge_sequence()[::-1])
     reversed_ = await rows(conn, "SELECT * FROM pull_requests")
-    volatile = ("id", "created_at", "updated_at")
+    # last_arrival tells which delivery came last: the order, not the row it ends in.
+    volatile = ("id", "repository_id", "created_at", "updated_at", "last_arrival")
     assert [strip(r, volatile) for r in reversed_] == [strip(r, volatile) for r in in_order]
     # The merge came first; everything after it was older and wrote nothing.
     history = await rows(conn, HISTORY)
-    assert [(h["from_state"], h["to_state"], h["trigger"]) for h in history] == [
+    assert [(h["old_state"], h["new_state"], h["trigger_event"]) for h in history] == [
         (None, "merged", "merged")
     ]
 
@@ -448,9 +472,9 @@ async def test_reopened_later_opens_again(conn: asyncpg.Connection, app: Context
     await deliver(conn, app, "pull_request", pr_payload("closed", minutes=1, state="closed"))
     await deliver(conn, app, "pull_request", pr_payload("reopened", minutes=2))
     history = await rows(conn, HISTORY)
-    assert [(h["from_state"], h["to_state"], h["trigger"]) for h in history] == [
+    assert [(h["old_state"], h["new_state"], h["trigger_event"]) for h in history] == [
         (None, "closed", "closed"),
-        ("closed", "open", "reopened"),
+        ("closed", "opened", "reopened"),
     ]
 
 

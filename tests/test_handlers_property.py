@@ -126,12 +126,12 @@ async def test_any_order_ends_in_the_same_rows(
     ]
     # History depends on the order, but it is a chain of real changes ending in the row's state.
     history = await rows(conn, HISTORY)
-    assert history[0]["from_state"] is None
+    assert history[0]["old_state"] is None
     for before, after in itertools.pairwise(history):
-        assert (after["from_state"], after["from_draft"]) == (
-            before["to_state"],
+        assert (after["old_state"], after["from_draft"]) == (
+            before["new_state"],
             before["to_draft"],
         )
-        changed = (after["to_state"], after["to_draft"], after["head_sha"])
-        assert changed != (before["to_state"], before["to_draft"], before["head_sha"])
-    assert (history[-1]["to_state"], history[-1]["to_draft"]) == ("merged", False)
+        changed = (after["new_state"], after["to_draft"], after["head_sha"])
+        assert changed != (before["new_state"], before["to_draft"], before["head_sha"])
+    assert (history[-1]["new_state"], history[-1]["to_draft"]) == ("merged", False)

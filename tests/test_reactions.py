@@ -85,8 +85,21 @@ async def test_a_failing_check_gets_a_suggested_fix(world_factory, db) -> None:
 
     analysis = await db.fetchrow("SELECT status, category, is_preexisting FROM analysis_results")
     assert tuple(analysis) == ("completed", "test", False)
-    fix_row = await db.fetchrow("SELECT mode, status, attempt_number FROM fix_attempts")
-    assert tuple(fix_row) == ("suggest", "succeeded", 1)
+    fix_row = await db.fetchrow(
+        "SELECT fix_strategy, status, attempt_number, retry_count, success,"
+        " started_at <= completed_at FROM fix_attempts"
+    )
+    assert tuple(fix_row) == ("suggest", "succeeded", 1, 0, True, True)
+    # The seed's columns of a review: who reviewed, what it told GitHub, when.
+    review = await db.fetchrow(
+        "SELECT reviewer_type, decision, feedback, started_at <= completed_at FROM reviews"
+    )
+    assert tuple(review) == ("ai", "COMMENT", "ok", True)
+    # Where the analysis read the failing job's log from.
+    logs_url = await db.fetchval(
+        "SELECT logs_url FROM check_runs WHERE app_slug = 'github-actions'"
+    )
+    assert logs_url.startswith(world.github.url) and logs_url.endswith("/logs")
 
 
 async def test_overloaded_model_is_retried(world_factory) -> None:
@@ -212,7 +225,7 @@ async def test_commit_mode_commits_the_fix_on_the_branch_once(world_factory, db)
 
         await world.replay_all()
         assert world.github.tip(REPO, "fix-calc") == after
-    row = await db.fetchrow("SELECT mode, status, commit_sha FROM fix_attempts")
+    row = await db.fetchrow("SELECT fix_strategy, status, commit_sha FROM fix_attempts")
     assert tuple(row) == ("commit", "succeeded", after)
 
 
@@ -243,7 +256,7 @@ async def test_a_fix_for_a_path_the_branch_lacks_commits_nothing(world_factory, 
         await world.deliver("check_run", world.failed_check())
         assert world.github.tip(REPO, "fix-calc") == before
         assert "src/no_such_file.py is not a file" in our_check_run(world).output["summary"]
-    row = await db.fetchrow("SELECT mode, status FROM fix_attempts")
+    row = await db.fetchrow("SELECT fix_strategy, status FROM fix_attempts")
     assert tuple(row) == ("commit", "failed")
 
 
@@ -256,7 +269,7 @@ async def test_a_fork_gets_a_suggestion_never_a_commit(world_factory, db) -> Non
         assert world.github.tip("forker/widgets", "fix-calc") == before
         assert len(reviews_on(world.github)) == 1
         assert "on a fork" in our_check_run(world).output["summary"]
-    assert await db.fetchval("SELECT mode FROM fix_attempts") == "suggest"
+    assert await db.fetchval("SELECT fix_strategy FROM fix_attempts") == "suggest"
 
 
 async def test_workflow_files_are_never_committed(world_factory, db) -> None:
@@ -268,9 +281,9 @@ async def test_workflow_files_are_never_committed(world_factory, db) -> None:
         await world.deliver("pull_request", world.pr_event("opened"))
         await world.deliver("check_run", world.failed_check())
         assert world.github.tip(REPO, "fix-calc") == before
-    row = await db.fetchrow("SELECT status, error FROM fix_attempts")
+    row = await db.fetchrow("SELECT status, error_message FROM fix_attempts")
     assert row["status"] == "skipped"
-    assert ".github/workflows/ci.yml" in row["error"]
+    assert ".github/workflows/ci.yml" in row["error_message"]
 
 
 def button(world: World, identifier: str) -> dict[str, Any]:
@@ -297,7 +310,7 @@ async def test_the_apply_fix_button_commits_the_suggestion(world_factory, db) ->
         await world.deliver("check_run", button(world, "apply_fix"))
         assert world.github.tip(REPO, "fix-calc") != before
         assert "return a + b" in world.github.file_at(REPO, "calc.py", ref="fix-calc")
-    modes = await db.fetch("SELECT mode, status FROM fix_attempts ORDER BY id")
+    modes = await db.fetch("SELECT fix_strategy, status FROM fix_attempts ORDER BY created_at")
     assert [tuple(r) for r in modes] == [("suggest", "succeeded"), ("commit", "succeeded")]
 
 
@@ -337,7 +350,7 @@ async def test_the_same_failure_in_two_jobs_is_analysed_once(world_factory, db) 
         await world.deliver("check_run", world.failed_check(name="tests (3.11)"))
         await world.deliver("check_run", world.failed_check(name="tests (3.12)"))
         assert len(world.model.calls) == 1
-    rows = await db.fetch("SELECT status, error FROM analysis_results ORDER BY id")
+    rows = await db.fetch("SELECT status, error FROM analysis_results ORDER BY created_at")
     assert [r["status"] for r in rows] == ["completed", "skipped"]
     assert "same failure" in rows[1]["error"]
 
@@ -360,6 +373,41 @@ async def test_the_owners_defaults_sit_between_settings_and_the_repository(world
         world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
         await world.deliver("pull_request", world.pr_event("synchronize"))
         assert len(world.model.calls) == 1
+
+
+async def test_the_repositorys_override_sits_between_the_owners_file_and_its_own(
+    world_factory, db
+) -> None:
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        world.github.add_repo(
+            "octo-org/.github",
+            installation_id=INSTALLATION_ID,
+            files={".github/hookwise.yml": "review: true\nmax_tokens: 2048\n"},
+        )
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert world.model.calls[-1]["max_tokens"] == 2048
+
+        # Set on /admin (repositories.config_override): over the owner's file.
+        await db.execute(
+            "UPDATE repositories SET config_override = $2::jsonb WHERE full_name = $1",
+            REPO,
+            '{"max_tokens": 4096}',
+        )
+        world.github.commit_files(REPO, "fix-calc", {"notes.md": "# Notes\n"})
+        world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        assert world.model.calls[-1]["max_tokens"] == 4096
+
+        # The repository's own file wins over the override.
+        world.github.commit_files(REPO, "main", {".github/hookwise.yml": "max_tokens: 1024\n"})
+        world.github.commit_files(REPO, "fix-calc", {"more.md": "# More\n"})
+        world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        assert world.model.calls[-1]["max_tokens"] == 1024
+        assert len(world.model.calls) == 3
 
 
 async def test_the_pull_requests_own_config_file_is_never_read(world_factory) -> None:

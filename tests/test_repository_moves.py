@@ -13,6 +13,7 @@ import pytest
 
 from app.clients.github import GitHubApp
 from app.clients.github_port import port
+from app.store import repositories
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.github import FakeGitHub
 from tests.test_backfill import ALPHA, open_pulls, own_events, world
@@ -62,10 +63,10 @@ async def test_a_301_is_followed_once_and_the_new_name_reported(
 ) -> None:
     repo = fake_github.add_repo(ALPHA, installation_id=INSTALLATION_ID)
     fake_github.rename_repo(ALPHA, RENAMED)
-    heard: list[tuple[int, str]] = []
+    heard: list[tuple[int, str, str | None]] = []
 
-    async def moved(github_id: int, full_name: str) -> None:
-        heard.append((github_id, full_name))
+    async def moved(github_id: int, full_name: str, url: str | None) -> None:
+        heard.append((github_id, full_name, url))
 
     github_app.on_moved = moved
     api = await github_app.installation_api(INSTALLATION_ID)
@@ -73,7 +74,7 @@ async def test_a_301_is_followed_once_and_the_new_name_reported(
     assert tip["sha"] == fake_github.tip(RENAMED)
     made = await port(api, ALPHA).create_check_run({"name": "lint", "head_sha": tip["sha"]})
     assert fake_github.check_runs[int(made)].repo.full_name == RENAMED
-    assert heard == [(repo["id"], RENAMED)] * 2
+    assert heard == [(repo["id"], RENAMED, f"{fake_github.url}/{RENAMED}")] * 2
     paths = [r.path for r in fake_github.requests if r.path.startswith(("/repos", "/repositor"))]
     assert paths == [
         f"/repos/{ALPHA}/commits/main",
@@ -98,11 +99,28 @@ async def test_a_reconcile_by_the_old_name_follows_and_stores_the_new_one(
         await w.settle()
     row = await db.fetchrow(STORED)
     assert tuple(row) == (RENAMED, "octo-org", "alpha-two", "active")
+    assert await db.fetchval("SELECT url FROM repositories") == f"{fake_github.url}/{RENAMED}"
     assert await db.fetchval("SELECT failure_count FROM repositories") == 0
     assert [(r["event_type"], r["status"]) for r in await own_events(db)] == [
         ("hookwise.backfill", "completed"),
         ("hookwise.reconcile", "completed"),
     ]
+
+
+async def test_a_move_takes_the_new_url_from_the_repository_that_had_it(
+    db: asyncpg.Connection,
+) -> None:
+    # Beta was deleted, and alpha renamed to its name, with neither webhook received.
+    await db.execute(
+        "INSERT INTO repositories (github_id, full_name, url) VALUES"
+        " (1, 'octo-org/alpha', 'https://github.com/octo-org/alpha'),"
+        " (2, 'octo-org/beta', 'https://github.com/octo-org/beta')"
+    )
+    url = "https://github.com/octo-org/beta"
+    assert await repositories.moved(db, 1, "octo-org/beta", url)
+    rows = await db.fetch("SELECT github_id, full_name, url FROM repositories ORDER BY github_id")
+    assert [tuple(r) for r in rows] == [(1, "octo-org/beta", url), (2, "octo-org/beta", None)]
+    assert not await repositories.moved(db, 1, "octo-org/beta", url)  # nothing left to change
 
 
 def repository_event(fake: FakeGitHub, name: str, action: str, **more: Any) -> dict[str, Any]:
@@ -133,6 +151,8 @@ async def test_repository_events_keep_its_name_and_status(
         event = repository_event(fake_github, TRANSFERRED, "transferred", changes={"owner": owner})
         await w.deliver("repository", event)
         assert tuple(await db.fetchrow(STORED)) == (TRANSFERRED, "new-org", "alpha", "active")
+        url = await db.fetchval("SELECT url FROM repositories")
+        assert url == f"{fake_github.url}/{TRANSFERRED}"
 
         fake_github.archive_repo(TRANSFERRED)
         await w.deliver("repository", repository_event(fake_github, TRANSFERRED, "archived"))

@@ -97,7 +97,7 @@ async def test_nul_in_the_texts_of_a_pull_request(
     pr["user"]["login"] = "octo\x00cat"
     await through(conn, app, "pull_request", valid("pull_request$opened", payload))
     row = await conn.fetchrow(PR_ROW, pr["id"])
-    assert (row["title"], row["body"], row["head_ref"], row["author_login"]) == (
+    assert (row["title"], row["body"], row["head_branch"], row["author"]) == (
         "Fix",
         "ab",
         "fixbranch",

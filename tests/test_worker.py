@@ -17,10 +17,11 @@ import pytest
 
 from app.context import Context, open_context
 from app.deliveries import parse_github
-from app.router import HandlerContext, Router
+from app.router import FetchContext, HandlerContext, Router
 from app.settings import Settings
 from app.store import events
 from app.worker import LOCK, Worker, serial_keys
+from tests.conftest import INSTALLATION_ID, with_github
 from tests.signing import github_headers
 
 Handler = Callable[[HandlerContext], Awaitable[None]]
@@ -149,6 +150,68 @@ async def test_dead_letter_after_max_attempts_then_replay_completes(settings, ds
     [row] = await event_rows(db)
     assert (row["status"], row["attempts"]) == ("completed", 1)
     assert await db.fetchval("SELECT count(*) FROM integrations WHERE name = 'x'") == 1
+
+
+async def test_a_handler_asking_github_inside_its_transaction_fails_and_a_fetcher_may(
+    settings, dsn, db, fake_github
+) -> None:
+    # The house rule, enforced where requests leave: a handler (in the event's transaction,
+    # holding its pull request's lock) may not ask GitHub; the event's fetcher, run before, may.
+    fake_github.add_repo("octo-org/alpha", installation_id=INSTALLATION_ID)
+    seen: list[str] = []
+
+    async def asks_inside(event: HandlerContext) -> None:
+        api = await event.app.github.installation_api(INSTALLATION_ID)
+        await api.getitem("/repos/octo-org/alpha")
+
+    async def asks_first(event: FetchContext) -> str:
+        api = await event.app.github.installation_api(INSTALLATION_ID)
+        return (await api.getitem("/repos/octo-org/alpha"))["full_name"]
+
+    async def records(event: HandlerContext) -> None:
+        seen.append(event.fetched)
+
+    router = Router()
+    router.add(asks_inside, "github", "pull_request")
+    router.fetcher("github", "issues")(asks_first)
+    router.add(records, "github", "issues")
+    configured = with_github(fast(settings, max_attempts=1), fake_github)
+    async with running_worker(configured, dsn, router) as (ctx, worker):
+        # The fetcher's event first: the installation token it gets is the handler's too.
+        idle = asyncio.ensure_future(worker.idle())
+        await store(ctx, pr_payload(2), "issues")
+        await asyncio.wait_for(idle, 20)
+        idle = asyncio.ensure_future(worker.idle())
+        await store(ctx, pr_payload(1))
+        await asyncio.wait_for(idle, 20)
+    rows = await db.fetch(
+        "SELECT event_type, status, last_error FROM integration_events ORDER BY event_type"
+    )
+    assert [(r["event_type"], r["status"]) for r in rows] == [
+        ("issues", "completed"),
+        ("pull_request", "failed"),
+    ]
+    assert rows[1]["last_error"] == (
+        "HeldAcrossNetwork: GET 127.0.0.1/repos/octo-org/alpha asked while the event's"
+        " transaction is held"
+    )
+    assert seen == ["octo-org/alpha"]
+    # Only the token and the fetcher's request reached GitHub; the handler's never left.
+    assert [r.path for r in fake_github.requests if r.path.startswith("/repos/")] == [
+        "/repos/octo-org/alpha"
+    ]
+
+
+def test_an_event_has_one_fetcher() -> None:
+    async def one(event: FetchContext) -> None:
+        return None
+
+    router = Router()
+    router.fetcher("github", "issues")(one)
+    with pytest.raises(ValueError, match="two fetchers"):
+        router.fetcher("github", "issues")(one)
+    with pytest.raises(ValueError, match="two fetchers"):
+        Router(router, router)
 
 
 async def test_events_of_one_pull_request_never_run_at_once(settings, dsn, db) -> None:

@@ -75,7 +75,7 @@ async def test_a_killed_worker_event_completes_once_after_its_lease(settings, ds
     row = await db.fetchrow("SELECT status, attempts FROM integration_events")
     assert (row["status"], row["attempts"]) == ("completed", 2)
     assert await db.fetchval("SELECT count(*) FROM pull_requests") == 1
-    history = await db.fetch("SELECT trigger::text, delivery_id FROM pr_state_history")
+    history = await db.fetch("SELECT trigger_event::text, delivery_id FROM pr_state_history")
     assert [tuple(r) for r in history] == [("opened", delivery)]
 
 

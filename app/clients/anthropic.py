@@ -27,6 +27,7 @@ from typing import Any
 
 import anthropic
 
+from app.clients import guard
 from app.clients.errors import RateLimited
 from app.metrics import Metrics
 from app.retry import backoff
@@ -130,6 +131,7 @@ class Model:
             base_url=settings.anthropic_base_url,
             max_retries=0,
             timeout=120.0,
+            http_client=anthropic.DefaultAsyncHttpxClient(event_hooks=guard.hooks()),
         )
         self._tries = settings.anthropic_max_retries + 1
         self._retry_seconds = settings.anthropic_retry_seconds

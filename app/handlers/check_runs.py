@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from app.handlers.github_payload import ensure_repository, parse_time
 from app.router import HandlerContext, Router
@@ -17,17 +18,19 @@ from app.store.check_runs import CheckRun
 router = Router()
 
 
-def to_row(run: Mapping[str, Any], *, repository_id: int) -> CheckRun:
+def to_row(run: Mapping[str, Any], *, repository_id: UUID, arrival: int | None = None) -> CheckRun:
     output = run.get("output") or {}
+    external_id = run.get("external_id")
     return CheckRun(
         github_id=run["id"],
         repository_id=repository_id,
-        name=run["name"],
+        check_name=run["name"],
         head_sha=run["head_sha"],
         status=run["status"],
         conclusion=run.get("conclusion"),
         app_slug=(run.get("app") or {}).get("slug"),
-        external_id=run.get("external_id"),
+        # The seed's external_id is GitHub's id of the run; GitHub's field goes in metadata.
+        metadata={"external_id": external_id} if external_id else None,
         details_url=run.get("details_url"),
         html_url=run.get("html_url"),
         check_suite_id=(run.get("check_suite") or {}).get("id"),
@@ -35,6 +38,7 @@ def to_row(run: Mapping[str, Any], *, repository_id: int) -> CheckRun:
         completed_at=parse_time(run.get("completed_at")),
         output_title=output.get("title"),
         output_summary=output.get("summary"),
+        last_arrival=arrival,
     )
 
 
@@ -54,7 +58,8 @@ async def check_run(ctx: HandlerContext) -> None:
     run = payload["check_run"]
     repository_github_id = payload["repository"]["id"]
     repository_id = await ensure_repository(ctx.conn, payload)
-    check_run_id = await check_runs.upsert(ctx.conn, to_row(run, repository_id=repository_id))
+    row = to_row(run, repository_id=repository_id, arrival=ctx.event.arrival)
+    check_run_id = await check_runs.upsert(ctx.conn, row)
     pull_request_id = await check_runs.find_pull_request(
         ctx.conn,
         repository_id=repository_id,

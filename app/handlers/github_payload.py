@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -42,10 +43,11 @@ def repository_from_payload(payload: Mapping[str, Any]) -> Repository:
         default_branch=repo.get("default_branch"),
         private=repo.get("private"),
         fork=repo.get("fork"),
+        url=repo.get("html_url"),
     )
 
 
-async def ensure_repository(conn: asyncpg.Connection, payload: Mapping[str, Any]) -> int:
+async def ensure_repository(conn: asyncpg.Connection, payload: Mapping[str, Any]) -> UUID:
     """repositories.id of the payload's repository, creating it (and a bare installation)."""
     found = installation_id(payload)
     if found is not None:

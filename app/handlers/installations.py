@@ -8,7 +8,7 @@ from typing import Any
 
 from app import reconcile
 from app.handlers.github_payload import parse_time
-from app.router import HandlerContext, Router
+from app.router import FetchContext, HandlerContext, Router
 from app.store import installations, repositories
 from app.store.installations import Installation
 from app.store.repositories import Repository
@@ -103,22 +103,30 @@ async def installation_created(ctx: HandlerContext) -> None:
         await _look(ctx, reconcile.BACKFILL, installation, listed)
 
 
-@router.register("github", reconcile.LIST_REPOSITORIES)
-async def installation_listed(ctx: HandlerContext) -> None:
+@router.fetcher("github", reconcile.LIST_REPOSITORIES)
+async def list_installed(ctx: FetchContext) -> list[Mapping[str, Any]] | None:
     """The repositories GitHub lists for an installation (GET /installation/repositories, its
-    token), recorded and backfilled as if the installation event had listed them."""
+    token), asked before the transaction; None without a GitHub App."""
     github = ctx.app.github
     if github is None:
-        return
-    installation_id = int(ctx.payload["installation"]["id"])
-    api = await github.installation_api(installation_id)
-    items = [
+        return None
+    api = await github.installation_api(int(ctx.payload["installation"]["id"]))
+    return [
         item
         async for item in api.getiter(
             "/installation/repositories?per_page=100", iterable_key="repositories"
         )
     ]
-    listed = _listed(items)
+
+
+@router.register("github", reconcile.LIST_REPOSITORIES)
+async def installation_listed(ctx: HandlerContext) -> None:
+    """Record the listed repositories and backfill them, as if the installation event had
+    listed them."""
+    if ctx.fetched is None:
+        return
+    installation_id = int(ctx.payload["installation"]["id"])
+    listed = _listed(ctx.fetched)
     await repositories.add(ctx.conn, installation_id, listed)
     await reconcile.after_installation_change(
         ctx.conn,

@@ -22,7 +22,11 @@ router = Router()
 
 
 def issue_of(
-    payload: Mapping[str, Any], *, received_at: datetime, removed: bool
+    payload: Mapping[str, Any],
+    *,
+    received_at: datetime,
+    removed: bool,
+    arrival: int | None = None,
 ) -> LinearIssue | None:
     """The row a webhook's data describes; None when it does not even say which issue."""
     data = payload.get("data") or {}
@@ -56,6 +60,7 @@ def issue_of(
         url=data.get("url") or payload.get("url"),
         linear_updated_at=updated_at,
         removed_at=removed_at,
+        last_arrival=arrival,
     )
 
 
@@ -64,7 +69,12 @@ def issue_of(
 @router.register("linear", "Issue", "remove")
 async def issue(event: HandlerContext) -> None:
     removed = event.event.action == "remove"
-    row = issue_of(event.payload, received_at=event.event.received_at, removed=removed)
+    row = issue_of(
+        event.payload,
+        received_at=event.event.received_at,
+        removed=removed,
+        arrival=event.event.arrival,
+    )
     if row is None:
         event.log.warning("Linear Issue %s without an id or identifier", event.event.action)
         return

@@ -34,7 +34,7 @@ async def relink(
 ) -> list[Linked]:
     """Rebuild the PR's links from its text and the issues stored (or `issues`, by identifier);
     the links as they now stand."""
-    found = mentions(branch=pull.head_ref, title=pull.title, body=pull.body)
+    found = mentions(branch=pull.head_branch, title=pull.title, body=pull.body)
     if issues is None:
         issues = await linear_issues.by_identifiers(conn, (m.identifier for m in found))
     wanted: dict[str, Link] = {}
@@ -48,14 +48,14 @@ async def relink(
             wanted[issue.id] = Link(issue.id, mention.kind, mention.source)
     dropped = await links.replace(conn, pull.id, list(wanted.values()))
     if dropped:
-        log.info("%s#%d: unlinked %s", pull.full_name, pull.number, ", ".join(dropped))
+        log.info("%s#%d: unlinked %s", pull.full_name, pull.pr_number, ", ".join(dropped))
     return await links.linked(conn, pull.id)
 
 
 def unresolved(pull: PullText, linked: list[Linked]) -> list[Mention]:
     """The mentions no stored issue answers: Linear may know them."""
     known = {link.identifier for link in linked}
-    found = mentions(branch=pull.head_ref, title=pull.title, body=pull.body)
+    found = mentions(branch=pull.head_branch, title=pull.title, body=pull.body)
     return [m for m in found if m.identifier not in known]
 
 
@@ -72,13 +72,14 @@ async def start_linear_sync(
     if not wanted:
         return
     digest = hashlib.sha256(",".join(wanted).encode()).hexdigest()[:16]
+    # "open", not the stored 'opened': keys of executions started before 0006 stay the same.
     state = pull.state if closing else "open"
     await triggers.start_for_pull(
         event,
         "hookwise.linear_sync",
         f"linear:{pull.github_id}:{state}:{digest}",
         pull_request_id=pull.id,
-        label=f"{pull.full_name}#{pull.number}",
+        label=f"{pull.full_name}#{pull.pr_number}",
         payload={"pull_request_github_id": pull.github_id, "closing": closing},
     )
 
@@ -94,5 +95,5 @@ async def link_pull_request(event: HandlerContext) -> None:
         return
     linked = await relink(event.conn, event.log, pull)
     # The stored state decides: a stale `closed` delivery for a PR since reopened says nothing.
-    closing = event.payload.get("action") == "closed" and pull.state != "open"
+    closing = event.payload.get("action") == "closed" and pull.state != "opened"
     await start_linear_sync(event, pull, linked, closing=closing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from app.handlers.github_payload import ensure_repository, parse_time
 from app.router import HandlerContext, Router
@@ -28,7 +29,7 @@ TRIGGERS = frozenset(
 def state_of(pr: Mapping[str, Any]) -> str:
     if pr.get("merged") or pr.get("merged_at"):
         return "merged"
-    return "closed" if pr.get("state") == "closed" else "open"
+    return "closed" if pr.get("state") == "closed" else "opened"
 
 
 def trigger_of(action: str | None, state: str) -> str:
@@ -44,25 +45,30 @@ def is_fork(pr: Mapping[str, Any]) -> bool:
 
 
 def to_row(
-    pr: Mapping[str, Any], *, repository_id: int, action: str | None, delivery_id: str
+    pr: Mapping[str, Any],
+    *,
+    repository_id: UUID,
+    action: str | None,
+    delivery_id: str,
+    arrival: int | None = None,
 ) -> PullRequest:
     state = state_of(pr)
     head, base = pr["head"], pr["base"]
     return PullRequest(
         github_id=pr["id"],
         repository_id=repository_id,
-        number=pr["number"],
+        pr_number=pr["number"],
         state=state,
         draft=bool(pr.get("draft")),
         title=pr.get("title"),
         body=pr.get("body"),
-        author_login=(pr.get("user") or {}).get("login"),
-        head_ref=head.get("ref"),
+        author=(pr.get("user") or {}).get("login"),
+        head_branch=head.get("ref"),
         head_sha=head.get("sha"),
         head_repo_full_name=(head.get("repo") or {}).get("full_name"),
-        base_ref=base.get("ref"),
+        base_branch=base.get("ref"),
         base_sha=base.get("sha"),
-        html_url=pr.get("html_url"),
+        url=pr.get("html_url"),
         is_fork=is_fork(pr),
         github_created_at=parse_time(pr.get("created_at")),
         github_updated_at=parse_time(pr.get("updated_at")),
@@ -70,7 +76,16 @@ def to_row(
         merged_at=parse_time(pr.get("merged_at")),
         last_trigger=trigger_of(action, state),
         last_delivery_id=delivery_id,
+        metadata=metadata_of(pr),
+        last_arrival=arrival,
     )
+
+
+def metadata_of(pr: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What `metadata` keeps of the PR: its label names, sorted (a REST listing and a webhook
+    may order them differently)."""
+    labels = sorted(label["name"] for label in pr.get("labels") or () if label.get("name"))
+    return {"labels": labels} if labels else None
 
 
 @router.register("github", "pull_request")
@@ -84,6 +99,7 @@ async def pull_request(ctx: HandlerContext) -> None:
         repository_id=repository_id,
         action=payload.get("action"),
         delivery_id=ctx.event.delivery_id,
+        arrival=ctx.event.arrival,
     )
     pull_request_id = await pull_requests.upsert(ctx.conn, row)
     # The payload's head, not the stored one: runs of an older commit belong to this PR too,

@@ -2,9 +2,10 @@
 
 Without the token none of these routes exists. With it, every page but the login wants the
 signed session cookie (app/http/sessions.py), and every POST also that session's CSRF token.
-Pages read through app/store/browse.py; the two buttons replay a stored event
-(app/store/events.py) and ask GitHub to redeliver a delivery it failed to hand over
-(the paging of app/redeliver.py). Jinja2 escapes everything it renders.
+Pages read through app/store/browse.py; the buttons replay a stored event
+(app/store/events.py), ask GitHub to redeliver a delivery it failed to hand over
+(the paging of app/redeliver.py) and set a repository's settings override
+(repositories.config_override, app/repo_config.py). Jinja2 escapes everything it renders.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jinja2
+import yaml
 from gidgethub import GitHubException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -34,8 +36,9 @@ from app.context import Context
 from app.http.body import read_body
 from app.http.sessions import COOKIE, Sessions
 from app.operate import parse_time
+from app.repo_config import settings_of
 from app.settings import SOURCES
-from app.store import attempts, bodies, browse, events
+from app.store import attempts, bodies, browse, events, repositories
 from app.store.pool import connection
 
 log = logging.getLogger(__name__)
@@ -344,21 +347,67 @@ async def installations_page(request: Request, admin: Admin) -> Response:
 
 
 async def pulls_page(request: Request, admin: Admin) -> Response:
-    text = request.query_params.get("repository") or ""
-    repository = int(text) if text.isdigit() else None
+    try:
+        repository = uuid.UUID(request.query_params.get("repository") or "")
+    except ValueError:
+        repository = None
     async with connection(admin.ctx.pool) as conn:
         rows = await browse.pulls(conn, repository_id=repository, limit=PAGE_SIZE * 2)
     return admin.render(request, "pulls.html", rows=rows, repository=repository)
 
 
 async def pull_page(request: Request, admin: Admin) -> Response:
-    pull_id: int = request.path_params["pull_id"]
+    pull_id: uuid.UUID = request.path_params["pull_id"]
     async with connection(admin.ctx.pool) as conn:
         pull = await browse.pull(conn, pull_id)
         entries = await browse.timeline(conn, pull_id) if pull is not None else []
     if pull is None:
         return admin.not_found(request, f"No pull request has id {pull_id}.")
     return admin.render(request, "pull.html", pull=pull, entries=entries)
+
+
+async def settings_page(request: Request, admin: Admin) -> Response:
+    repository_id: uuid.UUID = request.path_params["repository_id"]
+    async with connection(admin.ctx.pool) as conn:
+        row = await repositories.with_override(conn, repository_id)
+    if row is None:
+        return admin.not_found(request, f"No repository has id {repository_id}.")
+    override = row["config_override"]
+    text = yaml.safe_dump(override, sort_keys=True) if override else ""
+    return admin.render(
+        request,
+        "settings.html",
+        repository_id=repository_id,
+        full_name=row["full_name"],
+        text=text,
+        error=None,
+        saved=request.query_params.get("saved") == "1",
+    )
+
+
+async def save_settings(request: Request, admin: Admin, form: Form) -> Response:
+    """The override as hookwise.yml would say it; empty removes it. Refused (400) with the
+    mistake named, as a file with it would be."""
+    repository_id: uuid.UUID = request.path_params["repository_id"]
+    text = form.get("override", "")
+    data, error = settings_of(text, "the override")
+    async with connection(admin.ctx.pool) as conn:
+        row = await repositories.with_override(conn, repository_id)
+        if row is None:
+            return admin.not_found(request, f"No repository has id {repository_id}.")
+        if error is None:
+            await repositories.set_config_override(conn, repository_id, data)
+    if error is not None:
+        values = {"full_name": row["full_name"], "text": text, "error": error, "saved": False}
+        return admin.render(
+            request, "settings.html", status=400, repository_id=repository_id, **values
+        )
+    log.info(
+        "admin set the settings override of %s",
+        row["full_name"],
+        extra={"action": "admin_config_override"},
+    )
+    return redirect(f"/admin/repositories/{repository_id}/settings?saved=1")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,7 +495,13 @@ def routes(ctx: Context) -> list[Route]:
         Route("/admin/deliveries/{event_id:uuid}/replay", action(replay, admin), methods=["POST"]),
         Route("/admin/installations", page(installations_page, admin)),
         Route("/admin/pulls", page(pulls_page, admin)),
-        Route("/admin/pulls/{pull_id:int}", page(pull_page, admin)),
+        Route("/admin/pulls/{pull_id:uuid}", page(pull_page, admin)),
+        Route("/admin/repositories/{repository_id:uuid}/settings", page(settings_page, admin)),
+        Route(
+            "/admin/repositories/{repository_id:uuid}/settings",
+            action(save_settings, admin),
+            methods=["POST"],
+        ),
         Route("/admin/redeliver", page(redeliver_page, admin)),
         Route("/admin/redeliver/{delivery_id:int}", action(redeliver_one, admin), methods=["POST"]),
     ]

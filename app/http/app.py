@@ -3,7 +3,7 @@ is a Starlette app built from plain route and handler lists."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 
@@ -38,7 +38,9 @@ class App:
             await self.rest(scope, receive, send)
 
 
-def create_app(ctx: Context) -> App:
+def create_app(ctx: Context, *, metrics_peers: Sequence[str] = ()) -> App:
+    """`metrics_peers`: the /metrics URLs of the other processes sharing this one's port
+    (app/processes.py), whose figures /metrics gathers."""
     group = GroupCommit(ctx.pool)
     webhooks = Webhooks(ctx, group.store)
 
@@ -52,7 +54,7 @@ def create_app(ctx: Context) -> App:
         Route("/webhooks/{source}", webhooks, methods=["POST"]),
         Route("/healthz", health.healthz),
         Route("/readyz", partial(health.readyz, ctx=ctx, expected=migrations.load())),
-        Route("/metrics", partial(metrics.metrics, ctx=ctx)),
+        Route("/metrics", partial(metrics.metrics, ctx=ctx, peers=tuple(metrics_peers))),
         # Empty without HOOKWISE_ADMIN_TOKEN: then /admin does not exist at all.
         *admin.routes(ctx),
     ]

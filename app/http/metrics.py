@@ -1,10 +1,17 @@
-"""GET /metrics: this process's counters, and the queue as the database sees it at scrape time."""
+"""GET /metrics: this process's counters, and the queue as the database sees it at scrape time.
+
+Under `hookwise serve --workers N` several processes share the port; whichever answers gathers
+the others' counters from their own metrics ports (`?scope=process`: theirs alone, no queue)
+and sums them (app.metrics.merge), so a scrape is whole.
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
 from functools import partial
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,12 +19,16 @@ from starlette.routing import Route
 
 from app.context import Context
 from app.http import health
-from app.metrics import CONTENT_TYPE, Family, Gauge
+from app.metrics import CONTENT_TYPE, Family, Gauge, merge
 from app.store import events
 from app.store.errors import StoreUnavailable
 from app.store.pool import connection
 
+log = logging.getLogger(__name__)
+
 STATUSES = ("pending", "processing", "completed", "ignored", "failed")
+# A peer that does not answer in this long is left out of the scrape (and logged).
+PEER_TIMEOUT = 2.0
 
 
 async def queue_families(ctx: Context) -> list[Family]:
@@ -50,15 +61,35 @@ def authorized(request: Request, ctx: Context) -> bool:
     return hmac.compare_digest(given, b"Bearer " + token.get_secret_value().encode())
 
 
-async def metrics(request: Request, *, ctx: Context) -> Response:
+async def metrics(request: Request, *, ctx: Context, peers: tuple[str, ...] = ()) -> Response:
     if not authorized(request, ctx):
         return JSONResponse(
             {"error": "a bearer token is required"},
             status_code=401,
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
+    if request.query_params.get("scope") == "process":
+        return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
     text = ctx.metrics.render(await queue_families(ctx))
+    if peers:
+        text = merge([text, *await peer_texts(peers, request.headers.get("authorization"))])
     return Response(text, media_type=CONTENT_TYPE)
+
+
+async def peer_texts(urls: tuple[str, ...], authorization: str | None) -> list[str]:
+    """The other processes' own figures, from their /metrics URLs (on this machine)."""
+    headers = {"authorization": authorization} if authorization else {}
+    texts = []
+    async with httpx.AsyncClient(timeout=PEER_TIMEOUT, headers=headers) as client:
+        for url in urls:
+            try:
+                response = await client.get(url, params={"scope": "process"})
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                log.warning("metrics of the process at %s left out: %s", url, exc)
+                continue
+            texts.append(response.text)
+    return texts
 
 
 def metrics_app(ctx: Context) -> Starlette:

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from app.store import executions
+from app.store import executions, repositories
 from app.store.executions import Execution
 
 if TYPE_CHECKING:
+    from app.clients.github import GitHubAPI
     from app.context import Context
+    from app.repo_config import RepoConfig
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ class ReactionContext:
     def event_id(self) -> UUID | None:
         """The event that started this execution, for outbound_actions' bookkeeping."""
         return self.execution.event_id
+
+    async def repo_config(self, api: GitHubAPI, repo: str) -> RepoConfig:
+        """`repo`'s configuration: settings, the owner's file, the override set on /admin,
+        the repository's own file (app/repo_config.py)."""
+        override = await repositories.config_override(self.conn, repo)
+        return await self.app.configs.load(api, self.settings, repo=repo, override=override)
 
     async def step(self, step: str, message: str, *, level: str = "INFO", **metadata: Any) -> None:
         """One line of execution_logs: what the reaction did (diff fetched, model asked, …)."""

@@ -15,8 +15,10 @@ import base64
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from uuid import UUID
 
 from app import github_limits as limits
 from app.analysis.basediff import new_since_base
@@ -116,11 +118,11 @@ async def run_analysis(ctx: ReactionContext) -> str:
     assert app.github is not None and app.model is not None
     await clean_slate(ctx)
     stored = await analyses.check_run(ctx.conn, run["id"])
-    if stored is None or stored["pull_request_id"] is None:
+    if stored is None or stored["pr_id"] is None:
         return "no pull request to suggest a fix on"
     repo = payload["repository"]["full_name"]
     api = await app.github.installation_api(payload["installation"]["id"])
-    config = await app.configs.load(api, app.settings, repo=repo)
+    config = await ctx.repo_config(api, repo)
     report = Report(ctx, api, repo, run)
     if config.error:
         await report.show("hookwise.yml has a problem", config.error)
@@ -140,12 +142,12 @@ async def run_button(ctx: ReactionContext) -> str:
         return "not our check run"
     await clean_slate(ctx)
     stored = await analyses.check_run(ctx.conn, int(ours["external_id"]))
-    if stored is None or stored["pull_request_id"] is None:
+    if stored is None or stored["pr_id"] is None:
         return "the failing check run is not stored"
     repo = payload["repository"]["full_name"]
     api = await app.github.installation_api(payload["installation"]["id"])
     failing = await port(api, repo).check_run(ours["external_id"])
-    config = await app.configs.load(api, app.settings, repo=repo)
+    config = await ctx.repo_config(api, repo)
     report = Report(ctx, api, repo, failing)
     analyst = Analyst(ctx, app.github, api, repo, failing, stored, config, report)
     wanted = (payload.get("requested_action") or {}).get("identifier", "reanalyse")
@@ -243,7 +245,7 @@ class Analyst:
         self.run, self.stored, self.config, self.report = run, stored, config, report
         self.base = Analysis(
             check_run_id=stored["id"],
-            pull_request_id=stored["pull_request_id"],
+            pull_request_id=stored["pr_id"],
             failure_signature=None,
             execution_id=ctx.execution.id,
         )
@@ -258,10 +260,7 @@ class Analyst:
     async def respond(self, *, again: bool = False) -> str:
         """Analyse and react; `again` (Re-analyse) asks the model even for a known failure."""
         conn, config = self.ctx.conn, self.config
-        if (
-            await analyses.fix_attempts(conn, self.stored["pull_request_id"])
-            >= config.max_fix_attempts
-        ):
+        if await analyses.fix_attempts(conn, self.stored["pr_id"]) >= config.max_fix_attempts:
             return await self.skip(f"The cap of {config.max_fix_attempts} fix attempts is reached.")
         if (
             await reviews.tokens_today(conn, self.stored["repository_id"])
@@ -277,14 +276,14 @@ class Analyst:
         signature = failure_signature(excerpt.text)
         self.base = replace(self.base, failure_signature=signature)
         earlier = await analyses.same_failure(
-            conn, self.stored["pull_request_id"], signature, self.run["head_sha"], self.stored["id"]
+            conn, self.stored["pr_id"], signature, self.run["head_sha"], self.stored["id"]
         )
         if earlier is not None and not again:
             return await self.skip(f"The same failure was analysed already (analysis {earlier}).")
         base_runs = await self.base_runs()
         if any(r.get("conclusion") in FAILED for r in base_runs):
             return await self.skip(
-                f"{self.run['name']} fails on {self.stored['base_ref']} too: the failure is "
+                f"{self.run['name']} fails on {self.stored['base_branch']} too: the failure is "
                 "pre-existing or flaky, not this pull request's.",
                 is_preexisting=True,
                 category="pre-existing",
@@ -295,8 +294,8 @@ class Analyst:
         app = self.ctx.app
         assert app.model is not None
         prompt = (
-            f"Check: {self.run['name']}\nPull request #{self.stored['number']} "
-            f"({self.stored['head_ref']} into {self.stored['base_ref']})\n\n"
+            f"Check: {self.run['name']}\nPull request #{self.stored['pr_number']} "
+            f"({self.stored['head_branch']} into {self.stored['base_branch']})\n\n"
             f"Log excerpt:\n```\n{excerpt}\n```"
         )
         try:
@@ -335,7 +334,7 @@ class Analyst:
             replace(
                 self.base,
                 category=found["category"],
-                confidence=confidence,
+                confidence_score=confidence,
                 root_cause=found["root_cause"],
                 recommended_action=found["recommended_action"],
                 patch=found["edits"],
@@ -361,7 +360,7 @@ class Analyst:
         )
         return f"{found['category']} failure analysed"
 
-    async def fix(self, analysis_id: int, edits: list[dict[str, Any]], summary: str) -> str:
+    async def fix(self, analysis_id: UUID, edits: list[dict[str, Any]], summary: str) -> str:
         if self.config.fix_mode != "commit":
             return await self.suggest(analysis_id, edits, summary)
         if self.stored["is_fork"]:
@@ -370,32 +369,34 @@ class Analyst:
             return f"The branch is on a fork, so the fix is suggested, not committed. {note}"
         return await self.commit(analysis_id, edits)
 
-    async def next_attempt(self, analysis_id: int, mode: str) -> FixAttempt:
+    async def next_attempt(self, analysis_id: UUID, strategy: str) -> FixAttempt:
         """This PR's next fix attempt, skipped until it is done: every try counts to the cap."""
-        pull_request_id = self.stored["pull_request_id"]
+        pull_request_id = self.stored["pr_id"]
         return FixAttempt(
             analysis_result_id=analysis_id,
             pull_request_id=pull_request_id,
             check_run_id=self.stored["id"],
-            mode=mode,
+            fix_strategy=strategy,
             execution_id=self.ctx.execution.id,
             status="skipped",
             attempt_number=await analyses.fix_attempts(self.ctx.conn, pull_request_id) + 1,
+            retry_count=max(self.ctx.execution.attempts - 1, 0),
+            started_at=datetime.now(UTC),
         )
 
-    async def commit(self, analysis_id: int, edits: list[dict[str, Any]]) -> str:
+    async def commit(self, analysis_id: UUID, edits: list[dict[str, Any]]) -> str:
         """The edits as one commit on the PR's branch: never forced, never in workflows."""
         conn, stored, run = self.ctx.conn, self.stored, self.run
         attempt = await self.next_attempt(analysis_id, "commit")
         refused = sorted({e["path"] for e in edits if protected(e["path"])})
         if refused:
             why = f"the fix would change {', '.join(refused)}, which hookwise never touches"
-            await analyses.record_fix(conn, replace(attempt, error=why))
+            await analyses.record_fix(conn, replace(attempt, error_message=why))
             return f"No commit: {why}."
-        key = f"{self.repo}#{stored['number']}:check:{run['id']}"
+        key = f"{self.repo}#{stored['pr_number']}:check:{run['id']}"
         marker = MARKER.format(kind="fix", key=key)
         message = f"Fix {run['name']} (hookwise)\n\n{marker}"
-        branch = stored["head_ref"]
+        branch = stored["head_branch"]
 
         async def find() -> str | None:
             tip = await self.port.tip(branch)
@@ -413,31 +414,36 @@ class Analyst:
                 find=find,
             )
         except EditError as exc:
-            await analyses.record_fix(conn, replace(attempt, status="failed", error=str(exc)))
+            await analyses.record_fix(
+                conn, replace(attempt, status="failed", error_message=str(exc))
+            )
             return f"The fix could not be committed: {exc}"
         except Exception as exc:
             # GitHub refused the commit (a push meanwhile: 422): say so, do not retry.
             refused = classify(exc)
             if not isinstance(refused, Refused):
                 raise
-            await analyses.record_fix(conn, replace(attempt, status="failed", error=str(refused)))
+            await analyses.record_fix(
+                conn, replace(attempt, status="failed", error_message=str(refused))
+            )
             return f"The fix could not be committed: {refused}"
         await analyses.record_fix(conn, replace(attempt, status="succeeded", commit_sha=sha))
         await self.ctx.step("commit", f"fix committed to {branch} as {sha[:7]}")
         return f"Committed the fix to {branch} as {sha[:7]}; CI runs again on it."
 
-    async def suggest(self, analysis_id: int, edits: list[dict[str, Any]], summary: str) -> str:
+    async def suggest(self, analysis_id: UUID, edits: list[dict[str, Any]], summary: str) -> str:
         """One review with a suggestion per edit that falls inside the diff, anchored and posted
         at the failing run's commit: the edits' line numbers are that commit's, and the PR's
         head may have moved on since."""
         conn, stored = self.ctx.conn, self.stored
-        number, commit = stored["number"], self.run["head_sha"]
+        number, commit = stored["pr_number"], self.run["head_sha"]
         patches = {f["filename"]: f.get("patch") or "" for f in await self.diff_at(commit)}
         comments = suggestions(edits, patches)
         attempt = await self.next_attempt(analysis_id, "suggest")
         if not comments:
             await analyses.record_fix(
-                conn, replace(attempt, error="no edit falls on lines of the pull request's diff")
+                conn,
+                replace(attempt, error_message="no edit falls on lines of the pull request's diff"),
             )
             return "The proposed edits touch lines outside this pull request's diff."
         # The execution, not the analysis: a retried attempt records a new analysis row, and
@@ -480,9 +486,9 @@ class Analyst:
     async def diff_at(self, commit: str) -> list[Mapping[str, Any]]:
         """The pull request's files as its diff was at `commit` (compare from the base branch,
         three dots, as GitHub diffs a pull request); its files now without a base branch."""
-        base = self.stored["base_ref"]
+        base = self.stored["base_branch"]
         if not base:
-            return await self.port.pull_files(self.stored["number"])
+            return await self.port.pull_files(self.stored["pr_number"])
         return await self.port.compare_files(base, commit)
 
     async def evidence(self) -> str:
@@ -510,6 +516,10 @@ class Analyst:
         installation = self.ctx.payload["installation"]["id"]
         for job in await self.port.run_jobs(found[1]):
             if str(job.get("check_run_url", "")).endswith(f"/check-runs/{run['id']}"):
+                if run["id"] == self.run["id"] and job.get("url"):
+                    await analyses.set_logs_url(
+                        self.ctx.conn, self.stored["id"], f"{job['url']}/logs"
+                    )
                 try:
                     return await self.github.job_log(installation, self.repo, job["id"])
                 except Exception as exc:
@@ -524,7 +534,7 @@ class Analyst:
 
     async def base_runs(self) -> list[Mapping[str, Any]]:
         """The latest runs of this check on the PR's base branch."""
-        base = self.stored["base_ref"]
+        base = self.stored["base_branch"]
         if not base:
             return []
         return await self.port.check_runs_for(base, self.run["name"], filter="latest")
@@ -546,7 +556,7 @@ class Analyst:
             lambda: cut(new_since_base(evidence, base_log), budget_tokens=EVIDENCE_TOKENS).text
         )
         await self.ctx.step(
-            "evidence", f"differenced against run {green[0]['id']} on {self.stored['base_ref']}"
+            "evidence", f"differenced against run {green[0]['id']} on {self.stored['base_branch']}"
         )
         return differenced
 

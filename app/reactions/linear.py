@@ -35,7 +35,7 @@ async def run(ctx: ReactionContext) -> str:
     pull = await links.pull(ctx.conn, ctx.payload["pull_request_github_id"])
     if pull is None:
         return "the pull request is not stored"
-    found = mentions(branch=pull.head_ref, title=pull.title, body=pull.body)
+    found = mentions(branch=pull.head_branch, title=pull.title, body=pull.body)
     issues = await resolve(ctx, found)
     linked = await relink(ctx.conn, ctx.log, pull, issues)
     await tell_linear(ctx, pull, linked, closing=bool(ctx.payload.get("closing")))
@@ -83,12 +83,12 @@ async def resolve(ctx: ReactionContext, found: list[Mention]) -> dict[str, Linea
 
 
 def _target(link: Linked, pull: PullText) -> str:
-    return f"{link.identifier} <- {pull.full_name}#{pull.number}"
+    return f"{link.identifier} <- {pull.full_name}#{pull.pr_number}"
 
 
 async def attach(ctx: ReactionContext, linear: LinearClient, pull: PullText, link: Linked) -> None:
-    url = pull.html_url or ""
-    title = f"#{pull.number} {pull.title or ''}".strip()
+    url = pull.url or ""
+    title = f"#{pull.pr_number} {pull.title or ''}".strip()
     request = {"issueId": link.linear_issue_id, "url": url, "title": title}
 
     async def create() -> str:
@@ -125,10 +125,10 @@ async def complete(
         if fetched is None:
             return
         team_id = fetched.team_id
-    chosen = automation_state(await linear.team_workflow(team_id), "merge", pull.base_ref or "")
+    chosen = automation_state(await linear.team_workflow(team_id), "merge", pull.base_branch or "")
     if isinstance(chosen, NoAction):
         why = f"{_target(link, pull)}: the team's automation for a merge into"
-        await ctx.step("linear", f"{why} {pull.base_ref} takes no action")
+        await ctx.step("linear", f"{why} {pull.base_branch} takes no action")
         return
     target = chosen
 
@@ -141,7 +141,7 @@ async def complete(
         ctx.app.pool,
         Action("linear.complete", f"{link.linear_issue_id}:{pull.github_id}", _target(link, pull)),
         event_id=ctx.event_id,
-        request={"issueId": link.linear_issue_id, "stateId": target.id, "merged": pull.html_url},
+        request={"issueId": link.linear_issue_id, "stateId": target.id, "merged": pull.url},
         create=create,
     )
 
@@ -150,7 +150,7 @@ async def comment_closed(
     ctx: ReactionContext, linear: LinearClient, pull: PullText, link: Linked
 ) -> None:
     body = (
-        f"Pull request [{pull.full_name}#{pull.number}]({pull.html_url}) was closed without "
+        f"Pull request [{pull.full_name}#{pull.pr_number}]({pull.url}) was closed without "
         "being merged."
     )
 

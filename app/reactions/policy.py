@@ -34,7 +34,7 @@ def pointless(
             return "the installation is suspended"
     if pull is None:
         return None
-    if pull["state"] != "open" and workflow not in AFTER_CLOSE:
+    if pull["state"] != "opened" and workflow not in AFTER_CLOSE:
         return f"the pull request is {pull['state']}"
     if workflow in HEAD_BOUND and head_sha and pull["head_sha"] not in (None, head_sha):
         return f"superseded: the head moved from {head_sha[:7]} to {pull['head_sha'][:7]}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -161,18 +162,19 @@ async def changed_files(
 
 async def run(ctx: ReactionContext) -> str:
     """Review the head commit the execution names; what happened, for its result."""
+    started = datetime.now(UTC)
     app, payload = ctx.app, ctx.payload
     pr = payload["pull_request"]
     assert app.github is not None and app.model is not None
     repo, number, head = payload["repository"]["full_name"], pr["number"], pr["head"]["sha"]
     api = await app.github.installation_api(payload["installation"]["id"])
-    config = await app.configs.load(api, app.settings, repo=repo)
+    config = await ctx.repo_config(api, repo)
     if not config.review:
         return "review is off for this repository"
     stored = await reviews.pull_request(ctx.conn, pr["id"])
     if stored is None or await reviews.status(ctx.conn, stored["id"], head) == "posted":
         return "reviewed already"
-    skip = Review(pull_request_id=stored["id"], head_sha=head, status="skipped")
+    skip = Review(pull_request_id=stored["id"], head_sha=head, status="skipped", started_at=started)
     if await reviews.tokens_today(ctx.conn, stored["repository_id"]) >= config.daily_token_budget:
         await reviews.record(ctx.conn, replace(skip, error="daily token budget reached"))
         return "daily token budget reached"
@@ -254,7 +256,8 @@ async def run(ctx: ReactionContext) -> str:
             skip,
             status="posted",
             github_review_id=int(review_id),
-            summary=answer.input["summary"],
+            feedback=answer.input["summary"],
+            decision=request["event"],
             comments=[c for c in comments if c not in refused],
             model=answer.model,
             input_tokens=answer.input_tokens,

@@ -20,6 +20,7 @@ import contextlib
 import logging
 from typing import Any
 
+from app.clients import guard
 from app.clients.errors import RateLimited, Refused, classify
 from app.context import Context
 from app.queue import LOCK
@@ -45,7 +46,7 @@ SELECT
 
 # The key app/worker.serial_keys gives a pull request's events.
 PR_KEY = """
-SELECT 'pr:' || r.github_id || ':' || p.number
+SELECT 'pr:' || r.github_id || ':' || p.pr_number
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id WHERE p.id = $1
 """
 
@@ -61,9 +62,10 @@ async def why_pointless(app: Context, execution: Execution) -> str | None:
     head = ((payload.get("pull_request") or {}).get("head") or {}).get("sha")
     async with connection(app.pool) as conn, conn.transaction():
         key = await conn.fetchval(PR_KEY, execution.pull_request_id)
-        if key is not None:
-            await conn.execute(LOCK, key)
-        row = await conn.fetchrow(STATE, execution.pull_request_id, execution.installation_id)
+        with guard.holding("the pull request's lock"):
+            if key is not None:
+                await conn.execute(LOCK, key)
+            row = await conn.fetchrow(STATE, execution.pull_request_id, execution.installation_id)
     return pointless(
         execution.workflow, head_sha=head, pull=row["pull"], installation=row["installation"]
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from app.clients.github import is_own_event
 from app.reactions.policy import FAILED, reviewable_pull
@@ -25,7 +26,7 @@ router = Router()
 IDENTITY_WAIT = timedelta(minutes=1)
 
 
-def subject_of(pull_request_id: int) -> str:
+def subject_of(pull_request_id: UUID) -> str:
     """What one at a time is kept by: one pull request's executions run in start order."""
     return f"pr:{pull_request_id}"
 
@@ -35,7 +36,7 @@ async def start_for_pull(
     workflow: str,
     key: str,
     *,
-    pull_request_id: int,
+    pull_request_id: UUID,
     label: str,
     payload: Any,
 ) -> None:
@@ -105,14 +106,14 @@ async def start_analysis(event: HandlerContext) -> None:
     if run.get("conclusion") not in FAILED or not ai_ready(event) or our_own(event):
         return
     stored = await analyses.check_run(event.conn, run["id"])
-    if stored is None or stored["pull_request_id"] is None:
+    if stored is None or stored["pr_id"] is None:
         return  # a commit without a pull request: nothing to suggest a fix on
     await start_for_pull(
         event,
         "hookwise.analyse_failure",
         f"analyse:{run['id']}",
-        pull_request_id=stored["pull_request_id"],
-        label=f"{event.payload['repository']['full_name']}#{stored['number']}",
+        pull_request_id=stored["pr_id"],
+        label=f"{event.payload['repository']['full_name']}#{stored['pr_number']}",
         payload=event.payload,
     )
 
@@ -132,13 +133,13 @@ async def start_button(event: HandlerContext) -> None:
     if not str(ours.get("external_id") or "").isdigit():
         return
     stored = await analyses.check_run(event.conn, int(ours["external_id"]))
-    if stored is None or stored["pull_request_id"] is None:
+    if stored is None or stored["pr_id"] is None:
         return
     await start_for_pull(
         event,
         "hookwise.check_run_action",
         f"button:{ours['id']}:{event.event.delivery_id}",
-        pull_request_id=stored["pull_request_id"],
-        label=f"{event.payload['repository']['full_name']}#{stored['number']}",
+        pull_request_id=stored["pr_id"],
+        label=f"{event.payload['repository']['full_name']}#{stored['pr_number']}",
         payload=event.payload,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import astuple, dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -11,9 +12,9 @@ from uuid import UUID
 import asyncpg
 
 CHECK_RUN = """
-SELECT c.id, c.pull_request_id, p.github_id AS pr_github_id, p.number, p.head_sha, p.head_ref,
-       p.base_ref, p.is_fork, p.repository_id
-FROM check_runs c LEFT JOIN pull_requests p ON p.id = c.pull_request_id
+SELECT c.id, c.pr_id, p.github_id AS pr_github_id, p.pr_number, p.head_sha, p.head_branch,
+       p.base_branch, p.is_fork, p.repository_id
+FROM check_runs c LEFT JOIN pull_requests p ON p.id = c.pr_id
 WHERE c.github_id = $1
 """
 
@@ -30,7 +31,7 @@ FORGET_ANALYSES = "DELETE FROM analysis_results WHERE execution_id = $1"
 
 INSERT = """
 INSERT INTO analysis_results
-    (check_run_id, pull_request_id, failure_signature, category, confidence, root_cause,
+    (check_run_id, pull_request_id, failure_signature, category, confidence_score, root_cause,
      recommended_action, patch, is_preexisting, model, input_tokens, output_tokens, cost_usd,
      status, error, execution_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16)
@@ -39,27 +40,32 @@ RETURNING id
 
 LATEST = """
 SELECT id, patch FROM analysis_results WHERE check_run_id = $1 AND status = 'completed'
-ORDER BY id DESC LIMIT 1
+ORDER BY created_at DESC LIMIT 1
 """
 
 ATTEMPTS = "SELECT count(*) FROM fix_attempts WHERE pull_request_id = $1 AND status <> 'skipped'"
 
+# Recorded once the attempt is over, unless still pending: completed now.
 INSERT_FIX = """
 INSERT INTO fix_attempts
-    (analysis_result_id, pull_request_id, check_run_id, mode, status, attempt_number, commit_sha,
-     review_id, error, execution_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    (analysis_result_id, pull_request_id, check_run_id, fix_strategy, status, attempt_number,
+     commit_sha, review_id, error_message, execution_id, retry_count, started_at, completed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+        CASE WHEN $5 <> 'pending' THEN now() END)
 RETURNING id
 """
+
+# Where the analysis read a check run's log from.
+LOGS_URL = "UPDATE check_runs SET logs_url = $2 WHERE id = $1 AND logs_url IS DISTINCT FROM $2"
 
 
 @dataclass(frozen=True)
 class Analysis:
-    check_run_id: int
-    pull_request_id: int | None
+    check_run_id: UUID
+    pull_request_id: UUID | None
     failure_signature: str | None
     category: str | None = None
-    confidence: float | None = None
+    confidence_score: float | None = None
     root_cause: str | None = None
     recommended_action: str | None = None
     patch: Any = None
@@ -75,16 +81,19 @@ class Analysis:
 
 @dataclass(frozen=True)
 class FixAttempt:
-    analysis_result_id: int
-    pull_request_id: int
-    check_run_id: int
-    mode: str
+    analysis_result_id: UUID
+    pull_request_id: UUID
+    check_run_id: UUID
+    fix_strategy: str  # 'suggest' | 'commit'
     status: str
     attempt_number: int
     commit_sha: str | None = None
     review_id: int | None = None
-    error: str | None = None
+    error_message: str | None = None
     execution_id: UUID | None = None
+    # How often the execution making the attempt was retried before (its attempts - 1).
+    retry_count: int = 0
+    started_at: datetime | None = None
 
 
 async def check_run(conn: asyncpg.Connection, github_id: int) -> asyncpg.Record | None:
@@ -98,24 +107,35 @@ async def forget_execution(conn: asyncpg.Connection, execution_id: UUID) -> None
 
 
 async def same_failure(
-    conn: asyncpg.Connection, pull_request_id: int, signature: str, head_sha: str, check_run_id: int
-) -> int | None:
+    conn: asyncpg.Connection,
+    pull_request_id: UUID,
+    signature: str,
+    head_sha: str,
+    check_run_id: UUID,
+) -> UUID | None:
     return await conn.fetchval(SAME_FAILURE, pull_request_id, signature, head_sha, check_run_id)
 
 
-async def record(conn: asyncpg.Connection, analysis: Analysis) -> int:
+async def record(conn: asyncpg.Connection, analysis: Analysis) -> UUID:
     values = list(astuple(analysis))
     values[7] = json.dumps(analysis.patch)
-    return int(await conn.fetchval(INSERT, *values))
+    recorded: UUID = await conn.fetchval(INSERT, *values)
+    return recorded
 
 
-async def latest(conn: asyncpg.Connection, check_run_id: int) -> asyncpg.Record | None:
+async def latest(conn: asyncpg.Connection, check_run_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(LATEST, check_run_id)
 
 
-async def fix_attempts(conn: asyncpg.Connection, pull_request_id: int) -> int:
+async def fix_attempts(conn: asyncpg.Connection, pull_request_id: UUID) -> int:
     return int(await conn.fetchval(ATTEMPTS, pull_request_id))
 
 
-async def record_fix(conn: asyncpg.Connection, attempt: FixAttempt) -> int:
-    return int(await conn.fetchval(INSERT_FIX, *astuple(attempt)))
+async def record_fix(conn: asyncpg.Connection, attempt: FixAttempt) -> UUID:
+    recorded: UUID = await conn.fetchval(INSERT_FIX, *astuple(attempt))
+    return recorded
+
+
+async def set_logs_url(conn: asyncpg.Connection, check_run_id: UUID, url: str) -> None:
+    """The check run's logs_url: where its log was read from."""
+    await conn.execute(LOGS_URL, check_run_id, url[:500])

@@ -69,10 +69,10 @@ FROM installations ORDER BY deleted_at IS NOT NULL, account_login NULLS LAST, id
 """
 REPOSITORIES = """
 SELECT r.id, r.installation_id, r.full_name, r.status::text AS status, r.failure_count,
-       r.last_error, r.last_polled_at, r.private, r.removed_at,
-       (SELECT count(*) FROM pull_requests p WHERE p.repository_id = r.id AND p.state = 'open')
+       r.last_error, r.last_polled_at, r.private, r.removed_at, r.config_override,
+       (SELECT count(*) FROM pull_requests p WHERE p.repository_id = r.id AND p.state = 'opened')
            AS open_pulls
-FROM repositories r ORDER BY r.full_name, r.id
+FROM repositories r ORDER BY r.full_name, r.github_id
 """
 
 
@@ -98,25 +98,25 @@ async def installations(conn: asyncpg.Connection) -> list[Installation]:
 
 
 PULLS = """
-SELECT p.id, r.full_name, p.number, p.title, p.state::text AS state, p.draft, p.author_login,
-       p.head_ref, p.updated_at
+SELECT p.id, r.full_name, p.pr_number, p.title, p.state::text AS state, p.draft, p.author,
+       p.head_branch, p.updated_at
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
-WHERE ($1::bigint IS NULL OR p.repository_id = $1)
-ORDER BY p.updated_at DESC, p.id DESC
+WHERE ($1::uuid IS NULL OR p.repository_id = $1)
+ORDER BY p.updated_at DESC, p.github_id DESC
 LIMIT $2
 """
 
 
 async def pulls(
-    conn: asyncpg.Connection, *, repository_id: int | None, limit: int
+    conn: asyncpg.Connection, *, repository_id: uuid.UUID | None, limit: int
 ) -> list[asyncpg.Record]:
     return await conn.fetch(PULLS, repository_id, limit)
 
 
 PULL = """
-SELECT p.id, r.full_name, p.repository_id, p.number, p.title, p.state::text AS state, p.draft,
-       p.author_login, p.head_ref, p.head_sha, p.base_ref, p.html_url, p.is_fork,
-       p.github_created_at, p.github_updated_at
+SELECT p.id, r.full_name, p.repository_id, p.pr_number, p.title, p.state::text AS state,
+       p.draft, p.author, p.head_branch, p.head_sha, p.base_branch, p.url, p.is_fork,
+       p.github_created_at, p.github_updated_at, p.last_checked_at
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
 WHERE p.id = $1
 """
@@ -124,28 +124,28 @@ WHERE p.id = $1
 # Everything that happened to one pull request, as (at, kind, title, status, detail), oldest
 # first. A check run is placed when it finished, or started if it has not finished yet.
 TIMELINE = """
-SELECT changed_at AS at, 'state' AS kind,
-       concat_ws(' → ', from_state::text, to_state::text)
+SELECT created_at AS at, 'state' AS kind,
+       concat_ws(' → ', old_state::text, new_state::text)
            || CASE WHEN to_draft THEN ' (draft)' ELSE '' END AS title,
-       trigger::text AS status,
+       trigger_event::text AS status,
        concat_ws(' ', 'head ' || left(head_sha, 7), 'delivery ' || delivery_id) AS detail
-FROM pr_state_history WHERE pull_request_id = $1
+FROM pr_state_history WHERE pr_id = $1
 UNION ALL
-SELECT coalesce(completed_at, started_at, created_at), 'check run', name,
+SELECT coalesce(completed_at, started_at, created_at), 'check run', check_name,
        coalesce(conclusion::text, status::text),
        concat_ws(' ', 'head ' || left(head_sha, 7), output_title)
-FROM check_runs WHERE pull_request_id = $1
+FROM check_runs WHERE pr_id = $1
 UNION ALL
 SELECT created_at, 'analysis', coalesce(category, 'failure') || ' analysis', status,
        concat_ws(' ', CASE WHEN is_preexisting THEN '(pre-existing)' END,
                  coalesce(error, root_cause))
 FROM analysis_results WHERE pull_request_id = $1
 UNION ALL
-SELECT created_at, 'review', 'review of ' || left(head_sha, 7), status, coalesce(error, summary)
-FROM reviews WHERE pull_request_id = $1
+SELECT created_at, 'review', 'review of ' || left(head_sha, 7), status, coalesce(error, feedback)
+FROM reviews WHERE pr_id = $1
 UNION ALL
-SELECT created_at, 'fix', mode || ' fix, attempt ' || attempt_number, status,
-       coalesce(error, 'commit ' || left(commit_sha, 7))
+SELECT created_at, 'fix', fix_strategy || ' fix, attempt ' || attempt_number, status,
+       coalesce(error_message, 'commit ' || left(commit_sha, 7))
 FROM fix_attempts WHERE pull_request_id = $1
 UNION ALL
 -- Each reaction's execution, with the steps it logged.
@@ -161,9 +161,9 @@ ORDER BY at, kind
 """
 
 
-async def pull(conn: asyncpg.Connection, pull_request_id: int) -> asyncpg.Record | None:
+async def pull(conn: asyncpg.Connection, pull_request_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(PULL, pull_request_id)
 
 
-async def timeline(conn: asyncpg.Connection, pull_request_id: int) -> list[asyncpg.Record]:
+async def timeline(conn: asyncpg.Connection, pull_request_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(TIMELINE, pull_request_id)

@@ -2,45 +2,57 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from datetime import datetime
+from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 # Check runs carry no updated_at. Never move backwards: status rank (queued and the other waiting
-# states < in_progress < completed), then completed_at, then started_at. The IS DISTINCT FROM
-# guard makes a replay a no-op. The PR link is not set here: see link().
+# states < in_progress < completed: a run never goes back, a re-run is a new run), then
+# completed_at, then started_at, and a tie of those one-second times goes to the payload that
+# arrived later (`last_arrival`). The IS DISTINCT FROM guard makes a replay a no-op. The PR
+# link is not set here: see link().
 UPSERT = """
 INSERT INTO check_runs AS c (
-    github_id, repository_id, name, head_sha, status, conclusion, app_slug, external_id,
-    details_url, html_url, check_suite_id, started_at, completed_at, output_title, output_summary
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+    github_id, repository_id, check_name, head_sha, status, conclusion, app_slug, metadata,
+    details_url, html_url, check_suite_id, started_at, completed_at, output_title, output_summary,
+    last_arrival, external_id
+) VALUES (
+    $1::bigint, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16,
+    $1::bigint::text
+)
 ON CONFLICT (github_id) DO UPDATE SET
     repository_id = EXCLUDED.repository_id,
-    name = EXCLUDED.name,
+    check_name = EXCLUDED.check_name,
     head_sha = EXCLUDED.head_sha,
     status = EXCLUDED.status,
     conclusion = EXCLUDED.conclusion,
     app_slug = EXCLUDED.app_slug,
-    external_id = EXCLUDED.external_id,
+    metadata = EXCLUDED.metadata,
     details_url = EXCLUDED.details_url,
     html_url = EXCLUDED.html_url,
     check_suite_id = EXCLUDED.check_suite_id,
     started_at = EXCLUDED.started_at,
     completed_at = EXCLUDED.completed_at,
     output_title = EXCLUDED.output_title,
-    output_summary = EXCLUDED.output_summary
+    output_summary = EXCLUDED.output_summary,
+    last_arrival = EXCLUDED.last_arrival
 WHERE (CASE EXCLUDED.status WHEN 'completed' THEN 2 WHEN 'in_progress' THEN 1 ELSE 0 END,
-       COALESCE(EXCLUDED.completed_at, '-infinity'), COALESCE(EXCLUDED.started_at, '-infinity'))
+       COALESCE(EXCLUDED.completed_at, '-infinity'), COALESCE(EXCLUDED.started_at, '-infinity'),
+       COALESCE(EXCLUDED.last_arrival, 0))
    >= (CASE c.status WHEN 'completed' THEN 2 WHEN 'in_progress' THEN 1 ELSE 0 END,
-       COALESCE(c.completed_at, '-infinity'), COALESCE(c.started_at, '-infinity'))
-  AND (c.repository_id, c.name, c.head_sha, c.status, c.conclusion, c.app_slug, c.external_id,
-       c.details_url, c.html_url, c.check_suite_id, c.started_at, c.completed_at,
+       COALESCE(c.completed_at, '-infinity'), COALESCE(c.started_at, '-infinity'),
+       COALESCE(c.last_arrival, 0))
+  AND (c.repository_id, c.check_name, c.head_sha, c.status, c.conclusion, c.app_slug,
+       c.metadata, c.details_url, c.html_url, c.check_suite_id, c.started_at, c.completed_at,
        c.output_title, c.output_summary)
       IS DISTINCT FROM
-      (EXCLUDED.repository_id, EXCLUDED.name, EXCLUDED.head_sha, EXCLUDED.status,
-       EXCLUDED.conclusion, EXCLUDED.app_slug, EXCLUDED.external_id, EXCLUDED.details_url,
+      (EXCLUDED.repository_id, EXCLUDED.check_name, EXCLUDED.head_sha, EXCLUDED.status,
+       EXCLUDED.conclusion, EXCLUDED.app_slug, EXCLUDED.metadata, EXCLUDED.details_url,
        EXCLUDED.html_url, EXCLUDED.check_suite_id, EXCLUDED.started_at, EXCLUDED.completed_at,
        EXCLUDED.output_title, EXCLUDED.output_summary)
 RETURNING id
@@ -51,7 +63,7 @@ ID_BY_GITHUB_ID = "SELECT id FROM check_runs WHERE github_id = $1"
 # github_id, not id, breaks ties: ids depend on arrival order, and the link must not.
 PR_BY_NUMBER = """
 SELECT id FROM pull_requests
-WHERE repository_id = $1 AND number = ANY($2::integer[])
+WHERE repository_id = $1 AND pr_number = ANY($2::integer[])
 ORDER BY github_updated_at DESC NULLS LAST, github_id DESC
 LIMIT 1
 """
@@ -64,13 +76,22 @@ LIMIT 1
 """
 
 LINK = """
-UPDATE check_runs SET pull_request_id = $2
-WHERE id = $1 AND pull_request_id IS DISTINCT FROM $2
+UPDATE check_runs SET pr_id = $2
+WHERE id = $1 AND pr_id IS DISTINCT FROM $2
 """
 
 LINK_ORPHANS = """
-UPDATE check_runs SET pull_request_id = $1
-WHERE repository_id = $2 AND head_sha = $3 AND pull_request_id IS NULL
+UPDATE check_runs SET pr_id = $1
+WHERE repository_id = $2 AND head_sha = $3 AND pr_id IS NULL
+"""
+
+# seed 002's last_checked_at: when hookwise last took in news of the PR's check runs (a check_run
+# event, a backfill or reconcile), i.e. the latest change to one of them. A replay changes no
+# run, so it changes nothing here either.
+CHECKED = """
+UPDATE pull_requests p SET last_checked_at = c.at
+FROM (SELECT max(updated_at) AS at FROM check_runs WHERE pr_id = $1) c
+WHERE p.id = $1 AND c.at > coalesce(p.last_checked_at, '-infinity')
 """
 
 
@@ -79,13 +100,14 @@ class CheckRun:
     """One check_run payload, in the columns of `check_runs` (field order = UPSERT's)."""
 
     github_id: int
-    repository_id: int
-    name: str
+    repository_id: UUID
+    check_name: str
     head_sha: str
     status: str
     conclusion: str | None
     app_slug: str | None
-    external_id: str | None
+    # The `metadata` column: GitHub's own external_id field, when the run has one.
+    metadata: dict[str, Any] | None
     details_url: str | None
     html_url: str | None
     check_suite_id: int | None
@@ -93,38 +115,47 @@ class CheckRun:
     completed_at: datetime | None
     output_title: str | None
     output_summary: str | None
+    # integration_events.arrival of the event that carried it: settles a tie.
+    last_arrival: int | None = None
 
 
-async def upsert(conn: asyncpg.Connection, check_run: CheckRun) -> int:
-    """Insert or advance the check run; an older payload changes nothing."""
-    applied: int | None = await conn.fetchval(UPSERT, *astuple(check_run))
+async def upsert(conn: asyncpg.Connection, check_run: CheckRun) -> UUID:
+    """Insert or advance the check run; an older payload changes nothing. The seed's
+    external_id is written from github_id."""
+    values = list(astuple(check_run))
+    values[7] = None if check_run.metadata is None else json.dumps(check_run.metadata)
+    applied: UUID | None = await conn.fetchval(UPSERT, *values)
     if applied is not None:
         return applied
-    return int(await conn.fetchval(ID_BY_GITHUB_ID, check_run.github_id))
+    found: UUID = await conn.fetchval(ID_BY_GITHUB_ID, check_run.github_id)
+    return found
 
 
 async def find_pull_request(
-    conn: asyncpg.Connection, *, repository_id: int, numbers: Sequence[int], head_sha: str
-) -> int | None:
+    conn: asyncpg.Connection, *, repository_id: UUID, numbers: Sequence[int], head_sha: str
+) -> UUID | None:
     """The PR a check run belongs to: by the numbers its payload lists, else by its commit."""
     if numbers:
-        found: int | None = await conn.fetchval(PR_BY_NUMBER, repository_id, list(numbers))
+        found: UUID | None = await conn.fetchval(PR_BY_NUMBER, repository_id, list(numbers))
         if found is not None:
             return found
     # Runs on fork PRs list no pull requests; the head commit still names the PR.
-    by_sha: int | None = await conn.fetchval(PR_BY_HEAD_SHA, repository_id, head_sha)
+    by_sha: UUID | None = await conn.fetchval(PR_BY_HEAD_SHA, repository_id, head_sha)
     return by_sha
 
 
-async def link(conn: asyncpg.Connection, *, check_run_id: int, pull_request_id: int) -> None:
+async def link(conn: asyncpg.Connection, *, check_run_id: UUID, pull_request_id: UUID) -> None:
+    """Link the run to its PR; the PR's last_checked_at follows its runs."""
     await conn.execute(LINK, check_run_id, pull_request_id)
+    await conn.execute(CHECKED, pull_request_id)
 
 
 async def link_orphans(
-    conn: asyncpg.Connection, *, pull_request_id: int, repository_id: int, head_sha: str
+    conn: asyncpg.Connection, *, pull_request_id: UUID, repository_id: UUID, head_sha: str
 ) -> None:
     """Give a PR the check runs of its commit that arrived before it did."""
-    await conn.execute(LINK_ORPHANS, pull_request_id, repository_id, head_sha)
+    if await conn.execute(LINK_ORPHANS, pull_request_id, repository_id, head_sha) != "UPDATE 0":
+        await conn.execute(CHECKED, pull_request_id)
 
 
 UNFINISHED = """
@@ -134,6 +165,6 @@ ORDER BY github_id
 """
 
 
-async def unfinished(conn: asyncpg.Connection, repository_id: int) -> list[int]:
+async def unfinished(conn: asyncpg.Connection, repository_id: UUID) -> list[int]:
     """GitHub ids of the repository's check runs not stored as completed."""
     return [r["github_id"] for r in await conn.fetch(UNFINISHED, repository_id)]

@@ -13,6 +13,7 @@ import asyncpg
 import msgspec
 
 from app.deliveries import Delivery
+from app.serial import serial_keys
 from app.store import bodies
 
 # A separate statement from INSERT_MANY on purpose: under READ COMMITTED it takes a fresh snapshot,
@@ -38,29 +39,31 @@ class Stored:
     duplicate: bool
 
 
-def jsonb_text(text: str) -> str | None:
-    """The body as jsonb input, or None: jsonb cannot hold U+0000, and the raw body keeps such a
-    payload whole for the handlers all the same."""
-    return None if "\\u0000" in text else text
-
-
 # Two parameters for a whole batch: the rows' fields as one JSON array, and every body in one
 # bytea that each row cuts its own slice from. asyncpg encodes arrays element by element in
 # Python's time (a bytea[] of ten 3 KB bodies cost ~50 µs, the same bytes as one bytea ~3 µs),
 # and the ingest path has no time to spare. `body_at` is an int4 offset, so a batch's bodies stay
 # well under 2 GB (MAX_BATCH_BYTES, app/store/group_commit.py).
+#
+# Arrival order: the batch takes one value of integration_events_arrival_seq, whose increment is
+# ARRIVAL_BLOCK, and each row adds its place in the order the deliveries arrived (`place`); the
+# rows themselves go in key order (see store_many).
 INSERT_MANY = """
+WITH block AS (SELECT nextval('integration_events_arrival_seq') AS first)
 INSERT INTO integration_events
     (integration_id, source, hook_id, delivery_id, event_type, action, headers, body_encoding,
-     body)
+     body, serial_keys, arrival)
 SELECT r.integration_id, r.source, r.hook_id, r.delivery_id, r.event_type, r.action, r.headers,
-       r.body_encoding, substring($2::bytea FROM r.body_at + 1 FOR r.body_size)
-FROM json_to_recordset($1::json) AS r(integration_id bigint, source text, hook_id text,
+       r.body_encoding, substring($2::bytea FROM r.body_at + 1 FOR r.body_size), r.serial_keys,
+       block.first + r.place
+FROM block, json_to_recordset($1::json) AS r(integration_id bigint, source text, hook_id text,
      delivery_id text, event_type text, action text, headers jsonb, body_encoding text,
-     body_at int, body_size int)
+     body_at int, body_size int, serial_keys text[], place int)
 ON CONFLICT (source, hook_id, delivery_id) DO NOTHING
 RETURNING id, source, hook_id, delivery_id
 """
+# The sequence's increment (db/migrations/0007_arrival_order.sql): a batch holds at most this many.
+ARRIVAL_BLOCK = 1024
 
 Key = tuple[str, str, str]
 
@@ -92,11 +95,14 @@ class _Row(msgspec.Struct):
     body_encoding: str
     body_at: int
     body_size: int
+    serial_keys: list[str]
+    place: int
 
 
-def _parameters(rows: list[Incoming]) -> tuple[str, bytes]:
+def _parameters(rows: list[tuple[int, Incoming]]) -> tuple[str, bytes]:
+    """`rows`: (place in arrival order, delivery)."""
     fields, at = [], 0
-    for integration_id, d, body in rows:
+    for place, (integration_id, d, body) in rows:
         size = len(body.data)
         fields.append(
             _Row(
@@ -110,21 +116,26 @@ def _parameters(rows: list[Incoming]) -> tuple[str, bytes]:
                 body.encoding,
                 at,
                 size,
+                d.serial_keys,
+                place,
             )
         )
         at += size
-    return msgspec.json.encode(fields).decode(), b"".join(r.body.data for r in rows)
+    return msgspec.json.encode(fields).decode(), b"".join(r.body.data for _, r in rows)
 
 
 async def store_many(conn: asyncpg.Connection, deliveries: list[Incoming]) -> list[Stored]:
     """Insert a batch in one statement (one commit); each delivery learns its own row's fate.
 
     The first copy of a delivery in the batch is the one inserted; later copies, and deliveries
-    stored before, are duplicates of the stored row.
+    stored before, are duplicates of the stored row. `deliveries` are in the order they arrived,
+    which the rows' `arrival` keeps (at most ARRIVAL_BLOCK of them).
     """
-    first: dict[Key, Incoming] = {}
-    for new in deliveries:
-        first.setdefault(_key(new.delivery), new)
+    if len(deliveries) > ARRIVAL_BLOCK:
+        raise ValueError(f"a batch holds at most {ARRIVAL_BLOCK} deliveries")
+    first: dict[Key, tuple[int, Incoming]] = {}
+    for place, new in enumerate(deliveries):
+        first.setdefault(_key(new.delivery), (place, new))
     # Key order: two batches holding the same deliveries (a redelivery racing the original
     # through another server) then wait on each other's rows in one order, never deadlock.
     rows = [first[key] for key in sorted(first)]
@@ -278,8 +289,9 @@ OWN_HOOK_ID = "hookwise"
 
 INSERT_OWN = """
 INSERT INTO integration_events
-    (integration_id, source, hook_id, delivery_id, event_type, headers, body, payload)
-VALUES ($1, $2, $3, $4, $5, '{}', $6, $7::jsonb)
+    (integration_id, source, hook_id, delivery_id, event_type, headers, body, payload,
+     serial_keys)
+VALUES ($1, $2, $3, $4, $5, '{}', $6, $7::jsonb, $8)
 ON CONFLICT (source, hook_id, delivery_id) DO NOTHING
 RETURNING id
 """
@@ -310,6 +322,7 @@ async def enqueue_own(
         event_type,
         text.encode(),
         text,
+        serial_keys(source, event_type, payload),
     )
     return new_id
 

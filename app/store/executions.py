@@ -174,7 +174,7 @@ class Start:
     trigger_type: str = "event"
     payload: Any = None
     event_id: UUID | None = None
-    pull_request_id: int | None = None
+    pull_request_id: UUID | None = None
     installation_id: int | None = None
 
 
@@ -188,7 +188,7 @@ class Execution:
     subject: str
     subject_label: str | None
     event_id: UUID | None
-    pull_request_id: int | None
+    pull_request_id: UUID | None
     installation_id: int | None
     attempts: int
     started_at: datetime
@@ -285,7 +285,7 @@ async def listed(
     return await conn.fetch(LIST, status, pull, limit)
 
 
-async def of_pull_request(conn: asyncpg.Connection, pull_request_id: int) -> list[asyncpg.Record]:
+async def of_pull_request(conn: asyncpg.Connection, pull_request_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch(OF_PULL, pull_request_id)
 
 

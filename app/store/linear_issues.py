@@ -9,14 +9,16 @@ from datetime import datetime
 import asyncpg
 
 # Never move backwards: a payload applies when its updatedAt is newer than the stored one, or
-# equal and it removes (a removal need not bump updatedAt, and a replayed update of the same
-# moment must not bring the issue back). Optional fields a payload lacks keep what is stored.
+# equal and it arrived later (`last_arrival`; a removal need not bump updatedAt, and a replayed
+# update of the same moment keeps its own, earlier arrival, so it does not bring the issue back;
+# an issue read from Linear's API has none and never wins a tie). Optional fields a payload
+# lacks keep what is stored.
 # The IS DISTINCT FROM guard makes a replay a no-op.
 UPSERT = """
 INSERT INTO linear_issues AS l (
     id, identifier, title, team_id, team_key, state_id, state_name, state_type, url,
-    linear_updated_at, removed_at
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    linear_updated_at, removed_at, last_arrival
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO UPDATE SET
     identifier = EXCLUDED.identifier,
     title = COALESCE(EXCLUDED.title, l.title),
@@ -27,9 +29,10 @@ ON CONFLICT (id) DO UPDATE SET
     state_type = COALESCE(EXCLUDED.state_type, l.state_type),
     url = COALESCE(EXCLUDED.url, l.url),
     linear_updated_at = EXCLUDED.linear_updated_at,
-    removed_at = EXCLUDED.removed_at
-WHERE (COALESCE(EXCLUDED.linear_updated_at, '-infinity'), EXCLUDED.removed_at IS NOT NULL)
-   >= (COALESCE(l.linear_updated_at, '-infinity'), l.removed_at IS NOT NULL)
+    removed_at = EXCLUDED.removed_at,
+    last_arrival = EXCLUDED.last_arrival
+WHERE (COALESCE(EXCLUDED.linear_updated_at, '-infinity'), COALESCE(EXCLUDED.last_arrival, 0))
+   >= (COALESCE(l.linear_updated_at, '-infinity'), COALESCE(l.last_arrival, 0))
   AND (l.identifier, l.title, l.team_id, l.team_key, l.state_id, l.state_name, l.state_type,
        l.url, l.linear_updated_at, l.removed_at)
       IS DISTINCT FROM
@@ -72,6 +75,8 @@ class LinearIssue:
     url: str | None
     linear_updated_at: datetime | None
     removed_at: datetime | None = None
+    # integration_events.arrival of the event that carried it: settles a tie of updatedAt.
+    last_arrival: int | None = None
 
 
 def _issue(row: asyncpg.Record) -> LinearIssue:

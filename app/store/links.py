@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 import asyncpg
 
@@ -29,7 +30,7 @@ WHERE k.pull_request_id = $1
 ORDER BY i.identifier
 """
 PULL_COLUMNS = """
-p.id, p.github_id, p.number, p.state, p.title, p.body, p.head_ref, p.base_ref, p.html_url,
+p.id, p.github_id, p.pr_number, p.state, p.title, p.body, p.head_branch, p.base_branch, p.url,
 r.full_name
 """
 PULL_BY_GITHUB_ID = f"""
@@ -41,9 +42,9 @@ WHERE p.github_id = $1
 OPEN_PULLS_MENTIONING = f"""
 SELECT {PULL_COLUMNS}
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
-WHERE p.state = 'open'
-  AND (p.head_ref ~* $1 OR p.title ~* $1 OR p.body ~* $1)
-ORDER BY p.id
+WHERE p.state = 'opened'
+  AND (p.head_branch ~* $1 OR p.title ~* $1 OR p.body ~* $1)
+ORDER BY p.github_id
 """
 
 
@@ -71,39 +72,39 @@ class Linked:
 class PullText:
     """A stored pull request: where links are read from, and what Linear is told about it."""
 
-    id: int
+    id: UUID
     github_id: int
-    number: int
+    pr_number: int
     state: str
     title: str | None
     body: str | None
-    head_ref: str | None
-    base_ref: str | None
-    html_url: str | None
+    head_branch: str | None
+    base_branch: str | None
+    url: str | None
     full_name: str
 
 
 # Other pull requests still open that will complete the same issue when they merge.
 OTHER_OPEN_CLOSERS = """
-SELECT p.number, r.full_name
+SELECT p.pr_number, r.full_name
 FROM pr_links k
 JOIN pull_requests p ON p.id = k.pull_request_id
 JOIN repositories r ON r.id = p.repository_id
-WHERE k.linear_issue_id = $1 AND k.kind = 'closes' AND p.id <> $2 AND p.state = 'open'
-ORDER BY p.id
+WHERE k.linear_issue_id = $1 AND k.kind = 'closes' AND p.id <> $2 AND p.state = 'opened'
+ORDER BY p.github_id
 """
 
 
 async def other_open_closers(
-    conn: asyncpg.Connection, linear_issue_id: str, pull_request_id: int
+    conn: asyncpg.Connection, linear_issue_id: str, pull_request_id: UUID
 ) -> list[str]:
     """`owner/repo#N` of each other open PR that completes the issue on merge."""
     rows = await conn.fetch(OTHER_OPEN_CLOSERS, linear_issue_id, pull_request_id)
-    return [f"{row['full_name']}#{row['number']}" for row in rows]
+    return [f"{row['full_name']}#{row['pr_number']}" for row in rows]
 
 
 async def replace(
-    conn: asyncpg.Connection, pull_request_id: int, links: Sequence[Link]
+    conn: asyncpg.Connection, pull_request_id: UUID, links: Sequence[Link]
 ) -> list[str]:
     """Make the PR's links exactly `links`; returns the issue ids of links dropped."""
     for link in links:
@@ -112,7 +113,7 @@ async def replace(
     return [row[0] for row in await conn.fetch(DROP_OTHERS, pull_request_id, keep)]
 
 
-async def linked(conn: asyncpg.Connection, pull_request_id: int) -> list[Linked]:
+async def linked(conn: asyncpg.Connection, pull_request_id: UUID) -> list[Linked]:
     return [Linked(**dict(row)) for row in await conn.fetch(LINKED, pull_request_id)]
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -13,17 +16,21 @@ import asyncpg
 CURRENT = """
 SELECT id FROM repositories
 WHERE github_id = $1
-  AND (installation_id, owner, name, full_name, default_branch, private, fork)
+  AND (installation_id, owner, name, full_name, default_branch, private, fork, url)
       IS NOT DISTINCT FROM
       (COALESCE($2::bigint, installation_id), COALESCE($3::text, owner), COALESCE($4::text, name),
        $5::text, COALESCE($6::text, default_branch), COALESCE($7::boolean, private),
-       COALESCE($8::boolean, fork))
+       COALESCE($8::boolean, fork), COALESCE($9::text, url))
 """
+
+# The URL is unique: when GitHub shows it for this repository, another row holding it (a
+# repository renamed or deleted since, whose event never came) no longer has it.
+RELEASE_URL = "UPDATE repositories SET url = NULL WHERE url = $1 AND github_id <> $2"
 
 UPSERT = """
 INSERT INTO repositories AS r
-    (github_id, installation_id, owner, name, full_name, default_branch, private, fork)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (github_id, installation_id, owner, name, full_name, default_branch, private, fork, url)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (github_id) DO UPDATE SET
     installation_id = COALESCE(EXCLUDED.installation_id, r.installation_id),
     owner = COALESCE(EXCLUDED.owner, r.owner),
@@ -31,18 +38,35 @@ ON CONFLICT (github_id) DO UPDATE SET
     full_name = EXCLUDED.full_name,
     default_branch = COALESCE(EXCLUDED.default_branch, r.default_branch),
     private = COALESCE(EXCLUDED.private, r.private),
-    fork = COALESCE(EXCLUDED.fork, r.fork)
+    fork = COALESCE(EXCLUDED.fork, r.fork),
+    url = COALESCE(EXCLUDED.url, r.url)
 RETURNING id
 """
 
 # Renamed or transferred, as GitHub's redirect said. SKIP LOCKED: the caller may be inside an
 # event whose own transaction holds the row; the new name then waits for the next redirect or
 # the `repository` webhook rather than for that transaction (which waits for the caller).
+MOVING = """
+SELECT id FROM repositories
+WHERE github_id = $1 AND (full_name <> $2 OR url IS DISTINCT FROM $3)
+FOR UPDATE SKIP LOCKED
+"""
+
+# The new URL is unique too: a row still holding it (a repository deleted or moved off the name
+# since, whose event never came) gives it up, unless a transaction holds that row.
+RELEASE_URL_UNLOCKED = """
+UPDATE repositories SET url = NULL
+WHERE id IN (SELECT id FROM repositories WHERE url = $1 AND id <> $2 FOR UPDATE SKIP LOCKED)
+"""
+
+# The old URL is wrong now: the new one when no other row still holds it, else none (the next
+# `repository` webhook or PR event sets it).
 MOVED = """
-UPDATE repositories SET full_name = $2, owner = split_part($2, '/', 1),
-                        name = split_part($2, '/', 2)
-WHERE id = (SELECT id FROM repositories WHERE github_id = $1 AND full_name <> $2
-            FOR UPDATE SKIP LOCKED)
+UPDATE repositories
+SET full_name = $2, owner = split_part($2, '/', 1), name = split_part($2, '/', 2),
+    url = CASE WHEN EXISTS (SELECT FROM repositories WHERE url = $3 AND id <> $1)
+               THEN NULL ELSE $3 END
+WHERE id = $1
 """
 
 # A `repository` webhook's status change; `archived` and `active` leave a removed one alone.
@@ -109,6 +133,8 @@ class Repository:
     default_branch: str | None = None
     private: bool | None = None
     fork: bool | None = None
+    # The repository's html_url.
+    url: str | None = None
 
     def args(self) -> tuple[object, ...]:
         return (
@@ -120,23 +146,35 @@ class Repository:
             self.default_branch,
             self.private,
             self.fork,
+            self.url,
         )
 
 
-async def upsert(conn: asyncpg.Connection, repository: Repository) -> int:
+async def upsert(conn: asyncpg.Connection, repository: Repository) -> UUID:
     """The repository's id, inserting or refreshing it first when the payload says more."""
     # Every PR and check-run event passes here. An upsert would lock the row until commit even
     # when nothing changes, serialising all events of a repository; a read does not.
-    found: int | None = await conn.fetchval(CURRENT, *repository.args())
+    found: UUID | None = await conn.fetchval(CURRENT, *repository.args())
     if found is not None:
         return found
-    return int(await conn.fetchval(UPSERT, *repository.args()))
+    if repository.url is not None:
+        await conn.execute(RELEASE_URL, repository.url, repository.github_id)
+    stored: UUID = await conn.fetchval(UPSERT, *repository.args())
+    return stored
 
 
-async def moved(conn: asyncpg.Connection, github_id: int, full_name: str) -> bool:
-    """Store a repository's owner/name as GitHub now gives it; False when nothing changed (the
-    same name already, not stored, or the row is held by another transaction)."""
-    return await conn.execute(MOVED, github_id, full_name) == "UPDATE 1"
+async def moved(conn: asyncpg.Connection, github_id: int, full_name: str, url: str | None) -> bool:
+    """Store a repository's owner/name and URL (its html_url) as GitHub now gives them; False
+    when nothing changed (the same already, not stored, or the row is held by another
+    transaction)."""
+    async with conn.transaction():
+        found: UUID | None = await conn.fetchval(MOVING, github_id, full_name, url)
+        if found is None:
+            return False
+        if url is not None:
+            await conn.execute(RELEASE_URL_UNLOCKED, url, found)
+        await conn.execute(MOVED, found, full_name, url)
+    return True
 
 
 async def set_status(conn: asyncpg.Connection, github_id: int, status: str) -> None:
@@ -198,7 +236,7 @@ ORDER BY r.updated_at DESC
 OF_INSTALLATION = f"""
 SELECT {WATCHED_COLUMNS} FROM repositories r
 WHERE r.installation_id = $1 AND r.status <> 'removed'
-ORDER BY r.id
+ORDER BY r.github_id
 """
 
 # 'error' is still looked at (so it can recover, or go on to 'suspended'); 'suspended' is not.
@@ -210,7 +248,7 @@ JOIN installations i ON i.id = r.installation_id
 WHERE r.status IN ('active', 'error')
   AND i.suspended_at IS NULL AND i.deleted_at IS NULL
   AND ($1::interval IS NULL OR r.last_polled_at IS NULL OR r.last_polled_at < now() - $1)
-ORDER BY r.last_polled_at NULLS FIRST, r.id
+ORDER BY r.last_polled_at NULLS FIRST, r.github_id
 """
 
 # The IS DISTINCT FROM guard makes a replayed installation event a no-op.
@@ -252,7 +290,7 @@ ORDER BY status DESC, full_name
 class Watched:
     """A stored repository as backfill and reconcile need it."""
 
-    id: int
+    id: UUID
     github_id: int
     full_name: str
     installation_id: int | None
@@ -289,14 +327,14 @@ async def reactivate(conn: asyncpg.Connection, github_ids: Iterable[int]) -> Non
     await conn.execute(REACTIVATE, list(github_ids))
 
 
-async def polled(conn: asyncpg.Connection, repository_id: int) -> None:
+async def polled(conn: asyncpg.Connection, repository_id: UUID) -> None:
     """A backfill or reconcile went through: due again only after the interval."""
     await conn.execute(POLLED, repository_id)
 
 
 async def poll_failed(
     conn: asyncpg.Connection,
-    repository_id: int,
+    repository_id: UUID,
     error: str,
     *,
     error_after: int,
@@ -310,3 +348,38 @@ async def poll_failed(
 async def troubled(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Repositories in error or suspended, for `hookwise status`."""
     return list(await conn.fetch(TROUBLED))
+
+
+# seed 002's config_override: an operator's hookwise.yml settings for one repository.
+
+CONFIG_OVERRIDE = """
+SELECT config_override FROM repositories
+WHERE lower(full_name) = lower($1) AND status <> 'removed'
+ORDER BY updated_at DESC LIMIT 1
+"""
+CONFIG_OVERRIDE_BY_ID = "SELECT full_name, config_override FROM repositories WHERE id = $1"
+SET_CONFIG_OVERRIDE = "UPDATE repositories SET config_override = $2::jsonb WHERE id = $1"
+
+
+async def config_override(conn: asyncpg.Connection, full_name: str) -> dict[str, Any] | None:
+    """The override of the repository not removed with this owner/name, or None."""
+    row = await conn.fetchrow(CONFIG_OVERRIDE, full_name)
+    return _json(row["config_override"]) if row is not None else None
+
+
+async def with_override(conn: asyncpg.Connection, repository_id: UUID) -> asyncpg.Record | None:
+    """(full_name, config_override) of one repository."""
+    return await conn.fetchrow(CONFIG_OVERRIDE_BY_ID, repository_id)
+
+
+async def set_config_override(
+    conn: asyncpg.Connection, repository_id: UUID, override: dict[str, Any] | None
+) -> bool:
+    """Replace the override (None: none); False when there is no such repository."""
+    value = None if not override else json.dumps(override)
+    return await conn.execute(SET_CONFIG_OVERRIDE, repository_id, value) == "UPDATE 1"
+
+
+def _json(value: Any) -> dict[str, Any] | None:
+    # Decoded by the pool's codec; text from a connection without it.
+    return json.loads(value) if isinstance(value, str) else value

@@ -4,29 +4,37 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 PR_BY_GITHUB_ID = "SELECT id, repository_id FROM pull_requests WHERE github_id = $1"
 
+# Every review is recorded once it is over (posted, failed or skipped): completed now. A review
+# asked for again (a new attempt) keeps when the first one started.
 RECORD = """
-INSERT INTO reviews (pull_request_id, head_sha, github_review_id, status, summary, comments,
-                     model, input_tokens, output_tokens, cost_usd, error)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)
-ON CONFLICT (pull_request_id, head_sha) DO UPDATE
+INSERT INTO reviews (pr_id, head_sha, github_review_id, status, feedback, comments,
+                     model, input_tokens, output_tokens, cost_usd, error, reviewer_type,
+                     decision, started_at, completed_at)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, now())
+ON CONFLICT (pr_id, head_sha) DO UPDATE
 SET github_review_id = EXCLUDED.github_review_id, status = EXCLUDED.status,
-    summary = EXCLUDED.summary, comments = EXCLUDED.comments, model = EXCLUDED.model,
+    feedback = EXCLUDED.feedback, comments = EXCLUDED.comments, model = EXCLUDED.model,
     input_tokens = reviews.input_tokens + EXCLUDED.input_tokens,
     output_tokens = reviews.output_tokens + EXCLUDED.output_tokens,
-    cost_usd = reviews.cost_usd + EXCLUDED.cost_usd, error = EXCLUDED.error
+    cost_usd = reviews.cost_usd + EXCLUDED.cost_usd, error = EXCLUDED.error,
+    reviewer_type = EXCLUDED.reviewer_type, decision = EXCLUDED.decision,
+    started_at = coalesce(reviews.started_at, EXCLUDED.started_at),
+    completed_at = EXCLUDED.completed_at
 """
 
-STATUS = "SELECT status FROM reviews WHERE pull_request_id = $1 AND head_sha = $2"
+STATUS = "SELECT status FROM reviews WHERE pr_id = $1 AND head_sha = $2"
 
 LAST_POSTED = """
-SELECT head_sha FROM reviews WHERE pull_request_id = $1 AND status = 'posted'
+SELECT head_sha FROM reviews WHERE pr_id = $1 AND status = 'posted'
 ORDER BY created_at DESC LIMIT 1
 """
 
@@ -34,7 +42,7 @@ ORDER BY created_at DESC LIMIT 1
 TOKENS_TODAY = """
 SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM (
     SELECT r.input_tokens, r.output_tokens FROM reviews r
-    JOIN pull_requests p ON p.id = r.pull_request_id
+    JOIN pull_requests p ON p.id = r.pr_id
     WHERE p.repository_id = $1 AND r.updated_at >= date_trunc('day', now())
     UNION ALL
     SELECT a.input_tokens, a.output_tokens FROM analysis_results a
@@ -46,17 +54,22 @@ SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM (
 
 @dataclass(frozen=True)
 class Review:
-    pull_request_id: int
+    pull_request_id: UUID
     head_sha: str
     status: str
     github_review_id: int | None = None
-    summary: str | None = None
+    # seed 002's feedback: the review's summary.
+    feedback: str | None = None
     comments: list[dict[str, Any]] = field(default_factory=list)
     model: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     error: str | None = None
+    # seed 002's: who reviewed ('ai': the model), and what the review said to GitHub.
+    reviewer_type: str = "ai"
+    decision: str | None = None
+    started_at: datetime | None = None
 
 
 async def pull_request(conn: asyncpg.Connection, github_id: int) -> asyncpg.Record | None:
@@ -70,23 +83,26 @@ async def record(conn: asyncpg.Connection, review: Review) -> None:
         review.head_sha,
         review.github_review_id,
         review.status,
-        review.summary,
+        review.feedback,
         json.dumps(review.comments),
         review.model,
         review.input_tokens,
         review.output_tokens,
         review.cost_usd,
         review.error,
+        review.reviewer_type,
+        review.decision,
+        review.started_at,
     )
 
 
-async def status(conn: asyncpg.Connection, pull_request_id: int, head_sha: str) -> str | None:
+async def status(conn: asyncpg.Connection, pull_request_id: UUID, head_sha: str) -> str | None:
     return await conn.fetchval(STATUS, pull_request_id, head_sha)
 
 
-async def last_posted_sha(conn: asyncpg.Connection, pull_request_id: int) -> str | None:
+async def last_posted_sha(conn: asyncpg.Connection, pull_request_id: UUID) -> str | None:
     return await conn.fetchval(LAST_POSTED, pull_request_id)
 
 
-async def tokens_today(conn: asyncpg.Connection, repository_id: int) -> int:
+async def tokens_today(conn: asyncpg.Connection, repository_id: UUID) -> int:
     return int(await conn.fetchval(TOKENS_TODAY, repository_id))

@@ -1,0 +1,204 @@
+"""`hookwise serve --workers N`: ingest on every core.
+
+One Python process answers ~3,000 deliveries a second on one core; a second core needs a second
+process. The supervisor (the process `serve` started) migrates once, then spawns N web
+processes, each with a socket of its own bound to the same host and port with SO_REUSEPORT, so
+the kernel spreads connections across them, and M worker processes (`hookwise worker`), sized
+apart: ingest is one core's work per process, handling is the database's. It forwards SIGINT
+and SIGTERM to them and waits; if one ends on its own, it stops the rest and exits 1.
+
+Each child serves its own figures on a metrics port of its own: HOOKWISE_METRICS_PORT + 0 … N-1
+for the web processes and the next M for the workers when that is set, else free ports on the
+loopback. /metrics on the shared port gathers every process's figures (app/http/metrics.py), so
+one scrape of it is whole whichever process answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from app import logs
+from app.settings import Settings
+
+log = logging.getLogger("hookwise")
+
+# Spawned, not forked: a fork would copy the supervisor's embedded-database handle and state.
+SPAWN = multiprocessing.get_context("spawn")
+STOP_TIMEOUT = 60.0
+LISTEN_BACKLOG = 2048
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which processes `serve` runs: `web` web processes and `workers` worker processes."""
+
+    web: int
+    workers: int
+
+    @property
+    def single(self) -> bool:
+        """One process does it all, as `serve` always did."""
+        return self.web == 1 and self.workers <= 1
+
+
+@dataclass(frozen=True)
+class MetricsAt:
+    """Where one child serves its own /metrics."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+
+def metrics_places(settings: Settings, plan: Plan) -> list[MetricsAt]:
+    """Each child's own metrics server, web processes first: HOOKWISE_METRICS_PORT + n on HOST
+    when set (to scrape each process apart), else free ports on the loopback, for the gathering
+    alone."""
+    count = plan.web + plan.workers
+    if settings.metrics_port:
+        return [MetricsAt(settings.host, settings.metrics_port + n) for n in range(count)]
+    return [MetricsAt("127.0.0.1", _free_port()) for _ in range(count)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port that other processes may bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)
+    sock.setblocking(False)
+    return sock
+
+
+def _web_child(settings: Settings, dsn: str, metrics: MetricsAt, peers: list[str]) -> None:
+    from app import serving
+    from app.cli import run
+
+    _child_logs(settings)
+    run(serving.serve_web_process(settings, dsn, metrics=(metrics.host, metrics.port), peers=peers))
+
+
+def _worker_child(settings: Settings, dsn: str, metrics: MetricsAt) -> None:
+    from app import serving
+    from app.cli import run
+
+    _child_logs(settings)
+    settings = settings.model_copy(update={"host": metrics.host, "metrics_port": metrics.port})
+    run(serving.work(settings, dsn, concurrency=None))
+
+
+def _child_logs(settings: Settings) -> None:
+    logs.configure(
+        settings.log_level, format=settings.log_format, secrets=logs.secret_values(settings)
+    )
+
+
+def supervise(settings: Settings, dsn: str, plan: Plan) -> int:
+    """Run the plan's processes until a stop signal or until one ends; the exit code."""
+    # Binding here first settles port 0 to a real port, and fails early when it is taken. This
+    # socket never listens, so the kernel gives it no connection.
+    holder = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((settings.host, settings.port))
+    settings = settings.model_copy(update={"port": holder.getsockname()[1]})
+    places = metrics_places(settings, plan)
+    children: list[BaseProcess] = []
+    for n in range(plan.web):
+        peers = [place.url for i, place in enumerate(places) if i != n]
+        children.append(
+            SPAWN.Process(
+                target=_web_child,
+                args=(settings, dsn, places[n], peers),
+                name=f"hookwise-web-{n}",
+            )
+        )
+    for n in range(plan.workers):
+        children.append(
+            SPAWN.Process(
+                target=_worker_child,
+                args=(settings, dsn, places[plan.web + n]),
+                name=f"hookwise-worker-{n}",
+            )
+        )
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for child in children:
+            child.start()
+        log.info(
+            "serving webhooks on http://%s:%d with %d web and %d worker processes",
+            settings.host,
+            settings.port,
+            plan.web,
+            plan.workers,
+            extra={"action": "processes_started"},
+        )
+        ended = _wait(children, lambda: stopping)
+        for child in children:
+            if child.is_alive():
+                os.kill(child.pid or 0, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in children:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                log.error("%s did not stop in time: killing it", child.name)
+                child.kill()
+                child.join()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        holder.close()
+    if ended is not None:
+        log.error(
+            "%s ended with exit code %s: stopped the others",
+            ended.name,
+            ended.exitcode,
+            extra={"action": "process_ended"},
+        )
+        return 1
+    return 0
+
+
+def _wait(children: list[BaseProcess], stopping: object) -> BaseProcess | None:
+    """Until a stop signal (None) or a child ending by itself (that child)."""
+    sentinels = {child.sentinel: child for child in children}
+    while not stopping():  # type: ignore[operator]
+        ready = multiprocessing.connection.wait(list(sentinels), timeout=0.2)
+        if ready:
+            return sentinels[ready[0]]  # type: ignore[index]
+    return None

@@ -1,0 +1,257 @@
+"""Same-second transitions (issue 16, item 2): arrival order is recorded, respected, and settles
+a tie of GitHub's one-second timestamps in every never-go-backwards guard.
+
+`deliver` (tests/test_handlers.py) runs the real handlers in one transaction with the arrival
+given; the worker tests store deliveries through events.store_many, one group-commit batch, so
+they share received_at and only `arrival` orders them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+from collections import Counter
+from typing import Any
+
+import asyncpg
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
+
+from app.context import Context
+from app.deliveries import parse_github
+from app.router import HandlerContext, Router
+from app.serial import serial_keys
+from app.serving import default_router
+from app.store import events
+from tests.conftest import GITHUB_SECRET
+from tests.fixtures import github_examples
+from tests.pg import TRUNCATE
+from tests.signing import github_headers
+from tests.test_handlers import CHECK_RUN_ROWS, PR_ID, SHA_B, deliver, pr_payload, run_payload
+from tests.test_worker import event_rows, fast, running_worker
+from tests.test_worker import pr_payload as bare_pr_payload
+
+HISTORY = """
+SELECT old_state::text, new_state::text, from_draft, to_draft, trigger_event::text
+FROM pr_state_history ORDER BY created_at
+"""
+STATE = "SELECT state::text, draft FROM pull_requests WHERE github_id = $1"
+
+
+def at(action: str, stamp: str, *, state: str = "open", draft: bool = False) -> dict[str, Any]:
+    """The opened fixture as GitHub sends it for `action` at `stamp` (one-second resolution)."""
+    payload = pr_payload(action, minutes=0, state=state, draft=draft)
+    pr = payload["pull_request"]
+    pr["updated_at"] = stamp
+    pr["closed_at"] = stamp if state == "closed" else None
+    return payload
+
+
+# The failing case of the issue: closed and reopened in one second.
+OPENED = at("opened", "2024-05-01T11:59:00Z")
+CLOSED = at("closed", "2024-05-01T12:00:05Z", state="closed")
+REOPENED = at("reopened", "2024-05-01T12:00:05Z")
+
+
+async def test_closed_and_reopened_in_one_second_leave_the_pull_request_open(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    for arrival, payload in enumerate((OPENED, CLOSED, REOPENED), start=1):
+        await deliver(conn, app, "pull_request", payload, arrival=arrival)
+    assert tuple(await conn.fetchrow(STATE, PR_ID)) == ("opened", False)
+    history = [tuple(r) for r in await conn.fetch(HISTORY)]
+    assert history == [
+        (None, "opened", None, False, "opened"),
+        ("opened", "closed", False, False, "closed"),
+        ("closed", "opened", False, False, "reopened"),
+    ]
+
+    # A replay of the close keeps its own, earlier arrival: it changes nothing.
+    await deliver(conn, app, "pull_request", CLOSED, arrival=2)
+    assert tuple(await conn.fetchrow(STATE, PR_ID)) == ("opened", False)
+    assert len(await conn.fetch(HISTORY)) == 3
+
+
+async def test_a_tie_handled_out_of_order_still_ends_as_the_last_arrival_says(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    await deliver(conn, app, "pull_request", OPENED, arrival=1)
+    await deliver(conn, app, "pull_request", REOPENED, arrival=3)
+    await deliver(conn, app, "pull_request", CLOSED, arrival=2)
+    assert tuple(await conn.fetchrow(STATE, PR_ID)) == ("opened", False)
+
+
+async def test_check_run_payloads_of_one_second_go_by_arrival(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    failed = run_payload(
+        "completed", run_id=1, sha=SHA_B, status="completed", conclusion="failure",
+        completed_minutes=4,
+    )  # fmt: skip
+    passed = copy.deepcopy(failed)
+    passed["check_run"]["conclusion"] = "success"
+    await deliver(conn, app, "check_run", failed, arrival=1)
+    await deliver(conn, app, "check_run", passed, arrival=2)
+    await deliver(conn, app, "check_run", failed, arrival=1)  # a replay of the first
+    [run] = await conn.fetch(CHECK_RUN_ROWS)
+    assert run["conclusion"] == "success"
+
+
+# Transitions GitHub can send about an open or closed, draft or ready PR.
+MOVES = {
+    "closed": lambda state, draft: ("closed", draft) if state == "open" else None,
+    "reopened": lambda state, draft: ("open", draft) if state == "closed" else None,
+    "converted_to_draft": lambda state, draft: (
+        (state, True) if state == "open" and not draft else None
+    ),
+    "ready_for_review": lambda state, draft: (state, False) if state == "open" and draft else None,
+}
+
+
+@st.composite
+def lives(draw: st.DrawFn) -> list[tuple[str, str, bool, int]]:
+    """(action, state, draft, second) of one PR's life: valid transitions, their seconds never
+    decreasing and often equal (GitHub's timestamps have one-second resolution)."""
+    life = [("opened", "open", False, 0)]
+    for _ in range(draw(st.integers(1, 6))):
+        _, state, draft, second = life[-1]
+        possible = [(a, move(state, draft)) for a, move in MOVES.items() if move(state, draft)]
+        action, (state, draft) = draw(st.sampled_from(possible))
+        life.append((action, state, draft, second + draw(st.sampled_from((0, 0, 1)))))
+    return life
+
+
+def payload_of(action: str, state: str, draft: bool, second: int) -> dict[str, Any]:
+    return at(action, f"2024-05-01T12:00:{second:02d}Z", state=state, draft=draft)
+
+
+def stored(state: str | None) -> str | None:
+    """A payload's state as `pr_state` names it (seed 002: `opened`, where GitHub says `open`)."""
+    return "opened" if state == "open" else state
+
+
+@examples(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(life=lives(), order=st.randoms(use_true_random=False))
+async def test_any_life_with_ties_ends_as_it_ended_and_in_order_keeps_its_history(
+    conn: asyncpg.Connection, app: Context, life: list[tuple[str, str, bool, int]], order: Any
+) -> None:
+    # Handled in arrival order: the row is the last transition's, the history each real change.
+    await conn.execute(TRUNCATE)
+    for arrival, step in enumerate(life, start=1):
+        await deliver(conn, app, "pull_request", payload_of(*step), arrival=arrival)
+    _, state, draft, _ = life[-1]
+    assert tuple(await conn.fetchrow(STATE, PR_ID)) == (stored(state), draft)
+    expected = [(None, "opened", None, False, "opened")]
+    for (_, before, was_draft, _), (action, after, is_draft, _) in itertools.pairwise(life):
+        expected.append((stored(before), stored(after), was_draft, is_draft, action))
+    assert [tuple(r) for r in await conn.fetch(HISTORY)] == expected
+
+    # Handled in any order, each with its own arrival: the row ends the same.
+    await conn.execute(TRUNCATE)
+    shuffled = list(enumerate(life, start=1))
+    order.shuffle(shuffled)
+    for arrival, step in shuffled:
+        await deliver(conn, app, "pull_request", payload_of(*step), arrival=arrival)
+    assert tuple(await conn.fetchrow(STATE, PR_ID)) == (stored(state), draft)
+
+
+# --- the worker: arrival order recorded within a batch, and respected ----------------------------
+
+
+async def store_batch(ctx: Context, bodies: list[tuple[str, bytes]]) -> list[str]:
+    """Store (event, body) deliveries in one statement, as one group-commit batch does."""
+    incoming = []
+    for event, body in bodies:
+        headers = {k.lower(): v for k, v in github_headers(body, event).items()}
+        delivery = parse_github(headers, body, secrets=ctx.settings.secrets_for("github"), now=0)
+        incoming.append(await events.incoming(ctx.integration_ids["github"], delivery))
+    async with ctx.pool.acquire() as conn:
+        await events.store_many(conn, incoming)
+    return [i.delivery.delivery_id for i in incoming]
+
+
+async def test_a_batch_shares_received_at_and_the_worker_still_follows_arrival(
+    settings, dsn, db
+) -> None:
+    handled: list[str] = []
+    running: Counter[str] = Counter()
+    most = 0
+
+    async def record(event: HandlerContext) -> None:
+        nonlocal most
+        running[event.event.delivery_id] += 1
+        most = max(most, sum(running.values()))
+        handled.append(event.event.delivery_id)
+        await asyncio.sleep(0)  # give another slot the chance to run an event of this PR
+        running[event.event.delivery_id] -= 1
+
+    recorder = Router()
+    recorder.add(record, "github", "pull_request")
+    router = Router(recorder, default_router())
+    async with running_worker(fast(settings), dsn, router, 4) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        bodies = [("pull_request", json.dumps(p).encode()) for p in (OPENED, CLOSED, REOPENED)]
+        delivered = await store_batch(ctx, bodies)
+        await asyncio.wait_for(idle, 30)
+    rows = await db.fetch(
+        "SELECT delivery_id, received_at, arrival, status FROM integration_events ORDER BY arrival"
+    )
+    assert [r["delivery_id"] for r in rows] == delivered
+    assert len({r["received_at"] for r in rows}) == 1
+    assert {r["status"] for r in rows} == {"completed"}
+    assert handled == delivered
+    assert most == 1
+    assert tuple(await db.fetchrow(STATE, PR_ID)) == ("opened", False)
+    history = await db.fetch("SELECT old_state::text, new_state::text FROM pr_state_history")
+    assert ("closed", "opened") in [tuple(r) for r in history]
+
+
+async def test_an_event_waiting_for_its_retry_holds_back_the_rest_of_its_pull_request(
+    settings, dsn, db
+) -> None:
+    handled: list[tuple[str, int, int]] = []
+
+    async def flaky(event: HandlerContext) -> None:
+        handled.append((event.payload["action"], event.payload["number"], event.event.attempts))
+        if event.payload["action"] == "opened" and event.event.attempts == 1:
+            raise RuntimeError("upstream hiccup")
+
+    async with running_worker(fast(settings), dsn, Router(_only(flaky))) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        await store_batch(
+            ctx,
+            [
+                ("pull_request", bare_pr_payload(1)),
+                ("pull_request", bare_pr_payload(1, action="closed")),
+                ("pull_request", bare_pr_payload(2)),
+            ],
+        )
+        await asyncio.wait_for(idle, 30)
+    of_one = [step for step in handled if step[1] == 1]
+    assert of_one == [("opened", 1, 1), ("opened", 1, 2), ("closed", 1, 1)]
+    assert ("opened", 2, 1) in handled
+    assert {r["status"] for r in await event_rows(db)} == {"completed"}
+
+
+def _only(handler: Any) -> Router:
+    router = Router()
+    router.add(handler, "github", "pull_request")
+    return router
+
+
+def test_the_keys_worked_out_at_ingest_are_the_payloads() -> None:
+    """Ingest reads only the few fields the keys need; every fixture gets the keys its whole
+    decoded payload gives (which the worker falls back to for events stored without keys)."""
+    seen = set()
+    for event, payload in github_examples():
+        body = json.dumps(payload).encode()
+        headers = {k.lower(): v for k, v in github_headers(body, event).items()}
+        delivery = parse_github(headers, body, secrets=(GITHUB_SECRET.encode(),), now=0)
+        assert delivery.serial_keys == serial_keys("github", event, payload), event
+        seen.update(key.split(":")[0] for key in delivery.serial_keys)
+    assert seen >= {"pr", "sha", "installation"}

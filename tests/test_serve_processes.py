@@ -1,0 +1,114 @@
+"""`hookwise serve --workers N`: several web processes on one port, a worker process beside
+them, one /metrics that is whole whichever process answers, and a clean stop of them all."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from app.metrics import merge
+from tests.conftest import GITHUB_SECRET
+from tests.harness import free_port
+from tests.processes import Served, environment
+from tests.signing import github_headers
+
+DELIVERIES = 12
+
+
+def metric(text: str, name: str) -> float:
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
+PAYLOAD = Path(__file__).parent / "payloads" / "pull_request.opened.json"
+
+
+async def test_two_web_processes_share_the_port_and_metrics_stay_whole(
+    dsn: str, db: asyncpg.Connection
+) -> None:
+    port = free_port()
+    env = environment(
+        DATABASE_URL=dsn,
+        GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
+        PORT=str(port),
+        HOOKWISE_LOG_LEVEL="info",
+    )
+    served = Served("--workers", "2", env=env)
+    try:
+        served.wait_for("with 2 web and 1 worker processes")
+        # The three processes start side by side: their lines come in any order.
+        wanted = [f"listening on http://127.0.0.1:{port}"] * 2 + ["worker started"]
+        while wanted:
+            line = served.wait_for("")
+            wanted = [w for i, w in enumerate(wanted) if i != _first(wanted, line)]
+        url = f"http://127.0.0.1:{port}"
+        body = PAYLOAD.read_bytes()
+        for _ in range(DELIVERIES):
+            headers = github_headers(body, "pull_request", delivery=str(uuid.uuid4()))
+            # A connection each: the kernel spreads new connections across the processes.
+            async with httpx.AsyncClient() as client:
+                response = await client.post(
+                    f"{url}/webhooks/github", content=body, headers=headers
+                )
+            assert response.status_code == 202
+        for _ in range(DELIVERIES):
+            served.wait_for("completed github pull_request.opened delivery=", timeout=120)
+        scrapes = []
+        for _ in range(4):
+            async with httpx.AsyncClient() as client:
+                scrapes.append((await client.get(f"{url}/metrics")).text)
+        assert served.stop(signal.SIGTERM) == 0
+    finally:
+        served.kill()
+    for text in scrapes:
+        # Received by the web processes, handled by the worker process: all in every scrape.
+        assert metric(text, "hookwise_deliveries_received_total") == DELIVERIES
+        assert metric(text, "hookwise_events_processed_total") == DELIVERIES
+        assert text.count("# TYPE hookwise_deliveries_received_total ") == 1
+    assert await db.fetchval("SELECT count(*) FROM integration_events") == DELIVERIES
+    assert any("Finished server process" in line for line in served.log)
+
+
+def test_merge_sums_counters_and_histograms_and_keeps_the_lowest_gauge() -> None:
+    one = (
+        "# HELP c_total C.\n# TYPE c_total counter\n"
+        'c_total{a="x"} 2\n'
+        "# HELP h H.\n# TYPE h histogram\n"
+        'h_bucket{le="1"} 1\nh_sum 0.5\nh_count 1\n'
+        "# HELP g G.\n# TYPE g gauge\n"
+        'g{i="1"} 40\n'
+    )
+    two = (
+        "# HELP c_total C.\n# TYPE c_total counter\n"
+        'c_total{a="x"} 3\nc_total{a="y"} 1\n'
+        "# HELP h H.\n# TYPE h histogram\n"
+        'h_bucket{le="1"} 2\nh_sum 1.25\nh_count 2\n'
+        "# HELP g G.\n# TYPE g gauge\n"
+        'g{i="1"} 30\n'
+    )
+    assert merge([one, two]).splitlines() == [
+        "# HELP c_total C.",
+        "# TYPE c_total counter",
+        'c_total{a="x"} 5',
+        'c_total{a="y"} 1',
+        "# HELP h H.",
+        "# TYPE h histogram",
+        'h_bucket{le="1"} 3',
+        "h_sum 1.75",
+        "h_count 3",
+        "# HELP g G.",
+        "# TYPE g gauge",
+        'g{i="1"} 30',
+    ]
+
+
+def _first(wanted: list[str], line: str) -> int:
+    """The index of the first of `wanted` that `line` contains; -1 for none."""
+    return next((i for i, text in enumerate(wanted) if text in line), -1)
