@@ -13,7 +13,7 @@ from tests.fixtures import github_examples
 from tests.harness import Running
 from tests.signing import github_headers
 
-HANDLED = {"installation", "installation_repositories", "pull_request", "check_run"}
+HANDLED = {"installation", "installation_repositories", "pull_request", "check_run", "repository"}
 
 
 async def test_every_fixture_flows_to_completed_or_ignored(hookwise: Running, db) -> None:
