@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import asyncpg
 import httpx
-from gidgethub import GitHubException
 
 from app import credentials
 from app.clients import guard
@@ -20,10 +22,17 @@ from app.crypto import CryptoError
 from app.metrics import Metrics
 from app.repo_config import Configs
 from app.settings import Settings
-from app.store import executions, integrations
+from app.store import executions, integrations, repositories
+from app.store.leases import RequestLeases
 from app.store.pool import create_pool
 
 log = logging.getLogger(__name__)
+
+MOVE_WAIT = 5.0  # seconds for a pool connection to store a repository's new name
+# The GitHub client's bookkeeping (request leases, moved repositories): a pool of its own.
+GITHUB_POOL = 2
+# Seconds a request lease outlives a process that died holding it (a live one renews it).
+LEASE_TTL = 10.0
 
 # hookwise's own reactions (app/reactions/builtin.py runs them), by name.
 BUILTIN_WORKFLOWS = {
@@ -70,7 +79,19 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
                 httpx.AsyncClient(timeout=settings.github_timeout, event_hooks=guard.hooks())
             )
             github = GitHubApp(settings, http, metrics=metrics)
-            await _introduce(github)
+            # Its own connections: callers of GitHub often hold one of the main pool. Its writes
+            # (leases, a moved repository's name) wait for no WAL flush: each is said again.
+            github_pool = await create_pool(
+                dsn, size=GITHUB_POOL, min_size=0, server_settings={"synchronous_commit": "off"}
+            )
+            stack.push_async_callback(github_pool.close)
+            leases = RequestLeases(
+                github_pool, ttl=LEASE_TTL, write_interval=settings.github_write_interval
+            )
+            stack.push_async_callback(leases.close)  # before its pool closes
+            github.leases = leases
+            github.on_moved = partial(_store_move, github_pool)
+            await _introduce(github, stack)
         linear = await _linear(settings, pool, stack)
         model = None
         if settings.anthropic_api_key is not None:
@@ -106,11 +127,34 @@ async def _linear(
     return LinearClient(http, url=settings.linear_api_url, api_key=api_key)
 
 
-async def _introduce(github: GitHubApp) -> None:
+async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str, url: str | None) -> None:
+    """A repository GitHub redirected us for: store its new name, in a transaction of its own
+    on the GitHub client's pool. Never waits long: the caller is in the middle of its GitHub
+    calls (the next redirect or `repository` webhook says it again)."""
     try:
-        identity = await github.load_identity()
-    except (GitHubException, httpx.HTTPError) as exc:
-        # Not fatal: webhooks are still stored; the identity is asked for again when needed.
-        log.warning("GET /app failed (%s): own events cannot be recognised yet", exc)
+        async with pool.acquire(timeout=MOVE_WAIT) as conn:
+            stored = await repositories.moved(conn, github_id, full_name, url)
+    except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+        log.warning("repository %d is now %s; not stored (%s)", github_id, full_name, exc)
         return
-    log.info("GitHub App %s (id %d), bot %s", identity.slug, identity.app_id, identity.bot_login)
+    if stored:
+        log.info(
+            "repository %d is now %s", github_id, full_name, extra={"action": "repository_moved"}
+        )
+
+
+async def _introduce(github: GitHubApp, stack: AsyncExitStack) -> None:
+    """GET /app now, and if it fails (a rate limit, GitHub down) in the background until it
+    answers: not fatal, webhooks are stored meanwhile, and events that may be our own wait for
+    it (app/reactions/triggers.py)."""
+    wait = await github.introduce()
+    if wait is None:
+        return
+    task = asyncio.create_task(github.keep_introducing(wait), name="github-identity")
+    stack.push_async_callback(_cancelled, task)
+
+
+async def _cancelled(task: asyncio.Task[object]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

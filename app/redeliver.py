@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 from gidgethub import GitHubException
 
-from app.clients.github import GitHubApp
+from app.clients.github import GitHubApp, RateLimited
 from app.store import events
 from app.store.pool import PerStatement
 
@@ -112,7 +112,7 @@ async def _ask(github: GitHubApp, candidate: Candidate, *, dry_run: bool) -> Out
             {"delivery_id": candidate.delivery_id},
             data=b"",
         )
-    except (GitHubException, httpx.HTTPError) as exc:
+    except (GitHubException, httpx.HTTPError, RateLimited) as exc:
         log.warning("redelivery of %s failed: %s", candidate.guid, exc)
         return Outcome(candidate, f"failed: {exc or type(exc).__name__}", ok=False)
     log.info("asked GitHub to redeliver %s (%s)", candidate.guid, candidate.event)

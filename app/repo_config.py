@@ -23,6 +23,7 @@ import yaml
 from gidgethub import BadRequest
 
 from app.clients.github import GitHubAPI
+from app.clients.urls import part, repo_url
 from app.settings import Settings
 
 PATH = ".github/hookwise.yml"
@@ -152,10 +153,11 @@ async def fetch(
     owner = repo.split("/", 1)[0]
     config = defaults(settings)
     if repo.lower() != f"{owner}/.github".lower():
-        config = await _layer(api, f"/repos/{owner}/.github/contents/{PATH}", config, "the owner's")
+        owners = f"{repo_url(f'{owner}/.github')}/contents/{part(PATH, slashes=True)}"
+        config = await _layer(api, owners, config, "the owner's")
     if override:
         config = apply(override, config)
-    return await _layer(api, f"/repos/{repo}/contents/{PATH}", config, "")
+    return await _layer(api, f"{repo_url(repo)}/contents/{part(PATH, slashes=True)}", config, "")
 
 
 def _named(whose: str, problem: str) -> str:

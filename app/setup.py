@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from app.clients.github import app_jwt
+from app.clients.urls import part
 from app.http.server import make_server
 from app.settings import Settings
 from app.signals import stop_on_signals
@@ -42,7 +43,8 @@ PERMISSIONS = {
     "metadata": "read",
     "pull_requests": "write",
 }
-# installation and installation_repositories reach every App without being asked for.
+# installation and installation_repositories reach every App without being asked for;
+# repository (renamed, transferred, archived, deleted) must be, with the metadata permission.
 # push: a change of .github/hookwise.yml on the default branch reads its workflows again.
 EVENTS = [
     "check_run",
@@ -51,6 +53,7 @@ EVENTS = [
     "pull_request_review",
     "issue_comment",
     "push",
+    "repository",
 ]
 
 
@@ -160,7 +163,7 @@ async def callback(request: Request, *, flow: Flow) -> HTMLResponse:
 
 async def exchange(settings: Settings, code: str) -> dict[str, Any]:
     """POST /app-manifests/{code}/conversions: the one-time code for the App's credentials."""
-    url = f"{settings.github_api_url}/app-manifests/{code}/conversions"
+    url = f"{settings.github_api_url}/app-manifests/{part(code)}/conversions"
     headers = {"Accept": "application/vnd.github+json", "User-Agent": "hookwise"}
     try:
         async with httpx.AsyncClient(timeout=settings.github_timeout) as client:
@@ -211,7 +214,7 @@ async def run_setup(
         settings=settings,
         env_file=env_file,
         manifest=manifest(name=name, public_url=public_url, redirect_url=f"{local}/callback"),
-        form_action=f"{web}/organizations/{org}/settings/apps/new"
+        form_action=f"{web}/organizations/{part(org)}/settings/apps/new"
         if org
         else f"{web}/settings/apps/new",
     )

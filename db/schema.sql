@@ -124,7 +124,7 @@ CREATE TRIGGER integration_events_notify_pending
 -- GitHub: installations and repositories
 -- ---------------------------------------------------------------------------------------------
 
-CREATE TYPE repository_status AS ENUM ('active', 'error', 'suspended', 'removed');
+CREATE TYPE repository_status AS ENUM ('active', 'error', 'suspended', 'archived', 'removed');
 
 CREATE TABLE installations (
     -- GitHub's installation id: every webhook names it, so it needs no mapping.
@@ -508,6 +508,23 @@ CREATE INDEX pr_links_linear_issue_id_idx ON pr_links (linear_issue_id);
 
 CREATE TRIGGER pr_links_updated_at BEFORE UPDATE ON pr_links
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
+
+-- ---------------------------------------------------------------------------------------------
+-- GitHub requests
+-- ---------------------------------------------------------------------------------------------
+
+-- One GitHub request at a time per installation across every process, and its writes spaced
+-- (GitHub's best practices for integrators): a lease per installation (0: the App itself, its
+-- JWT requests), claimed and released each in a statement of its own. No lock and no transaction
+-- is held while GitHub answers: a holder that died is outlived by `leased_until`. Unlogged: a
+-- lease is worth nothing after a crash (all lapse), and claiming one waits for no WAL flush.
+CREATE UNLOGGED TABLE github_request_leases (
+    installation_id bigint PRIMARY KEY,
+    holder          uuid,
+    leased_until    timestamptz,
+    -- The next write may go at this time, not before.
+    next_write_at   timestamptz NOT NULL DEFAULT '-infinity'
+);
 
 -- ---------------------------------------------------------------------------------------------
 -- Outbound side effects

@@ -13,7 +13,14 @@ from tests.fixtures import github_examples
 from tests.harness import Running
 from tests.signing import github_headers
 
-HANDLED = {"installation", "installation_repositories", "pull_request", "check_run", "push"}
+HANDLED = {
+    "installation",
+    "installation_repositories",
+    "pull_request",
+    "check_run",
+    "repository",
+    "push",
+}
 # Events handled for some actions only: what starts declared workflows (app/workflows/).
 HANDLED_ACTIONS = {("pull_request_review", "submitted"), ("issue_comment", "created")}
 

@@ -181,7 +181,8 @@ async def test_a_refused_job_listing_fails_the_analysis_not_the_check_run(
 async def test_a_review_github_refuses_fails_at_once_with_the_reason(world_factory, db) -> None:
     async with world_factory(fix_enabled=False) as world:
         world.model.reply_tool("submit_review", REVIEW)
-        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=422)
+        # Refused in every form: whole, its one comment alone, and without it.
+        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=422, times=3)
         await world.deliver("pull_request", world.pr_event("opened"))
         assert reviews_on(world) == []
         assert len(world.model.calls) == 1
@@ -288,7 +289,8 @@ async def test_a_pool_of_two_and_two_slots_reviews_twenty_pull_requests(world_fa
 
 async def test_executions_are_listed_and_replayed_from_the_cli(world_factory, db, dsn) -> None:
     async with world_factory(fix_enabled=False) as world:
-        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=422)
+        # Refused in every form: whole, its one comment alone, and without it.
+        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=422, times=3)
         world.model.reply_tool("submit_review", REVIEW, times=2)
         await world.deliver("pull_request", world.pr_event("opened"))
         env = environment(DATABASE_URL=dsn)

@@ -15,15 +15,15 @@ import asyncpg
 import pytest
 
 from app.context import Context
-from app.handlers import check_runs, installations, pull_requests
+from app.handlers import check_runs, installations, pull_requests, repositories
 from app.handlers.github_payload import parse_time
 from app.router import EventRow, HandlerContext, Router
 from tests.fixtures import github_example, github_examples
 from tests.pg import TRUNCATE
 
 # The handlers that keep state; reactions (reviews, fixes) have tests of their own.
-ROUTER = Router(installations.router, pull_requests.router, check_runs.router)
-HANDLED = ("installation", "installation_repositories", "pull_request", "check_run")
+ROUTER = Router(installations.router, repositories.router, pull_requests.router, check_runs.router)
+HANDLED = ("installation", "installation_repositories", "pull_request", "check_run", "repository")
 
 OPENED = github_example("pull_request", "opened")
 CHECK_RUN = github_example("check_run", "created")
@@ -333,7 +333,20 @@ async def check_check_run(conn: asyncpg.Connection, payload: Mapping[str, Any]) 
     await check_installation_link(conn, payload, repository)
 
 
+async def check_repository(conn: asyncpg.Connection, payload: Mapping[str, Any]) -> None:
+    repo = payload["repository"]
+    row = await conn.fetchrow("SELECT * FROM repositories WHERE github_id = $1", repo["id"])
+    assert (row["full_name"], row["name"]) == (repo["full_name"], repo["name"])
+    assert row["owner"] == repo["owner"]["login"]
+    assert row["private"] == repo["private"]
+    status = {"archived": "archived", "deleted": "removed"}.get(payload["action"], "active")
+    assert row["status"] == status
+    assert (row["removed_at"] is not None) == (status == "removed")
+    await check_installation_link(conn, payload, row)
+
+
 CHECKS = {
+    "repository": check_repository,
     "installation": check_installation,
     "installation_repositories": check_installation,
     "pull_request": check_pull_request,

@@ -22,6 +22,7 @@ ALL = [
     "0005_workflows.sql",
     "0006_seed_002_names.sql",
     "0007_arrival_order.sql",
+    "0008_github_faults.sql",
     "0009_declared_workflows.sql",
 ]
 

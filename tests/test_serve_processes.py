@@ -43,9 +43,11 @@ async def test_two_web_processes_share_the_port_and_metrics_stay_whole(
     served = Served("--workers", "2", env=env)
     try:
         served.wait_for("with 2 web and 1 worker processes")
-        served.wait_for(f"listening on http://127.0.0.1:{port}")
-        served.wait_for(f"listening on http://127.0.0.1:{port}")
-        served.wait_for("worker started")
+        # The three processes start side by side: their lines come in any order.
+        wanted = [f"listening on http://127.0.0.1:{port}"] * 2 + ["worker started"]
+        while wanted:
+            line = served.wait_for("")
+            wanted = [w for i, w in enumerate(wanted) if i != _first(wanted, line)]
         url = f"http://127.0.0.1:{port}"
         body = PAYLOAD.read_bytes()
         for _ in range(DELIVERIES):
@@ -105,3 +107,8 @@ def test_merge_sums_counters_and_histograms_and_keeps_the_lowest_gauge() -> None
         "# TYPE g gauge",
         'g{i="1"} 30',
     ]
+
+
+def _first(wanted: list[str], line: str) -> int:
+    """The index of the first of `wanted` that `line` contains; -1 for none."""
+    return next((i for i, text in enumerate(wanted) if text in line), -1)

@@ -181,7 +181,7 @@ workflows:
       pull_request: [opened]
       manual: true
     steps:
-      - remove_labels: [needs-triage, absent]
+      - remove_labels: ["needs triage & review", absent]
       - request_reviewers: {reviewers: [ada, octocat], teams: [core]}
       - assign: ["@author", grace]
       - add_labels: [triaged]
@@ -198,7 +198,8 @@ async def test_each_action_lands_on_github_once(world_factory, db) -> None:
         repo = world.github.repo(REPO)
         repo.collaborators.update({"ada": "write", "grace": "write"})
         repo.teams.add("core")
-        repo.pulls[7].labels = ["needs-triage"]
+        # A label with a space and an `&`: one URL part, as GitHub names it.
+        repo.pulls[7].labels = ["needs triage & review"]
         await declare(world, PEOPLE)
         await world.deliver("pull_request", world.pr_event("opened"))
         pull = repo.pulls[7]
@@ -208,7 +209,9 @@ async def test_each_action_lands_on_github_once(world_factory, db) -> None:
         assert pull.requested_teams == ["core"]
         assert pull.assignees == ["octocat", "grace"]
         # Only the label the PR has is removed: no 404 for the other.
-        assert [r.path for r in requests(world.github, "DELETE", "/labels/needs-triage")] != []
+        assert [
+            r.path for r in requests(world.github, "DELETE", "/labels/needs triage & review")
+        ] != []
         assert requests(world.github, "DELETE", "/labels/absent") == []
         await world.replay_all()
         assert len(requests(world.github, "POST", "/requested_reviewers")) == 1
@@ -269,7 +272,7 @@ async def test_a_manual_run_from_the_cli_and_the_admin_button(world_factory, db,
         repo.teams.add("core")
         await declare(world, PEOPLE)
         await world.deliver("pull_request", world.pr_event("opened"))
-        repo.pulls[7].labels = ["needs-triage"]
+        repo.pulls[7].labels = ["needs triage & review"]
 
         said = await operate.run_workflow(dsn, "triage", pull=f"{REPO}#7", repo=None)
         assert said.startswith(f"started {REPO}:triage on {REPO}#7: execution ")
@@ -280,7 +283,7 @@ async def test_a_manual_run_from_the_cli_and_the_admin_button(world_factory, db,
         with pytest.raises(CannotRun, match="no active workflow 'nope'"):
             await operate.run_workflow(dsn, "nope", pull=f"{REPO}#7", repo=None)
 
-        repo.pulls[7].labels = ["needs-triage"]
+        repo.pulls[7].labels = ["needs triage & review"]
         client = world.hookwise.client
         await log_in(client)
         pull_id = await db.fetchval("SELECT id FROM pull_requests WHERE pr_number = 7")

@@ -2,8 +2,9 @@
 
 - App JWTs (RS256, iat 60 s in the past for clock drift, under 10 minutes) and installation
   tokens cached until 5 minutes before they expire; concurrent callers share one token request.
-- Per installation, a few requests at once, and writes (POST/PATCH/PUT/DELETE) one at a time a
-  second apart, as GitHub's secondary-rate-limit guidance asks.
+- Per installation, one request at a time, and writes (POST/PATCH/PUT/DELETE) a second apart,
+  as GitHub's best practices ask: in this process by an asyncio lock, across processes by the
+  installation's lease in the database (`leases`, app/store/leases.py).
 - 5xx answers and timeouts are retried a few times with backoff; a rate limit (403/429 with
   Retry-After, or X-RateLimit-Remaining: 0 with X-RateLimit-Reset) raises RateLimited, which
   reschedules the event for then instead of sleeping in a worker.
@@ -11,25 +12,32 @@
   have created already, so it is sent again only when it never left (no connection). The error
   goes up instead; the event's next attempt looks for what was created before posting again
   (app/outbound.py).
+- A redirect is followed once ("HTTP redirects" in GitHub's REST docs: 301 for a read, 307 for a
+  write to repeat as it was). A renamed or transferred repository answers so for its old name,
+  pointing at /repositories/{id}; its new name is asked for and handed to `on_moved`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import gidgethub.httpx
 import httpx
 import jwt
-from gidgethub import HTTPException
+from gidgethub import GitHubException, HTTPException
 
 from app.clients import errors
+from app.clients.urls import part, repo_url
 from app.metrics import Metrics
 from app.retry import backoff
 from app.settings import Settings
@@ -39,6 +47,8 @@ log = logging.getLogger(__name__)
 REQUESTER = "hookwise"
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 TRIES = 3
+# Seconds before asking GET /app again after a failure that names no time.
+IDENTITY_RETRY = 60.0
 JWT_LIFETIME = 540  # seconds after iat - 60 s: GitHub refuses JWTs living over 10 minutes
 TOKEN_MARGIN = timedelta(minutes=5)
 # A request that failed in one of these never reached GitHub.
@@ -51,6 +61,14 @@ class RateLimited(errors.RateLimited):
     def __init__(self, until: datetime, reason: str) -> None:
         super().__init__("GitHub", until, reason)
 
+
+REDIRECTS = frozenset({301, 302, 307, 308})
+BODY_HEADERS = frozenset({"content-length", "content-type"})
+# Where a renamed or transferred repository's old name sends requests.
+BY_ID = re.compile(r"/repositories/(\d+)(?:/|$)")
+# Called with a moved repository's GitHub id, its owner/name now and its html_url (None if
+# GitHub's answer gave none).
+Moved = Callable[[int, str, str | None], Awaitable[None]]
 
 # What GitHub's message says when a 403 is a secondary rate limit.
 SECONDARY = "secondary rate limit"
@@ -100,29 +118,50 @@ def count_answer(
         )
 
 
-class Throttle:
-    """A few requests at once, and writes one at a time a second apart."""
+class Shared(Protocol):
+    """One request at a time per installation across processes (app/store/leases.py)."""
 
-    def __init__(self, *, concurrency: int = 3, write_interval: float = 1.0) -> None:
+    def hold(
+        self, installation_id: int | None, *, write: bool
+    ) -> AbstractAsyncContextManager[None]: ...
+
+
+class Throttle:
+    """One request at a time, writes a second apart: in this process, and with `shared` (an
+    installation's lease) across every process."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 1,
+        write_interval: float = 1.0,
+        shared: Callable[[bool], AbstractAsyncContextManager[None]] | None = None,
+    ) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self._write = asyncio.Lock()
         self._write_interval = write_interval
         self._last_write = float("-inf")
+        self._shared = shared
 
     @asynccontextmanager
     async def slot(self, method: str) -> AsyncIterator[None]:
         async with self._slots:
             if method not in WRITES:
-                yield
+                async with self._across(write=False):
+                    yield
                 return
             async with self._write:
                 wait = self._last_write + self._write_interval - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 try:
-                    yield
+                    async with self._across(write=True):
+                        yield
                 finally:
                     self._last_write = time.monotonic()
+
+    def _across(self, *, write: bool) -> AbstractAsyncContextManager[None]:
+        return self._shared(write) if self._shared is not None else nullcontext()
 
 
 class GitHubAPI(gidgethub.httpx.GitHubAPI):
@@ -139,6 +178,7 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         oauth_token: str | None = None,
         app_jwt: Callable[[], str] | None = None,
         retry_seconds: float = 0.5,
+        on_moved: Moved | None = None,
     ) -> None:
         super().__init__(client, REQUESTER, oauth_token=oauth_token, base_url=base_url)
         self._throttle = throttle
@@ -146,11 +186,52 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         self._installation = installation
         self._app_jwt_source = app_jwt
         self._retry_seconds = retry_seconds
+        self._on_moved = on_moved
 
     def _get_app_jwt(self) -> str | None:
         return self._app_jwt_source() if self._app_jwt_source else None
 
     async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        status, answer_headers, answer = await self._send(method, url, headers, body)
+        location = answer_headers.get("location")
+        if status not in REDIRECTS or not location:
+            return status, answer_headers, answer
+        # Once: a second redirect is answered as it came (gidgethub raises it).
+        log.info("GitHub %s %s moved to %s", method, url, location)
+        # Without the body's headers, for the reads: a GET carries none.
+        bare = {k: v for k, v in headers.items() if k.lower() not in BODY_HEADERS}
+        if status in (307, 308):
+            followed = await self._send(method, location, headers, body)
+        else:
+            followed = await self._send("GET", location, bare)
+        moved = BY_ID.search(location)
+        if moved is not None and followed[0] < 300 and self._on_moved is not None:
+            repository = location[: moved.end()].rstrip("/")
+            if location.partition("?")[0].rstrip("/") != repository:
+                # Not the repository itself that was asked for: ask its name now.
+                found = await self._send("GET", repository, bare)
+                await self._report_move(int(moved[1]), found)
+            else:
+                await self._report_move(int(moved[1]), followed)
+        return followed
+
+    async def _report_move(
+        self, github_id: int, answer: tuple[int, Mapping[str, str], bytes]
+    ) -> None:
+        """Hand the moved repository's owner/name and html_url, from GitHub's answer about it,
+        to on_moved."""
+        assert self._on_moved is not None
+        try:
+            found = json.loads(answer[2]) if answer[0] < 300 else {}
+            full_name, url = found["full_name"], found.get("html_url")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return
+        if isinstance(full_name, str):
+            await self._on_moved(github_id, full_name, url if isinstance(url, str) else None)
+
+    async def _send(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         async with self._throttle.slot(method):
@@ -182,6 +263,12 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         if at is not None:
             raise RateLimited(at, f"GitHub rate limit on {method} {url}") from exception
         return False
+
+
+def _held(
+    leases: Shared, installation_id: int | None, write: bool
+) -> AbstractAsyncContextManager[None]:
+    return leases.hold(installation_id, write=write)
 
 
 @dataclass(frozen=True)
@@ -220,6 +307,12 @@ class GitHubApp:
         self._pending: dict[int, asyncio.Task[Token]] = {}
         self._throttles: dict[int | None, Throttle] = {}
         self.identity: Identity | None = None
+        # Told of each repository GitHub says was renamed or transferred (app/context.py
+        # stores the new name).
+        self.on_moved: Moved | None = None
+        # Set by app/context.py: requests one at a time per installation across processes.
+        self.leases: Shared | None = None
+        self._identified = asyncio.Event()
 
     def jwt(self) -> str:
         # Reused for a few minutes: signing RS256 costs about a millisecond.
@@ -241,14 +334,24 @@ class GitHubApp:
         return GitHubAPI(
             self._http,
             base_url=self._base_url,
-            throttle=self._throttles.setdefault(
-                installation_id, Throttle(write_interval=self._write_interval)
-            ),
+            throttle=self._throttle(installation_id),
             retry_seconds=self._retry_seconds,
             metrics=self._metrics,
             installation="app" if installation_id is None else str(installation_id),
+            on_moved=self.on_moved,
             **auth,
         )
+
+    def _throttle(self, installation_id: int | None) -> Throttle:
+        found = self._throttles.get(installation_id)
+        if found is None:
+            leases = self.leases
+            shared = None
+            if leases is not None:
+                shared = partial(_held, leases, installation_id)
+            found = Throttle(write_interval=self._write_interval, shared=shared)
+            self._throttles[installation_id] = found
+        return found
 
     async def installation_token(self, installation_id: int) -> str:
         cached = self._tokens.get(installation_id)
@@ -290,8 +393,8 @@ class GitHubApp:
             "Accept": "application/vnd.github+json",
             "User-Agent": REQUESTER,
         }
-        url = f"{self._base_url}/repos/{repo}/actions/jobs/{job_id}/logs"
-        async with self._throttles.setdefault(installation_id, Throttle()).slot("GET"):
+        url = f"{self._base_url}{repo_url(repo)}/actions/jobs/{part(job_id)}/logs"
+        async with self._throttle(installation_id).slot("GET"):
             try:
                 answer = await self._http.get(url, headers=headers)
             except httpx.TransportError:
@@ -312,7 +415,40 @@ class GitHubApp:
         """GET /app: our slug, hence our bot's login, so handlers can skip our own events."""
         answer = await self.app_api().getitem("/app")
         self.identity = Identity(app_id=int(answer["id"]), slug=str(answer["slug"]))
+        self._identified.set()
         return self.identity
+
+    async def identified(self) -> Identity:
+        """The App's identity, once GET /app has answered (app/context.py keeps asking)."""
+        await self._identified.wait()
+        assert self.identity is not None
+        return self.identity
+
+    async def introduce(self) -> float | None:
+        """Ask GET /app once; None when it answered, else the seconds to wait before asking
+        again: until the reset GitHub names for a rate limit, a minute after another failure."""
+        try:
+            identity = await self.load_identity()
+        except RateLimited as exc:
+            wait = max((exc.until - datetime.now(UTC)).total_seconds(), 1.0)
+            log.warning("GET /app rate limited: own events cannot be recognised for %.0f s", wait)
+            return wait
+        except (GitHubException, httpx.HTTPError) as exc:
+            log.warning("GET /app failed (%s): own events cannot be recognised yet", exc)
+            return IDENTITY_RETRY
+        log.info(
+            "GitHub App %s (id %d), bot %s", identity.slug, identity.app_id, identity.bot_login
+        )
+        return None
+
+    async def keep_introducing(self, wait: float) -> Identity:
+        """Ask GET /app after `wait` seconds, and again after each failure until it answers."""
+        while True:
+            await asyncio.sleep(wait)
+            again = await self.introduce()
+            if again is None:
+                return await self.identified()
+            wait = again
 
 
 def is_own_event(payload: Mapping[str, Any], identity: Identity | None) -> bool:

@@ -9,6 +9,7 @@ from app.handlers import (
     linear,
     links,
     pull_requests,
+    repositories,
 )
 from app.reactions import triggers
 from app.router import Router
@@ -19,6 +20,7 @@ def routers() -> list[Router]:
     # State first: a reaction to an event finds the rows that event wrote.
     return [
         installations.router,
+        repositories.router,
         pull_requests.router,
         # After pull_requests: links are read from the PR row that handler wrote.
         links.router,

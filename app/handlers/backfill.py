@@ -26,6 +26,7 @@ from typing import Any
 from gidgethub import BadRequest
 
 from app.clients.github import GitHubAPI
+from app.clients.urls import part, query, repo_url
 from app.handlers import check_runs as check_run_handler
 from app.handlers import pull_requests as pull_request_handler
 from app.handlers.github_payload import ensure_repository, installation_id
@@ -83,12 +84,15 @@ class Look:
 
     @property
     def path(self) -> str:
-        return f"/repos/{self.found.full_name}"
+        return repo_url(self.found.full_name)
 
     async def open_pulls(self) -> None:
         """Every open PR and the latest check runs of its head."""
         listed = [
-            pr async for pr in self.api.getiter(f"{self.path}/pulls?state=open&per_page={PER_PAGE}")
+            pr
+            async for pr in self.api.getiter(
+                f"{self.path}/pulls{query({'state': 'open', 'per_page': PER_PAGE})}"
+            )
         ]
         self.found.pulls.extend(listed)
         self.found.open_numbers = {pr["number"] for pr in listed}
@@ -98,7 +102,7 @@ class Look:
     async def closed_pulls(self, stored_open: list[int]) -> None:
         """Fetch the PRs stored open that GitHub no longer lists as open."""
         for number in sorted(set(stored_open) - self.found.open_numbers):
-            pr = await self.get_or_none(f"{self.path}/pulls/{number}")
+            pr = await self.get_or_none(f"{self.path}/pulls/{part(number)}")
             if pr is not None:
                 self.found.pulls.append(pr)
 
@@ -106,13 +110,13 @@ class Look:
         """Fetch the check runs stored as not completed that this look has not seen yet."""
         for run_id in stored:
             if run_id not in self.found.runs:
-                run = await self.get_or_none(f"{self.path}/check-runs/{run_id}")
+                run = await self.get_or_none(f"{self.path}/check-runs/{part(run_id)}")
                 if run is not None:
                     self.found.runs[run["id"]] = run
 
     async def head_runs(self, sha: str) -> None:
         """The latest run of each check on a commit (GitHub's filter=latest, its default)."""
-        url = f"{self.path}/commits/{sha}/check-runs?per_page={PER_PAGE}"
+        url = f"{self.path}/commits/{part(sha)}/check-runs{query({'per_page': PER_PAGE})}"
         try:
             async for run in self.api.getiter(url, iterable_key="check_runs"):
                 self.found.runs[run["id"]] = run

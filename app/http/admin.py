@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from app import redeliver
+from app.clients.errors import RateLimited
 from app.context import Context
 from app.http.body import read_body
 from app.http.sessions import COOKIE, Sessions
@@ -508,6 +509,9 @@ async def redeliver_page(request: Request, admin: Admin) -> Response:
         return admin.render(request, "redeliver.html", status=400, **(values | {"error": exc}))
     try:
         summaries = await redeliver.recent_deliveries(github, since)
+    except RateLimited as exc:
+        error = f"GitHub asks to wait until {exc.until:%Y-%m-%d %H:%M:%S} UTC (a rate limit)."
+        return admin.render(request, "redeliver.html", status=503, **(values | {"error": error}))
     except (GitHubException, httpx.HTTPError) as exc:
         error = f"GitHub did not give the delivery log: {exc or type(exc).__name__}"
         return admin.render(request, "redeliver.html", status=502, **(values | {"error": error}))
@@ -528,7 +532,7 @@ async def redeliver_one(request: Request, admin: Admin, form: Form) -> Response:
             "/app/hook/deliveries/{delivery_id}/attempts", {"delivery_id": delivery_id}, data=b""
         )
         outcome = "requested"
-    except (GitHubException, httpx.HTTPError) as exc:
+    except (GitHubException, httpx.HTTPError, RateLimited) as exc:
         log.warning("admin redelivery of %d refused: %s", delivery_id, exc)
         outcome = "refused"
     log.info(

@@ -30,9 +30,10 @@ from app.clients.errors import Refused, classify
 from app.clients.github import GitHubAPI, GitHubApp
 from app.clients.github_port import RepoPort, port
 from app.outbound import Action, post_once
+from app.reactions import placing
 from app.reactions.answers import ask_once
 from app.reactions.context import ReactionContext
-from app.reactions.review import MARKER, clip
+from app.reactions.review import MARKER, MAX_BODY, clip
 from app.repo_config import RepoConfig
 from app.store import analyses, reviews
 from app.store.analyses import Analysis, FixAttempt
@@ -432,10 +433,12 @@ class Analyst:
         return f"Committed the fix to {branch} as {sha[:7]}; CI runs again on it."
 
     async def suggest(self, analysis_id: UUID, edits: list[dict[str, Any]], summary: str) -> str:
-        """One review with a suggestion per edit that falls inside the diff."""
+        """One review with a suggestion per edit that falls inside the diff, anchored and posted
+        at the failing run's commit: the edits' line numbers are that commit's, and the PR's
+        head may have moved on since."""
         conn, stored = self.ctx.conn, self.stored
-        number = stored["pr_number"]
-        patches = {f["filename"]: f.get("patch") or "" for f in await self.port.pull_files(number)}
+        number, commit = stored["pr_number"], self.run["head_sha"]
+        patches = {f["filename"]: f.get("patch") or "" for f in await self.diff_at(commit)}
         comments = suggestions(edits, patches)
         attempt = await self.next_attempt(analysis_id, "suggest")
         if not comments:
@@ -448,27 +451,46 @@ class Analyst:
         # must find the review the first may have posted.
         key = f"{self.repo}#{number}:fix-of-execution:{self.ctx.execution.id}"
         marker = MARKER.format(kind="fix", key=key)
-        request = {
-            "commit_id": self.run["head_sha"],
-            "body": clip(
-                f"hookwise suggests a fix for **{self.run['name']}**.\n\n{summary}\n\n{marker}"
-            ),
-            "event": "COMMENT",
-            "comments": comments,
-        }
+
+        def body(note: str = "") -> str:
+            said = f"hookwise suggests a fix for **{self.run['name']}**.\n\n{summary}"
+            # Cut before the marker, which finds the review again.
+            text = clip(f"{said}\n\n{note}".rstrip(), MAX_BODY - len(marker) - 2)
+            return f"{text}\n\n{marker}"
+
+        request = {"commit_id": commit, "body": body(), "event": "COMMENT", "comments": comments}
+        refused: list[Mapping[str, Any]] = []
+
+        async def create() -> str:
+            review_id, left_out = await placing.create_review(
+                self.port, number, request, body_for=body
+            )
+            refused.extend(left_out)
+            return review_id
+
         review_id = await post_once(
             self.ctx.app.pool,
             Action("github.fix_review", key, target=f"{self.repo}#{number}"),
             event_id=self.ctx.event_id,
             request=request,
-            create=lambda: self.port.create_review(number, request),
+            create=create,
             find=lambda: self.port.find_review(number, marker),
         )
         await analyses.record_fix(
             conn, replace(attempt, status="succeeded", review_id=int(review_id))
         )
-        await self.ctx.step("suggest", f"review {review_id} suggests {len(comments)} changes")
-        return f"Suggested {len(comments)} change{'s' if len(comments) != 1 else ''} in a review."
+        placed = len(comments) - len(refused)
+        note = f" ({placing.refused_note(refused)})" if refused else ""
+        await self.ctx.step("suggest", f"review {review_id} suggests {placed} changes{note}")
+        return f"Suggested {placed} change{'s' if placed != 1 else ''} in a review.{note}"
+
+    async def diff_at(self, commit: str) -> list[Mapping[str, Any]]:
+        """The pull request's files as its diff was at `commit` (compare from the base branch,
+        three dots, as GitHub diffs a pull request); its files now without a base branch."""
+        base = self.stored["base_branch"]
+        if not base:
+            return await self.port.pull_files(self.stored["pr_number"])
+        return await self.port.compare_files(base, commit)
 
     async def evidence(self) -> str:
         """The job's log for GitHub Actions; else the check run's output and annotations."""

@@ -1,9 +1,13 @@
 """AI review of a pull request: one review per head commit, comments only on lines in the diff.
 
 The workflow hookwise.review, started on opened, ready_for_review and synchronize (not drafts,
-not bots; app/reactions/triggers.py). On synchronize only what changed since the last reviewed
-commit is sent. Posts go through outbound_actions (post_once), so nothing is posted twice; the
-summary comment is updated in place.
+not bots; app/reactions/triggers.py). On synchronize only the pull request's own changes since
+the last reviewed commit are sent: the whole pull request when that commit is no ancestor of the
+head (a rebase, a force push) or the base branch came in (merged into the head), since a diff
+between the two commits would then carry the base branch's changes, which are not the PR's and
+whose lines GitHub refuses in its review. Comments are kept to lines of the PR's own diff.
+Posts go through outbound_actions (post_once), so nothing is posted twice; the summary comment
+is updated in place.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from app.clients.anthropic import Tool, UnusableAnswer
 from app.clients.github import GitHubAPI
 from app.clients.github_port import port
 from app.outbound import Action, post_once
+from app.reactions import placing
 from app.reactions.answers import ask_once
 from app.reactions.context import ReactionContext
 from app.store import reviews
@@ -105,23 +110,54 @@ def prompt_for(pr: Mapping[str, Any], files: list[Changed]) -> tuple[str, list[C
     return "".join(parts), sent
 
 
-def anchored(comments: list[dict[str, Any]], files: list[Changed]) -> list[dict[str, Any]]:
-    """Only comments on lines GitHub will accept: one stray anchor fails the whole review."""
-    lines = {f.path: commentable_lines(f.patch) for f in files}
+def anchored(
+    comments: list[dict[str, Any]], files: list[Changed], pull: list[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Only comments on lines GitHub will accept, those shown to the model that are also in the
+    pull request's diff (`pull`: its files): one stray anchor fails the whole review."""
+    shown = {f.path: commentable_lines(f.patch) for f in files}
+    own = {f["filename"]: commentable_lines(f.get("patch") or "") for f in pull}
     return [
         {"path": c["path"], "line": c["line"], "side": "RIGHT", "body": clip(c["body"], 8000)}
         for c in comments
-        if c["line"] in lines.get(c["path"], ())
+        if c["line"] in shown.get(c["path"], ()) and c["line"] in own.get(c["path"], ())
     ]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What to review: `files` as GitHub lists them; `pull`, the PR's whole diff; `why`, for
+    the execution's steps."""
+
+    files: list[Mapping[str, Any]]
+    pull: list[Mapping[str, Any]]
+    why: str
+
+
 async def changed_files(
-    api: GitHubAPI, repo: str, number: int, *, since: str | None, head: str
-) -> list[Mapping[str, Any]]:
+    api: GitHubAPI, repo: str, number: int, *, since: str | None, head: str, base: str | None
+) -> Scope:
+    """The PR's own changes since `since` (the last reviewed head), or the whole PR.
+
+    `base`: the base branch (its name: its tip now). GitHub's compare A...B diffs B against the
+    merge base of A and B, so since...head is the PR's own work only when `since` is an ancestor
+    of `head` (status `ahead`) and the PR's merge base with the base branch is where it was (it
+    moves when the base branch is merged into the head)."""
     github = port(api, repo)
-    if since is not None and since != head:
-        return await github.compare_files(since, head)
-    return await github.pull_files(number)
+    pull = await github.pull_files(number)
+    if since is None or since == head:
+        return Scope(pull, pull, "the whole pull request")
+    compared = await github.compare(since, head)
+    if compared.get("status") != "ahead":
+        return Scope(pull, pull, f"the whole pull request: {since[:7]} is not in its history")
+    if base is not None:
+        then = (await github.compare(base, since)).get("merge_base_commit") or {}
+        now = (await github.compare(base, head)).get("merge_base_commit") or {}
+        if then.get("sha") != now.get("sha"):
+            return Scope(pull, pull, "the whole pull request: the base branch came in")
+    own = {f["filename"] for f in pull}
+    files = [f for f in compared.get("files") or () if f["filename"] in own]
+    return Scope(files, pull, f"what changed since {since[:7]}")
 
 
 async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
@@ -146,10 +182,14 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
     since = None
     if payload.get("action") == "synchronize":
         since = await reviews.last_posted_sha(ctx.conn, stored["id"])
-    changed = await changed_files(api, repo, number, since=since, head=head)
-    files = reviewable(changed, config.ignores)
+    # The branch, not the payload's base.sha: its tip now, whatever the payload saw.
+    base = (pr.get("base") or {}).get("ref")
+    scope = await changed_files(api, repo, number, since=since, head=head, base=base)
+    files = reviewable(scope.files, config.ignores)
     prompt, sent = prompt_for(pr, files)
-    await ctx.step("diff", f"{len(changed)} files changed, {len(sent)} sent to the model")
+    await ctx.step(
+        "diff", f"{scope.why}: {len(scope.files)} files changed, {len(sent)} sent to the model"
+    )
     if not sent:
         await reviews.record(ctx.conn, replace(skip, error="nothing reviewable changed"))
         return "nothing reviewable changed"
@@ -180,21 +220,37 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
             ),
         )
         return f"unusable model answer: {exc}"
-    comments = anchored(answer.input["comments"], sent)
+    comments = anchored(answer.input["comments"], sent, scope.pull)
     key = f"{repo}#{number}@{head}"
     marker = MARKER.format(kind="review", key=key)
-    body = clip(f"{answer.input['summary']}\n\n{marker}")
-    request = {"commit_id": head, "body": body, "event": "COMMENT", "comments": comments}
+
+    def body(note: str = "") -> str:
+        # Cut before the marker, which finds the review again.
+        text = clip(f"{answer.input['summary']}\n\n{note}".rstrip(), MAX_BODY - len(marker) - 2)
+        return f"{text}\n\n{marker}"
+
+    request = {"commit_id": head, "body": body(), "event": "COMMENT", "comments": comments}
+    refused: list[Mapping[str, Any]] = []
+
+    async def create() -> str:
+        review_id, left_out = await placing.create_review(
+            port(api, repo), number, request, body_for=body
+        )
+        refused.extend(left_out)
+        return review_id
+
     review_id = await post_once(
         app.pool,
         Action("github.review", key, target=f"{repo}#{number}"),
         event_id=ctx.event_id,
         request=request,
-        create=lambda: port(api, repo).create_review(number, request),
+        create=create,
         find=lambda: port(api, repo).find_review(number, marker),
     )
-    await ctx.step("review", f"review {review_id} posted with {len(comments)} comments")
-    await summary_comment(ctx, api, repo, number, head, answer.input["summary"], len(comments))
+    placed = len(comments) - len(refused)
+    note = f" ({placing.refused_note(refused)})" if refused else ""
+    await ctx.step("review", f"review {review_id} posted with {placed} comments{note}")
+    await summary_comment(ctx, api, repo, number, head, answer.input["summary"], placed)
     await reviews.record(
         ctx.conn,
         replace(
@@ -203,7 +259,7 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
             github_review_id=int(review_id),
             feedback=answer.input["summary"],
             decision=request["event"],
-            comments=comments,
+            comments=[c for c in comments if c not in refused],
             model=answer.model,
             input_tokens=answer.input_tokens,
             output_tokens=answer.output_tokens,

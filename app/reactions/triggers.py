@@ -9,16 +9,21 @@ delivery id, so it runs again on purpose.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from app.clients.github import is_own_event
 from app.reactions.policy import FAILED, reviewable_pull
+from app.retry import RetryLater
 from app.router import HandlerContext, Router
 from app.store import analyses, executions, reviews
 from app.store.executions import Start
 
 router = Router()
+
+# How long an event that may be our own waits, each time, for the App's identity.
+IDENTITY_WAIT = timedelta(minutes=1)
 
 
 def subject_of(pull_request_id: UUID) -> str:
@@ -55,12 +60,21 @@ async def start_for_pull(
 
 def ai_ready(event: HandlerContext) -> bool:
     app, payload = event.app, event.payload
-    return (
-        app.github is not None
-        and app.model is not None
-        and "installation" in payload
-        and not is_own_event(payload, app.github.identity)
-    )
+    return app.github is not None and app.model is not None and "installation" in payload
+
+
+def our_own(event: HandlerContext) -> bool:
+    """Whether our App caused the event (reacting to it could loop). Never guessed: while the
+    App's identity is not known (GET /app unanswered, a rate limit at start-up), the event waits
+    for it, rescheduled without counting an attempt, as the context keeps asking."""
+    assert event.app.github is not None
+    identity = event.app.github.identity
+    if identity is None:
+        raise RetryLater(
+            datetime.now(UTC) + IDENTITY_WAIT,
+            "who the GitHub App is (GET /app) is not known yet: the event may be its own",
+        )
+    return is_own_event(event.payload, identity)
 
 
 @router.register("github", "pull_request", "opened")
@@ -69,6 +83,8 @@ def ai_ready(event: HandlerContext) -> bool:
 async def start_review(event: HandlerContext) -> None:
     pr = event.payload["pull_request"]
     if not ai_ready(event) or not reviewable_pull(pr) or pr.get("state") != "open":
+        return
+    if our_own(event):
         return
     stored = await reviews.pull_request(event.conn, pr["id"])
     if stored is None:
@@ -87,7 +103,7 @@ async def start_review(event: HandlerContext) -> None:
 @router.register("github", "check_run", "completed")
 async def start_analysis(event: HandlerContext) -> None:
     run = event.payload["check_run"]
-    if run.get("conclusion") not in FAILED or not ai_ready(event):
+    if run.get("conclusion") not in FAILED or not ai_ready(event) or our_own(event):
         return
     stored = await analyses.check_run(event.conn, run["id"])
     if stored is None or stored["pr_id"] is None:

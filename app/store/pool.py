@@ -49,12 +49,16 @@ async def _reset(conn: asyncpg.Connection) -> None:
     trip on every release, one in every ten of an event's statements."""
 
 
-async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
-    """A pool of up to `size` connections; StoreUnavailable when the server cannot be reached."""
+async def create_pool(
+    dsn: str, *, size: int, min_size: int = 1, server_settings: dict[str, str] | None = None
+) -> asyncpg.Pool:
+    """A pool of up to `size` connections (`min_size` opened at once, with `server_settings`);
+    StoreUnavailable when the server cannot be reached."""
     try:
         pool = await asyncpg.create_pool(
             dsn,
-            min_size=1,
+            min_size=min_size,
+            server_settings=server_settings,
             max_size=size,
             timeout=CONNECT_TIMEOUT,
             init=init_connection,

@@ -43,6 +43,42 @@ ON CONFLICT (github_id) DO UPDATE SET
 RETURNING id
 """
 
+# Renamed or transferred, as GitHub's redirect said. SKIP LOCKED: the caller may be inside an
+# event whose own transaction holds the row; the new name then waits for the next redirect or
+# the `repository` webhook rather than for that transaction (which waits for the caller).
+MOVING = """
+SELECT id FROM repositories
+WHERE github_id = $1 AND (full_name <> $2 OR url IS DISTINCT FROM $3)
+FOR UPDATE SKIP LOCKED
+"""
+
+# The new URL is unique too: a row still holding it (a repository deleted or moved off the name
+# since, whose event never came) gives it up, unless a transaction holds that row.
+RELEASE_URL_UNLOCKED = """
+UPDATE repositories SET url = NULL
+WHERE id IN (SELECT id FROM repositories WHERE url = $1 AND id <> $2 FOR UPDATE SKIP LOCKED)
+"""
+
+# The old URL is wrong now: the new one when no other row still holds it, else none (the next
+# `repository` webhook or PR event sets it).
+MOVED = """
+UPDATE repositories
+SET full_name = $2, owner = split_part($2, '/', 1), name = split_part($2, '/', 2),
+    url = CASE WHEN EXISTS (SELECT FROM repositories WHERE url = $3 AND id <> $1)
+               THEN NULL ELSE $3 END
+WHERE id = $1
+"""
+
+# A `repository` webhook's status change; `archived` and `active` leave a removed one alone.
+STATUS = """
+UPDATE repositories
+SET status = $2::repository_status,
+    removed_at = CASE WHEN $2 = 'removed' THEN coalesce(removed_at, now()) ELSE removed_at END
+WHERE github_id = $1 AND status <> $2::repository_status
+  AND ($2 = 'removed' OR status <> 'removed')
+  AND ($2 <> 'active' OR status = 'archived')
+"""
+
 # Added to an installation: active again, whatever it was.
 ADD = """
 INSERT INTO repositories AS r (github_id, installation_id, owner, name, full_name, private)
@@ -125,6 +161,26 @@ async def upsert(conn: asyncpg.Connection, repository: Repository) -> UUID:
         await conn.execute(RELEASE_URL, repository.url, repository.github_id)
     stored: UUID = await conn.fetchval(UPSERT, *repository.args())
     return stored
+
+
+async def moved(conn: asyncpg.Connection, github_id: int, full_name: str, url: str | None) -> bool:
+    """Store a repository's owner/name and URL (its html_url) as GitHub now gives them; False
+    when nothing changed (the same already, not stored, or the row is held by another
+    transaction)."""
+    async with conn.transaction():
+        found: UUID | None = await conn.fetchval(MOVING, github_id, full_name, url)
+        if found is None:
+            return False
+        if url is not None:
+            await conn.execute(RELEASE_URL_UNLOCKED, url, found)
+        await conn.execute(MOVED, found, full_name, url)
+    return True
+
+
+async def set_status(conn: asyncpg.Connection, github_id: int, status: str) -> None:
+    """`archived`, `active` (only an archived one: unarchived) or `removed` (deleted on
+    GitHub), as the `repository` webhook says."""
+    await conn.execute(STATUS, github_id, status)
 
 
 async def add(

@@ -102,7 +102,9 @@ async def run_on_repo(
     async with conn.transaction():
         row = await conn.fetchrow(REPOSITORY, repo)
         if row is None:
-            raise CannotRun(f"no repository {repo} is installed")
+            raise CannotRun(
+                f"no repository {repo} is installed and active (not archived or removed)"
+            )
         scopes = declared.scopes_of({"id": row["github_id"], "full_name": repo})
         stored = await _manual(conn, scopes, workflow_name, repo)
         started = await _start_repo(
@@ -122,12 +124,12 @@ async def run_on_repo(
 REPOSITORY = """
 SELECT github_id, installation_id, full_name FROM repositories
 WHERE lower(full_name) = lower($1) AND installation_id IS NOT NULL
-  AND status NOT IN ('removed', 'suspended')
+  AND status NOT IN ('removed', 'suspended', 'archived')
 """
 # The repositories a scope's workflows run for: its own, or each of the owner's.
 SCOPE_REPOSITORIES = """
 SELECT github_id, installation_id, full_name FROM repositories
-WHERE installation_id IS NOT NULL AND status NOT IN ('removed', 'suspended')
+WHERE installation_id IS NOT NULL AND status NOT IN ('removed', 'suspended', 'archived')
   AND (($1::bigint IS NOT NULL AND github_id = $1)
        OR ($2::text IS NOT NULL AND lower(split_part(full_name, '/', 1)) = $2))
 """

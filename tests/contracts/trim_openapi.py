@@ -41,6 +41,7 @@ OPERATIONS = [
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/commits"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
     ("post", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
+    ("delete", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/comments"),
     ("get", "/repos/{owner}/{repo}/compare/{basehead}"),
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),

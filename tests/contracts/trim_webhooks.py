@@ -27,6 +27,17 @@ ROUTED: dict[str, list[str] | None] = {
     "installation": ["created", "deleted", "new_permissions_accepted", "suspend", "unsuspend"],
     "installation_repositories": ["added", "removed"],
     "pull_request": None,
+    "repository": [
+        "archived",
+        "created",
+        "deleted",
+        "edited",
+        "privatized",
+        "publicized",
+        "renamed",
+        "transferred",
+        "unarchived",
+    ],
 }
 NAMED = {"properties", "patternProperties", "definitions"}
 

@@ -66,6 +66,9 @@ from tests.harness import serving
 
 DOCS = "https://docs.github.com/rest"
 RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+REDIRECT_DOCS = (
+    "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects"
+)
 JSON_TYPE = "application/json; charset=utf-8"
 
 HOOK_ID = 9000001
@@ -129,6 +132,9 @@ class Recorded:
     status: int = 0
     # time.monotonic() on arrival: tests check the spacing GitHub asks of writes.
     at: float = field(default_factory=time.monotonic)
+    # time.monotonic() when the answer began (0 while none has): with `at`, whether requests
+    # of one installation overlapped.
+    answered_at: float = 0.0
 
 
 @dataclass(eq=False)
@@ -250,6 +256,8 @@ class FakeGitHub(RepoState):
     client_id: str = "Iv1.fake0123456789"
     token_ttl: float = 3600.0
     max_per_page: int = MAX_PER_PAGE
+    # Seconds GitHub takes to answer each API request (0: at once), as its servers do.
+    latency: float = 0.0
     # GitHub may answer a manifest conversion with "webhook_secret": null: the App's webhook
     # then has no secret until one is set (PATCH /app/hook/config).
     converts_with_secret: bool = True
@@ -1063,9 +1071,28 @@ class GitHubWire:
         stamped = {} if blob else github.wire_headers(request_id)
         replay = replaying(body, receive)
         stamp = stamping(send, record, stamped)
+        installation_id = github.installation_for(record.headers.get("authorization", ""))
+        moved = github.redirect(record.path, installation_id=installation_id)
+        if moved is not None:
+            # GitHub's "HTTP redirects": any request may be redirected, so the description
+            # leaves 301/307 out of most operations; only the request is checked.
+            self.report(
+                record,
+                rest_contract().check_request(
+                    record.method, record.path, record.query, record.body
+                )[1],
+            )
+            await redirect_to(github, record, moved)(scope, replay, stamp)
+            return
+        # A repository by id: served as the repository by its current name.
+        by_id = github.by_id_path(record.path)
+        if by_id is not None:
+            scope = {**scope, "path": by_id, "raw_path": by_id.encode()}
         if not blob and not WEB_PAGES.fullmatch(record.path):
-            stamp = self.checked(record, stamp)
+            stamp = self.checked(record, stamp, by_id or record.path)
 
+        if github.latency and not blob:
+            await asyncio.sleep(github.latency)
         failure = github.take_failure(record.method, record.path)
         if failure is not None and failure.after:
 
@@ -1081,7 +1108,6 @@ class GitHubWire:
                     scope, replay, stamp
                 )
         else:
-            installation_id = github.installation_for(record.headers.get("authorization", ""))
             content = failure.body
             if content is None:
                 content = failure_body(
@@ -1090,12 +1116,11 @@ class GitHubWire:
             response = reply(content, status_code=failure.status, headers=failure.headers)
             await response(scope, replay, stamp)
 
-    def checked(self, record: Recorded, send: Send) -> Send:
-        """Check the request against GitHub's contract, and `send` that checks the reply."""
+    def checked(self, record: Recorded, send: Send, path: str) -> Send:
+        """Check the request (as made to `path`) against GitHub's contract, and `send` that
+        checks the reply."""
         contract = rest_contract()
-        operation, problems = contract.check_request(
-            record.method, record.path, record.query, record.body
-        )
+        operation, problems = contract.check_request(record.method, path, record.query, record.body)
         self.report(record, problems)
         if operation is None:
             return send
@@ -1103,6 +1128,20 @@ class GitHubWire:
 
     def report(self, record: Recorded, problems: list[str]) -> None:
         self.github.violations += [f"{record.method} {record.path}: {p}" for p in problems]
+
+
+def redirect_to(github: FakeGitHub, record: Recorded, path: str) -> Response:
+    """GitHub's answer to a request by a moved repository's old name: 301 for a read, 307 for
+    a write (to be repeated as it was), `Location` and the body's `url` the repository by id."""
+    query = f"?{urlencode(record.query)}" if record.query else ""
+    location = f"{github.url}{path}{query}"
+    status = 301 if record.method in ("GET", "HEAD") else 307
+    body = {
+        "message": phrase(status),
+        "url": location,
+        "documentation_url": REDIRECT_DOCS,
+    }
+    return reply(body, status_code=status, headers={"Location": location})
 
 
 def failure_body(failure: Failure, *, installation_id: int | None, request_id: str) -> dict:
@@ -1133,6 +1172,7 @@ async def client_outlasts(receive: Receive, closing: asyncio.Event) -> bool:
 
 class Answered(Protocol):
     status: int
+    answered_at: float
 
 
 def replaying(body: bytes, receive: Receive) -> Receive:
@@ -1156,6 +1196,7 @@ def stamping(send: Send, record: Answered, stamped: Mapping[str, str]) -> Send:
     async def stamp(message: Message) -> None:
         if message["type"] == "http.response.start":
             record.status = message["status"]
+            record.answered_at = time.monotonic()
             headers = MutableHeaders(raw=list(message["headers"]))
             for name, value in stamped.items():
                 headers.setdefault(name, value)

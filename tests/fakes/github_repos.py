@@ -385,6 +385,7 @@ class Repo:
     collaborators: dict[str, str] = field(default_factory=dict)
     # The organization's teams by slug (for review requests).
     teams: set[str] = field(default_factory=set)
+    archived: bool = False
 
     @property
     def full_name(self) -> str:
@@ -550,6 +551,9 @@ class RepoState:
         def app_json(self) -> dict[str, Any]: ...
 
     repos: dict[str, Repo] = field(default_factory=dict, init=False, repr=False)  # by lower name
+    # A renamed or transferred repository's old names (lower case): GitHub redirects requests
+    # made with one to the repository by id, until the name is taken again.
+    moved: dict[str, Repo] = field(default_factory=dict, init=False, repr=False)
     check_runs: dict[int, CheckRun] = field(default_factory=dict, init=False, repr=False)
     jobs: dict[int, Job] = field(default_factory=dict, init=False, repr=False)
     reviews: dict[int, Review] = field(default_factory=dict, init=False, repr=False)
@@ -627,6 +631,64 @@ class RepoState:
         self.repos[fork.full_name.lower()] = fork
         return self.repo_json(fork)
 
+    def rename_repo(self, full_name: str, new_full_name: str) -> dict[str, Any]:
+        """Rename the repository, or transfer it to another owner (`owner/name` changes), as
+        GitHub does: no webhook is sent, and the old name redirects (301, or 307 for writes)."""
+        repo = self.repo(full_name)
+        login, _, name = new_full_name.partition("/")
+        if not login or not name or "/" in name:
+            raise ValueError(f"a repository is named owner/name, not {new_full_name!r}")
+        if new_full_name.lower() in self.repos:
+            raise ValueError(f"{new_full_name} exists already")
+        del self.repos[full_name.lower()]
+        if login != repo.owner["login"]:
+            repo.owner = user_json(login, "Organization")
+        repo.name = name
+        self.repos[new_full_name.lower()] = repo
+        self.moved[full_name.lower()] = repo
+        self.moved.pop(new_full_name.lower(), None)
+        return self.repo_json(repo)
+
+    def archive_repo(self, full_name: str, *, archived: bool = True) -> dict[str, Any]:
+        """Archive (or unarchive) the repository: it reads as before, and says `archived`."""
+        repo = self.repo(full_name)
+        repo.archived = archived
+        return self.repo_json(repo)
+
+    def delete_repo(self, full_name: str) -> dict[str, Any]:
+        """Delete the repository: its name and its old names answer 404 from now on."""
+        repo = self.repo(full_name)
+        del self.repos[full_name.lower()]
+        for old in [name for name, moved in self.moved.items() if moved is repo]:
+            del self.moved[old]
+        return self.repo_json(repo)
+
+    def redirect(self, path: str, *, installation_id: int | None) -> str | None:
+        """Where GitHub sends a request for a repository by an old name: `/repositories/{id}`
+        and the rest of the path; None when the path names no moved repository the caller may
+        see (a private one is 404 to others, as GitHub hides it)."""
+        found = re.fullmatch(r"/repos/([^/]+)/([^/]+)(/.*)?", path)
+        if found is None:
+            return None
+        key = f"{found[1]}/{found[2]}".lower()
+        repo = self.moved.get(key)
+        if key in self.repos or repo is None or repo.full_name.lower() not in self.repos:
+            return None
+        if repo.private and repo.installation_id != installation_id:
+            return None
+        return f"/repositories/{repo.id}{found[3] or ''}"
+
+    def by_id_path(self, path: str) -> str | None:
+        """`/repositories/{id}/rest` as the `/repos/{owner}/{repo}/rest` GitHub serves it as;
+        None for any other path or an unknown id."""
+        found = re.fullmatch(r"/repositories/(\d+)(/.*)?", path)
+        if found is None:
+            return None
+        for repo in self.repos.values():
+            if repo.id == int(found[1]):
+                return f"/repos/{repo.full_name}{found[2] or ''}"
+        return None
+
     def commit_files(
         self,
         full_name: str,
@@ -650,6 +712,42 @@ class RepoState:
                 flat[path] = (mode, repo.objects.put_blob(as_bytes(content)))
         tree = repo.objects.put_tree(flat)
         sha = self._commit(repo, tree, [tip], message, author=HUMAN).sha
+        repo.branches[branch] = sha
+        return sha
+
+    def rebase_branch(self, full_name: str, branch: str, onto: str) -> str:
+        """Replay `branch`'s files on top of `onto` as one new commit (a rebase, then a force
+        push): the old tip is no longer an ancestor of the branch."""
+        repo = self.repo(full_name)
+        old, base = repo.branches[branch], repo.branches[onto]
+        merge_base = repo.objects.merge_base(base, old)
+        mine = repo.objects.files(old)
+        before = repo.objects.files(merge_base) if merge_base else {}
+        flat = repo.objects.files(base)
+        for path in set(mine) | set(before):
+            if mine.get(path) != before.get(path):
+                if path in mine:
+                    flat[path] = mine[path]
+                else:
+                    flat.pop(path, None)
+        tree = repo.objects.put_tree(flat)
+        sha = self._commit(repo, tree, [base], f"Rebase {branch} onto {onto}", author=HUMAN).sha
+        repo.branches[branch] = sha
+        return sha
+
+    def merge_branch(self, full_name: str, branch: str, source: str) -> str:
+        """Merge `source` into `branch` with a merge commit (no conflicts: `branch`'s files win)."""
+        repo = self.repo(full_name)
+        tip, other = repo.branches[branch], repo.branches[source]
+        merge_base = repo.objects.merge_base(tip, other)
+        before = repo.objects.files(merge_base) if merge_base else {}
+        flat = repo.objects.files(tip)
+        for path, entry in repo.objects.files(other).items():
+            if before.get(path) != entry and flat.get(path) == before.get(path):
+                flat[path] = entry
+        tree = repo.objects.put_tree(flat)
+        message = f"Merge {source} into {branch}"
+        sha = self._commit(repo, tree, [tip, other], message, author=HUMAN).sha
         repo.branches[branch] = sha
         return sha
 
@@ -940,7 +1038,7 @@ class RepoState:
             "license": None,
             "default_branch": repo.default_branch,
             "visibility": "private" if repo.private else "public",
-            "archived": False,
+            "archived": repo.archived,
             "disabled": False,
             "has_issues": True,
             "has_projects": True,
@@ -1774,6 +1872,13 @@ async def create_review(request: Request) -> Response:
     comments = data.get("comments") or []
     if event in ("REQUEST_CHANGES", "COMMENT") and not body and not comments:
         raise unprocessable(f"Review body is required for event {event}", REVIEW_DOCS)
+    pending = [
+        r
+        for r in github.reviews.values()
+        if r.repo is repo and r.number == pull.number and r.state == "PENDING"
+    ]
+    if event is None and pending:
+        raise unprocessable("User can only have one pending review per pull request", REVIEW_DOCS)
     commit_id = data.get("commit_id") or pull.head_sha
     sha = repo.resolve(commit_id) if isinstance(commit_id, str) else None
     if sha is None or sha not in repo.objects.ancestors(pull.head_sha):
@@ -1817,6 +1922,23 @@ async def create_review(request: Request) -> Response:
         github.review_comments[comment.id] = comment
         review.comment_ids.append(comment.id)
     return core.reply(github.review_json(review))
+
+
+async def delete_pending_review(request: Request) -> Response:
+    """Only a pending review can be deleted; its comments go with it."""
+    github = core.github_of(request)
+    repo = repo_for(request, "pull_requests", write=True)
+    pull = pull_of(request, repo)
+    review = github.reviews.get(request.path_params["review_id"])
+    if review is None or review.repo is not repo or review.number != pull.number:
+        raise core.GitHubError(404, "Not Found")
+    if review.state != "PENDING":
+        raise unprocessable("Can not delete a non-pending pull request review", REVIEW_DOCS)
+    answer = github.review_json(review)
+    del github.reviews[review.id]
+    for comment_id in review.comment_ids:
+        github.review_comments.pop(comment_id, None)
+    return core.reply(answer)
 
 
 async def list_reviews(request: Request) -> Response:
@@ -2447,6 +2569,11 @@ REPO_ROUTES = [
     Route(f"{REPO}/pulls/{{number:int}}/commits", list_pull_commits, methods=["GET"]),
     Route(f"{REPO}/pulls/{{number:int}}/reviews", create_review, methods=["POST"]),
     Route(f"{REPO}/pulls/{{number:int}}/reviews", list_reviews, methods=["GET"]),
+    Route(
+        f"{REPO}/pulls/{{number:int}}/reviews/{{review_id:int}}",
+        delete_pending_review,
+        methods=["DELETE"],
+    ),
     Route(f"{REPO}/pulls/{{number:int}}/comments", list_review_comments, methods=["GET"]),
     Route(f"{REPO}/compare/{{basehead:path}}", compare, methods=["GET"]),
     Route(f"{REPO}/issues/{{number:int}}/comments", create_issue_comment, methods=["POST"]),

@@ -1,0 +1,44 @@
+"""`repository`: keep a repository's name, owner and status as GitHub says them.
+
+A rename or a transfer changes `owner/name`, which every GitHub URL hookwise builds for a
+reconcile is made of; archived and unarchived, deleted change whether there is anything to look
+at. Rows are kept (the history stays): deleted is `removed`, as when an installation drops it.
+The other actions (created, edited, privatized, publicized) refresh what the payload says, as
+any event with a repository does.
+"""
+
+from __future__ import annotations
+
+from app.handlers.github_payload import ensure_repository
+from app.router import HandlerContext, Router
+from app.store import repositories
+
+router = Router()
+
+# What each action makes of the stored status; None leaves it.
+STATUS = {
+    "archived": "archived",
+    "unarchived": "active",
+    "deleted": "removed",
+}
+ACTIONS = ("created", "renamed", "transferred", "edited", "privatized", "publicized", *STATUS)
+
+
+async def repository_changed(ctx: HandlerContext) -> None:
+    payload = ctx.payload
+    # The payload's repository is as it is now: the new owner/name after a rename or transfer.
+    await ensure_repository(ctx.conn, payload)
+    action = payload.get("action")
+    status = STATUS.get(str(action))
+    if status is not None:
+        await repositories.set_status(ctx.conn, int(payload["repository"]["id"]), status)
+    ctx.log.info(
+        "repository %s %s",
+        payload["repository"]["full_name"],
+        action,
+        extra={"action": f"repository_{action}"},
+    )
+
+
+for action in ACTIONS:
+    router.add(repository_changed, "github", "repository", action)
