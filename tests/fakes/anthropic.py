@@ -396,7 +396,9 @@ class AnthropicWire:
         request = Request(scope)
         record = Recorded(
             method=request.method,
-            path=request.url.path,
+            # The decoded path as the server read it: Starlette's request.url re-parses it, so
+            # a `%23` (a label `fix#12`) would turn into a fragment and cut the path there.
+            path=scope["path"],
             headers=dict(request.headers),
             json=json_or_none(body),
         )

@@ -960,7 +960,8 @@ def page_window(request: Request, count: int) -> tuple[slice, dict[str, str]]:
 
     def link(number: int, rel: str) -> str:
         query = urlencode({**request.query_params, "per_page": per_page, "page": number})
-        return f'<{github_of(request).url}{request.url.path}?{query}>; rel="{rel}"'
+        path = request.scope.get("raw_path", b"").decode() or request.scope["path"]
+        return f'<{github_of(request).url}{path}?{query}>; rel="{rel}"'
 
     links = []
     if page > 1:
@@ -1056,7 +1057,9 @@ class GitHubWire:
         request = Request(scope)
         record = Recorded(
             method=request.method,
-            path=request.url.path,
+            # The decoded path as the server read it: Starlette's request.url re-parses it, so
+            # a `%23` (a label `fix#12`) would turn into a fragment and cut the path there.
+            path=scope["path"],
             query=dict(request.query_params),
             headers=dict(request.headers),
             body=body,
