@@ -723,7 +723,8 @@ SELECT w.id AS workflow_id, w.name AS workflow_name, count(*) AS total_execution
            AS avg_duration_seconds,
        max(we.started_at) AS last_execution_at
 FROM workflows w LEFT JOIN workflow_executions we ON w.id = we.workflow_id
-WHERE we.started_at > now() - interval '30 days'
+-- Seed 001's statuses only (0011): a skipped run did nothing, neither success nor failure.
+WHERE we.started_at > now() - interval '30 days' AND we.status <> 'skipped'
 GROUP BY w.id, w.name;
 
 -- A model's answer kept until the execution that asked for it succeeds: a retried execution

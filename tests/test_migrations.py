@@ -24,6 +24,7 @@ ALL = [
     "0007_arrival_order.sql",
     "0008_github_faults.sql",
     "0009_declared_workflows.sql",
+    "0011_performance_without_skipped.sql",
 ]
 
 
