@@ -22,9 +22,10 @@ from app.crypto import CryptoError
 from app.metrics import Metrics
 from app.repo_config import Configs
 from app.settings import Settings
-from app.store import executions, integrations, repositories
+from app.store import declared, executions, integrations, repositories
 from app.store.leases import RequestLeases
 from app.store.pool import create_pool
+from app.workflows import builtins, sync
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
         async with pool.acquire() as conn:
             ids = await integrations.ensure(conn, settings.enabled_sources)
             await executions.ensure_workflows(conn, BUILTIN_WORKFLOWS)
+            await declared.store_builtins(
+                conn,
+                sync.declarations(builtins.PARSED, file=builtins.FILE),
+                builtins.stored_config(),
+            )
         github = None
         if settings.github_app_configured:
             http = await stack.enter_async_context(
@@ -146,7 +152,7 @@ async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str, url: s
 async def _introduce(github: GitHubApp, stack: AsyncExitStack) -> None:
     """GET /app now, and if it fails (a rate limit, GitHub down) in the background until it
     answers: not fatal, webhooks are stored meanwhile, and events that may be our own wait for
-    it (app/reactions/triggers.py)."""
+    it (app/workflows/builtins.py)."""
     wait = await github.introduce()
     if wait is None:
         return

@@ -141,6 +141,22 @@ async def test_a_declared_workflow_runs_once_per_trigger(world_factory, db) -> N
         "github.quality_gate": 1,
         "github.workflows_check": 1,
     }
+    # Seed 001's performance view counts seed 001's statuses: a skipped run (its `if:` did not
+    # hold) is no run, so docs-only has no success rate to lower; the activity view lists it.
+    stats = await db.fetch(
+        "SELECT workflow_name, total_executions, successful_executions, failed_executions"
+        " FROM workflow_performance_stats WHERE workflow_name LIKE $1 || '%' ORDER BY 1",
+        REPO,
+    )
+    assert [tuple(r) for r in stats] == [
+        (f"{REPO}:label-calc", 1, 1, 0),
+        (f"{REPO}:size-gate", 2, 2, 0),
+    ]
+    activity = await db.fetch(
+        "SELECT status FROM recent_workflow_activity WHERE workflow_name = $1",
+        f"{REPO}:docs-only",
+    )
+    assert [r["status"] for r in activity] == ["skipped"]
 
 
 async def test_a_malformed_workflow_is_shown_in_our_check_run_and_runs_nothing(
@@ -181,7 +197,7 @@ workflows:
       pull_request: [opened]
       manual: true
     steps:
-      - remove_labels: ["needs triage & review", absent]
+      - remove_labels: ["needs triage & review", "fix#12", absent]
       - request_reviewers: {reviewers: [ada, octocat], teams: [core]}
       - assign: ["@author", grace]
       - add_labels: [triaged]
@@ -198,8 +214,9 @@ async def test_each_action_lands_on_github_once(world_factory, db) -> None:
         repo = world.github.repo(REPO)
         repo.collaborators.update({"ada": "write", "grace": "write"})
         repo.teams.add("core")
-        # A label with a space and an `&`: one URL part, as GitHub names it.
-        repo.pulls[7].labels = ["needs triage & review"]
+        # A label with a space and an `&`, one with a `#`: one URL part each, as GitHub names
+        # them (never a query or a fragment).
+        repo.pulls[7].labels = ["needs triage & review", "fix#12"]
         await declare(world, PEOPLE)
         await world.deliver("pull_request", world.pr_event("opened"))
         pull = repo.pulls[7]
@@ -212,6 +229,8 @@ async def test_each_action_lands_on_github_once(world_factory, db) -> None:
         assert [
             r.path for r in requests(world.github, "DELETE", "/labels/needs triage & review")
         ] != []
+        [removed] = requests(world.github, "DELETE", "/labels/fix#12")
+        assert removed.path == f"/repos/{REPO}/issues/7/labels/fix#12"
         assert requests(world.github, "DELETE", "/labels/absent") == []
         await world.replay_all()
         assert len(requests(world.github, "POST", "/requested_reviewers")) == 1
@@ -304,6 +323,9 @@ async def test_a_manual_run_from_the_cli_and_the_admin_button(world_factory, db,
         assert overview.status_code == 200
         assert f"{REPO}:triage" in overview.text
         assert "recent_workflow_activity" in overview.text
+        # hookwise's own workflows are listed with their definitions and switches alike.
+        assert "<td>hookwise.review</td>" in overview.text
+        assert "<code>review: false</code>" in overview.text
     statuses = [r["status"] for r in await executions_of(db, ":triage")]
     assert statuses == ["completed", "completed", "completed"]
     kinds = await db.fetch(
@@ -341,6 +363,8 @@ async def test_a_schedule_fires_once_per_slot_across_two_workers(world_factory, 
         repo.pulls[9].labels = ["keep"]
         await declare(world, STALE)
         assert old and kept
+        # Declared long before the slots the test's clock names.
+        await db.execute("UPDATE workflows SET created_at = '2025-12-01' WHERE scope IS NOT NULL")
 
         first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
         try:
@@ -482,3 +506,47 @@ async def test_a_reconcile_reads_the_files_a_missed_push_changed(world_factory, 
         "SELECT count(*) FROM workflows WHERE scope IS NOT NULL AND status = 'active'"
     )
     assert stored == 3
+
+
+async def test_the_owners_file_problems_are_annotations_on_its_own_lines(world_factory) -> None:
+    owners = textwrap.dedent(
+        """\
+        workflows:
+          everywhere:
+            on: {pull_request: [opened]}
+            if: {colour: blue}
+            steps: [{add_labels: [org]}]
+        """
+    )
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        world.github.add_repo(
+            "octo-org/.github",
+            installation_id=INSTALLATION_ID,
+            files={".github/hookwise.yml": owners},
+        )
+        sha = await declare(world, LABEL_AND_GATE)
+        checks = [r for r in world.github.check_runs.values() if r.name == "hookwise / workflows"]
+        by_repo = {r.head_sha: r for r in checks}
+        # On the repository: red, the owner's problem in the summary (its file is not here).
+        mine = by_repo.pop(sha)
+        assert mine.conclusion == "failure"
+        assert (
+            "octo-org/.github/.github/hookwise.yml:4: everywhere: unknown condition"
+            in (mine.output["summary"])
+        )
+        assert mine.annotations == []
+        # On the owner's .github repository's head: the same problem on its line.
+        [theirs] = by_repo.values()
+        assert theirs.head_sha == world.github.repo("octo-org/.github").branches["main"]
+        assert [(a["path"], a["start_line"], a["message"]) for a in theirs.annotations] == [
+            (".github/hookwise.yml", 4, "everywhere: unknown condition 'colour' in if")
+        ]
+        # Read again (a reconcile): nothing new is posted for the same head and problems.
+        from app import reconcile
+
+        await world.deliver("pull_request", world.pr_event("opened"))
+        async with world.hookwise.ctx.pool.acquire() as conn:
+            await reconcile.by_hand(conn, full_name=REPO)
+        await world.settle()
+        again = [r for r in world.github.check_runs.values() if r.name == "hookwise / workflows"]
+        assert len(again) == 2

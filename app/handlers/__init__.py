@@ -11,7 +11,6 @@ from app.handlers import (
     pull_requests,
     repositories,
 )
-from app.reactions import triggers
 from app.router import Router
 from app.workflows import triggers as declared
 
@@ -27,8 +26,8 @@ def routers() -> list[Router]:
         check_runs.router,
         backfill.router,
         linear.router,
-        # Last: the reactions the event calls for, started as executions in the same transaction.
-        triggers.router,
-        # The workflows a .github/hookwise.yml declares, and reading those files again.
+        # Last: the workflows the event starts, as executions in the same transaction —
+        # hookwise's own reactions and those a .github/hookwise.yml declares — and reading
+        # those files again.
         declared.router,
     ]

@@ -2,7 +2,8 @@
 
 An older payload (by data.updatedAt) never overwrites a newer one; remove marks the row
 (removed_at) and keeps it, so links and history stay readable. A newly seen issue may already
-be named by open pull requests (the PR came first): those are relinked. `Comment` and other
+be named by open pull requests (the PR came first): those are relinked, and the workflow
+engine tells Linear (app/workflows/builtins.py). `Comment` and other
 types have no handler: they are stored and marked ignored.
 """
 
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from app.handlers.github_payload import parse_time
-from app.handlers.links import relink, start_linear_sync
+from app.handlers.links import relink
 from app.router import HandlerContext, Router
 from app.store import linear_issues, links
 from app.store.linear_issues import LinearIssue
@@ -81,6 +82,6 @@ async def issue(event: HandlerContext) -> None:
     outcome = await linear_issues.upsert(event.conn, row)
     if outcome != "inserted":
         return
+    # The workflow engine, after this handler, starts hookwise.linear_sync for each of them.
     for pull in await links.open_pulls_mentioning(event.conn, row.identifier):
-        linked = await relink(event.conn, event.log, pull)
-        await start_linear_sync(event, pull, linked, closing=False)
+        await relink(event.conn, event.log, pull)

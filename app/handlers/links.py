@@ -4,20 +4,19 @@ Runs after pull_requests' handler, in the same transaction, and reads the stored
 the payload: that row is never older than the payload, so a late delivery cannot relink from
 outdated text. Links are rebuilt from the branch name, title and body each time, from the
 issues stored; a link whose text went away is dropped. No network call: issues not stored yet
-are asked of Linear by the hookwise.linear_sync execution started here
-(app/reactions/linear.py), which also attaches, completes and comments.
+are asked of Linear by the built-in workflow hookwise.linear_sync, which the workflow engine
+starts from the links written here (app/workflows/builtins.py; app/reactions/linear.py attaches,
+completes and comments).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 
 import asyncpg
 
-from app.analysis.links import Mention, mentions
-from app.reactions import triggers
+from app.analysis.links import mentions
 from app.router import HandlerContext, Router
 from app.store import linear_issues, links
 from app.store.linear_issues import LinearIssue
@@ -52,38 +51,6 @@ async def relink(
     return await links.linked(conn, pull.id)
 
 
-def unresolved(pull: PullText, linked: list[Linked]) -> list[Mention]:
-    """The mentions no stored issue answers: Linear may know them."""
-    known = {link.identifier for link in linked}
-    found = mentions(branch=pull.head_branch, title=pull.title, body=pull.body)
-    return [m for m in found if m.identifier not in known]
-
-
-async def start_linear_sync(
-    event: HandlerContext, pull: PullText, linked: list[Linked], *, closing: bool
-) -> None:
-    """Start hookwise.linear_sync once per link set and PR state: a redelivery starts nothing."""
-    if event.app.linear is None:
-        return
-    wanted = sorted(
-        [link.linear_issue_id for link in linked if link.removed_at is None]
-        + [m.identifier for m in unresolved(pull, linked)]
-    )
-    if not wanted:
-        return
-    digest = hashlib.sha256(",".join(wanted).encode()).hexdigest()[:16]
-    # "open", not the stored 'opened': keys of executions started before 0006 stay the same.
-    state = pull.state if closing else "open"
-    await triggers.start_for_pull(
-        event,
-        "hookwise.linear_sync",
-        f"linear:{pull.github_id}:{state}:{digest}",
-        pull_request_id=pull.id,
-        label=f"{pull.full_name}#{pull.pr_number}",
-        payload={"pull_request_github_id": pull.github_id, "closing": closing},
-    )
-
-
 @router.register("github", "pull_request", "opened")
 @router.register("github", "pull_request", "edited")
 @router.register("github", "pull_request", "reopened")
@@ -93,7 +60,4 @@ async def link_pull_request(event: HandlerContext) -> None:
     pull = await links.pull(event.conn, event.payload["pull_request"]["id"])
     if pull is None:
         return
-    linked = await relink(event.conn, event.log, pull)
-    # The stored state decides: a stale `closed` delivery for a PR since reopened says nothing.
-    closing = event.payload.get("action") == "closed" and pull.state != "opened"
-    await start_linear_sync(event, pull, linked, closing=closing)
+    await relink(event.conn, event.log, pull)

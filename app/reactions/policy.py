@@ -18,11 +18,6 @@ def is_declared(workflow: str) -> bool:
     return ":" in workflow
 
 
-def reviewable_pull(pr: Mapping[str, Any]) -> bool:
-    """Drafts and bots' pull requests are not reviewed."""
-    return not pr.get("draft") and (pr.get("user") or {}).get("type") != "Bot"
-
-
 def pointless(
     workflow: str,
     *,

@@ -1,13 +1,13 @@
 """AI review of a pull request: one review per head commit, comments only on lines in the diff.
 
 The workflow hookwise.review, started on opened, ready_for_review and synchronize (not drafts,
-not bots; app/reactions/triggers.py). On synchronize only the pull request's own changes since
-the last reviewed commit are sent: the whole pull request when that commit is no ancestor of the
-head (a rebase, a force push) or the base branch came in (merged into the head), since a diff
-between the two commits would then carry the base branch's changes, which are not the PR's and
-whose lines GitHub refuses in its review. Comments are kept to lines of the PR's own diff.
-Posts go through outbound_actions (post_once), so nothing is posted twice; the summary comment
-is updated in place.
+not bots; defined in app/workflows/builtins.py). On synchronize only the pull request's own
+changes since the last reviewed commit are sent: the whole pull request when that commit is no
+ancestor of the head (a rebase, a force push) or the base branch came in (merged into the
+head), since a diff between the two commits would then carry the base branch's changes, which
+are not the PR's and whose lines GitHub refuses in its review. Comments are kept to lines of
+the PR's own diff. Posts go through outbound_actions (post_once), so nothing is posted twice;
+the summary comment is updated in place.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -55,7 +56,8 @@ WHERE w.scope = ANY($1::text[]) AND w.declared_name = $2 AND w.status = 'active'
 """
 
 SCHEDULED = """
-SELECT w.id, w.name, w.scope, w.declared_name, w.config, t.conditions ->> 'cron' AS cron
+SELECT w.id, w.name, w.scope, w.declared_name, w.config, t.conditions ->> 'cron' AS cron,
+       w.created_at
 FROM workflows w JOIN workflow_triggers t ON t.workflow_id = w.id
 WHERE w.status = 'active' AND w.scope IS NOT NULL AND t.enabled AND t.trigger_type = 'schedule'
 """
@@ -170,23 +172,61 @@ async def replace_scope(
             scope,
             d.declared_name,
         )
-        await conn.execute("DELETE FROM workflow_triggers WHERE workflow_id = $1", workflow_id)
-        await conn.executemany(
-            "INSERT INTO workflow_triggers (workflow_id, trigger_type, conditions)"
-            " VALUES ($1, $2, $3::jsonb)",
-            [(workflow_id, kind, json.dumps(conditions)) for kind, conditions in d.triggers],
-        )
-        # Logs name their step, not the action row, so actions can be replaced freely.
-        await conn.execute("DELETE FROM workflow_actions WHERE workflow_id = $1", workflow_id)
-        await conn.executemany(
-            "INSERT INTO workflow_actions (workflow_id, action_type, action_name, config,"
-            " order_index) VALUES ($1, $2, $3, $4::jsonb, $5)",
-            [
-                (workflow_id, kind, name[:255], json.dumps(config), index)
-                for index, (kind, name, config) in enumerate(d.actions)
-            ],
-        )
+        await _replace_steps(conn, workflow_id, d)
     await conn.execute(ARCHIVE_REST, scope, [d.declared_name for d in declarations])
+
+
+# A built-in workflow's definition, written again only when it changed: every process starting
+# runs this, and a second one finds the row as the first left it (no triggers rewritten).
+UPDATE_BUILTIN = """
+UPDATE workflows SET description = $2, config = $3::jsonb
+WHERE name = $1 AND scope IS NULL AND config IS DISTINCT FROM $3::jsonb
+RETURNING id
+"""
+
+
+async def store_builtins(
+    conn: asyncpg.Connection,
+    declarations: list[Declaration],
+    more: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """hookwise's own workflows (rows that ensure_workflows made) with their definitions,
+    triggers and actions as a declared workflow's are stored, so /admin shows both alike.
+    `more`: what each adds to its config (its switch, what it needs), by name."""
+    async with conn.transaction():
+        for d in declarations:
+            config = {
+                "builtin": True,
+                "definition": d.definition,
+                "file": d.file,
+                "line": d.line,
+                "problems": [],
+                **more.get(d.declared_name, {}),
+            }
+            workflow_id = await conn.fetchval(
+                UPDATE_BUILTIN, d.declared_name, d.description, json.dumps(config)
+            )
+            if workflow_id is not None:
+                await _replace_steps(conn, workflow_id, d)
+
+
+async def _replace_steps(conn: asyncpg.Connection, workflow_id: UUID, d: Declaration) -> None:
+    await conn.execute("DELETE FROM workflow_triggers WHERE workflow_id = $1", workflow_id)
+    await conn.executemany(
+        "INSERT INTO workflow_triggers (workflow_id, trigger_type, conditions)"
+        " VALUES ($1, $2, $3::jsonb)",
+        [(workflow_id, kind, json.dumps(conditions)) for kind, conditions in d.triggers],
+    )
+    # Logs name their step, not the action row, so actions can be replaced freely.
+    await conn.execute("DELETE FROM workflow_actions WHERE workflow_id = $1", workflow_id)
+    await conn.executemany(
+        "INSERT INTO workflow_actions (workflow_id, action_type, action_name, config,"
+        " order_index) VALUES ($1, $2, $3, $4::jsonb, $5)",
+        [
+            (workflow_id, kind, name[:255], json.dumps(config), index)
+            for index, (kind, name, config) in enumerate(d.actions)
+        ],
+    )
 
 
 async def for_event(
@@ -200,8 +240,9 @@ async def by_name(conn: asyncpg.Connection, scopes: list[str], name: str) -> Sto
     return found[0] if found else None
 
 
-async def scheduled(conn: asyncpg.Connection) -> list[tuple[Stored, str]]:
-    return [(_stored(row), row["cron"]) for row in await conn.fetch(SCHEDULED)]
+async def scheduled(conn: asyncpg.Connection) -> list[tuple[Stored, str, datetime]]:
+    """Each active declared workflow's cron lines: (workflow, cron, when it was first stored)."""
+    return [(_stored(row), row["cron"], row["created_at"]) for row in await conn.fetch(SCHEDULED)]
 
 
 async def problems(conn: asyncpg.Connection, scopes: list[str]) -> list[asyncpg.Record]:

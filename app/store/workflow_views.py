@@ -24,8 +24,11 @@ ORDER BY a.started_at DESC, e.seq DESC
 LIMIT $1
 """
 
+# hookwise's own workflows first (their definitions are stored as a declared one's), then
+# those the hookwise.yml files declare.
 DECLARED = """
 SELECT w.name, w.declared_name, w.scope, w.status, w.config ->> 'file' AS file,
+       w.config ->> 'switch' AS switch,
        (w.config ->> 'line')::int AS line, w.config -> 'problems' AS problems,
        (SELECT string_agg(t.trigger_type || coalesce(':' || (t.conditions ->> 'event'), '')
                           || coalesce(' ' || (t.conditions ->> 'cron'), ''), ', '
@@ -34,8 +37,8 @@ SELECT w.name, w.declared_name, w.scope, w.status, w.config ->> 'file' AS file,
        (SELECT string_agg(a.action_name, ' → ' ORDER BY a.order_index)
         FROM workflow_actions a WHERE a.workflow_id = w.id) AS steps
 FROM workflows w
-WHERE w.scope IS NOT NULL AND w.status <> 'archived'
-ORDER BY w.name
+WHERE (w.scope IS NOT NULL OR w.config ? 'definition') AND w.status <> 'archived'
+ORDER BY w.scope IS NOT NULL, w.name
 """
 
 SOURCES = """

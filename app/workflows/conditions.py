@@ -24,6 +24,7 @@ class Facts:
     author: str | None = None
     association: str | None = None
     draft: bool | None = None
+    bot: bool | None = None
     base_branch: str | None = None
     head_branch: str | None = None
     labels: tuple[str, ...] | None = None
@@ -35,11 +36,13 @@ class Facts:
     @classmethod
     def of_pull(cls, pr: Mapping[str, Any], **more: Any) -> Facts:
         """From a pull request as GitHub's REST API and webhooks show it."""
+        user = pr.get("user")
         return cls(
             title=pr.get("title") or "",
             author=(pr.get("user") or {}).get("login"),
             association=pr.get("author_association"),
             draft=bool(pr.get("draft")),
+            bot=None if not user else user.get("type") == "Bot",
             base_branch=(pr.get("base") or {}).get("ref"),
             head_branch=(pr.get("head") or {}).get("ref"),
             labels=tuple(label["name"] for label in pr.get("labels") or ()),
@@ -136,6 +139,12 @@ def _draft(c: If, f: Facts) -> bool | str | None:
     return True if f.draft == c.draft else ("a draft" if f.draft else "not a draft")
 
 
+def _bot(c: If, f: Facts) -> bool | str | None:
+    if f.bot is None:
+        return None
+    return True if f.bot == c.bot else ("the author is a bot" if f.bot else "the author is no bot")
+
+
 def _title(c: If, f: Facts) -> bool | str | None:
     if f.title is None:
         return None
@@ -186,6 +195,7 @@ _CHECKS = (
     ("author", _author),
     ("author_association", _association),
     ("draft", _draft),
+    ("bot", _bot),
     ("title", _title),
     ("linked_issue", _linked),
     ("changed_paths", _paths),
@@ -206,8 +216,8 @@ def triggered(on: On, event: str, payload: Mapping[str, Any]) -> bool:
         spec = on.check_run
         return (
             spec is not None
-            and action == "completed"
-            and run.get("conclusion") in spec.conclusions
+            and action in spec.actions
+            and (action != "completed" or run.get("conclusion") in spec.conclusions)
             and (not spec.names or any_match(run.get("name") or "", spec.names))
         )
     if event == "pull_request_review":

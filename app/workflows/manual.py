@@ -4,6 +4,7 @@ run`, the button on a pull request's admin page) or by the clock.
 A manual run is on purpose each time, so its key carries a fresh id. A schedule's key is
 the workflow and the slot (the cron time it fires for): however many workers look, one slot
 starts one execution, and the workers look under an advisory lock, as reconcile's schedule does.
+Slots missed while no worker ran are not replayed one by one: the latest runs once.
 """
 
 from __future__ import annotations
@@ -170,8 +171,6 @@ async def _start_repo(
 # Schedules
 
 TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('hookwise workflow schedules', 0))"
-# A slot missed by more than this (every worker down) is not caught up: the next one runs.
-CATCH_UP = timedelta(hours=1)
 
 
 def last_slot(cron: str, now: datetime) -> datetime:
@@ -180,18 +179,27 @@ def last_slot(cron: str, now: datetime) -> datetime:
     return next(CronSim(cron, start, reverse=True))
 
 
+def due_slot(cron: str, now: datetime, *, since: datetime) -> datetime | None:
+    """The slot to start now: the latest at or before `now`, however long ago (a nightly job
+    missed while every worker was down runs once when one is back, as cron's anacron does),
+    never the ones before it (no burst of missed slots), and none from before the workflow
+    was first stored at `since` (declaring a nightly job at noon does not run last night's)."""
+    slot = last_slot(cron, now)
+    return slot if slot >= since else None
+
+
 async def scheduled_run(conn: asyncpg.Connection, *, now: datetime | None = None) -> int | None:
-    """Start each scheduled workflow's latest slot not started yet, for each repository of its
-    scope; how many were started, or None when another worker holds the schedule. The key is
-    the slot, so two workers, or one looking twice, start it once."""
+    """Start each scheduled workflow's due slot (due_slot) not started yet, for each repository
+    of its scope; how many were started, or None when another worker holds the schedule. The
+    key is the slot, so two workers, or one looking twice, start it once."""
     now = now or datetime.now(UTC)
     started = 0
     async with conn.transaction():
         if not await conn.fetchval(TRY_LOCK):
             return None
-        for stored, cron in await declared.scheduled(conn):
-            slot = last_slot(cron, now)
-            if now - slot > CATCH_UP:
+        for stored, cron, since in await declared.scheduled(conn):
+            slot = due_slot(cron, now, since=since)
+            if slot is None:
                 continue
             kind, _, who = stored.scope.partition(":")
             repo_id = int(who) if kind == "repo" else None

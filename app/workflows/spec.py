@@ -153,9 +153,15 @@ class Strict(BaseModel):
 # Triggers
 
 
+# check_run actions a workflow may start on: `completed` (with a conclusion), and the buttons
+# of our own check runs (`requested_action`) and GitHub's "Re-run" of them (`rerequested`).
+CheckRunAction = Literal["completed", "requested_action", "rerequested"]
+
+
 class CheckRunOn(Strict):
     conclusions: Annotated[list[Conclusion], BeforeValidator(_listed)] = ["failure", "timed_out"]
     names: Names = []
+    actions: Annotated[list[CheckRunAction], BeforeValidator(_listed)] = ["completed"]
 
 
 class CommentOn(Strict):
@@ -227,6 +233,8 @@ class If(Strict):
     author: Names = []
     author_association: Annotated[list[Association], BeforeValidator(_listed)] = []
     draft: bool | None = None
+    # Whether the author is a bot account (GitHub's user `type` "Bot").
+    bot: bool | None = None
     changed_paths: Names = []
     min_files_changed: Count | None = None
     max_files_changed: Count | None = None

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app import github_limits as limits
+from app.clients.errors import Refused, classify
 from app.clients.github import GitHubAPI
 from app.clients.github_port import port
 from app.clients.urls import part, repo_url
@@ -139,7 +140,36 @@ async def run(ctx: ReactionContext) -> str:
     if not problems and not running:
         return "no workflows declared"
     await show(ctx, api, repo, payload, own, problems, running)
+    owners, _ = found[sources[-1][0]]
+    if len(sources) > 1 and owners.problems:
+        await show_owners(ctx, api, owner_repo, owners)
     return f"{len(running)} workflows stored, {len(problems)} problems"
+
+
+async def show_owners(
+    ctx: ReactionContext, api: GitHubAPI, owner_repo: str, owners: Declared
+) -> None:
+    """The owner's file's problems as annotations on its own lines: an annotation belongs to a
+    file of the repository whose commit the check run is on, so they go on the `.github`
+    repository's default branch head (once per head and problems: post_once). Best effort: an
+    installation without that repository gets them in the summary only, as said in the log."""
+    github = port(api, owner_repo)
+    try:
+        head = (await github.tip(await github.default_branch()))["sha"]
+        await show(
+            ctx,
+            api,
+            owner_repo,
+            {"after": head},
+            owners,
+            owners.problems,
+            sorted(owners.workflows),
+        )
+    except Exception as exc:
+        error = classify(exc)
+        if not isinstance(error, Refused):
+            raise  # a rate limit or an outage: the execution is rescheduled or retried
+        await ctx.step("check", f"{owner_repo}: its problems not shown there: {error}")
 
 
 async def read(api: GitHubAPI, repo: str) -> tuple[Declared, str]:

@@ -1,5 +1,6 @@
-"""The state side of declared workflows: inside an event's transaction, with no network call,
-which declared workflows the event starts, and when their files are read again.
+"""The state side of workflows: inside an event's transaction, with no network call, which
+workflows the event starts — hookwise's own (builtins.py) and those declared — and when the
+declared files are read again.
 
 A workflow whose `on:` names the event and whose `if:` does not fail on what the payload and
 the stored rows say starts one execution, keyed `wf:<workflow>:<pull request>:<delivery>`: a
@@ -13,17 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
-from app.clients.github import is_own_event
-from app.reactions.triggers import subject_of
 from app.router import HandlerContext, Router
 from app.store import analyses, declared, executions, links, reviews
 from app.store.declared import Stored
 from app.store.executions import Start
+from app.workflows.builtins import BUILTINS, Builtin, Subject, our_own, ours_only, subject_of
 from app.workflows.conditions import Facts, evaluate, triggered
-from app.workflows.spec import PATH, Workflow
+from app.workflows.spec import PATH, CheckRunAction, PullRequestAction, Workflow
 
 router = Router()
 
@@ -92,15 +92,78 @@ async def _pull_for(event: HandlerContext, name: str) -> tuple[UUID, Facts] | No
     return pull_request_id, facts
 
 
-@router.register("github", "pull_request")
-@router.register("github", "check_run", "completed")
-@router.register("github", "pull_request_review", "submitted")
-@router.register("github", "issue_comment", "created")
+async def start_workflows(event: HandlerContext) -> None:
+    """Every workflow the event starts: hookwise's own (builtins.py), then those declared."""
+    for builtin in BUILTINS:
+        await start_builtin(event, builtin)
+    if event.event.source == "github":
+        await start_declared(event)
+
+
+# By action, never for every action of an event: the router runs an event's handlers for every
+# action before those for its action, and these must run after each state handler (links are
+# rebuilt by action-specific ones) to read what the event's transaction wrote.
+STARTS_ON = (
+    *[("github", "pull_request", action) for action in get_args(PullRequestAction)],
+    *[("github", "check_run", action) for action in get_args(CheckRunAction)],
+    ("github", "pull_request_review", "submitted"),
+    ("github", "issue_comment", "created"),
+    ("linear", "Issue", "create"),
+    ("linear", "Issue", "update"),
+    ("linear", "Issue", "remove"),
+)
+for _source, _event, _action in STARTS_ON:
+    router.add(start_workflows, _source, _event, _action)
+
+
+async def start_builtin(event: HandlerContext, builtin: Builtin) -> None:
+    """One of hookwise's own workflows, matched and keyed as builtins.py defines it. Its
+    conditions are all decided by the payload (a built-in has no deferred condition)."""
+    if not builtin.ready(event) or not builtin.triggered(event):
+        return
+    if not _may_react(event, builtin.own):
+        return
+    for subject in await builtin.subjects(event):
+        await _start_one(event, builtin, subject)
+
+
+async def _start_one(event: HandlerContext, builtin: Builtin, subject: Subject) -> None:
+    verdict = evaluate(builtin.definition.if_, subject.facts)
+    if verdict.holds is not True:
+        event.log.debug("%s not started: %s", builtin.name, verdict.reason)
+        return
+    keyed = await builtin.keyed(event, subject)
+    if keyed is None:
+        return
+    key, data = keyed
+    started = await executions.start(
+        event.conn,
+        Start(
+            workflow=builtin.name,
+            key=key,
+            subject=subject_of(subject.pull_request_id),
+            subject_label=subject.label,
+            payload=data,
+            event_id=event.event.id,
+            pull_request_id=subject.pull_request_id,
+            installation_id=(event.payload.get("installation") or {}).get("id"),
+        ),
+    )
+    if started is not None:
+        event.log.info("started %s (%s) for %s", builtin.name, key, subject.label)
+
+
+def _may_react(event: HandlerContext, own: str) -> bool:
+    if own == "skip":
+        return not our_own(event)
+    if own == "only":
+        return ours_only(event)
+    return True
+
+
 async def start_declared(event: HandlerContext) -> None:
     app, payload, name = event.app, event.payload, event.event.event_type
     if app.github is None or "installation" not in payload or "repository" not in payload:
-        return
-    if is_own_event(payload, app.github.identity):
         return
     found = await declared.for_event(
         event.conn, declared.scopes_of(payload["repository"]), trigger_type="event", event=name
@@ -110,7 +173,9 @@ async def start_declared(event: HandlerContext) -> None:
         for stored in found
         if triggered((workflow := Workflow.model_validate(stored.definition)).on, name, payload)
     ]
-    if not wanted:
+    # Our own App's events start nothing (a label we add must not start the workflow that
+    # added it); while who we are is not known, the event waits (builtins.our_own).
+    if not wanted or our_own(event):
         return
     subject = await _pull_for(event, name)
     if subject is None:
