@@ -42,6 +42,7 @@ BUILTIN_WORKFLOWS = {
     "hookwise.check_run_action": "Apply fix / Re-analyse pressed on our check run",
     "hookwise.linear_sync": "Tell Linear about a pull request's link, merge or close",
     "hookwise.workflows_sync": "Read the workflows declared in .github/hookwise.yml",
+    "hookwise.workflows_check": "Check the .github/hookwise.yml a branch or pull request proposes",
 }
 
 

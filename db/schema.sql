@@ -804,3 +804,10 @@ INSERT INTO workflows (name, description, config, created_by) VALUES
 INSERT INTO workflow_actions (workflow_id, action_type, action_name, order_index)
 SELECT id, 'quality_gates', 'read, validate and store the declared workflows', 0
 FROM workflows WHERE name = 'hookwise.workflows_sync';
+INSERT INTO workflows (name, description, config, created_by) VALUES
+    ('hookwise.workflows_check',
+     'Check the .github/hookwise.yml a branch or pull request proposes',
+     '{"builtin": true}', 'hookwise');
+INSERT INTO workflow_actions (workflow_id, action_type, action_name, order_index)
+SELECT id, 'quality_gates', 'check the proposed workflows, run none', 0
+FROM workflows WHERE name = 'hookwise.workflows_check';

@@ -550,3 +550,87 @@ async def test_the_owners_file_problems_are_annotations_on_its_own_lines(world_f
         await world.settle()
         again = [r for r in world.github.check_runs.values() if r.name == "hookwise / workflows"]
         assert len(again) == 2
+
+
+PROPOSED_FILE = """\
+workflows:
+  label-everything:
+    on: {pull_request: [opened, synchronize]}
+    steps: [{add_labels: [proposed]}]
+  broken:
+    on: {pull_request: [opened]}
+    if: {colour: blue}
+    steps: [{add_labels: [broken]}]
+"""
+
+
+def proposed_checks(github: FakeGitHub, sha: str) -> list[Any]:
+    return [
+        r
+        for r in github.check_runs.values()
+        if r.name == "hookwise / workflows" and r.head_sha == sha
+    ]
+
+
+async def check_shows_proposal(world: World, db, sha: str) -> None:
+    [check] = proposed_checks(world.github, sha)
+    assert check.conclusion == "failure"
+    assert [(a["path"], a["start_line"], a["message"]) for a in check.annotations] == [
+        (".github/hookwise.yml", 7, "broken: unknown condition 'colour' in if")
+    ]
+    assert "checked here, never run" in check.output["summary"]
+    assert "`label-everything`" in check.output["summary"]
+    # Nothing of it is stored, and nothing of it runs.
+    assert await db.fetchval("SELECT count(*) FROM workflows WHERE scope IS NOT NULL") == 0
+    assert "proposed" not in world.github.repo(REPO).pulls[7].labels
+
+
+async def test_a_pull_request_changing_the_file_is_checked_never_run(world_factory, db) -> None:
+    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        # The PR's branch gets the file: GitHub sends the push, then synchronize.
+        sha = world.github.commit_files(REPO, "fix-calc", {".github/hookwise.yml": PROPOSED_FILE})
+        push = push_event(world, sha) | {"ref": "refs/heads/fix-calc"}
+        await world.deliver("push", push)
+        synchronize = world.pr_event("synchronize")
+        synchronize["pull_request"] = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        assert synchronize["pull_request"]["head"]["sha"] == sha
+        await world.deliver("pull_request", synchronize)
+        await check_shows_proposal(world, db, sha)
+        # A push that does not touch the file checks nothing.
+        other = world.github.commit_files(REPO, "fix-calc", {"calc.py": "x = 1\n"})
+        plain = push_event(world, other) | {"ref": "refs/heads/fix-calc"}
+        plain["commits"] = [{"id": other, "added": [], "modified": ["calc.py"], "removed": []}]
+        plain["head_commit"] = {"id": other, "added": [], "modified": ["calc.py"]}
+        await world.deliver("push", plain)
+        assert proposed_checks(world.github, other) == []
+    runs = await db.fetch(
+        "SELECT e.status FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id"
+        " WHERE w.name = 'hookwise.workflows_check'"
+    )
+    assert [r["status"] for r in runs] == ["completed"]
+
+
+async def test_a_forks_pull_request_changing_the_file_is_checked_never_run(
+    world_factory, db
+) -> None:
+    async with world_factory(review_enabled=False, fix_enabled=False, fork=True) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        # No push of a fork reaches the App: the pull request's own event says when to look.
+        assert [r for r in world.github.check_runs.values() if "workflows" in r.name] == []
+        fork = world.github.repo(REPO).pulls[7].head_repo.full_name
+        sha = world.github.commit_files(fork, "fix-calc", {".github/hookwise.yml": PROPOSED_FILE})
+        synchronize = world.pr_event("synchronize")
+        synchronize["pull_request"] = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        assert synchronize["pull_request"]["head"]["sha"] == sha
+        await world.deliver("pull_request", synchronize)
+        await check_shows_proposal(world, db, sha)
+    runs = await db.fetch(
+        "SELECT e.status, e.error_message FROM workflow_executions e"
+        " JOIN workflows w ON w.id = e.workflow_id"
+        " WHERE w.name = 'hookwise.workflows_check' ORDER BY e.seq"
+    )
+    assert [tuple(r) for r in runs] == [
+        ("skipped", "the pull request does not change .github/hookwise.yml"),
+        ("completed", None),
+    ]

@@ -41,6 +41,7 @@ BUILTIN = {
         Workflow("hookwise.check_run_action", fix.run_button, fix.show_failure),
         Workflow("hookwise.linear_sync", linear.run, needs_model=False, needs_github=False),
         Workflow("hookwise.workflows_sync", sync.run, needs_model=False),
+        Workflow("hookwise.workflows_check", sync.check_proposed, needs_model=False),
     )
 }
 

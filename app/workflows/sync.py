@@ -5,7 +5,8 @@ an annotation with its line, and the workflows that will run.
 
 Started by a push to the default branch that touches the file, and by every backfill and
 reconcile of the repository (app/workflows/triggers.py). Never the PR's head: a PR cannot
-declare workflows for itself.
+declare workflows for itself. What a pull request proposes is checked only
+(hookwise.workflows_check, check_proposed): shown on its head, never stored or run.
 """
 
 from __future__ import annotations
@@ -19,16 +20,21 @@ from app import github_limits as limits
 from app.clients.errors import Refused, classify
 from app.clients.github import GitHubAPI
 from app.clients.github_port import port
-from app.clients.urls import part, repo_url
+from app.clients.urls import part, query, repo_url
 from app.outbound import Action, post_once
 from app.reactions.context import ReactionContext
 from app.repo_config import read_text
 from app.store import declared
 from app.store.declared import Declaration
 from app.store.pool import connection
+from app.workflows.engine import Skipped
 from app.workflows.spec import PATH, Declared, Problem, Workflow, parse
 
 CHECK_NAME = "hookwise / workflows"
+PROPOSED = (
+    f"This pull request changes `{PATH}`: its workflows are checked here, never run. hookwise "
+    "reads workflows from the default branch only, so they run once this is merged."
+)
 MAX_ANNOTATIONS = 50  # GitHub takes 50 annotations per request
 
 
@@ -192,9 +198,12 @@ async def show(
     own: Declared,
     problems: list[Problem],
     running: list[str],
+    *,
+    proposed: bool = False,
 ) -> None:
     """Our check run on the default branch's head: red with each problem (an annotation on
-    this repository's file), green with the workflows that will run."""
+    this repository's file), green with the workflows that will run. `proposed`: the file of a
+    pull request's head (payload's `after`), checked only."""
     github = port(api, repo)
     head = payload.get("after")
     if head is None:
@@ -209,7 +218,10 @@ async def show(
     lines = [f"- `{p}`" for p in problems]
     if running:
         lines.append("")
-        lines.append("Workflows that run: " + ", ".join(f"`{n}`" for n in running))
+        said = "Workflows that will run once merged" if proposed else "Workflows that run"
+        lines.append(f"{said}: " + ", ".join(f"`{n}`" for n in running))
+    if proposed:
+        lines += ["", PROPOSED]
     annotations = [
         {
             "path": PATH,
@@ -241,3 +253,37 @@ async def show(
         create=lambda: github.create_check_run(request),
     )
     await ctx.step("check", f"check run {check_id}: {title}")
+
+
+async def check_proposed(ctx: ReactionContext) -> str:
+    """hookwise.workflows_check: the `.github/hookwise.yml` a branch or pull request proposes,
+    read at its head commit and shown in our check run there, each problem an annotation on its
+    line. Nothing of it is stored or run (workflows come from the default branch only, never
+    from a fork's head). A pull request's execution first asks whether it changes the file."""
+    app, payload = ctx.app, ctx.payload
+    assert app.github is not None
+    repo, head = payload["repository"]["full_name"], payload["after"]
+    api = await app.github.installation_api(payload["installation"]["id"])
+    number = payload.get("number")
+    if number is not None:
+        files = await port(api, repo).pull_files(int(number))
+        if not any(PATH in (f["filename"], f.get("previous_filename")) for f in files):
+            raise Skipped(f"the pull request does not change {PATH}")
+    file = f"{repo}/{PATH}@{head[:7]}"
+    url = f"{repo_url(repo)}/contents/{part(PATH, slashes=True)}{query({'ref': head})}"
+    text, problem = await read_text(api, url)
+    if problem is not None:
+        parsed = Declared(problems=[Problem(file, 1, f"{PATH} {problem}")])
+    elif text is None:
+        await ctx.step("read", f"{file}: removed; its workflows stop once this is merged")
+        return "the file is removed"
+    else:
+        parsed = parse(text, file=file)
+    running = sorted(parsed.workflows)
+    await ctx.step(
+        "read",
+        f"{file}: {len(running)} workflows, {len(parsed.problems)} problems",
+        problems=[str(p) for p in parsed.problems],
+    )
+    await show(ctx, api, repo, payload, parsed, parsed.problems, running, proposed=True)
+    return f"proposed: {len(running)} workflows, {len(parsed.problems)} problems"

@@ -28,6 +28,7 @@ from app.workflows.spec import PATH, CheckRunAction, PullRequestAction, Workflow
 router = Router()
 
 SYNC = "hookwise.workflows_sync"
+CHECK = "hookwise.workflows_check"
 
 
 def manual_key(workflow: Stored, pull_request_id: UUID, asked: str) -> str:
@@ -96,8 +97,11 @@ async def start_workflows(event: HandlerContext) -> None:
     """Every workflow the event starts: hookwise's own (builtins.py), then those declared."""
     for builtin in BUILTINS:
         await start_builtin(event, builtin)
-    if event.event.source == "github":
-        await start_declared(event)
+    if event.event.source != "github":
+        return
+    if event.event.event_type == "pull_request":
+        await start_fork_check(event)
+    await start_declared(event)
 
 
 # By action, never for every action of an event: the router runs an event's handlers for every
@@ -294,6 +298,79 @@ async def start_sync(event: HandlerContext, repository: Mapping[str, Any], why: 
 async def on_push(event: HandlerContext) -> None:
     if touches_config(event.payload):
         await start_sync(event, event.payload["repository"], "push")
+    elif proposes_config(event.payload):
+        await start_check(event, event.payload["repository"], head=event.payload["after"])
+
+
+def proposes_config(payload: Mapping[str, Any]) -> bool:
+    """A push to another branch of the repository (a pull request's, most often) whose
+    commits add or change .github/hookwise.yml: its file is checked, never run."""
+    repository = payload.get("repository") or {}
+    ref = str(payload.get("ref") or "")
+    if payload.get("deleted") or not ref.startswith("refs/heads/"):
+        return False
+    if ref == f"refs/heads/{repository.get('default_branch')}":
+        return False
+    commits = [*(payload.get("commits") or ()), payload.get("head_commit") or {}]
+    return any(PATH in (c.get(kind) or ()) for c in commits for kind in ("added", "modified"))
+
+
+def from_fork(pr: Mapping[str, Any]) -> bool:
+    """A pull request whose head is another repository's (or a deleted fork's): no push of it
+    reaches us, so its own events say when to look at what it proposes."""
+    head = (pr.get("head") or {}).get("repo")
+    base = (pr.get("base") or {}).get("repo") or {}
+    return head is None or head.get("id") != base.get("id")
+
+
+async def start_check(
+    event: HandlerContext,
+    repository: Mapping[str, Any],
+    *,
+    head: str,
+    number: int | None = None,
+    pull_request_id: UUID | None = None,
+) -> None:
+    """hookwise.workflows_check of `head` once, whether a push or a pull request asked."""
+    installation = (event.payload.get("installation") or {}).get("id")
+    if event.app.github is None or installation is None:
+        return
+    payload = {
+        "repository": {"id": repository["id"], "full_name": repository["full_name"]},
+        "installation": {"id": installation},
+        "after": head,
+        "number": number,
+    }
+    label = f"{repository['full_name']}@{head[:7]}"
+    started = await executions.start(
+        event.conn,
+        Start(
+            workflow=CHECK,
+            key=f"check:{repository['id']}@{head}",
+            subject=subject_of(pull_request_id) if pull_request_id else f"repo:{repository['id']}",
+            subject_label=label,
+            payload=payload,
+            event_id=event.event.id,
+            pull_request_id=pull_request_id,
+            installation_id=installation,
+        ),
+    )
+    if started is not None:
+        event.log.info("started %s for %s", CHECK, label)
+
+
+async def start_fork_check(event: HandlerContext) -> None:
+    pr = event.payload["pull_request"]
+    if event.event.action not in ("opened", "reopened", "synchronize") or not from_fork(pr):
+        return
+    stored = await reviews.pull_request(event.conn, pr["id"])
+    await start_check(
+        event,
+        event.payload["repository"],
+        head=pr["head"]["sha"],
+        number=int(pr["number"]),
+        pull_request_id=None if stored is None else stored["id"],
+    )
 
 
 @router.register("github", "hookwise.backfill")
