@@ -303,7 +303,7 @@ def test_the_readmes_cookbook_parses_without_problems() -> None:
     from pathlib import Path
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme[readme.index("## Workflows of your own") :]
+    section = readme[readme.index("A cookbook:") :]
     block = section[section.index("```yaml\n") + len("```yaml\n") : section.index("\n```\n")]
     declared = parse(block)
     assert declared.problems == []

@@ -13,6 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from cronsim import CronSim
@@ -88,7 +89,7 @@ async def _manual(conn: asyncpg.Connection, scopes: list[str], name: str, repo: 
     return stored
 
 
-def _payload(repository_id: int, repo: str, installation: int, sender: str) -> dict:
+def _payload(repository_id: int, repo: str, installation: int, sender: str) -> dict[str, Any]:
     return {
         "repository": {"id": repository_id, "full_name": repo},
         "installation": {"id": installation},

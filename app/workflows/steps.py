@@ -63,7 +63,10 @@ class StepRun:
         target = f"{self.repo}#{self.pr['number']}" if self.pr else self.repo
         return Action(f"github.{kind}", f"wf:{own}", target=target)
 
-    async def once(self, kind: str, request: Any, create: Callable[[], Awaitable[str]], **more):
+    async def once(
+        self, kind: str, request: Any, create: Callable[[], Awaitable[str]], **more: Any
+    ) -> str:
+        """post_once of this step's action (or `action=` given), keyed by execution and step."""
         return await post_once(
             self.ctx.app.pool,
             more.pop("action", None) or self.action(kind),
@@ -280,11 +283,18 @@ async def close_stale(run: StepRun, args: Mapping[str, Any]) -> str:
             text = render(args["comment"], fields(pr, str(run.ctx.payload.get("workflow"))))
             marker = MARKER.format(key=f"stale:{key}")
             body = limits.cut(f"{text}\n\n{marker}", limits.COMMENT_BODY)
+
+            async def notice(n: int = number, b: str = body) -> str:
+                return await run.github.create_comment(n, b)
+
+            async def earlier(n: int = number, m: str = marker) -> str | None:
+                return await run.github.find_comment(n, m)
+
             await run.once(
                 "comment",
                 {"body": body},
-                lambda n=number, b=body: run.github.create_comment(n, b),
-                find=lambda n=number, m=marker: run.github.find_comment(n, m),
+                notice,
+                find=earlier,
                 action=run.action("comment", key=f"stale:{key}"),
             )
 

@@ -74,7 +74,11 @@ async def _pull_for(event: HandlerContext, name: str) -> tuple[UUID, Facts] | No
         pull_request_id = None if run is None else run["pr_id"]
     elif name == "issue_comment":
         number = (payload.get("issue") or {}).get("number")
-        pull_request_id = await declared.pull_by_number(conn, payload["repository"]["id"], number)
+        if number is None:
+            return None
+        pull_request_id = await declared.pull_by_number(
+            conn, payload["repository"]["id"], int(number)
+        )
     else:
         return None
     if pull_request_id is None:
