@@ -14,7 +14,7 @@ every query through its query.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -52,7 +52,7 @@ class RepoPort(Protocol):
     async def git_commit(self, sha: str) -> Mapping[str, Any]: ...
     async def git_tree(self, sha: str) -> Mapping[str, Any]: ...
     async def contents(self, path: str, ref: str | None = None) -> Mapping[str, Any]: ...
-    async def create_tree(self, base_tree: str, tree: list[Mapping[str, Any]]) -> str: ...
+    async def create_tree(self, base_tree: str, tree: Sequence[Mapping[str, Any]]) -> str: ...
     async def create_commit(self, message: str, tree: str, parents: list[str]) -> str: ...
     async def move_branch(self, branch: str, sha: str) -> None: ...
     async def default_branch(self) -> str: ...
@@ -107,9 +107,10 @@ class HttpRepoPort:
         self.repo = repo
         self.path = repo_url(repo)
 
-    async def _get(self, url: str) -> Any:
+    async def _get(self, url: str) -> Mapping[str, Any]:
         with _classified():
-            return await self.api.getitem(url)
+            found: Mapping[str, Any] = await self.api.getitem(url)
+        return found
 
     async def _each(self, url: str, iterable_key: str = "items") -> AsyncIterator[Any]:
         with _classified():
@@ -238,10 +239,10 @@ class HttpRepoPort:
     async def contents(self, path: str, ref: str | None = None) -> Mapping[str, Any]:
         """GET /contents/{path}?ref=…: a file (`content` base64, `encoding`) or a directory's
         listing; without `ref`, as on the default branch."""
-        params = {"ref": ref} if ref is not None else {}
+        params: dict[str, str | int] = {"ref": ref} if ref is not None else {}
         return await self._get(f"{self.path}/contents/{part(path, slashes=True)}{query(params)}")
 
-    async def create_tree(self, base_tree: str, tree: list[Mapping[str, Any]]) -> str:
+    async def create_tree(self, base_tree: str, tree: Sequence[Mapping[str, Any]]) -> str:
         made = await self._post(f"{self.path}/git/trees", {"base_tree": base_tree, "tree": tree})
         return str(made["sha"])
 
@@ -271,7 +272,12 @@ class HttpRepoPort:
 
     async def open_pulls(self) -> list[Mapping[str, Any]]:
         """GET /pulls?state=open, every page, least recently updated first."""
-        params = {"state": "open", "sort": "updated", "direction": "asc", "per_page": 100}
+        params: dict[str, str | int] = {
+            "state": "open",
+            "sort": "updated",
+            "direction": "asc",
+            "per_page": 100,
+        }
         url = f"{self.path}/pulls{query(params)}"
         return [p async for p in self._each(url)]
 
@@ -288,16 +294,18 @@ class HttpRepoPort:
         self, number: int, reviewers: list[str], teams: list[str]
     ) -> Mapping[str, Any]:
         """POST /pulls/{n}/requested_reviewers (teams by slug)."""
-        return await self._post(
+        answer: Mapping[str, Any] = await self._post(
             f"{self.path}/pulls/{part(number)}/requested_reviewers",
             {"reviewers": reviewers, "team_reviewers": teams},
         )
+        return answer
 
     async def add_assignees(self, number: int, assignees: list[str]) -> Mapping[str, Any]:
         """POST /issues/{n}/assignees (who cannot be assigned is left out by GitHub)."""
-        return await self._post(
+        answer: Mapping[str, Any] = await self._post(
             f"{self.path}/issues/{part(number)}/assignees", {"assignees": assignees}
         )
+        return answer
 
     async def permission(self, login: str) -> str:
         """GET /collaborators/{login}/permission: admin, write, read or none (maintain and

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -659,7 +659,7 @@ class MemoryRepoPort:
             body.update(encoding="base64", content="".join(f"{line}\n" for line in lines))
         return body
 
-    async def create_tree(self, base_tree: str, tree: list[Mapping[str, Any]]) -> str:
+    async def create_tree(self, base_tree: str, tree: Sequence[Mapping[str, Any]]) -> str:
         """Entries over base_tree: content or an existing blob or tree by sha; sha null deletes."""
         with self._asked("create_tree"):
             objects = self._repo("contents", write=True).objects
