@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from app.clients.errors import classify
-from app.clients.github import GitHubAPI, GitHubApp
+from app.clients.github import GitHubAPI, GitHubApp, Identity
 from app.clients.urls import part, query, repo_url
 
 
@@ -76,6 +76,10 @@ class Ports(Protocol):
         """`repo`'s operations as installation `installation_id`."""
         ...
 
+    async def identity(self) -> Identity:
+        """Who the App is (GET /app): its id and slug, hence its bot's login."""
+        ...
+
 
 class HttpPorts:
     """Ports over the GitHub App's HTTP client, authenticated as each installation."""
@@ -85,6 +89,9 @@ class HttpPorts:
 
     async def repo_port(self, installation_id: int, repo: str) -> HttpRepoPort:
         return HttpRepoPort(await self.github.installation_api(installation_id), repo)
+
+    async def identity(self) -> Identity:
+        return self.github.identity or await self.github.load_identity()
 
 
 @contextmanager

@@ -135,8 +135,9 @@ async def run_button(ctx: ReactionContext) -> str:
     analysis's edits; Re-analyse (and GitHub's Re-run) asks again."""
     app, payload = ctx.app, ctx.payload
     ours = payload["check_run"]
-    assert app.github is not None and app.model is not None
-    identity = app.github.identity or await app.github.load_identity()
+    ports = app.github_ports()
+    assert ports is not None and app.model is not None
+    identity = await ports.identity()
     if (ours.get("app") or {}).get("id") != identity.app_id:
         return "not our check run"
     await clean_slate(ctx)

@@ -30,7 +30,7 @@ from gidgethub import HTTPException
 from gidgethub.sansio import decipher_response
 
 from app.clients.errors import RemoteError, classify
-from app.clients.github import RateLimited, rate_limit_reset
+from app.clients.github import Identity, RateLimited, rate_limit_reset
 from app.clients.urls import repo_url
 from tests.fakes import github as core
 from tests.fakes.github_repos import (
@@ -124,6 +124,9 @@ class MemoryGitHub(RepoState):
 
     async def repo_port(self, installation_id: int, repo: str) -> MemoryRepoPort:
         return MemoryRepoPort(self, installation_id, repo)
+
+    async def identity(self) -> Identity:
+        return Identity(app_id=self.app_id, slug=self.slug)
 
 
 def _remote(status: int, body: Mapping[str, Any], headers: Mapping[str, str]) -> RemoteError:

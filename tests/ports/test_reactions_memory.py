@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.setup import PERMISSIONS
+from tests.conftest import INSTALLATION_ID
 from tests.ports.memory_world import MemoryWorld, memory_world, rows
 from tests.reactions_world import ANALYSIS, REPO, REVIEW
 
@@ -192,3 +193,57 @@ async def test_a_fork_gets_a_suggestion_never_a_commit(settings, dsn) -> None:
         assert len(fix_reviews(world)) == 1
         assert not [op for op, _ in world.github.calls if op in ("create_commit", "move_branch")]
         assert "fork" in our_check_run(world).output["summary"]
+
+
+def button(world: MemoryWorld, identifier: str) -> dict[str, Any]:
+    """Our check run's button pressed, as GitHub's check_run requested_action says it."""
+    return {
+        "action": "requested_action",
+        "check_run": world.github.check_run_json(our_check_run(world)),
+        "requested_action": {"identifier": identifier},
+        "repository": world.repo,
+        "installation": {"id": INSTALLATION_ID},
+        "sender": {"login": "octocat", "type": "User"},
+    }
+
+
+async def test_the_apply_fix_button_commits_the_suggested_fix(settings, dsn) -> None:
+    async with memory_world(settings, dsn) as world:
+        check = world.failed_check()
+        await world.store("check_run", check)
+        world.model.reply_tool("report_analysis", {**ANALYSIS, "edits": ANALYSIS["edits"][:1]})
+        await world.react("hookwise.analyse_failure", check)
+        before = world.github.tip(REPO, "fix-calc")
+
+        assert await world.react("hookwise.check_run_action", button(world, "apply_fix")) == (
+            "completed"
+        )
+        assert world.github.tip(REPO, "fix-calc") != before
+        assert "return a + b" in world.github.file_at(REPO, "calc.py", ref="fix-calc")
+        assert len(world.model.calls) == 1  # applying asks the model nothing
+        async with world.app.pool.acquire() as conn:
+            assert await rows(
+                conn, "SELECT fix_strategy, status FROM fix_attempts ORDER BY created_at"
+            ) == [("suggest", "succeeded"), ("commit", "succeeded")]
+
+
+async def test_a_button_on_another_apps_check_run_does_nothing(settings, dsn) -> None:
+    async with memory_world(settings, dsn) as world:
+        check = world.failed_check()
+        await world.store("check_run", check)
+        world.model.reply_tool("report_analysis", ANALYSIS)
+        await world.react("hookwise.analyse_failure", check)
+        pressed = button(world, "apply_fix")
+        pressed["check_run"] = {**pressed["check_run"], "app": world.github.app_of("other-app")}
+        before = world.github.tip(REPO, "fix-calc")
+
+        assert await world.react("hookwise.check_run_action", pressed) == "completed"
+        assert world.github.tip(REPO, "fix-calc") == before
+        async with world.app.pool.acquire() as conn:
+            [(result,)] = await rows(
+                conn,
+                "SELECT e.result->>'summary' FROM workflow_executions e"
+                " JOIN workflows w ON w.id = e.workflow_id"
+                " WHERE w.name = 'hookwise.check_run_action'",
+            )
+        assert result == "not our check run"
