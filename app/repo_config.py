@@ -22,8 +22,7 @@ from typing import Any
 
 import yaml
 
-from app.clients.errors import Refused, classify
-from app.clients.github import GitHubAPI
+from app.clients.errors import Refused
 from app.clients.github_port import RepoPort
 from app.settings import Settings
 
@@ -190,18 +189,6 @@ async def read_file(github: RepoPort, path: str) -> tuple[str | None, str | None
         answer = await github.contents(path)
     except Refused as exc:
         return _refused(exc)
-    return _decoded(answer)
-
-
-async def read_text(api: GitHubAPI, url: str) -> tuple[str | None, str | None]:
-    """read_file for a contents API `url` read through `api`."""
-    try:
-        answer = await api.getitem(url)
-    except Exception as exc:
-        error = classify(exc)
-        if not isinstance(error, Refused):
-            raise
-        return _refused(error)
     return _decoded(answer)
 
 
