@@ -27,8 +27,8 @@ from tests.drills.conftest import Figures
 from tests.drills.support import STEP_TIMEOUT, count_lines, serve, server_env
 from tests.fakes.github import Delivery, FakeGitHub
 from tests.harness import free_port
+from tests.integration.test_worker_processes import opened
 from tests.processes import HOOKWISE, Logged, environment
-from tests.test_worker_processes import opened
 
 COMPLETED = Logged.of("event_completed", event="pull_request", event_action="opened")
 HANDLING = Logged.of("event_handling", event="pull_request", event_action="opened")

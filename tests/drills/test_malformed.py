@@ -46,8 +46,8 @@ from tests.drills.support import (
     sockets,
 )
 from tests.harness import free_port
+from tests.integration.test_worker_processes import opened
 from tests.signing import github_headers
-from tests.test_worker_processes import opened
 
 T = TypeVar("T")
 Act = Callable[["RawHTTP", T], Awaitable[None]]

@@ -12,7 +12,7 @@ from tests.conftest import GITHUB_SECRET, LINEAR_SECRET
 from tests.harness import Running, free_port
 from tests.processes import Logged, Served, environment, hookwise
 
-PAYLOAD = Path(__file__).parent / "payloads" / "pull_request.opened.json"
+PAYLOAD = Path(__file__).parents[1] / "payloads" / "pull_request.opened.json"
 
 
 def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ async def test_send_signs_github_and_linear_deliveries(hookwise: Running, db) ->
     )
     assert (code, out[:13]) == (0, "202 Accepted ")
 
-    linear = Path(__file__).parent / "payloads" / "linear.issue.json"
+    linear = Path(__file__).parents[1] / "payloads" / "linear.issue.json"
     code, out, _ = await send(str(linear), "--source", "linear", "--url", f"{url}/linear", env=env)
     # Linear's deliveries are answered 200, as Linear's docs ask.
     assert (code, out[:7]) == (0, "200 OK ")

@@ -14,9 +14,9 @@ from app import logs
 from app.deliveries import github_signature
 from app.settings import Settings
 from tests.conftest import GITHUB_SECRET
+from tests.integration.test_cli import free_port
 from tests.processes import Served, environment, hookwise
 from tests.signing import github_headers
-from tests.test_cli import free_port
 
 ANTHROPIC_KEY = "sk-ant-test-key-never-logged"
 DB_PASSWORD = "pg-password-never-logged"

@@ -27,7 +27,7 @@ def metric(text: str, name: str) -> float:
     )
 
 
-PAYLOAD = Path(__file__).parent / "payloads" / "pull_request.opened.json"
+PAYLOAD = Path(__file__).parents[1] / "payloads" / "pull_request.opened.json"
 
 
 async def test_two_web_processes_share_the_port_and_metrics_stay_whole(

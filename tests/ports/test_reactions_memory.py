@@ -1,6 +1,7 @@
 """The review and the failure analysis/fix, and their policy decisions, against GitHub in memory:
 the real store and runner, the fake Anthropic API, no HTTP to GitHub (tests/ports/memory_world.py).
-What a user sees is what lands on MemoryGitHub; the stories over HTTP are tests/test_reactions.py.
+What a user sees is what lands on MemoryGitHub; the stories over HTTP are
+tests/stories/test_reactions.py.
 """
 
 from __future__ import annotations
