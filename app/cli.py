@@ -102,7 +102,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with database(settings) as dsn:
         if migrate:
             applied = run(serving.apply_migrations(dsn))
-            log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
+            log.info(
+                "migrations: %s",
+                ", ".join(applied) if applied else "up to date",
+                extra={"action": "migrations", "applied": applied},
+            )
         return processes.supervise(settings, dsn, plan)
 
 

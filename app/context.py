@@ -17,6 +17,7 @@ from app import credentials
 from app.clients import guard
 from app.clients.anthropic import Model
 from app.clients.github import GitHubApp
+from app.clients.github_port import HttpPorts, Ports
 from app.clients.linear import LinearClient
 from app.crypto import CryptoError
 from app.metrics import Metrics
@@ -63,6 +64,15 @@ class Context:
     configs: Configs = field(default_factory=Configs, repr=False)
     # This process's counters; the clients above count into the same object.
     metrics: Metrics = field(default_factory=Metrics, repr=False)
+    # The GitHub operations reactions use (app/clients/github_port.py); None: over `github`.
+    # Tests hand in an in-memory GitHub (tests/ports/github_memory.py).
+    ports: Ports | None = field(default=None, repr=False)
+
+    def github_ports(self) -> Ports | None:
+        """Where reactions get a repository's port; None when there is no GitHub App."""
+        if self.ports is not None:
+            return self.ports
+        return HttpPorts(self.github) if self.github is not None else None
 
 
 @asynccontextmanager

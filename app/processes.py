@@ -166,7 +166,7 @@ def supervise(settings: Settings, dsn: str, plan: Plan) -> int:
             settings.port,
             plan.web,
             plan.workers,
-            extra={"action": "processes_started"},
+            extra={"action": "processes_started", "web": plan.web, "workers": plan.workers},
         )
         ended = _wait(children, lambda: stopping)
         for child in children:

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
-from gidgethub import BadRequest
 
-from app.clients.github import GitHubAPI
-from app.clients.urls import part, repo_url
+from app.clients.errors import Refused
+from app.clients.github_port import RepoPort
 from app.settings import Settings
+
+# A repository's port by its owner/name, as the reaction's installation sees it.
+OpenPort = Callable[[str], Awaitable[RepoPort]]
 
 PATH = ".github/hookwise.yml"
 
@@ -134,40 +137,39 @@ class Configs:
 
     async def load(
         self,
-        api: GitHubAPI,
+        github: OpenPort,
         settings: Settings,
         *,
         repo: str,
         override: dict[str, Any] | None = None,
     ) -> RepoConfig:
-        return await fetch(api, settings, repo=repo, override=override)
+        return await fetch(github, settings, repo=repo, override=override)
 
 
 async def fetch(
-    api: GitHubAPI, settings: Settings, *, repo: str, override: dict[str, Any] | None = None
+    github: OpenPort, settings: Settings, *, repo: str, override: dict[str, Any] | None = None
 ) -> RepoConfig:
     """Settings, then the installation's defaults (the owner's `.github` repository, as GitHub
     does for community files), then `override` (the repository's config_override), then the
     repository's own file; both files as they are on the default branch (the contents API
-    without `ref`)."""
+    without `ref`). `github` opens a repository's port by its owner/name."""
     owner = repo.split("/", 1)[0]
     config = defaults(settings)
     if repo.lower() != f"{owner}/.github".lower():
-        owners = f"{repo_url(f'{owner}/.github')}/contents/{part(PATH, slashes=True)}"
-        config = await _layer(api, owners, config, "the owner's")
+        config = await _layer(await github(f"{owner}/.github"), config, "the owner's")
     if override:
         config = apply(override, config)
-    return await _layer(api, f"{repo_url(repo)}/contents/{part(PATH, slashes=True)}", config, "")
+    return await _layer(await github(repo), config, "")
 
 
 def _named(whose: str, problem: str) -> str:
     return f"{whose} {PATH} {problem}".strip()
 
 
-async def _layer(api: GitHubAPI, url: str, base: RepoConfig, whose: str) -> RepoConfig:
+async def _layer(github: RepoPort, base: RepoConfig, whose: str) -> RepoConfig:
     """`base` with one file's settings over it; a missing file changes nothing, a file that
     cannot be read leaves `base` with the reason."""
-    text, problem = await read_text(api, url)
+    text, problem = await read_file(github, PATH)
     if problem is not None:
         return replace(base, error=_named(whose, problem))
     if text is None:
@@ -178,20 +180,32 @@ async def _layer(api: GitHubAPI, url: str, base: RepoConfig, whose: str) -> Repo
     return layered
 
 
-async def read_text(api: GitHubAPI, url: str) -> tuple[str | None, str | None]:
-    """The file at a contents API `url` as text, or why it cannot be read; (None, None) when
-    there is no such file. GitHub's contents API: a file over 1 MB is 403 `too_large`, a
-    directory answers a list, 1-100 MB files come with encoding `none`."""
+async def read_file(
+    github: RepoPort, path: str, ref: str | None = None
+) -> tuple[str | None, str | None]:
+    """The file at `path` at `ref` (default: the default branch) as text, or why it cannot be
+    read; (None, None)
+    when there is no such file. GitHub's contents API: a file over 1 MB is 403 `too_large`, a
+    directory answers a list, 1-100 MB files come with encoding `none`. Raises the error tree's
+    other errors (app/clients/errors.py)."""
     try:
-        answer = await api.getitem(url)
-    except BadRequest as exc:
-        if exc.status_code == 404:
-            return None, None
-        said = f"{exc} {getattr(exc, 'errors', '')}".lower()
-        if exc.status_code == 403 and ("too_large" in said or "too large" in said):
-            return None, "is over GitHub's 1 MB contents limit"
-        raise
-    if not isinstance(answer, dict) or answer.get("type", "file") != "file":
+        answer = await github.contents(path, ref)
+    except Refused as exc:
+        return _refused(exc)
+    return _decoded(answer)
+
+
+def _refused(exc: Refused) -> tuple[str | None, str | None]:
+    if exc.status == 404:
+        return None, None
+    said = str(exc).lower()
+    if exc.status == 403 and ("too_large" in said or "too large" in said):
+        return None, "is over GitHub's 1 MB contents limit"
+    raise exc
+
+
+def _decoded(answer: Any) -> tuple[str | None, str | None]:
+    if not isinstance(answer, Mapping) or answer.get("type", "file") != "file":
         return None, "is not a file"
     if answer.get("encoding") != "base64":
         return None, "is over GitHub's 1 MB contents limit"

@@ -47,7 +47,11 @@ async def apply_migrations(dsn: str) -> list[str]:
 async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) -> None:
     if migrate:
         applied = await apply_migrations(dsn)
-        log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
+        log.info(
+            "migrations: %s",
+            ", ".join(applied) if applied else "up to date",
+            extra={"action": "migrations", "applied": applied},
+        )
     async with open_context(settings, dsn) as ctx:
         if not ctx.integration_ids:
             log.warning("no webhook source is configured: set GITHUB_WEBHOOK_SECRET")

@@ -228,7 +228,11 @@ async def run_setup(
     # Listening before we say so: whoever follows the printed link finds the page.
     sock = socket.create_server((settings.host, settings.port))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    log.info("open %s/ in a browser to create the GitHub App", local)
+    log.info(
+        "open %s/ in a browser to create the GitHub App",
+        local,
+        extra={"action": "setup_page", "url": f"{local}/"},
+    )
     with stop_on_signals(server.stop):
         done = asyncio.create_task(flow.done.wait())
         await asyncio.wait({serving, done}, return_when=asyncio.FIRST_COMPLETED)

@@ -186,7 +186,13 @@ class Worker:
             },
         )
         handlers = self.router.handlers_for(row.source, row.event_type, row.action)
-        bound.info("handling %s delivery=%s attempt=%d", label, row.delivery_id, row.attempts)
+        bound.info(
+            "handling %s delivery=%s attempt=%d",
+            label,
+            row.delivery_id,
+            row.attempts,
+            extra={"action": "event_handling"},
+        )
         started = time.monotonic()
         try:
             await self._handle(claimed, handlers, bound)
@@ -196,7 +202,12 @@ class Worker:
         except LeaseLost:
             self._timed(bound, row, handlers, started)
             self._outcome(bound, row, "lease_lost")
-            bound.warning("lease lost on %s delivery=%s", label, row.delivery_id)
+            bound.warning(
+                "lease lost on %s delivery=%s",
+                label,
+                row.delivery_id,
+                extra={"action": "event_lease_lost"},
+            )
             return
         except RetryLater as later:
             self._timed(bound, row, handlers, started)
@@ -233,7 +244,12 @@ class Worker:
                 "attempt": execution.attempts,
             },
         )
-        bound.info("running %s %s", execution.workflow, execution.execution_id)
+        bound.info(
+            "running %s %s",
+            execution.workflow,
+            execution.execution_id,
+            extra={"action": "execution_running"},
+        )
         started = time.monotonic()
         try:
             outcome = await runner.execute(self.ctx, execution, bound)

@@ -19,7 +19,7 @@ the mean share of the budget the excerpt fills, and the largest excerpt over its
 above 100 %).
 
 Tokens are `estimate_tokens` (ceil(characters / 4)), the same estimate the cutter budgets with.
-Reported, never judged: the floors live in tests/test_excerpt_ci.py.
+Reported, never judged: the floors live in tests/unit/test_excerpt_ci.py.
 """
 
 from __future__ import annotations

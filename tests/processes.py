@@ -1,14 +1,22 @@
-"""hookwise as a real child process: the console script, its environment, and its log."""
+"""hookwise as a real child process: the console script, its environment, and its log.
+
+Its log is read as hookwise writes it to a pipe: one JSON object a line (app/logs.py). Tests wait
+on a line's `action` and fields (`Logged`), never on its wording, which is for people.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HOOKWISE = str(Path(sys.executable).parent / "hookwise")
 OURS = ("HOOKWISE_", "GITHUB_", "LINEAR_", "DATABASE_URL", "HOST", "PORT", "WEB_CONCURRENCY")
@@ -26,6 +34,43 @@ def hookwise(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess
     return subprocess.run(
         [HOOKWISE, *args], env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def record(line: str) -> dict[str, Any] | None:
+    """A log line as its JSON object; None for a line that is none (a traceback's, a crash's)."""
+    try:
+        found = json.loads(line)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A structured log line to wait for: its `action`, and the values of some of its fields.
+
+    Logged.of("event_completed", event="pull_request", event_action="opened")
+    """
+
+    action: str
+    fields: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, action: str, **fields: Any) -> Logged:
+        return cls(action, tuple(sorted(fields.items())))
+
+    def matches(self, line: str | Mapping[str, Any] | None) -> bool:
+        found = record(line) if isinstance(line, str) else line
+        if found is None or found.get("action") != self.action:
+            return False
+        return all(found.get(name) == value for name, value in self.fields)
+
+    def count(self, lines: Iterable[str]) -> int:
+        return sum(self.matches(line) for line in lines)
+
+    def __str__(self) -> str:
+        said = ", ".join(f"{name}={value!r}" for name, value in self.fields)
+        return f"{self.action}({said})"
 
 
 class Served:
@@ -62,14 +107,22 @@ class Served:
                 self.lines.put(line)
         self.lines.put(None)
 
-    def wait_for(self, text: str, timeout: float = 60) -> str:
-        """The next log line containing `text`; fails if the process ends or time runs out."""
+    def wait_for(self, action: str, *, timeout: float = 60, **fields: Any) -> dict[str, Any]:
+        """The next log line with this `action` and these field values, as its JSON object;
+        fails if the process ends or time runs out."""
+        wanted = Logged.of(action, **fields)
         while True:
             line = self.lines.get(timeout=timeout)
             if line is None:
-                raise AssertionError(f"hookwise exited before {text!r}:\n{''.join(self.log)}")
-            if text in line:
-                return line
+                raise AssertionError(f"hookwise exited before {wanted}:\n{''.join(self.log)}")
+            found = record(line)
+            if wanted.matches(found):
+                assert found is not None
+                return found
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every line logged so far that is a JSON object."""
+        return [found for line in self.log if (found := record(line)) is not None]
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> int:
         """Send `sig`, wait for the exit, and return its code once the log is complete."""

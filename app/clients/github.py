@@ -253,6 +253,34 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
                 await asyncio.sleep(backoff(attempt, base=self._retry_seconds, cap=5.0))
         raise AssertionError("unreachable")
 
+    async def job_log(self, repo: str, job_id: int) -> str:
+        """A GitHub Actions job's log (GET /repos/{repo}/actions/jobs/{id}/logs). GitHub answers
+        with a redirect to a storage URL that carries its own signature and expires within a
+        minute, so it is followed at once and without our token. Raises RateLimited, and
+        httpx.HTTPStatusError for another error (a log expired: 404 or 410)."""
+        headers = {
+            "Authorization": f"token {self.oauth_token}",
+            "Accept": "application/vnd.github+json",
+            "User-Agent": REQUESTER,
+        }
+        url = f"{self.base_url}{repo_url(repo)}/actions/jobs/{part(job_id)}/logs"
+        async with self._throttle.slot("GET"):
+            try:
+                answer = await self._client.get(url, headers=headers)
+            except httpx.TransportError:
+                self._metrics.github_requests.inc(status="error")
+                raise
+            count_answer(self._metrics, self._installation, answer.status_code, answer.headers)
+            if answer.status_code in (301, 302, 303, 307):
+                answer = await self._client.get(answer.headers["location"])
+        at = rate_limit_reset(
+            answer.status_code, answer.headers, now=datetime.now(UTC), message=answer.text
+        )
+        if at is not None:
+            raise RateLimited(at, f"GitHub rate limit on the log of job {job_id}")
+        answer.raise_for_status()
+        return answer.text
+
     async def handle_rate_limit_error(
         self, *, method: str, url: str, exception: HTTPException, attempt: int
     ) -> bool:
@@ -382,34 +410,6 @@ class GitHubApp:
             extra={"action": "github_token"},
         )
         return token
-
-    async def job_log(self, installation_id: int, repo: str, job_id: int) -> str:
-        """A GitHub Actions job's log. GitHub answers with a redirect to a storage URL that
-        carries its own signature and expires within a minute, so it is followed at once and
-        without our token."""
-        token = await self.installation_token(installation_id)
-        headers = {
-            "Authorization": f"token {token}",
-            "Accept": "application/vnd.github+json",
-            "User-Agent": REQUESTER,
-        }
-        url = f"{self._base_url}{repo_url(repo)}/actions/jobs/{part(job_id)}/logs"
-        async with self._throttle(installation_id).slot("GET"):
-            try:
-                answer = await self._http.get(url, headers=headers)
-            except httpx.TransportError:
-                self._metrics.github_requests.inc(status="error")
-                raise
-            count_answer(self._metrics, str(installation_id), answer.status_code, answer.headers)
-            if answer.status_code in (301, 302, 303, 307):
-                answer = await self._http.get(answer.headers["location"])
-        at = rate_limit_reset(
-            answer.status_code, answer.headers, now=datetime.now(UTC), message=answer.text
-        )
-        if at is not None:
-            raise RateLimited(at, f"GitHub rate limit on the log of job {job_id}")
-        answer.raise_for_status()
-        return answer.text
 
     async def load_identity(self) -> Identity:
         """GET /app: our slug, hence our bot's login, so handlers can skip our own events."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import resource
+import socket
 from collections.abc import Iterator
 
 import uvicorn
@@ -17,6 +18,26 @@ class Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up, then one structured line saying where it listens (what drills
+        wait on: the `action`, never uvicorn's wording)."""
+        await super().startup(sockets=sockets)
+        if self.started:
+            host, port = self.config.host, self.config.port
+            log.info(
+                "listening on http://%s:%d",
+                host,
+                port,
+                extra={"action": "listening", "host": host, "port": port},
+            )
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets=sockets)
+        port = self.config.port
+        log.info(
+            "stopped listening on port %d", port, extra={"action": "server_stopped", "port": port}
+        )
 
     def stop(self) -> None:
         """Begin a graceful shutdown; safe to call again. It is bounded by

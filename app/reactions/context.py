@@ -17,7 +17,7 @@ from app.store import executions, repositories
 from app.store.executions import Execution
 
 if TYPE_CHECKING:
-    from app.clients.github import GitHubAPI
+    from app.clients.github_port import RepoPort
     from app.context import Context
     from app.repo_config import RepoConfig
 
@@ -40,11 +40,22 @@ class ReactionContext:
         """The event that started this execution, for outbound_actions' bookkeeping."""
         return self.execution.event_id
 
-    async def repo_config(self, api: GitHubAPI, repo: str) -> RepoConfig:
+    async def github(self, repo: str) -> RepoPort:
+        """`repo`'s GitHub operations as the payload's installation (app/clients/github_port.py).
+        Raises RuntimeError without a GitHub App (the runner cancels such executions first)."""
+        ports = self.app.github_ports()
+        if ports is None:
+            raise RuntimeError("the GitHub App is not configured")
+        installation = self.payload["installation"]
+        if isinstance(installation, Mapping):  # a webhook's payload; a declared run's is the id
+            installation = installation["id"]
+        return await ports.repo_port(int(installation), repo)
+
+    async def repo_config(self, repo: str) -> RepoConfig:
         """`repo`'s configuration: settings, the owner's file, the override set on /admin,
         the repository's own file (app/repo_config.py)."""
         override = await repositories.config_override(self.conn, repo)
-        return await self.app.configs.load(api, self.settings, repo=repo, override=override)
+        return await self.app.configs.load(self.github, self.settings, repo=repo, override=override)
 
     async def step(self, step: str, message: str, *, level: str = "INFO", **metadata: Any) -> None:
         """One line of execution_logs: what the reaction did (diff fetched, model asked, …)."""

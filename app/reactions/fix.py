@@ -27,8 +27,7 @@ from app.analysis.edits import EditError, apply, by_path, protected
 from app.analysis.excerpt import cut, failure_signature
 from app.clients.anthropic import Tool, UnusableAnswer
 from app.clients.errors import Refused, classify
-from app.clients.github import GitHubAPI, GitHubApp
-from app.clients.github_port import RepoPort, port
+from app.clients.github_port import RepoPort
 from app.outbound import Action, post_once
 from app.reactions import placing
 from app.reactions.answers import ask_once
@@ -116,20 +115,19 @@ async def run_analysis(ctx: ReactionContext, *, asked: bool = False) -> str:
     declared workflow's step asks for it, whatever `fix:` says."""
     app, payload = ctx.app, ctx.payload
     run = payload["check_run"]
-    assert app.github is not None and app.model is not None
+    assert app.model is not None
     await clean_slate(ctx)
     stored = await analyses.check_run(ctx.conn, run["id"])
     if stored is None or stored["pr_id"] is None:
         return "no pull request to suggest a fix on"
-    repo = payload["repository"]["full_name"]
-    api = await app.github.installation_api(payload["installation"]["id"])
-    config = await ctx.repo_config(api, repo)
-    report = Report(ctx, api, repo, run)
+    github = await ctx.github(payload["repository"]["full_name"])
+    config = await ctx.repo_config(github.repo)
+    report = Report(ctx, github, run)
     if config.error:
         await report.show("hookwise.yml has a problem", config.error)
     if not config.fix and not asked:
         return "fixes are off for this repository"
-    return await Analyst(ctx, app.github, api, repo, run, stored, config, report).respond()
+    return await Analyst(ctx, github, run, stored, config, report).respond()
 
 
 async def run_button(ctx: ReactionContext) -> str:
@@ -137,20 +135,20 @@ async def run_button(ctx: ReactionContext) -> str:
     analysis's edits; Re-analyse (and GitHub's Re-run) asks again."""
     app, payload = ctx.app, ctx.payload
     ours = payload["check_run"]
-    assert app.github is not None and app.model is not None
-    identity = app.github.identity or await app.github.load_identity()
+    ports = app.github_ports()
+    assert ports is not None and app.model is not None
+    identity = await ports.identity()
     if (ours.get("app") or {}).get("id") != identity.app_id:
         return "not our check run"
     await clean_slate(ctx)
     stored = await analyses.check_run(ctx.conn, int(ours["external_id"]))
     if stored is None or stored["pr_id"] is None:
         return "the failing check run is not stored"
-    repo = payload["repository"]["full_name"]
-    api = await app.github.installation_api(payload["installation"]["id"])
-    failing = await port(api, repo).check_run(ours["external_id"])
-    config = await ctx.repo_config(api, repo)
-    report = Report(ctx, api, repo, failing)
-    analyst = Analyst(ctx, app.github, api, repo, failing, stored, config, report)
+    github = await ctx.github(payload["repository"]["full_name"])
+    failing = await github.check_run(ours["external_id"])
+    config = await ctx.repo_config(github.repo)
+    report = Report(ctx, github, failing)
+    analyst = Analyst(ctx, github, failing, stored, config, report)
     wanted = (payload.get("requested_action") or {}).get("identifier", "reanalyse")
     if wanted != APPLY_FIX["identifier"]:
         return await analyst.respond(again=True)
@@ -175,22 +173,19 @@ async def show_failure(ctx: ReactionContext, reason: str) -> None:
     """A permanent failure, in the summary of our check run beside the failing one."""
     app, payload = ctx.app, ctx.payload
     run = payload["check_run"]
-    if app.github is None:
+    if app.github_ports() is None:
         return
-    repo = payload["repository"]["full_name"]
-    api = await app.github.installation_api(payload["installation"]["id"])
+    github = await ctx.github(payload["repository"]["full_name"])
     if ctx.execution.workflow == "hookwise.check_run_action":
-        run = await port(api, repo).check_run(run["external_id"])
-    await Report(ctx, api, repo, run).show("Analysis failed", reason)
+        run = await github.check_run(run["external_id"])
+    await Report(ctx, github, run).show("Analysis failed", reason)
 
 
 class Report:
     """Our check run beside the failing one, rewritten as the analysis goes."""
 
-    def __init__(
-        self, ctx: ReactionContext, api: GitHubAPI, repo: str, run: Mapping[str, Any]
-    ) -> None:
-        self.ctx, self.api, self.repo, self.run = ctx, api, repo, run
+    def __init__(self, ctx: ReactionContext, github: RepoPort, run: Mapping[str, Any]) -> None:
+        self.ctx, self.github, self.repo, self.run = ctx, github, github.repo, run
 
     async def show(self, title: str, summary: str, *, can_apply: bool = False) -> None:
         name = limits.cut(f"hookwise: {self.run['name']}", limits.CHECK_NAME, "…")
@@ -207,7 +202,7 @@ class Report:
             "actions": actions,
         }
         key = f"{self.repo}@{self.run['head_sha']}:{self.run['name']}"
-        github = port(self.api, self.repo)
+        github = self.github
 
         async def find() -> str | None:
             for made in await github.check_runs_for(self.run["head_sha"], name):
@@ -233,16 +228,13 @@ class Analyst:
     def __init__(
         self,
         ctx: ReactionContext,
-        github: GitHubApp,
-        api: GitHubAPI,
-        repo: str,
+        github: RepoPort,
         run: Mapping[str, Any],
         stored: Mapping[str, Any],
         config: RepoConfig,
         report: Report,
     ) -> None:
-        self.ctx, self.github, self.api, self.repo = ctx, github, api, repo
-        self.port = port(api, repo)
+        self.ctx, self.port, self.repo = ctx, github, github.repo
         self.run, self.stored, self.config, self.report = run, stored, config, report
         self.base = Analysis(
             check_run_id=stored["id"],
@@ -514,7 +506,6 @@ class Analyst:
         found = RUN_ID.search(run.get("details_url") or "")
         if found is None:
             return None
-        installation = self.ctx.payload["installation"]["id"]
         for job in await self.port.run_jobs(found[1]):
             if str(job.get("check_run_url", "")).endswith(f"/check-runs/{run['id']}"):
                 if run["id"] == self.run["id"] and job.get("url"):
@@ -522,7 +513,7 @@ class Analyst:
                         self.ctx.conn, self.stored["id"], f"{job['url']}/logs"
                     )
                 try:
-                    return await self.github.job_log(installation, self.repo, job["id"])
+                    return await self.port.job_log(job["id"])
                 except Exception as exc:
                     # Logs expire (404/410), and so do the signed storage links (403); the
                     # check run's output still says something.

@@ -15,8 +15,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from gidgethub import BadRequest
-
+from app.clients.errors import Refused
 from app.clients.github_port import RepoPort
 
 
@@ -50,8 +49,8 @@ async def create_review(
     comments = list(request.get("comments") or ())
     try:
         return await github.create_review(number, request), []
-    except BadRequest as exc:
-        if exc.status_code != HTTPStatus.UNPROCESSABLE_ENTITY or not comments:
+    except Refused as exc:
+        if exc.status != HTTPStatus.UNPROCESSABLE_ENTITY or not comments:
             raise
     await github.delete_pending_reviews(number)
     placed, refused = [], []
@@ -60,8 +59,8 @@ async def create_review(
             pending = await github.create_review(
                 number, {"commit_id": request["commit_id"], "comments": [comment]}
             )
-        except BadRequest as exc:
-            if exc.status_code != HTTPStatus.UNPROCESSABLE_ENTITY:
+        except Refused as exc:
+            if exc.status != HTTPStatus.UNPROCESSABLE_ENTITY:
                 raise
             refused.append(comment)
             continue

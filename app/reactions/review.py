@@ -22,8 +22,7 @@ from typing import Any
 from app import github_limits as limits
 from app.analysis.diff import commentable_lines, numbered
 from app.clients.anthropic import Tool, UnusableAnswer
-from app.clients.github import GitHubAPI
-from app.clients.github_port import port
+from app.clients.github_port import RepoPort
 from app.outbound import Action, post_once
 from app.reactions import placing
 from app.reactions.answers import ask_once
@@ -135,7 +134,7 @@ class Scope:
 
 
 async def changed_files(
-    api: GitHubAPI, repo: str, number: int, *, since: str | None, head: str, base: str | None
+    github: RepoPort, number: int, *, since: str | None, head: str, base: str | None
 ) -> Scope:
     """The PR's own changes since `since` (the last reviewed head), or the whole PR.
 
@@ -143,7 +142,6 @@ async def changed_files(
     merge base of A and B, so since...head is the PR's own work only when `since` is an ancestor
     of `head` (status `ahead`) and the PR's merge base with the base branch is where it was (it
     moves when the base branch is merged into the head)."""
-    github = port(api, repo)
     pull = await github.pull_files(number)
     if since is None or since == head:
         return Scope(pull, pull, "the whole pull request")
@@ -166,10 +164,10 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
     started = datetime.now(UTC)
     app, payload = ctx.app, ctx.payload
     pr = payload["pull_request"]
-    assert app.github is not None and app.model is not None
+    assert app.model is not None
     repo, number, head = payload["repository"]["full_name"], pr["number"], pr["head"]["sha"]
-    api = await app.github.installation_api(payload["installation"]["id"])
-    config = await ctx.repo_config(api, repo)
+    github = await ctx.github(repo)
+    config = await ctx.repo_config(repo)
     if not config.review and not asked:
         return "review is off for this repository"
     stored = await reviews.pull_request(ctx.conn, pr["id"])
@@ -184,7 +182,7 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
         since = await reviews.last_posted_sha(ctx.conn, stored["id"])
     # The branch, not the payload's base.sha: its tip now, whatever the payload saw.
     base = (pr.get("base") or {}).get("ref")
-    scope = await changed_files(api, repo, number, since=since, head=head, base=base)
+    scope = await changed_files(github, number, since=since, head=head, base=base)
     files = reviewable(scope.files, config.ignores)
     prompt, sent = prompt_for(pr, files)
     await ctx.step(
@@ -233,9 +231,7 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
     refused: list[Mapping[str, Any]] = []
 
     async def create() -> str:
-        review_id, left_out = await placing.create_review(
-            port(api, repo), number, request, body_for=body
-        )
+        review_id, left_out = await placing.create_review(github, number, request, body_for=body)
         refused.extend(left_out)
         return review_id
 
@@ -245,12 +241,12 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
         event_id=ctx.event_id,
         request=request,
         create=create,
-        find=lambda: port(api, repo).find_review(number, marker),
+        find=lambda: github.find_review(number, marker),
     )
     placed = len(comments) - len(refused)
     note = f" ({placing.refused_note(refused)})" if refused else ""
     await ctx.step("review", f"review {review_id} posted with {placed} comments{note}")
-    await summary_comment(ctx, api, repo, number, head, answer.input["summary"], placed)
+    await summary_comment(ctx, github, number, head, answer.input["summary"], placed)
     await reviews.record(
         ctx.conn,
         replace(
@@ -288,21 +284,19 @@ async def record_failure(ctx: ReactionContext, reason: str) -> None:
 
 async def summary_comment(
     ctx: ReactionContext,
-    api: GitHubAPI,
-    repo: str,
+    github: RepoPort,
     number: int,
     head: str,
     summary: str,
     comment_count: int,
 ) -> None:
     """One comment per PR, rewritten for each reviewed commit."""
-    key = f"{repo}#{number}"
+    key = f"{github.repo}#{number}"
     marker = MARKER.format(kind="summary", key=key)
     body = clip(
         f"**hookwise review** of {head[:7]}: {comment_count} comment"
         f"{'' if comment_count == 1 else 's'}.\n\n{summary}\n\n{marker}"
     )
-    github = port(api, repo)
     await post_once(
         ctx.app.pool,
         Action("github.summary_comment", key, target=key),

@@ -80,7 +80,7 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     reason = None
     if workflow is None:
         reason = f"no workflow named {execution.workflow}"
-    elif (workflow.needs_github and app.github is None) or (
+    elif (workflow.needs_github and app.github_ports() is None) or (
         workflow.needs_model and app.model is None
     ):
         reason = "the GitHub App or the model is not configured any more"

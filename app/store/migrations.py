@@ -89,7 +89,11 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(RECORD, migration.name, migration.checksum)
-            log.info("applied migration %s", migration.name, extra={"action": "migrated"})
+            log.info(
+                "applied migration %s",
+                migration.name,
+                extra={"action": "migrated", "migration": migration.name},
+            )
             done.append(migration.name)
         return done
     finally:

@@ -90,12 +90,20 @@ def database(settings: Settings) -> Iterator[str]:
     """The DSN to use, starting an embedded server when DATABASE_URL is not set."""
     if settings.database_url is not None:
         dsn = settings.database_url.get_secret_value()
-        log.info("using PostgreSQL at %s (DATABASE_URL)", describe_dsn(dsn))
+        log.info(
+            "using PostgreSQL at %s (DATABASE_URL)",
+            describe_dsn(dsn),
+            extra={"action": "database_used", "embedded": False},
+        )
         yield dsn
         return
     pgdata = settings.pgdata_dir
     load_embedded()  # fails before we say we use it
     log.info("DATABASE_URL is not set: using embedded PostgreSQL in %s", pgdata)
     with embedded_server(pgdata) as dsn:
-        log.info("using embedded PostgreSQL in %s", pgdata.resolve())
+        log.info(
+            "using embedded PostgreSQL in %s",
+            pgdata.resolve(),
+            extra={"action": "database_used", "embedded": True, "pgdata": str(pgdata.resolve())},
+        )
         yield dsn

@@ -20,10 +20,9 @@ from app import github_limits as limits
 from app.clients.errors import Refused, classify
 from app.clients.github import GitHubAPI
 from app.clients.github_port import port
-from app.clients.urls import part, query, repo_url
 from app.outbound import Action, post_once
 from app.reactions.context import ReactionContext
-from app.repo_config import read_text
+from app.repo_config import read_file
 from app.store import declared
 from app.store.declared import Declaration
 from app.store.pool import connection
@@ -182,7 +181,7 @@ async def read(api: GitHubAPI, repo: str) -> tuple[Declared, str]:
     """The repository's file on its default branch, parsed; a file that cannot be read is one
     problem at line 1."""
     file = f"{repo}/{PATH}"
-    text, problem = await read_text(api, f"{repo_url(repo)}/contents/{part(PATH, slashes=True)}")
+    text, problem = await read_file(port(api, repo), PATH)
     if problem is not None:
         return Declared(problems=[Problem(file, 1, f"{PATH} {problem}")]), file
     if text is None:
@@ -270,8 +269,7 @@ async def check_proposed(ctx: ReactionContext) -> str:
         if not any(PATH in (f["filename"], f.get("previous_filename")) for f in files):
             raise Skipped(f"the pull request does not change {PATH}")
     file = f"{repo}/{PATH}@{head[:7]}"
-    url = f"{repo_url(repo)}/contents/{part(PATH, slashes=True)}{query({'ref': head})}"
-    text, problem = await read_text(api, url)
+    text, problem = await read_file(port(api, repo), PATH, head)
     if problem is not None:
         parsed = Declared(problems=[Problem(file, 1, f"{PATH} {problem}")])
     elif text is None:

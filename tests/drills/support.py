@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import GITHUB_SECRET
-from tests.processes import Served, environment
+from tests.processes import Logged, Served, environment
 
 # A drill that has not reached its next step by then has failed; nothing waits unbounded.
 STEP_TIMEOUT = 60.0
@@ -36,15 +36,20 @@ async def serve(
     served = Served(*args, env=env, lines=lines)
     url = f"http://127.0.0.1:{env['PORT']}"
     try:
-        await asyncio.to_thread(served.wait_for, f"running on {url}", STEP_TIMEOUT)
+        await asyncio.to_thread(
+            served.wait_for, "listening", timeout=STEP_TIMEOUT, port=int(env["PORT"])
+        )
     except BaseException:
         served.kill()
         raise
     return served, url
 
 
-async def count_lines(lines: queue.Queue[str | None], wanted: dict[str, int]) -> dict[str, int]:
-    """Read log lines until each text in `wanted` has been seen that many times.
+async def count_lines(
+    lines: queue.Queue[str | None], wanted: dict[Logged, int]
+) -> dict[Logged, int]:
+    """Read log lines until each of `wanted` (an action and fields) has been seen that many
+    times.
 
     The queue is read in a thread: blocking this loop would stall the fakes it serves.
     """
@@ -52,12 +57,12 @@ async def count_lines(lines: queue.Queue[str | None], wanted: dict[str, int]) ->
     deadline = time.monotonic() + STEP_TIMEOUT
 
     def read() -> None:
-        while any(seen[text] < count for text, count in wanted.items()):
+        while any(seen[logged] < count for logged, count in wanted.items()):
             line = lines.get(timeout=max(deadline - time.monotonic(), 0.001))
             if line is None:
                 raise AssertionError(f"hookwise exited; seen {seen} of {wanted}")
-            for text in wanted:
-                seen[text] += text in line
+            for logged in wanted:
+                seen[logged] += logged.matches(line)
 
     try:
         await asyncio.to_thread(read)

@@ -27,8 +27,11 @@ from tests.drills.conftest import Figures
 from tests.drills.support import STEP_TIMEOUT, count_lines, serve, server_env
 from tests.fakes.github import Delivery, FakeGitHub
 from tests.harness import free_port
-from tests.processes import HOOKWISE, environment
-from tests.test_worker_processes import opened
+from tests.integration.test_worker_processes import opened
+from tests.processes import HOOKWISE, Logged, environment
+
+COMPLETED = Logged.of("event_completed", event="pull_request", event_action="opened")
+HANDLING = Logged.of("event_handling", event="pull_request", event_action="opened")
 
 TOTAL = 2000
 # SIGKILL once this many deliveries were acknowledged: about half are still to send.
@@ -121,7 +124,7 @@ async def test_sigkill_mid_load_loses_nothing_acknowledged(
         await asyncio.wait_for(fake_github.settled(), STEP_TIMEOUT)
         redelivered_at = time.monotonic()
         # Every event, stored before the kill or redelivered now, is handled once by the worker.
-        done = await count_lines(server.lines, {"completed github pull_request.opened": TOTAL})
+        done = await count_lines(server.lines, {COMPLETED: TOTAL})
         drained = time.monotonic()
         assert server.interrupt() == 0
     finally:
@@ -142,7 +145,7 @@ async def test_sigkill_mid_load_loses_nothing_acknowledged(
     assert await db.fetchval("SELECT count(DISTINCT delivery_id) FROM integration_events") == TOTAL
     assert await db.fetchval("SELECT count(*) FROM pull_requests") == TOTAL
     assert await db.fetchval("SELECT count(*) FROM pr_state_history") == TOTAL
-    handled = sum("handling github pull_request.opened" in line for line in server.log)
+    handled = HANDLING.count(server.log)
     assert handled == TOTAL
     figures(
         f"hookwise redeliver asked for {asked} (no answer {len(failed)} minus"
@@ -154,6 +157,6 @@ async def test_sigkill_mid_load_loses_nothing_acknowledged(
     )
     figures(
         f"after restart: rows {TOTAL}, completed with attempts=1 {TOTAL}, handled"
-        f" {handled} times, completed log lines {done['completed github pull_request.opened']},"
+        f" {handled} times, completed log lines {done[COMPLETED]},"
         f" pull_requests {TOTAL}, pr_state_history {TOTAL}"
     )

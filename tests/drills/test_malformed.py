@@ -46,8 +46,8 @@ from tests.drills.support import (
     sockets,
 )
 from tests.harness import free_port
+from tests.integration.test_worker_processes import opened
 from tests.signing import github_headers
-from tests.test_worker_processes import opened
 
 T = TypeVar("T")
 Act = Callable[["RawHTTP", T], Awaitable[None]]
@@ -444,7 +444,7 @@ async def test_ten_thousand_malformed_requests(
         figures(f"{kind:38} {outcome:28} {count:5}")
     outcomes = tally.outcomes()
     rows = await db.fetchval("SELECT count(*) FROM integration_events")
-    errors = [line for line in server.log if '"level": "error"' in line]
+    errors = [line for line in server.records() if line["level"] == "error"]
     figures(
         f"{sum(outcomes.values())} malformed requests (seed {SEED}) in {elapsed:.1f} s,"
         f" {CONNECTIONS} connections: answers {dict(sorted(outcomes.items()))}"

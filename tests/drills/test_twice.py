@@ -39,7 +39,7 @@ from tests.drills.world import Pulls, effects, expected, model_for
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.github import FakeGitHub, webhook_headers
 from tests.harness import free_port
-from tests.processes import Served
+from tests.processes import Logged, Served
 
 PULLS = 20
 PUSHES = 2000
@@ -152,15 +152,22 @@ async def test_each_delivery_twice_through_two_servers(
             await count_lines(
                 lines,
                 # A push is handled (it may change .github/hookwise.yml); these do not.
-                {"completed github pull_request.opened": PULLS, "completed github push": PUSHES},
+                {
+                    Logged.of("event_completed", event="pull_request", event_action="opened"): (
+                        PULLS
+                    ),
+                    Logged.of("event_completed", event="push"): PUSHES,
+                },
             )
             await twice.all([("check_run", pulls.failed_check(n)) for n in pulls.numbers])
             # A PR's executions run in start order: its analysis completes after its review.
             await count_lines(
                 lines,
                 {
-                    "completed github check_run.completed": PULLS,
-                    "completed hookwise.analyse_failure": PULLS,
+                    Logged.of("event_completed", event="check_run", event_action="completed"): (
+                        PULLS
+                    ),
+                    Logged.of("execution_completed", workflow="hookwise.analyse_failure"): PULLS,
                 },
             )
             handled = time.monotonic()

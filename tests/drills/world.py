@@ -2,7 +2,7 @@
 count what lands there: each pull request gets a review and a summary comment when opened, and
 its failing check gets our check run and a review suggesting the fix.
 
-The ideas are tests/test_reactions.py's World, for many pull requests at once.
+The ideas are tests/stories/test_reactions.py's World, for many pull requests at once.
 """
 
 from __future__ import annotations

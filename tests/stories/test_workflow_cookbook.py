@@ -17,9 +17,9 @@ from app.store.linear_issues import LinearIssue
 from tests.conftest import INSTALLATION_ID
 from tests.fakes.github import FakeGitHub
 from tests.reactions_world import REPO, World, world_factory_for
-from tests.test_workflows import declare
+from tests.stories.test_workflows import declare
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def cookbook() -> str:

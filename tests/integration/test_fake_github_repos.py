@@ -13,7 +13,7 @@ from gidgethub import BadRequest
 from gidgethub.httpx import GitHubAPI
 
 from tests.fakes.github import APP_PERMISSIONS, FakeGitHub
-from tests.test_fake_github import issue_token
+from tests.integration.test_fake_github import issue_token
 
 REPO = "octo-org/widgets"
 LINES = "".join(f"line {n}\n" for n in range(1, 41))

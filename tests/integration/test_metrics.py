@@ -20,8 +20,8 @@ from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.github import FakeGitHub
 from tests.harness import Running, running_hookwise, serving
+from tests.integration.test_worker import fast, pr_payload, router_with, running_worker, store
 from tests.signing import github_headers
-from tests.test_worker import fast, pr_payload, router_with, running_worker, store
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 

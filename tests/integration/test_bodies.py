@@ -17,7 +17,7 @@ from app.settings import Settings
 from app.store import bodies
 from app.store.group_commit import GroupCommit
 
-PULL_REQUEST = (Path(__file__).parent / "payloads" / "pull_request.opened.json").read_bytes()
+PULL_REQUEST = (Path(__file__).parents[1] / "payloads" / "pull_request.opened.json").read_bytes()
 
 
 def random_bytes(size: int, seed: int = 7) -> bytes:

@@ -157,7 +157,9 @@ async def test_a_wrong_token_is_refused_and_the_right_one_gets_a_strict_cookie(
     await expect(page).to_have_url(f"{admin.url}/admin/installations")
     [cookie] = [c for c in await page.context.cookies() if c["name"] == COOKIE]
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Strict", "/admin")
-    assert not cookie["secure"]  # plain http here; https gets Secure (tests/test_admin.py)
+    assert not cookie[
+        "secure"
+    ]  # plain http here; https gets Secure (tests/integration/test_admin.py)
     assert TOKEN not in cookie["value"]
 
     await page.get_by_role("button", name="Log out").click()

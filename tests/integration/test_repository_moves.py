@@ -16,8 +16,8 @@ from app.clients.github_port import port
 from app.store import repositories
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.github import FakeGitHub
-from tests.test_backfill import ALPHA, open_pulls, own_events, world
-from tests.test_redeliver import cli
+from tests.integration.test_redeliver import cli
+from tests.stories.test_backfill import ALPHA, open_pulls, own_events, world
 
 RENAMED = "octo-org/alpha-two"
 TRANSFERRED = "new-org/alpha"

@@ -14,7 +14,7 @@ import pytest
 from app.analysis import excerpt as excerpt_module
 from app.analysis.excerpt import Excerpt, clean, cut, estimate_tokens, failure_signature
 
-LOGS = Path(__file__).parent / "data" / "logs"
+LOGS = Path(__file__).parents[1] / "data" / "logs"
 CORPUS = sorted(path.stem for path in LOGS.glob("*.log"))
 BUDGET = 1500
 

@@ -21,7 +21,7 @@ from app.analysis import basediff
 from app.analysis.basediff import line_key, new_since_base
 from app.analysis.excerpt import MAX_LINE_CHARS, clean, cut, estimate_tokens
 
-CI = Path(__file__).parent / "data" / "ci"
+CI = Path(__file__).parents[1] / "data" / "ci"
 LOGS = sorted(CI.glob("*/*.log"))
 BUDGET = 2000
 

@@ -1,9 +1,9 @@
 """Same-second transitions (issue 16, item 2): arrival order is recorded, respected, and settles
 a tie of GitHub's one-second timestamps in every never-go-backwards guard.
 
-`deliver` (tests/test_handlers.py) runs the real handlers in one transaction with the arrival
-given; the worker tests store deliveries through events.store_many, one group-commit batch, so
-they share received_at and only `arrival` orders them.
+`deliver` (tests/integration/test_handlers.py) runs the real handlers in one transaction with
+the arrival given; the worker tests store deliveries through events.store_many, one group-commit
+batch, so they share received_at and only `arrival` orders them.
 """
 
 from __future__ import annotations
@@ -28,11 +28,18 @@ from app.serving import default_router
 from app.store import events
 from tests.conftest import GITHUB_SECRET
 from tests.fixtures import github_examples
+from tests.integration.test_handlers import (
+    CHECK_RUN_ROWS,
+    PR_ID,
+    SHA_B,
+    deliver,
+    pr_payload,
+    run_payload,
+)
+from tests.integration.test_worker import event_rows, fast, running_worker
+from tests.integration.test_worker import pr_payload as bare_pr_payload
 from tests.pg import TRUNCATE
 from tests.signing import github_headers
-from tests.test_handlers import CHECK_RUN_ROWS, PR_ID, SHA_B, deliver, pr_payload, run_payload
-from tests.test_worker import event_rows, fast, running_worker
-from tests.test_worker import pr_payload as bare_pr_payload
 
 HISTORY = """
 SELECT old_state::text, new_state::text, from_draft, to_draft, trigger_event::text

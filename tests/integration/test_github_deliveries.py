@@ -28,9 +28,9 @@ from app.router import Router
 from app.settings import Settings
 from app.store import bodies, events
 from tests.fixtures import github_example
+from tests.integration.test_handlers import handle
+from tests.integration.test_worker import fast, running_worker
 from tests.signing import github_headers
-from tests.test_handlers import handle
-from tests.test_worker import fast, running_worker
 
 SECRET = b"It's a Secret to Everybody"
 FORM = "application/x-www-form-urlencoded"

@@ -1,7 +1,7 @@
 """/admin over plain HTTP: who gets in, what each page shows, and the two buttons' POSTs.
 
-The browser's view of the same pages is tests/test_admin_browser.py; this file covers what needs
-no browser, faster.
+The browser's view of the same pages is tests/integration/test_admin_browser.py; this file
+covers what needs no browser, faster.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from tests.admin_support import (
 from tests.conftest import with_github
 from tests.fakes.github import FakeGitHub
 from tests.harness import Running, running_hookwise
-from tests.test_redeliver import miss
+from tests.integration.test_redeliver import miss
 
 
 @pytest.fixture

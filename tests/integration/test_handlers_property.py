@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from app.context import Context
 from app.settings import Settings
 from app.store.pool import init_connection
-from tests.pg import TRUNCATE
-from tests.test_handlers import (
+from tests.integration.test_handlers import (
     CHECK_RUN_ROWS,
     HISTORY,
     PR_ID,
@@ -28,6 +27,7 @@ from tests.test_handlers import (
     rows,
     run_payload,
 )
+from tests.pg import TRUNCATE
 
 
 def deliveries() -> list[tuple[str, str, dict[str, Any]]]:

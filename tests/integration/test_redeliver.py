@@ -12,8 +12,8 @@ from app.worker import Worker
 from tests.conftest import GITHUB_SECRET, with_github
 from tests.fakes.github import FakeGitHub
 from tests.harness import free_port, running_hookwise
+from tests.integration.test_worker_processes import opened
 from tests.processes import HOOKWISE, environment
-from tests.test_worker_processes import opened
 
 
 def closed_url() -> str:

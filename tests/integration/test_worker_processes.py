@@ -16,8 +16,10 @@ from app.store import events
 from app.worker import LOCK, serial_keys
 from tests.conftest import GITHUB_SECRET
 from tests.fixtures import github_example
-from tests.processes import Served, environment
+from tests.processes import Logged, Served, environment
 from tests.signing import github_headers
+
+OPENED_DONE = Logged.of("event_completed", event="pull_request", event_action="opened")
 
 OPENED = github_example("pull_request", "opened")
 
@@ -58,7 +60,7 @@ async def test_a_killed_worker_event_completes_once_after_its_lease(settings, ds
         await holder.execute(LOCK, key)
     first = Served(env=env, command="worker")
     try:
-        first.wait_for(f"delivery={delivery} attempt=1")
+        first.wait_for("event_handling", delivery_id=delivery, attempt=1)
         first.stop(signal.SIGKILL)
     finally:
         first.kill()
@@ -68,7 +70,9 @@ async def test_a_killed_worker_event_completes_once_after_its_lease(settings, ds
 
     second = Served(env=env, command="worker")
     try:
-        second.wait_for(f"completed github pull_request.opened delivery={delivery}")
+        second.wait_for(
+            "event_completed", delivery_id=delivery, event="pull_request", event_action="opened"
+        )
         assert second.interrupt() == 0
     finally:
         second.kill()
@@ -88,20 +92,20 @@ async def test_two_worker_processes_handle_each_event_once(settings, dsn, db) ->
     ]
     try:
         for worker in workers:
-            worker.wait_for("worker started")
+            worker.wait_for("worker_started")
         await store_all(settings, dsn, [opened(n) for n in range(1, total + 1)])
         done = 0
         while done < total:
             line = lines.get(timeout=120)
             assert line is not None, "a worker exited"
-            done += "completed github pull_request.opened" in line
+            done += OPENED_DONE.matches(line)
         for worker in workers:
             assert worker.interrupt() == 0
     finally:
         for worker in workers:
             worker.kill()
 
-    shares = [sum("completed github" in line for line in w.log) for w in workers]
+    shares = [Logged.of("event_completed", source="github").count(w.log) for w in workers]
     assert sum(shares) == total
     assert min(shares) > 0, shares
     attempts = await db.fetch(

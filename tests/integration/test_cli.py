@@ -10,9 +10,9 @@ import pytest
 from app.store import bodies
 from tests.conftest import GITHUB_SECRET, LINEAR_SECRET
 from tests.harness import Running, free_port
-from tests.processes import Served, environment, hookwise
+from tests.processes import Logged, Served, environment, hookwise
 
-PAYLOAD = Path(__file__).parent / "payloads" / "pull_request.opened.json"
+PAYLOAD = Path(__file__).parents[1] / "payloads" / "pull_request.opened.json"
 
 
 def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) -> None:
@@ -26,9 +26,9 @@ def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) ->
 
     served = Served(env=env)
     try:
-        assert "embedded PostgreSQL" in served.wait_for("using embedded PostgreSQL in")
-        served.wait_for("applied migration 0001_initial.sql")
-        served.wait_for(f"running on http://127.0.0.1:{port}")
+        served.wait_for("database_used", embedded=True)
+        served.wait_for("migrated", migration="0001_initial.sql")
+        served.wait_for("listening", port=port)
         first = hookwise(*send, env=env)
         assert first.returncode == 0, first.stderr
         assert first.stdout.startswith("202 Accepted ")
@@ -38,20 +38,21 @@ def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) ->
         status = hookwise("status", env=env)
         assert status.returncode == 0, status.stderr
         assert status.stdout.endswith("\n")
-        assert "using embedded PostgreSQL in" in status.stderr
-        assert "left running: another hookwise process uses it" in status.stderr
-        assert "embedded PostgreSQL stopped" not in status.stderr
+        said = status.stderr.splitlines()
+        assert Logged.of("database_used", embedded=True).count(said) == 1
+        assert Logged.of("embedded_pg_left_running").count(said) == 1
+        assert Logged.of("embedded_pg_stopped").count(said) == 0
         assert hookwise(*send, env=env).stdout.startswith('200 OK {"duplicate":true')
         assert served.interrupt() == 0
     finally:
         served.kill()
-    assert any("embedded PostgreSQL stopped" in line for line in served.log)
+    assert Logged.of("embedded_pg_stopped").count(served.log) == 1
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
 
     again = Served(env=env)
     try:
-        again.wait_for("migrations: up to date")
-        again.wait_for(f"running on http://127.0.0.1:{port}")
+        again.wait_for("migrations", applied=[])
+        again.wait_for("listening", port=port)
         second = hookwise(*send, env=env)
         assert second.returncode == 0, second.stderr
         assert second.stdout.startswith('200 OK {"duplicate":true')
@@ -146,7 +147,7 @@ async def test_send_signs_github_and_linear_deliveries(hookwise: Running, db) ->
     )
     assert (code, out[:13]) == (0, "202 Accepted ")
 
-    linear = Path(__file__).parent / "payloads" / "linear.issue.json"
+    linear = Path(__file__).parents[1] / "payloads" / "linear.issue.json"
     code, out, _ = await send(str(linear), "--source", "linear", "--url", f"{url}/linear", env=env)
     # Linear's deliveries are answered 200, as Linear's docs ask.
     assert (code, out[:7]) == (0, "200 OK ")

@@ -302,7 +302,7 @@ def test_globs_read_as_github_actions_filters(value: str, pattern: str, expected
 def test_the_readmes_cookbook_parses_without_problems() -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme[readme.index("A cookbook:") :]
     block = section[section.index("```yaml\n") + len("```yaml\n") : section.index("\n```\n")]
     declared = parse(block)

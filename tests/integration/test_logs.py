@@ -14,9 +14,9 @@ from app import logs
 from app.deliveries import github_signature
 from app.settings import Settings
 from tests.conftest import GITHUB_SECRET
+from tests.integration.test_cli import free_port
 from tests.processes import Served, environment, hookwise
 from tests.signing import github_headers
-from tests.test_cli import free_port
 
 ANTHROPIC_KEY = "sk-ant-test-key-never-logged"
 DB_PASSWORD = "pg-password-never-logged"
@@ -159,7 +159,7 @@ def test_serve_logs_json_lines_without_secrets_or_signatures(pg, tmp_path: Path)
     url = f"http://127.0.0.1:{port}/webhooks/github"
     served = Served(env=env)
     try:
-        served.wait_for(f"running on http://127.0.0.1:{port}")
+        served.wait_for("listening", port=port)
         for delivery in (GITHUB_SECRET, signature, ANTHROPIC_KEY):
             sent = hookwise(
                 "send",
@@ -173,12 +173,12 @@ def test_serve_logs_json_lines_without_secrets_or_signatures(pg, tmp_path: Path)
                 env=env,
             )
             assert sent.returncode == 0, sent.stderr
-            served.wait_for("ignored github ping")
+            served.wait_for("event_ignored", source="github", event="ping")
         refused = hookwise(
             "send", str(payload), "--event", "ping", "--secret", "wrong", "--url", url, env=env
         )
         assert refused.returncode == 1
-        served.wait_for("signature does not match")
+        served.wait_for("webhook_refused", reason="signature")
         assert served.interrupt() == 0
     finally:
         served.kill()

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from app.context import Context
 from app.deliveries import github_signature, parse_github, payload_of
 from tests.contracts.webhooks import events, payloads, validator
-from tests.test_handlers import HANDLED, ROUTER, handle
+from tests.integration.test_handlers import HANDLED, ROUTER, handle
 
 SECRET = b"webhook-contract"
 

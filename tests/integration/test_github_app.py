@@ -19,7 +19,7 @@ from app.context import open_context
 from app.router import FetchContext, HandlerContext, Router
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.github import FakeGitHub
-from tests.test_worker import running_worker, store
+from tests.integration.test_worker import running_worker, store
 
 TOKEN_URL = "/app/installations/{id}/access_tokens"
 

@@ -16,15 +16,15 @@ from app.settings import Settings
 from app.setup import env_values
 from tests.fakes.github import FakeGitHub
 from tests.harness import free_port, running_hookwise
-from tests.processes import HOOKWISE, environment
+from tests.processes import HOOKWISE, Logged, environment
 
 
-async def wait_for_line(stream: asyncio.StreamReader, text: str) -> str:
+async def wait_for_line(stream: asyncio.StreamReader, wanted: Logged) -> str:
     async with asyncio.timeout(30):
         while line := (await stream.readline()).decode():
-            if text in line:
+            if wanted.matches(line):
                 return line
-    raise AssertionError(f"hookwise setup ended before {text!r}")
+    raise AssertionError(f"hookwise setup ended before {wanted}")
 
 
 @pytest.mark.parametrize("secret_given", [True, False], ids=["secret", "webhook_secret-null"])
@@ -53,7 +53,9 @@ async def test_setup_creates_the_app_and_writes_env(
     )
     try:
         assert process.stderr is not None
-        await wait_for_line(process.stderr, f"open http://127.0.0.1:{port}/ in a browser")
+        await wait_for_line(
+            process.stderr, Logged.of("setup_page", url=f"http://127.0.0.1:{port}/")
+        )
         async with httpx.AsyncClient(timeout=10) as browser:
             page = await browser.get(f"http://127.0.0.1:{port}/")
             action = html.unescape(re.search(r"action='([^']+)'", page.text)[1])
@@ -110,7 +112,7 @@ async def test_a_callback_with_a_foreign_state_is_refused(tmp_path: Path, fake_g
     )
     try:
         assert process.stderr is not None
-        await wait_for_line(process.stderr, "in a browser")
+        await wait_for_line(process.stderr, Logged.of("setup_page"))
         async with httpx.AsyncClient() as browser:
             forged = await browser.get(f"http://127.0.0.1:{port}/callback?code=abc&state=forged")
         assert "not from this setup" in forged.text

@@ -13,7 +13,7 @@ import httpx
 from app.metrics import merge
 from tests.conftest import GITHUB_SECRET
 from tests.harness import free_port
-from tests.processes import Served, environment
+from tests.processes import Logged, Served, environment
 from tests.signing import github_headers
 
 DELIVERIES = 12
@@ -27,7 +27,7 @@ def metric(text: str, name: str) -> float:
     )
 
 
-PAYLOAD = Path(__file__).parent / "payloads" / "pull_request.opened.json"
+PAYLOAD = Path(__file__).parents[1] / "payloads" / "pull_request.opened.json"
 
 
 async def test_two_web_processes_share_the_port_and_metrics_stay_whole(
@@ -42,11 +42,12 @@ async def test_two_web_processes_share_the_port_and_metrics_stay_whole(
     )
     served = Served("--workers", "2", env=env)
     try:
-        served.wait_for("with 2 web and 1 worker processes")
+        served.wait_for("processes_started", web=2, workers=1)
         # The three processes start side by side: their lines come in any order.
-        wanted = [f"listening on http://127.0.0.1:{port}"] * 2 + ["worker started"]
+        wanted = [Logged.of("web_process_listening")] * 2 + [Logged.of("worker_started")]
         while wanted:
-            line = served.wait_for("")
+            line = served.lines.get(timeout=60)
+            assert line is not None, "hookwise exited"
             wanted = [w for i, w in enumerate(wanted) if i != _first(wanted, line)]
         url = f"http://127.0.0.1:{port}"
         body = PAYLOAD.read_bytes()
@@ -59,7 +60,9 @@ async def test_two_web_processes_share_the_port_and_metrics_stay_whole(
                 )
             assert response.status_code == 202
         for _ in range(DELIVERIES):
-            served.wait_for("completed github pull_request.opened delivery=", timeout=120)
+            served.wait_for(
+                "event_completed", event="pull_request", event_action="opened", timeout=120
+            )
         scrapes = []
         for _ in range(4):
             async with httpx.AsyncClient() as client:
@@ -73,7 +76,7 @@ async def test_two_web_processes_share_the_port_and_metrics_stay_whole(
         assert metric(text, "hookwise_events_processed_total") == DELIVERIES
         assert text.count("# TYPE hookwise_deliveries_received_total ") == 1
     assert await db.fetchval("SELECT count(*) FROM integration_events") == DELIVERIES
-    assert any("Finished server process" in line for line in served.log)
+    assert Logged.of("server_stopped", port=port).count(served.log) == 2
 
 
 def test_merge_sums_counters_and_histograms_and_keeps_the_lowest_gauge() -> None:
@@ -109,6 +112,6 @@ def test_merge_sums_counters_and_histograms_and_keeps_the_lowest_gauge() -> None
     ]
 
 
-def _first(wanted: list[str], line: str) -> int:
-    """The index of the first of `wanted` that `line` contains; -1 for none."""
-    return next((i for i, text in enumerate(wanted) if text in line), -1)
+def _first(wanted: list[Logged], line: str) -> int:
+    """The index of the first of `wanted` that `line` is; -1 for none."""
+    return next((i for i, logged in enumerate(wanted) if logged.matches(line)), -1)

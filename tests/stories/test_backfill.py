@@ -22,9 +22,9 @@ from app.worker import Worker, serial_keys
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.github import FakeGitHub
 from tests.harness import Running, running_hookwise
+from tests.integration.test_redeliver import cli
 from tests.processes import environment
 from tests.processes import hookwise as hookwise_cmd
-from tests.test_redeliver import cli
 
 ALPHA, BETA, GAMMA = "octo-org/alpha", "octo-org/beta", "octo-org/gamma"
 HIDDEN = "octo-org/hidden"  # private, and another installation's: 404 to ours

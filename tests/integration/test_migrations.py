@@ -13,7 +13,7 @@ from app.store import migrations
 from app.store.errors import MigrationError
 from tests.pg import EmbeddedPostgres
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 ALL = [
     "0001_initial.sql",
     "0002_event_attempts.sql",

@@ -15,7 +15,7 @@ from app.cli import build_parser
 from app.settings import Settings
 from tests.processes import environment
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 FLY = tomllib.loads((ROOT / "fly.toml").read_text())
 SECRETS = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "ANTHROPIC_API_KEY")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
