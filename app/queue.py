@@ -1,8 +1,11 @@
 """The work queue is integration_events itself: claim, complete, retry, dead-letter, release.
 
 A claim is one statement: the due rows, FOR UPDATE SKIP LOCKED, are marked processing with a
-lease and their attempt counted. Events sharing a serial key (app/serial.py: one pull request,
-one installation, ...) run one at a time in arrival order: a row is taken only when no
+lease and their attempt counted. The worker handles a claimed batch in one transaction (own,
+try_lock, each event under a savepoint, finish_many): one commit for the batch.
+
+Events sharing a serial key (app/serial.py: one pull request, one installation, ...) run one
+at a time in arrival order: a row is taken only when no
 unfinished row sharing a key arrived before it, and none runs under a live lease. So one claim
 takes at most one event of a pull request, the first; one waiting for a retry holds the later
 ones back until it completes or is dead-lettered. A worker that dies keeps its lease until it
@@ -15,8 +18,10 @@ flight at once have no order between them, and a replayed event keeps its place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 import asyncpg
 
@@ -113,6 +118,53 @@ async def claim(conn: asyncpg.Connection, *, lease: float) -> Claimed | None:
     """The first due event, or None."""
     claimed = await claim_many(conn, lease=lease, limit=1)
     return claimed[0] if claimed else None
+
+
+# The batch's rows this attempt still holds, locked until the batch commits: a worker that took
+# one over after our lease expired holds or has changed it, so it is skipped, never waited for.
+OWN = """
+SELECT e.id FROM integration_events e
+JOIN unnest($1::uuid[], $2::int[]) AS c (id, attempts) ON e.id = c.id AND e.attempts = c.attempts
+WHERE e.status = 'processing'
+FOR UPDATE OF e SKIP LOCKED
+"""
+
+# Never waits, so the order does not matter: the keys another transaction holds come back.
+TRY_LOCK = """
+SELECT key FROM unnest($1::text[]) AS k (key)
+WHERE NOT pg_try_advisory_xact_lock(hashtextextended(key, 0))
+"""
+
+FINISH_MANY = """
+UPDATE integration_events AS e
+SET status = c.status, processed_at = now(), locked_until = NULL
+FROM unnest($1::uuid[], $2::text[]) AS c (id, status)
+WHERE e.id = c.id AND e.status = 'processing'
+"""
+
+
+async def own(conn: asyncpg.Connection, rows: Sequence[EventRow]) -> set[UUID]:
+    """Lock the rows of `rows` still held by their attempt (until the transaction ends); the ids
+    of those. An id missing was taken over by another worker after its lease expired."""
+    found = await conn.fetch(OWN, [r.id for r in rows], [r.attempts for r in rows])
+    return {record["id"] for record in found}
+
+
+async def try_lock(conn: asyncpg.Connection, keys: Sequence[str]) -> set[str]:
+    """Take each serial key's advisory lock for the transaction, without waiting; the keys
+    another transaction holds (an execution reading its pull request, a lease taken over)."""
+    return {record["key"] for record in await conn.fetch(TRY_LOCK, list(keys))}
+
+
+async def finish_many(conn: asyncpg.Connection, outcomes: Sequence[tuple[EventRow, str]]) -> int:
+    """Mark each (row, 'completed' | 'ignored') in one statement; how many were marked. The
+    caller holds the rows (own()), so every one it names is still its own."""
+    if not outcomes:
+        return 0
+    done = await conn.execute(
+        FINISH_MANY, [row.id for row, _ in outcomes], [status for _, status in outcomes]
+    )
+    return int(done.split()[-1])
 
 
 async def finish(conn: asyncpg.Connection, row: EventRow, status: str) -> bool:
