@@ -38,8 +38,10 @@ async def start_for_pull(
     *,
     pull_request_id: UUID,
     label: str,
-    payload: Any,
+    payload: Any = None,
 ) -> None:
+    """Start `workflow` for the pull request unless `key` ran already. `payload` is what the
+    execution works from; None: the event's own, read from its stored body when it runs."""
     installation = (event.payload.get("installation") or {}).get("id")
     started = await executions.start(
         event.conn,
@@ -96,7 +98,6 @@ async def start_review(event: HandlerContext) -> None:
         f"review:{pr['id']}@{head}",
         pull_request_id=stored["id"],
         label=f"{event.payload['repository']['full_name']}#{pr['number']}",
-        payload=event.payload,
     )
 
 
@@ -114,7 +115,6 @@ async def start_analysis(event: HandlerContext) -> None:
         f"analyse:{run['id']}",
         pull_request_id=stored["pr_id"],
         label=f"{event.payload['repository']['full_name']}#{stored['pr_number']}",
-        payload=event.payload,
     )
 
 
@@ -141,5 +141,4 @@ async def start_button(event: HandlerContext) -> None:
         f"button:{ours['id']}:{event.event.delivery_id}",
         pull_request_id=stored["pr_id"],
         label=f"{event.payload['repository']['full_name']}#{stored['pr_number']}",
-        payload=event.payload,
     )
