@@ -7,8 +7,17 @@ try_lock, each event under a savepoint, finish_many): one commit for the batch.
 Events sharing a serial key (app/serial.py: one pull request, one installation, ...) run one
 at a time in arrival order: a row is taken only when no
 unfinished row sharing a key arrived before it, and none runs under a live lease. So one claim
-takes at most one event of a pull request, the first; one waiting for a retry holds the later
-ones back until it completes or is dead-lettered. A worker that dies keeps its lease until it
+takes at most one event of a pull request, the first.
+
+An event waiting for a retry holds the later ones back while its next attempt is due within
+HOLD_BACK seconds (a blip: a lost connection, a deadlock, a one-off rate limit keeps the order);
+once its backoff grows past that, or it waits on a rate limit named further off, the later
+events go ahead and it runs when due, still one at a time with them. Holding a pull request
+for a backoff of up to an hour per attempt (HOOKWISE_RETRY_MAX_SECONDS) would stop its state,
+reviews and analyses for hours over one event that dead-lettering would let pass anyway; and
+running it late is safe for the state: a payload older than what is stored changes nothing
+(app/store/pull_requests.py), so what such an event can lose is its own transition in
+pr_state_history, which a dead letter would lose too. A worker that dies keeps its lease until it
 expires; then the row is due again. Every later write names the attempt it belongs to, so a
 worker whose lease was taken over cannot overwrite the new owner's outcome.
 
@@ -30,7 +39,7 @@ from app.store import bodies
 
 CLAIM = """
 WITH next AS (
-    SELECT e.id FROM integration_events e
+    SELECT e.id, e.arrival, octet_length(e.body) AS size FROM integration_events e
     WHERE e.status IN ('pending', 'processing')
       AND CASE e.status WHEN 'pending' THEN e.run_after <= now() ELSE e.locked_until < now() END
       AND NOT EXISTS (
@@ -39,17 +48,25 @@ WITH next AS (
           -- that index serves this look-up whatever the statistics say of the queue's size.
           WHERE o.serial_keys && e.serial_keys
             AND o.status NOT IN ('completed', 'ignored', 'failed') AND o.id <> e.id
-            AND (o.arrival < e.arrival OR (o.status = 'processing' AND o.locked_until >= now())))
+            AND (o.arrival < e.arrival OR (o.status = 'processing' AND o.locked_until >= now()))
+            -- An earlier event whose next attempt is further off than the hold steps aside.
+            AND NOT (o.status = 'pending' AND o.run_after > now() + make_interval(secs => $3)))
     ORDER BY e.arrival
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+),
+-- The batch's bodies are in memory together: it ends before the one that would pass $4 bytes
+-- as stored (compressed), the first always taken. The rest stay due.
+fits AS (
+    SELECT id FROM (SELECT id, size, sum(size) OVER (ORDER BY arrival) AS upto FROM next) n
+    WHERE upto - size < $4
 )
 UPDATE integration_events AS e
 SET status = 'processing',
     attempts = e.attempts + 1,
     locked_until = now() + make_interval(secs => $1)
-FROM next
-WHERE e.id = next.id
+FROM fits
+WHERE e.id = fits.id
 RETURNING e.id, e.source, e.event_type, e.action, e.delivery_id, e.hook_id, e.attempts,
           e.received_at, e.arrival, e.serial_keys, e.body_encoding, e.body
 """
@@ -85,6 +102,15 @@ WHERE id = $1 AND attempts = $2 AND status = 'processing'
 
 MAX_ERROR_LENGTH = 4000
 
+# Seconds: an earlier event of a pull request whose retry is due later than this no longer
+# holds the pull request's later events back (see above).
+HOLD_BACK = 60.0
+
+# Bytes of stored bodies one claim takes at most. Deflated (app/store/bodies.py), a 25 KB
+# pull_request is ~3.4 KB, so a batch of them is far below; a large delivery (a 25 MB push is
+# a few MB deflated, and many times that decoded) is claimed alone, as before batches.
+BATCH_BYTES = 2 * 1024 * 1024
+
 # Held by an event's transaction for each of its serial keys (app/worker.serial_keys); an
 # execution takes its pull request's key to read the state no event of it is changing.
 LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
@@ -102,8 +128,9 @@ class Claimed:
 
 
 async def claim_many(conn: asyncpg.Connection, *, lease: float, limit: int) -> list[Claimed]:
-    """Up to `limit` due events, none sharing a serial key with another, in arrival order."""
-    records = await conn.fetch(CLAIM, lease, limit)
+    """Up to `limit` due events (and BATCH_BYTES of stored bodies), none sharing a serial key
+    with another, in arrival order, each leased for `lease` seconds with its attempt counted."""
+    records = await conn.fetch(CLAIM, lease, limit, HOLD_BACK, BATCH_BYTES)
     claimed = [
         Claimed(
             row=EventRow(**{k: v for k, v in r.items() if k not in ("body", "body_encoding")}),

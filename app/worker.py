@@ -232,6 +232,9 @@ class Worker:
                     self._timed(attempt, time.monotonic() - attempt.started)
                     await self._retry(attempt, exc)
                 return
+            # The events after these in their pull requests may be due now, while this task
+            # still runs the deferred ones.
+            self._wake.set()
             for attempt, outcome in ended:
                 self._report(attempt, outcome)
             for attempt in lost:
