@@ -147,8 +147,9 @@ async def claim(conn: asyncpg.Connection, *, lease: float) -> Claimed | None:
     return claimed[0] if claimed else None
 
 
-# The batch's rows this attempt still holds, locked until the batch commits: a worker that took
-# one over after our lease expired holds or has changed it, so it is skipped, never waited for.
+# The batch's rows this attempt still holds, locked until the batch commits. A row another
+# transaction holds (a worker that took it over, a redelivery being stored) is skipped, never
+# waited for: the caller handles it alone.
 OWN = """
 SELECT e.id FROM integration_events e
 JOIN unnest($1::uuid[], $2::int[]) AS c (id, attempts) ON e.id = c.id AND e.attempts = c.attempts
@@ -172,7 +173,8 @@ WHERE e.id = c.id AND e.status = 'processing'
 
 async def own(conn: asyncpg.Connection, rows: Sequence[EventRow]) -> set[UUID]:
     """Lock the rows of `rows` still held by their attempt (until the transaction ends); the ids
-    of those. An id missing was taken over by another worker after its lease expired."""
+    of those. An id missing was taken over by another worker after its lease expired, or its
+    row is locked by another transaction right now."""
     found = await conn.fetch(OWN, [r.id for r in rows], [r.attempts for r in rows])
     return {record["id"] for record in found}
 

@@ -224,7 +224,7 @@ class Worker:
             if not ready:
                 return
             try:
-                ended, lost, deferred = await self._handle_batch(ready)
+                ended, deferred = await self._handle_batch(ready)
             except Exception as exc:
                 # The transaction is gone (the database, most likely): each event's attempt
                 # failed with it, as it would have alone.
@@ -237,8 +237,6 @@ class Worker:
             self._wake.set()
             for attempt, outcome in ended:
                 self._report(attempt, outcome)
-            for attempt in lost:
-                self._lost(attempt)
             for attempt in deferred:
                 await self._alone(attempt)
         except asyncio.CancelledError:
@@ -297,17 +295,19 @@ class Worker:
 
     async def _handle_batch(
         self, ready: list[Attempt]
-    ) -> tuple[list[tuple[Attempt, Ended]], list[Attempt], list[Attempt]]:
-        """The batch's transaction: (each handled event and how it ended, the events whose
-        lease was lost, the events deferred because another transaction holds a key of
-        theirs)."""
+    ) -> tuple[list[tuple[Attempt, Ended]], list[Attempt]]:
+        """The batch's transaction: (each handled event and how it ended, the events deferred
+        because another transaction holds their row or a key of theirs)."""
         ended: list[tuple[Attempt, Ended]] = []
         async with connection(self.ctx.pool) as conn, conn.transaction():
             owned = await queue.own(conn, [a.row for a in ready])
             mine = [a for a in ready if a.row.id in owned]
-            lost = [a for a in ready if a.row.id not in owned]
+            # Not locked now: taken over after its lease, or its row held for a moment by
+            # another transaction (a redelivery of it being stored). Alone, after the commit,
+            # its finish waits for the row and tells the two apart.
+            unowned = [a for a in ready if a.row.id not in owned]
             busy = await queue.try_lock(conn, sorted({key for a in mine for key in a.keys}))
-            deferred = [a for a in mine if busy.intersection(a.keys)]
+            deferred = unowned + [a for a in mine if busy.intersection(a.keys)]
             for attempt in mine:
                 if not busy.intersection(attempt.keys):
                     ended.append((attempt, await self._run(conn, attempt)))
@@ -315,9 +315,9 @@ class Worker:
                 conn, [(a.row, outcome.status) for a, outcome in ended if outcome.done]
             )
         # Committed: from here on nothing of these is to be given back on a shutdown.
-        for attempt in (*lost, *(a for a, _ in ended)):
+        for attempt, _ in ended:
             attempt.ended = True
-        return ended, lost, deferred
+        return ended, deferred
 
     async def _alone(self, attempt: Attempt) -> None:
         """One event in a transaction of its own, waiting for its keys' locks."""
