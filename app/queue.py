@@ -1,11 +1,23 @@
 """The work queue is integration_events itself: claim, complete, retry, dead-letter, release.
 
 A claim is one statement: the due rows, FOR UPDATE SKIP LOCKED, are marked processing with a
-lease and their attempt counted. Events sharing a serial key (app/serial.py: one pull request,
-one installation, ...) run one at a time in arrival order: a row is taken only when no
+lease and their attempt counted. The worker handles a claimed batch in one transaction (own,
+try_lock, each event under a savepoint, finish_many): one commit for the batch.
+
+Events sharing a serial key (app/serial.py: one pull request, one installation, ...) run one
+at a time in arrival order: a row is taken only when no
 unfinished row sharing a key arrived before it, and none runs under a live lease. So one claim
-takes at most one event of a pull request, the first; one waiting for a retry holds the later
-ones back until it completes or is dead-lettered. A worker that dies keeps its lease until it
+takes at most one event of a pull request, the first.
+
+An event waiting for a retry holds the later ones back while its next attempt is due within
+HOLD_BACK seconds (a blip: a lost connection, a deadlock, a one-off rate limit keeps the order);
+once its backoff grows past that, or it waits on a rate limit named further off, the later
+events go ahead and it runs when due, still one at a time with them. Holding a pull request
+for a backoff of up to an hour per attempt (HOOKWISE_RETRY_MAX_SECONDS) would stop its state,
+reviews and analyses for hours over one event that dead-lettering would let pass anyway; and
+running it late is safe for the state: a payload older than what is stored changes nothing
+(app/store/pull_requests.py), so what such an event can lose is its own transition in
+pr_state_history, which a dead letter would lose too. A worker that dies keeps its lease until it
 expires; then the row is due again. Every later write names the attempt it belongs to, so a
 worker whose lease was taken over cannot overwrite the new owner's outcome.
 
@@ -15,8 +27,10 @@ flight at once have no order between them, and a replayed event keeps its place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 import asyncpg
 
@@ -25,7 +39,7 @@ from app.store import bodies
 
 CLAIM = """
 WITH next AS (
-    SELECT e.id FROM integration_events e
+    SELECT e.id, e.arrival, octet_length(e.body) AS size FROM integration_events e
     WHERE e.status IN ('pending', 'processing')
       AND CASE e.status WHEN 'pending' THEN e.run_after <= now() ELSE e.locked_until < now() END
       AND NOT EXISTS (
@@ -34,17 +48,25 @@ WITH next AS (
           -- that index serves this look-up whatever the statistics say of the queue's size.
           WHERE o.serial_keys && e.serial_keys
             AND o.status NOT IN ('completed', 'ignored', 'failed') AND o.id <> e.id
-            AND (o.arrival < e.arrival OR (o.status = 'processing' AND o.locked_until >= now())))
+            AND (o.arrival < e.arrival OR (o.status = 'processing' AND o.locked_until >= now()))
+            -- An earlier event whose next attempt is further off than the hold steps aside.
+            AND NOT (o.status = 'pending' AND o.run_after > now() + make_interval(secs => $3)))
     ORDER BY e.arrival
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+),
+-- The batch's bodies are in memory together: it ends before the one that would pass $4 bytes
+-- as stored (compressed), the first always taken. The rest stay due.
+fits AS (
+    SELECT id FROM (SELECT id, size, sum(size) OVER (ORDER BY arrival) AS upto FROM next) n
+    WHERE upto - size < $4
 )
 UPDATE integration_events AS e
 SET status = 'processing',
     attempts = e.attempts + 1,
     locked_until = now() + make_interval(secs => $1)
-FROM next
-WHERE e.id = next.id
+FROM fits
+WHERE e.id = fits.id
 RETURNING e.id, e.source, e.event_type, e.action, e.delivery_id, e.hook_id, e.attempts,
           e.received_at, e.arrival, e.serial_keys, e.body_encoding, e.body
 """
@@ -80,6 +102,15 @@ WHERE id = $1 AND attempts = $2 AND status = 'processing'
 
 MAX_ERROR_LENGTH = 4000
 
+# Seconds: an earlier event of a pull request whose retry is due later than this no longer
+# holds the pull request's later events back (see above).
+HOLD_BACK = 60.0
+
+# Bytes of stored bodies one claim takes at most. Deflated (app/store/bodies.py), a 25 KB
+# pull_request is ~3.4 KB, so a batch of them is far below; a large delivery (a 25 MB push is
+# a few MB deflated, and many times that decoded) is claimed alone, as before batches.
+BATCH_BYTES = 2 * 1024 * 1024
+
 # Held by an event's transaction for each of its serial keys (app/worker.serial_keys); an
 # execution takes its pull request's key to read the state no event of it is changing.
 LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
@@ -97,8 +128,9 @@ class Claimed:
 
 
 async def claim_many(conn: asyncpg.Connection, *, lease: float, limit: int) -> list[Claimed]:
-    """Up to `limit` due events, none sharing a serial key with another, in arrival order."""
-    records = await conn.fetch(CLAIM, lease, limit)
+    """Up to `limit` due events (and BATCH_BYTES of stored bodies), none sharing a serial key
+    with another, in arrival order, each leased for `lease` seconds with its attempt counted."""
+    records = await conn.fetch(CLAIM, lease, limit, HOLD_BACK, BATCH_BYTES)
     claimed = [
         Claimed(
             row=EventRow(**{k: v for k, v in r.items() if k not in ("body", "body_encoding")}),
@@ -113,6 +145,55 @@ async def claim(conn: asyncpg.Connection, *, lease: float) -> Claimed | None:
     """The first due event, or None."""
     claimed = await claim_many(conn, lease=lease, limit=1)
     return claimed[0] if claimed else None
+
+
+# The batch's rows this attempt still holds, locked until the batch commits. A row another
+# transaction holds (a worker that took it over, a redelivery being stored) is skipped, never
+# waited for: the caller handles it alone.
+OWN = """
+SELECT e.id FROM integration_events e
+JOIN unnest($1::uuid[], $2::int[]) AS c (id, attempts) ON e.id = c.id AND e.attempts = c.attempts
+WHERE e.status = 'processing'
+FOR UPDATE OF e SKIP LOCKED
+"""
+
+# Never waits, so the order does not matter: the keys another transaction holds come back.
+TRY_LOCK = """
+SELECT key FROM unnest($1::text[]) AS k (key)
+WHERE NOT pg_try_advisory_xact_lock(hashtextextended(key, 0))
+"""
+
+FINISH_MANY = """
+UPDATE integration_events AS e
+SET status = c.status, processed_at = now(), locked_until = NULL
+FROM unnest($1::uuid[], $2::text[]) AS c (id, status)
+WHERE e.id = c.id AND e.status = 'processing'
+"""
+
+
+async def own(conn: asyncpg.Connection, rows: Sequence[EventRow]) -> set[UUID]:
+    """Lock the rows of `rows` still held by their attempt (until the transaction ends); the ids
+    of those. An id missing was taken over by another worker after its lease expired, or its
+    row is locked by another transaction right now."""
+    found = await conn.fetch(OWN, [r.id for r in rows], [r.attempts for r in rows])
+    return {record["id"] for record in found}
+
+
+async def try_lock(conn: asyncpg.Connection, keys: Sequence[str]) -> set[str]:
+    """Take each serial key's advisory lock for the transaction, without waiting; the keys
+    another transaction holds (an execution reading its pull request, a lease taken over)."""
+    return {record["key"] for record in await conn.fetch(TRY_LOCK, list(keys))}
+
+
+async def finish_many(conn: asyncpg.Connection, outcomes: Sequence[tuple[EventRow, str]]) -> int:
+    """Mark each (row, 'completed' | 'ignored') in one statement; how many were marked. The
+    caller holds the rows (own()), so every one it names is still its own."""
+    if not outcomes:
+        return 0
+    done = await conn.execute(
+        FINISH_MANY, [row.id for row, _ in outcomes], [status for _, status in outcomes]
+    )
+    return int(done.split()[-1])
 
 
 async def finish(conn: asyncpg.Connection, row: EventRow, status: str) -> bool:

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     client_ip_header: str | None = Field(None, validation_alias=_env("HOOKWISE_CLIENT_IP_HEADER"))
 
     worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HOOKWISE_WORKER_CONCURRENCY"))
+    # Events one slot claims at once and handles in one transaction, each under a savepoint: one
+    # commit for them all. Their bodies are in memory together.
+    worker_batch: int = Field(16, ge=1, validation_alias=_env("HOOKWISE_WORKER_BATCH"))
     # Slots for executions (reactions), apart from the events': a review waiting on the model
     # never keeps an event from being recorded. An execution holds a pooled connection for one
     # statement at a time, never across a remote call, so these are not counted in the pool.

@@ -1,10 +1,12 @@
 """The worker: claims stored events and runs their handlers, then claims the executions those
 handlers started and runs them outside any transaction, procrastinate-style.
 
-A notification only sets an event. The loop waits for a notification, the poll interval or
-stop, then claims until nothing is due or every slot is busy; a lost notification costs
-latency, not work. stop() only sets an event and is safe twice. On stop, in-flight events get
-`shutdown_grace` seconds; the rest are cancelled (their transactions roll back) and released.
+Events are claimed a batch per slot and handled in one transaction per batch, each under a
+savepoint (_process_batch). A notification only sets an event. The loop waits for a
+notification, the poll interval or stop, then claims until nothing is due or every slot is
+busy; a lost notification costs latency, not work. stop() only sets an event and is safe
+twice. On stop, in-flight events get `shutdown_grace` seconds; the rest are cancelled (their
+transactions roll back) and released.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +29,7 @@ from app.logs import Bound
 from app.queue import LOCK, LOCK_ALL, Claimed
 from app.reactions import runner
 from app.retry import RetryLater, backoff
-from app.router import EventRow, FetchContext, HandlerContext, Router
+from app.router import EventRow, FetchContext, Handler, HandlerContext, Router
 from app.serial import serial_keys
 from app.store import attempts, executions
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
@@ -43,6 +46,45 @@ class LeaseLost(Exception):
     """Another worker took this event over after our lease expired."""
 
 
+@dataclass
+class Attempt:
+    """One claimed event on its way through a batch: what its handlers get, once prepared."""
+
+    claimed: Claimed
+    handlers: list[Handler]
+    bound: Bound
+    # time.monotonic() at the claim.
+    started: float
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)
+    fetched: Any = None
+    # Its outcome is committed, or handed to a connection of its own: nothing to give back.
+    ended: bool = False
+
+    @property
+    def row(self) -> EventRow:
+        return self.claimed.row
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How an attempt ended: completed, ignored, later (RetryLater), retry or failed."""
+
+    status: str
+    error: str | None = None
+    # Seconds until the retry.
+    delay: float = 0.0
+    later: RetryLater | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("completed", "ignored")
+
+
+def _label(row: EventRow) -> str:
+    return f"{row.source} {row.event_type}{'.' + row.action if row.action else ''}"
+
+
 # LOCK and serial_keys are named here too, for code that holds what an event holds.
 __all__ = ["LOCK", "LeaseLost", "Worker", "serial_keys"]
 
@@ -52,6 +94,7 @@ class Worker:
         self.ctx = ctx
         self.router = router
         self.concurrency = concurrency or ctx.settings.worker_concurrency
+        self.batch = ctx.settings.worker_batch
         self.execution_concurrency = ctx.settings.execution_concurrency
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -127,19 +170,15 @@ class Worker:
             execution = None
             try:
                 async with connection(self.ctx.pool) as conn:
-                    # A slot's worth of events in one statement.
-                    claimed = await queue.claim_many(
-                        conn,
-                        lease=lease,
-                        limit=self.concurrency - (len(self._tasks) - len(self._executions)),
-                    )
+                    # A slot's batch in one statement.
+                    claimed = await queue.claim_many(conn, lease=lease, limit=self.batch)
                     if not claimed and executions_free:
                         execution = await executions.claim(conn, lease=lease)
             except StoreError as exc:
                 log.warning("cannot claim: %s", exc, extra={"action": "claim_failed"})
                 return
-            for event in claimed:
-                self._start(self._process(event), f"event-{event.row.id}")
+            if claimed:
+                self._start(self._process_batch(claimed), f"events-{claimed[0].row.id}")
             if execution is not None:
                 task = self._start(self._execute(execution), f"execution-{execution.id}")
                 self._executions.add(task)
@@ -171,9 +210,41 @@ class Worker:
                 waiting.append((registered, waiter))
         self._idle_waiters = waiting
 
-    async def _process(self, claimed: Claimed) -> None:
+    async def _process_batch(self, batch: list[Claimed]) -> None:
+        """A claimed batch (no two of its events share a serial key): the fetchers first, with
+        no connection held; then one transaction in which each event's handlers run under a
+        savepoint of their own, so a failing event rolls back alone and is retried or
+        dead-lettered in that same transaction; then one statement finishes the rest and one
+        commit ends it all. An event whose key another transaction holds runs after the
+        commit, alone, waiting for its lock, so one held pull request never holds the batch."""
+        attempts = [self._begin(claimed) for claimed in batch]
+        try:
+            prepared = await asyncio.gather(*(self._prepare(a) for a in attempts))
+            ready = [a for a, ok in zip(attempts, prepared, strict=True) if ok]
+            if not ready:
+                return
+            try:
+                ended, deferred = await self._handle_batch(ready)
+            except Exception as exc:
+                # The transaction is gone (the database, most likely): each event's attempt
+                # failed with it, as it would have alone.
+                for attempt in ready:
+                    self._timed(attempt, time.monotonic() - attempt.started)
+                    await self._retry(attempt, exc)
+                return
+            # The events after these in their pull requests may be due now, while this task
+            # still runs the deferred ones.
+            self._wake.set()
+            for attempt, outcome in ended:
+                self._report(attempt, outcome)
+            for attempt in deferred:
+                await self._alone(attempt)
+        except asyncio.CancelledError:
+            await asyncio.gather(*(self._release(a.claimed) for a in attempts if not a.ended))
+            raise
+
+    def _begin(self, claimed: Claimed) -> Attempt:
         row = claimed.row
-        label = f"{row.source} {row.event_type}{'.' + row.action if row.action else ''}"
         bound = Bound(
             log,
             {
@@ -188,49 +259,177 @@ class Worker:
         handlers = self.router.handlers_for(row.source, row.event_type, row.action)
         bound.info(
             "handling %s delivery=%s attempt=%d",
-            label,
+            _label(row),
             row.delivery_id,
             row.attempts,
             extra={"action": "event_handling"},
         )
-        started = time.monotonic()
+        return Attempt(claimed, handlers, bound, started=time.monotonic())
+
+    async def _prepare(self, attempt: Attempt) -> bool:
+        """Read the payload, run the event's fetcher and work out its keys; False when that
+        failed (the event is then retried or rescheduled already)."""
+        row = attempt.row
         try:
-            await self._handle(claimed, handlers, bound)
-        except asyncio.CancelledError:
-            await self._release(claimed)
-            raise
-        except LeaseLost:
-            self._timed(bound, row, handlers, started)
-            self._outcome(bound, row, "lease_lost")
-            bound.warning(
-                "lease lost on %s delivery=%s",
-                label,
-                row.delivery_id,
-                extra={"action": "event_lease_lost"},
+            if attempt.handlers:
+                attempt.payload = deliveries.payload_of(attempt.claimed.body)
+                # Only now is the payload read (an ignored event's never is): the installation
+                # joins the fields of this attempt's log lines from here on.
+                installation = attempt.payload.get("installation")
+                if isinstance(installation, dict) and installation.get("id") is not None:
+                    attempt.bound.fields["installation"] = installation["id"]
+                fetcher = self.router.fetcher_for(row.source, row.event_type)
+                if fetcher is not None:
+                    # The network first, with no connection held; its errors retry or
+                    # reschedule the event as a handler's would.
+                    context = FetchContext(row, attempt.payload, self.ctx, attempt.bound)
+                    attempt.fetched = await fetcher(context)
+            # Stored at ingest; worked out here for events stored before there were stored keys.
+            attempt.keys = row.serial_keys or serial_keys(
+                row.source, row.event_type, attempt.payload
             )
-            return
         except RetryLater as later:
-            self._timed(bound, row, handlers, started)
-            self._outcome(bound, row, "later")
-            bound.warning(
-                "%s delivery=%s: %s", label, row.delivery_id, later, extra={"action": "event_later"}
+            self._timed(attempt, time.monotonic() - attempt.started)
+            self._report(attempt, Ended("later", later=later))
+            await self._release(attempt.claimed, at=later.retry_at)
+            return False
+        except Exception as exc:
+            self._timed(attempt, time.monotonic() - attempt.started)
+            await self._retry(attempt, exc)
+            return False
+        return True
+
+    async def _handle_batch(
+        self, ready: list[Attempt]
+    ) -> tuple[list[tuple[Attempt, Ended]], list[Attempt]]:
+        """The batch's transaction: (each handled event and how it ended, the events deferred
+        because another transaction holds their row or a key of theirs)."""
+        ended: list[tuple[Attempt, Ended]] = []
+        async with connection(self.ctx.pool) as conn, conn.transaction():
+            owned = await queue.own(conn, [a.row for a in ready])
+            mine = [a for a in ready if a.row.id in owned]
+            # Not locked now: taken over after its lease, or its row held for a moment by
+            # another transaction (a redelivery of it being stored). Alone, after the commit,
+            # its finish waits for the row and tells the two apart.
+            unowned = [a for a in ready if a.row.id not in owned]
+            busy = await queue.try_lock(conn, sorted({key for a in mine for key in a.keys}))
+            deferred = unowned + [a for a in mine if busy.intersection(a.keys)]
+            for attempt in mine:
+                if not busy.intersection(attempt.keys):
+                    ended.append((attempt, await self._run(conn, attempt)))
+            await queue.finish_many(
+                conn, [(a.row, outcome.status) for a, outcome in ended if outcome.done]
             )
-            await self._release(claimed, at=later.retry_at)
+        # Committed: from here on nothing of these is to be given back on a shutdown.
+        for attempt, _ in ended:
+            attempt.ended = True
+        return ended, deferred
+
+    async def _alone(self, attempt: Attempt) -> None:
+        """One event in a transaction of its own, waiting for its keys' locks."""
+        try:
+            async with connection(self.ctx.pool) as conn, conn.transaction():
+                if attempt.keys:
+                    await conn.execute(LOCK_ALL, attempt.keys)
+                outcome = await self._run(conn, attempt)
+                if outcome.done and not await queue.finish(conn, attempt.row, outcome.status):
+                    raise LeaseLost
+        except LeaseLost:
+            attempt.ended = True
+            self._lost(attempt)
             return
         except Exception as exc:
-            self._timed(bound, row, handlers, started)
-            await self._retry(claimed, exc, bound)
+            self._timed(attempt, time.monotonic() - attempt.started)
+            await self._retry(attempt, exc)
             return
-        seconds = self._timed(bound, row, handlers, started)
-        outcome = "completed" if handlers else "ignored"
-        self._outcome(bound, row, outcome)
-        bound.info(
-            "%s %s delivery=%s in %.1f ms",
-            outcome,
-            label,
-            row.delivery_id,
-            seconds * 1000,
-            extra={"action": f"event_{outcome}"},
+        attempt.ended = True
+        self._report(attempt, outcome)
+
+    async def _run(self, conn: asyncpg.Connection, attempt: Attempt) -> Ended:
+        """The event's handlers under a savepoint, inside the caller's transaction. A failure
+        rolls back to the savepoint and is recorded in the same transaction: rescheduled
+        (RetryLater, the attempt given back), retried with backoff, or dead-lettered."""
+        row, settings = attempt.row, self.ctx.settings
+        began = time.monotonic()
+        try:
+            async with conn.transaction():
+                event = HandlerContext(
+                    row, attempt.payload, conn, self.ctx, attempt.bound, attempt.fetched
+                )
+                with guard.holding("the event's transaction"):
+                    for handler in attempt.handlers:
+                        await handler(event)
+        except RetryLater as later:
+            self._timed(attempt, time.monotonic() - began)
+            await queue.release(conn, row, at=later.retry_at)
+            return Ended("later", later=later)
+        except Exception as exc:
+            self._timed(attempt, time.monotonic() - began)
+            error = f"{type(exc).__name__}: {exc}"
+            delay = backoff(
+                row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
+            )
+            status = await queue.retry(
+                conn, row, error, max_attempts=settings.max_attempts, delay=delay
+            )
+            # last_error keeps only the latest failure; the admin page shows every one.
+            if status is not None:
+                await attempts.record(conn, row.id, attempt=row.attempts, error=error)
+            return Ended("failed" if status == "failed" else "retry", error=error, delay=delay)
+        self._timed(attempt, time.monotonic() - began)
+        return Ended("completed" if attempt.handlers else "ignored")
+
+    def _report(self, attempt: Attempt, outcome: Ended) -> None:
+        """Metrics and the log line of an attempt whose outcome is committed."""
+        row, bound = attempt.row, attempt.bound
+        label = _label(row)
+        if outcome.done:
+            self._outcome(bound, row, outcome.status)
+            bound.info(
+                "%s %s delivery=%s in %.1f ms",
+                outcome.status,
+                label,
+                row.delivery_id,
+                bound.fields.get("duration_ms", 0.0),
+                extra={"action": f"event_{outcome.status}"},
+            )
+        elif outcome.status == "later":
+            self._outcome(bound, row, "later")
+            bound.warning(
+                "%s delivery=%s: %s",
+                label,
+                row.delivery_id,
+                outcome.later,
+                extra={"action": "event_later"},
+            )
+        elif outcome.status == "failed":
+            self._outcome(bound, row, "dead_letter")
+            bound.error(
+                "dead letter: delivery=%s after %d attempts: %s",
+                row.delivery_id,
+                row.attempts,
+                outcome.error,
+                extra={"action": "event_failed"},
+            )
+        else:
+            self._outcome(bound, row, "retry")
+            bound.warning(
+                "retry in %.1fs: delivery=%s attempt %d: %s",
+                outcome.delay,
+                row.delivery_id,
+                row.attempts,
+                outcome.error,
+                extra={"action": "event_retry"},
+            )
+
+    def _lost(self, attempt: Attempt) -> None:
+        self._timed(attempt, time.monotonic() - attempt.started)
+        self._outcome(attempt.bound, attempt.row, "lease_lost")
+        attempt.bound.warning(
+            "lease lost on %s delivery=%s",
+            _label(attempt.row),
+            attempt.row.delivery_id,
+            extra={"action": "event_lease_lost"},
         )
 
     async def _execute(self, execution: Execution) -> None:
@@ -268,15 +467,14 @@ class Worker:
             extra={"action": f"execution_{outcome}"},
         )
 
-    def _timed(self, bound: Bound, row: EventRow, handlers: list[Any], started: float) -> float:
-        """The attempt's duration, into the histogram and the fields of its later log lines."""
-        seconds = time.monotonic() - started
-        bound.fields["duration_ms"] = round(seconds * 1000, 1)
-        if handlers:
+    def _timed(self, attempt: Attempt, seconds: float) -> None:
+        """The attempt's handlers' duration, into the histogram and its later log lines."""
+        attempt.bound.fields["duration_ms"] = round(seconds * 1000, 1)
+        if attempt.handlers:
+            row = attempt.row
             self.ctx.metrics.handler_duration.observe(
                 seconds, source=row.source, event=row.event_type
             )
-        return seconds
 
     def _outcome(self, bound: Bound, row: EventRow, outcome: str) -> None:
         bound.fields["outcome"] = outcome
@@ -287,70 +485,31 @@ class Worker:
         elif outcome == "dead_letter":
             metrics.dead_letters.inc(source=row.source, event=row.event_type)
 
-    async def _handle(self, claimed: Claimed, handlers: list[Any], bound: Bound) -> None:
-        row = claimed.row
-        payload = deliveries.payload_of(claimed.body) if handlers else {}
-        # Only now is the payload read (an ignored event's never is): the installation joins the
-        # fields of this attempt's log lines from here on.
-        installation = payload.get("installation") if isinstance(payload, dict) else None
-        if isinstance(installation, dict) and installation.get("id") is not None:
-            bound.fields["installation"] = installation["id"]
-        fetched = None
-        fetcher = self.router.fetcher_for(row.source, row.event_type) if handlers else None
-        if fetcher is not None:
-            # The network first, with no connection held; its errors retry or reschedule the
-            # event as a handler's would.
-            fetched = await fetcher(FetchContext(row, payload, self.ctx, bound))
-        # Stored at ingest; worked out here for events stored before there were stored keys.
-        keys = row.serial_keys or serial_keys(row.source, row.event_type, payload)
-        async with connection(self.ctx.pool) as conn, conn.transaction():
-            if keys:
-                await conn.execute(LOCK_ALL, keys)
-            event = HandlerContext(row, payload, conn, self.ctx, bound, fetched)
-            with guard.holding("the event's transaction"):
-                for handler in handlers:
-                    await handler(event)
-            outcome = "completed" if handlers else "ignored"
-            if not await queue.finish(conn, row, outcome):
-                raise LeaseLost
-
-    async def _retry(self, claimed: Claimed, exc: Exception, bound: Bound) -> None:
+    async def _retry(self, attempt: Attempt, exc: Exception) -> None:
+        """Record a failure that ended the attempt's transaction, on a connection of its own."""
         settings = self.ctx.settings
-        row = claimed.row
+        row = attempt.row
         delay = backoff(
             row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
         )
         error = f"{type(exc).__name__}: {exc}"
+        attempt.ended = True
         try:
             async with connection(self.ctx.pool) as conn, conn.transaction():
                 status = await queue.retry(
                     conn, row, error, max_attempts=settings.max_attempts, delay=delay
                 )
-                # last_error keeps only the latest failure; the admin page shows every one.
                 if status is not None:
                     await attempts.record(conn, row.id, attempt=row.attempts, error=error)
         except StoreError as store_exc:
             # The lease will expire and the event will be claimed again.
-            bound.error("cannot record failure of %s: %s", row.delivery_id, store_exc)
+            attempt.bound.error("cannot record failure of %s: %s", row.delivery_id, store_exc)
             return
-        self._outcome(bound, row, "dead_letter" if status == "failed" else "retry")
-        if status == "failed":
-            bound.error(
-                "dead letter: delivery=%s after %d attempts: %s",
-                row.delivery_id,
-                row.attempts,
-                error,
-                extra={"action": "event_failed"},
-            )
-        else:
-            bound.warning(
-                "retry in %.1fs: delivery=%s attempt %d: %s",
-                delay,
-                row.delivery_id,
-                row.attempts,
-                error,
-                extra={"action": "event_retry"},
-            )
+        if status is None:
+            self._lost(attempt)
+            return
+        outcome = "failed" if status == "failed" else "retry"
+        self._report(attempt, Ended(outcome, error=error, delay=delay))
 
     async def _release(self, claimed: Claimed, *, at: datetime | None = None) -> None:
         try:

@@ -49,7 +49,13 @@ def repository_from_payload(payload: Mapping[str, Any]) -> Repository:
 
 async def ensure_repository(conn: asyncpg.Connection, payload: Mapping[str, Any]) -> UUID:
     """repositories.id of the payload's repository, creating it (and a bare installation)."""
-    found = installation_id(payload)
-    if found is not None:
-        await installations.ensure(conn, found)
-    return await repositories.upsert(conn, repository_from_payload(payload))
+    repository = repository_from_payload(payload)
+    # Every PR and check-run event passes here: one read when nothing changed (the row's
+    # installation_id is a foreign key, so a row naming the payload's installation means the
+    # installation's row is there too).
+    stored = await repositories.current(conn, repository)
+    if stored is not None:
+        return stored
+    if repository.installation_id is not None:
+        await installations.ensure(conn, repository.installation_id)
+    return await repositories.upsert(conn, repository)

@@ -84,6 +84,9 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
         workflow.needs_model and app.model is None
     ):
         reason = "the GitHub App or the model is not configured any more"
+    elif execution.trigger_data is None:
+        # Its payload is its event's stored body (app/store/executions.py), deleted since.
+        reason = "the event that started it is no longer stored"
     else:
         reason = await why_pointless(app, execution)
     if reason is not None:

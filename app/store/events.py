@@ -214,7 +214,10 @@ async def replay(
 # Only finished work goes: pending and processing events are still to do, and failed ones are the
 # dead letters an operator may replay. A batch at a time, so no one statement holds many row
 # locks for long; SKIP LOCKED leaves an event being replayed right now alone.
-PRUNABLE = "status IN ('completed', 'ignored') AND received_at < $1"
+# Nor an event an unfinished execution still reads its payload from (app/store/executions.py).
+PRUNABLE = """status IN ('completed', 'ignored') AND received_at < $1
+    AND NOT EXISTS (SELECT FROM workflow_executions x WHERE x.event_id = integration_events.id
+                    AND x.status IN ('pending', 'running'))"""
 COUNT_PRUNABLE = f"SELECT count(*) FROM integration_events WHERE {PRUNABLE}"
 PRUNE_BATCH = f"""
 WITH gone AS (

@@ -18,6 +18,9 @@ from uuid import UUID
 
 import asyncpg
 
+from app.deliveries import payload_of
+from app.store import bodies
+
 MAX_ERROR_LENGTH = 4000
 
 START = """
@@ -54,7 +57,12 @@ SET status = 'running',
 FROM next, workflows w
 WHERE e.id = next.id AND w.id = e.workflow_id
 RETURNING e.id, w.name AS workflow, e.execution_id, e.subject, e.subject_label, e.event_id,
-          e.pull_request_id, e.installation_id, e.attempts, e.trigger_data, e.started_at
+          e.pull_request_id, e.installation_id, e.attempts, e.trigger_data, e.started_at,
+          -- No trigger_data: the payload is the event's, read from its stored body.
+          (SELECT i.body_encoding FROM integration_events i
+           WHERE e.trigger_data IS NULL AND i.id = e.event_id) AS event_body_encoding,
+          (SELECT i.body FROM integration_events i
+           WHERE e.trigger_data IS NULL AND i.id = e.event_id) AS event_body
 """
 
 RENEW = """
@@ -172,6 +180,9 @@ class Start:
     subject: str
     subject_label: str
     trigger_type: str = "event"
+    # What the execution works from (trigger_data). None with an event_id: the event's own
+    # payload, read from its stored body when the execution is claimed, never copied (a 25 KB
+    # pull_request turned into jsonb inside the event's transaction for every review).
     payload: Any = None
     event_id: UUID | None = None
     pull_request_id: UUID | None = None
@@ -202,7 +213,7 @@ async def start(conn: asyncpg.Connection, wanted: Start) -> UUID | None:
         wanted.workflow,
         wanted.key[:255],
         wanted.trigger_type,
-        json.dumps(wanted.payload),
+        None if wanted.payload is None else json.dumps(wanted.payload),
         wanted.subject,
         wanted.subject_label,
         wanted.event_id,
@@ -212,8 +223,16 @@ async def start(conn: asyncpg.Connection, wanted: Start) -> UUID | None:
 
 
 async def claim(conn: asyncpg.Connection, *, lease: float) -> Execution | None:
+    """The next due execution, leased for `lease` seconds, or None. Its trigger_data is the
+    stored one, else its event's payload (None when that event was deleted since)."""
     record = await conn.fetchrow(CLAIM, lease)
-    return None if record is None else Execution(**dict(record))
+    if record is None:
+        return None
+    found = dict(record)
+    encoding, body = found.pop("event_body_encoding"), found.pop("event_body")
+    if found["trigger_data"] is None and body is not None:
+        found["trigger_data"] = payload_of(bodies.unpack(encoding, body))
+    return Execution(**found)
 
 
 async def renew(conn: asyncpg.Connection, execution: Execution, *, lease: float) -> bool:

@@ -150,6 +150,13 @@ class Repository:
         )
 
 
+async def current(conn: asyncpg.Connection, repository: Repository) -> UUID | None:
+    """The repository's id when its row says all the payload says already (its installation
+    included, so that row exists too); else None. A read: no lock."""
+    found: UUID | None = await conn.fetchval(CURRENT, *repository.args())
+    return found
+
+
 async def upsert(conn: asyncpg.Connection, repository: Repository) -> UUID:
     """The repository's id, inserting or refreshing it first when the payload says more."""
     # Every PR and check-run event passes here. An upsert would lock the row until commit even

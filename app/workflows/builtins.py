@@ -203,15 +203,16 @@ async def _linked_pulls(event: HandlerContext) -> list[Subject]:
 
 async def _review_key(event: HandlerContext, subject: Subject) -> tuple[str, Any]:
     pr = event.payload["pull_request"]
-    return f"review:{pr['id']}@{pr['head']['sha']}", event.payload
+    # No data: the execution works from its event's stored body (app/store/executions.py).
+    return f"review:{pr['id']}@{pr['head']['sha']}", None
 
 
 async def _analysis_key(event: HandlerContext, subject: Subject) -> tuple[str, Any]:
-    return f"analyse:{event.payload['check_run']['id']}", event.payload
+    return f"analyse:{event.payload['check_run']['id']}", None
 
 
 async def _button_key(event: HandlerContext, subject: Subject) -> tuple[str, Any]:
-    return f"button:{event.payload['check_run']['id']}:{event.event.delivery_id}", event.payload
+    return f"button:{event.payload['check_run']['id']}:{event.event.delivery_id}", None
 
 
 async def _linear_key(event: HandlerContext, subject: Subject) -> tuple[str, Any] | None:

@@ -262,3 +262,36 @@ def test_the_keys_worked_out_at_ingest_are_the_payloads() -> None:
         assert delivery.serial_keys == serial_keys("github", event, payload), event
         seen.update(key.split(":")[0] for key in delivery.serial_keys)
     assert seen >= {"pr", "sha", "installation"}
+
+
+async def test_an_event_whose_retry_is_far_off_lets_the_rest_of_its_pull_request_go_ahead(
+    settings, dsn, db
+) -> None:
+    handled: list[tuple[str, int]] = []
+
+    async def fails_once_opened(event: HandlerContext) -> None:
+        handled.append((event.payload["action"], event.event.attempts))
+        if event.payload["action"] == "opened":
+            raise RuntimeError("upstream outage")
+
+    # A backoff of half an hour or more: past the minute an event holds its pull request for.
+    slow_retry = fast(settings, retry_base_seconds=3600.0, retry_max_seconds=3600.0)
+    async with running_worker(slow_retry, dsn, _only(fails_once_opened)) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        await store_batch(
+            ctx,
+            [
+                ("pull_request", bare_pr_payload(1)),
+                ("pull_request", bare_pr_payload(1, action="closed")),
+            ],
+        )
+        await asyncio.wait_for(idle, 30)
+    assert handled == [("opened", 1), ("closed", 1)]
+    rows = await db.fetch(
+        "SELECT action, status, attempts, run_after > now() + interval '20 minutes' AS far"
+        " FROM integration_events ORDER BY arrival"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("opened", "pending", 1, True),
+        ("closed", "completed", 1, False),
+    ]

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import pytest
 
+from app import queue
 from app.context import Context, open_context
 from app.deliveries import parse_github
 from app.router import FetchContext, HandlerContext, Router
@@ -294,3 +295,63 @@ def test_serial_keys_join_a_pull_request_and_its_check_runs() -> None:
     assert serial_keys("github", "check_run", check) == ["pr:9:5", "sha:9:abc"]
     assert serial_keys("github", "installation", {"installation": {"id": 3}}) == ["installation:3"]
     assert serial_keys("linear", "Issue", {"data": {}}) == []
+
+
+async def test_a_claimed_batch_commits_once_and_a_failing_event_rolls_back_alone(
+    settings, dsn, db
+) -> None:
+    # Stored before the worker starts, so one claim takes all three (no two share a key).
+    async def writes_then_maybe_fails(event: HandlerContext) -> None:
+        number = event.payload["number"]
+        await event.conn.execute(
+            "INSERT INTO integrations (name, type) VALUES ($1, 'linear')", f"pr-{number}"
+        )
+        if number == 2:
+            raise RuntimeError("no such repository")
+
+    configured = fast(settings, max_attempts=1, worker_batch=8)
+    async with open_context(configured, dsn) as ctx:
+        for number in (1, 2, 3):
+            await store(ctx, pr_payload(number))
+        worker = Worker(ctx, router_with(writes_then_maybe_fails), concurrency=1)
+        idle = asyncio.ensure_future(worker.idle())
+        task = asyncio.create_task(worker.run())
+        await asyncio.wait_for(idle, 20)
+        worker.stop()
+        await task
+    rows = await db.fetch(
+        "SELECT status, attempts, last_error, xmin::text AS tx FROM integration_events"
+        " ORDER BY arrival"
+    )
+    assert [(r["status"], r["attempts"]) for r in rows] == [
+        ("completed", 1),
+        ("failed", 1),
+        ("completed", 1),
+    ]
+    assert rows[1]["last_error"] == "RuntimeError: no such repository"
+    # One transaction wrote all three outcomes, the dead letter's too.
+    assert len({r["tx"] for r in rows}) == 1
+    # The failing event's write was rolled back with its savepoint, and only it.
+    names = await db.fetch("SELECT name FROM integrations WHERE name LIKE 'pr-%' ORDER BY name")
+    assert [r["name"] for r in names] == ["pr-1", "pr-3"]
+    assert await db.fetchval("SELECT count(*) FROM event_attempts") == 1
+
+
+async def test_a_batch_skips_the_events_another_worker_took_over(settings, dsn, db) -> None:
+    async with open_context(fast(settings), dsn) as ctx:
+        for number in (1, 2):
+            await store(ctx, pr_payload(number))
+        async with ctx.pool.acquire() as conn:
+            # A lease that has run out by the next statement: both are due again at once.
+            first = await queue.claim_many(conn, lease=0.000001, limit=2)
+            [taken] = await queue.claim_many(conn, lease=300.0, limit=1)
+            async with conn.transaction():
+                owned = await queue.own(conn, [c.row for c in first])
+                done = await queue.finish_many(
+                    conn, [(c.row, "completed") for c in first if c.row.id in owned]
+                )
+    assert taken.row.id == first[0].row.id and taken.row.attempts == 2
+    assert owned == {first[1].row.id} and done == 1
+    rows = await db.fetch("SELECT status, attempts FROM integration_events ORDER BY arrival")
+    # The first is the new owner's to finish; the old owner's batch left it alone.
+    assert [(r["status"], r["attempts"]) for r in rows] == [("processing", 2), ("completed", 1)]

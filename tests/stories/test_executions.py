@@ -14,6 +14,7 @@ import pytest
 
 from app import pool_size
 from app.serving import default_router
+from app.store import events
 from app.worker import Worker
 from tests.admin_support import TOKEN, log_in
 from tests.fakes.github import FakeGitHub
@@ -389,3 +390,37 @@ async def test_the_model_refusing_an_analysis_shows_in_our_check_run(
     [(_, state, attempts, error)] = [e for e in await executions(db) if "analyse" in e[0]]
     assert (state, attempts) == (outcome, 1 if outcome == "failed" else 0)
     assert shown in error
+
+
+async def test_a_review_reads_its_events_stored_body_and_keeps_that_event_from_pruning(
+    world_factory, db
+) -> None:
+    async with world_factory(fix_enabled=False) as world:
+        await waiting_review(world, db)
+        # No copy of the 25 KB payload: the execution points at its event.
+        stored = await db.fetchrow(
+            "SELECT trigger_data, event_id IS NOT NULL AS has_event FROM workflow_executions"
+        )
+        assert stored["trigger_data"] is None and stored["has_event"]
+        # The event is finished and old enough, but its execution still needs its body.
+        assert await events.prune(db, datetime.now(UTC) + timedelta(hours=1)) == 0
+        world.model.reply_tool("submit_review", REVIEW)
+        await due_now(world, db)
+        [review] = reviews_on(world)
+        assert review.commit_id == world.pull["head"]["sha"]
+    assert await executions(db) == [("hookwise.review", "completed", 1, None)]
+    # Finished: the event may go now.
+    assert await events.prune(db, datetime.now(UTC) + timedelta(hours=1)) == 1
+
+
+async def test_a_review_whose_event_was_deleted_is_cancelled_with_the_reason(
+    world_factory, db
+) -> None:
+    async with world_factory(fix_enabled=False) as world:
+        await waiting_review(world, db)
+        await db.execute("DELETE FROM integration_events")
+        await due_now(world, db)
+        assert world.model.calls == []
+    assert await executions(db) == [
+        ("hookwise.review", "cancelled", 1, "the event that started it is no longer stored")
+    ]
