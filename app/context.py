@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import asyncpg
 import httpx
@@ -24,7 +25,7 @@ from app.repo_config import Configs
 from app.settings import Settings
 from app.store import executions, integrations, repositories
 from app.store.leases import RequestLeases
-from app.store.pool import create_pool
+from app.store.pool import connection, create_pool
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
         metrics = Metrics()
         pool = await create_pool(dsn, size=settings.db_pool_size)
         stack.push_async_callback(pool.close)
-        async with pool.acquire() as conn:
+        async with connection(pool) as conn:
             ids = await integrations.ensure(conn, settings.enabled_sources)
             await executions.ensure_workflows(conn, BUILTIN_WORKFLOWS)
         github = None
@@ -112,7 +113,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
 async def _linear(
     settings: Settings, pool: asyncpg.Pool, stack: AsyncExitStack
 ) -> LinearClient | None:
-    async with pool.acquire() as conn:
+    async with connection(pool) as conn:
         try:
             api_key = await credentials.linear_api_key(conn, settings)
         except CryptoError as exc:
@@ -133,7 +134,10 @@ async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str, url: s
     calls (the next redirect or `repository` webhook says it again)."""
     try:
         async with pool.acquire(timeout=MOVE_WAIT) as conn:
-            stored = await repositories.moved(conn, github_id, full_name, url)
+            # The pool's proxy forwards every call to its Connection (app/store/pool.py).
+            stored = await repositories.moved(
+                cast(asyncpg.Connection, conn), github_id, full_name, url
+            )
     except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
         log.warning("repository %d is now %s; not stored (%s)", github_id, full_name, exc)
         return

@@ -49,12 +49,12 @@ async def replay(dsn: str, selection: events.Selection, *, dry_run: bool) -> str
         ["id", "source", "event", "delivery", "was", "received"],
         [
             (
-                r["id"],
-                r["source"],
-                r["event_type"] + (f".{r['action']}" if r["action"] else ""),
-                r["delivery_id"],
-                r["status"],
-                r["received_at"].isoformat(timespec="seconds"),
+                r.id,
+                r.source,
+                r.event_type + (f".{r.action}" if r.action else ""),
+                r.delivery_id,
+                r.status,
+                r.received_at.isoformat(timespec="seconds"),
             )
             for r in rows
         ],
@@ -97,13 +97,13 @@ async def list_executions(dsn: str, *, status: str | None, pull: str | None) -> 
         ["id", "workflow", "pull request", "status", "attempts", "started", "why"],
         [
             (
-                r["id"],
-                r["workflow"].removeprefix("hookwise."),
-                r["subject_label"],
-                r["status"],
-                r["attempts"],
-                r["started_at"].isoformat(timespec="seconds"),
-                _one_line(r["error_message"]),
+                r.id,
+                r.workflow.removeprefix("hookwise."),
+                r.subject_label,
+                r.status,
+                r.attempts,
+                r.started_at.isoformat(timespec="seconds"),
+                _one_line(r.error_message),
             )
             for r in rows
         ],
@@ -161,9 +161,8 @@ async def status(dsn: str) -> str:
         parts.append("\n" + table(["failures", "error"], [(n, e) for e, n in state.failures]))
     if troubled:
         # Skipped by the reconcile schedule (suspended) or failing: `hookwise reconcile --repo`.
-        rows = [
-            (r["full_name"], r["status"], r["failure_count"], _one_line(r["last_error"]))
-            for r in troubled
+        rows: list[tuple[object, ...]] = [
+            (r.full_name, r.status, r.failure_count, _one_line(r.last_error)) for r in troubled
         ]
         parts.append("\n" + table(["repository", "status", "failures", "last error"], rows))
     if runs:

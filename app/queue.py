@@ -125,9 +125,10 @@ async def retry(
     conn: asyncpg.Connection, row: EventRow, error: str, *, max_attempts: int, delay: float
 ) -> str | None:
     """Schedule another attempt, or dead-letter after the last; returns the new status."""
-    return await conn.fetchval(
+    found: str | None = await conn.fetchval(
         RETRY, row.id, row.attempts, error[:MAX_ERROR_LENGTH], max_attempts, delay
     )
+    return found
 
 
 async def release(conn: asyncpg.Connection, row: EventRow, *, at: datetime | None = None) -> None:

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "hookwise_events"
 LISTENER_PING = 30.0
+# What ends the listener's connection: the database gone, or the server ending the session.
+LISTENER_LOST: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError)
 
 
 class LeaseLost(Exception):
@@ -370,7 +372,7 @@ class Worker:
             delay = 0.5
             try:
                 await self._listen_on(conn)
-            except (*UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
+            except LISTENER_LOST as exc:
                 log.warning("listener lost its connection: %s", type(exc).__name__)
             finally:
                 await _close_quietly(conn)
@@ -393,5 +395,5 @@ class Worker:
 async def _close_quietly(conn: asyncpg.Connection) -> None:
     try:
         await asyncio.wait_for(conn.close(), timeout=5)
-    except (*UNAVAILABLE_ERRORS, asyncpg.PostgresError):
+    except LISTENER_LOST:
         conn.terminate()

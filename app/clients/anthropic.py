@@ -88,7 +88,7 @@ class Answer:
     cost_usd: Decimal
 
 
-_TYPES = {
+_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
     "number": (int, float),
     "integer": int,

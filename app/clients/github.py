@@ -180,7 +180,9 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         retry_seconds: float = 0.5,
         on_moved: Moved | None = None,
     ) -> None:
-        super().__init__(client, REQUESTER, oauth_token=oauth_token, base_url=base_url)
+        # gidgethub types its client as httpx2's AsyncClient when httpx2 is installed (the
+        # anthropic SDK brings it); it only calls `client.request(...)`, which httpx's has too.
+        super().__init__(client, REQUESTER, oauth_token=oauth_token, base_url=base_url)  # type: ignore[arg-type]
         self._throttle = throttle
         self._metrics = metrics
         self._installation = installation

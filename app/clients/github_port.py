@@ -40,7 +40,10 @@ class RepoPort:
         """GET /compare/{base}...{head}: `status` (ahead when base is an ancestor of head,
         diverged, behind, identical), `merge_base_commit`, `files` (what head changed since the
         merge base)."""
-        return await self.api.getitem(f"{self.path}/compare/{part(base)}...{part(head)}")
+        found: Mapping[str, Any] = await self.api.getitem(
+            f"{self.path}/compare/{part(base)}...{part(head)}"
+        )
+        return found
 
     async def create_review(self, number: int, request: Mapping[str, Any]) -> str:
         """POST /pulls/{n}/reviews; the review's id."""
@@ -83,7 +86,10 @@ class RepoPort:
         return None
 
     async def check_run(self, check_run_id: int | str) -> Mapping[str, Any]:
-        return await self.api.getitem(f"{self.path}/check-runs/{part(check_run_id)}")
+        found: Mapping[str, Any] = await self.api.getitem(
+            f"{self.path}/check-runs/{part(check_run_id)}"
+        )
+        return found
 
     async def check_runs_for(
         self, ref: str, name: str, *, filter: str = "all"
@@ -118,18 +124,24 @@ class RepoPort:
 
     async def tip(self, branch: str) -> Mapping[str, Any]:
         """GET /commits/{branch}: the branch's head commit."""
-        return await self.api.getitem(f"{self.path}/commits/{part(branch, slashes=True)}")
+        found: Mapping[str, Any] = await self.api.getitem(
+            f"{self.path}/commits/{part(branch, slashes=True)}"
+        )
+        return found
 
     async def git_commit(self, sha: str) -> Mapping[str, Any]:
-        return await self.api.getitem(f"{self.path}/git/commits/{part(sha)}")
+        found: Mapping[str, Any] = await self.api.getitem(f"{self.path}/git/commits/{part(sha)}")
+        return found
 
     async def git_tree(self, sha: str) -> Mapping[str, Any]:
-        return await self.api.getitem(f"{self.path}/git/trees/{part(sha)}")
+        found: Mapping[str, Any] = await self.api.getitem(f"{self.path}/git/trees/{part(sha)}")
+        return found
 
     async def contents(self, path: str, ref: str) -> Mapping[str, Any]:
-        return await self.api.getitem(
+        found: Mapping[str, Any] = await self.api.getitem(
             f"{self.path}/contents/{part(path, slashes=True)}{query({'ref': ref})}"
         )
+        return found
 
     async def create_tree(self, base_tree: str, tree: list[Mapping[str, Any]]) -> str:
         made = await self.api.post(
@@ -159,11 +171,17 @@ class RepoPort:
 
     async def pull(self, number: int) -> Mapping[str, Any]:
         """GET /pulls/{n}: the pull request as it stands (labels, author_association …)."""
-        return await self.api.getitem(f"{self.path}/pulls/{part(number)}")
+        found: Mapping[str, Any] = await self.api.getitem(f"{self.path}/pulls/{part(number)}")
+        return found
 
     async def open_pulls(self) -> list[Mapping[str, Any]]:
         """GET /pulls?state=open, every page, least recently updated first."""
-        params = {"state": "open", "sort": "updated", "direction": "asc", "per_page": 100}
+        params: dict[str, str | int] = {
+            "state": "open",
+            "sort": "updated",
+            "direction": "asc",
+            "per_page": 100,
+        }
         url = f"{self.path}/pulls{query(params)}"
         return [p async for p in self.api.getiter(url)]
 
@@ -182,16 +200,18 @@ class RepoPort:
         self, number: int, reviewers: list[str], teams: list[str]
     ) -> Mapping[str, Any]:
         """POST /pulls/{n}/requested_reviewers (teams by slug)."""
-        return await self.api.post(
+        found: Mapping[str, Any] = await self.api.post(
             f"{self.path}/pulls/{part(number)}/requested_reviewers",
             data={"reviewers": reviewers, "team_reviewers": teams},
         )
+        return found
 
     async def add_assignees(self, number: int, assignees: list[str]) -> Mapping[str, Any]:
         """POST /issues/{n}/assignees (who cannot be assigned is left out by GitHub)."""
-        return await self.api.post(
+        found: Mapping[str, Any] = await self.api.post(
             f"{self.path}/issues/{part(number)}/assignees", data={"assignees": assignees}
         )
+        return found
 
     async def permission(self, login: str) -> str:
         """GET /collaborators/{login}/permission: admin, write, read or none (maintain and

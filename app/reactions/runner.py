@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from app.clients import guard
@@ -67,6 +68,7 @@ async def why_pointless(app: Context, execution: Execution) -> str | None:
             if key is not None:
                 await conn.execute(LOCK, key)
             row = await conn.fetchrow(STATE, execution.pull_request_id, execution.installation_id)
+    assert row is not None  # a SELECT of two subqueries: always one row
     return pointless(
         execution.workflow, head_sha=head, pull=row["pull"], installation=row["installation"]
     )
@@ -117,7 +119,7 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     return "completed"
 
 
-async def _with_lease(app: Context, execution: Execution, run: Any) -> str:
+async def _with_lease(app: Context, execution: Execution, run: Awaitable[str]) -> str:
     lease = app.settings.lease_seconds
     task = asyncio.ensure_future(run)
     try:

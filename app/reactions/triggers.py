@@ -94,7 +94,7 @@ async def start_review(event: HandlerContext) -> None:
         event,
         "hookwise.review",
         f"review:{pr['id']}@{head}",
-        pull_request_id=stored["id"],
+        pull_request_id=stored.id,
         label=f"{event.payload['repository']['full_name']}#{pr['number']}",
         payload=event.payload,
     )
@@ -106,14 +106,14 @@ async def start_analysis(event: HandlerContext) -> None:
     if run.get("conclusion") not in FAILED or not ai_ready(event) or our_own(event):
         return
     stored = await analyses.check_run(event.conn, run["id"])
-    if stored is None or stored["pr_id"] is None:
+    if stored is None or stored.pr_id is None:
         return  # a commit without a pull request: nothing to suggest a fix on
     await start_for_pull(
         event,
         "hookwise.analyse_failure",
         f"analyse:{run['id']}",
-        pull_request_id=stored["pr_id"],
-        label=f"{event.payload['repository']['full_name']}#{stored['pr_number']}",
+        pull_request_id=stored.pr_id,
+        label=f"{event.payload['repository']['full_name']}#{stored.pr_number}",
         payload=event.payload,
     )
 
@@ -133,13 +133,13 @@ async def start_button(event: HandlerContext) -> None:
     if not str(ours.get("external_id") or "").isdigit():
         return
     stored = await analyses.check_run(event.conn, int(ours["external_id"]))
-    if stored is None or stored["pr_id"] is None:
+    if stored is None or stored.pr_id is None:
         return
     await start_for_pull(
         event,
         "hookwise.check_run_action",
         f"button:{ours['id']}:{event.event.delivery_id}",
-        pull_request_id=stored["pr_id"],
-        label=f"{event.payload['repository']['full_name']}#{stored['pr_number']}",
+        pull_request_id=stored.pr_id,
+        label=f"{event.payload['repository']['full_name']}#{stored.pr_number}",
         payload=event.payload,
     )

@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 
 from app.clients.anthropic import Answer
+from app.store.pool import Queries
 
 GET = """
 SELECT answer, model, input_tokens, output_tokens, cost_usd FROM model_answers
@@ -49,6 +50,6 @@ async def put(
     )
 
 
-async def forget(conn: asyncpg.Connection, execution_id: uuid.UUID) -> None:
+async def forget(conn: Queries, execution_id: uuid.UUID) -> None:
     """Drop every answer of an execution that succeeded."""
     await conn.execute(FORGET, execution_id)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from app.store.rows import many, one
 
 UPSERT_SOURCE = """
 INSERT INTO workflow_sources (scope, full_name, installation_id, path, problems, synced_at)
@@ -95,7 +98,8 @@ class Stored:
 
     @property
     def definition(self) -> Mapping[str, Any]:
-        return self.config["definition"]
+        found: Mapping[str, Any] = self.config["definition"]
+        return found
 
 
 def scopes_of(repository: Mapping[str, Any]) -> list[str]:
@@ -204,17 +208,58 @@ async def scheduled(conn: asyncpg.Connection) -> list[tuple[Stored, str]]:
     return [(_stored(row), row["cron"]) for row in await conn.fetch(SCHEDULED)]
 
 
-async def problems(conn: asyncpg.Connection, scopes: list[str]) -> list[asyncpg.Record]:
-    return await conn.fetch(PROBLEMS, scopes)
+@dataclass(frozen=True)
+class SourceProblems:
+    """A workflow file's problems (a JSON list) as its last sync found them."""
+
+    scope: str
+    full_name: str
+    path: str
+    problems: Any
+    synced_at: datetime | None
 
 
-async def pull(conn: asyncpg.Connection, pull_request_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(PULL, pull_request_id)
+@dataclass(frozen=True)
+class Pull:
+    """The facts of a stored pull request that conditions may test."""
+
+    id: UUID
+    pr_number: int
+    title: str | None
+    body: str | None
+    author: str | None
+    draft: bool
+    head_branch: str | None
+    base_branch: str | None
+    state: str
+    full_name: str
 
 
-async def pull_by_number(conn: asyncpg.Connection, repository_github_id: int, number: int):
-    return await conn.fetchval(PULL_BY_NUMBER, repository_github_id, number)
+@dataclass(frozen=True)
+class PullByName:
+    """A stored pull request found by owner/name and number, with its repository's GitHub id
+    and installation."""
+
+    id: UUID
+    repository_github_id: int
+    installation_id: int | None
 
 
-async def pull_by_name(conn: asyncpg.Connection, full_name: str, number: int):
-    return await conn.fetchrow(PULL_BY_NAME, full_name, number)
+async def problems(conn: asyncpg.Connection, scopes: list[str]) -> list[SourceProblems]:
+    return many(SourceProblems, await conn.fetch(PROBLEMS, scopes))
+
+
+async def pull(conn: asyncpg.Connection, pull_request_id: UUID) -> Pull | None:
+    return one(Pull, await conn.fetchrow(PULL, pull_request_id))
+
+
+async def pull_by_number(
+    conn: asyncpg.Connection, repository_github_id: int, number: int | None
+) -> UUID | None:
+    """The id of the repository's pull request `number`, when stored."""
+    found: UUID | None = await conn.fetchval(PULL_BY_NUMBER, repository_github_id, number)
+    return found
+
+
+async def pull_by_name(conn: asyncpg.Connection, full_name: str, number: int) -> PullByName | None:
+    return one(PullByName, await conn.fetchrow(PULL_BY_NAME, full_name, number))

@@ -15,6 +15,8 @@ import msgspec
 from app.deliveries import Delivery
 from app.serial import serial_keys
 from app.store import bodies
+from app.store.pool import Queries
+from app.store.rows import many
 
 # A separate statement from INSERT_MANY on purpose: under READ COMMITTED it takes a fresh snapshot,
 # so it sees the row a concurrent copy of this delivery committed while our INSERT waited.
@@ -202,13 +204,27 @@ class Selection:
         return (self.ids, self.status, self.event_type, self.since, self.until)
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """An event put back in the queue; `status` is the one it had before."""
+
+    id: uuid.UUID
+    source: str
+    event_type: str
+    action: str | None
+    delivery_id: str
+    status: str
+    attempts: int
+    received_at: datetime
+
+
 async def replay(
     conn: asyncpg.Connection, selection: Selection, *, dry_run: bool = False
-) -> list[asyncpg.Record]:
+) -> list[Replayed]:
     """Put the selected events back in the queue (events being processed are left alone)."""
     query = SELECT_FOR_REPLAY if dry_run else REPLAY
-    rows = await conn.fetch(query, *selection.args())
-    return sorted(rows, key=lambda r: r["received_at"])
+    rows = many(Replayed, await conn.fetch(query, *selection.args()))
+    return sorted(rows, key=lambda r: r.received_at)
 
 
 # Only finished work goes: pending and processing events are still to do, and failed ones are the
@@ -276,9 +292,7 @@ WHERE source = $1 AND delivery_id = ANY($2::text[])
 """
 
 
-async def stored_deliveries(
-    conn: asyncpg.Connection, source: str, delivery_ids: list[str]
-) -> set[str]:
+async def stored_deliveries(conn: Queries, source: str, delivery_ids: list[str]) -> set[str]:
     """Which of these delivery ids we hold (any hook)."""
     return {r["delivery_id"] for r in await conn.fetch(STORED_DELIVERIES, source, delivery_ids)}
 

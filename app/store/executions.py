@@ -18,6 +18,9 @@ from uuid import UUID
 
 import asyncpg
 
+from app.store.pool import Queries
+from app.store.rows import many
+
 MAX_ERROR_LENGTH = 4000
 
 START = """
@@ -197,7 +200,7 @@ class Execution:
 
 async def start(conn: asyncpg.Connection, wanted: Start) -> UUID | None:
     """Insert the execution unless its key ran (or waits) already; its id, or None."""
-    return await conn.fetchval(
+    found: UUID | None = await conn.fetchval(
         START,
         wanted.workflow,
         wanted.key[:255],
@@ -209,6 +212,7 @@ async def start(conn: asyncpg.Connection, wanted: Start) -> UUID | None:
         wanted.pull_request_id,
         wanted.installation_id,
     )
+    return found
 
 
 async def claim(conn: asyncpg.Connection, *, lease: float) -> Execution | None:
@@ -222,7 +226,7 @@ async def renew(conn: asyncpg.Connection, execution: Execution, *, lease: float)
 
 
 async def finish(
-    conn: asyncpg.Connection,
+    conn: Queries,
     execution: Execution,
     status: str,
     *,
@@ -245,13 +249,14 @@ async def retry(
     conn: asyncpg.Connection, execution: Execution, error: str, *, max_attempts: int, delay: float
 ) -> str | None:
     """Another attempt in `delay` seconds, or failed after the last; the new status."""
-    return await conn.fetchval(
+    found: str | None = await conn.fetchval(
         RETRY, execution.id, execution.attempts, error[:MAX_ERROR_LENGTH], max_attempts, delay
     )
+    return found
 
 
 async def release(
-    conn: asyncpg.Connection,
+    conn: Queries,
     execution: Execution,
     *,
     at: datetime | None = None,
@@ -261,7 +266,7 @@ async def release(
 
 
 async def log(
-    conn: asyncpg.Connection,
+    conn: Queries,
     execution_id: UUID,
     level: str,
     message: str,
@@ -279,14 +284,45 @@ async def log(
     )
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An execution as `hookwise executions` lists it."""
+
+    id: UUID
+    workflow: str
+    execution_id: str
+    status: str
+    subject_label: str | None
+    attempts: int
+    started_at: datetime
+    completed_at: datetime | None
+    run_after: datetime | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class OfPull:
+    """An execution of a pull request, with its logs: [{level, step, message, at}]."""
+
+    id: UUID
+    workflow: str
+    status: str
+    attempts: int
+    started_at: datetime
+    completed_at: datetime | None
+    error_message: str | None
+    result: Any
+    logs: Any
+
+
 async def listed(
     conn: asyncpg.Connection, *, status: str | None, pull: str | None, limit: int = 100
-) -> list[asyncpg.Record]:
-    return await conn.fetch(LIST, status, pull, limit)
+) -> list[Listed]:
+    return many(Listed, await conn.fetch(LIST, status, pull, limit))
 
 
-async def of_pull_request(conn: asyncpg.Connection, pull_request_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(OF_PULL, pull_request_id)
+async def of_pull_request(conn: asyncpg.Connection, pull_request_id: UUID) -> list[OfPull]:
+    return many(OfPull, await conn.fetch(OF_PULL, pull_request_id))
 
 
 async def replay(conn: asyncpg.Connection, execution_id: UUID) -> bool:

@@ -65,6 +65,7 @@ async def record(conn: asyncpg.Connection, installation: Installation) -> bool:
     """
     await ensure(conn, installation.id)
     stored = await conn.fetchrow(LOCK, installation.id)
+    assert stored is not None  # ensured just above
     if _older(installation.stamp, stored["last_event_at"]):
         return False
     await conn.execute(

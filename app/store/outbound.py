@@ -45,6 +45,7 @@ async def claim(
     request: Any,
 ) -> Claimed:
     row = await conn.fetchrow(CLAIM, kind, key, event_id, target, json.dumps(request))
+    assert row is not None  # the upsert returns its row, new or not
     return Claimed(row["status"], row["remote_id"], row["attempts"])
 
 

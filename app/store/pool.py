@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol, cast
 
 import asyncpg
 
@@ -75,9 +75,24 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection; losing the database on the way becomes StoreUnavailable."""
     try:
         async with pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
-            yield conn
+            # The pool's proxy forwards every call to its Connection (asyncpg's
+            # PoolConnectionProxy); the stubs type it apart, the store takes a Connection.
+            yield cast(asyncpg.Connection, conn)
     except UNAVAILABLE_ERRORS as exc:
         raise StoreUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+
+
+class Queries(Protocol):
+    """The four query methods of asyncpg.Connection: what a store function that runs single
+    statements needs, so that a Connection and PerStatement both do."""
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None: ...
+
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+
+    async def execute(self, query: str, *args: Any) -> str: ...
 
 
 class PerStatement:

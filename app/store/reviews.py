@@ -6,10 +6,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
+
+from app.store.rows import one
 
 PR_BY_GITHUB_ID = "SELECT id, repository_id FROM pull_requests WHERE github_id = $1"
 
@@ -72,8 +74,13 @@ class Review:
     started_at: datetime | None = None
 
 
-async def pull_request(conn: asyncpg.Connection, github_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(PR_BY_GITHUB_ID, github_id)
+class StoredPull(NamedTuple):
+    id: UUID
+    repository_id: UUID
+
+
+async def pull_request(conn: asyncpg.Connection, github_id: int) -> StoredPull | None:
+    return one(StoredPull, await conn.fetchrow(PR_BY_GITHUB_ID, github_id))
 
 
 async def record(conn: asyncpg.Connection, review: Review) -> None:
@@ -97,11 +104,13 @@ async def record(conn: asyncpg.Connection, review: Review) -> None:
 
 
 async def status(conn: asyncpg.Connection, pull_request_id: UUID, head_sha: str) -> str | None:
-    return await conn.fetchval(STATUS, pull_request_id, head_sha)
+    found: str | None = await conn.fetchval(STATUS, pull_request_id, head_sha)
+    return found
 
 
 async def last_posted_sha(conn: asyncpg.Connection, pull_request_id: UUID) -> str | None:
-    return await conn.fetchval(LAST_POSTED, pull_request_id)
+    found: str | None = await conn.fetchval(LAST_POSTED, pull_request_id)
+    return found
 
 
 async def tokens_today(conn: asyncpg.Connection, repository_id: UUID) -> int:

@@ -78,7 +78,7 @@ def evaluate(conditions: If, facts: Facts) -> Verdict:
         if outcome is None:
             unknown.append(name)
         elif outcome is not True:
-            return Verdict(False, outcome)
+            return Verdict(False, str(outcome))
     if unknown:
         return Verdict(None, "needs " + ", ".join(unknown))
     return Verdict(True)

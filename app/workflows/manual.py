@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from cronsim import CronSim
@@ -49,28 +50,30 @@ async def run_on_pull(
         row = await declared.pull_by_name(conn, repo, number)
         if row is None:
             raise CannotRun(f"no pull request {pull} is stored")
-        scopes = declared.scopes_of({"id": row["repository_github_id"], "full_name": repo})
+        if row.installation_id is None:
+            raise CannotRun(f"the repository of {pull} belongs to no installation of the App")
+        scopes = declared.scopes_of({"id": row.repository_github_id, "full_name": repo})
         stored = await _manual(conn, scopes, workflow_name, repo)
         data = trigger_data(
             stored,
             event="manual",
-            payload=_payload(row["repository_github_id"], repo, row["installation_id"], asked_by),
+            payload=_payload(row.repository_github_id, repo, row.installation_id, asked_by),
             repo=repo,
             number=number,
-            installation=row["installation_id"],
+            installation=row.installation_id,
         )
-        key = f"wf:{stored.id}:{row['id']}:manual:{uuid.uuid4()}"
+        key = f"wf:{stored.id}:{row.id}:manual:{uuid.uuid4()}"
         started = await executions.start(
             conn,
             Start(
                 workflow=stored.name,
                 key=key,
-                subject=f"pr:{row['id']}",
+                subject=f"pr:{row.id}",
                 subject_label=pull,
                 trigger_type="manual",
                 payload=data,
-                pull_request_id=row["id"],
-                installation_id=row["installation_id"],
+                pull_request_id=row.id,
+                installation_id=row.installation_id,
             ),
         )
         assert started is not None
@@ -87,7 +90,7 @@ async def _manual(conn: asyncpg.Connection, scopes: list[str], name: str, repo: 
     return stored
 
 
-def _payload(repository_id: int, repo: str, installation: int, sender: str) -> dict:
+def _payload(repository_id: int, repo: str, installation: int, sender: str) -> dict[str, Any]:
     return {
         "repository": {"id": repository_id, "full_name": repo},
         "installation": {"id": installation},

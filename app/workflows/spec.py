@@ -465,7 +465,9 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 
 
-def _lines(node: yaml.Node, path: Path, into: dict[Path, int], dupes: list[tuple[Path, int]]):
+def _lines(
+    node: yaml.Node, path: Path, into: dict[Path, int], dupes: list[tuple[Path, int]]
+) -> None:
     into[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()

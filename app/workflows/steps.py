@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from app import github_limits as limits
@@ -63,7 +64,9 @@ class StepRun:
         target = f"{self.repo}#{self.pr['number']}" if self.pr else self.repo
         return Action(f"github.{kind}", f"wf:{own}", target=target)
 
-    async def once(self, kind: str, request: Any, create: Callable[[], Awaitable[str]], **more):
+    async def once(
+        self, kind: str, request: Any, create: Callable[[], Awaitable[str]], **more: Any
+    ) -> str:
         return await post_once(
             self.ctx.app.pool,
             more.pop("action", None) or self.action(kind),
@@ -283,8 +286,8 @@ async def close_stale(run: StepRun, args: Mapping[str, Any]) -> str:
             await run.once(
                 "comment",
                 {"body": body},
-                lambda n=number, b=body: run.github.create_comment(n, b),
-                find=lambda n=number, m=marker: run.github.find_comment(n, m),
+                partial(run.github.create_comment, number, body),
+                find=partial(run.github.find_comment, number, marker),
                 action=run.action("comment", key=f"stale:{key}"),
             )
 

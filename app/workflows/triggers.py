@@ -67,10 +67,10 @@ async def _pull_for(event: HandlerContext, name: str) -> tuple[UUID, Facts] | No
         stored = await reviews.pull_request(conn, pr["id"])
         if stored is None:
             return None
-        return stored["id"], Facts.of_pull(pr)
+        return stored.id, Facts.of_pull(pr)
     if name == "check_run":
         run = await analyses.check_run(conn, payload["check_run"]["id"])
-        pull_request_id = None if run is None else run["pr_id"]
+        pull_request_id = None if run is None else run.pr_id
     elif name == "issue_comment":
         number = (payload.get("issue") or {}).get("number")
         pull_request_id = await declared.pull_by_number(conn, payload["repository"]["id"], number)
@@ -82,12 +82,12 @@ async def _pull_for(event: HandlerContext, name: str) -> tuple[UUID, Facts] | No
     if row is None:
         return None
     facts = Facts(
-        title=row["title"] or "",
-        author=row["author"],
-        draft=row["draft"],
-        base_branch=row["base_branch"],
-        head_branch=row["head_branch"],
-        description=row["body"] or "",
+        title=row.title or "",
+        author=row.author,
+        draft=row.draft,
+        base_branch=row.base_branch,
+        head_branch=row.head_branch,
+        description=row.body or "",
     )
     return pull_request_id, facts
 
@@ -148,7 +148,7 @@ async def start_declared(event: HandlerContext) -> None:
 async def _number(event: HandlerContext, pull_request_id: UUID) -> int:
     row = await declared.pull(event.conn, pull_request_id)
     assert row is not None
-    return int(row["pr_number"])
+    return int(row.pr_number)
 
 
 async def start(
