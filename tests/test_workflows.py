@@ -328,8 +328,7 @@ workflows:
 
 
 async def test_a_schedule_fires_once_per_slot_across_two_workers(world_factory, db, dsn) -> None:
-    import asyncpg
-
+    from app.store.pool import connect
     from app.workflows.manual import scheduled_run
 
     async with world_factory(review_enabled=False, fix_enabled=False) as world:
@@ -342,7 +341,8 @@ async def test_a_schedule_fires_once_per_slot_across_two_workers(world_factory, 
         await declare(world, STALE)
         assert old and kept
 
-        first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+        # As two workers' own connections are: with the pool's json codec.
+        first, second = await connect(dsn), await connect(dsn)
         try:
             from datetime import UTC, datetime
 

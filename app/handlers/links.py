@@ -14,20 +14,19 @@ import hashlib
 import logging
 from collections.abc import Mapping
 
-import asyncpg
-
 from app.analysis.links import Mention, mentions
 from app.reactions import triggers
 from app.router import HandlerContext, Router
 from app.store import linear_issues, links
 from app.store.linear_issues import LinearIssue
 from app.store.links import Link, Linked, PullText
+from app.store.pool import Queries
 
 router = Router()
 
 
 async def relink(
-    conn: asyncpg.Connection,
+    conn: Queries,
     log: logging.LoggerAdapter[logging.Logger],
     pull: PullText,
     issues: Mapping[str, LinearIssue] | None = None,

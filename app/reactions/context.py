@@ -15,6 +15,7 @@ from uuid import UUID
 
 from app.store import executions, repositories
 from app.store.executions import Execution
+from app.store.pool import Queries
 
 if TYPE_CHECKING:
     from app.clients.github import GitHubAPI
@@ -28,8 +29,8 @@ class ReactionContext:
     payload: Mapping[str, Any]
     app: Context
     log: logging.LoggerAdapter[logging.Logger] = field(repr=False)
-    # Typed as a connection so the store's functions take it; each call is its own statement.
-    conn: Any = field(repr=False, default=None)
+    # Each call is its own statement: the store functions a reaction calls take `Queries`.
+    conn: Queries = field(repr=False)
 
     @property
     def settings(self) -> Any:

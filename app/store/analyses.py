@@ -8,8 +8,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID
 
-import asyncpg
-
+from app.store.pool import Queries
 from app.store.rows import one
 
 CHECK_RUN = """
@@ -119,20 +118,20 @@ class Latest(NamedTuple):
     patch: Any
 
 
-async def check_run(conn: asyncpg.Connection, github_id: int) -> StoredCheckRun | None:
+async def check_run(conn: Queries, github_id: int) -> StoredCheckRun | None:
     """The stored check run with this GitHub id and its pull request; None when either is not
     stored (a run of no pull request, or one not seen yet)."""
     return one(StoredCheckRun, await conn.fetchrow(CHECK_RUN, github_id))
 
 
-async def forget_execution(conn: asyncpg.Connection, execution_id: UUID) -> None:
+async def forget_execution(conn: Queries, execution_id: UUID) -> None:
     """Delete what an earlier attempt of this execution recorded, fix attempts first."""
     await conn.execute(FORGET_FIXES, execution_id)
     await conn.execute(FORGET_ANALYSES, execution_id)
 
 
 async def same_failure(
-    conn: asyncpg.Connection,
+    conn: Queries,
     pull_request_id: UUID,
     signature: str,
     head_sha: str,
@@ -144,25 +143,25 @@ async def same_failure(
     return found
 
 
-async def record(conn: asyncpg.Connection, analysis: Analysis) -> UUID:
+async def record(conn: Queries, analysis: Analysis) -> UUID:
     # The pool's codec writes `patch` (a list of edits) as jsonb.
     recorded: UUID = await conn.fetchval(INSERT, *astuple(analysis))
     return recorded
 
 
-async def latest(conn: asyncpg.Connection, check_run_id: UUID) -> Latest | None:
+async def latest(conn: Queries, check_run_id: UUID) -> Latest | None:
     return one(Latest, await conn.fetchrow(LATEST, check_run_id))
 
 
-async def fix_attempts(conn: asyncpg.Connection, pull_request_id: UUID) -> int:
+async def fix_attempts(conn: Queries, pull_request_id: UUID) -> int:
     return int(await conn.fetchval(ATTEMPTS, pull_request_id))
 
 
-async def record_fix(conn: asyncpg.Connection, attempt: FixAttempt) -> UUID:
+async def record_fix(conn: Queries, attempt: FixAttempt) -> UUID:
     recorded: UUID = await conn.fetchval(INSERT_FIX, *astuple(attempt))
     return recorded
 
 
-async def set_logs_url(conn: asyncpg.Connection, check_run_id: UUID, url: str) -> None:
+async def set_logs_url(conn: Queries, check_run_id: UUID, url: str) -> None:
     """The check run's logs_url: where its log was read from."""
     await conn.execute(LOGS_URL, check_run_id, url[:500])

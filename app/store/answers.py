@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
-
 from app.clients.anthropic import Answer
 from app.store.pool import Queries
 
@@ -22,7 +20,7 @@ ON CONFLICT (execution_id, purpose) DO NOTHING
 FORGET = "DELETE FROM model_answers WHERE execution_id = $1"
 
 
-async def get(conn: asyncpg.Connection, execution_id: uuid.UUID, purpose: str) -> Answer | None:
+async def get(conn: Queries, execution_id: uuid.UUID, purpose: str) -> Answer | None:
     row = await conn.fetchrow(GET, execution_id, purpose)
     if row is None:
         return None
@@ -35,9 +33,7 @@ async def get(conn: asyncpg.Connection, execution_id: uuid.UUID, purpose: str) -
     )
 
 
-async def put(
-    conn: asyncpg.Connection, execution_id: uuid.UUID, purpose: str, answer: Answer
-) -> None:
+async def put(conn: Queries, execution_id: uuid.UUID, purpose: str, answer: Answer) -> None:
     await conn.execute(
         PUT,
         execution_id,

@@ -154,9 +154,7 @@ async def replace_scope(
     problems: list[Mapping[str, Any]],
 ) -> None:
     """Store one file's workflows in one transaction (the caller's)."""
-    await conn.execute(
-        UPSERT_SOURCE, scope, full_name, installation_id, path, json.dumps(list(problems))
-    )
+    await conn.execute(UPSERT_SOURCE, scope, full_name, installation_id, path, list(problems))
     for d in declarations:
         config = {
             "definition": d.definition,
@@ -169,7 +167,7 @@ async def replace_scope(
             f"{label}:{d.declared_name}"[:255],
             d.description,
             "active" if d.definition is not None else "inactive",
-            json.dumps(config),
+            config,
             "hookwise.yml",
             scope,
             d.declared_name,
@@ -178,7 +176,7 @@ async def replace_scope(
         await conn.executemany(
             "INSERT INTO workflow_triggers (workflow_id, trigger_type, conditions)"
             " VALUES ($1, $2, $3::jsonb)",
-            [(workflow_id, kind, json.dumps(conditions)) for kind, conditions in d.triggers],
+            [(workflow_id, kind, conditions) for kind, conditions in d.triggers],
         )
         # Logs name their step, not the action row, so actions can be replaced freely.
         await conn.execute("DELETE FROM workflow_actions WHERE workflow_id = $1", workflow_id)
@@ -186,7 +184,7 @@ async def replace_scope(
             "INSERT INTO workflow_actions (workflow_id, action_type, action_name, config,"
             " order_index) VALUES ($1, $2, $3, $4::jsonb, $5)",
             [
-                (workflow_id, kind, name[:255], json.dumps(config), index)
+                (workflow_id, kind, name[:255], config, index)
                 for index, (kind, name, config) in enumerate(d.actions)
             ],
         )
@@ -216,7 +214,7 @@ class SourceProblems:
     full_name: str
     path: str
     problems: Any
-    synced_at: datetime | None
+    synced_at: datetime
 
 
 @dataclass(frozen=True)

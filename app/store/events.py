@@ -15,7 +15,7 @@ import msgspec
 from app.deliveries import Delivery
 from app.serial import serial_keys
 from app.store import bodies
-from app.store.pool import Queries
+from app.store.pool import JsonText, Queries
 from app.store.rows import many
 
 # A separate statement from INSERT_MANY on purpose: under READ COMMITTED it takes a fresh snapshot,
@@ -123,7 +123,8 @@ def _parameters(rows: list[tuple[int, Incoming]]) -> tuple[str, bytes]:
             )
         )
         at += size
-    return msgspec.json.encode(fields).decode(), b"".join(r.body.data for _, r in rows)
+    text = JsonText(msgspec.json.encode(fields).decode())
+    return text, b"".join(r.body.data for _, r in rows)
 
 
 async def store_many(conn: asyncpg.Connection, deliveries: list[Incoming]) -> list[Stored]:
@@ -326,7 +327,8 @@ async def enqueue_own(
     payload: Mapping[str, Any],
 ) -> uuid.UUID | None:
     """Queue an event of hookwise's own making; None when this delivery id is stored already."""
-    text = json.dumps(payload)
+    # The payload column holds the same text as the body.
+    text = JsonText(json.dumps(payload))
     new_id: uuid.UUID | None = await conn.fetchval(
         INSERT_OWN,
         integration_id,

@@ -10,7 +10,6 @@ execution waits with run_after in the future and so blocks none behind it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -205,7 +204,7 @@ async def start(conn: asyncpg.Connection, wanted: Start) -> UUID | None:
         wanted.workflow,
         wanted.key[:255],
         wanted.trigger_type,
-        json.dumps(wanted.payload),
+        wanted.payload,
         wanted.subject,
         wanted.subject_label,
         wanted.event_id,
@@ -239,14 +238,14 @@ async def finish(
         execution.id,
         execution.attempts,
         status,
-        json.dumps(result) if result is not None else None,
+        result,
         error[:MAX_ERROR_LENGTH] if error else None,
     )
     return done == "UPDATE 1"
 
 
 async def retry(
-    conn: asyncpg.Connection, execution: Execution, error: str, *, max_attempts: int, delay: float
+    conn: Queries, execution: Execution, error: str, *, max_attempts: int, delay: float
 ) -> str | None:
     """Another attempt in `delay` seconds, or failed after the last; the new status."""
     found: str | None = await conn.fetchval(
@@ -279,7 +278,7 @@ async def log(
         execution_id,
         level,
         message,
-        json.dumps(metadata) if metadata is not None else None,
+        metadata,
         step,
     )
 

@@ -15,7 +15,14 @@ from app.store.server import describe_dsn
 CONNECT_TIMEOUT = 5.0
 
 
+class JsonText(str):
+    """Text that is JSON already (a batch's rows on the ingest path, a payload whose exact text
+    is kept): a json or jsonb parameter takes it as it is."""
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
+    """json and jsonb as Python values both ways: a parameter is dumped with json.dumps (a str
+    too, which becomes a JSON string) unless it is JsonText; a column is loaded."""
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(
             type_name, encoder=_encode_json, decoder=json.loads, schema="pg_catalog"
@@ -23,8 +30,7 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 
 
 def _encode_json(value: Any) -> str:
-    # A str is JSON text already (the raw body on the ingest path); anything else is dumped.
-    return value if isinstance(value, str) else json.dumps(value)
+    return value if isinstance(value, JsonText) else json.dumps(value)
 
 
 def _unreachable(dsn: str, exc: BaseException) -> StoreUnavailable:

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app.store.pool import Queries
 from app.store.rows import many, one
 
 # Fields a payload leaves out (None) keep their stored value: installation_repositories payloads
@@ -376,7 +377,7 @@ CONFIG_OVERRIDE_BY_ID = "SELECT full_name, config_override FROM repositories WHE
 SET_CONFIG_OVERRIDE = "UPDATE repositories SET config_override = $2::jsonb WHERE id = $1"
 
 
-async def config_override(conn: asyncpg.Connection, full_name: str) -> dict[str, Any] | None:
+async def config_override(conn: Queries, full_name: str) -> dict[str, Any] | None:
     """The override of the repository not removed with this owner/name, or None."""
     row = await conn.fetchrow(CONFIG_OVERRIDE, full_name)
     return _json(row["config_override"]) if row is not None else None
@@ -396,7 +397,7 @@ async def set_config_override(
     conn: asyncpg.Connection, repository_id: UUID, override: dict[str, Any] | None
 ) -> bool:
     """Replace the override (None: none); False when there is no such repository."""
-    value = None if not override else json.dumps(override)
+    value = override or None
     return await conn.execute(SET_CONFIG_OVERRIDE, repository_id, value) == "UPDATE 1"
 
 

@@ -123,7 +123,7 @@ class SourceProblems:
     full_name: str
     path: str
     problems: Any
-    synced_at: datetime | None
+    synced_at: datetime
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class LogLine:
     step_name: str | None
     message: str
     metadata: Any
-    created_at: datetime
+    created_at: datetime | None
 
 
 @dataclass(frozen=True)
