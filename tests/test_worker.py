@@ -145,7 +145,7 @@ async def test_dead_letter_after_max_attempts_then_replay_completes(settings, ds
         idle = asyncio.ensure_future(worker.idle())
         async with ctx.pool.acquire() as conn:
             replayed = await events.replay(conn, events.Selection(status="failed"))
-        assert [r["status"] for r in replayed] == ["failed"]
+        assert [r.status for r in replayed] == ["failed"]
         await asyncio.wait_for(idle, 20)
     [row] = await event_rows(db)
     assert (row["status"], row["attempts"]) == ("completed", 1)
