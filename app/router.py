@@ -24,6 +24,7 @@ import asyncpg
 
 if TYPE_CHECKING:
     from app.context import Context
+    from app.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class FetchContext:
     log: logging.LoggerAdapter[logging.Logger] = field(repr=False)
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.app.settings
 
 
@@ -74,7 +75,7 @@ class HandlerContext:
     fetched: Any = None
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.app.settings
 
 

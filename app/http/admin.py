@@ -547,7 +547,7 @@ async def redeliver_one(request: Request, admin: Admin, form: Form) -> Response:
 
 def routes(ctx: Context) -> list[Route]:
     """The admin pages, templates loaded now; none at all without HOOKWISE_ADMIN_TOKEN."""
-    token = ctx.settings.admin_token
+    token = ctx.settings.admin.token
     if token is None:
         return []
     admin = Admin(

@@ -54,7 +54,7 @@ async def queue_families(ctx: Context) -> list[Family]:
 
 
 def authorized(request: Request, ctx: Context) -> bool:
-    token = ctx.settings.metrics_token
+    token = ctx.settings.admin.metrics_token
     if token is None:
         return True
     given = request.headers.get("authorization", "").encode()

@@ -118,7 +118,7 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
 
 
 async def _with_lease(app: Context, execution: Execution, run: Any) -> str:
-    lease = app.settings.lease_seconds
+    lease = app.settings.worker.lease_seconds
     task = asyncio.ensure_future(run)
     try:
         while True:
@@ -163,7 +163,7 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
         return "failed"
     if error is None:
         ctx.log.error("execution %s: %s", execution.execution_id, text, exc_info=exc)
-    settings = app.settings
+    settings = app.settings.worker
     delay = backoff(
         execution.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit
 
-from app.settings import Settings
+from app.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,10 @@ def embedded_server(pgdata: Path) -> Iterator[str]:
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[str]:
+def database(settings: DatabaseSettings) -> Iterator[str]:
     """The DSN to use, starting an embedded server when DATABASE_URL is not set."""
-    if settings.database_url is not None:
-        dsn = settings.database_url.get_secret_value()
+    if settings.url is not None:
+        dsn = settings.url.get_secret_value()
         log.info("using PostgreSQL at %s (DATABASE_URL)", describe_dsn(dsn))
         yield dsn
         return
