@@ -23,9 +23,10 @@ from app import credentials, logs, operate, pool_size, processes, reconcile, ser
 from app.crypto import CryptoError
 from app.deliveries import github_signature, linear_signature
 from app.settings import ConfigurationError, Settings, WebhookSettings
-from app.store import events
+from app.store import events, statuses
 from app.store.errors import StoreError
 from app.store.server import NoDatabase, database
+from app.store.statuses import EventStatus, ExecutionStatus
 from app.workflows import manual
 
 log = logging.getLogger("hookwise")
@@ -117,7 +118,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     try:
         selection = events.Selection(
             ids=operate.parse_ids(args.id) if args.id else None,
-            status=args.status,
+            status=EventStatus(args.status) if args.status else None,
             event_type=args.event,
             since=operate.parse_time(args.since, now=now) if args.since else None,
             until=operate.parse_time(args.until, now=now) if args.until else None,
@@ -135,7 +136,15 @@ def cmd_executions(args: argparse.Namespace, settings: Settings) -> int:
     if args.pr is not None and not re.fullmatch(r"[^/\s]+/[^/#\s]+#\d+", args.pr):
         raise UsageError(f"--pr takes owner/repo#N, not {args.pr!r}")
     with database(settings.database) as dsn:
-        print(run(operate.list_executions(dsn, status=args.status, pull=args.pr)))
+        print(
+            run(
+                operate.list_executions(
+                    dsn,
+                    status=ExecutionStatus(args.status) if args.status else None,
+                    pull=args.pr,
+                )
+            )
+        )
     return 0
 
 
@@ -324,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="put stored events back in the queue")
     replay.add_argument("--id", action="append", help="an event id (repeatable)")
-    replay.add_argument("--status", choices=("pending", "completed", "failed", "ignored"))
+    replay.add_argument("--status", choices=statuses.REPLAYABLE)
     replay.add_argument("--event", help="event type, e.g. pull_request")
     replay.add_argument("--since", help="received since: 6h, 2d or an ISO time")
     replay.add_argument("--until", help="received before: 1h or an ISO time")
@@ -335,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("executions", help="list reactions' executions, newest first")
     runs.add_argument(
         "--status",
-        choices=("pending", "running", "completed", "failed", "cancelled", "skipped"),
+        choices=statuses.LISTED,
     )
     runs.add_argument("--pr", help="owner/repo#N: only this pull request's")
     runs.set_defaults(func=cmd_executions)

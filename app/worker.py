@@ -32,6 +32,7 @@ from app.store import attempts, executions
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
 from app.store.executions import Execution
 from app.store.pool import connect, connection
+from app.store.statuses import EventStatus
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class Worker:
             await self._retry(claimed, exc, bound)
             return
         seconds = self._timed(bound, row, handlers, started)
-        outcome = "completed" if handlers else "ignored"
+        outcome = EventStatus.COMPLETED if handlers else EventStatus.IGNORED
         self._outcome(bound, row, outcome)
         bound.info(
             "%s %s delivery=%s in %.1f ms",
@@ -294,7 +295,7 @@ class Worker:
             with guard.holding("the event's transaction"):
                 for handler in handlers:
                     await handler(event)
-            outcome = "completed" if handlers else "ignored"
+            outcome = EventStatus.COMPLETED if handlers else EventStatus.IGNORED
             if not await queue.finish(conn, row, outcome):
                 raise LeaseLost
 
@@ -317,8 +318,8 @@ class Worker:
             # The lease will expire and the event will be claimed again.
             bound.error("cannot record failure of %s: %s", row.delivery_id, store_exc)
             return
-        self._outcome(bound, row, "dead_letter" if status == "failed" else "retry")
-        if status == "failed":
+        self._outcome(bound, row, "dead_letter" if status == EventStatus.FAILED else "retry")
+        if status == EventStatus.FAILED:
             bound.error(
                 "dead letter: delivery=%s after %d attempts: %s",
                 row.delivery_id,

@@ -12,7 +12,6 @@ from datetime import datetime
 
 import asyncpg
 
-STATUSES = ("pending", "processing", "completed", "failed", "ignored")
 SOURCES = ("github", "linear")
 
 

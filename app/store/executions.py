@@ -18,6 +18,8 @@ from uuid import UUID
 
 import asyncpg
 
+from app.store.statuses import ExecutionStatus
+
 MAX_ERROR_LENGTH = 4000
 
 START = """
@@ -224,7 +226,7 @@ async def renew(conn: asyncpg.Connection, execution: Execution, *, lease: float)
 async def finish(
     conn: asyncpg.Connection,
     execution: Execution,
-    status: str,
+    status: ExecutionStatus,
     *,
     result: Any = None,
     error: str | None = None,
@@ -280,7 +282,11 @@ async def log(
 
 
 async def listed(
-    conn: asyncpg.Connection, *, status: str | None, pull: str | None, limit: int = 100
+    conn: asyncpg.Connection,
+    *,
+    status: ExecutionStatus | None,
+    pull: str | None,
+    limit: int = 100,
 ) -> list[asyncpg.Record]:
     return await conn.fetch(LIST, status, pull, limit)
 
