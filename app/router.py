@@ -1,12 +1,12 @@
 """Maps (source, event, action) to handlers, as gidgethub's router does for (event, action).
 
 Each app/handlers module has a Router of its own; the worker merges them. A handler is a plain
-`async def handler(event: HandlerContext) -> None` that owns no transaction and knows no HTTP.
+`async def handler(ctx: HandlerContext) -> None` that owns no transaction and knows no HTTP.
 
 An event whose state comes from GitHub rather than from its payload (hookwise's own backfill,
-reconcile and repository listing) also has one fetcher: `async def fetch(event: FetchContext)`,
+reconcile and repository listing) also has one fetcher: `async def fetch(ctx: FetchContext)`,
 run before the transaction with no connection held, whose answer the handlers get as
-`event.fetched`. So the network is asked first and the state recorded after, in one short
+`ctx.fetched`. So the network is asked first and the state recorded after, in one short
 transaction, never under a lock.
 """
 
