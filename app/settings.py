@@ -485,7 +485,7 @@ class Settings(BaseModel):
             section = info.annotation
             assert isinstance(section, type) and issubclass(section, Section)
             try:
-                sections[name] = section(_env_file=env_file)  # type: ignore[call-arg]
+                sections[name] = section(_env_file=env_file)
             except ValidationError as exc:
                 # Name the setting and the problem, never the value: it may be a secret.
                 first = exc.errors()[0]
