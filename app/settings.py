@@ -8,8 +8,8 @@ and its API), `model` (Anthropic's API and prices), `reactions` (defaults a repo
 /metrics) and `logging`. A variable keeps the name it has always had (README, Configuration):
 the sections group fields, never rename the environment.
 
-Only cli.py reads the environment, once (`Settings.load`); tests construct `Settings(...)` and
-its sections themselves.
+Only cli.py reads the environment, once (`Settings.load`); tests build a section themselves
+(`GitHubSettings(app_id=...)`) or change settings by environment name (`Settings.with_env`).
 """
 
 from __future__ import annotations
