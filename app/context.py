@@ -69,17 +69,17 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
     """Open the pool, the HTTP clients and resolve integrations; close everything on exit."""
     async with AsyncExitStack() as stack:
         metrics = Metrics()
-        pool = await create_pool(dsn, size=settings.db_pool_size)
+        pool = await create_pool(dsn, size=settings.database.pool_size)
         stack.push_async_callback(pool.close)
         async with connection(pool) as conn:
-            ids = await integrations.ensure(conn, settings.enabled_sources)
+            ids = await integrations.ensure(conn, settings.webhooks.enabled_sources)
             await executions.ensure_workflows(conn, BUILTIN_WORKFLOWS)
         github = None
-        if settings.github_app_configured:
+        if settings.github.app_configured:
             http = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=settings.github_timeout, event_hooks=guard.hooks())
+                httpx.AsyncClient(timeout=settings.github.timeout, event_hooks=guard.hooks())
             )
-            github = GitHubApp(settings, http, metrics=metrics)
+            github = GitHubApp(settings.github, http, metrics=metrics)
             # Its own connections: callers of GitHub often hold one of the main pool. Its writes
             # (leases, a moved repository's name) wait for no WAL flush: each is said again.
             github_pool = await create_pool(
@@ -87,7 +87,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             )
             stack.push_async_callback(github_pool.close)
             leases = RequestLeases(
-                github_pool, ttl=LEASE_TTL, write_interval=settings.github_write_interval
+                github_pool, ttl=LEASE_TTL, write_interval=settings.github.write_interval
             )
             stack.push_async_callback(leases.close)  # before its pool closes
             github.leases = leases
@@ -95,8 +95,8 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             await _introduce(github, stack)
         linear = await _linear(settings, pool, stack)
         model = None
-        if settings.anthropic_api_key is not None:
-            model = Model(settings, metrics=metrics)
+        if settings.model.api_key is not None:
+            model = Model(settings.model, metrics=metrics)
             stack.push_async_callback(model.close)
         yield Context(
             settings=settings,
@@ -115,7 +115,9 @@ async def _linear(
 ) -> LinearClient | None:
     async with connection(pool) as conn:
         try:
-            api_key = await credentials.linear_api_key(conn, settings)
+            api_key = await credentials.linear_api_key(
+                conn, settings.linear.api_key, credentials.key_ring(settings.database)
+            )
         except CryptoError as exc:
             # Not fatal: webhooks are still stored and handled; Linear is just not told.
             log.error("Linear is off: %s", exc)
@@ -125,7 +127,7 @@ async def _linear(
     http = await stack.enter_async_context(
         httpx.AsyncClient(timeout=30.0, event_hooks=guard.hooks())
     )
-    return LinearClient(http, url=settings.linear_api_url, api_key=api_key)
+    return LinearClient(http, url=settings.linear.api_url, api_key=api_key)
 
 
 async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str, url: str | None) -> None:

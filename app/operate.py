@@ -12,8 +12,9 @@ from app import reconcile as reconciling
 from app import redeliver as redelivery
 from app.context import open_context
 from app.settings import Settings
-from app.store import events, executions, repositories
+from app.store import events, executions, repositories, statuses
 from app.store.pool import connect, connection
+from app.store.statuses import EventStatus, ExecutionStatus
 from app.workflows import manual
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -86,7 +87,7 @@ async def prune(dsn: str, before: datetime, *, dry_run: bool) -> str:
     )
 
 
-async def list_executions(dsn: str, *, status: str | None, pull: str | None) -> str:
+async def list_executions(dsn: str, *, status: ExecutionStatus | None, pull: str | None) -> str:
     """The latest executions (100 at most), newest first."""
     conn = await connect(dsn)
     try:
@@ -152,8 +153,7 @@ async def status(dsn: str) -> str:
         runs = await executions.by_workflow(conn)
     finally:
         await conn.close()
-    order = ["pending", "processing", "completed", "ignored", "failed"]
-    counts = table(["status", "events"], [(s, state.counts.get(s, 0)) for s in order])
+    counts = table(["status", "events"], [(s, state.counts.get(s, 0)) for s in EventStatus])
     parts = [counts, f"\noldest pending: {_age(state.oldest_pending_seconds)}"]
     if waiting:
         parts.append("\n" + table(["waiting", "event"], [(n, e) for e, n in waiting]))
@@ -166,12 +166,11 @@ async def status(dsn: str) -> str:
         ]
         parts.append("\n" + table(["repository", "status", "failures", "last error"], rows))
     if runs:
-        states = ["pending", "running", "completed", "failed", "cancelled", "skipped"]
         rows = [
-            (name.removeprefix("hookwise."), *(runs[name].get(s, 0) for s in states))
+            (name.removeprefix("hookwise."), *(runs[name].get(s, 0) for s in statuses.LISTED))
             for name in sorted(runs)
         ]
-        parts.append("\n" + table(["executions", *states], rows))
+        parts.append("\n" + table(["executions", *statuses.LISTED], rows))
     return "\n".join(parts)
 
 

@@ -22,6 +22,7 @@ import asyncpg
 
 from app.router import EventRow
 from app.store import bodies
+from app.store.statuses import EventStatus
 
 CLAIM = """
 WITH next AS (
@@ -115,7 +116,7 @@ async def claim(conn: asyncpg.Connection, *, lease: float) -> Claimed | None:
     return claimed[0] if claimed else None
 
 
-async def finish(conn: asyncpg.Connection, row: EventRow, status: str) -> bool:
+async def finish(conn: asyncpg.Connection, row: EventRow, status: EventStatus) -> bool:
     """Mark completed or ignored; False when the lease was lost to another worker."""
     result = await conn.execute(FINISH, row.id, row.attempts, status)
     return result == "UPDATE 1"

@@ -24,7 +24,7 @@ from gidgethub import BadRequest
 
 from app.clients.github import GitHubAPI
 from app.clients.urls import part, repo_url
-from app.settings import Settings
+from app.settings import ReactionSettings
 
 PATH = ".github/hookwise.yml"
 
@@ -46,10 +46,10 @@ class RepoConfig:
         return any(fnmatch.fnmatch(path, pattern) for pattern in self.ignored_paths)
 
 
-def defaults(settings: Settings) -> RepoConfig:
+def defaults(settings: ReactionSettings) -> RepoConfig:
     return RepoConfig(
-        review=settings.review_enabled,
-        fix=settings.fix_enabled,
+        review=settings.review,
+        fix=settings.fix,
         fix_mode=settings.fix_mode,
         max_fix_attempts=settings.max_fix_attempts,
         model=settings.model,
@@ -135,7 +135,7 @@ class Configs:
     async def load(
         self,
         api: GitHubAPI,
-        settings: Settings,
+        settings: ReactionSettings,
         *,
         repo: str,
         override: dict[str, Any] | None = None,
@@ -144,7 +144,7 @@ class Configs:
 
 
 async def fetch(
-    api: GitHubAPI, settings: Settings, *, repo: str, override: dict[str, Any] | None = None
+    api: GitHubAPI, settings: ReactionSettings, *, repo: str, override: dict[str, Any] | None = None
 ) -> RepoConfig:
     """Settings, then the installation's defaults (the owner's `.github` repository, as GitHub
     does for community files), then `override` (the repository's config_override), then the

@@ -32,6 +32,7 @@ from app.store import attempts, executions
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
 from app.store.executions import Execution
 from app.store.pool import connect, connection
+from app.store.statuses import EventStatus
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ class Worker:
     def __init__(self, ctx: Context, router: Router, *, concurrency: int | None = None) -> None:
         self.ctx = ctx
         self.router = router
-        self.concurrency = concurrency or ctx.settings.worker_concurrency
-        self.execution_concurrency = ctx.settings.execution_concurrency
+        self.concurrency = concurrency or ctx.settings.worker.concurrency
+        self.execution_concurrency = ctx.settings.worker.execution_concurrency
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         # Set once LISTEN is on, or once the first attempt failed: then polling has to do.
@@ -103,7 +104,7 @@ class Worker:
             log.info("worker stopped", extra={"action": "worker_stopped"})
 
     async def _loop(self) -> None:
-        settings = self.ctx.settings
+        settings = self.ctx.settings.worker
         while not self._stop.is_set():
             self._wake.clear()
             self._rounds += 1
@@ -119,7 +120,7 @@ class Worker:
         """Claim events while an event slot is free; an execution only when a free slot found
         no event due. Events first: the recorded state never waits behind a reaction, and
         under a backlog the reactions wait for the state (they run on the same cores)."""
-        lease = self.ctx.settings.lease_seconds
+        lease = self.ctx.settings.worker.lease_seconds
         while not self._stop.is_set():
             events_free = len(self._tasks) - len(self._executions) < self.concurrency
             executions_free = len(self._executions) < self.execution_concurrency
@@ -213,7 +214,7 @@ class Worker:
             await self._retry(claimed, exc, bound)
             return
         seconds = self._timed(bound, row, handlers, started)
-        outcome = "completed" if handlers else "ignored"
+        outcome = EventStatus.COMPLETED if handlers else EventStatus.IGNORED
         self._outcome(bound, row, outcome)
         bound.info(
             "%s %s delivery=%s in %.1f ms",
@@ -296,12 +297,12 @@ class Worker:
             with guard.holding("the event's transaction"):
                 for handler in handlers:
                     await handler(event)
-            outcome = "completed" if handlers else "ignored"
+            outcome = EventStatus.COMPLETED if handlers else EventStatus.IGNORED
             if not await queue.finish(conn, row, outcome):
                 raise LeaseLost
 
     async def _retry(self, claimed: Claimed, exc: Exception, bound: Bound) -> None:
-        settings = self.ctx.settings
+        settings = self.ctx.settings.worker
         row = claimed.row
         delay = backoff(
             row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
@@ -319,8 +320,8 @@ class Worker:
             # The lease will expire and the event will be claimed again.
             bound.error("cannot record failure of %s: %s", row.delivery_id, store_exc)
             return
-        self._outcome(bound, row, "dead_letter" if status == "failed" else "retry")
-        if status == "failed":
+        self._outcome(bound, row, "dead_letter" if status == EventStatus.FAILED else "retry")
+        if status == EventStatus.FAILED:
             bound.error(
                 "dead letter: delivery=%s after %d attempts: %s",
                 row.delivery_id,
@@ -348,7 +349,7 @@ class Worker:
     async def _shutdown(self) -> None:
         if not self._tasks:
             return
-        grace = self.ctx.settings.shutdown_grace
+        grace = self.ctx.settings.worker.shutdown_grace
         log.info("waiting up to %.0fs for %d events", grace, len(self._tasks))
         _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
         for task in pending:
@@ -367,7 +368,7 @@ class Worker:
                 log.warning("listener cannot connect: %s", exc, extra={"action": "listen_failed"})
                 self._listening.set()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.ctx.settings.poll_interval)
+                delay = min(delay * 2, self.ctx.settings.worker.poll_interval)
                 continue
             delay = 0.5
             try:

@@ -28,9 +28,14 @@ Handler = Callable[[HandlerContext], Awaitable[None]]
 
 
 def fast(settings: Settings, **changes: object) -> Settings:
+    """`changes` by environment name (settings.with_env)."""
     # A poll interval of an hour: only a NOTIFY can wake the worker within a test.
-    base = {"poll_interval": 3600.0, "retry_base_seconds": 0.0, "shutdown_grace": 5.0}
-    return settings.model_copy(update=base | changes)
+    base = {
+        "HOOKWISE_POLL_INTERVAL": 3600.0,
+        "HOOKWISE_RETRY_BASE_SECONDS": 0.0,
+        "HOOKWISE_SHUTDOWN_GRACE": 5.0,
+    }
+    return settings.with_env(**(base | changes))
 
 
 def pr_payload(number: int, *, repo: int = 1, action: str = "opened") -> bytes:
@@ -46,7 +51,9 @@ def pr_payload(number: int, *, repo: int = 1, action: str = "opened") -> bytes:
 
 async def store(ctx: Context, body: bytes, event: str = "pull_request") -> str:
     headers = {k.lower(): v for k, v in github_headers(body, event).items()}
-    delivery = parse_github(headers, body, secrets=ctx.settings.secrets_for("github"), now=0)
+    delivery = parse_github(
+        headers, body, secrets=ctx.settings.webhooks.secrets_for("github"), now=0
+    )
     async with ctx.pool.acquire() as conn:
         await events.store(conn, ctx.integration_ids["github"], delivery)
     return delivery.delivery_id
@@ -128,7 +135,9 @@ async def test_dead_letter_after_max_attempts_then_replay_completes(settings, ds
         if not healed:
             raise RuntimeError("no such repository")
 
-    async with running_worker(fast(settings, max_attempts=3), dsn, router_with(broken)) as (
+    async with running_worker(
+        fast(settings, HOOKWISE_MAX_ATTEMPTS=3), dsn, router_with(broken)
+    ) as (
         ctx,
         worker,
     ):
@@ -175,7 +184,7 @@ async def test_a_handler_asking_github_inside_its_transaction_fails_and_a_fetche
     router.add(asks_inside, "github", "pull_request")
     router.fetcher("github", "issues")(asks_first)
     router.add(records, "github", "issues")
-    configured = with_github(fast(settings, max_attempts=1), fake_github)
+    configured = with_github(fast(settings, HOOKWISE_MAX_ATTEMPTS=1), fake_github)
     async with running_worker(configured, dsn, router) as (ctx, worker):
         # The fetcher's event first: the installation token it gets is the handler's too.
         idle = asyncio.ensure_future(worker.idle())
@@ -262,7 +271,7 @@ async def test_stop_finishes_in_flight_events_or_releases_them(
         await gate.wait()
 
     grace = 30.0 if finish_in_time else 0.05
-    async with open_context(fast(settings, shutdown_grace=grace), dsn) as ctx:
+    async with open_context(fast(settings, HOOKWISE_SHUTDOWN_GRACE=grace), dsn) as ctx:
         worker = Worker(ctx, router_with(slow), concurrency=2)
         task = asyncio.create_task(worker.run())
         await store(ctx, pr_payload(1))

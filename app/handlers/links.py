@@ -59,10 +59,10 @@ def unresolved(pull: PullText, linked: list[Linked]) -> list[Mention]:
 
 
 async def start_linear_sync(
-    event: HandlerContext, pull: PullText, linked: list[Linked], *, closing: bool
+    ctx: HandlerContext, pull: PullText, linked: list[Linked], *, closing: bool
 ) -> None:
     """Start hookwise.linear_sync once per link set and PR state: a redelivery starts nothing."""
-    if event.app.linear is None:
+    if ctx.app.linear is None:
         return
     wanted = sorted(
         [link.linear_issue_id for link in linked if link.removed_at is None]
@@ -74,7 +74,7 @@ async def start_linear_sync(
     # "open", not the stored 'opened': keys of executions started before 0006 stay the same.
     state = pull.state if closing else "open"
     await triggers.start_for_pull(
-        event,
+        ctx,
         "hookwise.linear_sync",
         f"linear:{pull.github_id}:{state}:{digest}",
         pull_request_id=pull.id,
@@ -88,11 +88,11 @@ async def start_linear_sync(
 @router.register("github", "pull_request", "reopened")
 @router.register("github", "pull_request", "synchronize")
 @router.register("github", "pull_request", "closed")
-async def link_pull_request(event: HandlerContext) -> None:
-    pull = await links.pull(event.conn, event.payload["pull_request"]["id"])
+async def link_pull_request(ctx: HandlerContext) -> None:
+    pull = await links.pull(ctx.conn, ctx.payload["pull_request"]["id"])
     if pull is None:
         return
-    linked = await relink(event.conn, event.log, pull)
+    linked = await relink(ctx.conn, ctx.log, pull)
     # The stored state decides: a stale `closed` delivery for a PR since reopened says nothing.
-    closing = event.payload.get("action") == "closed" and pull.state != "opened"
-    await start_linear_sync(event, pull, linked, closing=closing)
+    closing = ctx.payload.get("action") == "closed" and pull.state != "opened"
+    await start_linear_sync(ctx, pull, linked, closing=closing)

@@ -40,6 +40,7 @@ from app.repo_config import settings_of
 from app.settings import SOURCES
 from app.store import attempts, bodies, browse, declared, events, repositories, workflow_views
 from app.store.pool import connection
+from app.store.statuses import EventStatus
 from app.workflows import manual
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ def delivery_filter(query: Mapping[str, str], *, now: datetime) -> browse.Delive
     if source is not None and source not in SOURCES:
         raise BadInput(f"unknown source {source!r}")
     status = query.get("status") or None
-    if status is not None and status not in browse.STATUSES:
+    if status is not None and status not in tuple(EventStatus):
         raise BadInput(f"unknown status {status!r}")
     times = {}
     for name in ("since", "until"):
@@ -261,7 +262,7 @@ async def deliveries_page(request: Request, admin: Admin) -> Response:
     values: dict[str, Any] = {
         "filters": filters,
         "sources": SOURCES,
-        "statuses": browse.STATUSES,
+        "statuses": tuple(EventStatus),
         "rows": [],
         "error": None,
         "number": 1,
@@ -547,7 +548,7 @@ async def redeliver_one(request: Request, admin: Admin, form: Form) -> Response:
 
 def routes(ctx: Context) -> list[Route]:
     """The admin pages, templates loaded now; none at all without HOOKWISE_ADMIN_TOKEN."""
-    token = ctx.settings.admin_token
+    token = ctx.settings.admin.token
     if token is None:
         return []
     admin = Admin(

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from app.clients.github import GitHubAPI
     from app.context import Context
     from app.repo_config import RepoConfig
+    from app.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ReactionContext:
     conn: Queries = field(repr=False)
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.app.settings
 
     @property
@@ -45,7 +46,9 @@ class ReactionContext:
         """`repo`'s configuration: settings, the owner's file, the override set on /admin,
         the repository's own file (app/repo_config.py)."""
         override = await repositories.config_override(self.conn, repo)
-        return await self.app.configs.load(api, self.settings, repo=repo, override=override)
+        return await self.app.configs.load(
+            api, self.settings.reactions, repo=repo, override=override
+        )
 
     async def step(self, step: str, message: str, *, level: str = "INFO", **metadata: Any) -> None:
         """One line of execution_logs: what the reaction did (diff fetched, model asked, …)."""

@@ -33,6 +33,7 @@ from app.store import answers, executions
 from app.store.errors import StoreError
 from app.store.executions import Execution
 from app.store.pool import PerStatement, connection
+from app.store.statuses import ExecutionStatus
 from app.workflows.engine import Skipped
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
         reason = await why_pointless(app, execution)
     if reason is not None:
         await executions.log(db, execution.id, "INFO", f"cancelled: {reason}", step="cancel")
-        await executions.finish(db, execution, "cancelled", error=reason)
+        await executions.finish(db, execution, ExecutionStatus.CANCELLED, error=reason)
         return "cancelled"
     assert workflow is not None
     ctx = ReactionContext(
@@ -103,7 +104,7 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     except Skipped as skipped:
         why = str(skipped)
         await executions.log(db, execution.id, "INFO", f"skipped: {why}", step="skip")
-        if not await executions.finish(db, execution, "skipped", error=why):
+        if not await executions.finish(db, execution, ExecutionStatus.SKIPPED, error=why):
             return "lease_lost"
         return "skipped"
     except asyncio.CancelledError:
@@ -113,14 +114,16 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     except Exception as exc:
         return await _failed(ctx, exc)
     await executions.log(db, execution.id, "INFO", summary, step="done")
-    if not await executions.finish(db, execution, "completed", result={"summary": summary}):
+    if not await executions.finish(
+        db, execution, ExecutionStatus.COMPLETED, result={"summary": summary}
+    ):
         return "lease_lost"
     await answers.forget(db, execution.id)
     return "completed"
 
 
 async def _with_lease(app: Context, execution: Execution, run: Awaitable[str]) -> str:
-    lease = app.settings.lease_seconds
+    lease = app.settings.worker.lease_seconds
     task = asyncio.ensure_future(run)
     try:
         while True:
@@ -154,7 +157,7 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
         return "rescheduled"
     if isinstance(error, Refused):
         await executions.log(db, execution.id, "ERROR", text, step="refused")
-        if not await executions.finish(db, execution, "failed", error=text):
+        if not await executions.finish(db, execution, ExecutionStatus.FAILED, error=text):
             return "lease_lost"
         workflow = lookup(execution.workflow)
         assert workflow is not None
@@ -165,7 +168,7 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
         return "failed"
     if error is None:
         ctx.log.error("execution %s: %s", execution.execution_id, text, exc_info=exc)
-    settings = app.settings
+    settings = app.settings.worker
     delay = backoff(
         execution.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
     )
@@ -173,4 +176,4 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
     status = await executions.retry(
         db, execution, text, max_attempts=settings.max_attempts, delay=delay
     )
-    return "failed" if status == "failed" else "retry"
+    return "failed" if status == ExecutionStatus.FAILED else "retry"

@@ -15,7 +15,6 @@ import asyncpg
 
 from app.store.rows import many, one
 
-STATUSES = ("pending", "processing", "completed", "failed", "ignored")
 SOURCES = ("github", "linear")
 
 

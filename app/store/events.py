@@ -17,6 +17,7 @@ from app.serial import serial_keys
 from app.store import bodies
 from app.store.pool import JsonText, Queries
 from app.store.rows import many
+from app.store.statuses import EventStatus
 
 # A separate statement from INSERT_MANY on purpose: under READ COMMITTED it takes a fresh snapshot,
 # so it sees the row a concurrent copy of this delivery committed while our INSERT waited.
@@ -196,7 +197,7 @@ class Selection:
     """Which stored events an operator means; None leaves a filter off."""
 
     ids: list[uuid.UUID] | None = None
-    status: str | None = None
+    status: EventStatus | None = None
     event_type: str | None = None
     since: datetime | None = None
     until: datetime | None = None

@@ -19,6 +19,7 @@ import asyncpg
 
 from app.store.pool import Queries
 from app.store.rows import many
+from app.store.statuses import ExecutionStatus
 
 MAX_ERROR_LENGTH = 4000
 
@@ -227,7 +228,7 @@ async def renew(conn: asyncpg.Connection, execution: Execution, *, lease: float)
 async def finish(
     conn: Queries,
     execution: Execution,
-    status: str,
+    status: ExecutionStatus,
     *,
     result: Any = None,
     error: str | None = None,
@@ -315,7 +316,11 @@ class OfPull:
 
 
 async def listed(
-    conn: asyncpg.Connection, *, status: str | None, pull: str | None, limit: int = 100
+    conn: asyncpg.Connection,
+    *,
+    status: ExecutionStatus | None,
+    pull: str | None,
+    limit: int = 100,
 ) -> list[Listed]:
     return many(Listed, await conn.fetch(LIST, status, pull, limit))
 
