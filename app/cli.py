@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
-from pydantic import ValidationError
 
 from app import credentials, logs, operate, pool_size, processes, reconcile, serving, setup
 from app.crypto import CryptoError
 from app.deliveries import github_signature, linear_signature
-from app.settings import Settings
-from app.store import events
+from app.settings import ConfigurationError, Settings, WebhookSettings
+from app.store import events, statuses
 from app.store.errors import StoreError
 from app.store.server import NoDatabase, database
+from app.store.statuses import EventStatus, ExecutionStatus
 from app.workflows import manual
 
 log = logging.getLogger("hookwise")
@@ -36,27 +36,17 @@ class UsageError(Exception):
     """A configuration or command-line mistake: one line, exit 2."""
 
 
-def _env_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
-    alias = info.validation_alias if info else None
-    choices = getattr(alias, "choices", None)
-    return str(choices[0]) if choices else field.upper()
-
-
 def env_file() -> Path:
     """The .env file settings are read from (and `setup` writes to)."""
     return Path(os.environ.get("HOOKWISE_ENV_FILE", ".env"))
 
 
 def load_settings() -> Settings:
+    """The settings, read once for the command (main hands each command its settings)."""
     try:
-        return Settings(_env_file=env_file())  # type: ignore[call-arg]
-    except ValidationError as exc:
-        # Name the setting and the problem, never the value: it may be a secret.
-        first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        where = _env_name(str(first["loc"][0])) + ": " if first["loc"] else ""
-        raise UsageError(f"configuration error: {where}{message}") from None
+        return Settings.load(env_file())
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -71,35 +61,34 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 def check_pool(settings: Settings, *, web: bool, slots: int) -> None:
     try:
-        pool_size.check(pool=settings.db_pool_size, web=web, slots=slots)
+        pool_size.check(pool=settings.database.pool_size, web=web, slots=slots)
     except pool_size.PoolTooSmall as exc:
         raise UsageError(f"configuration error: {exc}") from None
 
 
 def serve_plan(settings: Settings, args: argparse.Namespace) -> processes.Plan:
-    web = args.workers or settings.web_processes or processes.cores()
+    web = args.workers or settings.web.processes or processes.cores()
     workers = args.worker_processes
     if workers is None:
-        workers = settings.worker_processes
+        workers = settings.worker.processes
     if web < 1 or workers < 0:
         raise UsageError("--workers must be at least 1 and --worker-processes at least 0")
     return processes.Plan(web=web, workers=0 if args.no_worker else workers)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     plan = serve_plan(settings, args)
-    migrate = settings.migrate_on_start and not args.no_migrate
+    migrate = settings.database.migrate_on_start and not args.no_migrate
     if plan.single:
-        check_pool(settings, web=True, slots=settings.worker_concurrency if plan.workers else 0)
-        with database(settings) as dsn:
+        check_pool(settings, web=True, slots=settings.worker.concurrency if plan.workers else 0)
+        with database(settings.database) as dsn:
             run(serving.serve(settings, dsn, migrate=migrate, worker=bool(plan.workers)))
         return 0
     # Each process has a pool of its own: a web process's and a worker's needs, apart.
     check_pool(settings, web=True, slots=0)
     if plan.workers:
-        check_pool(settings, web=False, slots=settings.worker_concurrency)
-    with database(settings) as dsn:
+        check_pool(settings, web=False, slots=settings.worker.concurrency)
+    with database(settings.database) as dsn:
         if migrate:
             applied = run(serving.apply_migrations(dsn))
             log.info(
@@ -110,33 +99,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return processes.supervise(settings, dsn, plan)
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    check_pool(settings, web=False, slots=args.concurrency or settings.worker_concurrency)
-    with database(settings) as dsn:
+    check_pool(settings, web=False, slots=args.concurrency or settings.worker.concurrency)
+    with database(settings.database) as dsn:
         run(serving.work(settings, dsn, concurrency=args.concurrency))
     return 0
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    with database(settings) as dsn:
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with database(settings.database) as dsn:
         applied = run(serving.apply_migrations(dsn))
     print("applied: " + ", ".join(applied) if applied else "migrations are up to date")
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     if args.execution is not None:
         return replay_execution(settings, args)
     now = datetime.now(UTC)
     try:
         selection = events.Selection(
             ids=operate.parse_ids(args.id) if args.id else None,
-            status=args.status,
+            status=EventStatus(args.status) if args.status else None,
             event_type=args.event,
             since=operate.parse_time(args.since, now=now) if args.since else None,
             until=operate.parse_time(args.until, now=now) if args.until else None,
@@ -145,29 +131,35 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if selection == events.Selection():
         raise UsageError("say what to replay: --id, --status, --event, --since or --until")
-    with database(settings) as dsn:
+    with database(settings.database) as dsn:
         print(run(operate.replay(dsn, selection, dry_run=args.dry_run)))
     return 0
 
 
-def cmd_executions(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def cmd_executions(args: argparse.Namespace, settings: Settings) -> int:
     if args.pr is not None and not re.fullmatch(r"[^/\s]+/[^/#\s]+#\d+", args.pr):
         raise UsageError(f"--pr takes owner/repo#N, not {args.pr!r}")
-    with database(settings) as dsn:
-        print(run(operate.list_executions(dsn, status=args.status, pull=args.pr)))
+    with database(settings.database) as dsn:
+        print(
+            run(
+                operate.list_executions(
+                    dsn,
+                    status=ExecutionStatus(args.status) if args.status else None,
+                    pull=args.pr,
+                )
+            )
+        )
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if (args.pr is None) == (args.repo is None):
         raise UsageError("say where to run it: --pr owner/repo#N or --repo owner/name")
     if args.pr is not None and not re.fullmatch(r"[^/\s]+/[^/#\s]+#\d+", args.pr):
         raise UsageError(f"--pr takes owner/repo#N, not {args.pr!r}")
     if args.repo is not None and args.repo.count("/") != 1:
         raise UsageError(f"--repo takes owner/name, not {args.repo!r}")
-    with database(settings) as dsn:
+    with database(settings.database) as dsn:
         try:
             print(run(operate.run_workflow(dsn, args.workflow, pull=args.pr, repo=args.repo)))
         except manual.CannotRun as exc:
@@ -183,7 +175,7 @@ def replay_execution(settings: Settings, args: argparse.Namespace) -> int:
         execution_id = uuid.UUID(args.execution)
     except ValueError:
         raise UsageError(f"--execution takes an execution's id, not {args.execution!r}") from None
-    with database(settings) as dsn:
+    with database(settings.database) as dsn:
         done = run(operate.replay_execution(dsn, execution_id))
     if done is None:
         print(f"hookwise: no finished execution {execution_id}", file=sys.stderr)
@@ -192,45 +184,41 @@ def replay_execution(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_prune(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     try:
         before = operate.parse_time(args.before, now=datetime.now(UTC))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with database(settings) as dsn:
+    with database(settings.database) as dsn:
         print(run(operate.prune(dsn, before, dry_run=args.dry_run)))
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    with database(settings) as dsn:
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    with database(settings.database) as dsn:
         print(run(operate.status(dsn)))
     return 0
 
 
-def cmd_redeliver(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    if not settings.github_app_configured:
+def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.github.app_configured:
         raise UsageError("redeliver needs the GitHub App: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
     try:
         since = operate.parse_time(args.since, now=datetime.now(UTC))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with database(settings) as dsn:
+    with database(settings.database) as dsn:
         report, ok = run(operate.redeliver(settings, dsn, since, args.dry_run, args.max))
     print(report)
     return 0 if ok else 1
 
 
-def cmd_reconcile(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    if not settings.github_app_configured:
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.github.app_configured:
         raise UsageError("reconcile needs the GitHub App: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
     if args.repo is not None and args.repo.count("/") != 1:
         raise UsageError(f"--repo takes owner/name, not {args.repo!r}")
-    with database(settings) as dsn:
+    with database(settings.database) as dsn:
         try:
             print(run(operate.reconcile(dsn, args.repo)))
         except reconcile.UnknownRepository as exc:
@@ -238,9 +226,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_setup(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    public_url = args.public_url or f"http://{settings.host}:{settings.port}"
+def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    public_url = args.public_url or f"http://{settings.web.host}:{settings.web.port}"
     if not args.public_url:
         log.warning("no --public-url: GitHub cannot send webhooks to %s", public_url)
     try:
@@ -256,21 +243,21 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rotate_key(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    if not settings.encryption_key:
+def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.database.encryption_key:
         raise UsageError("rotate-key needs HOOKWISE_ENCRYPTION_KEY: the new key, then the old ones")
-    with database(settings) as dsn:
+    with database(settings.database) as dsn:
         try:
-            print(run(credentials.rotate_key(settings, dsn)))
+            print(run(credentials.rotate_key(settings.database, dsn)))
         except CryptoError as exc:
             raise UsageError(f"{exc}; nothing was changed") from None
     return 0
 
 
-def _signed_request(args: argparse.Namespace, body: bytes) -> tuple[bytes, dict[str, str]]:
-    settings = load_settings()
-    secret = args.secret or next(iter(settings.secrets_for(args.source)), b"")
+def _signed_request(
+    args: argparse.Namespace, webhooks: WebhookSettings, body: bytes
+) -> tuple[bytes, dict[str, str]]:
+    secret = args.secret or next(iter(webhooks.secrets_for(args.source)), b"")
     if not secret:
         name = f"{args.source.upper()}_WEBHOOK_SECRET"
         raise UsageError(f"no secret to sign with: pass --secret or set {name}")
@@ -300,7 +287,7 @@ def _signed_request(args: argparse.Namespace, body: bytes) -> tuple[bytes, dict[
     return body, headers
 
 
-def cmd_send(args: argparse.Namespace) -> int:
+def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     try:
         body = Path(args.file).read_bytes()
         if args.source == "linear":
@@ -309,8 +296,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     except ValueError:
         raise UsageError(f"{args.file} is not JSON") from None
-    body, headers = _signed_request(args, body)
-    url = args.url or f"http://127.0.0.1:{load_settings().port}/webhooks/{args.source}"
+    body, headers = _signed_request(args, settings.webhooks, body)
+    url = args.url or f"http://127.0.0.1:{settings.web.port}/webhooks/{args.source}"
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
@@ -350,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="put stored events back in the queue")
     replay.add_argument("--id", action="append", help="an event id (repeatable)")
-    replay.add_argument("--status", choices=("pending", "completed", "failed", "ignored"))
+    replay.add_argument("--status", choices=statuses.REPLAYABLE)
     replay.add_argument("--event", help="event type, e.g. pull_request")
     replay.add_argument("--since", help="received since: 6h, 2d or an ISO time")
     replay.add_argument("--until", help="received before: 1h or an ISO time")
@@ -361,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("executions", help="list reactions' executions, newest first")
     runs.add_argument(
         "--status",
-        choices=("pending", "running", "completed", "failed", "cancelled", "skipped"),
+        choices=statuses.LISTED,
     )
     runs.add_argument("--pr", help="owner/repo#N: only this pull request's")
     runs.set_defaults(func=cmd_executions)
@@ -440,11 +427,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         logs.configure(
-            settings.log_level,
-            format=settings.log_format,
+            settings.logging.level,
+            format=settings.logging.format,
             secrets=logs.secret_values(settings),
         )
-        return int(args.func(args))
+        return int(args.func(args, settings))
     except UsageError as exc:
         fail(str(exc), 2)
     except NoDatabase as exc:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
 import asyncpg
 import httpx
@@ -25,7 +26,7 @@ from app.repo_config import Configs
 from app.settings import Settings
 from app.store import declared, executions, integrations, repositories
 from app.store.leases import RequestLeases
-from app.store.pool import create_pool
+from app.store.pool import connection, create_pool
 from app.workflows import builtins, sync
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,10 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
     """Open the pool, the HTTP clients and resolve integrations; close everything on exit."""
     async with AsyncExitStack() as stack:
         metrics = Metrics()
-        pool = await create_pool(dsn, size=settings.db_pool_size)
+        pool = await create_pool(dsn, size=settings.database.pool_size)
         stack.push_async_callback(pool.close)
-        async with pool.acquire() as conn:
-            ids = await integrations.ensure(conn, settings.enabled_sources)
+        async with connection(pool) as conn:
+            ids = await integrations.ensure(conn, settings.webhooks.enabled_sources)
             await executions.ensure_workflows(conn, BUILTIN_WORKFLOWS)
             await declared.store_builtins(
                 conn,
@@ -91,11 +92,11 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
                 builtins.stored_config(),
             )
         github = None
-        if settings.github_app_configured:
+        if settings.github.app_configured:
             http = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=settings.github_timeout, event_hooks=guard.hooks())
+                httpx.AsyncClient(timeout=settings.github.timeout, event_hooks=guard.hooks())
             )
-            github = GitHubApp(settings, http, metrics=metrics)
+            github = GitHubApp(settings.github, http, metrics=metrics)
             # Its own connections: callers of GitHub often hold one of the main pool. Its writes
             # (leases, a moved repository's name) wait for no WAL flush: each is said again.
             github_pool = await create_pool(
@@ -103,7 +104,7 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             )
             stack.push_async_callback(github_pool.close)
             leases = RequestLeases(
-                github_pool, ttl=LEASE_TTL, write_interval=settings.github_write_interval
+                github_pool, ttl=LEASE_TTL, write_interval=settings.github.write_interval
             )
             stack.push_async_callback(leases.close)  # before its pool closes
             github.leases = leases
@@ -111,8 +112,8 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
             await _introduce(github, stack)
         linear = await _linear(settings, pool, stack)
         model = None
-        if settings.anthropic_api_key is not None:
-            model = Model(settings, metrics=metrics)
+        if settings.model.api_key is not None:
+            model = Model(settings.model, metrics=metrics)
             stack.push_async_callback(model.close)
         yield Context(
             settings=settings,
@@ -129,9 +130,11 @@ async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
 async def _linear(
     settings: Settings, pool: asyncpg.Pool, stack: AsyncExitStack
 ) -> LinearClient | None:
-    async with pool.acquire() as conn:
+    async with connection(pool) as conn:
         try:
-            api_key = await credentials.linear_api_key(conn, settings)
+            api_key = await credentials.linear_api_key(
+                conn, settings.linear.api_key, credentials.key_ring(settings.database)
+            )
         except CryptoError as exc:
             # Not fatal: webhooks are still stored and handled; Linear is just not told.
             log.error("Linear is off: %s", exc)
@@ -141,7 +144,7 @@ async def _linear(
     http = await stack.enter_async_context(
         httpx.AsyncClient(timeout=30.0, event_hooks=guard.hooks())
     )
-    return LinearClient(http, url=settings.linear_api_url, api_key=api_key)
+    return LinearClient(http, url=settings.linear.api_url, api_key=api_key)
 
 
 async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str, url: str | None) -> None:
@@ -150,7 +153,10 @@ async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str, url: s
     calls (the next redirect or `repository` webhook says it again)."""
     try:
         async with pool.acquire(timeout=MOVE_WAIT) as conn:
-            stored = await repositories.moved(conn, github_id, full_name, url)
+            # The pool's proxy forwards every call to its Connection (app/store/pool.py).
+            stored = await repositories.moved(
+                cast(asyncpg.Connection, conn), github_id, full_name, url
+            )
     except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
         log.warning("repository %d is now %s; not stored (%s)", github_id, full_name, exc)
         return

@@ -12,9 +12,10 @@ import json
 import logging
 
 import asyncpg
+from pydantic import SecretStr
 
 from app.crypto import CryptoError, KeyRing
-from app.settings import Settings
+from app.settings import DatabaseSettings
 from app.store import credentials as store
 from app.store.pool import connect
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 LINEAR = "linear"
 
 
-def key_ring(settings: Settings) -> KeyRing | None:
+def key_ring(settings: DatabaseSettings) -> KeyRing | None:
     """The configured keys, or None when HOOKWISE_ENCRYPTION_KEY is unset."""
     if not settings.encryption_key:
         return None
@@ -48,11 +49,12 @@ def unseal(ring: KeyRing, name: str, sealed: bytes) -> dict[str, str]:
     return values
 
 
-async def linear_api_key(conn: asyncpg.Connection, settings: Settings) -> str | None:
-    """The Linear API key to use: LINEAR_API_KEY (stored when a key ring is configured), else
-    the stored one. CryptoError when the stored one cannot be read."""
-    given = settings.linear_api_key.get_secret_value() if settings.linear_api_key else None
-    ring = key_ring(settings)
+async def linear_api_key(
+    conn: asyncpg.Connection, setting: SecretStr | None, ring: KeyRing | None
+) -> str | None:
+    """The Linear API key to use: `setting` (LINEAR_API_KEY; stored when `ring`, the key ring,
+    is configured), else the stored one. CryptoError when the stored one cannot be read."""
+    given = setting.get_secret_value() if setting else None
     if ring is None:
         if given is None and await store.get(conn, LINEAR) is not None:
             log.warning("a Linear API key is stored, but HOOKWISE_ENCRYPTION_KEY is not set")
@@ -88,7 +90,7 @@ async def rotate(conn: asyncpg.Connection, ring: KeyRing) -> list[tuple[str, str
     return done
 
 
-async def rotate_key(settings: Settings, dsn: str) -> str:
+async def rotate_key(settings: DatabaseSettings, dsn: str) -> str:
     """`hookwise rotate-key`: what was re-encrypted, as lines to print."""
     ring = key_ring(settings)
     if ring is None:

@@ -73,11 +73,12 @@ def secret_values(settings: Settings) -> list[str]:
     """Every secret setting's value (and a database password on its own), longest first so a
     secret containing another is replaced whole."""
     found: set[str] = set()
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, SecretStr):
-                found.update(_variants(item.get_secret_value()))
+    for section in settings.sections():
+        for name in type(section).model_fields:
+            value = getattr(section, name)
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, SecretStr):
+                    found.update(_variants(item.get_secret_value()))
     return sorted((v for v in found if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 

@@ -12,8 +12,9 @@ from app import reconcile as reconciling
 from app import redeliver as redelivery
 from app.context import open_context
 from app.settings import Settings
-from app.store import events, executions, repositories
+from app.store import events, executions, repositories, statuses
 from app.store.pool import connect, connection
+from app.store.statuses import EventStatus, ExecutionStatus
 from app.workflows import manual
 
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -49,12 +50,12 @@ async def replay(dsn: str, selection: events.Selection, *, dry_run: bool) -> str
         ["id", "source", "event", "delivery", "was", "received"],
         [
             (
-                r["id"],
-                r["source"],
-                r["event_type"] + (f".{r['action']}" if r["action"] else ""),
-                r["delivery_id"],
-                r["status"],
-                r["received_at"].isoformat(timespec="seconds"),
+                r.id,
+                r.source,
+                r.event_type + (f".{r.action}" if r.action else ""),
+                r.delivery_id,
+                r.status,
+                r.received_at.isoformat(timespec="seconds"),
             )
             for r in rows
         ],
@@ -86,7 +87,7 @@ async def prune(dsn: str, before: datetime, *, dry_run: bool) -> str:
     )
 
 
-async def list_executions(dsn: str, *, status: str | None, pull: str | None) -> str:
+async def list_executions(dsn: str, *, status: ExecutionStatus | None, pull: str | None) -> str:
     """The latest executions (100 at most), newest first."""
     conn = await connect(dsn)
     try:
@@ -97,13 +98,13 @@ async def list_executions(dsn: str, *, status: str | None, pull: str | None) -> 
         ["id", "workflow", "pull request", "status", "attempts", "started", "why"],
         [
             (
-                r["id"],
-                r["workflow"].removeprefix("hookwise."),
-                r["subject_label"],
-                r["status"],
-                r["attempts"],
-                r["started_at"].isoformat(timespec="seconds"),
-                _one_line(r["error_message"]),
+                r.id,
+                r.workflow.removeprefix("hookwise."),
+                r.subject_label,
+                r.status,
+                r.attempts,
+                r.started_at.isoformat(timespec="seconds"),
+                _one_line(r.error_message),
             )
             for r in rows
         ],
@@ -152,8 +153,7 @@ async def status(dsn: str) -> str:
         runs = await executions.by_workflow(conn)
     finally:
         await conn.close()
-    order = ["pending", "processing", "completed", "ignored", "failed"]
-    counts = table(["status", "events"], [(s, state.counts.get(s, 0)) for s in order])
+    counts = table(["status", "events"], [(s, state.counts.get(s, 0)) for s in EventStatus])
     parts = [counts, f"\noldest pending: {_age(state.oldest_pending_seconds)}"]
     if waiting:
         parts.append("\n" + table(["waiting", "event"], [(n, e) for e, n in waiting]))
@@ -161,18 +161,16 @@ async def status(dsn: str) -> str:
         parts.append("\n" + table(["failures", "error"], [(n, e) for e, n in state.failures]))
     if troubled:
         # Skipped by the reconcile schedule (suspended) or failing: `hookwise reconcile --repo`.
-        rows = [
-            (r["full_name"], r["status"], r["failure_count"], _one_line(r["last_error"]))
-            for r in troubled
+        rows: list[tuple[object, ...]] = [
+            (r.full_name, r.status, r.failure_count, _one_line(r.last_error)) for r in troubled
         ]
         parts.append("\n" + table(["repository", "status", "failures", "last error"], rows))
     if runs:
-        states = ["pending", "running", "completed", "failed", "cancelled", "skipped"]
         rows = [
-            (name.removeprefix("hookwise."), *(runs[name].get(s, 0) for s in states))
+            (name.removeprefix("hookwise."), *(runs[name].get(s, 0) for s in statuses.LISTED))
             for name in sorted(runs)
         ]
-        parts.append("\n" + table(["executions", *states], rows))
+        parts.append("\n" + table(["executions", *statuses.LISTED], rows))
     return "\n".join(parts)
 
 

@@ -76,8 +76,8 @@ def metrics_places(settings: Settings, plan: Plan) -> list[MetricsAt]:
     when set (to scrape each process apart), else free ports on the loopback, for the gathering
     alone."""
     count = plan.web + plan.workers
-    if settings.metrics_port:
-        return [MetricsAt(settings.host, settings.metrics_port + n) for n in range(count)]
+    if settings.web.metrics_port:
+        return [MetricsAt(settings.web.host, settings.web.metrics_port + n) for n in range(count)]
     return [MetricsAt("127.0.0.1", _free_port()) for _ in range(count)]
 
 
@@ -112,13 +112,15 @@ def _worker_child(settings: Settings, dsn: str, metrics: MetricsAt) -> None:
     from app.cli import run
 
     _child_logs(settings)
-    settings = settings.model_copy(update={"host": metrics.host, "metrics_port": metrics.port})
+    settings = settings.with_changes(web={"host": metrics.host, "metrics_port": metrics.port})
     run(serving.work(settings, dsn, concurrency=None))
 
 
 def _child_logs(settings: Settings) -> None:
     logs.configure(
-        settings.log_level, format=settings.log_format, secrets=logs.secret_values(settings)
+        settings.logging.level,
+        format=settings.logging.format,
+        secrets=logs.secret_values(settings),
     )
 
 
@@ -126,11 +128,11 @@ def supervise(settings: Settings, dsn: str, plan: Plan) -> int:
     """Run the plan's processes until a stop signal or until one ends; the exit code."""
     # Binding here first settles port 0 to a real port, and fails early when it is taken. This
     # socket never listens, so the kernel gives it no connection.
-    holder = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    holder = socket.socket(socket.AF_INET6 if ":" in settings.web.host else socket.AF_INET)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    holder.bind((settings.host, settings.port))
-    settings = settings.model_copy(update={"port": holder.getsockname()[1]})
+    holder.bind((settings.web.host, settings.web.port))
+    settings = settings.with_changes(web={"port": holder.getsockname()[1]})
     places = metrics_places(settings, plan)
     children: list[BaseProcess] = []
     for n in range(plan.web):
@@ -162,8 +164,8 @@ def supervise(settings: Settings, dsn: str, plan: Plan) -> int:
             child.start()
         log.info(
             "serving webhooks on http://%s:%d with %d web and %d worker processes",
-            settings.host,
-            settings.port,
+            settings.web.host,
+            settings.web.port,
             plan.web,
             plan.workers,
             extra={"action": "processes_started", "web": plan.web, "workers": plan.workers},

@@ -36,6 +36,7 @@ import asyncpg
 
 from app.router import EventRow
 from app.store import bodies
+from app.store.statuses import EventStatus
 
 CLAIM = """
 WITH next AS (
@@ -185,7 +186,9 @@ async def try_lock(conn: asyncpg.Connection, keys: Sequence[str]) -> set[str]:
     return {record["key"] for record in await conn.fetch(TRY_LOCK, list(keys))}
 
 
-async def finish_many(conn: asyncpg.Connection, outcomes: Sequence[tuple[EventRow, str]]) -> int:
+async def finish_many(
+    conn: asyncpg.Connection, outcomes: Sequence[tuple[EventRow, EventStatus]]
+) -> int:
     """Mark each (row, 'completed' | 'ignored') in one statement; how many were marked. The
     caller holds the rows (own()), so every one it names is still its own."""
     if not outcomes:
@@ -196,7 +199,7 @@ async def finish_many(conn: asyncpg.Connection, outcomes: Sequence[tuple[EventRo
     return int(done.split()[-1])
 
 
-async def finish(conn: asyncpg.Connection, row: EventRow, status: str) -> bool:
+async def finish(conn: asyncpg.Connection, row: EventRow, status: EventStatus) -> bool:
     """Mark completed or ignored; False when the lease was lost to another worker."""
     result = await conn.execute(FINISH, row.id, row.attempts, status)
     return result == "UPDATE 1"
@@ -206,9 +209,10 @@ async def retry(
     conn: asyncpg.Connection, row: EventRow, error: str, *, max_attempts: int, delay: float
 ) -> str | None:
     """Schedule another attempt, or dead-letter after the last; returns the new status."""
-    return await conn.fetchval(
+    found: str | None = await conn.fetchval(
         RETRY, row.id, row.attempts, error[:MAX_ERROR_LENGTH], max_attempts, delay
     )
+    return found
 
 
 async def release(conn: asyncpg.Connection, row: EventRow, *, at: datetime | None = None) -> None:

@@ -24,7 +24,7 @@ import yaml
 
 from app.clients.errors import Refused
 from app.clients.github_port import RepoPort
-from app.settings import Settings
+from app.settings import ReactionSettings
 
 # A repository's port by its owner/name, as the reaction's installation sees it.
 OpenPort = Callable[[str], Awaitable[RepoPort]]
@@ -49,10 +49,10 @@ class RepoConfig:
         return any(fnmatch.fnmatch(path, pattern) for pattern in self.ignored_paths)
 
 
-def defaults(settings: Settings) -> RepoConfig:
+def defaults(settings: ReactionSettings) -> RepoConfig:
     return RepoConfig(
-        review=settings.review_enabled,
-        fix=settings.fix_enabled,
+        review=settings.review,
+        fix=settings.fix,
         fix_mode=settings.fix_mode,
         max_fix_attempts=settings.max_fix_attempts,
         model=settings.model,
@@ -138,7 +138,7 @@ class Configs:
     async def load(
         self,
         github: OpenPort,
-        settings: Settings,
+        settings: ReactionSettings,
         *,
         repo: str,
         override: dict[str, Any] | None = None,
@@ -147,7 +147,11 @@ class Configs:
 
 
 async def fetch(
-    github: OpenPort, settings: Settings, *, repo: str, override: dict[str, Any] | None = None
+    github: OpenPort,
+    settings: ReactionSettings,
+    *,
+    repo: str,
+    override: dict[str, Any] | None = None,
 ) -> RepoConfig:
     """Settings, then the installation's defaults (the owner's `.github` repository, as GitHub
     does for community files), then `override` (the repository's config_override), then the

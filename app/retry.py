@@ -22,4 +22,4 @@ class RetryLater(Exception):
 def backoff(attempts: int, *, base: float, cap: float, jitter: float | None = None) -> float:
     """Exponential backoff with jitter: base * 2^(attempts-1), capped, times 0.5-1.5."""
     jitter = random.random() if jitter is None else jitter
-    return min(cap, base * 2 ** max(attempts - 1, 0)) * (0.5 + jitter)
+    return min(cap, base * 2.0 ** max(attempts - 1, 0)) * (0.5 + jitter)

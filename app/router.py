@@ -1,12 +1,12 @@
 """Maps (source, event, action) to handlers, as gidgethub's router does for (event, action).
 
 Each app/handlers module has a Router of its own; the worker merges them. A handler is a plain
-`async def handler(event: HandlerContext) -> None` that owns no transaction and knows no HTTP.
+`async def handler(ctx: HandlerContext) -> None` that owns no transaction and knows no HTTP.
 
 An event whose state comes from GitHub rather than from its payload (hookwise's own backfill,
-reconcile and repository listing) also has one fetcher: `async def fetch(event: FetchContext)`,
+reconcile and repository listing) also has one fetcher: `async def fetch(ctx: FetchContext)`,
 run before the transaction with no connection held, whose answer the handlers get as
-`event.fetched`. So the network is asked first and the state recorded after, in one short
+`ctx.fetched`. So the network is asked first and the state recorded after, in one short
 transaction, never under a lock.
 """
 
@@ -24,6 +24,7 @@ import asyncpg
 
 if TYPE_CHECKING:
     from app.context import Context
+    from app.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class FetchContext:
     log: logging.LoggerAdapter[logging.Logger] = field(repr=False)
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.app.settings
 
 
@@ -74,7 +75,7 @@ class HandlerContext:
     fetched: Any = None
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.app.settings
 
 

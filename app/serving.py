@@ -55,12 +55,12 @@ async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) ->
     async with open_context(settings, dsn) as ctx:
         if not ctx.integration_ids:
             log.warning("no webhook source is configured: set GITHUB_WEBHOOK_SECRET")
-        raise_open_file_limit(settings.max_connections)
+        raise_open_file_limit(settings.web.max_connections)
         server = make_server(
             create_app(ctx),
-            host=settings.host,
-            port=settings.port,
-            max_connections=settings.max_connections,
+            host=settings.web.host,
+            port=settings.web.port,
+            max_connections=settings.web.max_connections,
         )
         parts: list[Part] = [(server.serve, server.stop)]
         if worker:
@@ -68,8 +68,8 @@ async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) ->
         log.info(
             "serving webhooks for %s on http://%s:%d%s",
             ", ".join(ctx.integration_ids) or "no source",
-            settings.host,
-            settings.port,
+            settings.web.host,
+            settings.web.port,
             " with a worker" if worker else "",
         )
         freeze_startup_objects()
@@ -84,21 +84,21 @@ async def serve_web_process(
     its own sharing the port (SO_REUSEPORT), its own figures on `metrics` (host, port), and
     /metrics on the shared port gathering `peers`' too. No worker, no migrations."""
     async with open_context(settings, dsn) as ctx:
-        raise_open_file_limit(settings.max_connections)
-        sock = processes.reuse_port_socket(settings.host, settings.port)
+        raise_open_file_limit(settings.web.max_connections)
+        sock = processes.reuse_port_socket(settings.web.host, settings.web.port)
         # Listening from here on: a connection waits in the backlog until the server accepts it.
         log.info(
             "web process %d listening on http://%s:%d",
             os.getpid(),
-            settings.host,
-            settings.port,
+            settings.web.host,
+            settings.web.port,
             extra={"action": "web_process_listening"},
         )
         server = make_server(
             create_app(ctx, metrics_peers=peers),
-            host=settings.host,
-            port=settings.port,
-            max_connections=settings.max_connections,
+            host=settings.web.host,
+            port=settings.web.port,
+            max_connections=settings.web.max_connections,
         )
         own = make_server(metrics_app(ctx), host=metrics[0], port=metrics[1])
         parts: list[Part] = [
@@ -115,11 +115,15 @@ async def serve_web_process(
 async def work(settings: Settings, dsn: str, *, concurrency: int | None) -> None:
     async with open_context(settings, dsn) as ctx:
         parts = worker_parts(ctx, concurrency=concurrency)
-        if settings.metrics_port:
-            server = make_server(metrics_app(ctx), host=settings.host, port=settings.metrics_port)
+        if settings.web.metrics_port:
+            server = make_server(
+                metrics_app(ctx), host=settings.web.host, port=settings.web.metrics_port
+            )
             parts.append((server.serve, server.stop))
             log.info(
-                "serving metrics on http://%s:%d/metrics", settings.host, settings.metrics_port
+                "serving metrics on http://%s:%d/metrics",
+                settings.web.host,
+                settings.web.metrics_port,
             )
         freeze_startup_objects()
         await run_together(parts)
@@ -142,7 +146,7 @@ def worker_parts(ctx: Context, *, concurrency: int | None) -> list[Part]:
     parts: list[Part] = [(runner.run, runner.stop)]
     parts.extend(reconcile_parts(ctx))
     parts.extend(schedule_parts(ctx))
-    every = ctx.settings.redeliver_every
+    every = ctx.settings.worker.redeliver_every
     if every and ctx.github is not None:
         github = ctx.github
 
@@ -158,7 +162,7 @@ def worker_parts(ctx: Context, *, concurrency: int | None) -> list[Part]:
 
 def reconcile_parts(ctx: Context) -> list[Part]:
     """Queue a reconcile of each repository not looked at for HOOKWISE_RECONCILE_EVERY."""
-    every = ctx.settings.reconcile_every
+    every = ctx.settings.worker.reconcile_every
     if not every or ctx.github is None:
         return []
     interval = timedelta(seconds=every)

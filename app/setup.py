@@ -30,7 +30,7 @@ from starlette.routing import Route
 from app.clients.github import app_jwt
 from app.clients.urls import part
 from app.http.server import make_server
-from app.settings import Settings
+from app.settings import GitHubSettings, Settings
 from app.signals import stop_on_signals
 
 log = logging.getLogger("hookwise")
@@ -104,7 +104,7 @@ def write_env(path: Path, values: Mapping[str, str]) -> None:
 
 @dataclass
 class Flow:
-    settings: Settings
+    settings: GitHubSettings
     env_file: Path
     manifest: dict[str, Any]
     form_action: str
@@ -161,21 +161,21 @@ async def callback(request: Request, *, flow: Flow) -> HTMLResponse:
     )
 
 
-async def exchange(settings: Settings, code: str) -> dict[str, Any]:
+async def exchange(settings: GitHubSettings, code: str) -> dict[str, Any]:
     """POST /app-manifests/{code}/conversions: the one-time code for the App's credentials."""
-    url = f"{settings.github_api_url}/app-manifests/{part(code)}/conversions"
+    url = f"{settings.api_url}/app-manifests/{part(code)}/conversions"
     headers = {"Accept": "application/vnd.github+json", "User-Agent": "hookwise"}
     try:
-        async with httpx.AsyncClient(timeout=settings.github_timeout) as client:
+        async with httpx.AsyncClient(timeout=settings.timeout) as client:
             response = await client.post(url, headers=headers)
     except httpx.HTTPError as exc:
-        raise SetupError(f"cannot reach {settings.github_api_url}: {exc}") from None
+        raise SetupError(f"cannot reach {settings.api_url}: {exc}") from None
     if response.status_code != 201:
         raise SetupError(f"GitHub answered {response.status_code} to the code exchange")
     return dict(response.json())
 
 
-async def set_webhook_secret(settings: Settings, app: Mapping[str, Any]) -> str:
+async def set_webhook_secret(settings: GitHubSettings, app: Mapping[str, Any]) -> str:
     """Give the new App's webhook a secret of our making; returns it.
 
     GitHub's manifest conversion may answer `"webhook_secret": null` (its OpenAPI description
@@ -184,7 +184,7 @@ async def set_webhook_secret(settings: Settings, app: Mapping[str, Any]) -> str:
     SetupError, saying what to do by hand, when GitHub does not take it.
     """
     secret = secrets.token_hex(32)
-    url = f"{settings.github_api_url}/app/hook/config"
+    url = f"{settings.api_url}/app/hook/config"
     headers = {
         "Accept": "application/vnd.github+json",
         "User-Agent": "hookwise",
@@ -195,10 +195,10 @@ async def set_webhook_secret(settings: Settings, app: Mapping[str, Any]) -> str:
         f" ({app.get('html_url', 'on GitHub')}) and put it in GITHUB_WEBHOOK_SECRET"
     )
     try:
-        async with httpx.AsyncClient(timeout=settings.github_timeout) as client:
+        async with httpx.AsyncClient(timeout=settings.timeout) as client:
             response = await client.patch(url, headers=headers, json={"secret": secret})
     except httpx.HTTPError as exc:
-        raise SetupError(f"{manual}: cannot reach {settings.github_api_url} ({exc})") from None
+        raise SetupError(f"{manual}: cannot reach {settings.api_url} ({exc})") from None
     if response.status_code != 200:
         raise SetupError(f"{manual}: GitHub answered {response.status_code} to setting one")
     return secret
@@ -208,10 +208,10 @@ async def run_setup(
     settings: Settings, *, env_file: Path, public_url: str, org: str | None, name: str
 ) -> str:
     """Serve the local pages until the App exists; returns its installation URL."""
-    local = f"http://{settings.host}:{settings.port}"
-    web = settings.github_web_url
+    local = f"http://{settings.web.host}:{settings.web.port}"
+    web = settings.github.web_url
     flow = Flow(
-        settings=settings,
+        settings=settings.github,
         env_file=env_file,
         manifest=manifest(name=name, public_url=public_url, redirect_url=f"{local}/callback"),
         form_action=f"{web}/organizations/{part(org)}/settings/apps/new"
@@ -224,9 +224,9 @@ async def run_setup(
             Route("/callback", partial(callback, flow=flow)),
         ]
     )
-    server = make_server(app, host=settings.host, port=settings.port)
+    server = make_server(app, host=settings.web.host, port=settings.web.port)
     # Listening before we say so: whoever follows the printed link finds the page.
-    sock = socket.create_server((settings.host, settings.port))
+    sock = socket.create_server((settings.web.host, settings.web.port))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     log.info(
         "open %s/ in a browser to create the GitHub App",

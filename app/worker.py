@@ -35,11 +35,14 @@ from app.store import attempts, executions
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
 from app.store.executions import Execution
 from app.store.pool import connect, connection
+from app.store.statuses import EventStatus
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "hookwise_events"
 LISTENER_PING = 30.0
+# What ends the listener's connection: the database gone, or the server ending the session.
+LISTENER_LOST: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError)
 
 
 class LeaseLost(Exception):
@@ -93,9 +96,9 @@ class Worker:
     def __init__(self, ctx: Context, router: Router, *, concurrency: int | None = None) -> None:
         self.ctx = ctx
         self.router = router
-        self.concurrency = concurrency or ctx.settings.worker_concurrency
-        self.batch = ctx.settings.worker_batch
-        self.execution_concurrency = ctx.settings.execution_concurrency
+        self.concurrency = concurrency or ctx.settings.worker.concurrency
+        self.batch = ctx.settings.worker.batch
+        self.execution_concurrency = ctx.settings.worker.execution_concurrency
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         # Set once LISTEN is on, or once the first attempt failed: then polling has to do.
@@ -144,7 +147,7 @@ class Worker:
             log.info("worker stopped", extra={"action": "worker_stopped"})
 
     async def _loop(self) -> None:
-        settings = self.ctx.settings
+        settings = self.ctx.settings.worker
         while not self._stop.is_set():
             self._wake.clear()
             self._rounds += 1
@@ -160,7 +163,7 @@ class Worker:
         """Claim events while an event slot is free; an execution only when a free slot found
         no event due. Events first: the recorded state never waits behind a reaction, and
         under a backlog the reactions wait for the state (they run on the same cores)."""
-        lease = self.ctx.settings.lease_seconds
+        lease = self.ctx.settings.worker.lease_seconds
         while not self._stop.is_set():
             events_free = len(self._tasks) - len(self._executions) < self.concurrency
             executions_free = len(self._executions) < self.execution_concurrency
@@ -318,7 +321,7 @@ class Worker:
                 if not busy.intersection(attempt.keys):
                     ended.append((attempt, await self._run(conn, attempt)))
             await queue.finish_many(
-                conn, [(a.row, outcome.status) for a, outcome in ended if outcome.done]
+                conn, [(a.row, EventStatus(outcome.status)) for a, outcome in ended if outcome.done]
             )
         # Committed: from here on nothing of these is to be given back on a shutdown.
         for attempt, _ in ended:
@@ -332,7 +335,9 @@ class Worker:
                 if attempt.keys:
                     await conn.execute(LOCK_ALL, attempt.keys)
                 outcome = await self._run(conn, attempt)
-                if outcome.done and not await queue.finish(conn, attempt.row, outcome.status):
+                if outcome.done and not await queue.finish(
+                    conn, attempt.row, EventStatus(outcome.status)
+                ):
                     raise LeaseLost
         except LeaseLost:
             attempt.ended = True
@@ -349,7 +354,7 @@ class Worker:
         """The event's handlers under a savepoint, inside the caller's transaction. A failure
         rolls back to the savepoint and is recorded in the same transaction: rescheduled
         (RetryLater, the attempt given back), retried with backoff, or dead-lettered."""
-        row, settings = attempt.row, self.ctx.settings
+        row, settings = attempt.row, self.ctx.settings.worker
         began = time.monotonic()
         try:
             async with conn.transaction():
@@ -487,7 +492,7 @@ class Worker:
 
     async def _retry(self, attempt: Attempt, exc: Exception) -> None:
         """Record a failure that ended the attempt's transaction, on a connection of its own."""
-        settings = self.ctx.settings
+        settings = self.ctx.settings.worker
         row = attempt.row
         delay = backoff(
             row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
@@ -521,7 +526,7 @@ class Worker:
     async def _shutdown(self) -> None:
         if not self._tasks:
             return
-        grace = self.ctx.settings.shutdown_grace
+        grace = self.ctx.settings.worker.shutdown_grace
         log.info("waiting up to %.0fs for %d events", grace, len(self._tasks))
         _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
         for task in pending:
@@ -540,12 +545,12 @@ class Worker:
                 log.warning("listener cannot connect: %s", exc, extra={"action": "listen_failed"})
                 self._listening.set()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.ctx.settings.poll_interval)
+                delay = min(delay * 2, self.ctx.settings.worker.poll_interval)
                 continue
             delay = 0.5
             try:
                 await self._listen_on(conn)
-            except (*UNAVAILABLE_ERRORS, asyncpg.PostgresError) as exc:
+            except LISTENER_LOST as exc:
                 log.warning("listener lost its connection: %s", type(exc).__name__)
             finally:
                 await _close_quietly(conn)
@@ -568,5 +573,5 @@ class Worker:
 async def _close_quietly(conn: asyncpg.Connection) -> None:
     try:
         await asyncio.wait_for(conn.close(), timeout=5)
-    except (*UNAVAILABLE_ERRORS, asyncpg.PostgresError):
+    except LISTENER_LOST:
         conn.terminate()

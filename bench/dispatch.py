@@ -569,15 +569,15 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
     starts = HandlerStarts()
     # The timing handler first, so it runs before the real handlers of the same event.
     router = Router(starts.router(), default_router())
-    settings = Settings(
-        database_url=dsn,
-        github_webhook_secret=secret,
+    settings = Settings().with_env(
+        DATABASE_URL=dsn,
+        GITHUB_WEBHOOK_SECRET=secret,
         # Named, so a HOOKWISE_SOURCES in the caller's environment cannot ask for Linear too.
-        sources=("github",),
-        worker_concurrency=opts.concurrency,
-        poll_interval=opts.poll_interval,
+        HOOKWISE_SOURCES=("github",),
+        HOOKWISE_WORKER_CONCURRENCY=opts.concurrency,
+        HOOKWISE_POLL_INTERVAL=opts.poll_interval,
         # Every slot holds a connection for its event; the claim needs one more.
-        db_pool_size=max(10, opts.concurrency + 2),
+        HOOKWISE_DB_POOL_SIZE=max(10, opts.concurrency + 2),
     )
     async with AsyncExitStack() as stack:
         if opts.reactions:
@@ -658,10 +658,10 @@ async def with_reactions(settings: Settings, scope: Scope, opts: Options) -> Any
         yield with_github(
             settings,
             github,
-            anthropic_api_key=fakes.model_key,
-            anthropic_base_url=fakes.model_url,
-            review_enabled=True,
-            github_write_interval=0.0,
+            ANTHROPIC_API_KEY=fakes.model_key,
+            ANTHROPIC_BASE_URL=fakes.model_url,
+            HOOKWISE_REVIEW=True,
+            HOOKWISE_GITHUB_WRITE_INTERVAL=0.0,
         )
     finally:
         with suppress(OSError):

@@ -23,8 +23,8 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def with_admin(settings: Settings, **changes: Any) -> Settings:
-    values = settings.model_dump() | {"admin_token": TOKEN}
-    return Settings(**(values | changes))
+    """`settings` with /admin on; `changes` by environment name (settings.with_env)."""
+    return settings.with_env(**({"HOOKWISE_ADMIN_TOKEN": TOKEN} | changes))
 
 
 async def post_github(

@@ -49,11 +49,11 @@ async def db(dsn: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture
 def settings(dsn: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=dsn,
-        data_dir=tmp_path,
-        github_webhook_secret=GITHUB_SECRET,
-        linear_webhook_secret=LINEAR_SECRET,
+    return Settings().with_env(
+        DATABASE_URL=dsn,
+        HOOKWISE_DATA_DIR=tmp_path,
+        GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
+        LINEAR_WEBHOOK_SECRET=LINEAR_SECRET,
     )
 
 
@@ -72,17 +72,18 @@ async def fake_github() -> AsyncIterator[FakeGitHub]:
 
 
 def with_github(settings: Settings, fake: FakeGitHub, **changes: object) -> Settings:
-    """The same settings with hookwise registered as the fake's GitHub App."""
-    values = settings.model_dump() | {
-        "github_api_url": fake.url,
-        "github_url": fake.url,
-        "github_app_id": str(fake.app_id),
-        "github_private_key": fake.private_key_pem,
-        "github_timeout": 2.0,
-        "github_retry_seconds": 0.01,
-        "github_write_interval": 0.01,
+    """The same settings with hookwise registered as the fake's GitHub App; `changes` by
+    environment name, as settings.with_env takes them."""
+    values = {
+        "GITHUB_API_URL": fake.url,
+        "GITHUB_URL": fake.url,
+        "GITHUB_APP_ID": str(fake.app_id),
+        "GITHUB_PRIVATE_KEY": fake.private_key_pem,
+        "HOOKWISE_GITHUB_TIMEOUT": 2.0,
+        "HOOKWISE_GITHUB_RETRY_SECONDS": 0.01,
+        "HOOKWISE_GITHUB_WRITE_INTERVAL": 0.01,
     }
-    return Settings(**(values | changes))
+    return settings.with_env(**(values | changes))
 
 
 @pytest.fixture

@@ -110,9 +110,9 @@ def later(stamp: str | None) -> str:
 
 
 def linear_settings(settings: Settings, github: FakeGitHub, linear: FakeLinear | None, **more):
-    values: dict[str, Any] = {"poll_interval": 3600.0}
+    values: dict[str, Any] = {"HOOKWISE_POLL_INTERVAL": 3600.0}
     if linear is not None:
-        values |= {"linear_api_key": linear.api_key, "linear_api_url": linear.url}
+        values |= {"LINEAR_API_KEY": linear.api_key, "LINEAR_API_URL": linear.url}
     return with_github(settings, github, **(values | more))
 
 

@@ -112,12 +112,12 @@ class World:
 
 def ai_settings(settings: Settings, github: FakeGitHub, model: FakeAnthropic, **more: Any):
     values = {
-        "anthropic_api_key": model.api_key,
-        "anthropic_base_url": model.url,
-        "anthropic_retry_seconds": 0.01,
-        "review_enabled": True,
-        "fix_enabled": True,
-        "poll_interval": 3600.0,
+        "ANTHROPIC_API_KEY": model.api_key,
+        "ANTHROPIC_BASE_URL": model.url,
+        "HOOKWISE_ANTHROPIC_RETRY_SECONDS": 0.01,
+        "HOOKWISE_REVIEW": True,
+        "HOOKWISE_FIX": True,
+        "HOOKWISE_POLL_INTERVAL": 3600.0,
     }
     return with_github(settings, github, **(values | more))
 

@@ -31,7 +31,7 @@ from app.clients import guard
 from app.clients.errors import RateLimited
 from app.metrics import Metrics
 from app.retry import backoff
-from app.settings import Settings
+from app.settings import ModelSettings
 
 
 class ModelError(Exception):
@@ -88,7 +88,7 @@ class Answer:
     cost_usd: Decimal
 
 
-_TYPES = {
+_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
     "number": (int, float),
     "integer": int,
@@ -124,18 +124,18 @@ def _status(exc: anthropic.APIError) -> str:
 
 
 class Model:
-    def __init__(self, settings: Settings, *, metrics: Metrics | None = None) -> None:
-        assert settings.anthropic_api_key is not None
+    def __init__(self, settings: ModelSettings, *, metrics: Metrics | None = None) -> None:
+        assert settings.api_key is not None
         self._client = anthropic.AsyncAnthropic(
-            api_key=settings.anthropic_api_key.get_secret_value(),
-            base_url=settings.anthropic_base_url,
+            api_key=settings.api_key.get_secret_value(),
+            base_url=settings.base_url,
             max_retries=0,
             timeout=120.0,
             http_client=anthropic.DefaultAsyncHttpxClient(event_hooks=guard.hooks()),
         )
-        self._tries = settings.anthropic_max_retries + 1
-        self._retry_seconds = settings.anthropic_retry_seconds
-        self._prices = PRICES | {k: (str(i), str(o)) for k, (i, o) in settings.model_prices.items()}
+        self._tries = settings.max_retries + 1
+        self._retry_seconds = settings.retry_seconds
+        self._prices = PRICES | {k: (str(i), str(o)) for k, (i, o) in settings.prices.items()}
         self._fallback = (
             Decimal(str(settings.price_input_per_mtok)),
             Decimal(str(settings.price_output_per_mtok)),

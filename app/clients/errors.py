@@ -17,7 +17,9 @@ tree, so reactions never catch a library's exceptions.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anthropic
 import httpx
@@ -59,7 +61,8 @@ class Unavailable(RemoteError):
 
 def _anthropic_reason(exc: anthropic.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    found = body.get("error")
+    error: dict[str, Any] = found if isinstance(found, dict) else {}
     message = str(error.get("message") or exc.message)
     kind = str(error.get("type") or "")
     if exc.status_code == 404 and (kind == "not_found_error" or "model" in message):
@@ -76,7 +79,7 @@ def _anthropic_reason(exc: anthropic.APIStatusError) -> str:
     return f"{kind or 'error'}: {message}"
 
 
-def _retry_after(headers: httpx.Headers, now: datetime) -> datetime:
+def _retry_after(headers: Mapping[str, str], now: datetime) -> datetime:
     value = headers.get("retry-after", "")
     try:
         return now + timedelta(seconds=max(float(value), 1.0))

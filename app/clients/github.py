@@ -40,7 +40,7 @@ from app.clients import errors
 from app.clients.urls import part, repo_url
 from app.metrics import Metrics
 from app.retry import backoff
-from app.settings import Settings
+from app.settings import GitHubSettings
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,9 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         retry_seconds: float = 0.5,
         on_moved: Moved | None = None,
     ) -> None:
-        super().__init__(client, REQUESTER, oauth_token=oauth_token, base_url=base_url)
+        # gidgethub types its client as httpx2's AsyncClient when httpx2 is installed (the
+        # anthropic SDK brings it); it only calls `client.request(...)`, which httpx's has too.
+        super().__init__(client, REQUESTER, oauth_token=oauth_token, base_url=base_url)  # type: ignore[arg-type]
         self._throttle = throttle
         self._metrics = metrics
         self._installation = installation
@@ -321,15 +323,15 @@ class GitHubApp:
     """The App's credentials, its token cache and its per-installation throttles."""
 
     def __init__(
-        self, settings: Settings, http: httpx.AsyncClient, *, metrics: Metrics | None = None
+        self, settings: GitHubSettings, http: httpx.AsyncClient, *, metrics: Metrics | None = None
     ) -> None:
         self._http = http
         self._metrics = metrics or Metrics()
-        self._base_url = settings.github_api_url
-        self._retry_seconds = settings.github_retry_seconds
-        self._write_interval = settings.github_write_interval
-        self._issuer = settings.github_client_id or settings.github_app_id or ""
-        self._private_key = settings.github_private_key_pem()
+        self._base_url = settings.api_url
+        self._retry_seconds = settings.retry_seconds
+        self._write_interval = settings.write_interval
+        self._issuer = settings.client_id or settings.app_id or ""
+        self._private_key = settings.private_key_pem()
         self._jwt: tuple[str, float] | None = None
         self._tokens: dict[int, Token] = {}
         self._pending: dict[int, asyncio.Task[Token]] = {}

@@ -284,7 +284,7 @@ def _name(ctx: HandlerContext) -> str:
 
 
 async def _refused(ctx: HandlerContext, repository: Watched, error: str) -> None:
-    settings = ctx.settings
+    settings = ctx.settings.worker
     status, failures = await repositories.poll_failed(
         ctx.conn,
         repository.id,

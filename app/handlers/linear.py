@@ -68,20 +68,20 @@ def issue_of(
 @router.register("linear", "Issue", "create")
 @router.register("linear", "Issue", "update")
 @router.register("linear", "Issue", "remove")
-async def issue(event: HandlerContext) -> None:
-    removed = event.event.action == "remove"
+async def issue(ctx: HandlerContext) -> None:
+    removed = ctx.event.action == "remove"
     row = issue_of(
-        event.payload,
-        received_at=event.event.received_at,
+        ctx.payload,
+        received_at=ctx.event.received_at,
         removed=removed,
-        arrival=event.event.arrival,
+        arrival=ctx.event.arrival,
     )
     if row is None:
-        event.log.warning("Linear Issue %s without an id or identifier", event.event.action)
+        ctx.log.warning("Linear Issue %s without an id or identifier", ctx.event.action)
         return
-    outcome = await linear_issues.upsert(event.conn, row)
+    outcome = await linear_issues.upsert(ctx.conn, row)
     if outcome != "inserted":
         return
     # The workflow engine, after this handler, starts hookwise.linear_sync for each of them.
-    for pull in await links.open_pulls_mentioning(event.conn, row.identifier):
-        await relink(event.conn, event.log, pull)
+    for pull in await links.open_pulls_mentioning(ctx.conn, row.identifier):
+        await relink(ctx.conn, ctx.log, pull)

@@ -14,19 +14,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-import asyncpg
-
 from app.analysis.links import mentions
 from app.router import HandlerContext, Router
 from app.store import linear_issues, links
 from app.store.linear_issues import LinearIssue
 from app.store.links import Link, Linked, PullText
+from app.store.pool import Queries
 
 router = Router()
 
 
 async def relink(
-    conn: asyncpg.Connection,
+    conn: Queries,
     log: logging.LoggerAdapter[logging.Logger],
     pull: PullText,
     issues: Mapping[str, LinearIssue] | None = None,
@@ -56,8 +55,8 @@ async def relink(
 @router.register("github", "pull_request", "reopened")
 @router.register("github", "pull_request", "synchronize")
 @router.register("github", "pull_request", "closed")
-async def link_pull_request(event: HandlerContext) -> None:
-    pull = await links.pull(event.conn, event.payload["pull_request"]["id"])
+async def link_pull_request(ctx: HandlerContext) -> None:
+    pull = await links.pull(ctx.conn, ctx.payload["pull_request"]["id"])
     if pull is None:
         return
-    await relink(event.conn, event.log, pull)
+    await relink(ctx.conn, ctx.log, pull)

@@ -40,6 +40,7 @@ from app.repo_config import settings_of
 from app.settings import SOURCES
 from app.store import attempts, bodies, browse, declared, events, repositories, workflow_views
 from app.store.pool import connection
+from app.store.statuses import EventStatus
 from app.workflows import manual
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ def delivery_filter(query: Mapping[str, str], *, now: datetime) -> browse.Delive
     if source is not None and source not in SOURCES:
         raise BadInput(f"unknown source {source!r}")
     status = query.get("status") or None
-    if status is not None and status not in browse.STATUSES:
+    if status is not None and status not in tuple(EventStatus):
         raise BadInput(f"unknown status {status!r}")
     times = {}
     for name in ("since", "until"):
@@ -261,7 +262,7 @@ async def deliveries_page(request: Request, admin: Admin) -> Response:
     values: dict[str, Any] = {
         "filters": filters,
         "sources": SOURCES,
-        "statuses": browse.STATUSES,
+        "statuses": tuple(EventStatus),
         "rows": [],
         "error": None,
         "number": 1,
@@ -309,12 +310,12 @@ async def delivery_page(request: Request, admin: Admin) -> Response:
         failures = await attempts.of_event(conn, event_id) if event is not None else []
     if event is None:
         return admin.not_found(request, f"No stored delivery has id {event_id}.")
-    payload, cut = pretty(bodies.unpack(event["body_encoding"], event["body"]))
+    payload, cut = pretty(bodies.unpack(event.body_encoding, event.body))
     return admin.render(
         request,
         "delivery.html",
         event=event,
-        headers=sorted((event["headers"] or {}).items()),
+        headers=sorted((event.headers or {}).items()),
         payload=payload,
         cut=cut,
         failures=failures,
@@ -329,7 +330,7 @@ async def replay(request: Request, admin: Admin, form: Form) -> Response:
     log.info(
         "admin replay of %s: %s",
         event_id,
-        f"was {replayed[0]['status']}" if replayed else "not replayed",
+        f"was {replayed[0].status}" if replayed else "not replayed",
         extra={"action": "admin_replay", "event_id": str(event_id)},
     )
     # An event a worker holds is left alone by replay; the page says so.
@@ -365,7 +366,7 @@ async def pull_page(request: Request, admin: Admin) -> Response:
         target = await workflow_views.pull_target(conn, pull_id)
         runnable = []
         if target is not None:
-            repository = {"id": target["github_id"], "full_name": target["full_name"]}
+            repository = {"id": target.github_id, "full_name": target.full_name}
             scopes = declared.scopes_of(repository)
             runnable = await workflow_views.manual_for(conn, scopes)
     if pull is None:
@@ -388,7 +389,7 @@ async def run_workflow(request: Request, admin: Admin, form: Form) -> Response:
         target = await workflow_views.pull_target(conn, pull_id)
         if target is None:
             return admin.not_found(request, f"No pull request has id {pull_id}.")
-        pull = f"{target['full_name']}#{target['pr_number']}"
+        pull = f"{target.full_name}#{target.pr_number}"
         try:
             started = await manual.run_on_pull(conn, name, pull, asked_by="admin")
         except manual.CannotRun as exc:
@@ -420,7 +421,7 @@ async def workflows_page(request: Request, admin: Admin) -> Response:
         stats=stats,
         recent=recent,
         declared=found,
-        problems=[(row, _json(row["problems"])) for row in problems],
+        problems=[(row, _json(row.problems)) for row in problems],
     )
 
 
@@ -444,13 +445,13 @@ async def settings_page(request: Request, admin: Admin) -> Response:
         row = await repositories.with_override(conn, repository_id)
     if row is None:
         return admin.not_found(request, f"No repository has id {repository_id}.")
-    override = row["config_override"]
+    override = row.config_override
     text = yaml.safe_dump(override, sort_keys=True) if override else ""
     return admin.render(
         request,
         "settings.html",
         repository_id=repository_id,
-        full_name=row["full_name"],
+        full_name=row.full_name,
         text=text,
         error=None,
         saved=request.query_params.get("saved") == "1",
@@ -470,13 +471,13 @@ async def save_settings(request: Request, admin: Admin, form: Form) -> Response:
         if error is None:
             await repositories.set_config_override(conn, repository_id, data)
     if error is not None:
-        values = {"full_name": row["full_name"], "text": text, "error": error, "saved": False}
+        values = {"full_name": row.full_name, "text": text, "error": error, "saved": False}
         return admin.render(
             request, "settings.html", status=400, repository_id=repository_id, **values
         )
     log.info(
         "admin set the settings override of %s",
-        row["full_name"],
+        row.full_name,
         extra={"action": "admin_config_override"},
     )
     return redirect(f"/admin/repositories/{repository_id}/settings?saved=1")
@@ -547,7 +548,7 @@ async def redeliver_one(request: Request, admin: Admin, form: Form) -> Response:
 
 def routes(ctx: Context) -> list[Route]:
     """The admin pages, templates loaded now; none at all without HOOKWISE_ADMIN_TOKEN."""
-    token = ctx.settings.admin_token
+    token = ctx.settings.admin.token
     if token is None:
         return []
     admin = Admin(

@@ -23,10 +23,10 @@ from app.metrics import CONTENT_TYPE, Family, Gauge, merge
 from app.store import events
 from app.store.errors import StoreUnavailable
 from app.store.pool import connection
+from app.store.statuses import EventStatus
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("pending", "processing", "completed", "ignored", "failed")
 # A peer that does not answer in this long is left out of the scrape (and logged).
 PEER_TIMEOUT = 2.0
 
@@ -43,7 +43,7 @@ async def queue_families(ctx: Context) -> list[Family]:
         return [up]
     up.set(1)
     depth = Gauge("hookwise_queue_events", "Stored events by status.", ("status",))
-    for status in STATUSES:
+    for status in EventStatus:
         depth.set(state.counts.get(status, 0), status=status)
     oldest = Gauge(
         "hookwise_queue_oldest_pending_seconds",
@@ -54,7 +54,7 @@ async def queue_families(ctx: Context) -> list[Family]:
 
 
 def authorized(request: Request, ctx: Context) -> bool:
-    token = ctx.settings.metrics_token
+    token = ctx.settings.admin.metrics_token
     if token is None:
         return True
     given = request.headers.get("authorization", "").encode()

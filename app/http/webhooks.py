@@ -54,19 +54,19 @@ class UnknownSource(WebhookError):
 def parsers(ctx: Context) -> dict[str, tuple[HeaderCheck, Parser]]:
     """For each enabled source: the check of its headers alone (made before reading the body)
     and its signature-checking parser, secrets bound."""
-    settings = ctx.settings
+    webhooks = ctx.settings.webhooks
     known: dict[str, tuple[HeaderCheck, Parser]] = {
         "github": (
             check_github_headers,
-            partial(parse_github, secrets=settings.secrets_for("github")),
+            partial(parse_github, secrets=webhooks.secrets_for("github")),
         ),
         "linear": (
             check_linear_headers,
             partial(
                 parse_linear,
-                secrets=settings.secrets_for("linear"),
-                tolerance=settings.linear_timestamp_tolerance,
-                retry_window=settings.linear_retry_window,
+                secrets=webhooks.secrets_for("linear"),
+                tolerance=webhooks.linear_timestamp_tolerance,
+                retry_window=webhooks.linear_retry_window,
             ),
         ),
     }
@@ -74,7 +74,7 @@ def parsers(ctx: Context) -> dict[str, tuple[HeaderCheck, Parser]]:
 
 
 def lanes(ctx: Context) -> Lanes:
-    settings = ctx.settings
+    settings = ctx.settings.web
     return Lanes.sized(
         *settings.body_lanes,
         threshold=settings.large_body_bytes,
@@ -125,7 +125,7 @@ class Webhooks:
         try:
             await self.receive(path.removeprefix(PREFIX), scope, receive, send)
         except WebhookError as exc:
-            client = client_address(scope, self.ctx.settings.client_ip_header)
+            client = client_address(scope, self.ctx.settings.web.client_ip_header)
             self.refusals.log(
                 exc, method=scope["method"], path=path, client=client, now=time.monotonic()
             )
@@ -141,7 +141,7 @@ class Webhooks:
     async def receive(self, source: str, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.monotonic()
         metrics = self.ctx.metrics
-        settings = self.ctx.settings
+        settings = self.ctx.settings.web
         try:
             found = self.parsers.get(source)
             if found is None:

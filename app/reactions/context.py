@@ -15,11 +15,13 @@ from uuid import UUID
 
 from app.store import executions, repositories
 from app.store.executions import Execution
+from app.store.pool import Queries
 
 if TYPE_CHECKING:
     from app.clients.github_port import RepoPort
     from app.context import Context
     from app.repo_config import RepoConfig
+    from app.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,11 @@ class ReactionContext:
     payload: Mapping[str, Any]
     app: Context
     log: logging.LoggerAdapter[logging.Logger] = field(repr=False)
-    # Typed as a connection so the store's functions take it; each call is its own statement.
-    conn: Any = field(repr=False, default=None)
+    # Each call is its own statement: the store functions a reaction calls take `Queries`.
+    conn: Queries = field(repr=False)
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.app.settings
 
     @property
@@ -55,7 +57,9 @@ class ReactionContext:
         """`repo`'s configuration: settings, the owner's file, the override set on /admin,
         the repository's own file (app/repo_config.py)."""
         override = await repositories.config_override(self.conn, repo)
-        return await self.app.configs.load(self.github, self.settings, repo=repo, override=override)
+        return await self.app.configs.load(
+            self.github, self.settings.reactions, repo=repo, override=override
+        )
 
     async def step(self, step: str, message: str, *, level: str = "INFO", **metadata: Any) -> None:
         """One line of execution_logs: what the reaction did (diff fetched, model asked, …)."""

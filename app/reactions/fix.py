@@ -35,7 +35,7 @@ from app.reactions.context import ReactionContext
 from app.reactions.review import MARKER, MAX_BODY, clip
 from app.repo_config import RepoConfig
 from app.store import analyses, reviews
-from app.store.analyses import Analysis, FixAttempt
+from app.store.analyses import Analysis, FixAttempt, StoredCheckRun
 
 FAILED = frozenset({"failure", "timed_out"})
 CONFIDENT = 0.6
@@ -118,7 +118,7 @@ async def run_analysis(ctx: ReactionContext, *, asked: bool = False) -> str:
     assert app.model is not None
     await clean_slate(ctx)
     stored = await analyses.check_run(ctx.conn, run["id"])
-    if stored is None or stored["pr_id"] is None:
+    if stored is None or stored.pr_id is None:
         return "no pull request to suggest a fix on"
     github = await ctx.github(payload["repository"]["full_name"])
     config = await ctx.repo_config(github.repo)
@@ -142,7 +142,7 @@ async def run_button(ctx: ReactionContext) -> str:
         return "not our check run"
     await clean_slate(ctx)
     stored = await analyses.check_run(ctx.conn, int(ours["external_id"]))
-    if stored is None or stored["pr_id"] is None:
+    if stored is None or stored.pr_id is None:
         return "the failing check run is not stored"
     github = await ctx.github(payload["repository"]["full_name"])
     failing = await github.check_run(ours["external_id"])
@@ -152,14 +152,14 @@ async def run_button(ctx: ReactionContext) -> str:
     wanted = (payload.get("requested_action") or {}).get("identifier", "reanalyse")
     if wanted != APPLY_FIX["identifier"]:
         return await analyst.respond(again=True)
-    latest = await analyses.latest(ctx.conn, stored["id"])
-    if latest is None or not latest["patch"]:
+    latest = await analyses.latest(ctx.conn, stored.id)
+    if latest is None or not latest.patch:
         await report.show("Nothing to apply", "There is no proposed fix for this failure yet.")
         return "nothing to apply"
-    if stored["is_fork"]:
+    if stored.is_fork:
         await report.show("Not applied", "The branch is on a fork; hookwise never pushes there.")
         return "not applied: fork"
-    outcome = await analyst.commit(latest["id"], latest["patch"])
+    outcome = await analyst.commit(latest.id, latest.patch)
     await report.show(f"{failing['name']}: fix requested", outcome)
     return outcome
 
@@ -230,15 +230,15 @@ class Analyst:
         ctx: ReactionContext,
         github: RepoPort,
         run: Mapping[str, Any],
-        stored: Mapping[str, Any],
+        stored: StoredCheckRun,
         config: RepoConfig,
         report: Report,
     ) -> None:
         self.ctx, self.port, self.repo = ctx, github, github.repo
         self.run, self.stored, self.config, self.report = run, stored, config, report
         self.base = Analysis(
-            check_run_id=stored["id"],
-            pull_request_id=stored["pr_id"],
+            check_run_id=stored.id,
+            pull_request_id=stored.pr_id,
             failure_signature=None,
             execution_id=ctx.execution.id,
         )
@@ -253,12 +253,9 @@ class Analyst:
     async def respond(self, *, again: bool = False) -> str:
         """Analyse and react; `again` (Re-analyse) asks the model even for a known failure."""
         conn, config = self.ctx.conn, self.config
-        if await analyses.fix_attempts(conn, self.stored["pr_id"]) >= config.max_fix_attempts:
+        if await analyses.fix_attempts(conn, self.stored.pr_id) >= config.max_fix_attempts:
             return await self.skip(f"The cap of {config.max_fix_attempts} fix attempts is reached.")
-        if (
-            await reviews.tokens_today(conn, self.stored["repository_id"])
-            >= config.daily_token_budget
-        ):
+        if await reviews.tokens_today(conn, self.stored.repository_id) >= config.daily_token_budget:
             return await self.skip(
                 "The repository's daily token budget is spent; analysis resumes tomorrow."
             )
@@ -269,14 +266,14 @@ class Analyst:
         signature = failure_signature(excerpt.text)
         self.base = replace(self.base, failure_signature=signature)
         earlier = await analyses.same_failure(
-            conn, self.stored["pr_id"], signature, self.run["head_sha"], self.stored["id"]
+            conn, self.stored.pr_id, signature, self.run["head_sha"], self.stored.id
         )
         if earlier is not None and not again:
             return await self.skip(f"The same failure was analysed already (analysis {earlier}).")
         base_runs = await self.base_runs()
         if any(r.get("conclusion") in FAILED for r in base_runs):
             return await self.skip(
-                f"{self.run['name']} fails on {self.stored['base_branch']} too: the failure is "
+                f"{self.run['name']} fails on {self.stored.base_branch} too: the failure is "
                 "pre-existing or flaky, not this pull request's.",
                 is_preexisting=True,
                 category="pre-existing",
@@ -287,8 +284,8 @@ class Analyst:
         app = self.ctx.app
         assert app.model is not None
         prompt = (
-            f"Check: {self.run['name']}\nPull request #{self.stored['pr_number']} "
-            f"({self.stored['head_branch']} into {self.stored['base_branch']})\n\n"
+            f"Check: {self.run['name']}\nPull request #{self.stored.pr_number} "
+            f"({self.stored.head_branch} into {self.stored.base_branch})\n\n"
             f"Log excerpt:\n```\n{excerpt}\n```"
         )
         try:
@@ -349,14 +346,14 @@ class Analyst:
         await self.report.show(
             f"{self.run['name']}: {found['category']} failure",
             summary,
-            can_apply=fixable and self.config.fix_mode == "suggest" and not self.stored["is_fork"],
+            can_apply=fixable and self.config.fix_mode == "suggest" and not self.stored.is_fork,
         )
         return f"{found['category']} failure analysed"
 
     async def fix(self, analysis_id: UUID, edits: list[dict[str, Any]], summary: str) -> str:
         if self.config.fix_mode != "commit":
             return await self.suggest(analysis_id, edits, summary)
-        if self.stored["is_fork"]:
+        if self.stored.is_fork:
             # We never push to forks: the branch is not ours, and the token cannot.
             note = await self.suggest(analysis_id, edits, summary)
             return f"The branch is on a fork, so the fix is suggested, not committed. {note}"
@@ -364,11 +361,11 @@ class Analyst:
 
     async def next_attempt(self, analysis_id: UUID, strategy: str) -> FixAttempt:
         """This PR's next fix attempt, skipped until it is done: every try counts to the cap."""
-        pull_request_id = self.stored["pr_id"]
+        pull_request_id = self.stored.pr_id
         return FixAttempt(
             analysis_result_id=analysis_id,
             pull_request_id=pull_request_id,
-            check_run_id=self.stored["id"],
+            check_run_id=self.stored.id,
             fix_strategy=strategy,
             execution_id=self.ctx.execution.id,
             status="skipped",
@@ -381,15 +378,19 @@ class Analyst:
         """The edits as one commit on the PR's branch: never forced, never in workflows."""
         conn, stored, run = self.ctx.conn, self.stored, self.run
         attempt = await self.next_attempt(analysis_id, "commit")
-        refused = sorted({e["path"] for e in edits if protected(e["path"])})
-        if refused:
-            why = f"the fix would change {', '.join(refused)}, which hookwise never touches"
+        untouchable = sorted({e["path"] for e in edits if protected(e["path"])})
+        if untouchable:
+            why = f"the fix would change {', '.join(untouchable)}, which hookwise never touches"
             await analyses.record_fix(conn, replace(attempt, error_message=why))
             return f"No commit: {why}."
-        key = f"{self.repo}#{stored['pr_number']}:check:{run['id']}"
+        key = f"{self.repo}#{stored.pr_number}:check:{run['id']}"
         marker = MARKER.format(kind="fix", key=key)
         message = f"Fix {run['name']} (hookwise)\n\n{marker}"
-        branch = stored["head_branch"]
+        branch = stored.head_branch
+        if branch is None:
+            why = "the pull request's head branch is not known"
+            await analyses.record_fix(conn, replace(attempt, error_message=why))
+            return f"No commit: {why}."
 
         async def find() -> str | None:
             tip = await self.port.tip(branch)
@@ -429,7 +430,7 @@ class Analyst:
         at the failing run's commit: the edits' line numbers are that commit's, and the PR's
         head may have moved on since."""
         conn, stored = self.ctx.conn, self.stored
-        number, commit = stored["pr_number"], self.run["head_sha"]
+        number, commit = stored.pr_number, self.run["head_sha"]
         patches = {f["filename"]: f.get("patch") or "" for f in await self.diff_at(commit)}
         comments = suggestions(edits, patches)
         attempt = await self.next_attempt(analysis_id, "suggest")
@@ -479,9 +480,9 @@ class Analyst:
     async def diff_at(self, commit: str) -> list[Mapping[str, Any]]:
         """The pull request's files as its diff was at `commit` (compare from the base branch,
         three dots, as GitHub diffs a pull request); its files now without a base branch."""
-        base = self.stored["base_branch"]
+        base = self.stored.base_branch
         if not base:
-            return await self.port.pull_files(self.stored["pr_number"])
+            return await self.port.pull_files(self.stored.pr_number)
         return await self.port.compare_files(base, commit)
 
     async def evidence(self) -> str:
@@ -509,9 +510,7 @@ class Analyst:
         for job in await self.port.run_jobs(found[1]):
             if str(job.get("check_run_url", "")).endswith(f"/check-runs/{run['id']}"):
                 if run["id"] == self.run["id"] and job.get("url"):
-                    await analyses.set_logs_url(
-                        self.ctx.conn, self.stored["id"], f"{job['url']}/logs"
-                    )
+                    await analyses.set_logs_url(self.ctx.conn, self.stored.id, f"{job['url']}/logs")
                 try:
                     return await self.port.job_log(job["id"])
                 except Exception as exc:
@@ -526,7 +525,7 @@ class Analyst:
 
     async def base_runs(self) -> list[Mapping[str, Any]]:
         """The latest runs of this check on the PR's base branch."""
-        base = self.stored["base_branch"]
+        base = self.stored.base_branch
         if not base:
             return []
         return await self.port.check_runs_for(base, self.run["name"], filter="latest")
@@ -548,7 +547,7 @@ class Analyst:
             lambda: cut(new_since_base(evidence, base_log), budget_tokens=EVIDENCE_TOKENS).text
         )
         await self.ctx.step(
-            "evidence", f"differenced against run {green[0]['id']} on {self.stored['base_branch']}"
+            "evidence", f"differenced against run {green[0]['id']} on {self.stored.base_branch}"
         )
         return differenced
 
@@ -560,7 +559,7 @@ async def commit_edits(
     parent = await github.git_commit(head)
     edited = by_path(edits)
     modes = await file_modes(github, parent["tree"]["sha"], edited)
-    tree = []
+    tree: list[Mapping[str, Any]] = []
     for path, file_edits in edited.items():
         # Kept as it was: an executable script stays executable. A symlink or a submodule has
         # no lines to edit, and a path that is not there has none either.
@@ -593,14 +592,15 @@ async def file_modes(github: RepoPort, root: str, paths: Iterable[str]) -> dict[
     modes = {}
     for path in paths:
         *directories, name = path.split("/")
-        tree: str | None = root
+        tree = root
         for directory in directories:
             entry = (await entries(tree)).get(directory)
-            tree = entry["sha"] if entry is not None and entry["type"] == "tree" else None
-            if tree is None:
+            if entry is None or entry["type"] != "tree":
                 break
-        if tree is not None and (entry := (await entries(tree)).get(name)) is not None:
-            modes[path] = entry["mode"]
+            tree = entry["sha"]
+        else:
+            if (entry := (await entries(tree)).get(name)) is not None:
+                modes[path] = entry["mode"]
     return modes
 
 

@@ -191,7 +191,7 @@ async def tell_linear(
         if not closing:
             continue
         if pull.state == "merged":
-            if link.kind == "closes" and ctx.settings.linear_close_on_merge:
+            if link.kind == "closes" and ctx.settings.linear.close_on_merge:
                 await _unless_refused(ctx, link, pull, complete(ctx, linear, pull, link))
         elif pull.state == "closed":
             await _unless_refused(ctx, link, pull, comment_closed(ctx, linear, pull, link))

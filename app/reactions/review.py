@@ -171,15 +171,15 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
     if not config.review and not asked:
         return "review is off for this repository"
     stored = await reviews.pull_request(ctx.conn, pr["id"])
-    if stored is None or await reviews.status(ctx.conn, stored["id"], head) == "posted":
+    if stored is None or await reviews.status(ctx.conn, stored.id, head) == "posted":
         return "reviewed already"
-    skip = Review(pull_request_id=stored["id"], head_sha=head, status="skipped", started_at=started)
-    if await reviews.tokens_today(ctx.conn, stored["repository_id"]) >= config.daily_token_budget:
+    skip = Review(pull_request_id=stored.id, head_sha=head, status="skipped", started_at=started)
+    if await reviews.tokens_today(ctx.conn, stored.repository_id) >= config.daily_token_budget:
         await reviews.record(ctx.conn, replace(skip, error="daily token budget reached"))
         return "daily token budget reached"
     since = None
     if payload.get("action") == "synchronize":
-        since = await reviews.last_posted_sha(ctx.conn, stored["id"])
+        since = await reviews.last_posted_sha(ctx.conn, stored.id)
     # The branch, not the payload's base.sha: its tip now, whatever the payload saw.
     base = (pr.get("base") or {}).get("ref")
     scope = await changed_files(github, number, since=since, head=head, base=base)
@@ -274,7 +274,7 @@ async def record_failure(ctx: ReactionContext, reason: str) -> None:
         await reviews.record(
             ctx.conn,
             Review(
-                pull_request_id=stored["id"],
+                pull_request_id=stored.id,
                 head_sha=pr["head"]["sha"],
                 status="failed",
                 error=reason,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from app.clients import guard
@@ -32,6 +33,7 @@ from app.store import answers, executions
 from app.store.errors import StoreError
 from app.store.executions import Execution
 from app.store.pool import PerStatement, connection
+from app.store.statuses import ExecutionStatus
 from app.workflows.engine import Skipped
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ async def why_pointless(app: Context, execution: Execution) -> str | None:
             if key is not None:
                 await conn.execute(LOCK, key)
             row = await conn.fetchrow(STATE, execution.pull_request_id, execution.installation_id)
+    assert row is not None  # a SELECT of two subqueries: always one row
     return pointless(
         execution.workflow, head_sha=head, pull=row["pull"], installation=row["installation"]
     )
@@ -91,7 +94,7 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
         reason = await why_pointless(app, execution)
     if reason is not None:
         await executions.log(db, execution.id, "INFO", f"cancelled: {reason}", step="cancel")
-        await executions.finish(db, execution, "cancelled", error=reason)
+        await executions.finish(db, execution, ExecutionStatus.CANCELLED, error=reason)
         return "cancelled"
     assert workflow is not None
     ctx = ReactionContext(
@@ -104,7 +107,7 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     except Skipped as skipped:
         why = str(skipped)
         await executions.log(db, execution.id, "INFO", f"skipped: {why}", step="skip")
-        if not await executions.finish(db, execution, "skipped", error=why):
+        if not await executions.finish(db, execution, ExecutionStatus.SKIPPED, error=why):
             return "lease_lost"
         return "skipped"
     except asyncio.CancelledError:
@@ -114,14 +117,16 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     except Exception as exc:
         return await _failed(ctx, exc)
     await executions.log(db, execution.id, "INFO", summary, step="done")
-    if not await executions.finish(db, execution, "completed", result={"summary": summary}):
+    if not await executions.finish(
+        db, execution, ExecutionStatus.COMPLETED, result={"summary": summary}
+    ):
         return "lease_lost"
     await answers.forget(db, execution.id)
     return "completed"
 
 
-async def _with_lease(app: Context, execution: Execution, run: Any) -> str:
-    lease = app.settings.lease_seconds
+async def _with_lease(app: Context, execution: Execution, run: Awaitable[str]) -> str:
+    lease = app.settings.worker.lease_seconds
     task = asyncio.ensure_future(run)
     try:
         while True:
@@ -155,7 +160,7 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
         return "rescheduled"
     if isinstance(error, Refused):
         await executions.log(db, execution.id, "ERROR", text, step="refused")
-        if not await executions.finish(db, execution, "failed", error=text):
+        if not await executions.finish(db, execution, ExecutionStatus.FAILED, error=text):
             return "lease_lost"
         workflow = lookup(execution.workflow)
         assert workflow is not None
@@ -166,7 +171,7 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
         return "failed"
     if error is None:
         ctx.log.error("execution %s: %s", execution.execution_id, text, exc_info=exc)
-    settings = app.settings
+    settings = app.settings.worker
     delay = backoff(
         execution.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
     )
@@ -174,4 +179,4 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
     status = await executions.retry(
         db, execution, text, max_attempts=settings.max_attempts, delay=delay
     )
-    return "failed" if status == "failed" else "retry"
+    return "failed" if status == ExecutionStatus.FAILED else "retry"

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import astuple, dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-import asyncpg
+from app.store.pool import Queries
+from app.store.rows import one
 
 CHECK_RUN = """
 SELECT c.id, c.pr_id, p.github_id AS pr_github_id, p.pr_number, p.head_sha, p.head_branch,
        p.base_branch, p.is_fork, p.repository_id
-FROM check_runs c LEFT JOIN pull_requests p ON p.id = c.pr_id
+FROM check_runs c JOIN pull_requests p ON p.id = c.pr_id
 WHERE c.github_id = $1
 """
 
@@ -96,46 +96,72 @@ class FixAttempt:
     started_at: datetime | None = None
 
 
-async def check_run(conn: asyncpg.Connection, github_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(CHECK_RUN, github_id)
+@dataclass(frozen=True)
+class StoredCheckRun:
+    """A stored check run (`id`) and the stored pull request it belongs to."""
+
+    id: UUID
+    pr_id: UUID
+    pr_github_id: int
+    pr_number: int
+    head_sha: str | None
+    head_branch: str | None
+    base_branch: str | None
+    is_fork: bool
+    repository_id: UUID
 
 
-async def forget_execution(conn: asyncpg.Connection, execution_id: UUID) -> None:
+class Latest(NamedTuple):
+    """The latest completed analysis of a check run: its id and patch (a list of edits)."""
+
+    id: UUID
+    patch: Any
+
+
+async def check_run(conn: Queries, github_id: int) -> StoredCheckRun | None:
+    """The stored check run with this GitHub id and its pull request; None when either is not
+    stored (a run of no pull request, or one not seen yet)."""
+    return one(StoredCheckRun, await conn.fetchrow(CHECK_RUN, github_id))
+
+
+async def forget_execution(conn: Queries, execution_id: UUID) -> None:
     """Delete what an earlier attempt of this execution recorded, fix attempts first."""
     await conn.execute(FORGET_FIXES, execution_id)
     await conn.execute(FORGET_ANALYSES, execution_id)
 
 
 async def same_failure(
-    conn: asyncpg.Connection,
+    conn: Queries,
     pull_request_id: UUID,
     signature: str,
     head_sha: str,
     check_run_id: UUID,
 ) -> UUID | None:
-    return await conn.fetchval(SAME_FAILURE, pull_request_id, signature, head_sha, check_run_id)
+    found: UUID | None = await conn.fetchval(
+        SAME_FAILURE, pull_request_id, signature, head_sha, check_run_id
+    )
+    return found
 
 
-async def record(conn: asyncpg.Connection, analysis: Analysis) -> UUID:
-    values = list(astuple(analysis))
-    values[7] = json.dumps(analysis.patch)
-    recorded: UUID = await conn.fetchval(INSERT, *values)
+async def record(conn: Queries, analysis: Analysis) -> UUID:
+    # The pool's codec writes `patch` (a list of edits) as jsonb.
+    recorded: UUID = await conn.fetchval(INSERT, *astuple(analysis))
     return recorded
 
 
-async def latest(conn: asyncpg.Connection, check_run_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(LATEST, check_run_id)
+async def latest(conn: Queries, check_run_id: UUID) -> Latest | None:
+    return one(Latest, await conn.fetchrow(LATEST, check_run_id))
 
 
-async def fix_attempts(conn: asyncpg.Connection, pull_request_id: UUID) -> int:
+async def fix_attempts(conn: Queries, pull_request_id: UUID) -> int:
     return int(await conn.fetchval(ATTEMPTS, pull_request_id))
 
 
-async def record_fix(conn: asyncpg.Connection, attempt: FixAttempt) -> UUID:
+async def record_fix(conn: Queries, attempt: FixAttempt) -> UUID:
     recorded: UUID = await conn.fetchval(INSERT_FIX, *astuple(attempt))
     return recorded
 
 
-async def set_logs_url(conn: asyncpg.Connection, check_run_id: UUID, url: str) -> None:
+async def set_logs_url(conn: Queries, check_run_id: UUID, url: str) -> None:
     """The check run's logs_url: where its log was read from."""
     await conn.execute(LOGS_URL, check_run_id, url[:500])

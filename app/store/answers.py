@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
-
 from app.clients.anthropic import Answer
+from app.store.pool import Queries
 
 GET = """
 SELECT answer, model, input_tokens, output_tokens, cost_usd FROM model_answers
@@ -21,7 +20,7 @@ ON CONFLICT (execution_id, purpose) DO NOTHING
 FORGET = "DELETE FROM model_answers WHERE execution_id = $1"
 
 
-async def get(conn: asyncpg.Connection, execution_id: uuid.UUID, purpose: str) -> Answer | None:
+async def get(conn: Queries, execution_id: uuid.UUID, purpose: str) -> Answer | None:
     row = await conn.fetchrow(GET, execution_id, purpose)
     if row is None:
         return None
@@ -34,9 +33,7 @@ async def get(conn: asyncpg.Connection, execution_id: uuid.UUID, purpose: str) -
     )
 
 
-async def put(
-    conn: asyncpg.Connection, execution_id: uuid.UUID, purpose: str, answer: Answer
-) -> None:
+async def put(conn: Queries, execution_id: uuid.UUID, purpose: str, answer: Answer) -> None:
     await conn.execute(
         PUT,
         execution_id,
@@ -49,6 +46,6 @@ async def put(
     )
 
 
-async def forget(conn: asyncpg.Connection, execution_id: uuid.UUID) -> None:
+async def forget(conn: Queries, execution_id: uuid.UUID) -> None:
     """Drop every answer of an execution that succeeded."""
     await conn.execute(FORGET, execution_id)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
+
+from app.store.rows import many
 
 # The same cap as integration_events.last_error (app/queue.py): a traceback-sized message at most.
 MAX_ERROR_LENGTH = 4000
@@ -21,6 +25,15 @@ async def record(
     await conn.execute(RECORD, event_id, attempt, error[:MAX_ERROR_LENGTH])
 
 
-async def of_event(conn: asyncpg.Connection, event_id: uuid.UUID) -> list[asyncpg.Record]:
+@dataclass(frozen=True)
+class Attempt:
+    """A failed attempt: its number (1-based) and error (at most MAX_ERROR_LENGTH characters)."""
+
+    attempt: int
+    error: str
+    failed_at: datetime
+
+
+async def of_event(conn: asyncpg.Connection, event_id: uuid.UUID) -> list[Attempt]:
     """The event's failed attempts, oldest first (across replays)."""
-    return await conn.fetch(OF_EVENT, event_id)
+    return many(Attempt, await conn.fetch(OF_EVENT, event_id))

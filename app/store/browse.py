@@ -9,10 +9,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
 import asyncpg
 
-STATUSES = ("pending", "processing", "completed", "failed", "ignored")
+from app.store.rows import many, one
+
 SOURCES = ("github", "linear")
 
 
@@ -45,10 +47,26 @@ LIMIT $6 OFFSET $7
 """
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A delivery in the list: its first line of error, cut to 160 characters."""
+
+    id: uuid.UUID
+    source: str
+    event_type: str
+    action: str | None
+    delivery_id: str
+    status: str
+    attempts: int
+    received_at: datetime
+    processed_at: datetime | None
+    error: str
+
+
 async def deliveries(
     conn: asyncpg.Connection, selected: DeliveryFilter, *, limit: int, offset: int
-) -> list[asyncpg.Record]:
-    return await conn.fetch(DELIVERIES, *selected.args(), limit, offset)
+) -> list[Listed]:
+    return many(Listed, await conn.fetch(DELIVERIES, *selected.args(), limit, offset))
 
 
 DELIVERY = """
@@ -58,8 +76,30 @@ FROM integration_events WHERE id = $1
 """
 
 
-async def delivery(conn: asyncpg.Connection, event_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(DELIVERY, event_id)
+@dataclass(frozen=True)
+class Stored:
+    """One stored delivery, its body as kept (`body_encoding`, app/store/bodies.py)."""
+
+    id: uuid.UUID
+    source: str
+    hook_id: str
+    delivery_id: str
+    event_type: str
+    action: str | None
+    headers: dict[str, str] | None
+    body_encoding: str
+    body: bytes
+    status: str
+    attempts: int
+    run_after: datetime | None
+    locked_until: datetime | None
+    last_error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+
+
+async def delivery(conn: asyncpg.Connection, event_id: uuid.UUID) -> Stored | None:
+    return one(Stored, await conn.fetchrow(DELIVERY, event_id))
 
 
 INSTALLATIONS = """
@@ -77,19 +117,48 @@ FROM repositories r ORDER BY r.full_name, r.github_id
 
 
 @dataclass(frozen=True)
+class InstallationRow:
+    id: int
+    account_login: str | None
+    account_type: str | None
+    repository_selection: str | None
+    suspended_at: datetime | None
+    deleted_at: datetime | None
+    last_event_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RepositoryRow:
+    """A repository with its reconcile state and how many of its pull requests are open."""
+
+    id: uuid.UUID
+    installation_id: int | None
+    full_name: str
+    status: str
+    failure_count: int
+    last_error: str | None
+    last_polled_at: datetime | None
+    private: bool | None
+    removed_at: datetime | None
+    config_override: Any
+    open_pulls: int
+
+
+@dataclass(frozen=True)
 class Installation:
-    row: asyncpg.Record | None
-    repositories: list[asyncpg.Record]
+    row: InstallationRow | None
+    repositories: list[RepositoryRow]
 
 
 async def installations(conn: asyncpg.Connection) -> list[Installation]:
     """Each installation with its repositories; repositories known to no installation (a
     webhook from outside one) come last, under row None."""
-    repos_of: dict[int | None, list[asyncpg.Record]] = {}
-    for repo in await conn.fetch(REPOSITORIES):
-        repos_of.setdefault(repo["installation_id"], []).append(repo)
+    repos_of: dict[int | None, list[RepositoryRow]] = {}
+    for repo in many(RepositoryRow, await conn.fetch(REPOSITORIES)):
+        repos_of.setdefault(repo.installation_id, []).append(repo)
     found = [
-        Installation(row, repos_of.pop(row["id"], [])) for row in await conn.fetch(INSTALLATIONS)
+        Installation(row, repos_of.pop(row.id, []))
+        for row in many(InstallationRow, await conn.fetch(INSTALLATIONS))
     ]
     orphans = [repo for repos in repos_of.values() for repo in repos]
     if orphans:
@@ -107,10 +176,23 @@ LIMIT $2
 """
 
 
+@dataclass(frozen=True)
+class PullListed:
+    id: uuid.UUID
+    full_name: str
+    pr_number: int
+    title: str | None
+    state: str
+    draft: bool
+    author: str | None
+    head_branch: str | None
+    updated_at: datetime | None
+
+
 async def pulls(
     conn: asyncpg.Connection, *, repository_id: uuid.UUID | None, limit: int
-) -> list[asyncpg.Record]:
-    return await conn.fetch(PULLS, repository_id, limit)
+) -> list[PullListed]:
+    return many(PullListed, await conn.fetch(PULLS, repository_id, limit))
 
 
 PULL = """
@@ -161,9 +243,39 @@ ORDER BY at, kind
 """
 
 
-async def pull(conn: asyncpg.Connection, pull_request_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(PULL, pull_request_id)
+@dataclass(frozen=True)
+class Pull:
+    id: uuid.UUID
+    full_name: str
+    repository_id: uuid.UUID
+    pr_number: int
+    title: str | None
+    state: str
+    draft: bool
+    author: str | None
+    head_branch: str | None
+    head_sha: str | None
+    base_branch: str | None
+    url: str | None
+    is_fork: bool
+    github_created_at: datetime | None
+    github_updated_at: datetime | None
+    last_checked_at: datetime | None
 
 
-async def timeline(conn: asyncpg.Connection, pull_request_id: uuid.UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(TIMELINE, pull_request_id)
+class Entry(NamedTuple):
+    """A line of a pull request's timeline (TIMELINE's columns)."""
+
+    at: datetime | None
+    kind: str
+    title: str | None
+    status: str | None
+    detail: str | None
+
+
+async def pull(conn: asyncpg.Connection, pull_request_id: uuid.UUID) -> Pull | None:
+    return one(Pull, await conn.fetchrow(PULL, pull_request_id))
+
+
+async def timeline(conn: asyncpg.Connection, pull_request_id: uuid.UUID) -> list[Entry]:
+    return many(Entry, await conn.fetch(TIMELINE, pull_request_id))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from datetime import datetime
@@ -122,9 +121,8 @@ class CheckRun:
 async def upsert(conn: asyncpg.Connection, check_run: CheckRun) -> UUID:
     """Insert or advance the check run; an older payload changes nothing. The seed's
     external_id is written from github_id."""
-    values = list(astuple(check_run))
-    values[7] = None if check_run.metadata is None else json.dumps(check_run.metadata)
-    applied: UUID | None = await conn.fetchval(UPSERT, *values)
+    # The pool's codec writes `metadata` as jsonb.
+    applied: UUID | None = await conn.fetchval(UPSERT, *astuple(check_run))
     if applied is not None:
         return applied
     found: UUID = await conn.fetchval(ID_BY_GITHUB_ID, check_run.github_id)

@@ -17,6 +17,8 @@ from uuid import UUID
 
 import asyncpg
 
+from app.store.rows import many, one
+
 UPSERT_SOURCE = """
 INSERT INTO workflow_sources (scope, full_name, installation_id, path, problems, synced_at)
 VALUES ($1, $2, $3, $4, $5::jsonb, now())
@@ -97,7 +99,8 @@ class Stored:
 
     @property
     def definition(self) -> Mapping[str, Any]:
-        return self.config["definition"]
+        found: Mapping[str, Any] = self.config["definition"]
+        return found
 
 
 def scopes_of(repository: Mapping[str, Any]) -> list[str]:
@@ -152,9 +155,7 @@ async def replace_scope(
     problems: list[Mapping[str, Any]],
 ) -> None:
     """Store one file's workflows in one transaction (the caller's)."""
-    await conn.execute(
-        UPSERT_SOURCE, scope, full_name, installation_id, path, json.dumps(list(problems))
-    )
+    await conn.execute(UPSERT_SOURCE, scope, full_name, installation_id, path, list(problems))
     for d in declarations:
         config = {
             "definition": d.definition,
@@ -167,7 +168,7 @@ async def replace_scope(
             f"{label}:{d.declared_name}"[:255],
             d.description,
             "active" if d.definition is not None else "inactive",
-            json.dumps(config),
+            config,
             "hookwise.yml",
             scope,
             d.declared_name,
@@ -204,7 +205,7 @@ async def store_builtins(
                 **more.get(d.declared_name, {}),
             }
             workflow_id = await conn.fetchval(
-                UPDATE_BUILTIN, d.declared_name, d.description, json.dumps(config)
+                UPDATE_BUILTIN, d.declared_name, d.description, config
             )
             if workflow_id is not None:
                 await _replace_steps(conn, workflow_id, d)
@@ -215,7 +216,7 @@ async def _replace_steps(conn: asyncpg.Connection, workflow_id: UUID, d: Declara
     await conn.executemany(
         "INSERT INTO workflow_triggers (workflow_id, trigger_type, conditions)"
         " VALUES ($1, $2, $3::jsonb)",
-        [(workflow_id, kind, json.dumps(conditions)) for kind, conditions in d.triggers],
+        [(workflow_id, kind, conditions) for kind, conditions in d.triggers],
     )
     # Logs name their step, not the action row, so actions can be replaced freely.
     await conn.execute("DELETE FROM workflow_actions WHERE workflow_id = $1", workflow_id)
@@ -223,7 +224,7 @@ async def _replace_steps(conn: asyncpg.Connection, workflow_id: UUID, d: Declara
         "INSERT INTO workflow_actions (workflow_id, action_type, action_name, config,"
         " order_index) VALUES ($1, $2, $3, $4::jsonb, $5)",
         [
-            (workflow_id, kind, name[:255], json.dumps(config), index)
+            (workflow_id, kind, name[:255], config, index)
             for index, (kind, name, config) in enumerate(d.actions)
         ],
     )
@@ -245,17 +246,58 @@ async def scheduled(conn: asyncpg.Connection) -> list[tuple[Stored, str, datetim
     return [(_stored(row), row["cron"], row["created_at"]) for row in await conn.fetch(SCHEDULED)]
 
 
-async def problems(conn: asyncpg.Connection, scopes: list[str]) -> list[asyncpg.Record]:
-    return await conn.fetch(PROBLEMS, scopes)
+@dataclass(frozen=True)
+class SourceProblems:
+    """A workflow file's problems (a JSON list) as its last sync found them."""
+
+    scope: str
+    full_name: str
+    path: str
+    problems: Any
+    synced_at: datetime
 
 
-async def pull(conn: asyncpg.Connection, pull_request_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(PULL, pull_request_id)
+@dataclass(frozen=True)
+class Pull:
+    """The facts of a stored pull request that conditions may test."""
+
+    id: UUID
+    pr_number: int
+    title: str | None
+    body: str | None
+    author: str | None
+    draft: bool
+    head_branch: str | None
+    base_branch: str | None
+    state: str
+    full_name: str
 
 
-async def pull_by_number(conn: asyncpg.Connection, repository_github_id: int, number: int):
-    return await conn.fetchval(PULL_BY_NUMBER, repository_github_id, number)
+@dataclass(frozen=True)
+class PullByName:
+    """A stored pull request found by owner/name and number, with its repository's GitHub id
+    and installation."""
+
+    id: UUID
+    repository_github_id: int
+    installation_id: int | None
 
 
-async def pull_by_name(conn: asyncpg.Connection, full_name: str, number: int):
-    return await conn.fetchrow(PULL_BY_NAME, full_name, number)
+async def problems(conn: asyncpg.Connection, scopes: list[str]) -> list[SourceProblems]:
+    return many(SourceProblems, await conn.fetch(PROBLEMS, scopes))
+
+
+async def pull(conn: asyncpg.Connection, pull_request_id: UUID) -> Pull | None:
+    return one(Pull, await conn.fetchrow(PULL, pull_request_id))
+
+
+async def pull_by_number(
+    conn: asyncpg.Connection, repository_github_id: int, number: int | None
+) -> UUID | None:
+    """The id of the repository's pull request `number`, when stored."""
+    found: UUID | None = await conn.fetchval(PULL_BY_NUMBER, repository_github_id, number)
+    return found
+
+
+async def pull_by_name(conn: asyncpg.Connection, full_name: str, number: int) -> PullByName | None:
+    return one(PullByName, await conn.fetchrow(PULL_BY_NAME, full_name, number))

@@ -15,6 +15,9 @@ import msgspec
 from app.deliveries import Delivery
 from app.serial import serial_keys
 from app.store import bodies
+from app.store.pool import JsonText, Queries
+from app.store.rows import many
+from app.store.statuses import EventStatus
 
 # A separate statement from INSERT_MANY on purpose: under READ COMMITTED it takes a fresh snapshot,
 # so it sees the row a concurrent copy of this delivery committed while our INSERT waited.
@@ -121,7 +124,8 @@ def _parameters(rows: list[tuple[int, Incoming]]) -> tuple[str, bytes]:
             )
         )
         at += size
-    return msgspec.json.encode(fields).decode(), b"".join(r.body.data for _, r in rows)
+    text = JsonText(msgspec.json.encode(fields).decode())
+    return text, b"".join(r.body.data for _, r in rows)
 
 
 async def store_many(conn: asyncpg.Connection, deliveries: list[Incoming]) -> list[Stored]:
@@ -193,7 +197,7 @@ class Selection:
     """Which stored events an operator means; None leaves a filter off."""
 
     ids: list[uuid.UUID] | None = None
-    status: str | None = None
+    status: EventStatus | None = None
     event_type: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -202,13 +206,27 @@ class Selection:
         return (self.ids, self.status, self.event_type, self.since, self.until)
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """An event put back in the queue; `status` is the one it had before."""
+
+    id: uuid.UUID
+    source: str
+    event_type: str
+    action: str | None
+    delivery_id: str
+    status: str
+    attempts: int
+    received_at: datetime
+
+
 async def replay(
     conn: asyncpg.Connection, selection: Selection, *, dry_run: bool = False
-) -> list[asyncpg.Record]:
+) -> list[Replayed]:
     """Put the selected events back in the queue (events being processed are left alone)."""
     query = SELECT_FOR_REPLAY if dry_run else REPLAY
-    rows = await conn.fetch(query, *selection.args())
-    return sorted(rows, key=lambda r: r["received_at"])
+    rows = many(Replayed, await conn.fetch(query, *selection.args()))
+    return sorted(rows, key=lambda r: r.received_at)
 
 
 # Only finished work goes: pending and processing events are still to do, and failed ones are the
@@ -279,9 +297,7 @@ WHERE source = $1 AND delivery_id = ANY($2::text[])
 """
 
 
-async def stored_deliveries(
-    conn: asyncpg.Connection, source: str, delivery_ids: list[str]
-) -> set[str]:
+async def stored_deliveries(conn: Queries, source: str, delivery_ids: list[str]) -> set[str]:
     """Which of these delivery ids we hold (any hook)."""
     return {r["delivery_id"] for r in await conn.fetch(STORED_DELIVERIES, source, delivery_ids)}
 
@@ -315,7 +331,8 @@ async def enqueue_own(
     payload: Mapping[str, Any],
 ) -> uuid.UUID | None:
     """Queue an event of hookwise's own making; None when this delivery id is stored already."""
-    text = json.dumps(payload)
+    # The payload column holds the same text as the body.
+    text = JsonText(json.dumps(payload))
     new_id: uuid.UUID | None = await conn.fetchval(
         INSERT_OWN,
         integration_id,

@@ -10,7 +10,6 @@ execution waits with run_after in the future and so blocks none behind it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,9 @@ import asyncpg
 
 from app.deliveries import payload_of
 from app.store import bodies
+from app.store.pool import Queries
+from app.store.rows import many
+from app.store.statuses import ExecutionStatus
 
 MAX_ERROR_LENGTH = 4000
 
@@ -208,18 +210,19 @@ class Execution:
 
 async def start(conn: asyncpg.Connection, wanted: Start) -> UUID | None:
     """Insert the execution unless its key ran (or waits) already; its id, or None."""
-    return await conn.fetchval(
+    found: UUID | None = await conn.fetchval(
         START,
         wanted.workflow,
         wanted.key[:255],
         wanted.trigger_type,
-        None if wanted.payload is None else json.dumps(wanted.payload),
+        wanted.payload,
         wanted.subject,
         wanted.subject_label,
         wanted.event_id,
         wanted.pull_request_id,
         wanted.installation_id,
     )
+    return found
 
 
 async def claim(conn: asyncpg.Connection, *, lease: float) -> Execution | None:
@@ -241,9 +244,9 @@ async def renew(conn: asyncpg.Connection, execution: Execution, *, lease: float)
 
 
 async def finish(
-    conn: asyncpg.Connection,
+    conn: Queries,
     execution: Execution,
-    status: str,
+    status: ExecutionStatus,
     *,
     result: Any = None,
     error: str | None = None,
@@ -254,23 +257,24 @@ async def finish(
         execution.id,
         execution.attempts,
         status,
-        json.dumps(result) if result is not None else None,
+        result,
         error[:MAX_ERROR_LENGTH] if error else None,
     )
     return done == "UPDATE 1"
 
 
 async def retry(
-    conn: asyncpg.Connection, execution: Execution, error: str, *, max_attempts: int, delay: float
+    conn: Queries, execution: Execution, error: str, *, max_attempts: int, delay: float
 ) -> str | None:
     """Another attempt in `delay` seconds, or failed after the last; the new status."""
-    return await conn.fetchval(
+    found: str | None = await conn.fetchval(
         RETRY, execution.id, execution.attempts, error[:MAX_ERROR_LENGTH], max_attempts, delay
     )
+    return found
 
 
 async def release(
-    conn: asyncpg.Connection,
+    conn: Queries,
     execution: Execution,
     *,
     at: datetime | None = None,
@@ -280,7 +284,7 @@ async def release(
 
 
 async def log(
-    conn: asyncpg.Connection,
+    conn: Queries,
     execution_id: UUID,
     level: str,
     message: str,
@@ -293,19 +297,54 @@ async def log(
         execution_id,
         level,
         message,
-        json.dumps(metadata) if metadata is not None else None,
+        metadata,
         step,
     )
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An execution as `hookwise executions` lists it."""
+
+    id: UUID
+    workflow: str
+    execution_id: str
+    status: str
+    subject_label: str | None
+    attempts: int
+    started_at: datetime
+    completed_at: datetime | None
+    run_after: datetime | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class OfPull:
+    """An execution of a pull request, with its logs: [{level, step, message, at}]."""
+
+    id: UUID
+    workflow: str
+    status: str
+    attempts: int
+    started_at: datetime
+    completed_at: datetime | None
+    error_message: str | None
+    result: Any
+    logs: Any
+
+
 async def listed(
-    conn: asyncpg.Connection, *, status: str | None, pull: str | None, limit: int = 100
-) -> list[asyncpg.Record]:
-    return await conn.fetch(LIST, status, pull, limit)
+    conn: asyncpg.Connection,
+    *,
+    status: ExecutionStatus | None,
+    pull: str | None,
+    limit: int = 100,
+) -> list[Listed]:
+    return many(Listed, await conn.fetch(LIST, status, pull, limit))
 
 
-async def of_pull_request(conn: asyncpg.Connection, pull_request_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(OF_PULL, pull_request_id)
+async def of_pull_request(conn: asyncpg.Connection, pull_request_id: UUID) -> list[OfPull]:
+    return many(OfPull, await conn.fetch(OF_PULL, pull_request_id))
 
 
 async def replay(conn: asyncpg.Connection, execution_id: UUID) -> bool:

@@ -64,7 +64,7 @@ class GroupCommit:
             ]
         # Deflated here, not in the writer: a large body then never holds up a whole batch.
         incoming = await events.incoming(integration_id, delivery)
-        answer = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(incoming, answer))
         self._arrived.set()
         return await answer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,6 +64,7 @@ async def record(conn: asyncpg.Connection, installation: Installation) -> bool:
     """
     await ensure(conn, installation.id)
     stored = await conn.fetchrow(LOCK, installation.id)
+    assert stored is not None  # ensured just above
     if _older(installation.stamp, stored["last_event_at"]):
         return False
     await conn.execute(
@@ -75,7 +75,7 @@ async def record(conn: asyncpg.Connection, installation: Installation) -> bool:
         installation.account_id,
         installation.target_type,
         installation.repository_selection,
-        json.dumps(dict(installation.permissions)),
+        dict(installation.permissions),
         list(installation.events),
         installation.suspended_at,
         installation.suspended_by,

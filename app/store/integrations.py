@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from app.store.pool import JsonText
+
 ENSURE = """
 INSERT INTO integrations (name, type) VALUES ($1, $1)
 ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
@@ -31,7 +33,8 @@ async def get_config(conn: asyncpg.Connection, name: str, key: str) -> Any:
 
 
 async def set_config(conn: asyncpg.Connection, name: str, key: str, value: Any) -> None:
-    await conn.execute(SET_CONFIG, name, key, json.dumps(value))
+    # JSON null for None: an SQL NULL would make jsonb_set empty the whole config.
+    await conn.execute(SET_CONFIG, name, key, JsonText(json.dumps(value)))
 
 
 ID_OF = "SELECT id FROM integrations WHERE name = $1"

@@ -133,6 +133,7 @@ class RequestLeases:
         poll = FIRST_POLL
         while True:
             row = await self._pool.fetchrow(CLAIM, key, holder, self._ttl, write)
+            assert row is not None  # CLAIM always answers one row
             if row["claimed"]:
                 break
             write_wait = float(row["write_wait"] or 0.0) if write else 0.0

@@ -8,6 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
+from app.store.pool import Queries
+
 # Never move backwards: a payload applies when its updatedAt is newer than the stored one, or
 # equal and it arrived later (`last_arrival`; a removal need not bump updatedAt, and a replayed
 # update of the same moment keeps its own, earlier arrival, so it does not bring the issue back;
@@ -83,7 +85,7 @@ def _issue(row: asyncpg.Record) -> LinearIssue:
     return LinearIssue(**dict(row))
 
 
-async def upsert(conn: asyncpg.Connection, issue: LinearIssue) -> str | None:
+async def upsert(conn: Queries, issue: LinearIssue) -> str | None:
     """'inserted', 'updated', or None when the stored row is as new or newer."""
     inserted = await conn.fetchval(UPSERT, *astuple(issue))
     if inserted is None:
@@ -96,16 +98,14 @@ async def get(conn: asyncpg.Connection, issue_id: str) -> LinearIssue | None:
     return None if row is None else _issue(row)
 
 
-async def by_identifiers(
-    conn: asyncpg.Connection, identifiers: Iterable[str]
-) -> dict[str, LinearIssue]:
+async def by_identifiers(conn: Queries, identifiers: Iterable[str]) -> dict[str, LinearIssue]:
     """The stored issues among `identifiers`, keyed by upper-cased identifier."""
     wanted = sorted({i.upper() for i in identifiers})
     rows = await conn.fetch(BY_IDENTIFIERS, wanted) if wanted else []
     return {row["identifier"].upper(): _issue(row) for row in rows}
 
 
-async def known_team_keys(conn: asyncpg.Connection, keys: Iterable[str]) -> set[str]:
+async def known_team_keys(conn: Queries, keys: Iterable[str]) -> set[str]:
     """Those of `keys` (upper-cased) that some stored issue's team has."""
     wanted = sorted({k.upper() for k in keys})
     if not wanted:

@@ -11,6 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
+from app.store.pool import Queries
+
 UPSERT = """
 INSERT INTO pr_links AS k (pull_request_id, linear_issue_id, kind, source)
 VALUES ($1, $2, $3, $4)
@@ -96,16 +98,14 @@ ORDER BY p.github_id
 
 
 async def other_open_closers(
-    conn: asyncpg.Connection, linear_issue_id: str, pull_request_id: UUID
+    conn: Queries, linear_issue_id: str, pull_request_id: UUID
 ) -> list[str]:
     """`owner/repo#N` of each other open PR that completes the issue on merge."""
     rows = await conn.fetch(OTHER_OPEN_CLOSERS, linear_issue_id, pull_request_id)
     return [f"{row['full_name']}#{row['pr_number']}" for row in rows]
 
 
-async def replace(
-    conn: asyncpg.Connection, pull_request_id: UUID, links: Sequence[Link]
-) -> list[str]:
+async def replace(conn: Queries, pull_request_id: UUID, links: Sequence[Link]) -> list[str]:
     """Make the PR's links exactly `links`; returns the issue ids of links dropped."""
     for link in links:
         await conn.execute(UPSERT, pull_request_id, link.linear_issue_id, link.kind, link.source)
@@ -113,11 +113,11 @@ async def replace(
     return [row[0] for row in await conn.fetch(DROP_OTHERS, pull_request_id, keep)]
 
 
-async def linked(conn: asyncpg.Connection, pull_request_id: UUID) -> list[Linked]:
+async def linked(conn: Queries, pull_request_id: UUID) -> list[Linked]:
     return [Linked(**dict(row)) for row in await conn.fetch(LINKED, pull_request_id)]
 
 
-async def pull(conn: asyncpg.Connection, github_id: int) -> PullText | None:
+async def pull(conn: Queries, github_id: int) -> PullText | None:
     row = await conn.fetchrow(PULL_BY_GITHUB_ID, github_id)
     return None if row is None else PullText(**dict(row))
 

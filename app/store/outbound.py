@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -44,14 +43,15 @@ async def claim(
     target: str,
     request: Any,
 ) -> Claimed:
-    row = await conn.fetchrow(CLAIM, kind, key, event_id, target, json.dumps(request))
+    row = await conn.fetchrow(CLAIM, kind, key, event_id, target, request)
+    assert row is not None  # the upsert returns its row, new or not
     return Claimed(row["status"], row["remote_id"], row["attempts"])
 
 
 async def mark_sent(
     conn: asyncpg.Connection, kind: str, key: str, remote_id: str, request: Any
 ) -> None:
-    await conn.execute(MARK_SENT, kind, key, remote_id, json.dumps(request))
+    await conn.execute(MARK_SENT, kind, key, remote_id, request)
 
 
 async def mark_failed(conn: asyncpg.Connection, kind: str, key: str, error: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol, cast
 
 import asyncpg
 
@@ -15,7 +15,14 @@ from app.store.server import describe_dsn
 CONNECT_TIMEOUT = 5.0
 
 
+class JsonText(str):
+    """Text that is JSON already (a batch's rows on the ingest path, a payload whose exact text
+    is kept): a json or jsonb parameter takes it as it is."""
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
+    """json and jsonb as Python values both ways: a parameter is dumped with json.dumps (a str
+    too, which becomes a JSON string) unless it is JsonText; a column is loaded."""
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(
             type_name, encoder=_encode_json, decoder=json.loads, schema="pg_catalog"
@@ -23,8 +30,7 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 
 
 def _encode_json(value: Any) -> str:
-    # A str is JSON text already (the raw body on the ingest path); anything else is dumped.
-    return value if isinstance(value, str) else json.dumps(value)
+    return value if isinstance(value, JsonText) else json.dumps(value)
 
 
 def _unreachable(dsn: str, exc: BaseException) -> StoreUnavailable:
@@ -75,9 +81,24 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection; losing the database on the way becomes StoreUnavailable."""
     try:
         async with pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
-            yield conn
+            # The pool's proxy forwards every call to its Connection (asyncpg's
+            # PoolConnectionProxy); the stubs type it apart, the store takes a Connection.
+            yield cast(asyncpg.Connection, conn)
     except UNAVAILABLE_ERRORS as exc:
         raise StoreUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+
+
+class Queries(Protocol):
+    """The four query methods of asyncpg.Connection: what a store function that runs single
+    statements needs, so that a Connection and PerStatement both do."""
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None: ...
+
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+
+    async def execute(self, query: str, *args: Any) -> str: ...
 
 
 class PerStatement:

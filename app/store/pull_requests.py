@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any
@@ -103,10 +102,8 @@ class PullRequest:
 
 async def upsert(conn: asyncpg.Connection, pull_request: PullRequest) -> UUID:
     """Insert or advance the PR; a payload older than the stored row changes nothing."""
-    values = list(astuple(pull_request))
-    # Positions follow the dataclass's fields: metadata is the next to last, as in UPSERT.
-    values[-2] = None if pull_request.metadata is None else json.dumps(pull_request.metadata)
-    applied: UUID | None = await conn.fetchval(UPSERT, *values)
+    # The pool's codec writes `metadata` as jsonb.
+    applied: UUID | None = await conn.fetchval(UPSERT, *astuple(pull_request))
     if applied is not None:
         return applied
     found: UUID = await conn.fetchval(ID_BY_GITHUB_ID, pull_request.github_id)

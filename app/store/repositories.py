@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
+
+from app.store.pool import Queries
+from app.store.rows import many, one
 
 # Fields a payload leaves out (None) keep their stored value: installation_repositories payloads
 # carry no default branch, and PR payloads delivered outside an installation no installation id.
@@ -349,12 +352,25 @@ async def poll_failed(
 ) -> tuple[str, int]:
     """Count a refusal (404, 403); returns the repository's status and failure count now."""
     row = await conn.fetchrow(POLL_FAILED, repository_id, error, error_after, suspend_after)
+    if row is None:
+        raise LookupError(f"no repository has id {repository_id}")
     return str(row["status"]), int(row["failure_count"])
 
 
-async def troubled(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+@dataclass(frozen=True)
+class Troubled:
+    """A repository in error or suspended: why, and since how many refusals."""
+
+    full_name: str
+    status: str
+    failure_count: int
+    last_error: str | None
+    last_polled_at: datetime | None
+
+
+async def troubled(conn: asyncpg.Connection) -> list[Troubled]:
     """Repositories in error or suspended, for `hookwise status`."""
-    return list(await conn.fetch(TROUBLED))
+    return many(Troubled, await conn.fetch(TROUBLED))
 
 
 # seed 002's config_override: an operator's hookwise.yml settings for one repository.
@@ -368,25 +384,31 @@ CONFIG_OVERRIDE_BY_ID = "SELECT full_name, config_override FROM repositories WHE
 SET_CONFIG_OVERRIDE = "UPDATE repositories SET config_override = $2::jsonb WHERE id = $1"
 
 
-async def config_override(conn: asyncpg.Connection, full_name: str) -> dict[str, Any] | None:
+async def config_override(conn: Queries, full_name: str) -> dict[str, Any] | None:
     """The override of the repository not removed with this owner/name, or None."""
     row = await conn.fetchrow(CONFIG_OVERRIDE, full_name)
     return _json(row["config_override"]) if row is not None else None
 
 
-async def with_override(conn: asyncpg.Connection, repository_id: UUID) -> asyncpg.Record | None:
+class WithOverride(NamedTuple):
+    full_name: str
+    config_override: dict[str, Any] | None
+
+
+async def with_override(conn: asyncpg.Connection, repository_id: UUID) -> WithOverride | None:
     """(full_name, config_override) of one repository."""
-    return await conn.fetchrow(CONFIG_OVERRIDE_BY_ID, repository_id)
+    return one(WithOverride, await conn.fetchrow(CONFIG_OVERRIDE_BY_ID, repository_id))
 
 
 async def set_config_override(
     conn: asyncpg.Connection, repository_id: UUID, override: dict[str, Any] | None
 ) -> bool:
     """Replace the override (None: none); False when there is no such repository."""
-    value = None if not override else json.dumps(override)
+    value = override or None
     return await conn.execute(SET_CONFIG_OVERRIDE, repository_id, value) == "UPDATE 1"
 
 
 def _json(value: Any) -> dict[str, Any] | None:
     # Decoded by the pool's codec; text from a connection without it.
-    return json.loads(value) if isinstance(value, str) else value
+    found: dict[str, Any] | None = json.loads(value) if isinstance(value, str) else value
+    return found

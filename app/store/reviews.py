@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-import asyncpg
+from app.store.pool import Queries
+from app.store.rows import one
 
 PR_BY_GITHUB_ID = "SELECT id, repository_id FROM pull_requests WHERE github_id = $1"
 
@@ -72,11 +72,16 @@ class Review:
     started_at: datetime | None = None
 
 
-async def pull_request(conn: asyncpg.Connection, github_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(PR_BY_GITHUB_ID, github_id)
+class StoredPull(NamedTuple):
+    id: UUID
+    repository_id: UUID
 
 
-async def record(conn: asyncpg.Connection, review: Review) -> None:
+async def pull_request(conn: Queries, github_id: int) -> StoredPull | None:
+    return one(StoredPull, await conn.fetchrow(PR_BY_GITHUB_ID, github_id))
+
+
+async def record(conn: Queries, review: Review) -> None:
     await conn.execute(
         RECORD,
         review.pull_request_id,
@@ -84,7 +89,7 @@ async def record(conn: asyncpg.Connection, review: Review) -> None:
         review.github_review_id,
         review.status,
         review.feedback,
-        json.dumps(review.comments),
+        review.comments,
         review.model,
         review.input_tokens,
         review.output_tokens,
@@ -96,13 +101,15 @@ async def record(conn: asyncpg.Connection, review: Review) -> None:
     )
 
 
-async def status(conn: asyncpg.Connection, pull_request_id: UUID, head_sha: str) -> str | None:
-    return await conn.fetchval(STATUS, pull_request_id, head_sha)
+async def status(conn: Queries, pull_request_id: UUID, head_sha: str) -> str | None:
+    found: str | None = await conn.fetchval(STATUS, pull_request_id, head_sha)
+    return found
 
 
-async def last_posted_sha(conn: asyncpg.Connection, pull_request_id: UUID) -> str | None:
-    return await conn.fetchval(LAST_POSTED, pull_request_id)
+async def last_posted_sha(conn: Queries, pull_request_id: UUID) -> str | None:
+    found: str | None = await conn.fetchval(LAST_POSTED, pull_request_id)
+    return found
 
 
-async def tokens_today(conn: asyncpg.Connection, repository_id: UUID) -> int:
+async def tokens_today(conn: Queries, repository_id: UUID) -> int:
     return int(await conn.fetchval(TOKENS_TODAY, repository_id))

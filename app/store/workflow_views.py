@@ -4,9 +4,15 @@ problems, and one execution with its execution_logs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from app.store.rows import many, one
 
 PERFORMANCE = """
 SELECT workflow_name, total_executions, successful_executions, failed_executions,
@@ -68,32 +74,129 @@ ORDER BY w.declared_name, (w.scope LIKE 'repo:%') DESC
 """
 
 
-async def performance(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(PERFORMANCE)
+@dataclass(frozen=True)
+class Performance:
+    """A line of `workflow_performance_stats`; duration in seconds."""
+
+    workflow_name: str
+    total_executions: int
+    successful_executions: int
+    failed_executions: int
+    avg_duration_seconds: Decimal | None
+    last_execution_at: datetime | None
 
 
-async def recent(conn: asyncpg.Connection, *, limit: int = 100) -> list[asyncpg.Record]:
-    return await conn.fetch(RECENT, limit)
+@dataclass(frozen=True)
+class Recent:
+    """A line of `recent_workflow_activity`, with its execution's row `id`."""
+
+    workflow_name: str
+    status: str
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_seconds: Decimal | None
+    retry_count: int
+    trigger_type: str | None
+    id: UUID
+    subject_label: str | None
+    error_message: str | None
 
 
-async def declared_workflows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(DECLARED)
+@dataclass(frozen=True)
+class Declared:
+    """A workflow declared in a file: where (`file`, `line`), its problems, its triggers and
+    steps as one line each."""
+
+    name: str
+    declared_name: str | None
+    scope: str
+    status: str
+    file: str | None
+    line: int | None
+    problems: Any
+    triggers: str | None
+    steps: str | None
 
 
-async def source_problems(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(SOURCES)
+@dataclass(frozen=True)
+class SourceProblems:
+    """A workflow file that could not be read whole: its problems (a JSON list)."""
+
+    scope: str
+    full_name: str
+    path: str
+    problems: Any
+    synced_at: datetime
 
 
-async def execution(conn: asyncpg.Connection, execution_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(EXECUTION, execution_id)
+@dataclass(frozen=True)
+class ExecutionView:
+    id: UUID
+    workflow: str
+    execution_id: str
+    status: str
+    trigger_type: str | None
+    subject_label: str | None
+    pull_request_id: UUID | None
+    attempts: int
+    started_at: datetime | None
+    completed_at: datetime | None
+    error_message: str | None
+    result: Any
 
 
-async def logs(conn: asyncpg.Connection, execution_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(LOGS, execution_id)
+@dataclass(frozen=True)
+class LogLine:
+    level: str
+    step_name: str | None
+    message: str
+    metadata: Any
+    created_at: datetime | None
 
 
-async def manual_for(conn: asyncpg.Connection, scopes: list[str]) -> list[asyncpg.Record]:
-    return await conn.fetch(MANUAL, scopes)
+@dataclass(frozen=True)
+class Manual:
+    """A manual workflow: the name it is declared by, and its row's name."""
+
+    declared_name: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PullTarget:
+    """A pull request's repository (GitHub id, owner/name) and its number."""
+
+    github_id: int
+    full_name: str
+    pr_number: int
+
+
+async def performance(conn: asyncpg.Connection) -> list[Performance]:
+    return many(Performance, await conn.fetch(PERFORMANCE))
+
+
+async def recent(conn: asyncpg.Connection, *, limit: int = 100) -> list[Recent]:
+    return many(Recent, await conn.fetch(RECENT, limit))
+
+
+async def declared_workflows(conn: asyncpg.Connection) -> list[Declared]:
+    return many(Declared, await conn.fetch(DECLARED))
+
+
+async def source_problems(conn: asyncpg.Connection) -> list[SourceProblems]:
+    return many(SourceProblems, await conn.fetch(SOURCES))
+
+
+async def execution(conn: asyncpg.Connection, execution_id: UUID) -> ExecutionView | None:
+    return one(ExecutionView, await conn.fetchrow(EXECUTION, execution_id))
+
+
+async def logs(conn: asyncpg.Connection, execution_id: UUID) -> list[LogLine]:
+    return many(LogLine, await conn.fetch(LOGS, execution_id))
+
+
+async def manual_for(conn: asyncpg.Connection, scopes: list[str]) -> list[Manual]:
+    return many(Manual, await conn.fetch(MANUAL, scopes))
 
 
 SCOPES_OF_PULL = """
@@ -102,6 +205,6 @@ FROM pull_requests p JOIN repositories r ON r.id = p.repository_id WHERE p.id = 
 """
 
 
-async def pull_target(conn: asyncpg.Connection, pull_id: UUID) -> asyncpg.Record | None:
+async def pull_target(conn: asyncpg.Connection, pull_id: UUID) -> PullTarget | None:
     """The pull request's repository (GitHub id, full name) and pr_number."""
-    return await conn.fetchrow(SCOPES_OF_PULL, pull_id)
+    return one(PullTarget, await conn.fetchrow(SCOPES_OF_PULL, pull_id))

@@ -160,15 +160,15 @@ async def _pull(event: HandlerContext) -> list[Subject]:
     if stored is None:
         return []
     label = f"{event.payload['repository']['full_name']}#{pr['number']}"
-    return [Subject(stored["id"], label, Facts.of_pull(pr))]
+    return [Subject(stored.id, label, Facts.of_pull(pr))]
 
 
 async def _failing_run(event: HandlerContext, check_run_id: int) -> list[Subject]:
     stored = await analyses.check_run(event.conn, check_run_id)
-    if stored is None or stored["pr_id"] is None:
+    if stored is None or stored.pr_id is None:
         return []  # a commit without a pull request: nothing to suggest a fix on
-    label = f"{event.payload['repository']['full_name']}#{stored['pr_number']}"
-    return [Subject(stored["pr_id"], label, Facts())]
+    label = f"{event.payload['repository']['full_name']}#{stored.pr_number}"
+    return [Subject(stored.pr_id, label, Facts())]
 
 
 async def _check_run(event: HandlerContext) -> list[Subject]:

@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from cronsim import CronSim
@@ -21,6 +21,7 @@ from cronsim import CronSim
 from app.store import declared, executions
 from app.store.declared import Stored
 from app.store.executions import Start
+from app.store.rows import many, one
 from app.workflows.spec import Workflow
 from app.workflows.triggers import trigger_data
 
@@ -51,28 +52,30 @@ async def run_on_pull(
         row = await declared.pull_by_name(conn, repo, number)
         if row is None:
             raise CannotRun(f"no pull request {pull} is stored")
-        scopes = declared.scopes_of({"id": row["repository_github_id"], "full_name": repo})
+        if row.installation_id is None:
+            raise CannotRun(f"the repository of {pull} belongs to no installation of the App")
+        scopes = declared.scopes_of({"id": row.repository_github_id, "full_name": repo})
         stored = await _manual(conn, scopes, workflow_name, repo)
         data = trigger_data(
             stored,
             event="manual",
-            payload=_payload(row["repository_github_id"], repo, row["installation_id"], asked_by),
+            payload=_payload(row.repository_github_id, repo, row.installation_id, asked_by),
             repo=repo,
             number=number,
-            installation=row["installation_id"],
+            installation=row.installation_id,
         )
-        key = f"wf:{stored.id}:{row['id']}:manual:{uuid.uuid4()}"
+        key = f"wf:{stored.id}:{row.id}:manual:{uuid.uuid4()}"
         started = await executions.start(
             conn,
             Start(
                 workflow=stored.name,
                 key=key,
-                subject=f"pr:{row['id']}",
+                subject=f"pr:{row.id}",
                 subject_label=pull,
                 trigger_type="manual",
                 payload=data,
-                pull_request_id=row["id"],
-                installation_id=row["installation_id"],
+                pull_request_id=row.id,
+                installation_id=row.installation_id,
             ),
         )
         assert started is not None
@@ -102,12 +105,12 @@ async def run_on_repo(
 ) -> Started:
     """Start a repository's workflow (close_stale) now."""
     async with conn.transaction():
-        row = await conn.fetchrow(REPOSITORY, repo)
+        row = one(Repository, await conn.fetchrow(REPOSITORY, repo))
         if row is None:
             raise CannotRun(
                 f"no repository {repo} is installed and active (not archived or removed)"
             )
-        scopes = declared.scopes_of({"id": row["github_id"], "full_name": repo})
+        scopes = declared.scopes_of({"id": row.github_id, "full_name": repo})
         stored = await _manual(conn, scopes, workflow_name, repo)
         started = await _start_repo(
             conn,
@@ -128,7 +131,18 @@ SELECT github_id, installation_id, full_name FROM repositories
 WHERE lower(full_name) = lower($1) AND installation_id IS NOT NULL
   AND status NOT IN ('removed', 'suspended', 'archived')
 """
+
+
 # The repositories a scope's workflows run for: its own, or each of the owner's.
+class Repository(NamedTuple):
+    """A repository a workflow may run on (installed, active), as REPOSITORY and
+    SCOPE_REPOSITORIES read it."""
+
+    github_id: int
+    installation_id: int
+    full_name: str
+
+
 SCOPE_REPOSITORIES = """
 SELECT github_id, installation_id, full_name FROM repositories
 WHERE installation_id IS NOT NULL AND status NOT IN ('removed', 'suspended', 'archived')
@@ -140,7 +154,7 @@ WHERE installation_id IS NOT NULL AND status NOT IN ('removed', 'suspended', 'ar
 async def _start_repo(
     conn: asyncpg.Connection,
     stored: Stored,
-    row: asyncpg.Record,
+    row: Repository,
     repo: str,
     *,
     key: str,
@@ -150,21 +164,21 @@ async def _start_repo(
     data = trigger_data(
         stored,
         event=trigger_type,
-        payload=_payload(row["github_id"], repo, row["installation_id"], sender),
+        payload=_payload(row.github_id, repo, row.installation_id, sender),
         repo=repo,
         number=None,
-        installation=row["installation_id"],
+        installation=row.installation_id,
     )
     return await executions.start(
         conn,
         Start(
             workflow=stored.name,
-            key=f"wf:{stored.id}:{row['github_id']}:{key}",
-            subject=f"repo:{row['github_id']}",
+            key=f"wf:{stored.id}:{row.github_id}:{key}",
+            subject=f"repo:{row.github_id}",
             subject_label=repo,
             trigger_type=trigger_type,
             payload=data,
-            installation_id=row["installation_id"],
+            installation_id=row.installation_id,
         ),
     )
 
@@ -205,17 +219,17 @@ async def scheduled_run(conn: asyncpg.Connection, *, now: datetime | None = None
             kind, _, who = stored.scope.partition(":")
             repo_id = int(who) if kind == "repo" else None
             owner = who if kind == "owner" else None
-            for row in await conn.fetch(SCOPE_REPOSITORIES, repo_id, owner):
+            for row in many(Repository, await conn.fetch(SCOPE_REPOSITORIES, repo_id, owner)):
                 nearest = await declared.by_name(
                     conn,
-                    declared.scopes_of(dict(row) | {"id": row["github_id"]}),
+                    declared.scopes_of({"id": row.github_id, "full_name": row.full_name}),
                     stored.declared_name,
                 )
                 if nearest is None or nearest.id != stored.id:
                     continue  # the repository's own workflow of that name wins
                 key = f"schedule:{slot.strftime('%Y-%m-%dT%H:%MZ')}"
                 if await _start_repo(
-                    conn, stored, row, row["full_name"], key=key, trigger_type="schedule"
+                    conn, stored, row, row.full_name, key=key, trigger_type="schedule"
                 ):
                     started += 1
         if started:

@@ -68,10 +68,10 @@ async def _pull_for(event: HandlerContext, name: str) -> tuple[UUID, Facts] | No
         stored = await reviews.pull_request(conn, pr["id"])
         if stored is None:
             return None
-        return stored["id"], Facts.of_pull(pr)
+        return stored.id, Facts.of_pull(pr)
     if name == "check_run":
         run = await analyses.check_run(conn, payload["check_run"]["id"])
-        pull_request_id = None if run is None else run["pr_id"]
+        pull_request_id = None if run is None else run.pr_id
     elif name == "issue_comment":
         number = (payload.get("issue") or {}).get("number")
         if number is None:
@@ -87,12 +87,12 @@ async def _pull_for(event: HandlerContext, name: str) -> tuple[UUID, Facts] | No
     if row is None:
         return None
     facts = Facts(
-        title=row["title"] or "",
-        author=row["author"],
-        draft=row["draft"],
-        base_branch=row["base_branch"],
-        head_branch=row["head_branch"],
-        description=row["body"] or "",
+        title=row.title or "",
+        author=row.author,
+        draft=row.draft,
+        base_branch=row.base_branch,
+        head_branch=row.head_branch,
+        description=row.body or "",
     )
     return pull_request_id, facts
 
@@ -221,7 +221,7 @@ async def start_declared(event: HandlerContext) -> None:
 async def _number(event: HandlerContext, pull_request_id: UUID) -> int:
     row = await declared.pull(event.conn, pull_request_id)
     assert row is not None
-    return int(row["pr_number"])
+    return int(row.pr_number)
 
 
 async def start(
@@ -373,7 +373,7 @@ async def start_fork_check(event: HandlerContext) -> None:
         event.payload["repository"],
         head=pr["head"]["sha"],
         number=int(pr["number"]),
-        pull_request_id=None if stored is None else stored["id"],
+        pull_request_id=None if stored is None else stored.id,
     )
 
 

@@ -93,20 +93,20 @@ def flaky_settings(settings: Settings, github: FakeGitHub, model: FakeAnthropic)
     return with_github(
         settings,
         github,
-        github_timeout=0.3,
-        github_retry_seconds=0.01,
-        github_write_interval=0.0,
-        anthropic_api_key=model.api_key,
-        anthropic_base_url=model.url,
-        anthropic_retry_seconds=0.01,
-        review_enabled=True,
-        fix_enabled=True,
+        HOOKWISE_GITHUB_TIMEOUT=0.3,
+        HOOKWISE_GITHUB_RETRY_SECONDS=0.01,
+        HOOKWISE_GITHUB_WRITE_INTERVAL=0.0,
+        ANTHROPIC_API_KEY=model.api_key,
+        ANTHROPIC_BASE_URL=model.url,
+        HOOKWISE_ANTHROPIC_RETRY_SECONDS=0.01,
+        HOOKWISE_REVIEW=True,
+        HOOKWISE_FIX=True,
         # Rate-limited events are due again a second later: a poll finds them.
-        poll_interval=0.2,
-        retry_base_seconds=0.05,
-        retry_max_seconds=1.0,
+        HOOKWISE_POLL_INTERVAL=0.2,
+        HOOKWISE_RETRY_BASE_SECONDS=0.05,
+        HOOKWISE_RETRY_MAX_SECONDS=1.0,
         # Bad luck many times over must not dead-letter an event: this drill counts effects.
-        max_attempts=50,
+        HOOKWISE_MAX_ATTEMPTS=50,
     )
 
 

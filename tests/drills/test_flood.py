@@ -40,7 +40,7 @@ SEND_CHUNK = 256 * 1024
 PR_BODY = json.dumps(github_example("pull_request", "opened")).encode()
 # What the default budget allows for bodies in memory; uvicorn's own read buffer (64 KiB, plus
 # one socket read of up to 256 KiB, per connection with unread body) comes on top.
-BUDGET = Settings().max_inflight_bytes
+BUDGET = Settings().web.max_inflight_bytes
 
 
 def peak_kb(pid: int) -> int:

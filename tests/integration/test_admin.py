@@ -38,7 +38,7 @@ from tests.integration.test_redeliver import miss
 
 @pytest.fixture
 async def admin(settings: Settings, dsn: str) -> AsyncIterator[Running]:
-    configured = with_admin(settings, max_attempts=2, retry_base_seconds=0.0)
+    configured = with_admin(settings, HOOKWISE_MAX_ATTEMPTS=2, HOOKWISE_RETRY_BASE_SECONDS=0.0)
     async with running_hookwise(configured, dsn) as running:
         yield running
 
@@ -87,8 +87,8 @@ def test_a_csrf_token_is_good_for_its_own_session_only() -> None:
 
 def test_the_admin_token_must_not_be_guessable(settings: Settings) -> None:
     with pytest.raises(ValidationError, match="at least 16 characters"):
-        with_admin(settings, admin_token="hunter2")
-    assert with_admin(settings, admin_token="").admin_token is None
+        with_admin(settings, HOOKWISE_ADMIN_TOKEN="hunter2")
+    assert with_admin(settings, HOOKWISE_ADMIN_TOKEN="").admin.token is None
 
 
 # ---------------------------------------------------------------------------------------------

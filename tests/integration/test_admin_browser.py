@@ -83,7 +83,12 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 @pytest.fixture
 async def admin(settings: Settings, dsn: str) -> AsyncIterator[Running]:
     # Two attempts, no backoff: a failing handler becomes a dead letter within one settle().
-    configured = with_admin(settings, max_attempts=2, retry_base_seconds=0.0, poll_interval=3600.0)
+    configured = with_admin(
+        settings,
+        HOOKWISE_MAX_ATTEMPTS=2,
+        HOOKWISE_RETRY_BASE_SECONDS=0.0,
+        HOOKWISE_POLL_INTERVAL=3600.0,
+    )
     async with running_hookwise(configured, dsn) as running:
         yield running
 

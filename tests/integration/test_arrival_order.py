@@ -175,7 +175,9 @@ async def store_batch(ctx: Context, bodies: list[tuple[str, bytes]]) -> list[str
     incoming = []
     for event, body in bodies:
         headers = {k.lower(): v for k, v in github_headers(body, event).items()}
-        delivery = parse_github(headers, body, secrets=ctx.settings.secrets_for("github"), now=0)
+        delivery = parse_github(
+            headers, body, secrets=ctx.settings.webhooks.secrets_for("github"), now=0
+        )
         incoming.append(await events.incoming(ctx.integration_ids["github"], delivery))
     async with ctx.pool.acquire() as conn:
         await events.store_many(conn, incoming)

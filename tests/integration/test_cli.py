@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from app.store import bodies
 from tests.conftest import GITHUB_SECRET, LINEAR_SECRET
 from tests.harness import Running, free_port
-from tests.processes import Logged, Served, environment, hookwise
+from tests.processes import HOOKWISE, Logged, Served, environment, hookwise
 
 PAYLOAD = Path(__file__).parents[1] / "payloads" / "pull_request.opened.json"
 
@@ -23,6 +26,7 @@ def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) ->
         PORT=str(port),
     )
     send = ("send", str(PAYLOAD), "--event", "pull_request", "--delivery", "guid-1")
+    pgdata = (tmp_path / "data" / "pgdata").resolve()
 
     served = Served(env=env)
     try:
@@ -42,11 +46,21 @@ def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) ->
         assert Logged.of("database_used", embedded=True).count(said) == 1
         assert Logged.of("embedded_pg_left_running").count(said) == 1
         assert Logged.of("embedded_pg_stopped").count(said) == 0
+        pid = served.process.pid
+        assert (
+            f"attached to the embedded PostgreSQL running in {pgdata} (used by hookwise"
+            f" process {pid})" in status.stderr
+        )
+        assert f"left running: another hookwise process uses it (pid {pid})" in status.stderr
+        assert "started embedded" not in status.stderr
+        assert "embedded PostgreSQL stopped" not in status.stderr
         assert hookwise(*send, env=env).stdout.startswith('200 OK {"duplicate":true')
         assert served.interrupt() == 0
     finally:
         served.kill()
-    assert Logged.of("embedded_pg_stopped").count(served.log) == 1
+    assert any(
+        "embedded PostgreSQL stopped (this process started it)" in line for line in served.log
+    )
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
 
     again = Served(env=env)
@@ -96,6 +110,65 @@ def test_configuration_errors_exit_2_naming_the_setting(
     assert result.returncode == 2
     assert result.stderr == message
     assert "hunter2" not in result.stderr
+
+
+def test_a_command_after_a_crashed_serve_attaches_then_stops_the_orphaned_database(
+    tmp_path: Path,
+) -> None:
+    env = environment(HOOKWISE_DATA_DIR=str(tmp_path / "data"), PORT=str(free_port()))
+    pgdata = (tmp_path / "data" / "pgdata").resolve()
+    served = Served(env=env)
+    try:
+        served.wait_for("embedded_pg_started")
+        served.wait_for("listening")
+    finally:
+        served.kill()  # SIGKILL: its database keeps running, nobody left to stop it
+    assert (pgdata / "postmaster.pid").exists()
+
+    status = hookwise("status", env=env)
+    assert status.returncode == 0, status.stderr
+    assert (
+        f"attached to the embedded PostgreSQL running in {pgdata} (used by no hookwise process)"
+        in status.stderr
+    )
+    assert (
+        "embedded PostgreSQL stopped: this process, which attached to it, was the last hookwise"
+        " process using it" in status.stderr
+    )
+    assert not (pgdata / "postmaster.pid").exists()
+
+
+async def test_a_database_url_is_named_with_its_password_hidden(dsn: str) -> None:
+    dsn = re.sub(r"//([^:@/]*)(:[^@]*)?@", r"//\1:not-the-password@", dsn, count=1)
+    assert "not-the-password" in dsn
+    status = hookwise("status", env=environment(DATABASE_URL=dsn))
+    assert status.returncode == 0, status.stderr
+    shown = dsn.replace("not-the-password", "***")
+    assert f"using PostgreSQL at {shown} (DATABASE_URL)" in status.stderr
+    assert "not-the-password" not in status.stderr + status.stdout
+    assert "embedded" not in status.stderr
+
+
+async def test_a_tables_lines_and_the_log_lines_after_it_stay_apart_in_one_stream(
+    dsn: str,
+) -> None:
+    # As a terminal or `2>&1 | less` shows them: the table on stdout, the log on stderr.
+    both = await asyncio.to_thread(
+        subprocess.run,
+        [HOOKWISE, "status"],
+        env=environment(DATABASE_URL=dsn, HOOKWISE_LOG_FORMAT="json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
+    assert both.returncode == 0, both.stdout
+    lines = both.stdout.splitlines()
+    logged = [json.loads(line)["message"] for line in lines if line.startswith("{")]
+    table = [line for line in lines if not line.startswith("{")]
+    assert logged[0].startswith("using PostgreSQL at ")
+    assert table[:2] == ["status      events", "pending     0"]
+    assert "oldest pending: -" in table
 
 
 def test_migrate_applies_then_reports_up_to_date(pg, tmp_path: Path) -> None:

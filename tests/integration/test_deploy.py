@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import build_parser
-from app.settings import Settings
+from app.settings import WorkerSettings
 from tests.processes import environment
 
 ROOT = Path(__file__).parents[2]
@@ -92,7 +92,7 @@ def test_fly_routes_http_to_the_web_process_and_checks_healthz() -> None:
 
 
 def test_fly_gives_in_flight_events_their_grace_before_killing() -> None:
-    grace = Settings.model_fields["shutdown_grace"].default
+    grace = WorkerSettings.model_fields["shutdown_grace"].default
     assert FLY["kill_signal"] == "SIGTERM"
     assert isinstance(FLY["kill_timeout"], int)
     assert FLY["kill_timeout"] > grace

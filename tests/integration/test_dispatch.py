@@ -30,7 +30,7 @@ def handled(event_type: str, action: str | None) -> bool:
 
 
 async def test_every_fixture_flows_to_completed_or_ignored(hookwise: Running, db) -> None:
-    settings = hookwise.ctx.settings.model_copy(update={"poll_interval": 3600.0})
+    settings = hookwise.ctx.settings.with_env(HOOKWISE_POLL_INTERVAL=3600.0)
     ctx = hookwise.ctx
     worker = Worker(type(ctx)(**{**ctx.__dict__, "settings": settings}), default_router())
     # Each body as sent: rows in arrival order keep exactly these.

@@ -39,7 +39,7 @@ async def test_start_asks_who_we_are(settings, dsn, fake_github: FakeGitHub) -> 
 
 
 async def test_client_id_is_the_jwt_issuer_when_set(settings, dsn, fake_github) -> None:
-    configured = with_github(settings, fake_github, github_client_id=fake_github.client_id)
+    configured = with_github(settings, fake_github, GITHUB_CLIENT_ID=fake_github.client_id)
     async with open_context(configured, dsn) as ctx:
         assert ctx.github is not None and ctx.github.identity is not None
 
@@ -52,7 +52,7 @@ async def test_github_down_at_start_is_not_fatal(settings, dsn, fake_github) -> 
 
 async def app_for(settings, fake: FakeGitHub) -> tuple[GitHubApp, httpx.AsyncClient]:
     http = httpx.AsyncClient(timeout=2.0)
-    return GitHubApp(with_github(settings, fake), http), http
+    return GitHubApp(with_github(settings, fake).github, http), http
 
 
 async def test_installation_token_is_cached_and_shared(settings, fake_github) -> None:
@@ -102,7 +102,7 @@ async def test_5xx_is_retried_a_few_times(settings, fake_github) -> None:
 
 async def test_timeouts_are_retried_then_raised(settings, fake_github) -> None:
     async with httpx.AsyncClient(timeout=0.2) as quick:
-        github = GitHubApp(with_github(settings, fake_github), quick)
+        github = GitHubApp(with_github(settings, fake_github).github, quick)
         fake_github.fail("GET", "/app", status=0, times=2)
         assert (await github.app_api().getitem("/app"))["id"] == fake_github.app_id
         fake_github.fail("GET", "/app", status=0, times=3)
@@ -146,7 +146,7 @@ async def test_rate_limited_event_is_rescheduled_without_counting_an_attempt(
     router.fetcher("github", "pull_request")(calls_github)
     router.add(records, "github", "pull_request")
     fake_github.fail("GET", "/installation/repositories", status=429, headers={"Retry-After": "90"})
-    configured = with_github(settings, fake_github, poll_interval=3600.0)
+    configured = with_github(settings, fake_github, HOOKWISE_POLL_INTERVAL=3600.0)
     async with running_worker(configured, dsn, router) as (ctx, worker):
         idle = asyncio.ensure_future(worker.idle())
         await store(ctx, json.dumps({"action": "opened", "number": 1}).encode())
@@ -160,7 +160,9 @@ async def test_rate_limited_event_is_rescheduled_without_counting_an_attempt(
 
 async def test_writes_are_one_at_a_time_a_second_apart(settings, fake_github) -> None:
     async with httpx.AsyncClient(timeout=2.0) as http:
-        github = GitHubApp(with_github(settings, fake_github, github_write_interval=1.0), http)
+        github = GitHubApp(
+            with_github(settings, fake_github, HOOKWISE_GITHUB_WRITE_INTERVAL=1.0).github, http
+        )
         api = github.app_api()
         reads = [api.getitem("/app") for _ in range(3)]
         writes = [api.post(TOKEN_URL, {"id": INSTALLATION_ID}, data=b"") for _ in range(2)]

@@ -148,7 +148,7 @@ async def store(ctx: Context, body: bytes, content_type: str = "application/json
     """Receive and store a delivery as the HTTP layer does."""
     sent = {k.lower(): v for k, v in github_headers(body, "pull_request").items()}
     sent["content-type"] = content_type
-    delivery = parse_github(sent, body, secrets=ctx.settings.secrets_for("github"), now=0)
+    delivery = parse_github(sent, body, secrets=ctx.settings.webhooks.secrets_for("github"), now=0)
     async with ctx.pool.acquire() as conn:
         await events.store(conn, ctx.integration_ids["github"], delivery)
 

@@ -25,7 +25,7 @@ WRITE_INTERVAL = 0.3
 @asynccontextmanager
 async def process(settings, dsn: str, fake: FakeGitHub) -> AsyncIterator[GitHubApp]:
     """hookwise's GitHub App client as one process has it (its own context, pools, HTTP)."""
-    configured = with_github(settings, fake, github_write_interval=WRITE_INTERVAL)
+    configured = with_github(settings, fake, HOOKWISE_GITHUB_WRITE_INTERVAL=WRITE_INTERVAL)
     async with open_context(configured, dsn) as ctx:
         assert ctx.github is not None
         yield ctx.github

@@ -62,7 +62,9 @@ def test_a_repository_is_two_segments() -> None:
 async def widgets(settings, fake_github: FakeGitHub) -> AsyncIterator[RepoPort]:
     fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files={"README.md": "hi\n"})
     async with httpx.AsyncClient(timeout=5.0) as http:
-        github = GitHubApp(with_github(settings, fake_github, github_write_interval=0.0), http)
+        github = GitHubApp(
+            with_github(settings, fake_github, HOOKWISE_GITHUB_WRITE_INTERVAL=0.0).github, http
+        )
         yield port(await github.installation_api(INSTALLATION_ID), REPO)
 
 

@@ -119,14 +119,16 @@ async def test_unknown_source_and_length_refused_before_the_body(
 
 
 def budgeted(settings: Settings, **changes: object) -> Settings:
-    """A budget of 8 KiB for small bodies (≤ 1 KiB) and 64 KiB for large ones."""
+    """A budget of 72 KiB: 18 KiB for small bodies (≤ 1 KiB), 54 KiB for large ones (≤ 48 KiB).
+    Checked as the environment's settings are: a large lane that cannot hold the largest body
+    is a configuration error."""
     values = {
-        "max_inflight_bytes": 72 * 1024,
-        "large_body_bytes": 1024,
-        "max_body_bytes": 64 * 1024,
-        "inflight_wait": 0.2,
+        "HOOKWISE_MAX_INFLIGHT_BYTES": 72 * 1024,
+        "HOOKWISE_LARGE_BODY_BYTES": 1024,
+        "HOOKWISE_MAX_BODY_BYTES": 48 * 1024,
+        "HOOKWISE_INFLIGHT_WAIT": 0.2,
     } | changes
-    return settings.model_copy(update=values)
+    return settings.with_env(**values)
 
 
 async def test_a_large_body_waits_for_the_budget_then_is_refused_503_while_small_ones_pass(
@@ -136,7 +138,7 @@ async def test_a_large_body_waits_for_the_budget_then_is_refused_503_while_small
     async with running_hookwise(budgeted(settings), dsn) as hookwise:
         holder = await Conn.open(hookwise.url)
         try:
-            # Admitted whole (40 KB of the large lane's 64 KiB), then half of it sent: it holds
+            # Admitted whole (40 KB of the large lane's 54 KiB), then half of it sent: it holds
             # its share while the rest is on the way.
             await holder.send(head(github_headers(big, "pull_request"), length=len(big)))
             await holder.send(big[:1000])
@@ -171,8 +173,8 @@ async def test_a_large_body_waits_for_the_budget_then_is_refused_503_while_small
 async def test_small_bodies_count_the_bytes_that_arrived_not_the_bytes_declared(
     settings: Settings, dsn: str, db: asyncpg.Connection
 ) -> None:
-    # Twenty connections each declare a 1 KiB body and send one byte of it: 20 KiB declared, far
-    # over the small lane's 8 KiB, but only 20 bytes are held, so deliveries still get in.
+    # Twenty connections each declare a 1 KiB body and send one byte of it: 20 KiB declared, over
+    # the small lane's 18 KiB, but only 20 bytes are held, so deliveries still get in.
     async with running_hookwise(budgeted(settings), dsn) as hookwise:
         body = b'{"action": "opened"}'
         trickles = [await Conn.open(hookwise.url) for _ in range(20)]
@@ -192,7 +194,7 @@ async def test_small_bodies_count_the_bytes_that_arrived_not_the_bytes_declared(
 async def test_a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closed(
     settings: Settings, dsn: str, db: asyncpg.Connection
 ) -> None:
-    async with running_hookwise(budgeted(settings, body_timeout=0.3), dsn) as hookwise:
+    async with running_hookwise(budgeted(settings, HOOKWISE_BODY_TIMEOUT=0.3), dsn) as hookwise:
         for body in (PR_BODY[:900], PR_BODY):  # the small lane and the large lane
             conn = await Conn.open(hookwise.url)
             try:
@@ -219,7 +221,7 @@ async def test_refusals_are_counted_each_and_logged_once_a_minute_per_client(
     settings: Settings, dsn: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     forged = github_headers(PR_BODY, "pull_request", secret="not the secret")
-    proxied = settings.model_copy(update={"client_ip_header": "Fly-Client-IP"})
+    proxied = settings.with_env(HOOKWISE_CLIENT_IP_HEADER="Fly-Client-IP")
     async with running_hookwise(proxied, dsn) as hookwise:
         with caplog.at_level(logging.WARNING, logger="app.http.errors"):
             for client in ["203.0.113.7"] * 5 + ["198.51.100.9"] * 2:

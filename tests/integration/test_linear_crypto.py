@@ -24,12 +24,16 @@ API_KEY = "lin_api_0123456789abcdefSECRET"
 
 def keyed(settings: Settings, keys: str | None, api_key: str | None = None) -> Settings:
     """`settings` with these encryption keys (comma-separated) and Linear API key."""
-    return settings.model_copy(
-        update={
-            "encryption_key": tuple(SecretStr(k) for k in (keys or "").split(",") if k),
-            "linear_api_key": None if api_key is None else SecretStr(api_key),
-        }
+    return settings.with_env(
+        HOOKWISE_ENCRYPTION_KEY=tuple(SecretStr(k) for k in (keys or "").split(",") if k),
+        LINEAR_API_KEY=None if api_key is None else SecretStr(api_key),
     )
+
+
+async def linear_api_key(db: asyncpg.Connection, settings: Settings) -> str | None:
+    """The key open_context would use with `settings`."""
+    ring = credentials.key_ring(settings.database)
+    return await credentials.linear_api_key(db, settings.linear.api_key, ring)
 
 
 async def stored(db: asyncpg.Connection) -> bytes:
@@ -46,16 +50,16 @@ async def rotate_key(dsn: str, keys: str) -> tuple[int, str, str]:
 
 async def test_rotation_keeps_the_key_readable(settings, dsn, db) -> None:
     # Given with key A: stored encrypted, never in the clear.
-    assert await credentials.linear_api_key(db, keyed(settings, KEY_A, API_KEY)) == API_KEY
+    assert await linear_api_key(db, keyed(settings, KEY_A, API_KEY)) == API_KEY
     sealed = await stored(db)
     assert API_KEY.encode() not in sealed
     assert key_id_of(sealed) == key_id(b"a" * 32)
     # Once stored, the setting may go: the stored key is read back.
-    assert await credentials.linear_api_key(db, keyed(settings, KEY_A)) == API_KEY
+    assert await linear_api_key(db, keyed(settings, KEY_A)) == API_KEY
 
     # Key B alone cannot read what A sealed.
     with pytest.raises(UnknownKey):
-        await credentials.linear_api_key(db, keyed(settings, KEY_B))
+        await linear_api_key(db, keyed(settings, KEY_B))
 
     # B first, A still there: rotate-key re-encrypts with B.
     code, out, err = await rotate_key(dsn, f"{KEY_B},{KEY_A}")
@@ -65,7 +69,7 @@ async def test_rotation_keeps_the_key_readable(settings, dsn, db) -> None:
     assert key_id_of(await stored(db)) == key_id(b"b" * 32)
 
     # Now B alone reads it, and a second rotation has nothing to do.
-    assert await credentials.linear_api_key(db, keyed(settings, KEY_B)) == API_KEY
+    assert await linear_api_key(db, keyed(settings, KEY_B)) == API_KEY
     code, out, _ = await rotate_key(dsn, KEY_B)
     assert (code, "linear: already current" in out) == (0, True)
     for text in (out, err):
@@ -74,7 +78,7 @@ async def test_rotation_keeps_the_key_readable(settings, dsn, db) -> None:
 
 
 async def test_rotation_without_the_old_key_changes_nothing(settings, dsn, db) -> None:
-    await credentials.linear_api_key(db, keyed(settings, KEY_A, API_KEY))
+    await linear_api_key(db, keyed(settings, KEY_A, API_KEY))
     before = await stored(db)
     code, _, err = await rotate_key(dsn, KEY_B)
     assert code == 2
@@ -88,11 +92,9 @@ async def test_rotation_without_the_old_key_changes_nothing(settings, dsn, db) -
 
 
 async def test_a_new_setting_replaces_the_stored_key(settings, db) -> None:
-    await credentials.linear_api_key(db, keyed(settings, KEY_A, API_KEY))
-    assert (
-        await credentials.linear_api_key(db, keyed(settings, KEY_A, "lin_api_new")) == "lin_api_new"
-    )
-    assert await credentials.linear_api_key(db, keyed(settings, KEY_A)) == "lin_api_new"
+    await linear_api_key(db, keyed(settings, KEY_A, API_KEY))
+    assert await linear_api_key(db, keyed(settings, KEY_A, "lin_api_new")) == "lin_api_new"
+    assert await linear_api_key(db, keyed(settings, KEY_A)) == "lin_api_new"
     ring = KeyRing.from_config([KEY_A])
     assert credentials.unseal(ring, "linear", await stored(db)) == {"api_key": "lin_api_new"}
 

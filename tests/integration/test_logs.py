@@ -104,11 +104,11 @@ def test_bound_fields_merge_with_each_calls_extra(capture) -> None:
 
 
 def test_secret_values_are_every_secret_setting() -> None:
-    settings = Settings(
-        github_webhook_secret="first-secret,second-secret",
-        anthropic_api_key=ANTHROPIC_KEY,
-        database_url=f"postgresql://hookwise:{DB_PASSWORD}@db.internal/hookwise",
-        github_client_secret="ab",
+    settings = Settings().with_env(
+        GITHUB_WEBHOOK_SECRET="first-secret,second-secret",
+        ANTHROPIC_API_KEY=ANTHROPIC_KEY,
+        DATABASE_URL=f"postgresql://hookwise:{DB_PASSWORD}@db.internal/hookwise",
+        GITHUB_CLIENT_SECRET="ab",
     )
     found = logs.secret_values(settings)
     assert {"first-secret", "second-secret", ANTHROPIC_KEY, DB_PASSWORD} <= set(found)

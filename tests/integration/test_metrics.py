@@ -145,7 +145,10 @@ async def test_worker_attempts_retries_and_dead_letters(settings, dsn) -> None:
             raise RuntimeError("upstream hiccup")
 
     router: Router = router_with(flaky)
-    async with running_worker(fast(settings, max_attempts=3), dsn, router) as (ctx, worker):
+    async with running_worker(fast(settings, HOOKWISE_MAX_ATTEMPTS=3), dsn, router) as (
+        ctx,
+        worker,
+    ):
         await store(ctx, pr_payload(1))
         await store(ctx, pr_payload(2))
         await store(ctx, b'{"zen": "Half measures are as bad as nothing at all."}', "ping")
@@ -185,7 +188,7 @@ async def test_github_calls_by_status_and_the_rate_limit_left(
 ) -> None:
     metrics = Metrics()
     async with httpx.AsyncClient(timeout=2.0) as http:
-        github = GitHubApp(with_github(settings, fake_github), http, metrics=metrics)
+        github = GitHubApp(with_github(settings, fake_github).github, http, metrics=metrics)
         fake_github.fail("GET", "/app", status=502)
         await github.load_identity()
         api = await github.installation_api(INSTALLATION_ID)
@@ -211,14 +214,13 @@ async def test_model_calls_by_status_and_tokens_used(settings) -> None:
     async with FakeAnthropic() as fake:
         fake.fail(500)
         fake.reply_tool("answer", {"ok": True}, input_tokens=1200, output_tokens=300)
-        ai = {
-            "anthropic_api_key": fake.api_key,
-            "anthropic_base_url": fake.url,
-            "anthropic_retry_seconds": 0.01,
-        }
-        configured = Settings(**(settings.model_dump() | ai))
+        configured = settings.with_env(
+            ANTHROPIC_API_KEY=fake.api_key,
+            ANTHROPIC_BASE_URL=fake.url,
+            HOOKWISE_ANTHROPIC_RETRY_SECONDS=0.01,
+        )
         metrics = Metrics()
-        model = Model(configured, metrics=metrics)
+        model = Model(configured.model, metrics=metrics)
         try:
             answer = await model.ask(
                 model="claude-test", max_tokens=256, system="s", prompt="p", tool=tool
@@ -237,7 +239,7 @@ METRICS_TOKEN = "scrape-" + "0123456789abcdef" * 2
 
 
 def with_token(settings: Settings, token: str = METRICS_TOKEN) -> Settings:
-    return Settings(**(settings.model_dump() | {"metrics_token": token}))
+    return settings.with_env(HOOKWISE_METRICS_TOKEN=token)
 
 
 @pytest.mark.parametrize(
@@ -276,4 +278,4 @@ async def test_with_a_metrics_token_a_scrape_with_it_gets_the_figures(
 def test_a_short_metrics_token_is_a_configuration_error(settings: Settings) -> None:
     with pytest.raises(ValidationError, match="at least 16 characters"):
         with_token(settings, "hunter2")
-    assert with_token(settings, "").metrics_token is None
+    assert with_token(settings, "").admin.metrics_token is None

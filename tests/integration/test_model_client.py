@@ -32,14 +32,14 @@ async def fake() -> AsyncIterator[FakeAnthropic]:
 
 @pytest.fixture
 async def model(fake: FakeAnthropic, tmp_path: Path) -> AsyncIterator[Model]:
-    settings = Settings(
-        data_dir=tmp_path,
-        anthropic_api_key=fake.api_key,
-        anthropic_base_url=fake.url,
-        anthropic_retry_seconds=0.01,
-        model_prices={"claude-sonnet-4-6": (2.0, 10.0)},
+    settings = Settings().with_env(
+        HOOKWISE_DATA_DIR=tmp_path,
+        ANTHROPIC_API_KEY=fake.api_key,
+        ANTHROPIC_BASE_URL=fake.url,
+        HOOKWISE_ANTHROPIC_RETRY_SECONDS=0.01,
+        HOOKWISE_MODEL_PRICES={"claude-sonnet-4-6": (2.0, 10.0)},
     )
-    model = Model(settings)
+    model = Model(settings.model)
     yield model
     await model.close()
 

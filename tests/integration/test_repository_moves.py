@@ -55,7 +55,9 @@ async def test_the_fake_redirects_an_old_name_as_github_does(fake_github: FakeGi
 @pytest.fixture
 async def github_app(settings, fake_github: FakeGitHub) -> AsyncIterator[GitHubApp]:
     async with httpx.AsyncClient(timeout=5.0) as http:
-        yield GitHubApp(with_github(settings, fake_github, github_write_interval=0.0), http)
+        yield GitHubApp(
+            with_github(settings, fake_github, HOOKWISE_GITHUB_WRITE_INTERVAL=0.0).github, http
+        )
 
 
 async def test_a_301_is_followed_once_and_the_new_name_reported(

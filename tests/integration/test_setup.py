@@ -79,18 +79,16 @@ async def test_setup_creates_the_app_and_writes_env(
 
     assert stat.S_IMODE(os.stat(env_path).st_mode) == 0o600
     assert env_path.read_text().startswith("HOOKWISE_LOG_LEVEL=info\n")
-    written = Settings(_env_file=env_path, database_url=dsn)  # type: ignore[call-arg]
-    assert written.github_app_id == str(fake_github.app_id)
-    assert written.github_client_id == fake_github.client_id
+    written = Settings.load(env_path).with_env(DATABASE_URL=dsn)
+    assert written.github.app_id == str(fake_github.app_id)
+    assert written.github.client_id == fake_github.client_id
     assert fake_github.webhook_secret
-    assert written.secrets_for("github") == (fake_github.webhook_secret.encode(),)
+    assert written.webhooks.secrets_for("github") == (fake_github.webhook_secret.encode(),)
     set_secret = [r for r in fake_github.requests if r.path == "/app/hook/config"]
     assert len(set_secret) == (0 if secret_given else 1)
 
     # With what setup wrote, hookwise is the App: it knows itself and takes GitHub's webhooks.
-    configured = Settings(
-        **(written.model_dump() | {"github_api_url": fake_github.url, "github_timeout": 2.0})
-    )
+    configured = written.with_env(GITHUB_API_URL=fake_github.url, HOOKWISE_GITHUB_TIMEOUT=2.0)
     async with running_hookwise(configured, dsn) as hookwise:
         assert hookwise.ctx.github is not None and hookwise.ctx.github.identity is not None
         fake_github.hook_url = f"{hookwise.url}/webhooks/github"

@@ -33,7 +33,7 @@ async def test_database_down_is_503_then_recovers(own_pg: EmbeddedPostgres) -> N
     conn = await asyncpg.connect(dsn)
     await migrations.migrate(conn)
     await conn.close()
-    settings = Settings(database_url=dsn, github_webhook_secret=GITHUB_SECRET)
+    settings = Settings().with_env(DATABASE_URL=dsn, GITHUB_WEBHOOK_SECRET=GITHUB_SECRET)
 
     async def post(delivery: str):
         headers = github_headers(BODY, "pull_request", delivery=delivery)

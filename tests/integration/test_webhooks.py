@@ -173,7 +173,7 @@ async def test_body_over_the_limit_is_413_before_it_is_read(
 ) -> None:
     from tests.harness import running_hookwise
 
-    small = settings.model_copy(update={"max_body_bytes": 1024})
+    small = settings.with_env(HOOKWISE_MAX_BODY_BYTES=1024)
     body = b'{"pad": "' + b"x" * 2048 + b'"}'
     async with running_hookwise(small, dsn) as hookwise:
         declared = await post_github(hookwise, body)
@@ -204,7 +204,7 @@ async def test_body_over_the_limit_is_413_before_it_is_read(
 async def test_unconfigured_source_is_404(settings, dsn: str, db: asyncpg.Connection) -> None:
     from tests.harness import running_hookwise
 
-    github_only = settings.model_copy(update={"linear_webhook_secret": ()})
+    github_only = settings.with_env(LINEAR_WEBHOOK_SECRET=())
     async with running_hookwise(github_only, dsn) as hookwise:
         body = linear_body()
         response = await hookwise.client.post(

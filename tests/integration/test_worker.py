@@ -29,9 +29,14 @@ Handler = Callable[[HandlerContext], Awaitable[None]]
 
 
 def fast(settings: Settings, **changes: object) -> Settings:
+    """`changes` by environment name (settings.with_env)."""
     # A poll interval of an hour: only a NOTIFY can wake the worker within a test.
-    base = {"poll_interval": 3600.0, "retry_base_seconds": 0.0, "shutdown_grace": 5.0}
-    return settings.model_copy(update=base | changes)
+    base = {
+        "HOOKWISE_POLL_INTERVAL": 3600.0,
+        "HOOKWISE_RETRY_BASE_SECONDS": 0.0,
+        "HOOKWISE_SHUTDOWN_GRACE": 5.0,
+    }
+    return settings.with_env(**(base | changes))
 
 
 def pr_payload(number: int, *, repo: int = 1, action: str = "opened") -> bytes:
@@ -47,7 +52,9 @@ def pr_payload(number: int, *, repo: int = 1, action: str = "opened") -> bytes:
 
 async def store(ctx: Context, body: bytes, event: str = "pull_request") -> str:
     headers = {k.lower(): v for k, v in github_headers(body, event).items()}
-    delivery = parse_github(headers, body, secrets=ctx.settings.secrets_for("github"), now=0)
+    delivery = parse_github(
+        headers, body, secrets=ctx.settings.webhooks.secrets_for("github"), now=0
+    )
     async with ctx.pool.acquire() as conn:
         await events.store(conn, ctx.integration_ids["github"], delivery)
     return delivery.delivery_id
@@ -129,7 +136,9 @@ async def test_dead_letter_after_max_attempts_then_replay_completes(settings, ds
         if not healed:
             raise RuntimeError("no such repository")
 
-    async with running_worker(fast(settings, max_attempts=3), dsn, router_with(broken)) as (
+    async with running_worker(
+        fast(settings, HOOKWISE_MAX_ATTEMPTS=3), dsn, router_with(broken)
+    ) as (
         ctx,
         worker,
     ):
@@ -146,7 +155,7 @@ async def test_dead_letter_after_max_attempts_then_replay_completes(settings, ds
         idle = asyncio.ensure_future(worker.idle())
         async with ctx.pool.acquire() as conn:
             replayed = await events.replay(conn, events.Selection(status="failed"))
-        assert [r["status"] for r in replayed] == ["failed"]
+        assert [r.status for r in replayed] == ["failed"]
         await asyncio.wait_for(idle, 20)
     [row] = await event_rows(db)
     assert (row["status"], row["attempts"]) == ("completed", 1)
@@ -176,7 +185,7 @@ async def test_a_handler_asking_github_inside_its_transaction_fails_and_a_fetche
     router.add(asks_inside, "github", "pull_request")
     router.fetcher("github", "issues")(asks_first)
     router.add(records, "github", "issues")
-    configured = with_github(fast(settings, max_attempts=1), fake_github)
+    configured = with_github(fast(settings, HOOKWISE_MAX_ATTEMPTS=1), fake_github)
     async with running_worker(configured, dsn, router) as (ctx, worker):
         # The fetcher's event first: the installation token it gets is the handler's too.
         idle = asyncio.ensure_future(worker.idle())
@@ -263,7 +272,7 @@ async def test_stop_finishes_in_flight_events_or_releases_them(
         await gate.wait()
 
     grace = 30.0 if finish_in_time else 0.05
-    async with open_context(fast(settings, shutdown_grace=grace), dsn) as ctx:
+    async with open_context(fast(settings, HOOKWISE_SHUTDOWN_GRACE=grace), dsn) as ctx:
         worker = Worker(ctx, router_with(slow), concurrency=2)
         task = asyncio.create_task(worker.run())
         await store(ctx, pr_payload(1))
@@ -309,7 +318,7 @@ async def test_a_claimed_batch_commits_once_and_a_failing_event_rolls_back_alone
         if number == 2:
             raise RuntimeError("no such repository")
 
-    configured = fast(settings, max_attempts=1, worker_batch=8)
+    configured = fast(settings, max_attempts=1, batch=8)
     async with open_context(configured, dsn) as ctx:
         for number in (1, 2, 3):
             await store(ctx, pr_payload(number))

@@ -37,7 +37,9 @@ async def store_all(settings: Settings, dsn: str, bodies: list[bytes]) -> list[s
         ids = []
         for body in bodies:
             headers = {k.lower(): v for k, v in github_headers(body, "pull_request").items()}
-            delivery = parse_github(headers, body, secrets=settings.secrets_for("github"), now=0)
+            delivery = parse_github(
+                headers, body, secrets=settings.webhooks.secrets_for("github"), now=0
+            )
             await events.store(conn, ctx.integration_ids["github"], delivery)
             ids.append(delivery.delivery_id)
         return ids

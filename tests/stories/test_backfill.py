@@ -117,7 +117,7 @@ def open_pulls(github: FakeGitHub, name: str, count: int) -> list[dict[str, Any]
 async def world(
     settings: Settings, dsn: str, github: FakeGitHub, **more: Any
 ) -> AsyncIterator[World]:
-    configured = with_github(settings, github, poll_interval=3600.0, **more)
+    configured = with_github(settings, github, HOOKWISE_POLL_INTERVAL=3600.0, **more)
     async with running_hookwise(configured, dsn) as running:
         github.hook_url = f"{running.url}/webhooks/github"
         worker = Worker(running.ctx, default_router())
@@ -245,7 +245,7 @@ async def test_github_is_asked_with_no_transaction_or_lock_held(
     payload = installation_event(fake_github, "created", (ALPHA,))
     if kind == "list_repositories":
         del payload["repositories"]
-    async with world(settings, dsn, fake_github, github_timeout=1.0) as w:
+    async with world(settings, dsn, fake_github, HOOKWISE_GITHUB_TIMEOUT=1.0) as w:
         delivery = await fake_github.deliver("installation", payload)
         assert delivery.status_code == 202
         await fake_github.requested("GET", path)
@@ -506,9 +506,7 @@ async def test_without_a_schedule_or_an_app_nothing_is_scheduled(settings, hookw
     ctx = hookwise.ctx
     assert ctx.github is None
     assert reconcile_parts(ctx) == []
-    off = type(ctx)(
-        **{**ctx.__dict__, "settings": settings.model_copy(update={"reconcile_every": 0})}
-    )
+    off = type(ctx)(**{**ctx.__dict__, "settings": settings.with_env(HOOKWISE_RECONCILE_EVERY=0)})
     assert reconcile_parts(off) == []
 
 

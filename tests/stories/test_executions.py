@@ -74,7 +74,7 @@ def counted(world: World, workflow: str, outcome: str) -> bool:
 async def test_a_model_refusal_fails_the_review_never_the_pull_request(
     world_factory, db, status, shown
 ) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         if status == 404:
             # A mistyped model in the repository's config: the API answers 404 not_found_error.
             world.model.models = frozenset({"claude-sonnet-4-6"})
@@ -107,7 +107,7 @@ async def test_a_model_refusal_fails_the_review_never_the_pull_request(
 async def test_a_model_rate_limit_reschedules_the_review_without_an_attempt(
     world_factory, db
 ) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         world.model.fail(429, retry_after=600)
         await world.deliver("pull_request", world.pr_event("opened"))
         assert await events_of(db, "pull_request") == [("completed", 1)]
@@ -128,7 +128,7 @@ async def test_a_model_rate_limit_reschedules_the_review_without_an_attempt(
 
 async def test_an_overloaded_model_retries_the_execution_not_the_event(world_factory, db) -> None:
     async with world_factory(
-        fix_enabled=False, anthropic_max_retries=0, retry_base_seconds=0.0
+        HOOKWISE_FIX=False, HOOKWISE_ANTHROPIC_MAX_RETRIES=0, HOOKWISE_RETRY_BASE_SECONDS=0.0
     ) as world:
         world.model.fail(529)
         world.model.reply_tool("submit_review", REVIEW)
@@ -146,7 +146,10 @@ async def test_an_outage_of_the_model_fails_the_execution_after_its_attempts(
     world_factory, db
 ) -> None:
     async with world_factory(
-        fix_enabled=False, anthropic_max_retries=0, retry_base_seconds=0.0, max_attempts=2
+        HOOKWISE_FIX=False,
+        HOOKWISE_ANTHROPIC_MAX_RETRIES=0,
+        HOOKWISE_RETRY_BASE_SECONDS=0.0,
+        HOOKWISE_MAX_ATTEMPTS=2,
     ) as world:
         world.model.fail(529, times=2)
         await world.deliver("pull_request", world.pr_event("opened"))
@@ -162,7 +165,7 @@ async def test_a_refused_job_listing_fails_the_analysis_not_the_check_run(
     world_factory, db, status
 ) -> None:
     # 403: an installation without `actions: read`; 404: the workflow run was deleted.
-    async with world_factory(review_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
         await world.deliver("pull_request", world.pr_event("opened"))
         world.github.fail("GET", r"/repos/.+/actions/runs/\d+/jobs", status=status)
         await world.deliver("check_run", world.failed_check())
@@ -180,7 +183,7 @@ async def test_a_refused_job_listing_fails_the_analysis_not_the_check_run(
 
 
 async def test_a_review_github_refuses_fails_at_once_with_the_reason(world_factory, db) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         world.model.reply_tool("submit_review", REVIEW)
         # Refused in every form: whole, its one comment alone, and without it.
         world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=422, times=3)
@@ -210,7 +213,7 @@ async def due_now(world: World, db) -> None:
 async def test_a_pull_request_closed_while_its_review_waits_is_not_reviewed(
     world_factory, db
 ) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         await waiting_review(world, db)
         closed = world.pr_event("closed")
         later = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -229,7 +232,7 @@ async def test_a_pull_request_closed_while_its_review_waits_is_not_reviewed(
 
 
 async def test_a_push_while_the_review_waits_reviews_only_the_new_head(world_factory, db) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         first = world.pull["head"]["sha"]
         await waiting_review(world, db)
         push(world, {"notes.md": "# Notes\n"})
@@ -246,13 +249,13 @@ async def test_a_push_while_the_review_waits_reviews_only_the_new_head(world_fac
 
 
 async def test_a_slow_model_keeps_its_lease_and_runs_once(world_factory, db) -> None:
-    async with world_factory(fix_enabled=False, lease_seconds=0.6) as world:
+    async with world_factory(HOOKWISE_FIX=False, HOOKWISE_LEASE_SECONDS=0.6) as world:
         world.model.delay = 2.0
         world.model.reply_tool("submit_review", REVIEW, times=2)
         # A second worker polling often: it would take the execution over if its lease lapsed.
         ctx = world.hookwise.ctx
         eager = dataclasses.replace(
-            ctx, settings=ctx.settings.model_copy(update={"poll_interval": 0.05})
+            ctx, settings=ctx.settings.with_env(HOOKWISE_POLL_INTERVAL=0.05)
         )
         rival = Worker(eager, default_router(), concurrency=1)
         running = asyncio.create_task(rival.run())
@@ -269,7 +272,9 @@ async def test_a_slow_model_keeps_its_lease_and_runs_once(world_factory, db) -> 
 
 
 async def test_a_pool_of_two_and_two_slots_reviews_twenty_pull_requests(world_factory, db) -> None:
-    async with world_factory(fix_enabled=False, db_pool_size=2, worker_concurrency=2) as world:
+    async with world_factory(
+        HOOKWISE_FIX=False, HOOKWISE_DB_POOL_SIZE=2, HOOKWISE_WORKER_CONCURRENCY=2
+    ) as world:
         world.model.responder = lambda request: {"summary": "Fine.", "comments": []}
         for number in range(101, 121):
             pull = world.github.add_pull(REPO, number, head_branch="fix-calc", title=f"PR {number}")
@@ -289,7 +294,7 @@ async def test_a_pool_of_two_and_two_slots_reviews_twenty_pull_requests(world_fa
 
 
 async def test_executions_are_listed_and_replayed_from_the_cli(world_factory, db, dsn) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         # Refused in every form: whole, its one comment alone, and without it.
         world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=422, times=3)
         world.model.reply_tool("submit_review", REVIEW, times=2)
@@ -345,7 +350,7 @@ def test_the_default_settings_fit_the_pool() -> None:
 
 
 async def test_the_admin_timeline_shows_executions_with_their_steps(world_factory, db) -> None:
-    async with world_factory(fix_enabled=False, admin_token=TOKEN) as world:
+    async with world_factory(HOOKWISE_FIX=False, HOOKWISE_ADMIN_TOKEN=TOKEN) as world:
         world.model.reply_tool("submit_review", REVIEW, input_tokens=2000, output_tokens=400)
         await world.deliver("pull_request", world.pr_event("opened"))
         client = world.hookwise.client
@@ -369,7 +374,7 @@ async def test_the_admin_timeline_shows_executions_with_their_steps(world_factor
 async def test_the_model_refusing_an_analysis_shows_in_our_check_run(
     world_factory, db, status, outcome, shown
 ) -> None:
-    async with world_factory(review_enabled=False, anthropic_max_retries=0) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_ANTHROPIC_MAX_RETRIES=0) as world:
         await world.deliver("pull_request", world.pr_event("opened"))
         if status == 404:
             world.model.models = frozenset({"claude-sonnet-4-6"})

@@ -38,7 +38,7 @@ def fix_reviews(world: World) -> list[Any]:
 
 
 async def test_a_fix_for_an_older_head_is_anchored_at_that_commit(world_factory, db) -> None:
-    async with world_factory(review_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
         await world.deliver("pull_request", world.pr_event("opened"))
         failing = world.failed_check()
         run_head = failing["check_run"]["head_sha"]
@@ -60,7 +60,7 @@ async def test_a_fix_for_an_older_head_is_anchored_at_that_commit(world_factory,
 
 
 async def test_inline_comments_github_refuses_are_left_out_and_named(world_factory, db) -> None:
-    async with world_factory(review_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
         await world.deliver("pull_request", world.pr_event("opened"))
         world.model.reply_tool("report_analysis", TWO_EDITS)
         # GitHub refuses the review, then (asked comment by comment) the comment on line 2.
@@ -79,7 +79,7 @@ async def test_inline_comments_github_refuses_are_left_out_and_named(world_facto
 
 
 async def test_a_review_github_refuses_a_comment_of_is_posted_without_it(world_factory) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         two = {"path": "calc.py", "body": "Look here."}
         answer = {"summary": "Two spots.", "comments": [two | {"line": 2}, two | {"line": 6}]}
         world.model.reply_tool("submit_review", answer)

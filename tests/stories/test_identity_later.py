@@ -46,7 +46,7 @@ async def test_an_event_that_may_be_our_own_waits_until_we_know(
     world_factory, db: asyncpg.Connection, fake_github: FakeGitHub
 ) -> None:
     rate_limited(fake_github, "/app", seconds=3600)
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         assert world.hookwise.ctx.github.identity is None
         ours = world.pr_event("opened") | {"sender": fake_github.bot_user()}
         await world.deliver("pull_request", ours)

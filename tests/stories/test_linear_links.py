@@ -133,7 +133,9 @@ async def test_merge_completes_the_issue_once_even_when_replayed(
 
 
 async def test_the_setting_turns_completion_off(settings, dsn, db, fake_github) -> None:
-    async with linear_world(settings, dsn, db, fake_github, linear_close_on_merge=False) as world:
+    async with linear_world(
+        settings, dsn, db, fake_github, HOOKWISE_LINEAR_CLOSE_ON_MERGE=False
+    ) as world:
         await known(world, "ENG", "Login fails")
         pull = await world.deliver_pull(world.open_pull(1, body="Fixes ENG-1"), "opened")
         await world.merge(pull)
@@ -341,7 +343,7 @@ async def test_a_comment_whose_answer_was_lost_is_not_made_twice(
 async def test_linear_is_told_without_a_github_app(settings, dsn, db, fake_github) -> None:
     # Webhooks only, no App: the links and Linear's sync need nothing of GitHub's API.
     async with linear_world(
-        settings, dsn, db, fake_github, github_app_id=None, github_private_key=None
+        settings, dsn, db, fake_github, GITHUB_APP_ID=None, GITHUB_PRIVATE_KEY=None
     ) as world:
         assert world.hookwise.ctx.github is None
         await known(world, "ENG", "Login fails")

@@ -114,7 +114,7 @@ async def test_overloaded_model_is_retried(world_factory) -> None:
 async def test_malformed_model_output_fails_the_analysis_and_posts_nothing(
     world_factory, db
 ) -> None:
-    async with world_factory(review_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
         world.model.reply_tool("report_analysis", {"category": "test", "confidence": "high"})
         await world.deliver("pull_request", world.pr_event("opened"))
         await world.deliver("check_run", world.failed_check())
@@ -137,7 +137,7 @@ async def test_what_the_base_branchs_green_log_shares_is_left_out_of_the_prompt(
     # The same job passed on main: its log shares the runner's set-up with the failing one.
     lines = LOG.split("\n")
     shared = [line for line in lines if "E   " not in line and "FAILED" not in line][:300]
-    async with world_factory(review_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
         green = world.github.add_check_run(
             REPO,
             "main",
@@ -165,7 +165,7 @@ async def test_what_the_base_branchs_green_log_shares_is_left_out_of_the_prompt(
 
 
 async def test_failure_on_the_base_branch_too_is_not_the_prs_fault(world_factory, db) -> None:
-    async with world_factory(review_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
         world.github.add_check_run(REPO, "main", name="tests")
         await world.deliver("pull_request", world.pr_event("opened"))
         await world.deliver("check_run", world.failed_check())
@@ -179,12 +179,12 @@ async def test_failure_on_the_base_branch_too_is_not_the_prs_fault(world_factory
 @pytest.mark.parametrize(
     ("more", "why"),
     [
-        ({"max_fix_attempts": 0}, "cap of 0 fix attempts"),
-        ({"daily_token_budget": 0}, "daily token budget"),
+        ({"HOOKWISE_MAX_FIX_ATTEMPTS": 0}, "cap of 0 fix attempts"),
+        ({"HOOKWISE_DAILY_TOKEN_BUDGET": 0}, "daily token budget"),
     ],
 )
 async def test_caps_and_budgets_stop_before_the_model(world_factory, db, more, why) -> None:
-    async with world_factory(review_enabled=False, **more) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, **more) as world:
         await world.deliver("pull_request", world.pr_event("opened"))
         await world.deliver("check_run", world.failed_check())
         assert world.model.calls == []
@@ -194,7 +194,7 @@ async def test_caps_and_budgets_stop_before_the_model(world_factory, db, more, w
 
 
 async def test_a_malformed_config_file_shows_in_our_check_run(world_factory) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         world.github.commit_files(REPO, "main", {".github/hookwise.yml": "fix: [yes"})
         await world.deliver("pull_request", world.pr_event("synchronize"))
         await world.deliver("check_run", world.failed_check())
@@ -210,7 +210,7 @@ def our_check_run(world: World) -> Any:
 
 
 async def test_commit_mode_commits_the_fix_on_the_branch_once(world_factory, db) -> None:
-    async with world_factory(review_enabled=False, fix_mode="commit") as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX_MODE="commit") as world:
         before = world.github.tip(REPO, "fix-calc")
         world.model.reply_tool("report_analysis", ANALYSIS | {"edits": ANALYSIS["edits"][:1]})
         await world.deliver("pull_request", world.pr_event("opened"))
@@ -231,7 +231,7 @@ async def test_commit_mode_commits_the_fix_on_the_branch_once(world_factory, db)
 
 async def test_a_committed_fix_keeps_the_files_mode(world_factory) -> None:
     async with world_factory(
-        review_enabled=False, fix_mode="commit", executable=("calc.py",)
+        HOOKWISE_REVIEW=False, HOOKWISE_FIX_MODE="commit", executable=("calc.py",)
     ) as world:
         assert world.github.mode_at(REPO, "calc.py", ref="fix-calc") == "100755"
         before = world.github.tip(REPO, "fix-calc")
@@ -248,7 +248,7 @@ async def test_a_committed_fix_keeps_the_files_mode(world_factory) -> None:
 
 
 async def test_a_fix_for_a_path_the_branch_lacks_commits_nothing(world_factory, db) -> None:
-    async with world_factory(review_enabled=False, fix_mode="commit") as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX_MODE="commit") as world:
         before = world.github.tip(REPO, "fix-calc")
         missing = ANALYSIS["edits"][0] | {"path": "src/no_such_file.py"}
         world.model.reply_tool("report_analysis", ANALYSIS | {"edits": [missing]})
@@ -261,7 +261,7 @@ async def test_a_fix_for_a_path_the_branch_lacks_commits_nothing(world_factory, 
 
 
 async def test_a_fork_gets_a_suggestion_never_a_commit(world_factory, db) -> None:
-    async with world_factory(review_enabled=False, fix_mode="commit", fork=True) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX_MODE="commit", fork=True) as world:
         before = world.github.tip("forker/widgets", "fix-calc")
         world.model.reply_tool("report_analysis", ANALYSIS)
         await world.deliver("pull_request", world.pr_event("opened"))
@@ -275,7 +275,7 @@ async def test_a_fork_gets_a_suggestion_never_a_commit(world_factory, db) -> Non
 async def test_workflow_files_are_never_committed(world_factory, db) -> None:
     edits = [{"path": ".github/workflows/ci.yml", "start_line": 1, "end_line": 1,
               "replacement": "on: push"}]  # fmt: skip
-    async with world_factory(review_enabled=False, fix_mode="commit") as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX_MODE="commit") as world:
         before = world.github.tip(REPO, "fix-calc")
         world.model.reply_tool("report_analysis", ANALYSIS | {"edits": edits})
         await world.deliver("pull_request", world.pr_event("opened"))
@@ -299,7 +299,7 @@ def button(world: World, identifier: str) -> dict[str, Any]:
 
 
 async def test_the_apply_fix_button_commits_the_suggestion(world_factory, db) -> None:
-    async with world_factory(review_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
         world.model.reply_tool("report_analysis", ANALYSIS | {"edits": ANALYSIS["edits"][:1]})
         await world.deliver("pull_request", world.pr_event("opened"))
         await world.deliver("check_run", world.failed_check())
@@ -315,7 +315,7 @@ async def test_the_apply_fix_button_commits_the_suggestion(world_factory, db) ->
 
 
 async def test_the_reanalyse_button_asks_the_model_again(world_factory, db) -> None:
-    async with world_factory(review_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
         world.model.reply_tool("report_analysis", ANALYSIS | {"fixable": False, "edits": []})
         await world.deliver("pull_request", world.pr_event("opened"))
         await world.deliver("check_run", world.failed_check())
@@ -327,7 +327,7 @@ async def test_the_reanalyse_button_asks_the_model_again(world_factory, db) -> N
 
 
 async def test_synchronize_reviews_only_what_changed_since_the_last_review(world_factory) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         world.model.reply_tool("submit_review", REVIEW)
         await world.deliver("pull_request", world.pr_event("opened"))
         world.github.commit_files(REPO, "fix-calc", {"notes.md": "# Notes\n"}, message="Notes")
@@ -344,7 +344,7 @@ async def test_synchronize_reviews_only_what_changed_since_the_last_review(world
 
 
 async def test_the_same_failure_in_two_jobs_is_analysed_once(world_factory, db) -> None:
-    async with world_factory(review_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
         world.model.reply_tool("report_analysis", ANALYSIS)
         await world.deliver("pull_request", world.pr_event("opened"))
         await world.deliver("check_run", world.failed_check(name="tests (3.11)"))
@@ -356,7 +356,7 @@ async def test_the_same_failure_in_two_jobs_is_analysed_once(world_factory, db) 
 
 
 async def test_the_owners_defaults_sit_between_settings_and_the_repository(world_factory) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         world.github.add_repo(
             "octo-org/.github",
             installation_id=INSTALLATION_ID,
@@ -378,7 +378,7 @@ async def test_the_owners_defaults_sit_between_settings_and_the_repository(world
 async def test_the_repositorys_override_sits_between_the_owners_file_and_its_own(
     world_factory, db
 ) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         world.github.add_repo(
             "octo-org/.github",
             installation_id=INSTALLATION_ID,
@@ -413,7 +413,7 @@ async def test_the_repositorys_override_sits_between_the_owners_file_and_its_own
 async def test_the_pull_requests_own_config_file_is_never_read(world_factory) -> None:
     # A PR (a fork's, say) that switches review on and raises the budget for itself: ignored,
     # the file is read from the default branch only.
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         greedy = "review: true\nmodel: claude-opus-4-1\nmax_tokens: 64000\n"
         world.github.commit_files(REPO, "fix-calc", {".github/hookwise.yml": greedy})
         world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
@@ -434,7 +434,7 @@ async def test_the_pull_requests_own_config_file_is_never_read(world_factory) ->
 async def test_a_config_file_that_cannot_be_read_shows_why_and_the_defaults_apply(
     world_factory, files, shown
 ) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         world.github.commit_files(REPO, "main", files)
         await world.deliver("pull_request", world.pr_event("opened"))
         await world.deliver("check_run", world.failed_check())
@@ -446,7 +446,7 @@ async def test_a_config_file_that_cannot_be_read_shows_why_and_the_defaults_appl
 
 async def test_posts_whose_answers_were_lost_are_found_not_posted_again(world_factory) -> None:
     # GitHub did the work and a proxy answered 502: the next attempt must find what was posted.
-    async with world_factory(retry_base_seconds=0.0) as world:
+    async with world_factory(HOOKWISE_RETRY_BASE_SECONDS=0.0) as world:
         world.model.responder = lambda request: {
             "submit_review": REVIEW,
             "report_analysis": ANALYSIS,
@@ -471,7 +471,7 @@ async def test_posts_whose_answers_were_lost_are_found_not_posted_again(world_fa
 async def test_a_retried_execution_reuses_the_answer_it_paid_for(world_factory, db) -> None:
     # The model answered; posting then failed outright, so the execution is retried. The retry
     # posts the same answer without asking (and paying) again, and counts its tokens once.
-    async with world_factory(retry_base_seconds=0.0) as world:
+    async with world_factory(HOOKWISE_RETRY_BASE_SECONDS=0.0) as world:
         world.model.responder = lambda request: {
             "submit_review": REVIEW,
             "report_analysis": ANALYSIS,

@@ -46,7 +46,7 @@ def posted_comments(world: World) -> list[tuple[str, int]]:
 
 
 async def test_after_a_rebase_the_whole_pull_request_is_reviewed_not_main(world_factory) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         await first_review(world)
         world.github.commit_files(REPO, "main", UPSTREAM, message="Upstream work")
         world.github.commit_files(REPO, "fix-calc", {"notes.md": "# Notes\n"}, message="Notes")
@@ -60,7 +60,7 @@ async def test_after_a_rebase_the_whole_pull_request_is_reviewed_not_main(world_
 
 
 async def test_after_merging_main_in_the_whole_pull_request_is_reviewed(world_factory) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         await first_review(world)
         world.github.commit_files(REPO, "main", UPSTREAM, message="Upstream work")
         world.github.commit_files(REPO, "fix-calc", {"notes.md": "# Notes\n"}, message="Notes")
@@ -73,7 +73,7 @@ async def test_after_merging_main_in_the_whole_pull_request_is_reviewed(world_fa
 
 
 async def test_a_plain_push_is_reviewed_for_what_it_adds(world_factory) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         await first_review(world)
         world.github.commit_files(REPO, "main", UPSTREAM, message="Upstream work")  # not merged
         world.github.commit_files(REPO, "fix-calc", {"notes.md": "# Notes\n"}, message="Notes")

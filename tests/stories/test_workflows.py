@@ -81,7 +81,7 @@ async def executions_of(db, workflow_suffix: str) -> list[Any]:
 
 
 async def test_a_declared_workflow_runs_once_per_trigger(world_factory, db) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         world.github.repo(REPO).pulls[7].body = ""
         await declare(world, LABEL_AND_GATE)
         stored = await db.fetch(
@@ -175,7 +175,7 @@ async def test_a_malformed_workflow_is_shown_in_our_check_run_and_runs_nothing(
               - frobnicate: yes
         """
     )
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         sha = await declare(world, text)
         [check] = [r for r in world.github.check_runs.values() if r.name == "hookwise / workflows"]
         assert check.head_sha == sha
@@ -210,7 +210,7 @@ workflows:
 
 
 async def test_each_action_lands_on_github_once(world_factory, db) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         repo = world.github.repo(REPO)
         repo.collaborators.update({"ada": "write", "grace": "write"})
         repo.teams.add("core")
@@ -259,7 +259,7 @@ def comment_event(world: World, login: str, body: str) -> dict[str, Any]:
 async def test_a_slash_command_from_a_user_without_write_access_is_refused(
     world_factory, db
 ) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         repo = world.github.repo(REPO)
         repo.collaborators["maintainer"] = "write"
         await declare(world, PEOPLE)
@@ -285,7 +285,9 @@ async def test_a_manual_run_from_the_cli_and_the_admin_button(world_factory, db,
     from app.workflows.manual import CannotRun
     from tests.admin_support import TOKEN, csrf_of, log_in
 
-    async with world_factory(review_enabled=False, fix_enabled=False, admin_token=TOKEN) as world:
+    async with world_factory(
+        HOOKWISE_REVIEW=False, HOOKWISE_FIX=False, HOOKWISE_ADMIN_TOKEN=TOKEN
+    ) as world:
         repo = world.github.repo(REPO)
         repo.collaborators.update({"ada": "write", "grace": "write"})
         repo.teams.add("core")
@@ -350,11 +352,10 @@ workflows:
 
 
 async def test_a_schedule_fires_once_per_slot_across_two_workers(world_factory, db, dsn) -> None:
-    import asyncpg
-
+    from app.store.pool import connect
     from app.workflows.manual import scheduled_run
 
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         await world.deliver("pull_request", world.pr_event("opened"))
         old = world.github.add_pull(REPO, 8, head_branch="fix-calc", title="Old")
         kept = world.github.add_pull(REPO, 9, head_branch="fix-calc", title="Kept")
@@ -366,7 +367,8 @@ async def test_a_schedule_fires_once_per_slot_across_two_workers(world_factory, 
         # Declared long before the slots the test's clock names.
         await db.execute("UPDATE workflows SET created_at = '2025-12-01' WHERE scope IS NOT NULL")
 
-        first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+        # As two workers' own connections are: with the pool's json codec.
+        first, second = await connect(dsn), await connect(dsn)
         try:
             from datetime import UTC, datetime
 
@@ -410,11 +412,11 @@ async def test_two_workers_and_a_replay_run_a_workflow_once(world_factory, db) -
     from app.serving import default_router
     from app.worker import Worker
 
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         await declare(world, LABEL_AND_GATE)
         ctx = world.hookwise.ctx
         eager = dataclasses.replace(
-            ctx, settings=ctx.settings.model_copy(update={"poll_interval": 0.05})
+            ctx, settings=ctx.settings.with_env(HOOKWISE_POLL_INTERVAL=0.05)
         )
         rival = Worker(eager, default_router(), concurrency=2)
         running = asyncio.create_task(rival.run())
@@ -461,7 +463,7 @@ workflows:
 async def test_review_and_check_triggers_reuse_hookwises_reactions(world_factory, db) -> None:
     from tests.reactions_world import REVIEW
 
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         world.model.reply_tool("submit_review", REVIEW)
         await declare(world, AI)
         await world.deliver("pull_request", world.pr_event("opened"))
@@ -492,7 +494,7 @@ async def test_review_and_check_triggers_reuse_hookwises_reactions(world_factory
 async def test_a_reconcile_reads_the_files_a_missed_push_changed(world_factory, db) -> None:
     from app import reconcile
 
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         await world.deliver("pull_request", world.pr_event("opened"))
         # The push never reached hookwise (or the App does not get push events).
         sha = world.github.commit_files(REPO, "main", {".github/hookwise.yml": LABEL_AND_GATE})

@@ -77,8 +77,12 @@ async def test_a_cancelled_waiter_takes_nothing() -> None:
 
 
 def test_lanes_split_the_budget_and_sort_bodies_by_declared_size(tmp_path) -> None:
-    settings = Settings(data_dir=tmp_path, max_inflight_bytes=64 << 20, large_body_bytes=1 << 20)
-    small, large = settings.body_lanes
+    settings = Settings().with_env(
+        HOOKWISE_DATA_DIR=tmp_path,
+        HOOKWISE_MAX_INFLIGHT_BYTES=64 << 20,
+        HOOKWISE_LARGE_BODY_BYTES=1 << 20,
+    )
+    small, large = settings.web.body_lanes
     assert (small, large) == (16 << 20, 48 << 20)
     lanes = Lanes.sized(small, large, threshold=1 << 20, wait=1.0)
     assert not lanes.is_large(1 << 20)
@@ -89,4 +93,8 @@ def test_lanes_split_the_budget_and_sort_bodies_by_declared_size(tmp_path) -> No
 
 def test_a_budget_that_cannot_hold_the_largest_body_is_a_configuration_error(tmp_path) -> None:
     with pytest.raises(ValueError, match="HOOKWISE_MAX_INFLIGHT_BYTES must hold one body"):
-        Settings(data_dir=tmp_path, max_inflight_bytes=30 << 20, max_body_bytes=25 << 20)
+        Settings().with_env(
+            HOOKWISE_DATA_DIR=tmp_path,
+            HOOKWISE_MAX_INFLIGHT_BYTES=30 << 20,
+            HOOKWISE_MAX_BODY_BYTES=25 << 20,
+        )

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.clients.github import Identity, app_jwt, is_own_event, rate_limit_reset
 from app.redeliver import undelivered
-from app.settings import Settings
+from app.settings import GitHubSettings, Settings
 from app.setup import env_values, manifest, write_env
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -37,8 +37,8 @@ def test_app_jwt_claims() -> None:
 
 
 def test_issuer_is_the_client_id_when_set() -> None:
-    both = Settings(github_app_id="42", github_client_id="Iv1.x", github_private_key=PEM)
-    assert (both.github_client_id or both.github_app_id) == "Iv1.x"
+    both = GitHubSettings(app_id="42", client_id="Iv1.x", private_key=PEM)
+    assert (both.client_id or both.app_id) == "Iv1.x"
 
 
 @pytest.mark.parametrize(
@@ -135,20 +135,20 @@ def test_write_env_keeps_other_lines_and_is_private(tmp_path: Path) -> None:
     text = path.read_text()
     assert text.startswith("DATABASE_URL=postgresql://db/x\n")
     assert text.count("GITHUB_APP_ID=") == 1
-    loaded = Settings(_env_file=path)  # type: ignore[call-arg]
-    assert loaded.github_app_id == "99"
-    assert loaded.github_private_key_pem() == PEM
-    assert loaded.secrets_for("github") == (b'we"ird',)
+    loaded = Settings.load(path)
+    assert loaded.github.app_id == "99"
+    assert loaded.github.private_key_pem() == PEM
+    assert loaded.webhooks.secrets_for("github") == (b'we"ird',)
 
 
 def test_key_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError, match="GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required"
     ):
-        Settings(github_app_id="1")
+        GitHubSettings(app_id="1")
     with pytest.raises(ValueError, match="not a PEM private key"):
-        Settings(github_app_id="1", github_private_key="nope")
+        GitHubSettings(app_id="1", private_key="nope")
     with pytest.raises(ValueError, match="cannot read"):
-        Settings(github_app_id="1", github_private_key_path=tmp_path / "missing.pem")
+        GitHubSettings(app_id="1", private_key_path=tmp_path / "missing.pem")
     one_line = PEM.replace("\n", "\\n")
-    assert Settings(github_app_id="1", github_private_key=one_line).github_private_key_pem() == PEM
+    assert GitHubSettings(app_id="1", private_key=one_line).private_key_pem() == PEM

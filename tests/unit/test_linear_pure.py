@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from app.analysis.links import Mention, closed, mentions
 from app.clients.linear import WorkflowState, completed_state, rate_limit_reset
 from app.crypto import KeyRing, Undecryptable, UnknownKey, key_id_of, new_key, parse_key
-from app.settings import Settings
+from app.settings import DatabaseSettings, LinearSettings
 
 # Link detection
 
@@ -180,22 +180,22 @@ def test_keys_are_base64_of_32_bytes_and_never_shown() -> None:
 
 
 def test_settings_split_keys_and_refuse_a_bad_one_without_echoing_it() -> None:
-    settings = Settings(encryption_key=f"{KEY_B}, {KEY_A}")
+    settings = DatabaseSettings(encryption_key=f"{KEY_B}, {KEY_A}")
     assert [k.get_secret_value() for k in settings.encryption_key] == [KEY_B, KEY_A]
     secret = "c2VjcmV0LWJ1dC1zaG9ydA=="
     with pytest.raises(ValidationError) as caught:
-        Settings(encryption_key=f"{KEY_A},{secret}")
+        DatabaseSettings(encryption_key=f"{KEY_A},{secret}")
     assert secret not in str(caught.value)
     assert "32 bytes" in str(caught.value)
 
 
 def test_linear_settings_defaults() -> None:
-    settings = Settings(linear_api_key="lin_api_x")
-    assert settings.linear_api_url == "https://api.linear.app/graphql"
-    assert settings.linear_close_on_merge is True
+    settings = LinearSettings(api_key="lin_api_x")
+    assert settings.api_url == "https://api.linear.app/graphql"
+    assert settings.close_on_merge is True
     assert "lin_api_x" not in repr(settings)
     with pytest.raises(ValidationError):
-        Settings(linear_api_url="ftp://linear")
+        LinearSettings(api_url="ftp://linear")
 
 
 # Linear's rate limits and states
