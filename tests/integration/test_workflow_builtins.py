@@ -92,7 +92,7 @@ def test_each_builtin_starts_on_what_its_reaction_did_before(
 
 
 async def test_the_definitions_are_stored_as_a_declared_workflows_are(world_factory, db) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False):
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False):
         pass
     rows = await db.fetch(
         "SELECT w.name, w.config ->> 'switch' AS switch,"

@@ -123,16 +123,16 @@ class MemoryWorld:
 
 
 def model_settings(settings: Settings, model: FakeAnthropic, **more: Any) -> Settings:
-    """`settings` with the fake Anthropic API and the reactions on; no GitHub App (its port is
-    the in-memory one)."""
-    values = {
-        "anthropic_api_key": model.api_key,
-        "anthropic_base_url": model.url,
-        "anthropic_retry_seconds": 0.01,
-        "review_enabled": True,
-        "fix_enabled": True,
+    """`settings` with the fake Anthropic API and the reactions on, `more` by environment name;
+    no GitHub App (its port is the in-memory one)."""
+    values: dict[str, Any] = {
+        "ANTHROPIC_API_KEY": model.api_key,
+        "ANTHROPIC_BASE_URL": model.url,
+        "HOOKWISE_ANTHROPIC_RETRY_SECONDS": 0.01,
+        "HOOKWISE_REVIEW": True,
+        "HOOKWISE_FIX": True,
     }
-    return Settings(**(settings.model_dump() | values | more))
+    return settings.with_env(**(values | more))
 
 
 @asynccontextmanager

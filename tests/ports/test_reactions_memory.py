@@ -63,7 +63,7 @@ async def test_review_off_in_the_repository_file_asks_nobody(settings, dsn) -> N
 
 
 async def test_a_spent_daily_budget_records_a_skip_before_the_model(settings, dsn) -> None:
-    async with memory_world(settings, dsn, daily_token_budget=0) as world:
+    async with memory_world(settings, dsn, HOOKWISE_DAILY_TOKEN_BUDGET=0) as world:
         assert await world.react("hookwise.review", world.pr_event("opened")) == "completed"
         assert world.model.calls == []
         async with world.app.pool.acquire() as conn:

@@ -400,7 +400,7 @@ async def test_the_model_refusing_an_analysis_shows_in_our_check_run(
 async def test_a_review_reads_its_events_stored_body_and_keeps_that_event_from_pruning(
     world_factory, db
 ) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         await waiting_review(world, db)
         # No copy of the 25 KB payload: the execution points at its event.
         stored = await db.fetchrow(
@@ -421,7 +421,7 @@ async def test_a_review_reads_its_events_stored_body_and_keeps_that_event_from_p
 async def test_a_review_whose_event_was_deleted_is_cancelled_with_the_reason(
     world_factory, db
 ) -> None:
-    async with world_factory(fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_FIX=False) as world:
         await waiting_review(world, db)
         await db.execute("DELETE FROM integration_events")
         await due_now(world, db)

@@ -69,7 +69,7 @@ async def runs(db, name: str) -> list[tuple[str, str]]:
 
 
 async def test_each_cookbook_workflow_runs_once_per_trigger(world_factory, db, dsn) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         github, repo = world.github, world.github.repo(REPO)
         await declare(world, cookbook())
         [declared] = checks(world, "workflows")

@@ -520,7 +520,7 @@ async def test_the_owners_file_problems_are_annotations_on_its_own_lines(world_f
             steps: [{add_labels: [org]}]
         """
     )
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         world.github.add_repo(
             "octo-org/.github",
             installation_id=INSTALLATION_ID,
@@ -588,7 +588,7 @@ async def check_shows_proposal(world: World, db, sha: str) -> None:
 
 
 async def test_a_pull_request_changing_the_file_is_checked_never_run(world_factory, db) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
         await world.deliver("pull_request", world.pr_event("opened"))
         # The PR's branch gets the file: GitHub sends the push, then synchronize.
         sha = world.github.commit_files(REPO, "fix-calc", {".github/hookwise.yml": PROPOSED_FILE})
@@ -616,7 +616,7 @@ async def test_a_pull_request_changing_the_file_is_checked_never_run(world_facto
 async def test_a_forks_pull_request_changing_the_file_is_checked_never_run(
     world_factory, db
 ) -> None:
-    async with world_factory(review_enabled=False, fix_enabled=False, fork=True) as world:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False, fork=True) as world:
         await world.deliver("pull_request", world.pr_event("opened"))
         # No push of a fork reaches the App: the pull request's own event says when to look.
         assert [r for r in world.github.check_runs.values() if "workflows" in r.name] == []
