@@ -21,8 +21,15 @@ def part(value: str | int, *, slashes: bool = False) -> str:
 
     Braces are encoded as well, so gidgethub's URI-template expansion of the URL leaves the result
     as it is (`{{cookiecutter.x}}` would otherwise be read as a template expression).
+    A segment that is `.` or `..` has its dots encoded too (`%2E`): as they are, a URL parser
+    removes them as dot-segments (RFC 3986, 5.2.4), so a label named `..` would name its parent.
     Raises UnicodeEncodeError for a lone surrogate, which no GitHub name can hold."""
-    return quote(str(value), safe="/" if slashes else "", encoding="utf-8", errors="strict")
+    encoded = quote(str(value), safe="/" if slashes else "", encoding="utf-8", errors="strict")
+    return "/".join(_DOTS.get(segment, segment) for segment in encoded.split("/"))
+
+
+# quote() leaves `.` as it is: unreserved, but a whole segment of dots means "here" or "up".
+_DOTS = {".": "%2E", "..": "%2E%2E"}
 
 
 def query(params: Mapping[str, str | int]) -> str:

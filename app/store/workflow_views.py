@@ -109,9 +109,12 @@ class Declared:
 
     name: str
     declared_name: str | None
-    scope: str
+    # None for hookwise's own (app/workflows/builtins.py).
+    scope: str | None
     status: str
     file: str | None
+    # The repository setting that turns a built-in off (review, fix), if any.
+    switch: str | None
     line: int | None
     problems: Any
     triggers: str | None

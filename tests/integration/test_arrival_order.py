@@ -277,7 +277,9 @@ async def test_an_event_whose_retry_is_far_off_lets_the_rest_of_its_pull_request
             raise RuntimeError("upstream outage")
 
     # A backoff of half an hour or more: past the minute an event holds its pull request for.
-    slow_retry = fast(settings, retry_base_seconds=3600.0, retry_max_seconds=3600.0)
+    slow_retry = fast(
+        settings, HOOKWISE_RETRY_BASE_SECONDS=3600.0, HOOKWISE_RETRY_MAX_SECONDS=3600.0
+    )
     async with running_worker(slow_retry, dsn, _only(fails_once_opened)) as (ctx, worker):
         idle = asyncio.ensure_future(worker.idle())
         await store_batch(

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 from gidgethub.sansio import format_url
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app.clients.github import GitHubApp
@@ -27,6 +27,8 @@ ENCODED = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-F]{2})*")
 
 
 @given(NAMES)
+@example(".")
+@example("..")
 def test_a_part_is_one_segment_whatever_it_holds(name: str) -> None:
     encoded = part(name)
     assert ENCODED.fullmatch(encoded)

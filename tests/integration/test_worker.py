@@ -318,7 +318,7 @@ async def test_a_claimed_batch_commits_once_and_a_failing_event_rolls_back_alone
         if number == 2:
             raise RuntimeError("no such repository")
 
-    configured = fast(settings, max_attempts=1, batch=8)
+    configured = fast(settings, HOOKWISE_MAX_ATTEMPTS=1, HOOKWISE_WORKER_BATCH=8)
     async with open_context(configured, dsn) as ctx:
         for number in (1, 2, 3):
             await store(ctx, pr_payload(number))

@@ -74,10 +74,10 @@ class MemoryWorld:
                 Start(
                     workflow=workflow,
                     key=key or f"{workflow}:{uuid.uuid4()}",
-                    subject=subject_of(stored["id"]),
+                    subject=subject_of(stored.id),
                     subject_label=f"{REPO}#{self.pull['number']}",
                     payload=payload,
-                    pull_request_id=stored["id"],
+                    pull_request_id=stored.id,
                     installation_id=INSTALLATION_ID,
                 ),
             )

@@ -200,7 +200,8 @@ async def script(github: RepoPort, hidden: RepoPort, fail: Fail, seeded: dict[st
 @pytest.fixture
 async def http_ports(settings: Settings, fake_github: FakeGitHub) -> AsyncIterator[HttpPorts]:
     async with httpx.AsyncClient() as http:
-        yield HttpPorts(GitHubApp(with_github(settings, fake_github), http, metrics=Metrics()))
+        app = GitHubApp(with_github(settings, fake_github).github, http, metrics=Metrics())
+        yield HttpPorts(app)
 
 
 async def test_the_memory_port_answers_as_the_http_fake_does(

@@ -10,7 +10,7 @@ import pytest
 
 from app.settings import ConfigurationError, Settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 # Read by the CLI itself (which file the settings come from), not a setting.
 NOT_A_SETTING = {"HOOKWISE_ENV_FILE"}
 
