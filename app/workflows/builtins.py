@@ -104,18 +104,16 @@ class Builtin:
     # (they name no repository), so only a built-in listens to them.
     linear_issue: frozenset[str] = frozenset()
 
-    def triggered(self, event: HandlerContext) -> bool:
+    def triggered(self, ctx: HandlerContext) -> bool:
         """Whether the event is one this workflow starts on (spec's `on:` matching)."""
-        row = event.event
+        row = ctx.event
         if row.source == "linear":
             return row.event_type == "Issue" and row.action in self.linear_issue
-        return row.source == "github" and triggered(
-            self.definition.on, row.event_type, event.payload
-        )
+        return row.source == "github" and triggered(self.definition.on, row.event_type, ctx.payload)
 
-    def ready(self, event: HandlerContext) -> bool:
+    def ready(self, ctx: HandlerContext) -> bool:
         """Whether what it needs is configured, and the event names an installation."""
-        app, payload = event.app, event.payload
+        app, payload = ctx.app, ctx.payload
         if "github" in self.needs and (app.github is None or "installation" not in payload):
             return False
         if "model" in self.needs and app.model is None:
@@ -128,71 +126,71 @@ def subject_of(pull_request_id: UUID) -> str:
     return f"pr:{pull_request_id}"
 
 
-def our_own(event: HandlerContext) -> bool:
+def our_own(ctx: HandlerContext) -> bool:
     """Whether our App caused the event (reacting to it could loop). Never guessed: while the
     App's identity is not known (GET /app unanswered, a rate limit at start-up), the event waits
     for it, rescheduled without counting an attempt, as the context keeps asking."""
-    assert event.app.github is not None
-    identity = event.app.github.identity
+    assert ctx.app.github is not None
+    identity = ctx.app.github.identity
     if identity is None:
         raise RetryLater(
             datetime.now(UTC) + IDENTITY_WAIT,
             "who the GitHub App is (GET /app) is not known yet: the event may be its own",
         )
-    return is_own_event(event.payload, identity)
+    return is_own_event(ctx.payload, identity)
 
 
-def ours_only(event: HandlerContext) -> bool:
+def ours_only(ctx: HandlerContext) -> bool:
     """A button on a check run: ours, or not known yet (the execution checks it, since knowing
     our App id may need GET /app)."""
-    assert event.app.github is not None
-    identity = event.app.github.identity
-    run = event.payload.get("check_run") or {}
+    assert ctx.app.github is not None
+    identity = ctx.app.github.identity
+    run = ctx.payload.get("check_run") or {}
     return identity is None or (run.get("app") or {}).get("id") == identity.app_id
 
 
 # Subjects
 
 
-async def _pull(event: HandlerContext) -> list[Subject]:
-    pr = event.payload["pull_request"]
-    stored = await reviews.pull_request(event.conn, pr["id"])
+async def _pull(ctx: HandlerContext) -> list[Subject]:
+    pr = ctx.payload["pull_request"]
+    stored = await reviews.pull_request(ctx.conn, pr["id"])
     if stored is None:
         return []
-    label = f"{event.payload['repository']['full_name']}#{pr['number']}"
+    label = f"{ctx.payload['repository']['full_name']}#{pr['number']}"
     return [Subject(stored.id, label, Facts.of_pull(pr))]
 
 
-async def _failing_run(event: HandlerContext, check_run_id: int) -> list[Subject]:
-    stored = await analyses.check_run(event.conn, check_run_id)
+async def _failing_run(ctx: HandlerContext, check_run_id: int) -> list[Subject]:
+    stored = await analyses.check_run(ctx.conn, check_run_id)
     if stored is None or stored.pr_id is None:
         return []  # a commit without a pull request: nothing to suggest a fix on
-    label = f"{event.payload['repository']['full_name']}#{stored.pr_number}"
+    label = f"{ctx.payload['repository']['full_name']}#{stored.pr_number}"
     return [Subject(stored.pr_id, label, Facts())]
 
 
-async def _check_run(event: HandlerContext) -> list[Subject]:
-    return await _failing_run(event, event.payload["check_run"]["id"])
+async def _check_run(ctx: HandlerContext) -> list[Subject]:
+    return await _failing_run(ctx, ctx.payload["check_run"]["id"])
 
 
-async def _button(event: HandlerContext) -> list[Subject]:
+async def _button(ctx: HandlerContext) -> list[Subject]:
     """Our check run names the failing one in its external_id."""
-    external = str(event.payload["check_run"].get("external_id") or "")
-    return await _failing_run(event, int(external)) if external.isdigit() else []
+    external = str(ctx.payload["check_run"].get("external_id") or "")
+    return await _failing_run(ctx, int(external)) if external.isdigit() else []
 
 
-async def _linked_pulls(event: HandlerContext) -> list[Subject]:
+async def _linked_pulls(ctx: HandlerContext) -> list[Subject]:
     """A pull request's event: that pull request. A Linear issue's: the open pull requests
     that name it (relinked by app/handlers/linear.py when the issue is new)."""
-    if event.event.source == "linear":
-        issue_id = (event.payload.get("data") or {}).get("id")
-        found = await linear_issues.get(event.conn, str(issue_id)) if issue_id else None
+    if ctx.event.source == "linear":
+        issue_id = (ctx.payload.get("data") or {}).get("id")
+        found = await linear_issues.get(ctx.conn, str(issue_id)) if issue_id else None
         if found is None:
             return []
-        pulls = await links.open_pulls_mentioning(event.conn, found.identifier)
+        pulls = await links.open_pulls_mentioning(ctx.conn, found.identifier)
         return [Subject(p.id, f"{p.full_name}#{p.pr_number}", Facts(), p) for p in pulls]
-    pr = event.payload["pull_request"]
-    pull = await links.pull(event.conn, pr["id"])
+    pr = ctx.payload["pull_request"]
+    pull = await links.pull(ctx.conn, pr["id"])
     if pull is None:
         return []
     return [Subject(pull.id, f"{pull.full_name}#{pull.pr_number}", Facts.of_pull(pr), pull)]
@@ -201,26 +199,26 @@ async def _linked_pulls(event: HandlerContext) -> list[Subject]:
 # Keys
 
 
-async def _review_key(event: HandlerContext, subject: Subject) -> tuple[str, Any]:
-    pr = event.payload["pull_request"]
+async def _review_key(ctx: HandlerContext, subject: Subject) -> tuple[str, Any]:
+    pr = ctx.payload["pull_request"]
     # No data: the execution works from its event's stored body (app/store/executions.py).
     return f"review:{pr['id']}@{pr['head']['sha']}", None
 
 
-async def _analysis_key(event: HandlerContext, subject: Subject) -> tuple[str, Any]:
-    return f"analyse:{event.payload['check_run']['id']}", None
+async def _analysis_key(ctx: HandlerContext, subject: Subject) -> tuple[str, Any]:
+    return f"analyse:{ctx.payload['check_run']['id']}", None
 
 
-async def _button_key(event: HandlerContext, subject: Subject) -> tuple[str, Any]:
-    return f"button:{event.payload['check_run']['id']}:{event.event.delivery_id}", None
+async def _button_key(ctx: HandlerContext, subject: Subject) -> tuple[str, Any]:
+    return f"button:{ctx.payload['check_run']['id']}:{ctx.event.delivery_id}", None
 
 
-async def _linear_key(event: HandlerContext, subject: Subject) -> tuple[str, Any] | None:
+async def _linear_key(ctx: HandlerContext, subject: Subject) -> tuple[str, Any] | None:
     """Once per link set and PR state: the links as app/handlers/links.py rebuilt them in this
     transaction, and the issues named that are not stored yet (Linear may know them)."""
     pull = subject.pull
     assert pull is not None
-    linked = await links.linked(event.conn, pull.id)
+    linked = await links.linked(ctx.conn, pull.id)
     known = {link.identifier for link in linked}
     found = mentions(branch=pull.head_branch, title=pull.title, body=pull.body)
     wanted = sorted(
@@ -231,7 +229,7 @@ async def _linear_key(event: HandlerContext, subject: Subject) -> tuple[str, Any
         return None
     digest = hashlib.sha256(",".join(wanted).encode()).hexdigest()[:16]
     # The stored state decides: a stale `closed` delivery for a PR since reopened says nothing.
-    closing = event.payload.get("action") == "closed" and pull.state != "opened"
+    closing = ctx.payload.get("action") == "closed" and pull.state != "opened"
     # "open", not the stored 'opened': keys of executions started before 0006 stay the same.
     state = pull.state if closing else "open"
     data = {"pull_request_github_id": pull.github_id, "closing": closing}

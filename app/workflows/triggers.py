@@ -60,9 +60,9 @@ def trigger_data(
     }
 
 
-async def _pull_for(event: HandlerContext, name: str) -> tuple[UUID, Facts] | None:
+async def _pull_for(ctx: HandlerContext, name: str) -> tuple[UUID, Facts] | None:
     """The stored pull request the event is about, and what the transaction knows of it."""
-    payload, conn = event.payload, event.conn
+    payload, conn = ctx.payload, ctx.conn
     pr = payload.get("pull_request")
     if name in ("pull_request", "pull_request_review") and isinstance(pr, Mapping):
         stored = await reviews.pull_request(conn, pr["id"])
@@ -97,15 +97,15 @@ async def _pull_for(event: HandlerContext, name: str) -> tuple[UUID, Facts] | No
     return pull_request_id, facts
 
 
-async def start_workflows(event: HandlerContext) -> None:
+async def start_workflows(ctx: HandlerContext) -> None:
     """Every workflow the event starts: hookwise's own (builtins.py), then those declared."""
     for builtin in BUILTINS:
-        await start_builtin(event, builtin)
-    if event.event.source != "github":
+        await start_builtin(ctx, builtin)
+    if ctx.event.source != "github":
         return
-    if event.event.event_type == "pull_request":
-        await start_fork_check(event)
-    await start_declared(event)
+    if ctx.event.event_type == "pull_request":
+        await start_fork_check(ctx)
+    await start_declared(ctx)
 
 
 # By action, never for every action of an event: the router runs an event's handlers for every
@@ -124,57 +124,57 @@ for _source, _event, _action in STARTS_ON:
     router.add(start_workflows, _source, _event, _action)
 
 
-async def start_builtin(event: HandlerContext, builtin: Builtin) -> None:
+async def start_builtin(ctx: HandlerContext, builtin: Builtin) -> None:
     """One of hookwise's own workflows, matched and keyed as builtins.py defines it. Its
     conditions are all decided by the payload (a built-in has no deferred condition)."""
-    if not builtin.ready(event) or not builtin.triggered(event):
+    if not builtin.ready(ctx) or not builtin.triggered(ctx):
         return
-    if not _may_react(event, builtin.own):
+    if not _may_react(ctx, builtin.own):
         return
-    for subject in await builtin.subjects(event):
-        await _start_one(event, builtin, subject)
+    for subject in await builtin.subjects(ctx):
+        await _start_one(ctx, builtin, subject)
 
 
-async def _start_one(event: HandlerContext, builtin: Builtin, subject: Subject) -> None:
+async def _start_one(ctx: HandlerContext, builtin: Builtin, subject: Subject) -> None:
     verdict = evaluate(builtin.definition.if_, subject.facts)
     if verdict.holds is not True:
-        event.log.debug("%s not started: %s", builtin.name, verdict.reason)
+        ctx.log.debug("%s not started: %s", builtin.name, verdict.reason)
         return
-    keyed = await builtin.keyed(event, subject)
+    keyed = await builtin.keyed(ctx, subject)
     if keyed is None:
         return
     key, data = keyed
     started = await executions.start(
-        event.conn,
+        ctx.conn,
         Start(
             workflow=builtin.name,
             key=key,
             subject=subject_of(subject.pull_request_id),
             subject_label=subject.label,
             payload=data,
-            event_id=event.event.id,
+            event_id=ctx.event.id,
             pull_request_id=subject.pull_request_id,
-            installation_id=(event.payload.get("installation") or {}).get("id"),
+            installation_id=(ctx.payload.get("installation") or {}).get("id"),
         ),
     )
     if started is not None:
-        event.log.info("started %s (%s) for %s", builtin.name, key, subject.label)
+        ctx.log.info("started %s (%s) for %s", builtin.name, key, subject.label)
 
 
-def _may_react(event: HandlerContext, own: str) -> bool:
+def _may_react(ctx: HandlerContext, own: str) -> bool:
     if own == "skip":
-        return not our_own(event)
+        return not our_own(ctx)
     if own == "only":
-        return ours_only(event)
+        return ours_only(ctx)
     return True
 
 
-async def start_declared(event: HandlerContext) -> None:
-    app, payload, name = event.app, event.payload, event.event.event_type
+async def start_declared(ctx: HandlerContext) -> None:
+    app, payload, name = ctx.app, ctx.payload, ctx.event.event_type
     if app.github is None or "installation" not in payload or "repository" not in payload:
         return
     found = await declared.for_event(
-        event.conn, declared.scopes_of(payload["repository"]), trigger_type="event", event=name
+        ctx.conn, declared.scopes_of(payload["repository"]), trigger_type="event", event=name
     )
     wanted = [
         (stored, workflow)
@@ -183,27 +183,27 @@ async def start_declared(event: HandlerContext) -> None:
     ]
     # Our own App's events start nothing (a label we add must not start the workflow that
     # added it); while who we are is not known, the event waits (builtins.our_own).
-    if not wanted or our_own(event):
+    if not wanted or our_own(ctx):
         return
-    subject = await _pull_for(event, name)
+    subject = await _pull_for(ctx, name)
     if subject is None:
-        event.log.info("declared workflows: no stored pull request for this %s", name)
+        ctx.log.info("declared workflows: no stored pull request for this %s", name)
         return
     pull_request_id, facts = subject
     if any(workflow.if_.linked_issue is not None for _, workflow in wanted):
-        linked = await links.linked(event.conn, pull_request_id)
+        linked = await links.linked(ctx.conn, pull_request_id)
         facts = replace(facts, linked_issue=any(link.removed_at is None for link in linked))
     repo = payload["repository"]["full_name"]
-    number = await _number(event, pull_request_id)
+    number = await _number(ctx, pull_request_id)
     for stored, workflow in wanted:
         verdict = evaluate(workflow.if_, facts)
         if verdict.holds is False:
-            event.log.info("%s not started: %s", stored.name, verdict.reason)
+            ctx.log.info("%s not started: %s", stored.name, verdict.reason)
             continue
         await start(
-            event,
+            ctx,
             stored,
-            key=f"wf:{stored.id}:{pull_request_id}:{event.event.delivery_id}",
+            key=f"wf:{stored.id}:{pull_request_id}:{ctx.event.delivery_id}",
             pull_request_id=pull_request_id,
             label=f"{repo}#{number}",
             data=trigger_data(
@@ -218,14 +218,14 @@ async def start_declared(event: HandlerContext) -> None:
         )
 
 
-async def _number(event: HandlerContext, pull_request_id: UUID) -> int:
-    row = await declared.pull(event.conn, pull_request_id)
+async def _number(ctx: HandlerContext, pull_request_id: UUID) -> int:
+    row = await declared.pull(ctx.conn, pull_request_id)
     assert row is not None
     return int(row.pr_number)
 
 
 async def start(
-    event: HandlerContext,
+    ctx: HandlerContext,
     stored: Stored,
     *,
     key: str,
@@ -235,7 +235,7 @@ async def start(
     trigger_type: str = "event",
 ) -> None:
     started = await executions.start(
-        event.conn,
+        ctx.conn,
         Start(
             workflow=stored.name,
             key=key,
@@ -243,13 +243,13 @@ async def start(
             subject_label=label,
             trigger_type=trigger_type,
             payload=data,
-            event_id=event.event.id,
+            event_id=ctx.event.id,
             pull_request_id=pull_request_id,
             installation_id=data["installation"],
         ),
     )
     if started is not None:
-        event.log.info("started %s (%s) for %s", stored.name, key, label)
+        ctx.log.info("started %s (%s) for %s", stored.name, key, label)
 
 
 # Reading the files again
@@ -268,9 +268,9 @@ def touches_config(payload: Mapping[str, Any]) -> bool:
     return any(PATH in (head.get(kind) or ()) for kind in ("added", "modified", "removed"))
 
 
-async def start_sync(event: HandlerContext, repository: Mapping[str, Any], why: str) -> None:
-    installation = (event.payload.get("installation") or {}).get("id")
-    if event.app.github is None or installation is None:
+async def start_sync(ctx: HandlerContext, repository: Mapping[str, Any], why: str) -> None:
+    installation = (ctx.payload.get("installation") or {}).get("id")
+    if ctx.app.github is None or installation is None:
         return
     payload = {
         "repository": {
@@ -280,30 +280,30 @@ async def start_sync(event: HandlerContext, repository: Mapping[str, Any], why: 
         },
         "installation": {"id": installation},
     }
-    if event.payload.get("after"):
-        payload["after"] = event.payload["after"]
+    if ctx.payload.get("after"):
+        payload["after"] = ctx.payload["after"]
     started = await executions.start(
-        event.conn,
+        ctx.conn,
         Start(
             workflow=SYNC,
-            key=f"sync:{repository['id']}:{why}:{event.event.delivery_id}",
+            key=f"sync:{repository['id']}:{why}:{ctx.event.delivery_id}",
             subject=f"repo:{repository['id']}",
             subject_label=repository["full_name"],
             payload=payload,
-            event_id=event.event.id,
+            event_id=ctx.event.id,
             installation_id=installation,
         ),
     )
     if started is not None:
-        event.log.info("started %s for %s (%s)", SYNC, repository["full_name"], why)
+        ctx.log.info("started %s for %s (%s)", SYNC, repository["full_name"], why)
 
 
 @router.register("github", "push")
-async def on_push(event: HandlerContext) -> None:
-    if touches_config(event.payload):
-        await start_sync(event, event.payload["repository"], "push")
-    elif proposes_config(event.payload):
-        await start_check(event, event.payload["repository"], head=event.payload["after"])
+async def on_push(ctx: HandlerContext) -> None:
+    if touches_config(ctx.payload):
+        await start_sync(ctx, ctx.payload["repository"], "push")
+    elif proposes_config(ctx.payload):
+        await start_check(ctx, ctx.payload["repository"], head=ctx.payload["after"])
 
 
 def proposes_config(payload: Mapping[str, Any]) -> bool:
@@ -328,7 +328,7 @@ def from_fork(pr: Mapping[str, Any]) -> bool:
 
 
 async def start_check(
-    event: HandlerContext,
+    ctx: HandlerContext,
     repository: Mapping[str, Any],
     *,
     head: str,
@@ -336,8 +336,8 @@ async def start_check(
     pull_request_id: UUID | None = None,
 ) -> None:
     """hookwise.workflows_check of `head` once, whether a push or a pull request asked."""
-    installation = (event.payload.get("installation") or {}).get("id")
-    if event.app.github is None or installation is None:
+    installation = (ctx.payload.get("installation") or {}).get("id")
+    if ctx.app.github is None or installation is None:
         return
     payload = {
         "repository": {"id": repository["id"], "full_name": repository["full_name"]},
@@ -347,30 +347,30 @@ async def start_check(
     }
     label = f"{repository['full_name']}@{head[:7]}"
     started = await executions.start(
-        event.conn,
+        ctx.conn,
         Start(
             workflow=CHECK,
             key=f"check:{repository['id']}@{head}",
             subject=subject_of(pull_request_id) if pull_request_id else f"repo:{repository['id']}",
             subject_label=label,
             payload=payload,
-            event_id=event.event.id,
+            event_id=ctx.event.id,
             pull_request_id=pull_request_id,
             installation_id=installation,
         ),
     )
     if started is not None:
-        event.log.info("started %s for %s", CHECK, label)
+        ctx.log.info("started %s for %s", CHECK, label)
 
 
-async def start_fork_check(event: HandlerContext) -> None:
-    pr = event.payload["pull_request"]
-    if event.event.action not in ("opened", "reopened", "synchronize") or not from_fork(pr):
+async def start_fork_check(ctx: HandlerContext) -> None:
+    pr = ctx.payload["pull_request"]
+    if ctx.event.action not in ("opened", "reopened", "synchronize") or not from_fork(pr):
         return
-    stored = await reviews.pull_request(event.conn, pr["id"])
+    stored = await reviews.pull_request(ctx.conn, pr["id"])
     await start_check(
-        event,
-        event.payload["repository"],
+        ctx,
+        ctx.payload["repository"],
         head=pr["head"]["sha"],
         number=int(pr["number"]),
         pull_request_id=None if stored is None else stored.id,
@@ -379,7 +379,7 @@ async def start_fork_check(event: HandlerContext) -> None:
 
 @router.register("github", "hookwise.backfill")
 @router.register("github", "hookwise.reconcile")
-async def on_survey(event: HandlerContext) -> None:
+async def on_survey(ctx: HandlerContext) -> None:
     """Each look at a repository reads its declared workflows again: a push missed while
-    hookwise was away (or an App without the push event) is caught up."""
-    await start_sync(event, event.payload["repository"], event.event.event_type)
+    hookwise was away (or an App without the push ctx) is caught up."""
+    await start_sync(ctx, ctx.payload["repository"], ctx.event.event_type)

@@ -191,13 +191,13 @@ async def test_a_batch_shares_received_at_and_the_worker_still_follows_arrival(
     running: Counter[str] = Counter()
     most = 0
 
-    async def record(event: HandlerContext) -> None:
+    async def record(ctx: HandlerContext) -> None:
         nonlocal most
-        running[event.event.delivery_id] += 1
+        running[ctx.event.delivery_id] += 1
         most = max(most, sum(running.values()))
-        handled.append(event.event.delivery_id)
+        handled.append(ctx.event.delivery_id)
         await asyncio.sleep(0)  # give another slot the chance to run an event of this PR
-        running[event.event.delivery_id] -= 1
+        running[ctx.event.delivery_id] -= 1
 
     recorder = Router()
     recorder.add(record, "github", "pull_request")
@@ -225,9 +225,9 @@ async def test_an_event_waiting_for_its_retry_holds_back_the_rest_of_its_pull_re
 ) -> None:
     handled: list[tuple[str, int, int]] = []
 
-    async def flaky(event: HandlerContext) -> None:
-        handled.append((event.payload["action"], event.payload["number"], event.event.attempts))
-        if event.payload["action"] == "opened" and event.event.attempts == 1:
+    async def flaky(ctx: HandlerContext) -> None:
+        handled.append((ctx.payload["action"], ctx.payload["number"], ctx.event.attempts))
+        if ctx.payload["action"] == "opened" and ctx.event.attempts == 1:
             raise RuntimeError("upstream hiccup")
 
     async with running_worker(fast(settings), dsn, Router(_only(flaky))) as (ctx, worker):
@@ -271,9 +271,9 @@ async def test_an_event_whose_retry_is_far_off_lets_the_rest_of_its_pull_request
 ) -> None:
     handled: list[tuple[str, int]] = []
 
-    async def fails_once_opened(event: HandlerContext) -> None:
-        handled.append((event.payload["action"], event.event.attempts))
-        if event.payload["action"] == "opened":
+    async def fails_once_opened(ctx: HandlerContext) -> None:
+        handled.append((ctx.payload["action"], ctx.event.attempts))
+        if ctx.payload["action"] == "opened":
             raise RuntimeError("upstream outage")
 
     # A backoff of half an hour or more: past the minute an event holds its pull request for.

@@ -134,12 +134,12 @@ async def test_rate_limited_event_is_rescheduled_without_counting_an_attempt(
     settings, dsn, db, fake_github
 ) -> None:
     # GitHub is asked by the event's fetcher, before its transaction (handlers may not).
-    async def calls_github(event: FetchContext) -> None:
-        assert event.app.github is not None
-        api = await event.app.github.installation_api(INSTALLATION_ID)
+    async def calls_github(ctx: FetchContext) -> None:
+        assert ctx.app.github is not None
+        api = await ctx.app.github.installation_api(INSTALLATION_ID)
         await api.getitem("/installation/repositories")
 
-    async def records(event: HandlerContext) -> None:
+    async def records(ctx: HandlerContext) -> None:
         pass
 
     router = Router()

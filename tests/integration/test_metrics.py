@@ -140,8 +140,8 @@ async def test_deliveries_by_outcome_and_the_queue_at_scrape_time(hookwise: Runn
 
 
 async def test_worker_attempts_retries_and_dead_letters(settings, dsn) -> None:
-    async def flaky(event: HandlerContext) -> None:
-        if event.payload["number"] == 2 or event.event.attempts < 2:
+    async def flaky(ctx: HandlerContext) -> None:
+        if ctx.payload["number"] == 2 or ctx.event.attempts < 2:
             raise RuntimeError("upstream hiccup")
 
     router: Router = router_with(flaky)

@@ -92,8 +92,8 @@ async def event_rows(db: asyncpg.Connection) -> list[asyncpg.Record]:
 async def test_a_notification_wakes_the_worker(settings, dsn, db) -> None:
     seen: list[tuple[str, int]] = []
 
-    async def record(event: HandlerContext) -> None:
-        seen.append((event.event.delivery_id, event.payload["number"]))
+    async def record(ctx: HandlerContext) -> None:
+        seen.append((ctx.event.delivery_id, ctx.payload["number"]))
 
     async with running_worker(fast(settings), dsn, router_with(record)) as (ctx, worker):
         idle = asyncio.ensure_future(worker.idle())
@@ -115,9 +115,9 @@ async def test_an_event_without_handler_is_ignored(settings, dsn, db) -> None:
 
 
 async def test_a_failing_handler_is_retried_then_succeeds(settings, dsn, db) -> None:
-    async def flaky(event: HandlerContext) -> None:
-        if event.event.attempts < 3:
-            raise RuntimeError(f"upstream hiccup {event.event.attempts}")
+    async def flaky(ctx: HandlerContext) -> None:
+        if ctx.event.attempts < 3:
+            raise RuntimeError(f"upstream hiccup {ctx.event.attempts}")
 
     async with running_worker(fast(settings), dsn, router_with(flaky)) as (ctx, worker):
         idle = asyncio.ensure_future(worker.idle())
@@ -131,8 +131,8 @@ async def test_a_failing_handler_is_retried_then_succeeds(settings, dsn, db) -> 
 async def test_dead_letter_after_max_attempts_then_replay_completes(settings, dsn, db) -> None:
     healed = False
 
-    async def broken(event: HandlerContext) -> None:
-        await event.conn.execute("INSERT INTO integrations (name, type) VALUES ('x', 'linear')")
+    async def broken(ctx: HandlerContext) -> None:
+        await ctx.conn.execute("INSERT INTO integrations (name, type) VALUES ('x', 'linear')")
         if not healed:
             raise RuntimeError("no such repository")
 
@@ -170,16 +170,16 @@ async def test_a_handler_asking_github_inside_its_transaction_fails_and_a_fetche
     fake_github.add_repo("octo-org/alpha", installation_id=INSTALLATION_ID)
     seen: list[str] = []
 
-    async def asks_inside(event: HandlerContext) -> None:
-        api = await event.app.github.installation_api(INSTALLATION_ID)
+    async def asks_inside(ctx: HandlerContext) -> None:
+        api = await ctx.app.github.installation_api(INSTALLATION_ID)
         await api.getitem("/repos/octo-org/alpha")
 
-    async def asks_first(event: FetchContext) -> str:
-        api = await event.app.github.installation_api(INSTALLATION_ID)
+    async def asks_first(ctx: FetchContext) -> str:
+        api = await ctx.app.github.installation_api(INSTALLATION_ID)
         return (await api.getitem("/repos/octo-org/alpha"))["full_name"]
 
-    async def records(event: HandlerContext) -> None:
-        seen.append(event.fetched)
+    async def records(ctx: HandlerContext) -> None:
+        seen.append(ctx.fetched)
 
     router = Router()
     router.add(asks_inside, "github", "pull_request")
@@ -213,7 +213,7 @@ async def test_a_handler_asking_github_inside_its_transaction_fails_and_a_fetche
 
 
 def test_an_event_has_one_fetcher() -> None:
-    async def one(event: FetchContext) -> None:
+    async def one(ctx: FetchContext) -> None:
         return None
 
     router = Router()
@@ -230,11 +230,11 @@ async def test_events_of_one_pull_request_never_run_at_once(settings, dsn, db) -
     finished: list[int] = []
     others_done = asyncio.Event()
 
-    async def handle(event: HandlerContext) -> None:
-        number = event.payload["number"]
+    async def handle(ctx: HandlerContext) -> None:
+        number = ctx.payload["number"]
         active[number] += 1
         most[number] = max(most[number], active[number])
-        await event.conn.fetchval("SELECT 1")  # yield to the loop inside the handler
+        await ctx.conn.fetchval("SELECT 1")  # yield to the loop inside the handler
         active[number] -= 1
         finished.append(number)
         if finished.count(2) == 3:
@@ -267,7 +267,7 @@ async def test_stop_finishes_in_flight_events_or_releases_them(
     started = asyncio.Event()
     gate = asyncio.Event()
 
-    async def slow(event: HandlerContext) -> None:
+    async def slow(ctx: HandlerContext) -> None:
         started.set()
         await gate.wait()
 
@@ -310,9 +310,9 @@ async def test_a_claimed_batch_commits_once_and_a_failing_event_rolls_back_alone
     settings, dsn, db
 ) -> None:
     # Stored before the worker starts, so one claim takes all three (no two share a key).
-    async def writes_then_maybe_fails(event: HandlerContext) -> None:
-        number = event.payload["number"]
-        await event.conn.execute(
+    async def writes_then_maybe_fails(ctx: HandlerContext) -> None:
+        number = ctx.payload["number"]
+        await ctx.conn.execute(
             "INSERT INTO integrations (name, type) VALUES ($1, 'linear')", f"pr-{number}"
         )
         if number == 2:
