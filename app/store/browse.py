@@ -15,8 +15,6 @@ import asyncpg
 
 from app.store.rows import many, one
 
-SOURCES = ("github", "linear")
-
 
 @dataclass(frozen=True)
 class DeliveryFilter:

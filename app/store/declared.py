@@ -17,7 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.store.rows import many, one
+from app.store.rows import one
 
 UPSERT_SOURCE = """
 INSERT INTO workflow_sources (scope, full_name, installation_id, path, problems, synced_at)
@@ -62,11 +62,6 @@ SELECT w.id, w.name, w.scope, w.declared_name, w.config, t.conditions ->> 'cron'
        w.created_at
 FROM workflows w JOIN workflow_triggers t ON t.workflow_id = w.id
 WHERE w.status = 'active' AND w.scope IS NOT NULL AND t.enabled AND t.trigger_type = 'schedule'
-"""
-
-PROBLEMS = """
-SELECT scope, full_name, path, problems, synced_at FROM workflow_sources
-WHERE scope = ANY($1::text[])
 """
 
 # The facts of a stored pull request the event's transaction may use for conditions.
@@ -247,17 +242,6 @@ async def scheduled(conn: asyncpg.Connection) -> list[tuple[Stored, str, datetim
 
 
 @dataclass(frozen=True)
-class SourceProblems:
-    """A workflow file's problems (a JSON list) as its last sync found them."""
-
-    scope: str
-    full_name: str
-    path: str
-    problems: Any
-    synced_at: datetime
-
-
-@dataclass(frozen=True)
 class Pull:
     """The facts of a stored pull request that conditions may test."""
 
@@ -281,10 +265,6 @@ class PullByName:
     id: UUID
     repository_github_id: int
     installation_id: int | None
-
-
-async def problems(conn: asyncpg.Connection, scopes: list[str]) -> list[SourceProblems]:
-    return many(SourceProblems, await conn.fetch(PROBLEMS, scopes))
 
 
 async def pull(conn: asyncpg.Connection, pull_request_id: UUID) -> Pull | None:
