@@ -1,0 +1,38 @@
+"""Redaction is one pass of one pattern over each string: no secret survives it, whatever the
+secrets share with each other or with the text around them."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app import logs
+
+# A small alphabet, so secrets overlap each other and the text often.
+SECRETS = st.lists(st.text("ab-", min_size=logs.MIN_SECRET_LENGTH, max_size=9), max_size=4)
+TEXT = st.lists(st.one_of(st.text("ab- x", max_size=8), st.sampled_from(["", "sha256="])))
+
+
+@given(SECRETS, TEXT, st.data())
+def test_no_secret_survives(secrets: list[str], filler: list[str], data: st.DataObject) -> None:
+    pieces = list(filler)
+    for secret in secrets:
+        pieces.insert(data.draw(st.integers(0, len(pieces))), secret)
+    scrubbed = logs.Redact(secrets).scrub("".join(pieces))
+    assert not [secret for secret in secrets if secret in scrubbed]
+
+
+def test_a_secret_containing_another_is_replaced_whole() -> None:
+    redact = logs.Redact(["token", "token-with-suffix"])
+    assert redact.scrub("a token-with-suffix, a token") == "a [redacted], a [redacted]"
+
+
+def test_signatures_are_replaced_beside_secrets() -> None:
+    signature = "sha256=" + "0f" * 32
+    redact = logs.Redact(["hunter2-secret"])
+    text = f"hunter2-secret {signature} X-Linear-Signature: {'ab' * 32}"
+    assert redact.scrub(text) == ("[redacted] sha256=[redacted] X-Linear-Signature: [redacted]")
+
+
+def test_an_empty_secret_redacts_nothing() -> None:
+    assert logs.Redact([""]).scrub("plain text") == "plain text"
