@@ -68,6 +68,8 @@ class EventNotes:
 
     # Whether the pull_request handler created the PR or changed its head branch, title or body.
     pull_text_changed: bool | None = None
+    # Whether it created the PR from the payload: no links yet, its text the payload's.
+    pull_created: bool | None = None
 
 
 @dataclass(frozen=True)

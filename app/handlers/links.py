@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from app.analysis.links import mentions
 from app.router import HandlerContext, Router
@@ -58,6 +59,11 @@ async def relink(
     return now
 
 
+def text_of(pr: Mapping[str, Any]) -> dict[str, str | None]:
+    """A pull_request payload's branch, title and body, as mentions() takes them."""
+    return {"branch": pr["head"].get("ref"), "title": pr.get("title"), "body": pr.get("body")}
+
+
 @router.register("github", "pull_request", "opened")
 @router.register("github", "pull_request", "edited")
 @router.register("github", "pull_request", "reopened")
@@ -68,6 +74,9 @@ async def link_pull_request(ctx: HandlerContext) -> None:
     # they were (a push, a close, a replay, an older payload), so the links read from them are
     # too. Issues stored since are linked by app/handlers/linear.py.
     if ctx.notes.pull_text_changed is False:
+        return
+    # A PR this event created has no links yet, and its text is the payload's.
+    if ctx.notes.pull_created and not mentions(**text_of(ctx.payload["pull_request"])):
         return
     found = await links.pull_with_links(ctx.conn, ctx.payload["pull_request"]["id"])
     if found is None:

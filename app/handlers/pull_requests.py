@@ -105,5 +105,6 @@ async def pull_request(ctx: HandlerContext) -> None:
         recorded = await pull_requests.record(ctx.conn, repository, row)
         if recorded is None:
             raise RuntimeError(f"repository {repository.full_name} not current once stored")
-    # For the links handler, next: unchanged text needs no relink.
+    # For the links handler, next: unchanged text needs no relink, nor a new PR naming nothing.
     ctx.notes.pull_text_changed = recorded.text_changed
+    ctx.notes.pull_created = recorded.created

@@ -105,6 +105,7 @@ orphans AS (
 )
 SELECT (SELECT id FROM repo) AS repository_id, (SELECT id FROM pull) AS pull_request_id,
        (SELECT count(*) FROM orphans) AS orphans,
+       EXISTS (SELECT FROM written) AND NOT EXISTS (SELECT FROM before) AS created,
        EXISTS (
            SELECT FROM written w LEFT JOIN before b ON true
            WHERE b.id IS NULL
@@ -160,11 +161,13 @@ async def upsert(conn: asyncpg.Connection, repository_id: UUID, pull_request: Pu
 
 @dataclass(frozen=True)
 class Written:
-    """What record() wrote: the PR's id, and whether this write created the PR or changed its
-    head branch, title or body (the text its Linear links are read from); None: not known."""
+    """What record() wrote: the PR's id; whether this write created the PR or changed its head
+    branch, title or body (the text its Linear links are read from), and whether it created the
+    PR (so it has no links yet). None: not known."""
 
     pull_request_id: UUID
     text_changed: bool | None
+    created: bool | None = None
 
 
 async def record(
@@ -190,10 +193,10 @@ async def record(
                 repository_id=row["repository_id"],
                 head_sha=pull_request.head_sha,
             )
-        return Written(found, None)
+        return Written(found, None, None)
     if row["orphans"]:
         await check_runs.checked(conn, pull_request_id)
-    return Written(pull_request_id, row["text_changed"])
+    return Written(pull_request_id, row["text_changed"], row["created"])
 
 
 STAMPS = """

@@ -2,7 +2,8 @@
 ~0.1 ms of PostgreSQL (issue 18), so a change that adds one should say so here. Counted with
 asyncpg's query logger on a real connection, every handler of the default router (reactions
 off) in one transaction as the worker runs them, for a repository already stored, as in
-`bench/dispatch.py`: a pull request opened, pushed to, then a check run created and completed."""
+`bench/dispatch.py`: a pull request opened, pushed to (and here its title edited), then a check
+run created and completed."""
 
 from __future__ import annotations
 
@@ -27,24 +28,31 @@ RUN = github_example("check_run", "completed")
 ARRIVALS = iter(range(1, 1_000))
 
 # The statements expected, in order: one more (or another) fails the test, showing them all.
-OPENED_STATEMENTS = [
-    # The repository read, the PR upserted, the runs of its head that came first linked.
-    pull_requests.RECORD,
-    # Its text is new, so its links are read (no Linear issue named: nothing to write).
-    links.PULL_WITH_LINKS,
-]
+# The repository read, the PR upserted, the runs of its head that came first linked. A new PR
+# has no links, and this one names no Linear issue: nothing to relink.
+OPENED_STATEMENTS = [pull_requests.RECORD]
 # Its text is what it was: no relink.
 SYNCHRONIZE_STATEMENTS = [pull_requests.RECORD]
+# Its title edited: its links are read with it (no Linear issue named: nothing to
+# write).
+EDITED_STATEMENTS = [pull_requests.RECORD, links.PULL_WITH_LINKS]
 # The repository read, the run upserted and linked, the PR's last_checked_at.
 CHECK_RUN_STATEMENTS = [check_runs.RECORD]
 
 
-def pull(number: int, *, action: str, sha: str, minutes: int) -> dict[str, Any]:
+def pull(
+    number: int, *, action: str, sha: str, minutes: int, title: str = "Update the README"
+) -> dict[str, Any]:
     payload = copy.deepcopy(OPENED)
     pr = payload["pull_request"]
     payload["action"] = action
     payload["number"] = number
-    pr.update(id=900_000 + number, number=number, updated_at=f"2024-01-01T00:{minutes:02d}:00Z")
+    pr.update(
+        id=900_000 + number,
+        number=number,
+        title=title,
+        updated_at=f"2024-01-01T00:{minutes:02d}:00Z",
+    )
     pr["head"]["sha"] = sha
     return payload
 
@@ -110,6 +118,12 @@ async def test_statements_per_event(conn: asyncpg.Connection, app: Context) -> N
     synchronize = await statements(
         conn, app, "pull_request", pull(2, action="synchronize", sha=sha_2, minutes=2)
     )
+    edited = await statements(
+        conn,
+        app,
+        "pull_request",
+        pull(2, action="edited", sha=sha_2, minutes=3, title="Update the README, again"),
+    )
     created = await statements(
         conn, app, "check_run", run(2, action="created", sha=sha_2, status="queued")
     )
@@ -119,6 +133,7 @@ async def test_statements_per_event(conn: asyncpg.Connection, app: Context) -> N
 
     assert opened == OPENED_STATEMENTS
     assert synchronize == SYNCHRONIZE_STATEMENTS
+    assert edited == EDITED_STATEMENTS
     assert created == CHECK_RUN_STATEMENTS
     assert completed == CHECK_RUN_STATEMENTS
 
