@@ -70,23 +70,31 @@ RETURNING id
 
 # A check_run event in one statement: the repository's id when its row says all the payload
 # says ($1-$9, repositories.CURRENT; no row: nothing is written), the run's PR (by the numbers
-# its payload lists, $25, else by its commit: PR_BY_NUMBER, then PR_BY_HEAD_SHA), the run
+# its payload lists, $25, else by its commit: PR_BY_NUMBER, then PR_BY_HEAD_SHA only when that
+# found none), the run
 # upserted ($10.. the CheckRun's fields) with that PR as its link, and the PR's
 # last_checked_at (CHECKED). Every part reads the snapshot the statement began with, so the
 # run as it now is comes from the upsert's RETURNING, else (not applied) from `before`, and
-# CHECKED's max() is taken over the PR's other runs and this one apart.
+# CHECKED's max() is taken over the PR's other runs and this one apart. Rows are found by
+# scalar subqueries, `= (SELECT id FROM ...)`, as by a parameter: a plan made while the tables
+# were empty (asyncpg prepares, PostgreSQL then keeps a generic plan) still uses their indexes,
+# where a join would scan them.
 RECORD = f"""
 WITH repo AS ({repositories.CURRENT}),
-pr AS (
-    SELECT id FROM (
-        SELECT id, 0 AS rank, github_updated_at, github_id FROM pull_requests
-        WHERE repository_id = (SELECT id FROM repo) AND pr_number = ANY($25::integer[])
-        UNION ALL
-        SELECT id, 1 AS rank, github_updated_at, github_id FROM pull_requests
-        WHERE repository_id = (SELECT id FROM repo) AND head_sha = $12::text
-    ) found
-    ORDER BY rank, github_updated_at DESC NULLS LAST, github_id DESC
+by_number AS (
+    SELECT id FROM pull_requests
+    WHERE repository_id = (SELECT id FROM repo) AND pr_number = ANY($25::integer[])
+    ORDER BY github_updated_at DESC NULLS LAST, github_id DESC
     LIMIT 1
+),
+pr AS (
+    SELECT id FROM by_number
+    UNION ALL
+    (SELECT id FROM pull_requests
+     WHERE repository_id = (SELECT id FROM repo) AND head_sha = $12::text
+       AND NOT EXISTS (SELECT FROM by_number)
+     ORDER BY github_updated_at DESC NULLS LAST, github_id DESC
+     LIMIT 1)
 ),
 before AS (SELECT id, pr_id, updated_at FROM check_runs WHERE github_id = $10::bigint),
 written AS (
@@ -105,14 +113,13 @@ run AS (
 checked AS (
     UPDATE pull_requests p SET last_checked_at = m.at
     FROM (
-        SELECT pr.id, GREATEST(
+        SELECT GREATEST(
             (SELECT max(c.updated_at) FROM check_runs c
-             WHERE c.pr_id = pr.id AND c.id IS DISTINCT FROM (SELECT id FROM run)),
-            (SELECT run.updated_at FROM run WHERE run.pr_id = pr.id)
+             WHERE c.pr_id = (SELECT id FROM pr) AND c.id IS DISTINCT FROM (SELECT id FROM run)),
+            (SELECT run.updated_at FROM run WHERE run.pr_id = (SELECT id FROM pr))
         ) AS at
-        FROM pr
     ) m
-    WHERE p.id = m.id AND m.at > coalesce(p.last_checked_at, '-infinity')
+    WHERE p.id = (SELECT id FROM pr) AND m.at > coalesce(p.last_checked_at, '-infinity')
 )
 SELECT (SELECT id FROM repo) AS repository_id, (SELECT id FROM run) AS check_run_id,
        (SELECT pr_id FROM run) AS linked_to, (SELECT id FROM pr) AS pull_request_id
