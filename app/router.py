@@ -60,6 +60,18 @@ class FetchContext:
         return self.app.settings
 
 
+@dataclass
+class EventNotes:
+    """What one of an event's handlers learned that a later handler of the same event may use
+    instead of asking the database again. None: not known (the later handler does the full
+    work)."""
+
+    # Whether the pull_request handler created the PR or changed its head branch, title or body.
+    pull_text_changed: bool | None = None
+    # Whether it created the PR from the payload: no links yet, its text the payload's.
+    pull_created: bool | None = None
+
+
 @dataclass(frozen=True)
 class HandlerContext:
     """Everything a handler gets: one object, passed in."""
@@ -73,6 +85,8 @@ class HandlerContext:
     log: logging.LoggerAdapter[logging.Logger] = field(repr=False)
     # What the event's fetcher answered (None without one).
     fetched: Any = None
+    # Shared by the event's handlers, which run in order (app/handlers/__init__.py).
+    notes: EventNotes = field(default_factory=EventNotes)
 
     @property
     def settings(self) -> Settings:

@@ -229,7 +229,6 @@ class Recording:
         for pr in listed:
             row = pull_request_handler.to_row(
                 pr,
-                repository_id=self.repository.id,
                 action=None,
                 delivery_id=self.ctx.event.delivery_id,
                 arrival=self.ctx.event.arrival,
@@ -238,7 +237,7 @@ class Recording:
             if stored.get(row.github_id) == (row.github_updated_at, row.state):
                 continue
             pull_request_id = await pull_requests.upsert(
-                conn, replace(row, last_trigger=self.trigger)
+                conn, self.repository.id, replace(row, last_trigger=self.trigger)
             )
             await check_runs.link_orphans(
                 conn,
@@ -252,10 +251,8 @@ class Recording:
         """As the check_run handler records a run: upsert, then link it to its PR if stored."""
         conn, repository = self.ctx.conn, self.repository
         for run in found:
-            row = check_run_handler.to_row(
-                run, repository_id=repository.id, arrival=self.ctx.event.arrival
-            )
-            check_run_id = await check_runs.upsert(conn, row)
+            row = check_run_handler.to_row(run, arrival=self.ctx.event.arrival)
+            check_run_id = await check_runs.upsert(conn, repository.id, row)
             pull_request_id = await check_runs.find_pull_request(
                 conn,
                 repository_id=repository.id,

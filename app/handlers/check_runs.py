@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from uuid import UUID
 
-from app.handlers.github_payload import ensure_repository, parse_time
+from app.handlers.github_payload import parse_time, repository_from_payload, store_repository
 from app.router import HandlerContext, Router
 from app.store import check_runs
 from app.store.check_runs import CheckRun
@@ -18,12 +17,11 @@ from app.store.check_runs import CheckRun
 router = Router()
 
 
-def to_row(run: Mapping[str, Any], *, repository_id: UUID, arrival: int | None = None) -> CheckRun:
+def to_row(run: Mapping[str, Any], *, arrival: int | None = None) -> CheckRun:
     output = run.get("output") or {}
     external_id = run.get("external_id")
     return CheckRun(
         github_id=run["id"],
-        repository_id=repository_id,
         check_name=run["name"],
         head_sha=run["head_sha"],
         status=run["status"],
@@ -56,17 +54,14 @@ def listed_numbers(run: Mapping[str, Any], repository_github_id: int) -> list[in
 async def check_run(ctx: HandlerContext) -> None:
     payload = ctx.payload
     run = payload["check_run"]
-    repository_github_id = payload["repository"]["id"]
-    repository_id = await ensure_repository(ctx.conn, payload)
-    row = to_row(run, repository_id=repository_id, arrival=ctx.event.arrival)
-    check_run_id = await check_runs.upsert(ctx.conn, row)
-    pull_request_id = await check_runs.find_pull_request(
-        ctx.conn,
-        repository_id=repository_id,
-        numbers=listed_numbers(run, repository_github_id),
-        head_sha=run["head_sha"],
-    )
-    # None found now (the PR has not arrived yet): keep any link made before; the PR's own
-    # handler links the run when it comes.
-    if pull_request_id is not None:
-        await check_runs.link(ctx.conn, check_run_id=check_run_id, pull_request_id=pull_request_id)
+    repository = repository_from_payload(payload)
+    row = to_row(run, arrival=ctx.event.arrival)
+    numbers = listed_numbers(run, repository.github_id)
+    # One statement: the run, its link to its PR and the PR's last_checked_at. No PR found now
+    # (it has not arrived yet): any link made before stays; the PR's own handler links the run
+    # when it comes.
+    if await check_runs.record(ctx.conn, repository, row, numbers) is None:
+        # First sight of the repository, or the payload says more of it than its row.
+        await store_repository(ctx.conn, repository)
+        if await check_runs.record(ctx.conn, repository, row, numbers) is None:
+            raise RuntimeError(f"repository {repository.full_name} not current once stored")

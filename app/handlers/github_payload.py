@@ -56,6 +56,12 @@ async def ensure_repository(conn: asyncpg.Connection, payload: Mapping[str, Any]
     stored = await repositories.current(conn, repository)
     if stored is not None:
         return stored
+    return await store_repository(conn, repository)
+
+
+async def store_repository(conn: asyncpg.Connection, repository: Repository) -> UUID:
+    """repositories.id of `repository` once inserted or refreshed, its installation's bare row
+    first when there is none; for a caller that found its row not current (no read first)."""
     if repository.installation_id is not None:
         await installations.ensure(conn, repository.installation_id)
-    return await repositories.upsert(conn, repository)
+    return await repositories.refresh(conn, repository)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from uuid import UUID
 
-from app.handlers.github_payload import ensure_repository, parse_time
+from app.handlers.github_payload import parse_time, repository_from_payload, store_repository
 from app.router import HandlerContext, Router
-from app.store import check_runs, pull_requests
+from app.store import pull_requests
 from app.store.pull_requests import PullRequest
 
 router = Router()
@@ -47,7 +46,6 @@ def is_fork(pr: Mapping[str, Any]) -> bool:
 def to_row(
     pr: Mapping[str, Any],
     *,
-    repository_id: UUID,
     action: str | None,
     delivery_id: str,
     arrival: int | None = None,
@@ -56,7 +54,6 @@ def to_row(
     head, base = pr["head"], pr["base"]
     return PullRequest(
         github_id=pr["id"],
-        repository_id=repository_id,
         pr_number=pr["number"],
         state=state,
         draft=bool(pr.get("draft")),
@@ -91,19 +88,23 @@ def metadata_of(pr: Mapping[str, Any]) -> dict[str, Any] | None:
 @router.register("github", "pull_request")
 async def pull_request(ctx: HandlerContext) -> None:
     payload = ctx.payload
-    pr = payload["pull_request"]
-    head_sha = pr["head"]["sha"]
-    repository_id = await ensure_repository(ctx.conn, payload)
+    repository = repository_from_payload(payload)
     row = to_row(
-        pr,
-        repository_id=repository_id,
+        payload["pull_request"],
         action=payload.get("action"),
         delivery_id=ctx.event.delivery_id,
         arrival=ctx.event.arrival,
     )
-    pull_request_id = await pull_requests.upsert(ctx.conn, row)
-    # The payload's head, not the stored one: runs of an older commit belong to this PR too,
-    # even when this payload is too old to change the row.
-    await check_runs.link_orphans(
-        ctx.conn, pull_request_id=pull_request_id, repository_id=repository_id, head_sha=head_sha
-    )
+    # One statement: the PR, and the runs of the payload's head (not the stored one: runs of an
+    # older commit belong to this PR too, even when this payload is too old to change the row)
+    # that came before it, linked.
+    recorded = await pull_requests.record(ctx.conn, repository, row)
+    if recorded is None:
+        # First sight of the repository, or the payload says more of it than its row.
+        await store_repository(ctx.conn, repository)
+        recorded = await pull_requests.record(ctx.conn, repository, row)
+        if recorded is None:
+            raise RuntimeError(f"repository {repository.full_name} not current once stored")
+    # For the links handler, next: unchanged text needs no relink, nor a new PR naming nothing.
+    ctx.notes.pull_text_changed = recorded.text_changed
+    ctx.notes.pull_created = recorded.created

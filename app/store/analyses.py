@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID
 
 from app.store.pool import Queries
-from app.store.rows import one
+from app.store.rows import one, values
 
 CHECK_RUN = """
 SELECT c.id, c.pr_id, p.github_id AS pr_github_id, p.pr_number, p.head_sha, p.head_branch,
@@ -145,7 +145,7 @@ async def same_failure(
 
 async def record(conn: Queries, analysis: Analysis) -> UUID:
     # The pool's codec writes `patch` (a list of edits) as jsonb.
-    recorded: UUID = await conn.fetchval(INSERT, *astuple(analysis))
+    recorded: UUID = await conn.fetchval(INSERT, *values(analysis))
     return recorded
 
 
@@ -158,7 +158,7 @@ async def fix_attempts(conn: Queries, pull_request_id: UUID) -> int:
 
 
 async def record_fix(conn: Queries, attempt: FixAttempt) -> UUID:
-    recorded: UUID = await conn.fetchval(INSERT_FIX, *astuple(attempt))
+    recorded: UUID = await conn.fetchval(INSERT_FIX, *values(attempt))
     return recorded
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from app.store.pool import Queries
+from app.store.rows import values
 
 # Never move backwards: a payload applies when its updatedAt is newer than the stored one, or
 # equal and it arrived later (`last_arrival`; a removal need not bump updatedAt, and a replayed
@@ -87,7 +88,7 @@ def _issue(row: asyncpg.Record) -> LinearIssue:
 
 async def upsert(conn: Queries, issue: LinearIssue) -> str | None:
     """'inserted', 'updated', or None when the stored row is as new or newer."""
-    inserted = await conn.fetchval(UPSERT, *astuple(issue))
+    inserted = await conn.fetchval(UPSERT, *values(issue))
     if inserted is None:
         return None
     return "inserted" if inserted else "updated"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from uuid import UUID
 
@@ -13,18 +13,6 @@ import asyncpg
 
 from app.store.pool import Queries
 
-UPSERT = """
-INSERT INTO pr_links AS k (pull_request_id, linear_issue_id, kind, source)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (pull_request_id, linear_issue_id) DO UPDATE
-SET kind = EXCLUDED.kind, source = EXCLUDED.source
-WHERE (k.kind, k.source) IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.source)
-"""
-DROP_OTHERS = """
-DELETE FROM pr_links
-WHERE pull_request_id = $1 AND NOT (linear_issue_id = ANY($2::text[]))
-RETURNING linear_issue_id
-"""
 LINKED = """
 SELECT k.linear_issue_id, k.kind, k.source, i.identifier, i.team_id, i.state_type, i.removed_at
 FROM pr_links k JOIN linear_issues i ON i.id = k.linear_issue_id
@@ -39,6 +27,44 @@ PULL_BY_GITHUB_ID = f"""
 SELECT {PULL_COLUMNS}
 FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
 WHERE p.github_id = $1
+"""
+# The PR and its links as they stand, in one statement: one row per link (ordered as LINKED),
+# or one row with NULL link columns when it has none.
+PULL_WITH_LINKS = f"""
+SELECT {PULL_COLUMNS},
+       k.linear_issue_id, k.kind, k.source, i.identifier, i.team_id, i.state_type, i.removed_at
+FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
+LEFT JOIN (pr_links k JOIN linear_issues i ON i.id = k.linear_issue_id)
+       ON k.pull_request_id = p.id
+WHERE p.github_id = $1
+ORDER BY i.identifier
+"""
+# The PR's links made exactly the wanted ones, in one statement: $2, $3, $4 their issue ids,
+# kinds and sources, each inserted or its kind and source updated (updated_at bumped only when
+# they change), every other link of the PR deleted. The links as they now stand are the
+# wanted ones (the snapshot the statement reads holds none of its writes), one row each, ordered
+# as LINKED, or one row with NULL link columns when none is wanted; `dropped` on every row.
+REWRITE = """
+WITH wanted AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS w (linear_issue_id, kind, source)
+),
+upserted AS (
+    INSERT INTO pr_links AS k (pull_request_id, linear_issue_id, kind, source)
+    SELECT $1, linear_issue_id, kind, source FROM wanted
+    ON CONFLICT (pull_request_id, linear_issue_id) DO UPDATE
+    SET kind = EXCLUDED.kind, source = EXCLUDED.source
+    WHERE (k.kind, k.source) IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.source)
+),
+dropped AS (
+    DELETE FROM pr_links
+    WHERE pull_request_id = $1 AND NOT (linear_issue_id = ANY($2::text[]))
+    RETURNING linear_issue_id
+)
+SELECT w.linear_issue_id, w.kind, w.source, i.identifier, i.team_id, i.state_type, i.removed_at,
+       ARRAY(SELECT linear_issue_id FROM dropped ORDER BY linear_issue_id) AS dropped
+FROM (SELECT) one
+LEFT JOIN (wanted w JOIN linear_issues i ON i.id = w.linear_issue_id) ON true
+ORDER BY i.identifier
 """
 # A Linear issue may be created after the PR that names it; only open PRs are looked at.
 OPEN_PULLS_MENTIONING = f"""
@@ -86,6 +112,10 @@ class PullText:
     full_name: str
 
 
+PULL_FIELDS = tuple(f.name for f in fields(PullText))
+LINKED_FIELDS = tuple(f.name for f in fields(Linked))
+
+
 # Other pull requests still open that will complete the same issue when they merge.
 OTHER_OPEN_CLOSERS = """
 SELECT p.pr_number, r.full_name
@@ -105,16 +135,40 @@ async def other_open_closers(
     return [f"{row['full_name']}#{row['pr_number']}" for row in rows]
 
 
-async def replace(conn: Queries, pull_request_id: UUID, links: Sequence[Link]) -> list[str]:
-    """Make the PR's links exactly `links`; returns the issue ids of links dropped."""
-    for link in links:
-        await conn.execute(UPSERT, pull_request_id, link.linear_issue_id, link.kind, link.source)
-    keep = [link.linear_issue_id for link in links]
-    return [row[0] for row in await conn.fetch(DROP_OTHERS, pull_request_id, keep)]
+async def rewrite(
+    conn: Queries, pull_request_id: UUID, links: Sequence[Link]
+) -> tuple[list[str], list[Linked]]:
+    """Make the PR's links exactly `links`, in one statement (REWRITE): (the issue ids of the
+    links dropped, the PR's links as they now stand, as linked() gives them)."""
+    rows = await conn.fetch(
+        REWRITE,
+        pull_request_id,
+        [link.linear_issue_id for link in links],
+        [link.kind for link in links],
+        [link.source for link in links],
+    )
+    dropped: list[str] = list(rows[0]["dropped"])
+    return dropped, [_linked(row) for row in rows if row["linear_issue_id"] is not None]
 
 
 async def linked(conn: Queries, pull_request_id: UUID) -> list[Linked]:
+    """The PR's links with their issues, ordered by the issue's identifier."""
     return [Linked(**dict(row)) for row in await conn.fetch(LINKED, pull_request_id)]
+
+
+async def pull_with_links(conn: Queries, github_id: int) -> tuple[PullText, list[Linked]] | None:
+    """pull() and linked() in one statement (PULL_WITH_LINKS): the stored PR of this GitHub id
+    and its links; None when the PR is not stored."""
+    rows = await conn.fetch(PULL_WITH_LINKS, github_id)
+    if not rows:
+        return None
+    first = rows[0]
+    pull = PullText(**{name: first[name] for name in PULL_FIELDS})
+    return pull, [_linked(row) for row in rows if row["linear_issue_id"] is not None]
+
+
+def _linked(row: asyncpg.Record) -> Linked:
+    return Linked(**{name: row[name] for name in LINKED_FIELDS})
 
 
 async def pull(conn: Queries, github_id: int) -> PullText | None:

@@ -16,6 +16,8 @@ from app.store.rows import many, one
 
 # Fields a payload leaves out (None) keep their stored value: installation_repositories payloads
 # carry no default branch, and PR payloads delivered outside an installation no installation id.
+# Also the `repo` CTE of the PR and check-run handlers' one statement (check_runs.RECORD,
+# pull_requests.RECORD): $1-$9 are Repository.args() there too.
 CURRENT = """
 SELECT id FROM repositories
 WHERE github_id = $1
@@ -167,6 +169,13 @@ async def upsert(conn: asyncpg.Connection, repository: Repository) -> UUID:
     found: UUID | None = await conn.fetchval(CURRENT, *repository.args())
     if found is not None:
         return found
+    return await refresh(conn, repository)
+
+
+async def refresh(conn: asyncpg.Connection, repository: Repository) -> UUID:
+    """The repository's id once inserted or refreshed from what the payload says (None fields
+    keep what is stored), without reading first: for a caller that knows its row is not
+    current. Its installation's row must exist (a foreign key)."""
     if repository.url is not None:
         await conn.execute(RELEASE_URL, repository.url, repository.github_id)
     stored: UUID = await conn.fetchval(UPSERT, *repository.args())

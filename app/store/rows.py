@@ -4,8 +4,9 @@ its class by name (`Linked(**row)`), never by position."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -21,3 +22,18 @@ def one(cls: Callable[..., T], row: asyncpg.Record | None) -> T | None:
 def many(cls: Callable[..., T], rows: Iterable[asyncpg.Record]) -> list[T]:
     """Each of `rows` as a `cls`, in order."""
     return [cls(**dict(row.items())) for row in rows]
+
+
+def values(row: Any) -> tuple[Any, ...]:
+    """A dataclass row's fields, in declaration order, as a statement's arguments. Shallow:
+    `dataclasses.astuple` deep-copies every value (a JSON column's dict included) on each call,
+    which the statement does not need."""
+    cls = type(row)
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return tuple([getattr(row, name) for name in names])
+
+
+# Field names by dataclass: dataclasses.fields() builds a new tuple on each call.
+_NAMES: dict[type, tuple[str, ...]] = {}

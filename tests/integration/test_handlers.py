@@ -597,6 +597,64 @@ async def test_check_run_keeps_its_link_when_none_is_found(
     assert await conn.fetchval("SELECT status FROM check_runs") == "completed"
 
 
+async def test_replayed_run_links_to_a_pull_request_stored_since(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    # A run of another commit than the PR's head, delivered before the PR: nothing to link.
+    early = run_payload("created", run_id=7, sha="e" * 40, status="queued")
+    await deliver(conn, app, "check_run", early)
+    await deliver(conn, app, "pull_request", pr_payload("opened", minutes=0))
+    assert await run_link(conn, 7) is None
+    # Its redelivery changes nothing of the run, but the PR it names is stored now.
+    await deliver(conn, app, "check_run", early)
+    assert await run_link(conn, 7) == PR_ID
+    assert await last_checked(conn) == await latest_run_change(conn)
+
+
+async def last_checked(conn: asyncpg.Connection) -> datetime | None:
+    found: datetime | None = await conn.fetchval(
+        "SELECT last_checked_at FROM pull_requests WHERE github_id = $1", PR_ID
+    )
+    return found
+
+
+async def latest_run_change(conn: asyncpg.Connection) -> datetime | None:
+    found: datetime | None = await conn.fetchval(
+        "SELECT max(c.updated_at) FROM check_runs c JOIN pull_requests p ON p.id = c.pr_id"
+        " WHERE p.github_id = $1",
+        PR_ID,
+    )
+    return found
+
+
+async def test_last_checked_at_follows_the_latest_change_of_a_run(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    # Runs that came before their PR: linked when it comes, and counted.
+    await deliver(
+        conn, app, "check_run", run_payload("created", run_id=8, sha=SHA_A, status="queued")
+    )
+    await deliver(conn, app, "pull_request", pr_payload("opened", minutes=0))
+    assert await last_checked(conn) is not None
+    assert await last_checked(conn) == await latest_run_change(conn)
+    steps = [
+        run_payload("created", run_id=9, sha=SHA_A, status="queued"),
+        run_payload(
+            "completed", run_id=8, sha=SHA_A, status="completed", conclusion="success",
+            completed_minutes=1,
+        ),
+    ]  # fmt: skip
+    for payload in steps:
+        before = await last_checked(conn)
+        await deliver(conn, app, "check_run", payload)
+        assert await last_checked(conn) == await latest_run_change(conn)
+        assert before is not None and await last_checked(conn) > before
+    # A replay changes no run, so nothing here either.
+    before = await last_checked(conn)
+    await deliver(conn, app, "check_run", steps[-1])
+    assert await last_checked(conn) == before
+
+
 # ---------------------------------------------------------------------------------------------
 # Installations
 # ---------------------------------------------------------------------------------------------
