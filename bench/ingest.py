@@ -2,11 +2,14 @@
 
     python bench/ingest.py [--duration 10] [--connections 32] [--threads 2] [--warmup 2]
                            [--tool auto|wrk|httpx] [--only both|bare|hookwise]
-                           [--processes N] [--no-worker]
+                           [--processes N] [--no-worker] [--pull-requests K]
+                           [--hookwise-env NAME=VALUE] [--matrix] [--repeat R]
 
 `--processes N` runs both servers as N processes on the port: the bare app as uvicorn --workers
 N, hookwise as `serve --workers N` (its own default: one per core); `--no-worker` leaves
-hookwise's worker out.
+hookwise's worker out. `--matrix` runs, `--repeat` times, each of N = 1 and N = 2: the bare app,
+hookwise serve (web and worker), hookwise serve --no-worker, one after the other; it prints each
+run's table, then one line per run with the ratios side by side.
 
 The bare app (bench/bare_app.py) is the upper limit: the same uvicorn, uvloop and httptools, the
 same HMAC over the same raw bytes, then 202 without storing anything. Each server runs as its own
@@ -50,7 +53,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 import httpx
@@ -230,6 +233,8 @@ class Options:
     no_worker: bool
     processes: int = 1
     pull_requests: int = 1
+    matrix: bool = False
+    repeat: int = 1
     # Settings for hookwise alone (NAME=VALUE), e.g. HOOKWISE_WORKER_NICE=0.
     hookwise_env: tuple[str, ...] = ()
 
@@ -263,6 +268,12 @@ def parse_args(argv: list[str] | None) -> Options:
         "on one serial key, so the worker handles them one at a time)",
     )
     parser.add_argument(
+        "--matrix",
+        action="store_true",
+        help="N = 1 and N = 2, each: bare, hookwise, hookwise --no-worker",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of --matrix (1)")
+    parser.add_argument(
         "--hookwise-env",
         action="append",
         default=[],
@@ -272,8 +283,8 @@ def parse_args(argv: list[str] | None) -> Options:
     args = parser.parse_args(argv)
     if any("=" not in pair for pair in args.hookwise_env):
         parser.error("--hookwise-env takes NAME=VALUE")
-    if args.processes < 1 or args.pull_requests < 1:
-        parser.error("--processes and --pull-requests must be >= 1")
+    if args.processes < 1 or args.pull_requests < 1 or args.repeat < 1:
+        parser.error("--processes, --pull-requests and --repeat must be >= 1")
     if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.threads < 1:
         parser.error("--duration, --connections and --threads must be >= 1, --warmup >= 0")
     # wrk refuses fewer connections than threads.
@@ -288,6 +299,8 @@ def parse_args(argv: list[str] | None) -> Options:
         args.no_worker,
         args.processes,
         args.pull_requests,
+        args.matrix,
+        args.repeat,
         tuple(args.hookwise_env),
     )
 
@@ -694,8 +707,47 @@ def report(outcomes: list[Outcome], payload: Payload, opts: Options, tool: str) 
     return "\n".join(lines)
 
 
+MATRIX_PROCESSES = (1, 2)
+
+
+def matrix(secret: str, payload: Payload, opts: Options, tool: str) -> int:
+    """Each round, N = 1 then N = 2: bare, hookwise, hookwise --no-worker back to back; every
+    run's report as it ends, then the ratios of each run to the bare app of its round and N."""
+    summary = []
+    clean = True
+    for round_ in range(1, opts.repeat + 1):
+        for processes in MATRIX_PROCESSES:
+            runs = []
+            for name, no_worker in (("bare", False), ("hookwise", False), ("hookwise", True)):
+                run_opts = replace(opts, processes=processes, no_worker=no_worker)
+                outcome = bench(name, secret, payload, run_opts, tool)
+                print(report([outcome], payload, run_opts, tool) + "\n", flush=True)
+                clean = clean and outcome.clean
+                runs.append(outcome.load)
+            bare, served, ingest_only = runs
+            summary.append(
+                f"{round_:>5} {processes:>3} {bare.rate:>10.1f} {served.rate:>10.1f} "
+                f"{ratio(served.rate, bare.rate):>7} {served.p99_ms:>8.1f} "
+                f"{ingest_only.rate:>10.1f} {ratio(ingest_only.rate, bare.rate):>7} "
+                f"{ingest_only.p99_ms:>8.1f}"
+            )
+    print(
+        "round   N     bare/s   hookwise   ratio  p99 ms  no-worker   ratio  p99 ms\n"
+        + "\n".join(summary)
+    )
+    return 0 if clean else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
+    if opts.matrix:
+        try:
+            tool = pick_tool(opts.tool)
+            secret = secrets.token_hex(16)
+            return matrix(secret, load_payload(secret, opts.pull_requests), opts, tool)
+        except BenchError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
     try:
         tool = pick_tool(opts.tool)
         secret = secrets.token_hex(16)
