@@ -31,7 +31,8 @@ ENV PATH=/opt/hookwise/bin:$PATH \
 WORKDIR /srv/hookwise
 USER 10001:10001
 EXPOSE 8080
-# One web process per core (SO_REUSEPORT on PORT) and a worker process beside them; /metrics on
-# PORT gathers them all. Under a CPU quota (docker run --cpus), which the core count does not
+# One web process per core (SO_REUSEPORT on PORT) and a worker process beside them, at a lower CPU
+# priority (HOOKWISE_WORKER_NICE, 10): deliveries are answered first. /metrics on PORT gathers
+# them all. Under a CPU quota (docker run --cpus), which the core count does not
 # see, set WEB_CONCURRENCY (or HOOKWISE_WEB_PROCESSES) to the cores the quota allows.
 CMD ["hookwise", "serve"]

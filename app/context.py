@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -77,11 +77,17 @@ class Context:
 
 
 @asynccontextmanager
-async def open_context(settings: Settings, dsn: str) -> AsyncIterator[Context]:
-    """Open the pool, the HTTP clients and resolve integrations; close everything on exit."""
+async def open_context(
+    settings: Settings,
+    dsn: str,
+    *,
+    on_connect: Callable[[asyncpg.Connection], None] | None = None,
+) -> AsyncIterator[Context]:
+    """Open the pool (each of its connections handed to `on_connect` as it opens), the HTTP
+    clients and resolve integrations; close everything on exit."""
     async with AsyncExitStack() as stack:
         metrics = Metrics()
-        pool = await create_pool(dsn, size=settings.database.pool_size)
+        pool = await create_pool(dsn, size=settings.database.pool_size, on_connect=on_connect)
         stack.push_async_callback(pool.close)
         async with connection(pool) as conn:
             ids = await integrations.ensure(conn, settings.webhooks.enabled_sources)

@@ -11,6 +11,13 @@ Each child serves its own figures on a metrics port of its own: HOOKWISE_METRICS
 for the web processes and the next M for the workers when that is set, else free ports on the
 loopback. /metrics on the shared port gathers every process's figures (app/http/metrics.py), so
 one scrape of it is whole whichever process answers.
+
+Ingest first: GitHub waits 10 s for an answer and does not retry by itself, while handling may
+lag a burst and catch up after it. So the worker processes run at a lower CPU priority
+(HOOKWISE_WORKER_NICE, 10 by default), and with the embedded database their PostgreSQL backends
+too: when the cores are busy the web processes and their backends run first, and the worker
+takes what they leave. The worker's LISTEN connection keeps its priority: its backend holds the
+notification queue's lock that every ingest commit needs, and lowered it made them wait on it.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.process import BaseProcess
 from types import FrameType
+
+import asyncpg
 
 from app import logs
 from app.settings import Settings
@@ -112,8 +122,50 @@ def _worker_child(settings: Settings, dsn: str, metrics: MetricsAt) -> None:
     from app.cli import run
 
     _child_logs(settings)
+    nice = settings.worker.nice
+    on_connect = None
+    if nice and lower_priority(os.getpid(), nice):
+        # A backend of a database elsewhere is not a process of this machine.
+        backends = settings.database.url is None
+        if backends:
+            on_connect = partial(lower_backend_priority, nice=nice)
+        log.info(
+            "worker process %d runs at niceness %d%s",
+            os.getpid(),
+            nice,
+            ", its database backends too" if backends else "",
+            extra={
+                "action": "worker_priority",
+                "pid": os.getpid(),
+                "nice": nice,
+                "backends": backends,
+            },
+        )
     settings = settings.with_changes(web={"host": metrics.host, "metrics_port": metrics.port})
-    run(serving.work(settings, dsn, concurrency=None))
+    run(serving.work(settings, dsn, concurrency=None, on_connect=on_connect))
+
+
+def lower_priority(pid: int, nice: int) -> bool:
+    """Raise process `pid`'s niceness to `nice` (0-19) unless it is already that high; False
+    (and a warning logged) when the system does not allow it or the process is gone."""
+    try:
+        if os.getpriority(os.PRIO_PROCESS, pid) < nice:
+            os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except OSError as exc:
+        log.warning(
+            "cannot lower the CPU priority of process %d: %s",
+            pid,
+            exc.strerror or exc,
+            extra={"action": "priority_not_lowered"},
+        )
+        return False
+    return True
+
+
+def lower_backend_priority(conn: asyncpg.Connection, *, nice: int) -> None:
+    """A pooled connection's PostgreSQL backend at the worker's priority: it does the worker's
+    work on the same cores (the embedded database only)."""
+    lower_priority(conn.get_server_pid(), nice)
 
 
 def _child_logs(settings: Settings) -> None:

@@ -11,6 +11,8 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+import asyncpg
+
 from app import processes, reconcile, redeliver
 from app.context import Context, open_context
 from app.handlers import routers
@@ -92,7 +94,7 @@ async def serve_web_process(
             os.getpid(),
             settings.web.host,
             settings.web.port,
-            extra={"action": "web_process_listening"},
+            extra={"action": "web_process_listening", "pid": os.getpid()},
         )
         server = make_server(
             create_app(ctx, metrics_peers=peers),
@@ -112,8 +114,17 @@ async def serve_web_process(
             sock.close()
 
 
-async def work(settings: Settings, dsn: str, *, concurrency: int | None) -> None:
-    async with open_context(settings, dsn) as ctx:
+async def work(
+    settings: Settings,
+    dsn: str,
+    *,
+    concurrency: int | None,
+    on_connect: Callable[[asyncpg.Connection], None] | None = None,
+) -> None:
+    """A worker process: the worker, its schedules, and /metrics when HOOKWISE_METRICS_PORT is
+    set; `on_connect` gets each pooled connection as it opens (app/processes.py lowers its
+    backend's priority)."""
+    async with open_context(settings, dsn, on_connect=on_connect) as ctx:
         parts = worker_parts(ctx, concurrency=concurrency)
         if settings.web.metrics_port:
             server = make_server(

@@ -272,6 +272,10 @@ class WorkerSettings(Section):
     # `hookwise serve`'s worker processes, when it runs more than one process (with one web
     # process and at most one worker, the worker runs inside the web process, as it always did).
     processes: int = Field(1, ge=0, validation_alias=_env("HOOKWISE_WORKER_PROCESSES"))
+    # Niceness (0-19) of those worker processes, and of their PostgreSQL backends when the
+    # database is the embedded one: ingest first, handling takes the CPU the web processes leave.
+    # 0 leaves them as they are; `hookwise worker` run alone is never lowered.
+    nice: int = Field(10, ge=0, le=19, validation_alias=_env("HOOKWISE_WORKER_NICE"))
     max_attempts: int = Field(8, ge=1, validation_alias=_env("HOOKWISE_MAX_ATTEMPTS"))
     # Longer than any handler should take: past it, another worker takes the event over.
     lease_seconds: float = Field(300.0, gt=0, validation_alias=_env("HOOKWISE_LEASE_SECONDS"))

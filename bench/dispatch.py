@@ -2,7 +2,7 @@
 
     python bench/dispatch.py [--events 2000] [--concurrency 4] [--senders 16] [--spread 16]
                              [--mode both|live|backlog] [--poll-interval 5]
-                             [--reactions] [--model-delay 2]
+                             [--reactions] [--model-delay 2] [--rate R]
 
 `hookwise serve --no-worker` runs as a child process and receives every delivery over HTTP, so
 ingest is the real path: signature, insert, commit, NOTIFY. The worker is hookwise's own Worker,
@@ -32,6 +32,11 @@ PostgreSQL is DATABASE_URL when set, else an embedded server in a temporary dire
 the way `hookwise serve` starts its own (durable commits), and deleted afterwards.
 
 `--events` counts deliveries per mode, not pull requests.
+
+`--rate R` offers R deliveries a second, evenly (delivery i is posted no earlier than i/R seconds
+after the first), so live mode's lag is measured under a known load below the drain rate; without
+it the senders post as fast as they are answered. A sender that falls behind posts at once: the
+ingest/s column says what was offered in the end.
 
 `--reactions` turns AI review on: the worker gets a GitHub App (the fake GitHub, with the
 repository and its pull requests) and a model (the fake Anthropic API answering each request
@@ -133,6 +138,8 @@ class Options:
     poll_interval: float
     reactions: bool = False
     model_delay: float = 2.0
+    # Deliveries a second the senders offer; 0: as fast as they are answered.
+    rate: float = 0.0
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -151,7 +158,12 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--model-delay", type=float, default=2.0, help="seconds the fake model takes (2)"
     )
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="deliveries offered a second (0: all at once)"
+    )
     args = parser.parse_args(argv)
+    if args.rate < 0:
+        parser.error("--rate must be >= 0")
     if min(args.events, args.concurrency, args.senders, args.spread) < 1:
         parser.error("--events, --concurrency, --senders and --spread must be >= 1")
     if args.poll_interval <= 0:
@@ -166,6 +178,7 @@ def parse_args(argv: list[str] | None) -> Options:
         args.poll_interval,
         args.reactions,
         args.model_delay,
+        args.rate,
     )
 
 
@@ -317,23 +330,31 @@ class Sent:
         return self.statuses.get(202, 0)
 
 
-def send_all(url: str, outgoing: list[Outgoing], senders: int, results: Connection) -> None:
+def send_all(
+    url: str, outgoing: list[Outgoing], senders: int, rate: float, results: Connection
+) -> None:
     """The sender process: POST everything, then send back what happened."""
     # The parent decides when to stop and terminates us; a Ctrl-C here would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    results.send(asyncio.run(post_all(url, outgoing, senders)))
+    results.send(asyncio.run(post_all(url, outgoing, senders, rate)))
     results.close()
 
 
-async def post_all(url: str, outgoing: list[Outgoing], senders: int) -> Sent:
+async def post_all(url: str, outgoing: list[Outgoing], senders: int, rate: float = 0.0) -> Sent:
+    """POST `outgoing` from `senders` keep-alive connections; with `rate` (deliveries a second),
+    delivery i no earlier than i / rate seconds after the first."""
     # One iterator shared by all senders: each takes the next delivery when it is free, so the
     # order of POSTs follows the schedule.
-    pending = iter(outgoing)
+    pending = iter(enumerate(outgoing))
     statuses: Counter[int] = Counter()
     errors: list[str] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time()
 
     async def sender(client: httpx.AsyncClient) -> None:
-        for item in pending:
+        for n, item in pending:
+            if rate and (wait := start + n / rate - loop.time()) > 0:
+                await asyncio.sleep(wait)
             try:
                 response = await client.post(url, content=item.body, headers=item.headers)
             except httpx.HTTPError as exc:
@@ -351,16 +372,20 @@ async def post_all(url: str, outgoing: list[Outgoing], senders: int) -> Sent:
             for _ in range(senders)
         ]
         first = time.time()
+        start = loop.time()
         await asyncio.gather(*(sender(client) for client in clients))
         last = time.time()
     return Sent(first, last, dict(statuses), errors[:5], len(errors))
 
 
-async def send(url: str, outgoing: list[Outgoing], senders: int) -> Sent:
+async def send(url: str, outgoing: list[Outgoing], senders: int, rate: float = 0.0) -> Sent:
     """POST from a process of our own, leaving this event loop to the worker meanwhile."""
     receiver, results = SPAWN.Pipe(duplex=False)
     process = SPAWN.Process(
-        target=send_all, args=(url, outgoing, senders, results), name="bench-sender", daemon=True
+        target=send_all,
+        args=(url, outgoing, senders, rate, results),
+        name="bench-sender",
+        daemon=True,
     )
     process.start()
     results.close()
@@ -591,7 +616,7 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
             if mode == "live":
                 task = asyncio.create_task(worker.run(), name="bench-worker")
                 await idle(worker)
-                sent = await send(server.webhook_url, outgoing, opts.senders)
+                sent = await send(server.webhook_url, outgoing, opts.senders, opts.rate)
                 window = (sent.first_post, await idle(worker))
             else:
                 sent = await send(server.webhook_url, outgoing, opts.senders)
@@ -791,7 +816,9 @@ def report(
     prs = math.ceil(opts.events / len(STEPS))
     lines = [
         f"dispatch: {opts.events} deliveries per mode ({prs} PRs x opened, synchronize, "
-        f"check_run created, completed; {opts.spread} PRs interleaved), {opts.senders} senders, "
+        f"check_run created, completed; {opts.spread} PRs interleaved), {opts.senders} senders"
+        + (f" offering {opts.rate:g}/s" if opts.rate else "")
+        + ", "
         f"worker concurrency {opts.concurrency}, poll {opts.poll_interval:g} s, {where}, "
         f"{os.cpu_count()} CPUs; reactions "
         + (f"on (model answers after {opts.model_delay:g} s)" if opts.reactions else "off"),

@@ -2,11 +2,14 @@
 
     python bench/ingest.py [--duration 10] [--connections 32] [--threads 2] [--warmup 2]
                            [--tool auto|wrk|httpx] [--only both|bare|hookwise]
-                           [--processes N] [--no-worker]
+                           [--processes N] [--no-worker] [--pull-requests K]
+                           [--hookwise-env NAME=VALUE] [--matrix] [--repeat R]
 
 `--processes N` runs both servers as N processes on the port: the bare app as uvicorn --workers
 N, hookwise as `serve --workers N` (its own default: one per core); `--no-worker` leaves
-hookwise's worker out.
+hookwise's worker out. `--matrix` runs, `--repeat` times, each of N = 1 and N = 2: the bare app,
+hookwise serve (web and worker), hookwise serve --no-worker, one after the other; it prints each
+run's table, then one line per run with the ratios side by side.
 
 The bare app (bench/bare_app.py) is the upper limit: the same uvicorn, uvloop and httptools, the
 same HMAC over the same raw bytes, then 202 without storing anything. Each server runs as its own
@@ -40,6 +43,7 @@ import argparse
 import asyncio
 import hashlib
 import hmac
+import json
 import math
 import os
 import secrets
@@ -49,7 +53,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 import httpx
@@ -80,8 +84,10 @@ STATIC_HEADERS = {
 
 # wrk's Lua: counters are globals, not locals, because done() reads them with thread:get.
 WRK_SCRIPT = """\
--- Written by bench/ingest.py. Arguments after --: the body file, a tag for delivery ids,
--- then "Name: value" headers.
+-- Written by bench/ingest.py.
+-- Arguments after --: how many bodies, the path they share ("<path><n>.json", their signatures
+-- in "<path><n>.sig"), a tag for delivery ids, then "Name: value" headers. Requests take the
+-- bodies in turn.
 local threads = {}
 
 function setup(thread)
@@ -89,13 +95,23 @@ function setup(thread)
   thread:set("thread_no", #threads)
 end
 
-function init(args)
-  local file = assert(io.open(args[1], "rb"))
-  body = file:read("*a")
+local function slurp(path)
+  local file = assert(io.open(path, "rb"))
+  local text = file:read("*a")
   file:close()
-  prefix = args[2] .. "-" .. thread_no .. "-"
+  return text
+end
+
+function init(args)
+  count = tonumber(args[1])
+  bodies, signatures = {}, {}
+  for n = 1, count do
+    bodies[n] = slurp(args[2] .. n .. ".json")
+    signatures[n] = slurp(args[2] .. n .. ".sig")
+  end
+  prefix = args[3] .. "-" .. thread_no .. "-"
   headers = {}
-  for i = 3, #args do
+  for i = 4, #args do
     local name, value = args[i]:match("^([^:]+):%s*(.*)$")
     headers[name] = value
   end
@@ -104,8 +120,10 @@ end
 
 function request()
   sent = sent + 1
+  local n = sent % count + 1
   headers["X-GitHub-Delivery"] = prefix .. sent
-  return wrk.format("POST", nil, headers, body)
+  headers["X-Hub-Signature-256"] = signatures[n]
+  return wrk.format("POST", nil, headers, bodies[n])
 end
 
 function response(status)
@@ -134,21 +152,28 @@ end
 
 @dataclass(frozen=True)
 class Payload:
-    """The signed request body every run sends."""
+    """The signed request bodies a run sends in turn: the file's bytes as they are for one pull
+    request, else a copy per pull request numbered 1 … n (each its own serial key, so the worker
+    can take one event of each at once)."""
 
     file: Path
-    body: bytes
-    signature: str
+    bodies: tuple[bytes, ...]
+    signatures: tuple[str, ...]
 
-    def fixed_headers(self) -> dict[str, str]:
-        return STATIC_HEADERS | {"X-Hub-Signature-256": self.signature}
+    @property
+    def body(self) -> bytes:
+        return self.bodies[0]
 
-    def headers(self, delivery: str) -> dict[str, str]:
-        return self.fixed_headers() | {"X-GitHub-Delivery": delivery}
+    def headers(self, delivery: str, n: int = 0) -> dict[str, str]:
+        return STATIC_HEADERS | {
+            "X-Hub-Signature-256": self.signatures[n % len(self.bodies)],
+            "X-GitHub-Delivery": delivery,
+        }
 
     def header_lines(self) -> list[str]:
-        """The fixed headers as wrk's script takes them; it adds the delivery id itself."""
-        return [f"{name}: {value}" for name, value in self.fixed_headers().items()]
+        """The headers every request shares, as wrk's script takes them; it adds the delivery
+        id and the body's signature itself."""
+        return [f"{name}: {value}" for name, value in STATIC_HEADERS.items()]
 
 
 @dataclass(frozen=True)
@@ -207,6 +232,11 @@ class Options:
     only: str
     no_worker: bool
     processes: int = 1
+    pull_requests: int = 1
+    matrix: bool = False
+    repeat: int = 1
+    # Settings for hookwise alone (NAME=VALUE), e.g. HOOKWISE_WORKER_NICE=0.
+    hookwise_env: tuple[str, ...] = ()
 
 
 Runner = Callable[[str, Payload, Options, str], Load]
@@ -230,9 +260,31 @@ def parse_args(argv: list[str] | None) -> Options:
         default=os.cpu_count() or 1,
         help="web processes of each server (default: the cores, as hookwise serve)",
     )
+    parser.add_argument(
+        "--pull-requests",
+        type=int,
+        default=1,
+        help="pull requests the deliveries take turns on (1: the file as it is, every event "
+        "on one serial key, so the worker handles them one at a time)",
+    )
+    parser.add_argument(
+        "--matrix",
+        action="store_true",
+        help="N = 1 and N = 2, each: bare, hookwise, hookwise --no-worker",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of --matrix (1)")
+    parser.add_argument(
+        "--hookwise-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for hookwise's processes (repeatable), e.g. HOOKWISE_WORKER_NICE=0",
+    )
     args = parser.parse_args(argv)
-    if args.processes < 1:
-        parser.error("--processes must be >= 1")
+    if any("=" not in pair for pair in args.hookwise_env):
+        parser.error("--hookwise-env takes NAME=VALUE")
+    if args.processes < 1 or args.pull_requests < 1 or args.repeat < 1:
+        parser.error("--processes, --pull-requests and --repeat must be >= 1")
     if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.threads < 1:
         parser.error("--duration, --connections and --threads must be >= 1, --warmup >= 0")
     # wrk refuses fewer connections than threads.
@@ -246,6 +298,10 @@ def parse_args(argv: list[str] | None) -> Options:
         args.only,
         args.no_worker,
         args.processes,
+        args.pull_requests,
+        args.matrix,
+        args.repeat,
+        tuple(args.hookwise_env),
     )
 
 
@@ -257,10 +313,22 @@ def pick_tool(choice: str) -> str:
     return choice
 
 
-def load_payload(secret: str) -> Payload:
-    body = PAYLOAD.read_bytes()
-    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return Payload(PAYLOAD, body, signature)
+def load_payload(secret: str, pull_requests: int = 1) -> Payload:
+    """The payload file signed with `secret`; with more than one pull request, a copy of it for
+    each, numbered 1 … `pull_requests`, with a head commit of its own."""
+    raw = PAYLOAD.read_bytes()
+    bodies = [raw]
+    if pull_requests > 1:
+        decoded = json.loads(raw)
+        bodies = []
+        for number in range(1, pull_requests + 1):
+            decoded["number"] = decoded["pull_request"]["number"] = number
+            decoded["pull_request"]["head"]["sha"] = f"{number:040x}"
+            bodies.append(json.dumps(decoded).encode())
+    signatures = [
+        "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest() for body in bodies
+    ]
+    return Payload(PAYLOAD, tuple(bodies), tuple(signatures))
 
 
 def percentile_ms(sorted_seconds: list[float], pct: float) -> float:
@@ -275,7 +343,7 @@ def percentile_ms(sorted_seconds: list[float], pct: float) -> float:
 
 
 def wrk_command(
-    url: str, payload: Payload, opts: Options, tag: str, seconds: int, script: Path
+    url: str, payload: Payload, opts: Options, tag: str, seconds: int, script: Path, bodies: str
 ) -> list[str]:
     return [
         "wrk",
@@ -286,7 +354,8 @@ def wrk_command(
         f"--script={script}",
         url,
         "--",
-        str(payload.file),
+        str(len(payload.bodies)),
+        bodies,
         tag,
         *payload.header_lines(),
     ]
@@ -296,9 +365,14 @@ def wrk_once(url: str, payload: Payload, opts: Options, tag: str, seconds: int) 
     with tempfile.TemporaryDirectory(prefix="hookwise-wrk-") as tmp:
         script = Path(tmp) / "ingest.lua"
         script.write_text(WRK_SCRIPT)
+        for n, (body, signature) in enumerate(
+            zip(payload.bodies, payload.signatures, strict=True), 1
+        ):
+            (Path(tmp) / f"body-{n}.json").write_bytes(body)
+            (Path(tmp) / f"body-{n}.sig").write_text(signature)
         try:
             done = subprocess.run(
-                wrk_command(url, payload, opts, tag, seconds, script),
+                wrk_command(url, payload, opts, tag, seconds, script, f"{tmp}/body-"),
                 capture_output=True,
                 text=True,
                 timeout=seconds + 60,
@@ -346,10 +420,11 @@ async def client_loop(
     sent = 0
     while time.perf_counter() < until:
         sent += 1
-        headers = payload.headers(f"{prefix}-{sent}")
+        headers = payload.headers(f"{prefix}-{sent}", sent)
+        body = payload.bodies[sent % len(payload.bodies)]
         start = time.perf_counter()
         try:
-            response = await client.post(url, content=payload.body, headers=headers)
+            response = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError:
             tally.errors += 1
             # A server that refuses connections would otherwise be hammered in a tight loop.
@@ -449,7 +524,12 @@ def bare_server(secret: str, workdir: Path, processes: int = 1) -> AbstractConte
 
 
 def hookwise_server(
-    secret: str, workdir: Path, *, no_worker: bool = False, processes: int = 1
+    secret: str,
+    workdir: Path,
+    *,
+    no_worker: bool = False,
+    processes: int = 1,
+    extra_env: tuple[str, ...] = (),
 ) -> AbstractContextManager[Server]:
     port = free_port()
     env = clean_environment(
@@ -461,6 +541,7 @@ def hookwise_server(
     )
     if database_url := os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = database_url
+    env |= dict(pair.split("=", 1) for pair in extra_env)
     command = [hookwise_command(), "serve", "--workers", str(processes)]
     command += ["--no-worker"] if no_worker else []
     return running("hookwise", command, env, port, workdir)
@@ -517,7 +598,11 @@ def bench(name: str, secret: str, payload: Payload, opts: Options, tool: str) ->
             started = bare_server(secret, workdir, opts.processes)
         else:
             started = hookwise_server(
-                secret, workdir, no_worker=opts.no_worker, processes=opts.processes
+                secret,
+                workdir,
+                no_worker=opts.no_worker,
+                processes=opts.processes,
+                extra_env=opts.hookwise_env,
             )
         with started as server:
             print(f"{name}: ready at {server.base_url}; loading with {tool}", file=sys.stderr)
@@ -604,7 +689,8 @@ def report(outcomes: list[Outcome], payload: Payload, opts: Options, tool: str) 
     threads = f"{opts.threads} threads, " if tool == "wrk" else ""
     lines = [
         f"ingest: {tool}, {opts.connections} connections, {threads}{opts.duration} s measured "
-        f"after {opts.warmup} s warm-up, {payload.file.name} ({len(payload.body)} bytes); "
+        f"after {opts.warmup} s warm-up, {payload.file.name} ({len(payload.body)} bytes) "
+        f"on {opts.pull_requests} pull request(s); "
         f"{opts.processes} web process(es) each, hookwise "
         + ("without a worker" if opts.no_worker else "with its worker")
         + f"; {os.cpu_count()} CPUs",
@@ -621,12 +707,51 @@ def report(outcomes: list[Outcome], payload: Payload, opts: Options, tool: str) 
     return "\n".join(lines)
 
 
+MATRIX_PROCESSES = (1, 2)
+
+
+def matrix(secret: str, payload: Payload, opts: Options, tool: str) -> int:
+    """Each round, N = 1 then N = 2: bare, hookwise, hookwise --no-worker back to back; every
+    run's report as it ends, then the ratios of each run to the bare app of its round and N."""
+    summary = []
+    clean = True
+    for round_ in range(1, opts.repeat + 1):
+        for processes in MATRIX_PROCESSES:
+            runs = []
+            for name, no_worker in (("bare", False), ("hookwise", False), ("hookwise", True)):
+                run_opts = replace(opts, processes=processes, no_worker=no_worker)
+                outcome = bench(name, secret, payload, run_opts, tool)
+                print(report([outcome], payload, run_opts, tool) + "\n", flush=True)
+                clean = clean and outcome.clean
+                runs.append(outcome.load)
+            bare, served, ingest_only = runs
+            summary.append(
+                f"{round_:>5} {processes:>3} {bare.rate:>10.1f} {served.rate:>10.1f} "
+                f"{ratio(served.rate, bare.rate):>7} {served.p99_ms:>8.1f} "
+                f"{ingest_only.rate:>10.1f} {ratio(ingest_only.rate, bare.rate):>7} "
+                f"{ingest_only.p99_ms:>8.1f}"
+            )
+    print(
+        "round   N     bare/s   hookwise   ratio  p99 ms  no-worker   ratio  p99 ms\n"
+        + "\n".join(summary)
+    )
+    return 0 if clean else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
+    if opts.matrix:
+        try:
+            tool = pick_tool(opts.tool)
+            secret = secrets.token_hex(16)
+            return matrix(secret, load_payload(secret, opts.pull_requests), opts, tool)
+        except BenchError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
     try:
         tool = pick_tool(opts.tool)
         secret = secrets.token_hex(16)
-        payload = load_payload(secret)
+        payload = load_payload(secret, opts.pull_requests)
         names = ("bare", "hookwise") if opts.only == "both" else (opts.only,)
         outcomes = [bench(name, secret, payload, opts, tool) for name in names]
     except BenchError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, cast
 
@@ -56,10 +56,22 @@ async def _reset(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    dsn: str, *, size: int, min_size: int = 1, server_settings: dict[str, str] | None = None
+    dsn: str,
+    *,
+    size: int,
+    min_size: int = 1,
+    server_settings: dict[str, str] | None = None,
+    on_connect: Callable[[asyncpg.Connection], None] | None = None,
 ) -> asyncpg.Pool:
-    """A pool of up to `size` connections (`min_size` opened at once, with `server_settings`);
-    StoreUnavailable when the server cannot be reached."""
+    """A pool of up to `size` connections (`min_size` opened at once, with `server_settings`,
+    each handed to `on_connect` once when it opens); StoreUnavailable when the server cannot be
+    reached."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        if on_connect is not None:
+            on_connect(conn)
+        await init_connection(conn)
+
     try:
         pool = await asyncpg.create_pool(
             dsn,
@@ -67,7 +79,7 @@ async def create_pool(
             server_settings=server_settings,
             max_size=size,
             timeout=CONNECT_TIMEOUT,
-            init=init_connection,
+            init=init,
             reset=_reset,
         )
     except UNAVAILABLE_ERRORS as exc:

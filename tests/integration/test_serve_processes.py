@@ -3,6 +3,7 @@ them, one /metrics that is whole whichever process answers, and a clean stop of 
 
 from __future__ import annotations
 
+import os
 import signal
 import uuid
 from pathlib import Path
@@ -13,7 +14,7 @@ import httpx
 from app.metrics import merge
 from tests.conftest import GITHUB_SECRET
 from tests.harness import free_port
-from tests.processes import Logged, Served, environment
+from tests.processes import Logged, Served, environment, record
 from tests.signing import github_headers
 
 DELIVERIES = 12
@@ -45,10 +46,22 @@ async def test_two_web_processes_share_the_port_and_metrics_stay_whole(
         served.wait_for("processes_started", web=2, workers=1)
         # The three processes start side by side: their lines come in any order.
         wanted = [Logged.of("web_process_listening")] * 2 + [Logged.of("worker_started")]
+        # Ingest first: the worker process runs at HOOKWISE_WORKER_NICE (10), the web ones not;
+        # its backends stay as they are, the database not being the embedded one.
+        wanted.append(Logged.of("worker_priority", nice=10, backends=False))
+        pids: dict[str, list[int]] = {"worker_priority": [], "web_process_listening": []}
         while wanted:
             line = served.lines.get(timeout=60)
             assert line is not None, "hookwise exited"
+            found = record(line) or {}
+            pids.get(found.get("action", ""), []).append(found.get("pid", 0))
             wanted = [w for i, w in enumerate(wanted) if i != _first(wanted, line)]
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids["worker_priority"]] == [10]
+        assert [os.getpriority(os.PRIO_PROCESS, p) for p in pids["web_process_listening"]] == [
+            ours,
+            ours,
+        ]
         url = f"http://127.0.0.1:{port}"
         body = PAYLOAD.read_bytes()
         for _ in range(DELIVERIES):
