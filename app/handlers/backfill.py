@@ -30,9 +30,10 @@ from app.clients.urls import part, query, repo_url
 from app.handlers import check_runs as check_run_handler
 from app.handlers import pull_requests as pull_request_handler
 from app.handlers.github_payload import ensure_repository, installation_id
+from app.handlers.links import relink
 from app.reconcile import BACKFILL, RECONCILE
 from app.router import FetchContext, HandlerContext, Router
-from app.store import check_runs, pull_requests, repositories
+from app.store import check_runs, links, pull_requests, repositories
 from app.store.pool import connection
 from app.store.repositories import Watched
 
@@ -245,6 +246,11 @@ class Recording:
                 repository_id=self.repository.id,
                 head_sha=pr["head"]["sha"],
             )
+            # Its branch, title or body may have changed unheard: the links follow them now,
+            # since a later webhook relinks only when it changes them itself.
+            found = await links.pull_with_links(conn, row.github_id)
+            if found is not None:
+                await relink(conn, self.ctx.log, found[0], current=found[1])
             self.pulls_written += 1
 
     async def runs(self, found: Iterable[Mapping[str, Any]]) -> None:

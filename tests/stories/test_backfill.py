@@ -17,7 +17,8 @@ import pytest
 from app import reconcile
 from app.serving import default_router, reconcile_parts
 from app.settings import Settings
-from app.store import events
+from app.store import events, linear_issues
+from app.store.linear_issues import LinearIssue
 from app.worker import Worker, serial_keys
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.github import FakeGitHub
@@ -320,6 +321,53 @@ async def test_one_reconcile_catches_up_on_what_no_webhook_said(
         ("hookwise.backfill", "completed"),
         ("hookwise.reconcile", "completed"),
     ]
+
+
+LINKS = """
+SELECT p.pr_number, i.identifier, k.kind FROM pr_links k
+JOIN pull_requests p ON p.id = k.pull_request_id JOIN linear_issues i ON i.id = k.linear_issue_id
+ORDER BY p.pr_number, i.identifier
+"""
+
+
+async def test_a_title_changed_unheard_relinks_on_reconcile(
+    settings, dsn, db, fake_github: FakeGitHub
+) -> None:
+    fake_github.add_repo(ALPHA, installation_id=INSTALLATION_ID)
+    fake_github.commit_files(ALPHA, "pr-1", {"f1.txt": "x\n"})
+    fake_github.add_pull(ALPHA, 1, head_branch="pr-1", title="Tidy up")
+    await linear_issues.upsert(
+        db,
+        LinearIssue(
+            id="issue-7",
+            identifier="ENG-7",
+            title="Tidy the docs",
+            team_id="team-1",
+            team_key="ENG",
+            state_id="state-1",
+            state_name="In Progress",
+            state_type="started",
+            url="https://linear.app/acme/issue/ENG-7",
+            linear_updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ),
+    )
+    async with world(settings, dsn, fake_github) as w:
+        await w.install(ALPHA)
+        assert await db.fetch(LINKS) == []
+        # Renamed on GitHub while hookwise heard nothing (a minute on: a later updated_at).
+        pull = fake_github.repo(ALPHA).pulls[1]
+        pull.title = "Fixes ENG-7: tidy up"
+        pull.updated_at = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        code, _, err = await cli("reconcile", "--repo", ALPHA, dsn=dsn, fake=fake_github)
+        assert code == 0, err
+        await w.settle()
+        assert [tuple(r) for r in await db.fetch(LINKS)] == [(1, "ENG-7", "closes")]
+        # A push after it, which changes no text, keeps the link.
+        repo = fake_github.repo_json(fake_github.repo(ALPHA))
+        pushed = {"action": "synchronize", "number": 1, "pull_request": fake_github.pull_json(pull)}
+        pushed |= {"repository": repo, "installation": {"id": INSTALLATION_ID}}
+        await w.deliver("pull_request", pushed)
+        assert [tuple(r) for r in await db.fetch(LINKS)] == [(1, "ENG-7", "closes")]
 
 
 async def test_a_repository_that_keeps_answering_404_ends_suspended_until_brought_back(
