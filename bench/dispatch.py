@@ -109,6 +109,7 @@ from bench.servers import (
     free_port,
     hookwise_command,
     running,
+    warning_lines,
 )
 from tests.fixtures import github_example
 
@@ -412,10 +413,6 @@ async def receive(conn: Connection) -> Sent:
 # --- the server and the database -------------------------------------------------------------
 
 
-def read_log(path: Path) -> list[str]:
-    return path.read_text(errors="replace").splitlines() if path.exists() else []
-
-
 def hookwise_server(dsn: str, secret: str, workdir: Path) -> AbstractContextManager[Server]:
     port = free_port()
     env = clean_environment(
@@ -423,7 +420,6 @@ def hookwise_server(dsn: str, secret: str, workdir: Path) -> AbstractContextMana
         GITHUB_WEBHOOK_SECRET=secret,
         HOST=HOST,
         PORT=str(port),
-        HOOKWISE_LOG_LEVEL="warning",
     )
     command = [hookwise_command(), "serve", "--no-worker"]
     return running("hookwise", command, env, port, workdir, cwd=workdir)
@@ -835,7 +831,7 @@ def report(
     ]
     for o in outcomes:
         lines += [f"{o.mode}: PROBLEM: {p}" for p in o.problems(opts.events)]
-    server_log = read_log(server.log)
+    server_log = warning_lines(server.log)
     lines.append(
         f"server exit code {server.exit_code}, {len(server_log)} log lines at WARNING+; "
         f"worker {warnings} at WARNING+"
@@ -853,15 +849,18 @@ async def bench(opts: Options, dsn: str, server: Server, secret: str) -> list[Ou
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    logs.configure("warning")
     warnings = WarningCounter()
-    logging.getLogger().addHandler(warnings)
     secret = secrets.token_hex(16)
     try:
         with (
             tempfile.TemporaryDirectory(prefix="hookwise-dispatch-") as tmp,
+            open(Path(tmp) / "worker.log", "w") as worker_log,
             database(Path(tmp)) as (dsn, where),
         ):
+            # The worker logs as `hookwise serve` does by default (INFO, two lines an event, as
+            # JSON to a file): their cost is part of what the figures measure.
+            logs.configure("info", format="json", stream=worker_log)
+            logging.getLogger().addHandler(warnings)
             run_on_uvloop(migrate(dsn))
             with hookwise_server(dsn, secret, Path(tmp)) as server:
                 print(f"hookwise ready at {server.base_url}; {where}", file=sys.stderr)

@@ -3,6 +3,7 @@ without the caller's hookwise settings, ready when /readyz answers 200, stopped 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -68,6 +69,24 @@ def clean_environment(**values: str) -> dict[str, str]:
         if not name.startswith(OUR_PREFIXES) and name not in OUR_NAMES
     }
     return env | values
+
+
+QUIET_LEVELS = frozenset({"debug", "info"})
+
+
+def warning_lines(path: Path) -> list[str]:
+    """The lines of a server's log at WARNING or above: hookwise writes JSON lines at its
+    default level (INFO) to a file, and anything not a JSON line (a traceback on stderr, a
+    library's own output) counts too."""
+    found = []
+    for line in path.read_text(errors="replace").splitlines() if path.exists() else ():
+        try:
+            level = json.loads(line).get("level")
+        except (ValueError, AttributeError):
+            level = None
+        if level not in QUIET_LEVELS:
+            found.append(line)
+    return found
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
