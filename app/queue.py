@@ -2,7 +2,7 @@
 
 A claim is one statement: the due rows, FOR UPDATE SKIP LOCKED, are marked processing with a
 lease and their attempt counted. The worker handles a claimed batch in one transaction (own,
-try_lock, each event under a savepoint, finish_many): one commit for the batch.
+try_lock, the events' handlers, finish_many): one commit for the batch.
 
 Events sharing a serial key (app/serial.py: one pull request, one installation, ...) run one
 at a time in arrival order: a row is taken only when no
