@@ -2,12 +2,17 @@
 
 A claim is one statement: the due rows, FOR UPDATE SKIP LOCKED, are marked processing with a
 lease and their attempt counted. The worker handles a claimed batch in one transaction (own,
-try_lock, each event under a savepoint, finish_many): one commit for the batch.
+try_lock, the events' handlers, finish_many): one commit for the batch.
 
 Events sharing a serial key (app/serial.py: one pull request, one installation, ...) run one
 at a time in arrival order: a row is taken only when no
 unfinished row sharing a key arrived before it, and none runs under a live lease. So one claim
-takes at most one event of a pull request, the first.
+takes at most one event of a pull request, the first. The claim walks the queue in arrival
+order, one index step per row, and stops once it has its batch; whether a row is held back is
+a step into integration_event_keys (migration 0012: each unfinished event's keys, ordered by
+key and arrival, kept by triggers), which stops at its key's first row. So a claim costs the
+rows it passes over (those in flight and the ones they hold back), not the queue's length;
+one pull request queued thousands of times still costs each claim a step per event of it.
 
 An event waiting for a retry holds the later ones back while its next attempt is due within
 HOLD_BACK seconds (a blip: a lost connection, a deadlock, a one-off rate limit keeps the order);
@@ -39,22 +44,46 @@ from app.store import bodies
 from app.store.statuses import EventStatus
 
 CLAIM = """
-WITH next AS (
-    SELECT e.id, e.arrival, octet_length(e.body) AS size FROM integration_events e
-    WHERE e.status IN ('pending', 'processing')
-      AND CASE e.status WHEN 'pending' THEN e.run_after <= now() ELSE e.locked_until < now() END
+-- The queue's rows one by one in arrival order, each found by one step into the queue index:
+-- the claim stops once it has its batch, whatever the statistics say of the queue's size (a
+-- plan of its own choosing read and checked every queued row before sorting them).
+WITH RECURSIVE walk AS (
+    (SELECT e.id, e.arrival, e.attempts, e.status, e.run_after, e.locked_until, e.serial_keys
+     FROM integration_events e
+     WHERE e.status IN ('pending', 'processing')
+     ORDER BY e.arrival LIMIT 1)
+    UNION ALL
+    SELECT n.* FROM walk w, LATERAL (
+        SELECT e.id, e.arrival, e.attempts, e.status, e.run_after, e.locked_until, e.serial_keys
+        FROM integration_events e
+        WHERE e.status IN ('pending', 'processing') AND e.arrival > w.arrival
+        ORDER BY e.arrival LIMIT 1) AS n
+),
+due AS (
+    SELECT w.id, w.attempts FROM walk w
+    WHERE CASE w.status WHEN 'pending' THEN w.run_after <= now() ELSE w.locked_until < now() END
       AND NOT EXISTS (
-          SELECT FROM integration_events o
-          -- Unfinished, in the words of integration_events_serial_keys_idx's predicate, so
-          -- that index serves this look-up whatever the statistics say of the queue's size.
-          WHERE o.serial_keys && e.serial_keys
-            AND o.status NOT IN ('completed', 'ignored', 'failed') AND o.id <> e.id
-            AND (o.arrival < e.arrival OR (o.status = 'processing' AND o.locked_until >= now()))
-            -- An earlier event whose next attempt is further off than the hold steps aside.
-            AND NOT (o.status = 'pending' AND o.run_after > now() + make_interval(secs => $3)))
-    ORDER BY e.arrival
+          -- Per key, the first unfinished event sharing it (integration_event_keys, in arrival
+          -- order) that holds this one back: one that arrived before it, or one running.
+          SELECT FROM unnest(w.serial_keys) AS k (key), LATERAL (
+              SELECT FROM integration_event_keys o JOIN integration_events b ON b.id = o.event_id
+              WHERE o.key = k.key AND o.event_id <> w.id
+                AND (o.arrival < w.arrival OR (b.status = 'processing' AND b.locked_until >= now()))
+                -- An earlier event whose next attempt is further off than the hold steps aside.
+                AND NOT (b.status = 'pending' AND b.run_after > now() + make_interval(secs => $3))
+              ORDER BY o.key, o.arrival LIMIT 1) AS blocker)
     LIMIT $2
-    FOR UPDATE SKIP LOCKED
+),
+-- Locked, or skipped when another transaction holds the row; taken only if still as the walk
+-- saw it (a claim that committed meanwhile changed its attempts).
+next AS (
+    SELECT e.id, e.arrival, octet_length(e.body) AS size
+    FROM due JOIN integration_events e ON e.id = due.id
+    -- Said without the queue index's predicate: the rows are found by id.
+    WHERE e.attempts = due.attempts
+      AND CASE e.status WHEN 'pending' THEN e.run_after <= now()
+                        WHEN 'processing' THEN e.locked_until < now() ELSE false END
+    FOR UPDATE OF e SKIP LOCKED
 ),
 -- The batch's bodies are in memory together: it ends before the one that would pass $4 bytes
 -- as stored (compressed), the first always taken. The rest stay due.

@@ -1,11 +1,11 @@
 """The worker: claims stored events and runs their handlers, then claims the executions those
 handlers started and runs them outside any transaction, procrastinate-style.
 
-Events are claimed a batch per slot and handled in one transaction per batch, each under a
-savepoint (_process_batch). A notification only sets an event. The loop waits for a
-notification, the poll interval or stop, then claims until nothing is due or every slot is
-busy; a lost notification costs latency, not work. stop() only sets an event and is safe
-twice. On stop, in-flight events get `shutdown_grace` seconds; the rest are cancelled (their
+Events are claimed a batch per slot and handled in one transaction per batch; a savepoint per
+event only when one of them failed (_process_batch). A notification only sets an event. The
+loop waits for a notification, the poll interval or stop, then claims until nothing is due or
+every slot is busy; a lost notification costs latency, not work. stop() only sets an event and
+is safe twice. On stop, in-flight events get `shutdown_grace` seconds; the rest are cancelled (their
 transactions roll back) and released.
 """
 
@@ -47,6 +47,17 @@ LISTENER_LOST: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, asyncpg.P
 
 class LeaseLost(Exception):
     """Another worker took this event over after our lease expired."""
+
+
+class _Raised(Exception):
+    """An event's handlers raised in a batch run without savepoints: roll back, run again.
+    `error` is what they raised, after `seconds`."""
+
+    def __init__(self, attempt: Attempt, error: Exception, seconds: float) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.attempt = attempt
+        self.error = error
+        self.seconds = seconds
 
 
 @dataclass
@@ -215,10 +226,11 @@ class Worker:
 
     async def _process_batch(self, batch: list[Claimed]) -> None:
         """A claimed batch (no two of its events share a serial key): the fetchers first, with
-        no connection held; then one transaction in which each event's handlers run under a
-        savepoint of their own, so a failing event rolls back alone and is retried or
-        dead-lettered in that same transaction; then one statement finishes the rest and one
-        commit ends it all. An event whose key another transaction holds runs after the
+        no connection held; then one transaction in which the events' handlers run, one
+        statement finishes them and one commit ends it all. When an event's handlers raise,
+        the batch runs again with a savepoint per event, so the failing one rolls back alone
+        and is retried or dead-lettered in the transaction that commits the others
+        (_handle_batch). An event whose key another transaction holds runs after the
         commit, alone, waiting for its lock, so one held pull request never holds the batch."""
         attempts = [self._begin(claimed) for claimed in batch]
         try:
@@ -306,8 +318,27 @@ class Worker:
         self, ready: list[Attempt]
     ) -> tuple[list[tuple[Attempt, Ended]], list[Attempt]]:
         """The batch's transaction: (each handled event and how it ended, the events deferred
-        because another transaction holds their row or a key of theirs)."""
+        because another transaction holds their row or a key of theirs).
+
+        First without savepoints (two round trips per event saved). When an event's handlers
+        raise, that transaction is rolled back whole, nothing of it committed, and the batch
+        runs again with a savepoint per event: the one that raised is not run again, its
+        failure is recorded once, in the transaction that commits the others."""
+        try:
+            return await self._batch_transaction(ready, raised=None)
+        except _Raised as raised:
+            return await self._batch_transaction(ready, raised=raised)
+
+    async def _batch_transaction(
+        self, ready: list[Attempt], *, raised: _Raised | None
+    ) -> tuple[list[tuple[Attempt, Ended]], list[Attempt]]:
+        """One try of the batch's transaction. With `raised` None, no savepoints: raises
+        _Raised, the transaction rolled back, at the first event whose handlers raise. Else a
+        savepoint per event, and the event that raised before is recorded as failed."""
         ended: list[tuple[Attempt, Ended]] = []
+        # Seconds each event's handlers took: observed once the transaction committed, so a
+        # try rolled back is not counted.
+        took: list[float] = []
         async with connection(self.ctx.pool) as conn, conn.transaction():
             owned = await queue.own(conn, [a.row for a in ready])
             mine = [a for a in ready if a.row.id in owned]
@@ -318,14 +349,25 @@ class Worker:
             busy = await queue.try_lock(conn, sorted({key for a in mine for key in a.keys}))
             deferred = unowned + [a for a in mine if busy.intersection(a.keys)]
             for attempt in mine:
-                if not busy.intersection(attempt.keys):
-                    ended.append((attempt, await self._run(conn, attempt)))
+                if busy.intersection(attempt.keys):
+                    continue
+                began = time.monotonic()
+                if raised is None:
+                    outcome = await self._run_bare(conn, attempt)
+                elif raised.attempt is attempt:
+                    outcome = await self._failed(conn, attempt, raised.error)
+                    began -= raised.seconds
+                else:
+                    outcome = await self._run(conn, attempt)
+                took.append(time.monotonic() - began)
+                ended.append((attempt, outcome))
             await queue.finish_many(
                 conn, [(a.row, EventStatus(outcome.status)) for a, outcome in ended if outcome.done]
             )
         # Committed: from here on nothing of these is to be given back on a shutdown.
-        for attempt, _ in ended:
+        for (attempt, _), seconds in zip(ended, took, strict=True):
             attempt.ended = True
+            self._timed(attempt, seconds)
         return ended, deferred
 
     async def _alone(self, attempt: Attempt) -> None:
@@ -334,7 +376,9 @@ class Worker:
             async with connection(self.ctx.pool) as conn, conn.transaction():
                 if attempt.keys:
                     await conn.execute(LOCK_ALL, attempt.keys)
+                began = time.monotonic()
                 outcome = await self._run(conn, attempt)
+                took = time.monotonic() - began
                 if outcome.done and not await queue.finish(
                     conn, attempt.row, EventStatus(outcome.status)
                 ):
@@ -348,41 +392,55 @@ class Worker:
             await self._retry(attempt, exc)
             return
         attempt.ended = True
+        self._timed(attempt, took)
         self._report(attempt, outcome)
+
+    async def _run_bare(self, conn: asyncpg.Connection, attempt: Attempt) -> Ended:
+        """The event's handlers inside the caller's transaction, with no savepoint; raises
+        _Raised with what they raised, for the caller to roll the transaction back."""
+        began = time.monotonic()
+        try:
+            await self._handlers(conn, attempt)
+        except Exception as exc:
+            raise _Raised(attempt, exc, time.monotonic() - began) from exc
+        return Ended("completed" if attempt.handlers else "ignored")
 
     async def _run(self, conn: asyncpg.Connection, attempt: Attempt) -> Ended:
         """The event's handlers under a savepoint, inside the caller's transaction. A failure
-        rolls back to the savepoint and is recorded in the same transaction: rescheduled
-        (RetryLater, the attempt given back), retried with backoff, or dead-lettered."""
-        row, settings = attempt.row, self.ctx.settings.worker
-        began = time.monotonic()
+        rolls back to the savepoint and is recorded in the same transaction (_failed)."""
         try:
             async with conn.transaction():
-                event = HandlerContext(
-                    row, attempt.payload, conn, self.ctx, attempt.bound, attempt.fetched
-                )
-                with guard.holding("the event's transaction"):
-                    for handler in attempt.handlers:
-                        await handler(event)
-        except RetryLater as later:
-            self._timed(attempt, time.monotonic() - began)
-            await queue.release(conn, row, at=later.retry_at)
-            return Ended("later", later=later)
+                await self._handlers(conn, attempt)
         except Exception as exc:
-            self._timed(attempt, time.monotonic() - began)
-            error = f"{type(exc).__name__}: {exc}"
-            delay = backoff(
-                row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
-            )
-            status = await queue.retry(
-                conn, row, error, max_attempts=settings.max_attempts, delay=delay
-            )
-            # last_error keeps only the latest failure; the admin page shows every one.
-            if status is not None:
-                await attempts.record(conn, row.id, attempt=row.attempts, error=error)
-            return Ended("failed" if status == "failed" else "retry", error=error, delay=delay)
-        self._timed(attempt, time.monotonic() - began)
+            return await self._failed(conn, attempt, exc)
         return Ended("completed" if attempt.handlers else "ignored")
+
+    async def _failed(self, conn: asyncpg.Connection, attempt: Attempt, exc: Exception) -> Ended:
+        """Record in the caller's transaction what the event's handlers raised: rescheduled
+        (RetryLater, the attempt given back), retried with backoff, or dead-lettered."""
+        row, settings = attempt.row, self.ctx.settings.worker
+        if isinstance(exc, RetryLater):
+            await queue.release(conn, row, at=exc.retry_at)
+            return Ended("later", later=exc)
+        error = f"{type(exc).__name__}: {exc}"
+        delay = backoff(
+            row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
+        )
+        status = await queue.retry(
+            conn, row, error, max_attempts=settings.max_attempts, delay=delay
+        )
+        # last_error keeps only the latest failure; the admin page shows every one.
+        if status is not None:
+            await attempts.record(conn, row.id, attempt=row.attempts, error=error)
+        return Ended("failed" if status == "failed" else "retry", error=error, delay=delay)
+
+    async def _handlers(self, conn: asyncpg.Connection, attempt: Attempt) -> None:
+        event = HandlerContext(
+            attempt.row, attempt.payload, conn, self.ctx, attempt.bound, attempt.fetched
+        )
+        with guard.holding("the event's transaction"):
+            for handler in attempt.handlers:
+                await handler(event)
 
     def _report(self, attempt: Attempt, outcome: Ended) -> None:
         """Metrics and the log line of an attempt whose outcome is committed."""

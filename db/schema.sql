@@ -84,11 +84,74 @@ ALTER TABLE integration_events ALTER COLUMN body SET STORAGE EXTERNAL;
 -- stay out of it. Expired leases are 'processing' rows, so they are found here too.
 CREATE INDEX integration_events_queue_idx ON integration_events (arrival)
     WHERE status IN ('pending', 'processing');
--- The claim's look-up of unfinished events sharing a key; fastupdate off, as a pending list
--- would be scanned whole by every look-up. The predicate is the queue index's, said otherwise so
--- that only this index serves the look-up (app/queue.py).
-CREATE INDEX integration_events_serial_keys_idx ON integration_events USING gin (serial_keys)
-    WITH (fastupdate = off) WHERE status NOT IN ('completed', 'ignored', 'failed');
+
+-- Each unfinished event's serial keys, a row each, kept by the triggers below exactly while
+-- the event is pending or processing: the claim's look-up of an earlier unfinished event
+-- sharing a key is one step into (key, arrival) (app/queue.py).
+CREATE TABLE integration_event_keys (
+    key      text NOT NULL,
+    arrival  bigint NOT NULL,
+    event_id uuid NOT NULL,
+    PRIMARY KEY (key, arrival, event_id)
+);
+
+CREATE FUNCTION integration_event_keys_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO integration_event_keys (key, arrival, event_id)
+    SELECT DISTINCT k.key, n.arrival, n.id
+    FROM added n, unnest(n.serial_keys) AS k (key)
+    WHERE n.status IN ('pending', 'processing');
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION integration_event_keys_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status IN ('pending', 'processing') THEN
+        DELETE FROM integration_event_keys
+        WHERE key = ANY (OLD.serial_keys) AND arrival = OLD.arrival AND event_id = OLD.id;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.status IN ('pending', 'processing') THEN
+        INSERT INTO integration_event_keys (key, arrival, event_id)
+        SELECT DISTINCT k.key, NEW.arrival, NEW.id FROM unnest(NEW.serial_keys) AS k (key);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION integration_event_keys_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- Not TRUNCATE: a TRUNCATE naming both tables has this one in use.
+    DELETE FROM integration_event_keys;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER integration_event_keys_insert
+    AFTER INSERT ON integration_events
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION integration_event_keys_insert();
+
+CREATE TRIGGER integration_event_keys_update
+    AFTER UPDATE OF status, arrival, serial_keys ON integration_events
+    FOR EACH ROW
+    WHEN ((OLD.status IN ('pending', 'processing')) IS DISTINCT FROM
+          (NEW.status IN ('pending', 'processing'))
+          OR OLD.arrival IS DISTINCT FROM NEW.arrival
+          OR OLD.serial_keys IS DISTINCT FROM NEW.serial_keys)
+    EXECUTE FUNCTION integration_event_keys_change();
+
+CREATE TRIGGER integration_event_keys_delete
+    AFTER DELETE ON integration_events
+    FOR EACH ROW WHEN (OLD.status IN ('pending', 'processing'))
+    EXECUTE FUNCTION integration_event_keys_change();
+
+CREATE TRIGGER integration_event_keys_truncate
+    AFTER TRUNCATE ON integration_events
+    FOR EACH STATEMENT EXECUTE FUNCTION integration_event_keys_truncate();
 
 -- Operators list and replay by time range (hookwise replay --since/--until).
 CREATE INDEX integration_events_received_at_idx ON integration_events (received_at);

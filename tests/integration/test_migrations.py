@@ -25,6 +25,7 @@ ALL = [
     "0008_github_faults.sql",
     "0009_declared_workflows.sql",
     "0011_performance_without_skipped.sql",
+    "0012_serial_keys_table.sql",
 ]
 
 

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from app import queue
 from app.context import Context, open_context
 from app.deliveries import parse_github
+from app.retry import RetryLater
 from app.router import FetchContext, HandlerContext, Router
 from app.settings import Settings
 from app.store import events
@@ -306,28 +308,73 @@ def test_serial_keys_join_a_pull_request_and_its_check_runs() -> None:
     assert serial_keys("linear", "Issue", {"data": {}}) == []
 
 
-async def test_a_claimed_batch_commits_once_and_a_failing_event_rolls_back_alone(
-    settings, dsn, db
-) -> None:
-    # Stored before the worker starts, so one claim takes all three (no two share a key).
-    async def writes_then_maybe_fails(ctx: HandlerContext) -> None:
-        number = ctx.payload["number"]
-        await ctx.conn.execute(
-            "INSERT INTO integrations (name, type) VALUES ($1, 'linear')", f"pr-{number}"
-        )
-        if number == 2:
-            raise RuntimeError("no such repository")
+async def run_batch_of_three(
+    settings: Settings, dsn: str, handler: Handler, **changes: object
+) -> list[str]:
+    """Store three pull requests (no two share a key), then let one worker slot claim them in
+    one batch and handle them; the statements sent on the batch's connection from the first
+    handler on."""
+    statements: list[str] = []
 
-    configured = fast(settings, HOOKWISE_MAX_ATTEMPTS=1, HOOKWISE_WORKER_BATCH=8)
+    async def logged(ctx: HandlerContext) -> None:
+        if not statements:
+            ctx.conn.add_query_logger(lambda record: statements.append(record.query))
+            statements.append("(first handler)")
+        await handler(ctx)
+
+    configured = fast(settings, HOOKWISE_WORKER_BATCH=8, **changes)
     async with open_context(configured, dsn) as ctx:
         for number in (1, 2, 3):
             await store(ctx, pr_payload(number))
-        worker = Worker(ctx, router_with(writes_then_maybe_fails), concurrency=1)
+        worker = Worker(ctx, router_with(logged), concurrency=1)
         idle = asyncio.ensure_future(worker.idle())
         task = asyncio.create_task(worker.run())
         await asyncio.wait_for(idle, 20)
         worker.stop()
         await task
+    return statements
+
+
+async def writes_pr_number(ctx: HandlerContext) -> None:
+    await ctx.conn.execute(
+        "INSERT INTO integrations (name, type) VALUES ($1, 'linear')", f"pr-{ctx.payload['number']}"
+    )
+
+
+async def pr_names(db: asyncpg.Connection) -> list[str]:
+    rows = await db.fetch("SELECT name FROM integrations WHERE name LIKE 'pr-%' ORDER BY name")
+    return [r["name"] for r in rows]
+
+
+async def test_a_batch_whose_events_all_succeed_runs_without_savepoints(settings, dsn, db) -> None:
+    statements = await run_batch_of_three(settings, dsn, writes_pr_number)
+    rows = await db.fetch(
+        "SELECT status, attempts, xmin::text AS tx FROM integration_events ORDER BY arrival"
+    )
+    assert [(r["status"], r["attempts"]) for r in rows] == [("completed", 1)] * 3
+    assert len({r["tx"] for r in rows}) == 1
+    assert await pr_names(db) == ["pr-1", "pr-2", "pr-3"]
+    # The three handlers' inserts, then the finish, then the commit: no SAVEPOINT, no RELEASE.
+    inserts = [q for q in statements if q.startswith("INSERT INTO integrations")]
+    assert len(inserts) == 3
+    assert not [q for q in statements if "SAVEPOINT" in q.upper()]
+    assert "COMMIT;" in statements and "ROLLBACK;" not in statements
+
+
+async def test_a_claimed_batch_commits_once_and_a_failing_event_rolls_back_alone(
+    settings, dsn, db
+) -> None:
+    calls: Counter[int] = Counter()
+
+    async def writes_then_maybe_fails(ctx: HandlerContext) -> None:
+        calls[ctx.payload["number"]] += 1
+        await writes_pr_number(ctx)
+        if ctx.payload["number"] == 2:
+            raise RuntimeError("no such repository")
+
+    statements = await run_batch_of_three(
+        settings, dsn, writes_then_maybe_fails, HOOKWISE_MAX_ATTEMPTS=1
+    )
     rows = await db.fetch(
         "SELECT status, attempts, last_error, xmin::text AS tx FROM integration_events"
         " ORDER BY arrival"
@@ -340,10 +387,41 @@ async def test_a_claimed_batch_commits_once_and_a_failing_event_rolls_back_alone
     assert rows[1]["last_error"] == "RuntimeError: no such repository"
     # One transaction wrote all three outcomes, the dead letter's too.
     assert len({r["tx"] for r in rows}) == 1
-    # The failing event's write was rolled back with its savepoint, and only it.
-    names = await db.fetch("SELECT name FROM integrations WHERE name LIKE 'pr-%' ORDER BY name")
-    assert [r["name"] for r in names] == ["pr-1", "pr-3"]
+    # The failing event's write was rolled back, and only it; the others' writes, made once
+    # in the try without savepoints (rolled back) and again with them, are there once.
+    assert await pr_names(db) == ["pr-1", "pr-3"]
     assert await db.fetchval("SELECT count(*) FROM event_attempts") == 1
+    # The first try was rolled back whole at the failing event; the second ran the others
+    # under a savepoint each and recorded the failure without running that event again.
+    assert statements.count("ROLLBACK;") == 1
+    assert len([q for q in statements if q.startswith("SAVEPOINT")]) == 2
+    assert calls == {1: 2, 2: 1, 3: 1}
+
+
+async def test_a_rate_limited_event_in_a_batch_is_given_back_and_the_others_commit(
+    settings, dsn, db
+) -> None:
+    retry_at = datetime.now(UTC) + timedelta(hours=1)
+
+    async def writes_then_maybe_waits(ctx: HandlerContext) -> None:
+        await writes_pr_number(ctx)
+        if ctx.payload["number"] == 3:
+            raise RetryLater(retry_at, "rate limited")
+
+    await run_batch_of_three(settings, dsn, writes_then_maybe_waits)
+    rows = await db.fetch(
+        "SELECT status, attempts, run_after, xmin::text AS tx FROM integration_events"
+        " ORDER BY arrival"
+    )
+    assert [(r["status"], r["attempts"]) for r in rows] == [
+        ("completed", 1),
+        ("completed", 1),
+        ("pending", 0),
+    ]
+    assert abs((rows[2]["run_after"] - retry_at).total_seconds()) < 1
+    assert len({r["tx"] for r in rows}) == 1
+    assert await pr_names(db) == ["pr-1", "pr-2"]
+    assert await db.fetchval("SELECT count(*) FROM event_attempts") == 0
 
 
 async def test_a_batch_skips_the_events_another_worker_took_over(settings, dsn, db) -> None:

@@ -1,0 +1,110 @@
+"""The claim's head-of-line look-up (integration_event_keys, migration 0012): the table holds an
+event's serial keys exactly while it is pending or processing, whoever writes the event, and a
+claim takes the first event of each pull request however many of it are queued.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app import queue
+from app.context import Context, open_context
+from app.deliveries import parse_github
+from app.store import events
+from app.store.statuses import EventStatus
+from tests.integration.test_arrival_order import store_batch
+from tests.integration.test_worker import fast, pr_payload
+from tests.signing import github_headers
+
+KEYS = "SELECT key, arrival, event_id FROM integration_event_keys ORDER BY 1, 2, 3"
+UNFINISHED_KEYS = """
+SELECT DISTINCT k.key, e.arrival, e.id FROM integration_events e, unnest(e.serial_keys) AS k (key)
+WHERE e.status IN ('pending', 'processing') ORDER BY 1, 2, 3
+"""
+
+
+async def assert_keys_follow_the_events(db: asyncpg.Connection) -> int:
+    """The table equals the unfinished events' keys; how many rows it has."""
+    kept = [tuple(r) for r in await db.fetch(KEYS)]
+    assert kept == [tuple(r) for r in await db.fetch(UNFINISHED_KEYS)]
+    return len(kept)
+
+
+async def test_the_keys_table_follows_every_writer_of_the_events(settings, dsn, db) -> None:
+    async with open_context(fast(settings), dsn) as ctx:
+        await store_batch(ctx, [("pull_request", pr_payload(n)) for n in (1, 2, 3, 4)])
+        # Each pull request's number and head commit.
+        assert await assert_keys_follow_the_events(db) == 8
+        async with ctx.pool.acquire() as conn:
+            claimed = await queue.claim_many(conn, lease=300.0, limit=4)
+            assert await assert_keys_follow_the_events(db) == 8
+            [first, second, third, fourth] = [c.row for c in claimed]
+            await queue.finish_many(conn, [(first, EventStatus.COMPLETED)])
+            assert await queue.finish(conn, second, EventStatus.IGNORED)
+            assert await queue.retry(conn, third, "boom", max_attempts=1, delay=0) == "failed"
+            assert await queue.retry(conn, fourth, "hiccup", max_attempts=5, delay=0) == "pending"
+            assert await assert_keys_follow_the_events(db) == 2
+            # Replayed (the completed, ignored and dead-lettered ones back to pending).
+            await events.replay(conn, events.Selection())
+            assert await assert_keys_follow_the_events(db) == 8
+        # An operator's UPDATE and DELETE, and a TRUNCATE naming both tables.
+        await db.execute("UPDATE integration_events SET status = 'failed' WHERE arrival % 2 = 0")
+        await assert_keys_follow_the_events(db)
+        await db.execute("DELETE FROM integration_events WHERE status = 'pending'")
+        await assert_keys_follow_the_events(db)
+        await db.execute("UPDATE integration_events SET status = 'pending'")
+        assert await assert_keys_follow_the_events(db) > 0
+        await db.execute("TRUNCATE integration_events, integration_event_keys CASCADE")
+        assert await assert_keys_follow_the_events(db) == 0
+
+
+async def test_a_redelivered_dead_letter_is_queued_with_its_keys(settings, dsn, db) -> None:
+    async with open_context(fast(settings), dsn) as ctx:
+        body = pr_payload(7)
+        await store_batch(ctx, [("pull_request", body)])
+        await db.execute("UPDATE integration_events SET status = 'failed'")
+        assert await assert_keys_follow_the_events(db) == 0
+        # Stored again: GitHub's redelivery of it.
+        delivery_id = await db.fetchval("SELECT delivery_id FROM integration_events")
+        headers = {
+            k.lower(): v
+            for k, v in github_headers(body, "pull_request", delivery=delivery_id).items()
+        }
+        delivery = parse_github(
+            headers, body, secrets=ctx.settings.webhooks.secrets_for("github"), now=0
+        )
+        async with ctx.pool.acquire() as conn:
+            stored = await events.store(conn, ctx.integration_ids["github"], delivery)
+        assert stored.duplicate
+        assert await db.fetchval("SELECT status FROM integration_events") == "pending"
+        assert await assert_keys_follow_the_events(db) == 2
+
+
+async def claim_all(ctx: Context, limit: int = 16) -> list[list[int]]:
+    """Claim and finish until nothing is due; the pull request numbers of each claim."""
+    claims = []
+    async with ctx.pool.acquire() as conn:
+        while claimed := await queue.claim_many(conn, lease=300.0, limit=limit):
+            claims.append([c.row.arrival for c in claimed])
+            await queue.finish_many(conn, [(c.row, EventStatus.COMPLETED) for c in claimed])
+    return claims
+
+
+async def test_one_pull_request_sent_many_times_goes_one_at_a_time_and_lets_others_pass(
+    settings, dsn, db
+) -> None:
+    hot = [("pull_request", pr_payload(1, action="synchronize")) for _ in range(200)]
+    # Two other pull requests, stored after all of the hot one's.
+    others = [("pull_request", pr_payload(2)), ("pull_request", pr_payload(3))]
+    async with open_context(fast(settings), dsn) as ctx:
+        await store_batch(ctx, hot + others)
+        arrivals = [
+            r["arrival"]
+            for r in await db.fetch("SELECT arrival FROM integration_events ORDER BY arrival")
+        ]
+        claims = await claim_all(ctx)
+    # The first claim takes the hot one's first event and both others, past its 199 waiting;
+    # then one event of it a claim, in arrival order.
+    assert claims[0] == [arrivals[0], arrivals[200], arrivals[201]]
+    assert claims[1:] == [[a] for a in arrivals[1:200]]
+    assert await assert_keys_follow_the_events(db) == 0
