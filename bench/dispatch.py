@@ -13,8 +13,12 @@ of it ran, i.e. handler start minus the row's received_at (PostgreSQL's now() at
 which autocommits). Our clock and PostgreSQL's are compared once, so a DATABASE_URL on another
 machine does not put clock skew into the lag.
 
-The load comes from a process of its own: an httpx client in this process would share the event
-loop with the worker and its time would pass for queue lag.
+The load comes from a process of its own (bench/sender.py): a client in this process would share
+the event loop with the worker and its time would pass for queue lag. Every request is built as
+bytes, signed, before the clock starts and written over `--senders` keep-alive connections, one
+request in flight on each; answers are parsed by httptools and each must be 202. The sender
+costs a few percent of a core at 600 deliveries a second (the detail line says how much), where
+httpx clients took most of one and could not offer more than ~350.
 
 Each pull request k gets four deliveries: opened, synchronize (a new head commit, a minute
 later), and check_run created then completed for that new head. `--spread` PRs are sent
@@ -35,8 +39,9 @@ the way `hookwise serve` starts its own (durable commits), and deleted afterward
 
 `--rate R` offers R deliveries a second, evenly (delivery i is posted no earlier than i/R seconds
 after the first), so live mode's lag is measured under a known load below the drain rate; without
-it the senders post as fast as they are answered. A sender that falls behind posts at once: the
-ingest/s column says what was offered in the end.
+it the connections post as fast as they are answered. A delivery whose connections are all busy
+at its time is posted late, once one is free: the detail line says the rate offered and how late
+deliveries were written (p50, p99, max), the ingest/s column what was answered.
 
 `--reactions` turns AI review on: the worker gets a GitHub App (the fake GitHub, with the
 repository and its pull requests) and a model (the fake Anthropic API answering each request
@@ -65,10 +70,8 @@ import hashlib
 import json
 import logging
 import math
-import multiprocessing
 import os
 import secrets
-import signal
 import statistics
 import tempfile
 import time
@@ -89,7 +92,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import httpx
 
 from app import logs
 from app.cli import run as run_on_uvloop
@@ -101,6 +103,7 @@ from app.settings import Settings
 from app.store import migrations
 from app.store.server import embedded_server
 from app.worker import Worker
+from bench.sender import SPAWN, Outgoing, Sent, readable, send
 from bench.servers import (
     HOST,
     BenchError,
@@ -113,7 +116,6 @@ from bench.servers import (
 )
 from tests.fixtures import github_example
 
-REQUEST_TIMEOUT = 30.0
 # Deliveries answered after this long are not lost, but the run is not worth waiting for.
 IDLE_TIMEOUT = 600.0
 # Each pull request's deliveries, in the order GitHub sends them.
@@ -125,8 +127,6 @@ STEPS = (
 )
 OPENED_AT = datetime(2024, 1, 1, tzinfo=UTC)
 BENCH_FILES = {"calc.py": "def add(a, b):\n    return a + b\n"}
-# Spawned, not forked: a fork would copy this process's running event loop and its connections.
-SPAWN = multiprocessing.get_context("spawn")
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,12 @@ def parse_args(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=2000, help="deliveries per mode (2000)")
     parser.add_argument("--concurrency", type=int, default=4, help="worker slots (4)")
-    parser.add_argument("--senders", type=int, default=16, help="concurrent POSTs (16)")
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=16,
+        help="keep-alive connections, one POST in flight each (16)",
+    )
     parser.add_argument("--spread", type=int, default=16, help="PRs sent interleaved (16)")
     parser.add_argument("--mode", choices=("both", "live", "backlog"), default="both")
     parser.add_argument(
@@ -204,15 +209,6 @@ class Scope:
 
     def delivery_prefix(self) -> str:
         return f"bench-{self.tag}-"
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One signed request, ready to POST."""
-
-    delivery_id: str
-    headers: dict[str, str]
-    body: bytes = field(repr=False)
 
 
 def new_scope(mode: str) -> Scope:
@@ -312,102 +308,6 @@ def build(scope: Scope, events: int, spread: int, secret: str) -> list[Outgoing]
         }
         outgoing.append(Outgoing(delivery_id, headers, body))
     return outgoing
-
-
-# --- sending (in a child process) ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sent:
-    first_post: float
-    last_answer: float
-    statuses: dict[int, int]
-    # No answer at all (connect errors, timeouts): the first few, for the report.
-    errors: list[str]
-    error_count: int
-
-    @property
-    def accepted(self) -> int:
-        return self.statuses.get(202, 0)
-
-
-def send_all(
-    url: str, outgoing: list[Outgoing], senders: int, rate: float, results: Connection
-) -> None:
-    """The sender process: POST everything, then send back what happened."""
-    # The parent decides when to stop and terminates us; a Ctrl-C here would only add noise.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    results.send(asyncio.run(post_all(url, outgoing, senders, rate)))
-    results.close()
-
-
-async def post_all(url: str, outgoing: list[Outgoing], senders: int, rate: float = 0.0) -> Sent:
-    """POST `outgoing` from `senders` keep-alive connections; with `rate` (deliveries a second),
-    delivery i no earlier than i / rate seconds after the first."""
-    # One iterator shared by all senders: each takes the next delivery when it is free, so the
-    # order of POSTs follows the schedule.
-    pending = iter(enumerate(outgoing))
-    statuses: Counter[int] = Counter()
-    errors: list[str] = []
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-
-    async def sender(client: httpx.AsyncClient) -> None:
-        for n, item in pending:
-            if rate and (wait := start + n / rate - loop.time()) > 0:
-                await asyncio.sleep(wait)
-            try:
-                response = await client.post(url, content=item.body, headers=item.headers)
-            except httpx.HTTPError as exc:
-                errors.append(f"{item.delivery_id}: {type(exc).__name__}: {exc}")
-                continue
-            statuses[response.status_code] += 1
-
-    # A client per sender: one client sharing its pool among many tasks is the bottleneck.
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT)
-            )
-            for _ in range(senders)
-        ]
-        first = time.time()
-        start = loop.time()
-        await asyncio.gather(*(sender(client) for client in clients))
-        last = time.time()
-    return Sent(first, last, dict(statuses), errors[:5], len(errors))
-
-
-async def send(url: str, outgoing: list[Outgoing], senders: int, rate: float = 0.0) -> Sent:
-    """POST from a process of our own, leaving this event loop to the worker meanwhile."""
-    receiver, results = SPAWN.Pipe(duplex=False)
-    process = SPAWN.Process(
-        target=send_all,
-        args=(url, outgoing, senders, rate, results),
-        name="bench-sender",
-        daemon=True,
-    )
-    process.start()
-    results.close()
-    try:
-        return await receive(receiver)
-    finally:
-        # Still running only when we were interrupted: nothing more should reach the server.
-        if process.is_alive():
-            process.terminate()
-        process.join()
-        receiver.close()
-
-
-async def receive(conn: Connection) -> Sent:
-    """The sender's answer, read once the pipe has something (or the sender died)."""
-    await readable(conn)
-    try:
-        sent: Sent = conn.recv()
-    except EOFError:
-        raise BenchError("the sender process died before it answered") from None
-    return sent
 
 
 # --- the server and the database -------------------------------------------------------------
@@ -721,17 +621,6 @@ async def fakes_until_stopped(scope: Scope, opts: Options, conn: Connection) -> 
         await readable(conn)
 
 
-async def readable(conn: Connection) -> None:
-    """Return once the pipe has something to read, or its other end closed."""
-    ready = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_reader(conn.fileno(), ready.set)
-    try:
-        await ready.wait()
-    finally:
-        loop.remove_reader(conn.fileno())
-
-
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -803,6 +692,21 @@ def detail(o: Outcome) -> str:
         )
     for error in o.execution_errors:
         line += f"\n  {error}"
+    return line + "\n  " + offered(o.sent)
+
+
+def offered(sent: Sent) -> str:
+    """What the sender offered, how late against --rate, and the CPU it took."""
+    span = sent.last_answer - sent.first_post
+    line = (
+        f"sender: offered {sent.offered} at {figure(sent.offered_rate)}/s, "
+        f"CPU {sent.cpu_seconds:.2f} s ({figure(100 * sent.cpu_seconds / span, 0)}% of a core)"
+    )
+    if sent.late:
+        line += (
+            f", written late p50 {figure(sent.late_ms(50))} ms, p99 {figure(sent.late_ms(99))}"
+            f" ms, max {figure(max(sent.late) * 1000)} ms"
+        )
     return line
 
 
