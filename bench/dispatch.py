@@ -103,7 +103,7 @@ from app.settings import Settings
 from app.store import migrations
 from app.store.server import embedded_server
 from app.worker import Worker
-from bench.sender import SPAWN, Outgoing, Sent, readable, send
+from bench.sender import SPAWN, Outgoing, Sent, send
 from bench.servers import (
     HOST,
     BenchError,
@@ -621,6 +621,17 @@ async def fakes_until_stopped(scope: Scope, opts: Options, conn: Connection) -> 
         await readable(conn)
 
 
+async def readable(conn: Connection) -> None:
+    """Return once the pipe has something to read, or its other end closed."""
+    ready = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(conn.fileno(), ready.set)
+    try:
+        await ready.wait()
+    finally:
+        loop.remove_reader(conn.fileno())
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -702,11 +713,9 @@ def offered(sent: Sent) -> str:
         f"sender: offered {sent.offered} at {figure(sent.offered_rate)}/s, "
         f"CPU {sent.cpu_seconds:.2f} s ({figure(100 * sent.cpu_seconds / span, 0)}% of a core)"
     )
-    if sent.late:
-        line += (
-            f", written late p50 {figure(sent.late_ms(50))} ms, p99 {figure(sent.late_ms(99))}"
-            f" ms, max {figure(max(sent.late) * 1000)} ms"
-        )
+    if not math.isnan(sent.late_ms[0]):
+        p50, p99, most = sent.late_ms
+        line += f", written late p50 {figure(p50)} ms, p99 {figure(p99)} ms, max {figure(most)} ms"
     return line
 
 

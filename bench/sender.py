@@ -52,8 +52,7 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Sent:
-    """What the load did. Times are time.time() seconds; `late` are seconds each request was
-    written after its time (rate only, else empty)."""
+    """What the load did. Times are time.time() seconds."""
 
     first_post: float
     last_post: float
@@ -63,7 +62,8 @@ class Sent:
     # No answer at all (connect errors, resets, timeouts): the first few, for the report.
     errors: list[str]
     error_count: int
-    late: list[float]
+    # How late requests were written against `rate`, in ms: p50, p99, max; nan without rate.
+    late_ms: tuple[float, float, float]
     # The sender process's CPU (user + system) from the first request to the last answer.
     cpu_seconds: float
 
@@ -76,12 +76,6 @@ class Sent:
         """Requests written a second, over the span from the first write to the last."""
         span = self.last_post - self.first_post
         return (self.offered - 1) / span if span > 0 else math.nan
-
-    def late_ms(self, pct: int) -> float:
-        """The pct-th percentile of how late requests were written, in ms; nan without rate."""
-        if len(self.late) < 2:
-            return self.late[0] * 1000 if self.late else math.nan
-        return statistics.quantiles(self.late, n=100, method="inclusive")[pct - 1] * 1000
 
 
 def wire(url: str, outgoing: Sequence[Outgoing]) -> list[bytes]:
@@ -215,9 +209,16 @@ async def post_all(url: str, requests: list[bytes], connections: int, rate: floa
         statuses=dict(statuses),
         errors=errors[:5],
         error_count=len(errors),
-        late=late,
+        late_ms=_late_ms(late),
         cpu_seconds=time.process_time() - cpu,
     )
+
+
+def _late_ms(late: list[float]) -> tuple[float, float, float]:
+    if len(late) < 2:
+        return (math.nan,) * 3
+    cuts = statistics.quantiles(late, n=100, method="inclusive")
+    return cuts[49] * 1000, cuts[98] * 1000, max(late) * 1000
 
 
 def send_all(
@@ -248,7 +249,11 @@ async def send(url: str, outgoing: list[Outgoing], connections: int, rate: float
     process.start()
     results.close()
     try:
-        answer = await _receive(receiver)
+        # In a thread: a reader on the loop would leave the pipe non-blocking under recv()
+        # (uvloop), which then fails on an answer larger than the pipe's buffer.
+        answer: Sent | BenchError = await asyncio.to_thread(receiver.recv)
+    except EOFError:
+        raise BenchError("the sender process died before it answered") from None
     finally:
         # Still running only when we were interrupted: nothing more should reach the server.
         if process.is_alive():
@@ -258,24 +263,3 @@ async def send(url: str, outgoing: list[Outgoing], connections: int, rate: float
     if isinstance(answer, BenchError):
         raise answer
     return answer
-
-
-async def _receive(conn: Connection) -> Sent | BenchError:
-    """The sender's answer, read once the pipe has something (or the sender died)."""
-    await readable(conn)
-    try:
-        answer: Sent | BenchError = conn.recv()
-    except EOFError:
-        raise BenchError("the sender process died before it answered") from None
-    return answer
-
-
-async def readable(conn: Connection) -> None:
-    """Return once the pipe has something to read, or its other end closed."""
-    ready = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_reader(conn.fileno(), ready.set)
-    try:
-        await ready.wait()
-    finally:
-        loop.remove_reader(conn.fileno())
