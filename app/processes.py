@@ -4,7 +4,9 @@ One Python process answers ~3,000 deliveries a second on one core; a second core
 process. The supervisor (the process `serve` started) migrates once, then spawns N web
 processes, each with a socket of its own bound to the same host and port with SO_REUSEPORT, so
 the kernel spreads connections across them, and M worker processes (`hookwise worker`), sized
-apart: ingest is one core's work per process, handling is the database's. It forwards SIGINT
+apart: ingest is one core's work per process, handling is the database's. With one web process
+and one worker the worker still runs apart whenever there is a second core (worker_apart): on the
+web's event loop it delayed every answer and could not be lowered. It forwards SIGINT
 and SIGTERM to them and waits; if one ends on its own, it stops the rest and exits 1.
 
 Each child serves its own figures on a metrics port of its own: HOOKWISE_METRICS_PORT + 0 … N-1
@@ -47,6 +49,17 @@ STOP_TIMEOUT = 60.0
 LISTEN_BACKLOG = 2048
 
 
+def worker_apart(setting: bool | None, cores: int) -> bool:
+    """Whether a lone worker beside one web process runs in a process of its own: as
+    HOOKWISE_WORKER_APART says, else whenever there are `cores` > 1 to run it on.
+
+    On the web process's event loop every turn the worker takes delays the answers waiting
+    behind it, and the worker cannot be lowered in priority without lowering ingest; in a
+    process of its own at HOOKWISE_WORKER_NICE it takes the CPU that ingest leaves (issue 18).
+    """
+    return cores > 1 if setting is None else setting
+
+
 def cores() -> int:
     """The cores this process may run on (a container's CPU set, not the machine's)."""
     try:
@@ -61,11 +74,13 @@ class Plan:
 
     web: int
     workers: int
+    # A lone worker beside one web process in a process of its own, not on the web's loop.
+    apart: bool = True
 
     @property
     def single(self) -> bool:
-        """One process does it all, as `serve` always did."""
-        return self.web == 1 and self.workers <= 1
+        """One process does it all: one web process, and its worker (if any) on its loop."""
+        return self.web == 1 and (self.workers == 0 or (self.workers == 1 and not self.apart))
 
 
 @dataclass(frozen=True)

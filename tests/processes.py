@@ -27,7 +27,8 @@ def environment(**values: str) -> dict[str, str]:
     as one process (web and worker together) unless `values` asks for more."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
     # No .env of the developer's: a test's settings are only what it says.
-    return env | {"HOOKWISE_ENV_FILE": os.devnull, "HOOKWISE_WEB_PROCESSES": "1"} | values
+    one = {"HOOKWISE_WEB_PROCESSES": "1", "HOOKWISE_WORKER_APART": "0"}
+    return env | {"HOOKWISE_ENV_FILE": os.devnull} | one | values
 
 
 def hookwise(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
