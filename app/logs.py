@@ -233,7 +233,7 @@ def configure(
     # Neither format writes where a call came from, nor the thread or process: finding them
     # cost a third of a line's time, and a line is written per delivery at INFO. These are
     # the switches the logging HOWTO names for it ("Optimization").
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
