@@ -34,6 +34,5 @@ EXPOSE 8080
 # One web process per core (SO_REUSEPORT on PORT) and a worker process beside them, at a lower CPU
 # priority (HOOKWISE_WORKER_NICE, 10): deliveries are answered first. /metrics on PORT gathers
 # them all. Under a CPU quota (docker run --cpus), which the core count does not
-# see, set WEB_CONCURRENCY (or HOOKWISE_WEB_PROCESSES) to the cores the quota allows; for one
-# core, HOOKWISE_WORKER_APART=0 too (one process, the worker on the web process's event loop).
+# see, set WEB_CONCURRENCY (or HOOKWISE_WEB_PROCESSES) to the cores the quota allows.
 CMD ["hookwise", "serve"]

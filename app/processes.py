@@ -5,8 +5,8 @@ process. The supervisor (the process `serve` started) migrates once, then spawns
 processes, each with a socket of its own bound to the same host and port with SO_REUSEPORT, so
 the kernel spreads connections across them, and M worker processes (`hookwise worker`), sized
 apart: ingest is one core's work per process, handling is the database's. With one web process
-and one worker the worker still runs apart whenever there is a second core (worker_apart): on the
-web's event loop it delayed every answer and could not be lowered. It forwards SIGINT
+and one worker, the worker runs on the web's event loop, in one process, unless
+HOOKWISE_WORKER_APART asks for a process of its own. It forwards SIGINT
 and SIGTERM to them and waits; if one ends on its own, it stops the rest and exits 1.
 
 Each child serves its own figures on a metrics port of its own: HOOKWISE_METRICS_PORT + 0 … N-1
@@ -49,17 +49,6 @@ STOP_TIMEOUT = 60.0
 LISTEN_BACKLOG = 2048
 
 
-def worker_apart(setting: bool | None, cores: int) -> bool:
-    """Whether a lone worker beside one web process runs in a process of its own: as
-    HOOKWISE_WORKER_APART says, else whenever there are `cores` > 1 to run it on.
-
-    On the web process's event loop every turn the worker takes delays the answers waiting
-    behind it, and the worker cannot be lowered in priority without lowering ingest; in a
-    process of its own at HOOKWISE_WORKER_NICE it takes the CPU that ingest leaves (issue 18).
-    """
-    return cores > 1 if setting is None else setting
-
-
 def cores() -> int:
     """The cores this process may run on (a container's CPU set, not the machine's)."""
     try:
@@ -75,7 +64,7 @@ class Plan:
     web: int
     workers: int
     # A lone worker beside one web process in a process of its own, not on the web's loop.
-    apart: bool = True
+    apart: bool = False
 
     @property
     def single(self) -> bool:

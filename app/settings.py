@@ -272,9 +272,10 @@ class WorkerSettings(Section):
     # `hookwise serve`'s worker processes beside its web processes.
     processes: int = Field(1, ge=0, validation_alias=_env("HOOKWISE_WORKER_PROCESSES"))
     # Whether a lone worker beside one web process runs in a process of its own (at `nice`)
-    # rather than on the web process's event loop; None: whenever there is a second core. On
-    # one event loop the worker's turns delay every answer, and it cannot be lowered.
-    apart: bool | None = Field(None, validation_alias=_env("HOOKWISE_WORKER_APART"))
+    # rather than on the web process's event loop. Off: measured on 2 cores (issue 18), apart
+    # it let ingest answer 0.29-0.35x the bare app's rate against 0.37-0.38x together, its
+    # lowered backend still taking most of a core.
+    apart: bool = Field(False, validation_alias=_env("HOOKWISE_WORKER_APART"))
     # Niceness (0-19) of those worker processes, and of their PostgreSQL backends when the
     # database is the embedded one: ingest first, handling takes the CPU the web processes leave.
     # 0 leaves them as they are; `hookwise worker` run alone is never lowered.

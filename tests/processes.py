@@ -27,8 +27,7 @@ def environment(**values: str) -> dict[str, str]:
     as one process (web and worker together) unless `values` asks for more."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
     # No .env of the developer's: a test's settings are only what it says.
-    one = {"HOOKWISE_WEB_PROCESSES": "1", "HOOKWISE_WORKER_APART": "0"}
-    return env | {"HOOKWISE_ENV_FILE": os.devnull} | one | values
+    return env | {"HOOKWISE_ENV_FILE": os.devnull, "HOOKWISE_WEB_PROCESSES": "1"} | values
 
 
 def hookwise(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
