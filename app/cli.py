@@ -73,7 +73,8 @@ def serve_plan(settings: Settings, args: argparse.Namespace) -> processes.Plan:
         workers = settings.worker.processes
     if web < 1 or workers < 0:
         raise UsageError("--workers must be at least 1 and --worker-processes at least 0")
-    return processes.Plan(web=web, workers=0 if args.no_worker else workers)
+    workers = 0 if args.no_worker else workers
+    return processes.Plan(web=web, workers=workers, apart=settings.worker.apart)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,7 +4,9 @@ One Python process answers ~3,000 deliveries a second on one core; a second core
 process. The supervisor (the process `serve` started) migrates once, then spawns N web
 processes, each with a socket of its own bound to the same host and port with SO_REUSEPORT, so
 the kernel spreads connections across them, and M worker processes (`hookwise worker`), sized
-apart: ingest is one core's work per process, handling is the database's. It forwards SIGINT
+apart: ingest is one core's work per process, handling is the database's. With one web process
+and one worker, the worker runs on the web's event loop, in one process, unless
+HOOKWISE_WORKER_APART asks for a process of its own. It forwards SIGINT
 and SIGTERM to them and waits; if one ends on its own, it stops the rest and exits 1.
 
 Each child serves its own figures on a metrics port of its own: HOOKWISE_METRICS_PORT + 0 … N-1
@@ -61,11 +63,13 @@ class Plan:
 
     web: int
     workers: int
+    # A lone worker beside one web process in a process of its own, not on the web's loop.
+    apart: bool = False
 
     @property
     def single(self) -> bool:
-        """One process does it all, as `serve` always did."""
-        return self.web == 1 and self.workers <= 1
+        """One process does it all: one web process, and its worker (if any) on its loop."""
+        return self.web == 1 and (self.workers == 0 or (self.workers == 1 and not self.apart))
 
 
 @dataclass(frozen=True)

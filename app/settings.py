@@ -269,9 +269,13 @@ class WorkerSettings(Section):
     execution_concurrency: int = Field(
         4, ge=1, validation_alias=_env("HOOKWISE_EXECUTION_CONCURRENCY")
     )
-    # `hookwise serve`'s worker processes, when it runs more than one process (with one web
-    # process and at most one worker, the worker runs inside the web process, as it always did).
+    # `hookwise serve`'s worker processes beside its web processes.
     processes: int = Field(1, ge=0, validation_alias=_env("HOOKWISE_WORKER_PROCESSES"))
+    # Whether a lone worker beside one web process runs in a process of its own (at `nice`)
+    # rather than on the web process's event loop. Off: measured on 2 cores (issue 18), apart
+    # it let ingest answer 0.29-0.35x the bare app's rate against 0.37-0.38x together, its
+    # lowered backend still taking most of a core.
+    apart: bool = Field(False, validation_alias=_env("HOOKWISE_WORKER_APART"))
     # Niceness (0-19) of those worker processes, and of their PostgreSQL backends when the
     # database is the embedded one: ingest first, handling takes the CPU the web processes leave.
     # 0 leaves them as they are; `hookwise worker` run alone is never lowered.

@@ -202,3 +202,19 @@ def test_serve_logs_json_lines_without_secrets_or_signatures(pg, tmp_path: Path)
         "ignored github ping delivery=sha256=[redacted]",
     ]
     assert all(line["outcome"] == "ignored" and line["duration_ms"] >= 0 for line in ignored)
+
+
+@pytest.mark.parametrize(
+    ("created", "ts"),
+    [
+        (1767323045.678901, "2026-01-02T03:04:05.678Z"),
+        (1767323046.0, "2026-01-02T03:04:06.000Z"),
+        (1767323046.0009, "2026-01-02T03:04:06.000Z"),
+        (1767323099.999, "2026-01-02T03:04:59.999Z"),
+        (0.0, "1970-01-01T00:00:00.000Z"),
+    ],
+)
+def test_the_time_is_utc_to_the_millisecond(created: float, ts: str) -> None:
+    record = logging.LogRecord("hookwise", logging.INFO, "", 0, "at %s", ("once",), None)
+    record.created = created
+    assert json.loads(logs.JSONFormatter().format(record))["ts"] == ts

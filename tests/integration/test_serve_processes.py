@@ -128,3 +128,41 @@ def test_merge_sums_counters_and_histograms_and_keeps_the_lowest_gauge() -> None
 def _first(wanted: list[Logged], line: str) -> int:
     """The index of the first of `wanted` that `line` is; -1 for none."""
     return next((i for i, logged in enumerate(wanted) if logged.matches(line)), -1)
+
+
+async def test_one_web_process_with_its_worker_apart_at_a_lower_priority(
+    dsn: str, db: asyncpg.Connection
+) -> None:
+    port = free_port()
+    env = environment(
+        DATABASE_URL=dsn,
+        GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
+        PORT=str(port),
+        HOOKWISE_LOG_LEVEL="info",
+        HOOKWISE_WORKER_APART="1",
+    )
+    served = Served("--workers", "1", env=env)
+    try:
+        served.wait_for("processes_started", web=1, workers=1)
+        web = served.wait_for("web_process_listening")
+        body = PAYLOAD.read_bytes()
+        headers = github_headers(body, "pull_request", delivery=str(uuid.uuid4()))
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"http://127.0.0.1:{port}/webhooks/github", content=body, headers=headers
+            )
+        assert response.status_code == 202
+        served.wait_for("event_completed", event="pull_request", event_action="opened")
+        # Logged by the worker process as it started, in whatever order with the web's lines.
+        [worker] = [
+            found
+            for found in map(record, served.log)
+            if Logged.of("worker_priority", nice=10, backends=False).matches(found)
+        ]
+        assert worker is not None
+        assert os.getpriority(os.PRIO_PROCESS, worker["pid"]) == 10
+        assert os.getpriority(os.PRIO_PROCESS, web["pid"]) == os.getpriority(os.PRIO_PROCESS, 0)
+        assert served.stop(signal.SIGTERM) == 0
+    finally:
+        served.kill()
+    assert await db.fetchval("SELECT status FROM integration_events") == "completed"
