@@ -247,7 +247,7 @@ async def finish_many(
     conn: asyncpg.Connection, outcomes: Sequence[tuple[EventRow, EventStatus]]
 ) -> int:
     """Mark each (row, 'completed' | 'ignored') in one statement; how many were marked. The
-    caller holds the rows (own()), so every one it names is still its own."""
+    caller holds the rows (own_and_lock()), so every one it names is still its own."""
     if not outcomes:
         return 0
     done = await conn.execute(
