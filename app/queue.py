@@ -5,21 +5,16 @@ lease and their attempt counted. The worker handles a claimed batch in one trans
 (own_and_lock, the events' handlers, finish_many): one commit for the batch.
 
 Events sharing a serial key (app/serial.py: one pull request, one installation, ...) run one
-at a time in arrival order: a row is taken only when no unfinished row sharing a key arrived
-before it. So one claim takes at most one event of a pull request, the first, and the next is
-taken once that one is finished. The claim walks the queue in arrival order, one index step
-per row, and stops once it has its batch; whether a row is held back is a step into
-integration_event_keys (migrations 0012 and 0013: each unfinished event's keys, ordered by key
-and arrival, kept by triggers), which stops at the key's first earlier row. So a claim costs
-the rows it passes over (those in flight and the ones they hold back), not the queue's length;
-one pull request queued thousands of times still costs each claim a step per event of it.
-
-One at a time is also each key's advisory lock, held by the transaction that handles the event
-(own_and_lock; a worker whose try finds it held waits for it, alone): that is what keeps an
-earlier event that stepped aside (below), once due, apart from a later one of its pull request
-already running. The claim does not look for running events sharing a key (an earlier one
-holds the row back already; a later one can only be running after an earlier stepped aside),
-so a pull request's first event costs one step per key, however many of it are queued.
+at a time in arrival order: a row is taken only when no
+unfinished row sharing a key arrived before it, and none runs under a live lease. So one claim
+takes at most one event of a pull request, the first. The claim walks the queue in arrival
+order, one index step per row, and stops once it has its batch; whether a row is held back is
+a step into integration_event_keys (migrations 0012 and 0013: each unfinished event's keys,
+ordered by key and arrival, kept by triggers), which stops at its key's first row. So a claim
+costs the rows it passes over (those in flight and the ones they hold back), not the queue's
+length; one pull request queued thousands of times still costs each claim a step per event of
+it. The transaction that handles an event also holds each of its keys' advisory lock
+(own_and_lock), so an execution reading a pull request sees no event of it half done.
 
 An event waiting for a retry holds the later ones back while its next attempt is due within
 HOLD_BACK seconds (a blip: a lost connection, a deadlock, a one-off rate limit keeps the order);
@@ -70,12 +65,13 @@ due AS (
     SELECT w.id, w.attempts FROM walk w
     WHERE CASE w.status WHEN 'pending' THEN w.run_after <= now() ELSE w.locked_until < now() END
       AND NOT EXISTS (
-          -- Per key, the first unfinished event sharing it that arrived before this one
-          -- (integration_event_keys, in arrival order): it holds this one back, unless its next
-          -- attempt is further off than the hold.
+          -- Per key, the first unfinished event sharing it (integration_event_keys, in arrival
+          -- order) that holds this one back: one that arrived before it, or one running.
           SELECT FROM unnest(w.serial_keys) AS k (key), LATERAL (
               SELECT FROM integration_event_keys o JOIN integration_events b ON b.id = o.event_id
-              WHERE o.key = k.key AND o.arrival < w.arrival
+              WHERE o.key = k.key AND o.event_id <> w.id
+                AND (o.arrival < w.arrival OR (b.status = 'processing' AND b.locked_until >= now()))
+                -- An earlier event whose next attempt is further off than the hold steps aside.
                 AND NOT (b.status = 'pending' AND b.run_after > now() + make_interval(secs => $3))
               ORDER BY o.key, o.arrival LIMIT 1) AS blocker)
     LIMIT $2
