@@ -1,18 +1,20 @@
 """The work queue is integration_events itself: claim, complete, retry, dead-letter, release.
 
 A claim is one statement: the due rows, FOR UPDATE SKIP LOCKED, are marked processing with a
-lease and their attempt counted. The worker handles a claimed batch in one transaction (own,
-try_lock, the events' handlers, finish_many): one commit for the batch.
+lease and their attempt counted. The worker handles a claimed batch in one transaction
+(own_and_lock, the events' handlers, finish_many): one commit for the batch.
 
 Events sharing a serial key (app/serial.py: one pull request, one installation, ...) run one
 at a time in arrival order: a row is taken only when no
 unfinished row sharing a key arrived before it, and none runs under a live lease. So one claim
 takes at most one event of a pull request, the first. The claim walks the queue in arrival
 order, one index step per row, and stops once it has its batch; whether a row is held back is
-a step into integration_event_keys (migration 0012: each unfinished event's keys, ordered by
-key and arrival, kept by triggers), which stops at its key's first row. So a claim costs the
-rows it passes over (those in flight and the ones they hold back), not the queue's length;
-one pull request queued thousands of times still costs each claim a step per event of it.
+a step into integration_event_keys (migrations 0012 and 0013: each unfinished event's keys,
+ordered by key and arrival, kept by triggers), which stops at its key's first row. So a claim
+costs the rows it passes over (those in flight and the ones they hold back), not the queue's
+length; one pull request queued thousands of times still costs each claim a step per event of
+it. The transaction that handles an event also holds each of its keys' advisory lock
+(own_and_lock), so an execution reading a pull request sees no event of it half done.
 
 An event waiting for a retry holds the later ones back while its next attempt is due within
 HOLD_BACK seconds (a blip: a lost connection, a deadlock, a one-off rate limit keeps the order);
@@ -187,10 +189,23 @@ WHERE e.status = 'processing'
 FOR UPDATE OF e SKIP LOCKED
 """
 
-# Never waits, so the order does not matter: the keys another transaction holds come back.
-TRY_LOCK = """
-SELECT key FROM unnest($1::text[]) AS k (key)
-WHERE NOT pg_try_advisory_xact_lock(hashtextextended(key, 0))
+# OWN, then each of those rows' keys ($3, each of the row $4) taken for the transaction without
+# waiting (so their order does not matter), in one round trip: the rows locked (id) and the keys
+# another transaction holds (key).
+# The keys are given, not read from serial_keys: an event stored before there were stored keys
+# has its keys worked out from its payload.
+OWN_AND_LOCK = f"""
+WITH mine AS ({OWN}),
+busy AS (
+    SELECT key FROM (
+        SELECT DISTINCT k.key FROM unnest($3::text[], $4::uuid[]) AS k (key, id)
+        JOIN mine ON mine.id = k.id
+    ) keys
+    WHERE NOT pg_try_advisory_xact_lock(hashtextextended(key, 0))
+)
+SELECT id, NULL::text AS key FROM mine
+UNION ALL
+SELECT NULL, key FROM busy
 """
 
 FINISH_MANY = """
@@ -201,25 +216,34 @@ WHERE e.id = c.id AND e.status = 'processing'
 """
 
 
-async def own(conn: asyncpg.Connection, rows: Sequence[EventRow]) -> set[UUID]:
-    """Lock the rows of `rows` still held by their attempt (until the transaction ends); the ids
-    of those. An id missing was taken over by another worker after its lease expired, or its
-    row is locked by another transaction right now."""
-    found = await conn.fetch(OWN, [r.id for r in rows], [r.attempts for r in rows])
-    return {record["id"] for record in found}
-
-
-async def try_lock(conn: asyncpg.Connection, keys: Sequence[str]) -> set[str]:
-    """Take each serial key's advisory lock for the transaction, without waiting; the keys
-    another transaction holds (an execution reading its pull request, a lease taken over)."""
-    return {record["key"] for record in await conn.fetch(TRY_LOCK, list(keys))}
+async def own_and_lock(
+    conn: asyncpg.Connection, rows: Sequence[tuple[EventRow, Sequence[str]]]
+) -> tuple[set[UUID], set[str]]:
+    """For (row, its serial keys) pairs, in one statement: the ids of the rows still held by
+    their attempt, each now locked until the transaction ends; and of those rows' keys, each now
+    held (advisory lock, without waiting) by this transaction unless another holds it, the ones
+    another holds (an execution reading its pull request, a lease taken over). An id missing
+    was taken over by another worker after its lease expired, or its row is locked by another
+    transaction right now; the keys of such a row are not taken."""
+    ids = [row.id for row, _ in rows]
+    attempts = [row.attempts for row, _ in rows]
+    keys = [key for _, row_keys in rows for key in row_keys]
+    of = [row.id for row, row_keys in rows for _ in row_keys]
+    owned: set[UUID] = set()
+    busy: set[str] = set()
+    for record in await conn.fetch(OWN_AND_LOCK, ids, attempts, keys, of):
+        if record["key"] is None:
+            owned.add(record["id"])
+        else:
+            busy.add(record["key"])
+    return owned, busy
 
 
 async def finish_many(
     conn: asyncpg.Connection, outcomes: Sequence[tuple[EventRow, EventStatus]]
 ) -> int:
     """Mark each (row, 'completed' | 'ignored') in one statement; how many were marked. The
-    caller holds the rows (own()), so every one it names is still its own."""
+    caller holds the rows (own_and_lock()), so every one it names is still its own."""
     if not outcomes:
         return 0
     done = await conn.execute(

@@ -340,13 +340,12 @@ class Worker:
         # try rolled back is not counted.
         took: list[float] = []
         async with connection(self.ctx.pool) as conn, conn.transaction():
-            owned = await queue.own(conn, [a.row for a in ready])
+            owned, busy = await queue.own_and_lock(conn, [(a.row, a.keys) for a in ready])
             mine = [a for a in ready if a.row.id in owned]
             # Not locked now: taken over after its lease, or its row held for a moment by
             # another transaction (a redelivery of it being stored). Alone, after the commit,
             # its finish waits for the row and tells the two apart.
             unowned = [a for a in ready if a.row.id not in owned]
-            busy = await queue.try_lock(conn, sorted({key for a in mine for key in a.keys}))
             deferred = unowned + [a for a in mine if busy.intersection(a.keys)]
             for attempt in mine:
                 if busy.intersection(attempt.keys):

@@ -106,17 +106,33 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION integration_event_keys_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM integration_event_keys k
+    USING (SELECT o.id, o.arrival, o.serial_keys FROM old_rows o
+           WHERE o.status IN ('pending', 'processing')
+           EXCEPT
+           SELECT n.id, n.arrival, n.serial_keys FROM new_rows n
+           WHERE n.status IN ('pending', 'processing')) AS gone
+    WHERE k.key = ANY (gone.serial_keys) AND k.arrival = gone.arrival AND k.event_id = gone.id;
+    INSERT INTO integration_event_keys (key, arrival, event_id)
+    SELECT DISTINCT k.key, came.arrival, came.id
+    FROM (SELECT n.id, n.arrival, n.serial_keys FROM new_rows n
+          WHERE n.status IN ('pending', 'processing')
+          EXCEPT
+          SELECT o.id, o.arrival, o.serial_keys FROM old_rows o
+          WHERE o.status IN ('pending', 'processing')) AS came,
+         unnest(came.serial_keys) AS k (key);
+    RETURN NULL;
+END;
+$$;
+
 CREATE FUNCTION integration_event_keys_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status IN ('pending', 'processing') THEN
-        DELETE FROM integration_event_keys
-        WHERE key = ANY (OLD.serial_keys) AND arrival = OLD.arrival AND event_id = OLD.id;
-    END IF;
-    IF TG_OP = 'UPDATE' AND NEW.status IN ('pending', 'processing') THEN
-        INSERT INTO integration_event_keys (key, arrival, event_id)
-        SELECT DISTINCT k.key, NEW.arrival, NEW.id FROM unnest(NEW.serial_keys) AS k (key);
-    END IF;
+    DELETE FROM integration_event_keys
+    WHERE key = ANY (OLD.serial_keys) AND arrival = OLD.arrival AND event_id = OLD.id;
     RETURN NULL;
 END;
 $$;
@@ -135,14 +151,13 @@ CREATE TRIGGER integration_event_keys_insert
     REFERENCING NEW TABLE AS added
     FOR EACH STATEMENT EXECUTE FUNCTION integration_event_keys_insert();
 
+-- Once per statement, after every UPDATE (a trigger with transition tables names no columns):
+-- the rows that left the unfinished set, or changed their id, arrival or keys, lose their keys;
+-- those that entered it, or changed, get theirs (migration 0013).
 CREATE TRIGGER integration_event_keys_update
-    AFTER UPDATE OF status, arrival, serial_keys ON integration_events
-    FOR EACH ROW
-    WHEN ((OLD.status IN ('pending', 'processing')) IS DISTINCT FROM
-          (NEW.status IN ('pending', 'processing'))
-          OR OLD.arrival IS DISTINCT FROM NEW.arrival
-          OR OLD.serial_keys IS DISTINCT FROM NEW.serial_keys)
-    EXECUTE FUNCTION integration_event_keys_change();
+    AFTER UPDATE ON integration_events
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION integration_event_keys_update();
 
 CREATE TRIGGER integration_event_keys_delete
     AFTER DELETE ON integration_events

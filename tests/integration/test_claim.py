@@ -58,6 +58,35 @@ async def test_the_keys_table_follows_every_writer_of_the_events(settings, dsn, 
         assert await assert_keys_follow_the_events(db) == 0
 
 
+async def test_one_update_moving_events_both_ways_keeps_the_keys_right(settings, dsn, db) -> None:
+    # The table is kept once per UPDATE statement (migration 0013): one statement whose rows
+    # leave and enter the unfinished set, change their keys, arrival or id, must come out right.
+    async with open_context(fast(settings), dsn) as ctx:
+        await store_batch(ctx, [("pull_request", pr_payload(n)) for n in (1, 2, 3, 4, 5, 6)])
+    await db.execute("UPDATE integration_events SET status = 'completed' WHERE arrival % 3 = 0")
+    before = await assert_keys_follow_the_events(db)
+    await db.execute(
+        "UPDATE integration_events SET status = CASE status WHEN 'completed' THEN 'pending'"
+        " ELSE 'ignored' END WHERE arrival % 2 = 0"
+    )
+    await assert_keys_follow_the_events(db)
+    # A key named twice is one row; the keys of unfinished and finished events change alike.
+    await db.execute(
+        "UPDATE integration_events SET serial_keys = serial_keys || '{shared,shared}'::text[]"
+        " WHERE arrival % 3 = 1"
+    )
+    await assert_keys_follow_the_events(db)
+    await db.execute("UPDATE integration_events SET arrival = arrival + 1 WHERE arrival % 4 = 0")
+    await assert_keys_follow_the_events(db)
+    await db.execute("UPDATE integration_events SET id = gen_random_uuid()")
+    await assert_keys_follow_the_events(db)
+    # Rows that stay unfinished with the same keys: nothing to change.
+    await db.execute("UPDATE integration_events SET status = 'processing' WHERE status = 'pending'")
+    after = await assert_keys_follow_the_events(db)
+    await db.execute("UPDATE integration_events SET status = 'pending'")
+    assert await assert_keys_follow_the_events(db) > max(before, after)
+
+
 async def test_a_redelivered_dead_letter_is_queued_with_its_keys(settings, dsn, db) -> None:
     async with open_context(fast(settings), dsn) as ctx:
         body = pr_payload(7)

@@ -26,6 +26,7 @@ ALL = [
     "0009_declared_workflows.sql",
     "0011_performance_without_skipped.sql",
     "0012_serial_keys_table.sql",
+    "0013_keys_by_statement.sql",
 ]
 
 

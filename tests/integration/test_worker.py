@@ -433,7 +433,7 @@ async def test_a_batch_skips_the_events_another_worker_took_over(settings, dsn, 
             first = await queue.claim_many(conn, lease=0.000001, limit=2)
             [taken] = await queue.claim_many(conn, lease=300.0, limit=1)
             async with conn.transaction():
-                owned = await queue.own(conn, [c.row for c in first])
+                owned, _ = await queue.own_and_lock(conn, [(c.row, []) for c in first])
                 done = await queue.finish_many(
                     conn, [(c.row, "completed") for c in first if c.row.id in owned]
                 )
