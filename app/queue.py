@@ -5,16 +5,19 @@ lease and their attempt counted. The worker handles a claimed batch in one trans
 (own_and_lock, the events' handlers, finish_many): one commit for the batch.
 
 Events sharing a serial key (app/serial.py: one pull request, one installation, ...) run one
-at a time in arrival order: a row is taken only when no
-unfinished row sharing a key arrived before it, and none runs under a live lease. So one claim
-takes at most one event of a pull request, the first. The claim walks the queue in arrival
-order, one index step per row, and stops once it has its batch; whether a row is held back is
-a step into integration_event_keys (migrations 0012 and 0013: each unfinished event's keys,
-ordered by key and arrival, kept by triggers), which stops at its key's first row. So a claim
+at a time in arrival order: a row is taken only when no unfinished row sharing a key arrived
+before it. So one claim takes at most one event of a pull request, the first. The transaction
+that handles an event holds each of its keys' advisory lock (own_and_lock): an event claimed
+while a later one of its key runs (it had stepped aside for a retry, see below, or was
+replayed) waits for that one's commit, and an execution reading a pull request sees no event of
+it half done.
+
+The claim walks the queue in arrival order, one index step per row, and stops once it has its
+batch; whether a row is held back is a step into integration_event_keys (migrations 0012 and
+0013: each unfinished event's keys, ordered by key and arrival, kept by triggers). So a claim
 costs the rows it passes over (those in flight and the ones they hold back), not the queue's
-length; one pull request queued thousands of times still costs each claim a step per event of
-it. The transaction that handles an event also holds each of its keys' advisory lock
-(own_and_lock), so an execution reading a pull request sees no event of it half done.
+length, and at most WALK of them: past that, the head of the queue is the queues of a few keys
+(one pull request sent thousands of times), and the claim reads each key's first event instead.
 
 An event waiting for a retry holds the later ones back while its next attempt is due within
 HOLD_BACK seconds (a blip: a lost connection, a deadlock, a one-off rate limit keeps the order);
@@ -45,37 +48,88 @@ from app.router import EventRow
 from app.store import bodies
 from app.store.statuses import EventStatus
 
-CLAIM = """
--- The queue's rows one by one in arrival order, each found by one step into the queue index:
--- the claim stops once it has its batch, whatever the statistics say of the queue's size (a
--- plan of its own choosing read and checked every queued row before sorting them).
+# Whether the event `{row}` is due: pending and its time come, or processing and its lease gone.
+_DUE = """
+CASE {row}.status WHEN 'pending' THEN {row}.run_after <= now() ELSE {row}.locked_until < now() END
+"""
+
+# An earlier event whose next attempt is further off than the hold steps aside: it holds no
+# later event of its keys back.
+_STEPS_ASIDE = "({row}.status = 'pending' AND {row}.run_after > now() + make_interval(secs => $3))"
+
+# Whether no event sharing a key holds `{row}` back, for a row the walk did not reach: per key,
+# the first unfinished event sharing it that arrived before this one (integration_event_keys,
+# in arrival order) and does not step aside.
+_FIRST_IN_LINE = """
+NOT EXISTS (
+    SELECT FROM unnest({row}.serial_keys) AS k (key), LATERAL (
+        SELECT FROM integration_event_keys o JOIN integration_events b ON b.id = o.event_id
+        WHERE o.key = k.key AND o.arrival < {row}.arrival AND NOT {steps_aside}
+        ORDER BY o.key, o.arrival LIMIT 1) AS blocker)
+"""
+
+
+def _claimable(row: str) -> str:
+    first = _FIRST_IN_LINE.format(row=row, steps_aside=_STEPS_ASIDE.format(row="b"))
+    return f"({_DUE.format(row=row)} AND {first})"
+
+
+# Neither the walk nor the look-up asks whether an event sharing a key is running: a later event
+# of a key can be running only when an earlier one stepped aside (or was replayed), and the
+# key's advisory lock, which every event's transaction takes, keeps the two apart (app/worker.py
+# defers the one claimed second and runs it once the lock is free). Asking cost a key's first
+# event a step per queued event of its key, every claim.
+CLAIM = f"""
+-- The queue's rows one by one in arrival order, each found by one step into the queue index and
+-- judged as it is passed: the walk stops once it has its batch ($2), whatever the statistics say
+-- of the queue's size (a plan of its own choosing read and checked every queued row before
+-- sorting them), or after $5 rows. It starts before the first row, so every step is alike.
+-- Having passed every unfinished event before a row, it knows their keys (held): the row is
+-- held back when it shares one, with no look-up.
 WITH RECURSIVE walk AS (
-    (SELECT e.id, e.arrival, e.attempts, e.status, e.run_after, e.locked_until, e.serial_keys
-     FROM integration_events e
-     WHERE e.status IN ('pending', 'processing')
-     ORDER BY e.arrival LIMIT 1)
+    SELECT NULL::uuid AS id, (-9223372036854775807 - 1)::bigint AS arrival, NULL::int AS attempts,
+           0 AS n, 0 AS found, false AS ok, '{{}}'::text[] AS held
     UNION ALL
-    SELECT n.* FROM walk w, LATERAL (
+    SELECT e.id, e.arrival, e.attempts, w.n + 1, w.found + d.ok::int, d.ok,
+           CASE WHEN {_STEPS_ASIDE.format(row="e")} OR e.serial_keys <@ w.held THEN w.held
+                ELSE w.held || e.serial_keys END
+    FROM walk w,
+    LATERAL (
         SELECT e.id, e.arrival, e.attempts, e.status, e.run_after, e.locked_until, e.serial_keys
         FROM integration_events e
         WHERE e.status IN ('pending', 'processing') AND e.arrival > w.arrival
-        ORDER BY e.arrival LIMIT 1) AS n
+        ORDER BY e.arrival LIMIT 1) AS e,
+    -- OFFSET 0: judged once, not once for each use of ok below.
+    LATERAL (SELECT {_DUE.format(row="e")} AND NOT (e.serial_keys && w.held) AS ok OFFSET 0) AS d
+    WHERE w.found < $2 AND w.n < $5
 ),
-due AS (
-    SELECT w.id, w.attempts FROM walk w
-    WHERE CASE w.status WHEN 'pending' THEN w.run_after <= now() ELSE w.locked_until < now() END
-      AND NOT EXISTS (
-          -- Per key, the first unfinished event sharing it (integration_event_keys, in arrival
-          -- order) that holds this one back: one that arrived before it, or one running.
-          SELECT FROM unnest(w.serial_keys) AS k (key), LATERAL (
-              SELECT FROM integration_event_keys o JOIN integration_events b ON b.id = o.event_id
-              WHERE o.key = k.key AND o.event_id <> w.id
-                AND (o.arrival < w.arrival OR (b.status = 'processing' AND b.locked_until >= now()))
-                -- An earlier event whose next attempt is further off than the hold steps aside.
-                AND NOT (b.status = 'pending' AND b.run_after > now() + make_interval(secs => $3))
-              ORDER BY o.key, o.arrival LIMIT 1) AS blocker)
-    LIMIT $2
+walked AS (SELECT id, attempts, arrival FROM walk WHERE ok),
+-- Each key's first unfinished event, one index step per key (in key order, at most $5 keys):
+-- read only when the walk stopped at $5 rows short of a batch, i.e. the queue's head is the
+-- queues of a few keys (one pull request sent thousands of times), in flight or held back.
+heads AS (
+    (SELECT k.key, k.event_id, 1 AS n FROM integration_event_keys k
+     ORDER BY k.key, k.arrival, k.event_id LIMIT 1)
+    UNION ALL
+    SELECT s.key, s.event_id, h.n + 1 FROM heads h, LATERAL (
+        SELECT k.key, k.event_id FROM integration_event_keys k WHERE k.key > h.key
+        ORDER BY k.key, k.arrival, k.event_id LIMIT 1) AS s
+    WHERE h.n < $5
 ),
+found AS (
+    SELECT id, attempts, arrival FROM walked
+    UNION
+    SELECT e.id, e.attempts, e.arrival
+    FROM (SELECT DISTINCT event_id FROM heads) AS h,
+    -- Each found by its id (OFFSET 0: not joined to a scan of the whole queue).
+    LATERAL (
+        SELECT e.id, e.arrival, e.attempts, e.status, e.run_after, e.locked_until, e.serial_keys
+        FROM integration_events e
+        WHERE e.id = h.event_id AND e.status IN ('pending', 'processing') OFFSET 0) AS e
+    WHERE (SELECT max(n) FROM walk) >= $5 AND (SELECT count(*) FROM walked) < $2
+      AND {_claimable("e")}
+),
+due AS (SELECT id, attempts FROM found ORDER BY arrival LIMIT $2),
 -- Locked, or skipped when another transaction holds the row; taken only if still as the walk
 -- saw it (a claim that committed meanwhile changed its attempts).
 next AS (
@@ -143,6 +197,17 @@ HOLD_BACK = 60.0
 # a few MB deflated, and many times that decoded) is claimed alone, as before batches.
 BATCH_BYTES = 2 * 1024 * 1024
 
+# Rows a claim walks at most in arrival order (and keys it reads at most after that). In flight
+# and held back, the queue's head is passed row by row (~5-15 us each): one pull request sent
+# thousands of times made every claim pass all of its events to find none due (89 ms a claim
+# with ~7,000 queued, issue 18). Past this many rows the claim reads each key's first event
+# instead, so a claim costs at most this many steps of each kind. A backlog of many pull
+# requests passes in-flight batches and what they hold back, a few hundred rows at the default
+# concurrency, before the walk finds its batch. The keys come in key order, not arrival order:
+# that only decides which pull requests go first while one is that deep. An event with no
+# serial key (Linear's) waits behind such a head until it is shorter than this.
+WALK = 512
+
 # Held by an event's transaction for each of its serial keys (app/worker.serial_keys); an
 # execution takes its pull request's key to read the state no event of it is changing.
 LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
@@ -159,10 +224,13 @@ class Claimed:
     body: bytes = field(repr=False)
 
 
-async def claim_many(conn: asyncpg.Connection, *, lease: float, limit: int) -> list[Claimed]:
+async def claim_many(
+    conn: asyncpg.Connection, *, lease: float, limit: int, walk: int = WALK
+) -> list[Claimed]:
     """Up to `limit` due events (and BATCH_BYTES of stored bodies), none sharing a serial key
-    with another, in arrival order, each leased for `lease` seconds with its attempt counted."""
-    records = await conn.fetch(CLAIM, lease, limit, HOLD_BACK, BATCH_BYTES)
+    with another, in arrival order, each leased for `lease` seconds with its attempt counted.
+    The queue is walked `walk` rows at most, then by its keys' first events (see WALK)."""
+    records = await conn.fetch(CLAIM, lease, limit, HOLD_BACK, BATCH_BYTES, walk)
     claimed = [
         Claimed(
             row=EventRow(**{k: v for k, v in r.items() if k not in ("body", "body_encoding")}),

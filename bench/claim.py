@@ -1,6 +1,7 @@
 """What the claim costs PostgreSQL as the backlog grows, and with one hot pull request.
 
-    python bench/claim.py [--events 2000] [--prs 500] [--spread 16] [--batch 16] [--no-drain]
+    python bench/claim.py [--events 2000] [--prs 500] [--spread 16] [--batch 16] [--walk 256]
+                          [--no-drain]
 
 Stores `--events` deliveries with hookwise's own batch INSERT (app/store/events.store_many),
 shaped as bench/dispatch.py sends them: each pull request gets opened, synchronize, check_run
@@ -117,6 +118,7 @@ async def explain(conn: asyncpg.Connection, opts: argparse.Namespace) -> None:
             opts.batch,
             queue.HOLD_BACK,
             queue.BATCH_BYTES,
+            opts.walk,
         )
     finally:
         await tx.rollback()
@@ -134,7 +136,7 @@ async def drain(conn: asyncpg.Connection, opts: argparse.Namespace) -> None:
     started = time.monotonic()
     while True:
         began = time.monotonic()
-        claimed = await queue.claim_many(conn, lease=300.0, limit=opts.batch)
+        claimed = await queue.claim_many(conn, lease=300.0, limit=opts.batch, walk=opts.walk)
         took.append((time.monotonic() - began) * 1000)
         if not claimed:
             break
@@ -167,6 +169,9 @@ def main() -> int:
     parser.add_argument("--prs", type=int, default=500)
     parser.add_argument("--spread", type=int, default=16)
     parser.add_argument("--batch", type=int, default=16, help="claim limit (16)")
+    parser.add_argument(
+        "--walk", type=int, default=queue.WALK, help=f"rows a claim walks at most ({queue.WALK})"
+    )
     parser.add_argument("--no-drain", action="store_true")
     parser.add_argument("--plan", action="store_true", help="print the whole plan")
     opts = parser.parse_args()

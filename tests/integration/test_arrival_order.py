@@ -12,6 +12,7 @@ import asyncio
 import copy
 import itertools
 import json
+import logging
 from collections import Counter
 from typing import Any
 
@@ -299,3 +300,67 @@ async def test_an_event_whose_retry_is_far_off_lets_the_rest_of_its_pull_request
         ("opened", "pending", 1, True),
         ("closed", "completed", 1, False),
     ]
+
+
+async def test_an_event_due_again_while_a_later_one_of_its_pull_request_runs_waits_for_it(
+    settings, dsn, db, caplog
+) -> None:
+    # The claim no longer looks for running events of a key (app/queue.py): the key's advisory
+    # lock keeps a stepped-aside event from running beside the later one that went ahead.
+    handled: list[tuple[str, int, str]] = []
+    closed_running = asyncio.Event()
+    let_closed_finish = asyncio.Event()
+    opened_again = asyncio.Event()
+
+    class Begun(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            begun = getattr(record, "action", None) == "event_handling"
+            if begun and (record.event_action, record.attempt) == ("opened", 2):
+                opened_again.set()
+
+    async def gated(ctx: HandlerContext) -> None:
+        action, attempt = ctx.payload["action"], ctx.event.attempts
+        handled.append((action, attempt, "start"))
+        if action == "opened" and attempt == 1:
+            raise RuntimeError("upstream outage")
+        if action == "closed":
+            closed_running.set()
+            await let_closed_finish.wait()
+        handled.append((action, attempt, "end"))
+
+    slow_retry = fast(
+        settings, HOOKWISE_RETRY_BASE_SECONDS=3600.0, HOOKWISE_RETRY_MAX_SECONDS=3600.0
+    )
+    caplog.set_level(logging.INFO, logger="app.worker")
+    worker_log = logging.getLogger("app.worker")
+    begun = Begun()
+    worker_log.addHandler(begun)
+    async with running_worker(slow_retry, dsn, _only(gated)) as (ctx, worker):
+        await store_batch(
+            ctx,
+            [
+                ("pull_request", bare_pr_payload(1)),
+                ("pull_request", bare_pr_payload(1, action="closed")),
+            ],
+        )
+        await asyncio.wait_for(closed_running.wait(), 30)
+        # The operator makes the stepped-aside event due now, while closed runs.
+        await db.execute(
+            "UPDATE integration_events SET run_after = now() WHERE action = 'opened';"
+            " SELECT pg_notify('hookwise_events', '')"
+        )
+        # Claimed again while closed runs (the worker begins its second attempt), then it waits.
+        await asyncio.wait_for(opened_again.wait(), 30)
+        assert ("opened", 2, "start") not in handled
+        idle = asyncio.ensure_future(worker.idle())
+        let_closed_finish.set()
+        await asyncio.wait_for(idle, 30)
+    worker_log.removeHandler(begun)
+    assert handled == [
+        ("opened", 1, "start"),
+        ("closed", 1, "start"),
+        ("closed", 1, "end"),
+        ("opened", 2, "start"),
+        ("opened", 2, "end"),
+    ]
+    assert {r["status"] for r in await event_rows(db)} == {"completed"}

@@ -6,6 +6,7 @@ claim takes the first event of each pull request however many of it are queued.
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from app import queue
 from app.context import Context, open_context
@@ -109,18 +110,21 @@ async def test_a_redelivered_dead_letter_is_queued_with_its_keys(settings, dsn, 
         assert await assert_keys_follow_the_events(db) == 2
 
 
-async def claim_all(ctx: Context, limit: int = 16) -> list[list[int]]:
-    """Claim and finish until nothing is due; the pull request numbers of each claim."""
+async def claim_all(ctx: Context, limit: int = 16, walk: int = queue.WALK) -> list[list[int]]:
+    """Claim and finish until nothing is due; the arrivals of each claim."""
     claims = []
     async with ctx.pool.acquire() as conn:
-        while claimed := await queue.claim_many(conn, lease=300.0, limit=limit):
+        while claimed := await queue.claim_many(conn, lease=300.0, limit=limit, walk=walk):
             claims.append([c.row.arrival for c in claimed])
             await queue.finish_many(conn, [(c.row, EventStatus.COMPLETED) for c in claimed])
     return claims
 
 
+# The default walk passes the hot one's 199 waiting events; a walk of 16 stops among them and
+# finds the others by their keys.
+@pytest.mark.parametrize("walk", [queue.WALK, 16])
 async def test_one_pull_request_sent_many_times_goes_one_at_a_time_and_lets_others_pass(
-    settings, dsn, db
+    settings, dsn, db, walk: int
 ) -> None:
     hot = [("pull_request", pr_payload(1, action="synchronize")) for _ in range(200)]
     # Two other pull requests, stored after all of the hot one's.
@@ -131,7 +135,7 @@ async def test_one_pull_request_sent_many_times_goes_one_at_a_time_and_lets_othe
             r["arrival"]
             for r in await db.fetch("SELECT arrival FROM integration_events ORDER BY arrival")
         ]
-        claims = await claim_all(ctx)
+        claims = await claim_all(ctx, walk=walk)
     # The first claim takes the hot one's first event and both others, past its 199 waiting;
     # then one event of it a claim, in arrival order.
     assert claims[0] == [arrivals[0], arrivals[200], arrivals[201]]
