@@ -8,13 +8,20 @@ reconcile and repository listing) also has one fetcher: `async def fetch(ctx: Fe
 run before the transaction with no connection held, whose answer the handlers get as
 `ctx.fetched`. So the network is asked first and the state recorded after, in one short
 transaction, never under a lock.
+
+A batch's transaction runs several events' handlers, and rows that events of different
+pull requests share (their installation, their repository) would be locked in the order the
+events come, opposite in two batches at once: a deadlock. So a module writing such rows also
+registers a prelude, `async def take(conn, events)`, which the worker runs first in each batch's
+transaction with every event of the batch: it writes or locks those rows in one global order,
+and the handlers after it find them current and held.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -95,6 +102,9 @@ class HandlerContext:
 
 Handler = Callable[[HandlerContext], Awaitable[None]]
 Fetcher = Callable[[FetchContext], Awaitable[Any]]
+# The events of a batch about to be handled: (row, payload), in arrival order.
+BatchEvents = Sequence[tuple[EventRow, Mapping[str, Any]]]
+Prelude = Callable[[asyncpg.Connection, BatchEvents], Awaitable[None]]
 Key = tuple[str, str, str | None]
 
 
@@ -104,9 +114,11 @@ class Router:
     def __init__(self, *others: Router) -> None:
         self._handlers: defaultdict[Key, list[Handler]] = defaultdict(list)
         self._fetchers: dict[tuple[str, str], Fetcher] = {}
+        self._preludes: list[Prelude] = []
         for other in others:
             for key, handlers in other._handlers.items():
                 self._handlers[key].extend(handlers)
+            self._preludes.extend(other._preludes)
             for event, fetcher in other._fetchers.items():
                 self._add_fetcher(fetcher, event)
 
@@ -140,6 +152,20 @@ class Router:
             return fetcher
 
         return decorate
+
+    def prelude(self, prelude: Prelude) -> Prelude:
+        """Decorator: run `prelude` first in each batch's transaction (see above)."""
+        self._preludes.append(prelude)
+        return prelude
+
+    @property
+    def has_preludes(self) -> bool:
+        return bool(self._preludes)
+
+    async def run_preludes(self, conn: asyncpg.Connection, events: BatchEvents) -> None:
+        """Every prelude, in the order the routers were merged, with the batch's events."""
+        for prelude in self._preludes:
+            await prelude(conn, events)
 
     def fetcher_for(self, source: str, event: str) -> Fetcher | None:
         return self._fetchers.get((source, event))

@@ -347,6 +347,7 @@ class Worker:
             # its finish waits for the row and tells the two apart.
             unowned = [a for a in ready if a.row.id not in owned]
             deferred = unowned + [a for a in mine if busy.intersection(a.keys)]
+            await self._prelude(conn, [a for a in mine if not busy.intersection(a.keys)])
             for attempt in mine:
                 if busy.intersection(attempt.keys):
                     continue
@@ -368,6 +369,25 @@ class Worker:
             attempt.ended = True
             self._timed(attempt, seconds)
         return ended, deferred
+
+    async def _prelude(self, conn: asyncpg.Connection, batch: list[Attempt]) -> None:
+        """The rows the batch's events share, written or locked in one global order before any
+        event's handlers run (app/router.py), so two batches cannot wait on each other's. Under
+        a savepoint: when it fails (a payload the store refuses), it is rolled back and the
+        handlers write those rows themselves, each event failing alone if it must."""
+        events = [(a.row, a.payload) for a in batch if a.handlers]
+        if not events or not self.router.has_preludes:
+            return
+        try:
+            async with conn.transaction():
+                await self.router.run_preludes(conn, events)
+        except (asyncpg.PostgresError, ValueError, TypeError, KeyError) as exc:
+            log.warning(
+                "batch prelude failed, handlers go on without it: %s: %s",
+                type(exc).__name__,
+                exc,
+                extra={"action": "prelude_failed"},
+            )
 
     async def _alone(self, attempt: Attempt) -> None:
         """One event in a transaction of its own, waiting for its keys' locks."""

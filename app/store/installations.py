@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,16 @@ import asyncpg
 
 # Events other than `installation` name only the id; repositories need the row for their FK.
 ENSURE = "INSERT INTO installations (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
+
+# A batch's installations at once, in id order (app/handlers/github_payload.take_shared); a
+# read for those stored already.
+ENSURE_ALL = """
+INSERT INTO installations (id)
+SELECT i FROM unnest($1::bigint[]) AS i
+WHERE NOT EXISTS (SELECT FROM installations WHERE id = i)
+ORDER BY i
+ON CONFLICT (id) DO NOTHING
+"""
 
 # NO KEY UPDATE rather than UPDATE: repository writes referencing this row take KEY SHARE locks,
 # which this does not block, so PR and check-run handlers never queue behind installation events.
@@ -54,6 +64,12 @@ class Installation:
 async def ensure(conn: asyncpg.Connection, installation_id: int) -> None:
     """A bare row for an installation known only by id; an existing row is left alone."""
     await conn.execute(ENSURE, installation_id)
+
+
+async def ensure_all(conn: asyncpg.Connection, installation_ids: Iterable[int]) -> None:
+    """ensure() of each, in one statement, inserting in id order: two transactions inserting
+    the same new installations wait for each other in one order, never in a cycle."""
+    await conn.execute(ENSURE_ALL, sorted(set(installation_ids)))
 
 
 async def record(conn: asyncpg.Connection, installation: Installation) -> bool:

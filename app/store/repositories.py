@@ -28,6 +28,10 @@ WHERE github_id = $1
        COALESCE($8::boolean, fork), COALESCE($9::text, url))
 """
 
+# CURRENT, the row then held until commit: no transaction can change its key (url) or remove
+# it meanwhile, and our own foreign keys to it take no lock of their own.
+HOLD = CURRENT + "FOR KEY SHARE\n"
+
 # The URL is unique: when GitHub shows it for this repository, another row holding it (a
 # repository renamed or deleted since, whose event never came) no longer has it.
 RELEASE_URL = "UPDATE repositories SET url = NULL WHERE url = $1 AND github_id <> $2"
@@ -172,6 +176,17 @@ async def upsert(conn: asyncpg.Connection, repository: Repository) -> UUID:
     return await refresh(conn, repository)
 
 
+async def hold(conn: asyncpg.Connection, repository: Repository) -> UUID:
+    """The repository's id, its row current and held until the transaction ends: locked FOR
+    KEY SHARE when it says all the payload says already (a read that waits for a refresh in
+    flight, then looks again), else refreshed (and so locked FOR UPDATE). Its installation's
+    row must exist."""
+    found: UUID | None = await conn.fetchval(HOLD, *repository.args())
+    if found is not None:
+        return found
+    return await refresh(conn, repository)
+
+
 async def refresh(conn: asyncpg.Connection, repository: Repository) -> UUID:
     """The repository's id once inserted or refreshed from what the payload says (None fields
     keep what is stored), without reading first: for a caller that knows its row is not
@@ -206,14 +221,17 @@ async def add(
     conn: asyncpg.Connection, installation_id: int, repositories: Iterable[Repository]
 ) -> None:
     """Mark repositories as part of an installation and active."""
-    await conn.executemany(ADD, [_membership(installation_id, r) for r in repositories])
+    # In id order, as every batch locks repositories (app/handlers/github_payload.take_shared).
+    ordered = sorted(repositories, key=lambda r: r.github_id)
+    await conn.executemany(ADD, [_membership(installation_id, r) for r in ordered])
 
 
 async def remove(
     conn: asyncpg.Connection, installation_id: int, repositories: Iterable[Repository]
 ) -> None:
     """Mark repositories removed from an installation, keeping their rows and history."""
-    await conn.executemany(REMOVE, [_membership(installation_id, r) for r in repositories])
+    ordered = sorted(repositories, key=lambda r: r.github_id)
+    await conn.executemany(REMOVE, [_membership(installation_id, r) for r in ordered])
 
 
 async def remove_known(
