@@ -31,17 +31,22 @@ def metric(text: str, name: str) -> float:
 PAYLOAD = Path(__file__).parents[1] / "payloads" / "pull_request.opened.json"
 
 
-async def test_two_web_processes_share_the_port_and_metrics_stay_whole(
-    dsn: str, db: asyncpg.Connection
-) -> None:
-    port = free_port()
-    env = environment(
+def serve_environment(dsn: str, port: int, **more: str) -> dict[str, str]:
+    """`serve` on `port` with the test database and secret, logging at INFO, plus `more`."""
+    return environment(
         DATABASE_URL=dsn,
         GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
         PORT=str(port),
         HOOKWISE_LOG_LEVEL="info",
+        **more,
     )
-    served = Served("--workers", "2", env=env)
+
+
+async def test_two_web_processes_share_the_port_and_metrics_stay_whole(
+    dsn: str, db: asyncpg.Connection
+) -> None:
+    port = free_port()
+    served = Served("--workers", "2", env=serve_environment(dsn, port))
     try:
         served.wait_for("processes_started", web=2, workers=1)
         # The three processes start side by side: their lines come in any order.
@@ -134,14 +139,7 @@ async def test_one_web_process_with_its_worker_apart_at_a_lower_priority(
     dsn: str, db: asyncpg.Connection
 ) -> None:
     port = free_port()
-    env = environment(
-        DATABASE_URL=dsn,
-        GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
-        PORT=str(port),
-        HOOKWISE_LOG_LEVEL="info",
-        HOOKWISE_WORKER_APART="1",
-    )
-    served = Served("--workers", "1", env=env)
+    served = Served("--workers", "1", env=serve_environment(dsn, port, HOOKWISE_WORKER_APART="1"))
     try:
         served.wait_for("processes_started", web=1, workers=1)
         web = served.wait_for("web_process_listening")
