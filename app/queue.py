@@ -17,7 +17,8 @@ batch; whether a row is held back is a step into integration_event_keys (migrati
 0013: each unfinished event's keys, ordered by key and arrival, kept by triggers). So a claim
 costs the rows it passes over (those in flight and the ones they hold back), not the queue's
 length, and at most WALK of them: past that, the head of the queue is the queues of a few keys
-(one pull request sent thousands of times), and the claim reads each key's first event instead.
+(one pull request sent thousands of times), and the claim reads each key's first event instead,
+and the events with no key (which no key holds back) from an index of their own.
 
 An event waiting for a retry holds the later ones back while its next attempt is due within
 HOLD_BACK seconds (a blip: a lost connection, a deadlock, a one-off rate limit keeps the order);
@@ -116,8 +117,22 @@ heads AS (
         ORDER BY k.key, k.arrival, k.event_id LIMIT 1) AS s
     WHERE h.n < $5
 ),
+-- The events with no key, in arrival order from an index of their own (at most $5 of them):
+-- read only when the walk stopped at $5 rows short of a batch, as heads are; no key holds them.
+loose AS (
+    SELECT e.id, e.attempts, e.arrival
+    FROM (
+        SELECT e.id, e.arrival, e.attempts, e.status, e.run_after, e.locked_until
+        FROM integration_events e
+        WHERE e.status IN ('pending', 'processing') AND e.serial_keys = '{{}}'
+        ORDER BY e.arrival LIMIT $5) AS e
+    WHERE (SELECT max(n) FROM walk) >= $5 AND (SELECT count(*) FROM walked) < $2
+      AND {_DUE.format(row="e")}
+),
 found AS (
     SELECT id, attempts, arrival FROM walked
+    UNION
+    SELECT id, attempts, arrival FROM loose
     UNION
     SELECT e.id, e.attempts, e.arrival
     FROM (SELECT DISTINCT event_id FROM heads) AS h,
@@ -204,8 +219,8 @@ BATCH_BYTES = 2 * 1024 * 1024
 # instead, so a claim costs at most this many steps of each kind. A backlog of many pull
 # requests passes in-flight batches and what they hold back, a few hundred rows at the default
 # concurrency, before the walk finds its batch. The keys come in key order, not arrival order:
-# that only decides which pull requests go first while one is that deep. An event with no
-# serial key (Linear's) waits behind such a head until it is shorter than this.
+# that only decides which pull requests go first while one is that deep. Events with no serial
+# key are read apart then, from an index of their own (migration 0015), however deep the head.
 WALK = 512
 
 # Held by an event's transaction for each of its serial keys (app/worker.serial_keys); an

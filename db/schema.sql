@@ -85,6 +85,11 @@ ALTER TABLE integration_events ALTER COLUMN body SET STORAGE EXTERNAL;
 CREATE INDEX integration_events_queue_idx ON integration_events (arrival)
     WHERE status IN ('pending', 'processing');
 
+-- The unfinished events with no serial key, which integration_event_keys does not hold: the
+-- claim finds them past a head deeper than its walk (app/queue.py).
+CREATE INDEX integration_events_keyless_idx ON integration_events (arrival)
+    WHERE status IN ('pending', 'processing') AND serial_keys = '{}';
+
 -- Each unfinished event's serial keys, a row each, kept by the triggers below exactly while
 -- the event is pending or processing: the claim's look-up of an earlier unfinished event
 -- sharing a key is one step into (key, arrival) (app/queue.py).

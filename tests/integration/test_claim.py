@@ -5,6 +5,8 @@ claim takes the first event of each pull request however many of it are queued.
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import pytest
 
@@ -141,3 +143,33 @@ async def test_one_pull_request_sent_many_times_goes_one_at_a_time_and_lets_othe
     assert claims[0] == [arrivals[0], arrivals[200], arrivals[201]]
     assert claims[1:] == [[a] for a in arrivals[1:200]]
     assert await assert_keys_follow_the_events(db) == 0
+
+
+def push_payload(n: int) -> bytes:
+    # A push names its repository but no pull request: no serial key (app/serial.py).
+    return json.dumps(
+        {"ref": "refs/heads/main", "after": f"{n:040x}", "repository": {"id": 1}}
+    ).encode()
+
+
+async def test_an_event_with_no_key_is_claimed_behind_a_head_deeper_than_the_walk(
+    settings, dsn, db
+) -> None:
+    # A walk of 4 stops among the hot pull request's 20 events; the push behind them holds no
+    # key, so nothing holds it back, and the first claim takes it with the hot one's first.
+    hot = [("pull_request", pr_payload(1, action="synchronize")) for _ in range(20)]
+    async with open_context(fast(settings), dsn) as ctx:
+        await store_batch(ctx, [*hot, ("push", push_payload(1))])
+        arrivals = [
+            r["arrival"]
+            for r in await db.fetch("SELECT arrival FROM integration_events ORDER BY arrival")
+        ]
+        assert (
+            await db.fetchval(
+                "SELECT serial_keys FROM integration_events WHERE event_type = 'push'"
+            )
+            == []
+        )
+        claims = await claim_all(ctx, walk=4)
+    assert claims[0] == [arrivals[0], arrivals[20]]
+    assert claims[1:] == [[a] for a in arrivals[1:20]]

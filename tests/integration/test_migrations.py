@@ -27,6 +27,7 @@ ALL = [
     "0011_performance_without_skipped.sql",
     "0012_serial_keys_table.sql",
     "0013_keys_by_statement.sql",
+    "0015_keyless_queue.sql",
 ]
 
 
