@@ -6,7 +6,9 @@ batch runs several such events in one transaction: written in the events' order,
 once would take those rows in opposite orders and deadlock (a first sight, a refresh, and the
 key-share lock each new pull request or check run takes on its repository). So take_shared()
 runs first in each batch (app/router.py's prelude): installations in id order, then each
-repository in GitHub id order, refreshed or held; the handlers after it find them current.
+repository in GitHub id order, refreshed or held as strongly as the batch's handlers will
+(a lock strengthened later is a deadlock between two holders of the weaker one); the handlers
+after it find them current.
 """
 
 from __future__ import annotations
@@ -80,39 +82,79 @@ async def store_repository(conn: asyncpg.Connection, repository: Repository) -> 
 # ensure_repository), and those that store their installation (installations.record).
 STORE_REPOSITORY = frozenset({"pull_request", "check_run", "repository"})
 STORE_INSTALLATION = STORE_REPOSITORY | {"installation", "installation_repositories"}
+# hookwise's own looks at a repository (app/reconcile.py): they write its pull requests and
+# check runs in GitHub's listing order, so they hold its row exclusively first.
+LOOKS = frozenset({"hookwise.backfill", "hookwise.reconcile"})
+# Installation events naming repositories they add or remove, by these payload fields.
+MEMBERSHIP = frozenset({"installation", "installation_repositories"})
+LISTS = ("repositories", "repositories_added", "repositories_removed")
+# Installation events that change every repository of their installation (removed, or
+# reactivated for a look).
+WHOLE = frozenset(
+    {("installation", "deleted"), ("installation", "unsuspend"),
+     ("installation", "new_permissions_accepted")}
+)  # fmt: skip
+KEY_SHARE, NO_KEY_UPDATE, UPDATE = range(3)
 
 
 async def take_shared(
     conn: asyncpg.Connection, events: Sequence[tuple[EventRow, Mapping[str, Any]]]
 ) -> None:
-    """The installation and repository rows that a batch's events' handlers store, in one
-    global order: the installations (a bare row for each one not stored) in id order, then each
-    repository in GitHub id order, refreshed when its row does not say all the payload says,
-    else locked FOR KEY SHARE (repositories.hold). Two payloads of one repository that differ:
-    the later one's is stored, under the lock the handlers then write again under. A payload
-    that names no whole repository is left to its handlers."""
+    """The installation and repository rows that a batch's events' handlers write or lock, in
+    one global order: the installations (a bare row for each one not stored) in id order, then
+    each repository in GitHub id order, refreshed when its row does not say all the payload
+    says, else locked as strongly as the batch's handlers will (repositories.STRENGTHS): FOR
+    KEY SHARE for pull request and check run events, NO KEY UPDATE for `repository` and
+    installation events, UPDATE for a backfill or reconcile, or when two payloads of one
+    repository differ (the later one's is stored, and the earlier one's handler refreshes it
+    again under that lock). A payload that names no whole repository is left to its handlers.
+    A batch of pull request and check run events alone costs the statements it always did."""
     installation_ids: set[int] = set()
+    whole: set[int] = set()
     found: dict[int, Repository] = {}
+    strength: dict[int, int] = {}
+
+    def need(github_id: int, level: int) -> None:
+        strength[github_id] = max(strength.get(github_id, level), level)
+
     for row, payload in events:
-        if row.source != "github" or row.event_type not in STORE_INSTALLATION:
+        if row.source != "github":
             continue
         try:
-            installation = installation_id(payload)
-            repository = None
+            if row.event_type in STORE_INSTALLATION:
+                installation = installation_id(payload)
+                if installation is not None:
+                    installation_ids.add(installation)
             if row.event_type in STORE_REPOSITORY:
                 repository = repository_from_payload(payload)
+                # Stored repositories need an id and a full_name: left to the handler otherwise.
+                if isinstance(repository.github_id, int) and isinstance(repository.full_name, str):
+                    earlier = found.get(repository.github_id)
+                    if earlier is not None and earlier != repository:
+                        need(repository.github_id, UPDATE)
+                    found[repository.github_id] = repository
+                    need(
+                        repository.github_id,
+                        NO_KEY_UPDATE if row.event_type == "repository" else KEY_SHARE,
+                    )
+            elif row.event_type in LOOKS:
+                need(int(payload["repository"]["id"]), UPDATE)
+            elif row.event_type in MEMBERSHIP:
+                for field in LISTS:
+                    for item in payload.get(field) or ():
+                        need(int(item["id"]), NO_KEY_UPDATE)
+                if (row.event_type, row.action) in WHOLE and installation is not None:
+                    whole.add(installation)
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
-        if installation is not None:
-            installation_ids.add(installation)
-        # Stored repositories need an id and a full_name: left to the handler otherwise.
-        if (
-            repository is not None
-            and isinstance(repository.github_id, int)
-            and isinstance(repository.full_name, str)
-        ):
-            found[repository.github_id] = repository
     if installation_ids:
         await installations.ensure_all(conn, installation_ids)
-    for github_id in sorted(found):
-        await repositories.hold(conn, found[github_id])
+    if whole:
+        for github_id in await repositories.of_installations(conn, whole):
+            need(github_id, NO_KEY_UPDATE)
+    for github_id in sorted(strength):
+        level = repositories.STRENGTHS[strength[github_id]]
+        if github_id in found:
+            await repositories.hold(conn, found[github_id], strength=level)
+        else:
+            await repositories.lock(conn, github_id, strength=level)

@@ -28,18 +28,39 @@ WHERE github_id = $1
        COALESCE($8::boolean, fork), COALESCE($9::text, url))
 """
 
-# CURRENT, the row then held until commit: no transaction can change its key (url) or remove
-# it meanwhile, and our own foreign keys to it take no lock of their own.
-HOLD = CURRENT + "FOR KEY SHARE\n"
+# CURRENT, the row then held until commit (HOLD_AS): no transaction can change its key (url) or
+# remove it meanwhile, and our own foreign keys to it take no lock of their own.
+#
+# How strongly a batch's prelude takes a repository's row (app/handlers/github_payload.py): at
+# least as strongly as anything after it in the transaction will, since a lock taken weaker
+# first and strengthened later waits for the other holders of the weaker one, each of which may
+# be about to do the same (a deadlock). KEY SHARE for events that only read it and reference it;
+# NO KEY UPDATE for those that change its status or membership (installation events); UPDATE
+# for those that write its pull requests and check runs in an order of their own (backfill,
+# reconcile: every other writer of them holds the row at least KEY SHARE, so it waits first),
+# or that refresh it again (two payloads of it in one batch).
+STRENGTHS = ("KEY SHARE", "NO KEY UPDATE", "UPDATE")
+HOLD_AS = {strength: f"{CURRENT}FOR {strength}\n" for strength in STRENGTHS}
+LOCK_AS = {
+    strength: f"SELECT id FROM repositories WHERE github_id = $1 FOR {strength}"
+    for strength in STRENGTHS
+}
 
 # The URL is unique: when GitHub shows it for this repository, another row holding it (a
-# repository renamed or deleted since, whose event never came) no longer has it.
-RELEASE_URL = "UPDATE repositories SET url = NULL WHERE url = $1 AND github_id <> $2"
+# repository renamed or deleted since, whose event never came) no longer has it. SKIP LOCKED:
+# that row is outside the order in which a batch takes repositories, so it is never waited
+# for; held by another transaction, it keeps the URL and this one's row stores none (UPSERT).
+RELEASE_URL = """
+UPDATE repositories SET url = NULL
+WHERE id IN (SELECT id FROM repositories WHERE url = $1 AND github_id <> $2 FOR UPDATE SKIP LOCKED)
+"""
 
 UPSERT = """
 INSERT INTO repositories AS r
     (github_id, installation_id, owner, name, full_name, default_branch, private, fork, url)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+        CASE WHEN EXISTS (SELECT FROM repositories WHERE url = $9 AND github_id <> $1) THEN NULL
+             ELSE $9 END)
 ON CONFLICT (github_id) DO UPDATE SET
     installation_id = COALESCE(EXCLUDED.installation_id, r.installation_id),
     owner = COALESCE(EXCLUDED.owner, r.owner),
@@ -118,15 +139,28 @@ WHERE r.status <> 'removed'
   AND (r.installation_id IS NULL OR r.installation_id = EXCLUDED.installation_id)
 """
 
+# The rows locked first in GitHub id order, as every batch takes repositories
+# (app/handlers/github_payload.take_shared); an UPDATE alone takes them in scan order.
 REMOVE_KNOWN = """
 UPDATE repositories SET status = 'removed', removed_at = now()
-WHERE github_id = ANY($2::bigint[]) AND status <> 'removed'
-  AND (installation_id IS NULL OR installation_id = $1)
+WHERE id IN (
+    SELECT id FROM repositories
+    WHERE github_id = ANY($2::bigint[]) AND status <> 'removed'
+      AND (installation_id IS NULL OR installation_id = $1)
+    ORDER BY github_id FOR NO KEY UPDATE)
 """
 
 REMOVE_ALL = """
 UPDATE repositories SET status = 'removed', removed_at = now()
-WHERE installation_id = $1 AND status <> 'removed'
+WHERE id IN (
+    SELECT id FROM repositories WHERE installation_id = $1 AND status <> 'removed'
+    ORDER BY github_id FOR NO KEY UPDATE)
+"""
+
+# The GitHub ids of these installations' repositories: the rows an installation event that
+# changes them all (deleted; unsuspend, new permissions: reactivated) takes in a batch's order.
+OF_INSTALLATIONS = """
+SELECT github_id FROM repositories WHERE installation_id = ANY($1::bigint[]) AND status <> 'removed'
 """
 
 
@@ -176,15 +210,29 @@ async def upsert(conn: asyncpg.Connection, repository: Repository) -> UUID:
     return await refresh(conn, repository)
 
 
-async def hold(conn: asyncpg.Connection, repository: Repository) -> UUID:
+async def hold(
+    conn: asyncpg.Connection, repository: Repository, *, strength: str = "KEY SHARE"
+) -> UUID:
     """The repository's id, its row current and held until the transaction ends: locked FOR
-    KEY SHARE when it says all the payload says already (a read that waits for a refresh in
-    flight, then looks again), else refreshed (and so locked FOR UPDATE). Its installation's
-    row must exist."""
-    found: UUID | None = await conn.fetchval(HOLD, *repository.args())
+    `strength` (one of STRENGTHS) when it says all the payload says already (a read that waits
+    for a refresh in flight, then looks again), else refreshed (and so locked FOR UPDATE). Its
+    installation's row must exist."""
+    found: UUID | None = await conn.fetchval(HOLD_AS[strength], *repository.args())
     if found is not None:
         return found
     return await refresh(conn, repository)
+
+
+async def lock(conn: asyncpg.Connection, github_id: int, *, strength: str) -> None:
+    """Hold the stored row of the repository `github_id` FOR `strength` (one of STRENGTHS)
+    until the transaction ends; nothing when none is stored."""
+    await conn.execute(LOCK_AS[strength], github_id)
+
+
+async def of_installations(conn: asyncpg.Connection, installation_ids: Iterable[int]) -> list[int]:
+    """GitHub ids of the repositories of these installations that are not removed."""
+    rows = await conn.fetch(OF_INSTALLATIONS, sorted(set(installation_ids)))
+    return [int(r["github_id"]) for r in rows]
 
 
 async def refresh(conn: asyncpg.Connection, repository: Repository) -> UUID:
@@ -291,8 +339,12 @@ ORDER BY r.last_polled_at NULLS FIRST, r.github_id
 # The IS DISTINCT FROM guard makes a replayed installation event a no-op.
 REACTIVATE = """
 UPDATE repositories SET status = 'active', failure_count = 0, last_error = NULL
-WHERE github_id = ANY($1::bigint[]) AND status <> 'removed'
-  AND (status, failure_count, last_error) IS DISTINCT FROM ('active'::repository_status, 0, NULL)
+WHERE id IN (
+    SELECT id FROM repositories
+    WHERE github_id = ANY($1::bigint[]) AND status <> 'removed'
+      AND (status, failure_count, last_error)
+          IS DISTINCT FROM ('active'::repository_status, 0, NULL)
+    ORDER BY github_id FOR NO KEY UPDATE)
 """
 
 POLLED = """
