@@ -274,6 +274,9 @@ class LinearFields(msgspec.Struct, rename="camel"):
     type: Any = None
     webhook_timestamp: Any = None
     webhook_id: Any = None
+    # What its serial key needs (app/serial.py): the id of the issue it is about. Linear's
+    # payloads are small, so the object is read whole.
+    data: Any = None
 
 
 Fields = TypeVar("Fields", GitHubFields, GitHubKeyed, LinearFields)
@@ -462,4 +465,9 @@ def parse_linear(
         action=_optional_str(fields.action),
         headers=_kept_headers(headers, "linear-"),
         body=body,
+        serial_keys=serial.keys(
+            "linear",
+            event_type,
+            linear_issue=fields.data.get("id") if isinstance(fields.data, dict) else None,
+        ),
     )

@@ -1,10 +1,12 @@
 """Which events must not run at once, and so run in the order they arrived.
 
 Events of one pull request (by number, or by head commit, which is all a fork's check run
-names), of one installation, or hookwise's own backfill and reconcile of one repository share a
-key. The keys are worked out at ingest from the few fields they need and stored with the event
-(integration_events.serial_keys): a claim takes an event only when no unfinished event sharing
-a key arrived before it or is running (app/queue.py). The worker also holds each key as an
+names), of one installation, of one Linear issue, or hookwise's own backfill and reconcile of
+one repository and its `repository` events (archived then unarchived must apply in that order,
+and a look reads the status they set) share a key. The keys are worked out at ingest from the
+few fields they need and stored with the event (integration_events.serial_keys): a claim takes
+an event only when no unfinished event sharing a key arrived before it or is running
+(app/queue.py). The worker also holds each key as an
 advisory lock while the event's handlers run, which executions take to read settled state.
 """
 
@@ -24,9 +26,17 @@ def keys(
     run_head_sha: Any = None,
     run_pull_numbers: Iterable[Any] = (),
     installation: Any = None,
+    linear_issue: Any = None,
 ) -> list[str]:
     """The keys, sorted (so two events needing the same keys lock them in one order: no
-    deadlock). `repository` and `installation` are GitHub ids; a None part drops its key."""
+    deadlock). `repository` and `installation` are GitHub ids, `linear_issue` the id of the
+    issue a Linear `Issue` event is about (its data.id); a None part drops its key."""
+    if source == "linear":
+        # Two events of one issue would otherwise run at once: the later one's row could be
+        # written first, and the earlier one's relinking then run against it.
+        if event_type == "Issue" and linear_issue is not None:
+            return [f"linear:issue:{linear_issue}"]
+        return []
     if source != "github":
         return []
     found = set()
@@ -38,7 +48,7 @@ def keys(
         if run_head_sha is not None:
             found.add(f"sha:{repository}:{run_head_sha}")
             found.update(f"pr:{repository}:{number}" for number in run_pull_numbers)
-        if event_type.startswith("hookwise."):
+        if event_type.startswith("hookwise.") or event_type == "repository":
             found.add(f"repo:{repository}")
     if event_type.startswith("installation"):
         found.add(f"installation:{installation}")
@@ -47,6 +57,8 @@ def keys(
 
 def serial_keys(source: str, event_type: str, payload: Mapping[str, Any]) -> list[str]:
     """The keys of a decoded payload."""
+    if source == "linear":
+        return keys(source, event_type, linear_issue=_get(payload, "data").get("id"))
     repository = _get(payload, "repository").get("id")
     pull = _get(payload, "pull_request")
     run = _get(payload, "check_run")

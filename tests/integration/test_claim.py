@@ -6,18 +6,20 @@ claim takes the first event of each pull request however many of it are queued.
 from __future__ import annotations
 
 import json
+import time
 
 import asyncpg
 import pytest
 
 from app import queue
 from app.context import Context, open_context
-from app.deliveries import parse_github
+from app.deliveries import parse_github, parse_linear
+from app.serial import serial_keys
 from app.store import events
 from app.store.statuses import EventStatus
 from tests.integration.test_arrival_order import store_batch
 from tests.integration.test_worker import fast, pr_payload
-from tests.signing import github_headers
+from tests.signing import github_headers, linear_body, linear_headers
 
 KEYS = "SELECT key, arrival, event_id FROM integration_event_keys ORDER BY 1, 2, 3"
 UNFINISHED_KEYS = """
@@ -173,3 +175,30 @@ async def test_an_event_with_no_key_is_claimed_behind_a_head_deeper_than_the_wal
         claims = await claim_all(ctx, walk=4)
     assert claims[0] == [arrivals[0], arrivals[20]]
     assert claims[1:] == [[a] for a in arrivals[1:20]]
+
+
+async def test_events_of_one_linear_issue_are_claimed_one_at_a_time_in_order(
+    settings, dsn, db
+) -> None:
+    # Two Linear events of issue A, then one of issue B: A's second waits for its first.
+    def issue(id_: str, action: str) -> bytes:
+        return linear_body(action=action, data={"id": id_, "identifier": f"ENG-{id_}"})
+
+    bodies = [issue("a", "create"), issue("a", "update"), issue("b", "create")]
+    async with open_context(fast(settings), dsn) as ctx:
+        async with ctx.pool.acquire() as conn:
+            for body in bodies:
+                delivery = parse_linear(
+                    {k.lower(): v for k, v in linear_headers(body).items()},
+                    body,
+                    secrets=ctx.settings.webhooks.secrets_for("linear"),
+                    now=time.time(),
+                )
+                assert delivery.serial_keys == serial_keys("linear", "Issue", json.loads(body))
+                await events.store(conn, ctx.integration_ids["linear"], delivery)
+        arrivals = [
+            r["arrival"]
+            for r in await db.fetch("SELECT arrival FROM integration_events ORDER BY arrival")
+        ]
+        claims = await claim_all(ctx)
+    assert claims == [[arrivals[0], arrivals[2]], [arrivals[1]]]

@@ -306,6 +306,9 @@ def test_serial_keys_join_a_pull_request_and_its_check_runs() -> None:
     assert serial_keys("github", "check_run", check) == ["pr:9:5", "sha:9:abc"]
     assert serial_keys("github", "installation", {"installation": {"id": 3}}) == ["installation:3"]
     assert serial_keys("linear", "Issue", {"data": {}}) == []
+    assert serial_keys("linear", "Issue", {"data": {"id": "a1"}}) == ["linear:issue:a1"]
+    assert serial_keys("linear", "Comment", {"data": {"id": "c1"}}) == []
+    assert serial_keys("github", "repository", {"repository": {"id": 9}}) == ["repo:9"]
 
 
 async def run_batch_of_three(
