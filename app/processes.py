@@ -45,8 +45,20 @@ log = logging.getLogger("hookwise")
 
 # Spawned, not forked: a fork would copy the supervisor's embedded-database handle and state.
 SPAWN = multiprocessing.get_context("spawn")
+# Seconds the supervisor waits for its children to stop before it kills them, at least; more
+# when a worker's grace asks for it (stop_timeout).
 STOP_TIMEOUT = 60.0
+# What a worker does after its grace: cancels and releases the events still in flight, stops
+# its schedules and closes its pool.
+STOP_MARGIN = 30.0
 LISTEN_BACKLOG = 2048
+
+
+def stop_timeout(settings: Settings) -> float:
+    """Seconds to wait for the children to stop before killing them: never within a worker's
+    HOOKWISE_SHUTDOWN_GRACE and what follows it (STOP_MARGIN). A fixed wait shorter than a grace
+    set longer killed a worker while its events still ran, their leases then left to expire."""
+    return max(STOP_TIMEOUT, settings.worker.shutdown_grace + STOP_MARGIN)
 
 
 def cores() -> int:
@@ -230,7 +242,7 @@ def supervise(settings: Settings, dsn: str, plan: Plan) -> int:
         for child in children:
             if child.is_alive():
                 os.kill(child.pid or 0, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
+        deadline = time.monotonic() + stop_timeout(settings)
         for child in children:
             child.join(max(0.0, deadline - time.monotonic()))
             if child.is_alive():

@@ -18,11 +18,18 @@ from pathlib import Path
 
 import httpx
 
+from app.processes import stop_timeout
+from app.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 WEBHOOK_PATH = "/webhooks/github"
 READY_TIMEOUT = 120.0
-STOP_TIMEOUT = 30.0
+# Longer than the server gives itself to stop: its supervisor waits up to stop_timeout() for
+# its processes (a worker's grace for its events in flight, then releasing the rest), then
+# stops its embedded PostgreSQL, whose shutdown checkpoint writes what a large backlog left
+# dirty. 30 s killed a server with its worker apart still stopping (-9).
+STOP_TIMEOUT = stop_timeout(Settings()) + 60.0
 # The caller's hookwise settings must not leak into the servers under test.
 OUR_PREFIXES = ("HOOKWISE_", "GITHUB_", "LINEAR_", "BENCH_")
 OUR_NAMES = ("DATABASE_URL", "HOST", "PORT", "WEB_CONCURRENCY")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from app.cli import build_parser, serve_plan
-from app.processes import Plan
+from app.processes import STOP_MARGIN, STOP_TIMEOUT, Plan, stop_timeout
 from app.settings import Settings
+from bench import servers
 
 
 @pytest.mark.parametrize(
@@ -34,3 +35,18 @@ def test_serve_takes_the_setting_and_no_worker_leaves_the_worker_out() -> None:
     assert serve_plan(apart, one) == Plan(web=1, workers=1, apart=True)
     alone = parser.parse_args(["serve", "--workers", "1", "--no-worker"])
     assert serve_plan(apart, alone).single
+
+
+@pytest.mark.parametrize("grace", [0.0, 20.0, 45.0, 300.0])
+def test_the_supervisor_never_kills_a_worker_within_its_grace(grace: float) -> None:
+    # A worker apart gets its SIGTERM with the others, then HOOKWISE_SHUTDOWN_GRACE for its
+    # events in flight and STOP_MARGIN to release the rest and close: the supervisor waits that.
+    settings = Settings().with_env(HOOKWISE_SHUTDOWN_GRACE=grace)
+    assert stop_timeout(settings) >= grace + STOP_MARGIN
+    assert stop_timeout(settings) >= STOP_TIMEOUT
+
+
+def test_the_benchmarks_wait_for_a_server_longer_than_it_waits_for_its_processes() -> None:
+    # bench/servers.stop kills a server that has not stopped in STOP_TIMEOUT: that must not
+    # happen while the server's supervisor still waits for its worker.
+    assert stop_timeout(Settings()) < servers.STOP_TIMEOUT
