@@ -9,7 +9,10 @@ the cause: `manual_check` for a backfill, `reconcile` for a reconcile.
 
 The looking is the event's fetcher: it reads what the store needs checked with a connection of
 its own, returns it, then asks GitHub with no connection, transaction or lock held. The handler
-then records what was found in the event's one short transaction (app/router.py).
+then records what was found in the event's one short transaction (app/router.py). It writes
+pull requests and check runs in GitHub's listing order, which no batch of webhooks follows: the
+batch's prelude has taken the repository's row FOR UPDATE first (github_payload.take_shared),
+and every other writer of them holds that row, so none is writing them meanwhile.
 
 A repository that answers 404 or 403 (gone, or permissions changed) counts a failure and the event
 completes, since trying again soon would not help; enough failures in a row mark it error, then
