@@ -50,7 +50,9 @@ def keys(
             found.update(f"pr:{repository}:{number}" for number in run_pull_numbers)
         if event_type.startswith("hookwise.") or event_type == "repository":
             found.add(f"repo:{repository}")
-    if event_type.startswith("installation"):
+    # hookwise's listing of an installation's repositories adds them as an installation event
+    # would (app/reconcile.LIST_REPOSITORIES): not beside one that deletes it.
+    if event_type.startswith("installation") or event_type == "hookwise.list_repositories":
         found.add(f"installation:{installation}")
     return sorted(found)
 

@@ -309,6 +309,8 @@ def test_serial_keys_join_a_pull_request_and_its_check_runs() -> None:
     assert serial_keys("linear", "Issue", {"data": {"id": "a1"}}) == ["linear:issue:a1"]
     assert serial_keys("linear", "Comment", {"data": {"id": "c1"}}) == []
     assert serial_keys("github", "repository", {"repository": {"id": 9}}) == ["repo:9"]
+    listing = {"installation": {"id": 3}}
+    assert serial_keys("github", "hookwise.list_repositories", listing) == ["installation:3"]
 
 
 async def run_batch_of_three(
