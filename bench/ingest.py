@@ -27,6 +27,10 @@ wrk exits without reading the answers still in flight (one per connection at mos
 have stored those, so with wrk rows can exceed 2xx by up to that many, never fall short. The httpx
 loop waits for its last answers, so there the two must be equal.
 
+Each run also prints the CPU its server's processes used per acknowledged delivery while the load
+was measured (Linux, from /proc), by role: PostgreSQL's processes, worker processes (hookwise
+runs only those niced) and the rest ("web"; with the worker on the web's loop, both).
+
 Timing is reported, never judged. Exit status: 1 if an acknowledged delivery was not stored, rows
 exceed what was sent, or a server did not stop cleanly; 2 if the benchmark could not run.
 """
@@ -207,6 +211,23 @@ class Outcome:
     # Rows stored under this run's tag; None for the bare app, which stores nothing.
     rows: int | None = None
     log_lines: list[str] = field(default_factory=list)
+    # CPU seconds its processes used during the measured load, by role (tree_cpu).
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def cpu_total(self) -> float:
+        """CPU µs per acknowledged delivery, every role together; NaN when unknown."""
+        if not self.cpu or not self.load.ok:
+            return math.nan
+        return sum(self.cpu.values()) * 1e6 / self.load.ok
+
+    def cpu_line(self) -> str:
+        """CPU per acknowledged delivery, by role, in µs; while the load ran the worker only
+        handled what it had time for."""
+        if not self.cpu or not self.load.ok:
+            return ""
+        each = {role: seconds * 1e6 / self.load.ok for role, seconds in self.cpu.items()}
+        parts = ", ".join(f"{role} {each[role]:.0f}" for role in ROLES if self.cpu[role])
+        return f"{self.name}: CPU µs per 2xx: {parts}; total {sum(each.values()):.0f}"
 
     @property
     def cut_off(self) -> int:
@@ -240,7 +261,8 @@ class Options:
     hookwise_env: tuple[str, ...] = ()
 
 
-Runner = Callable[[str, Payload, Options, str], Load]
+# The runner calls its last argument once the warm-up is over, as the measured load starts.
+Runner = Callable[[str, Payload, Options, str, Callable[[], None]], Load]
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -397,9 +419,12 @@ def wrk_once(url: str, payload: Payload, opts: Options, tag: str, seconds: int) 
     )
 
 
-def wrk_load(url: str, payload: Payload, opts: Options, tag: str) -> Load:
+def wrk_load(
+    url: str, payload: Payload, opts: Options, tag: str, measuring: Callable[[], None]
+) -> Load:
     if opts.warmup:
         wrk_once(url, payload, opts, f"{tag}w", opts.warmup)
+    measuring()
     return wrk_once(url, payload, opts, tag, opts.duration)
 
 
@@ -465,7 +490,9 @@ async def httpx_run(
     )
 
 
-async def httpx_session(url: str, payload: Payload, opts: Options, tag: str) -> Load:
+async def httpx_session(
+    url: str, payload: Payload, opts: Options, tag: str, measuring: Callable[[], None]
+) -> Load:
     # A client of its own per connection: with one client sharing a pool of 32 connections,
     # httpx itself sent less than half as many requests, and that would pass for server time.
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -480,19 +507,67 @@ async def httpx_session(url: str, payload: Payload, opts: Options, tag: str) -> 
         # connections.
         if opts.warmup:
             await httpx_run(clients, url, payload, f"{tag}w", opts.warmup)
+        measuring()
         return await httpx_run(clients, url, payload, tag, opts.duration)
 
 
-def httpx_load(url: str, payload: Payload, opts: Options, tag: str) -> Load:
+def httpx_load(
+    url: str, payload: Payload, opts: Options, tag: str, measuring: Callable[[], None]
+) -> Load:
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(httpx_session(url, payload, opts, tag))
+        return asyncio.run(httpx_session(url, payload, opts, tag, measuring))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(httpx_session(url, payload, opts, tag))
+        return runner.run(httpx_session(url, payload, opts, tag, measuring))
 
 
 RUNNERS: dict[str, Runner] = {"wrk": wrk_load, "httpx": httpx_load}
+
+
+# --- CPU ------------------------------------------------------------------------------------
+
+# Where a server's CPU goes, by the kind of process: its PostgreSQL processes (the embedded
+# server's, children of hookwise), worker processes (the only ones hookwise runs niced), and the
+# rest, which answer requests ("web": with one process and its worker on the loop, both).
+ROLES = ("web", "worker", "postgres")
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: str) -> tuple[int, str, float, int] | None:
+    """(parent, role, CPU seconds, nice) of a process from /proc (Linux); None when gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    # After the name: state, ppid, …, utime (11), stime (12), …, nice (16), counted from 0.
+    parent, cpu, nice = int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS, int(fields[16])
+    role = "postgres" if comm.startswith("postgres") else "worker" if nice > 0 else "web"
+    return parent, role, cpu, nice
+
+
+def tree_cpu(*roots: int) -> dict[str, float]:
+    """CPU seconds used so far by `roots` and their descendants, by role; {} off Linux."""
+    if not Path("/proc/self/stat").exists():
+        return {}
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (found := _stat(entry.name)) is not None:
+            stats[int(entry.name)] = found
+    children: dict[int, list[int]] = {}
+    for pid, (parent, *_) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    used = dict.fromkeys(ROLES, 0.0)
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            _, role, cpu, _ = stats[pid]
+            used[role] += cpu
+        todo += children.get(pid, [])
+    return used
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -561,6 +636,15 @@ def embedded_dsn(pgdata: Path) -> str:
     return f"postgresql://postgres@/postgres?host={socket_dir}&port={port}"
 
 
+def postmaster(workdir: Path) -> list[int]:
+    """The embedded PostgreSQL's postmaster, which pg_ctl started apart from hookwise's own
+    process tree; none with DATABASE_URL (a server shared with others is not counted)."""
+    try:
+        return [int((workdir / "data" / "pgdata" / "postmaster.pid").read_text().split()[0])]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
 def rows_dsn(workdir: Path) -> str:
     return os.environ.get("DATABASE_URL") or embedded_dsn(workdir / "data" / "pgdata")
 
@@ -604,10 +688,19 @@ def bench(name: str, secret: str, payload: Payload, opts: Options, tool: str) ->
             )
         with started as server:
             print(f"{name}: ready at {server.base_url}; loading with {tool}", file=sys.stderr)
-            load = RUNNERS[tool](server.webhook_url, payload, opts, tag)
+            before: dict[str, float] = {}
+            roots = [server.process.pid]
+
+            def measuring() -> None:
+                roots.extend(postmaster(workdir))
+                before.update(tree_cpu(*roots))
+
+            load = RUNNERS[tool](server.webhook_url, payload, opts, tag, measuring)
+            after = tree_cpu(*roots)
+            cpu = {role: after[role] - before.get(role, 0.0) for role in after}
             if name == "hookwise":
                 rows = asyncio.run(settled_count(rows_dsn(workdir), tag))
-        return Outcome(name, load, server.exit_code, rows, warning_lines(server.log))
+        return Outcome(name, load, server.exit_code, rows, warning_lines(server.log), cpu)
 
 
 def format_ms(value: float) -> str:
@@ -697,6 +790,7 @@ def report(outcomes: list[Outcome], payload: Payload, opts: Options, tool: str) 
         "",
     ]
     lines += [rows_verdict(o) for o in outcomes if o.rows is not None]
+    lines += [o.cpu_line() for o in outcomes if o.cpu_line()]
     lines.append("exit codes: " + ", ".join(f"{o.name} {o.exit_code}" for o in outcomes))
     for o in outcomes:
         if o.log_lines:
@@ -721,17 +815,18 @@ def matrix(secret: str, payload: Payload, opts: Options, tool: str) -> int:
                 outcome = bench(name, secret, payload, run_opts, tool)
                 print(report([outcome], payload, run_opts, tool) + "\n", flush=True)
                 clean = clean and outcome.clean
-                runs.append(outcome.load)
-            bare, served, ingest_only = runs
+                runs.append(outcome)
+            bare, served, ingest_only = (run.load for run in runs)
+            cpu = [run.cpu_total() for run in runs]
             summary.append(
                 f"{round_:>5} {processes:>3} {bare.rate:>10.1f} {served.rate:>10.1f} "
                 f"{ratio(served.rate, bare.rate):>7} {served.p99_ms:>8.1f} "
                 f"{ingest_only.rate:>10.1f} {ratio(ingest_only.rate, bare.rate):>7} "
-                f"{ingest_only.p99_ms:>8.1f}"
+                f"{ingest_only.p99_ms:>8.1f} " + " ".join(f"{c:>7.0f}" for c in cpu)
             )
     print(
-        "round   N     bare/s   hookwise   ratio  p99 ms  no-worker   ratio  p99 ms\n"
-        + "\n".join(summary)
+        "round   N     bare/s   hookwise   ratio  p99 ms  no-worker   ratio  p99 ms"
+        "  µs/2xx: bare hookwise no-worker\n" + "\n".join(summary)
     )
     return 0 if clean else 1
 
