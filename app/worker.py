@@ -45,13 +45,17 @@ LISTENER_PING = 30.0
 LISTENER_LOST: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError)
 
 
+# What a prelude raises on a payload the store refuses.
+PRELUDE_ERRORS = (asyncpg.PostgresError, ValueError, TypeError, KeyError)
+
+
 class LeaseLost(Exception):
     """Another worker took this event over after our lease expired."""
 
 
 class _StepFailed(Exception):
-    """A batch step raised in a batch run without savepoints (which event's statement failed
-    is not known): roll back, run each event again under a savepoint."""
+    """A batch step or the prelude raised in a batch run without savepoints (which event's
+    statement failed is not known): roll back, run each event again under a savepoint."""
 
 
 class _Raised(Exception):
@@ -365,7 +369,7 @@ class Worker:
         except _StepFailed as failed:
             log.warning(
                 "batch step failed, each event runs again under a savepoint: %s",
-                failed.__cause__,
+                failed,
                 extra={"action": "batch_step_failed"},
             )
             return await self._batch_transaction(ready, raised=None, savepoints=True)
@@ -394,7 +398,7 @@ class Worker:
             unowned = [a for a in ready if a.row.id not in owned]
             deferred = unowned + [a for a in mine if busy.intersection(a.keys)]
             runnable = [a for a in mine if not busy.intersection(a.keys)]
-            await self._prelude(conn, runnable)
+            await self._prelude(conn, runnable, bare=bare)
             if bare:
                 await self._steps(conn, runnable)
             for attempt in runnable:
@@ -417,18 +421,26 @@ class Worker:
             self._timed(attempt, seconds)
         return ended, deferred
 
-    async def _prelude(self, conn: asyncpg.Connection, batch: list[Attempt]) -> None:
+    async def _prelude(self, conn: asyncpg.Connection, batch: list[Attempt], *, bare: bool) -> None:
         """The rows the batch's events share, written or locked in one global order before any
-        event's handlers run (app/router.py), so two batches cannot wait on each other's. Under
-        a savepoint: when it fails (a payload the store refuses), it is rolled back and the
-        handlers write those rows themselves, each event failing alone if it must."""
+        event's handlers run (app/router.py), so two batches cannot wait on each other's.
+        `bare` (the try without savepoints): raises _StepFailed when it fails (a payload the
+        store refuses), the savepoint it would need costing two round trips a batch. Else under
+        a savepoint: when it fails, it is rolled back and the handlers write those rows
+        themselves, each event failing alone if it must."""
         events = [(a.row, a.payload) for a in batch if a.handlers]
         if not events or not self.router.has_preludes:
+            return
+        if bare:
+            try:
+                await self.router.run_preludes(conn, events)
+            except PRELUDE_ERRORS as exc:
+                raise _StepFailed(f"prelude: {type(exc).__name__}: {exc}") from exc
             return
         try:
             async with conn.transaction():
                 await self.router.run_preludes(conn, events)
-        except (asyncpg.PostgresError, ValueError, TypeError, KeyError) as exc:
+        except PRELUDE_ERRORS as exc:
             log.warning(
                 "batch prelude failed, handlers go on without it: %s: %s",
                 type(exc).__name__,

@@ -132,3 +132,32 @@ async def test_a_statement_that_fails_in_a_batch_step_fails_its_event_alone(
     assert [r["pr_number"] for r in numbers] == [1, 3]
     assert await db.fetchval("SELECT count(*) FROM pr_state_history") == 2
     assert [r.levelname for r in caplog.records if r.action == "batch_step_failed"] == ["WARNING"]
+
+
+async def test_a_prelude_that_fails_in_a_batch_fails_only_the_event_it_could_not_store(
+    settings, dsn, db, caplog
+) -> None:
+    # The batch's first try takes the shared rows with no savepoint: the refused installation
+    # id rolls that try back, and the batch runs again as it did before batch steps.
+    refused: dict[str, Any] = json.loads(opened(2))
+    refused["installation"] = {"id": 2**63}
+    caplog.set_level(logging.INFO, logger="app.worker")
+    await drain(
+        settings,
+        dsn,
+        [
+            (opened(1), "pull_request"),
+            (json.dumps(refused).encode(), "pull_request"),
+            (opened(3), "pull_request"),
+        ],
+    )
+    assert await outcomes(db) == [
+        ("pull_request", "completed", 1),
+        ("pull_request", "failed", 1),
+        ("pull_request", "completed", 1),
+    ]
+    assert await db.fetchval("SELECT count(DISTINCT xmin::text) FROM integration_events") == 1
+    numbers = await db.fetch("SELECT pr_number FROM pull_requests ORDER BY 1")
+    assert [r["pr_number"] for r in numbers] == [1, 3]
+    actions = [r.action for r in caplog.records if r.levelname == "WARNING"]
+    assert actions[:2] == ["batch_step_failed", "prelude_failed"]
