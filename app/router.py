@@ -15,6 +15,14 @@ events come, opposite in two batches at once: a deadlock. So a module writing su
 registers a prelude, `async def take(conn, events)`, which the worker runs first in each batch's
 transaction with every event of the batch: it writes or locks those rows in one global order,
 and the handlers after it find them current and held.
+
+A module may also register a batch step for an event, `async def step(conn, events)`, which
+does the first statement of each of a batch's events of that kind in one round trip (asyncpg's
+fetchmany: each event's statement runs as it would alone, in the batch's order) and answers one
+value per event; its handler gets that answer as `ctx.batched` and does the rest. A handler
+run without it (ctx.batched None: alone, under a savepoint, or the step left it out) does the
+whole work itself. The worker runs the steps after the preludes, for each run of consecutive
+events of one kind.
 """
 
 from __future__ import annotations
@@ -94,6 +102,8 @@ class HandlerContext:
     fetched: Any = None
     # Shared by the event's handlers, which run in order (app/handlers/__init__.py).
     notes: EventNotes = field(default_factory=EventNotes)
+    # What the batch step of the event's kind answered for it (None: none ran for it).
+    batched: Any = None
 
     @property
     def settings(self) -> Settings:
@@ -105,6 +115,8 @@ Fetcher = Callable[[FetchContext], Awaitable[Any]]
 # The events of a batch about to be handled: (row, payload), in arrival order.
 BatchEvents = Sequence[tuple[EventRow, Mapping[str, Any]]]
 Prelude = Callable[[asyncpg.Connection, BatchEvents], Awaitable[None]]
+# One answer per event, in the events' order.
+BatchStep = Callable[[asyncpg.Connection, BatchEvents], Awaitable[Sequence[Any]]]
 Key = tuple[str, str, str | None]
 
 
@@ -115,17 +127,25 @@ class Router:
         self._handlers: defaultdict[Key, list[Handler]] = defaultdict(list)
         self._fetchers: dict[tuple[str, str], Fetcher] = {}
         self._preludes: list[Prelude] = []
+        self._steps: dict[tuple[str, str], BatchStep] = {}
         for other in others:
             for key, handlers in other._handlers.items():
                 self._handlers[key].extend(handlers)
             self._preludes.extend(other._preludes)
             for event, fetcher in other._fetchers.items():
                 self._add_fetcher(fetcher, event)
+            for event, step in other._steps.items():
+                self._add_step(step, event)
 
     def _add_fetcher(self, fetcher: Fetcher, event: tuple[str, str]) -> None:
         if event in self._fetchers:
             raise ValueError(f"two fetchers for {event}: one answer feeds every handler")
         self._fetchers[event] = fetcher
+
+    def _add_step(self, step: BatchStep, event: tuple[str, str]) -> None:
+        if event in self._steps:
+            raise ValueError(f"two batch steps for {event}: one answer feeds its handler")
+        self._steps[event] = step
 
     def add(self, handler: Handler, source: str, event: str, action: str | None = None) -> None:
         self._handlers[(source, event, action)].append(handler)
@@ -153,6 +173,18 @@ class Router:
 
         return decorate
 
+    def batch_step(self, source: str, event: str) -> Callable[[BatchStep], BatchStep]:
+        """Decorator: the one batch step of (source, event) (see above).
+
+        Raises ValueError when the event has one already.
+        """
+
+        def decorate(step: BatchStep) -> BatchStep:
+            self._add_step(step, (source, event))
+            return step
+
+        return decorate
+
     def prelude(self, prelude: Prelude) -> Prelude:
         """Decorator: run `prelude` first in each batch's transaction (see above)."""
         self._preludes.append(prelude)
@@ -169,6 +201,9 @@ class Router:
 
     def fetcher_for(self, source: str, event: str) -> Fetcher | None:
         return self._fetchers.get((source, event))
+
+    def batch_step_for(self, source: str, event: str) -> BatchStep | None:
+        return self._steps.get((source, event))
 
     def handlers_for(self, source: str, event: str, action: str | None) -> list[Handler]:
         found = list(self._handlers.get((source, event, None), ()))

@@ -45,8 +45,17 @@ LISTENER_PING = 30.0
 LISTENER_LOST: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError)
 
 
+# What a prelude raises on a payload the store refuses.
+PRELUDE_ERRORS = (asyncpg.PostgresError, ValueError, TypeError, KeyError)
+
+
 class LeaseLost(Exception):
     """Another worker took this event over after our lease expired."""
+
+
+class _StepFailed(Exception):
+    """A batch step or the prelude raised in a batch run without savepoints (which event's
+    statement failed is not known): roll back, run each event again under a savepoint."""
 
 
 class _Raised(Exception):
@@ -72,6 +81,10 @@ class Attempt:
     payload: Mapping[str, Any] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
     fetched: Any = None
+    # What its kind's batch step answered for it in this try of the transaction (router.py),
+    # and its share, in seconds, of the step's time.
+    batched: Any = None
+    stepped: float = 0.0
     # Its outcome is committed, or handed to a connection of its own: nothing to give back.
     ended: bool = False
 
@@ -93,6 +106,10 @@ class Ended:
     @property
     def done(self) -> bool:
         return self.status in ("completed", "ignored")
+
+
+def _kind(attempt: Attempt) -> tuple[str, str]:
+    return attempt.row.source, attempt.row.event_type
 
 
 def _label(row: EventRow) -> str:
@@ -234,8 +251,7 @@ class Worker:
         commit, alone, waiting for its lock, so one held pull request never holds the batch."""
         attempts = [self._begin(claimed) for claimed in batch]
         try:
-            prepared = await asyncio.gather(*(self._prepare(a) for a in attempts))
-            ready = [a for a, ok in zip(attempts, prepared, strict=True) if ok]
+            ready = await self._prepare_all(attempts)
             if not ready:
                 return
             try:
@@ -272,7 +288,9 @@ class Worker:
             },
         )
         handlers = self.router.handlers_for(row.source, row.event_type, row.action)
-        bound.info(
+        # At DEBUG: the line an event's outcome writes (_report) carries all this line does,
+        # and at INFO this one cost a worker as much as its handlers' Python (issue 18).
+        bound.debug(
             "handling %s delivery=%s attempt=%d",
             _label(row),
             row.delivery_id,
@@ -280,6 +298,26 @@ class Worker:
             extra={"action": "event_handling"},
         )
         return Attempt(claimed, handlers, bound, started=time.monotonic())
+
+    async def _prepare_all(self, attempts: list[Attempt]) -> list[Attempt]:
+        """The attempts whose preparation (_prepare) went well, in their order. Those with a
+        fetcher are prepared at once (their network calls overlap); the others one after the
+        other, in this task: a task apiece cost more than decoding their payloads (issue 18)."""
+        fetching = [a for a in attempts if a.handlers and self._fetches(a)]
+        fetched = await asyncio.gather(*(self._prepare(a) for a in fetching))
+        outcomes = {id(a): ok for a, ok in zip(fetching, fetched, strict=True)}
+        ready = []
+        for attempt in attempts:
+            ok = outcomes.get(id(attempt))
+            if ok is None:
+                ok = await self._prepare(attempt)
+            if ok:
+                ready.append(attempt)
+        return ready
+
+    def _fetches(self, attempt: Attempt) -> bool:
+        row = attempt.row
+        return self.router.fetcher_for(row.source, row.event_type) is not None
 
     async def _prepare(self, attempt: Attempt) -> bool:
         """Read the payload, run the event's fetcher and work out its keys; False when that
@@ -328,13 +366,25 @@ class Worker:
             return await self._batch_transaction(ready, raised=None)
         except _Raised as raised:
             return await self._batch_transaction(ready, raised=raised)
+        except _StepFailed as failed:
+            log.warning(
+                "batch step failed, each event runs again under a savepoint: %s",
+                failed,
+                extra={"action": "batch_step_failed"},
+            )
+            return await self._batch_transaction(ready, raised=None, savepoints=True)
 
     async def _batch_transaction(
-        self, ready: list[Attempt], *, raised: _Raised | None
+        self, ready: list[Attempt], *, raised: _Raised | None, savepoints: bool = False
     ) -> tuple[list[tuple[Attempt, Ended]], list[Attempt]]:
-        """One try of the batch's transaction. With `raised` None, no savepoints: raises
-        _Raised, the transaction rolled back, at the first event whose handlers raise. Else a
-        savepoint per event, and the event that raised before is recorded as failed."""
+        """One try of the batch's transaction. With `raised` None and no `savepoints`, the
+        batch steps first (_steps) and no savepoints: raises _Raised, the transaction rolled
+        back, at the first event whose handlers raise (_StepFailed when a step raised). Else a
+        savepoint per event, no steps, and the event that raised before (if any) is recorded
+        as failed."""
+        bare = raised is None and not savepoints
+        for attempt in ready:
+            attempt.batched, attempt.stepped = None, 0.0
         ended: list[tuple[Attempt, Ended]] = []
         # Seconds each event's handlers took: observed once the transaction committed, so a
         # try rolled back is not counted.
@@ -347,14 +397,15 @@ class Worker:
             # its finish waits for the row and tells the two apart.
             unowned = [a for a in ready if a.row.id not in owned]
             deferred = unowned + [a for a in mine if busy.intersection(a.keys)]
-            await self._prelude(conn, [a for a in mine if not busy.intersection(a.keys)])
-            for attempt in mine:
-                if busy.intersection(attempt.keys):
-                    continue
-                began = time.monotonic()
-                if raised is None:
+            runnable = [a for a in mine if not busy.intersection(a.keys)]
+            await self._prelude(conn, runnable, bare=bare)
+            if bare:
+                await self._steps(conn, runnable)
+            for attempt in runnable:
+                began = time.monotonic() - attempt.stepped
+                if bare:
                     outcome = await self._run_bare(conn, attempt)
-                elif raised.attempt is attempt:
+                elif raised is not None and raised.attempt is attempt:
                     outcome = await self._failed(conn, attempt, raised.error)
                     began -= raised.seconds
                 else:
@@ -370,24 +421,58 @@ class Worker:
             self._timed(attempt, seconds)
         return ended, deferred
 
-    async def _prelude(self, conn: asyncpg.Connection, batch: list[Attempt]) -> None:
+    async def _prelude(self, conn: asyncpg.Connection, batch: list[Attempt], *, bare: bool) -> None:
         """The rows the batch's events share, written or locked in one global order before any
-        event's handlers run (app/router.py), so two batches cannot wait on each other's. Under
-        a savepoint: when it fails (a payload the store refuses), it is rolled back and the
-        handlers write those rows themselves, each event failing alone if it must."""
+        event's handlers run (app/router.py), so two batches cannot wait on each other's.
+        `bare` (the try without savepoints): raises _StepFailed when it fails (a payload the
+        store refuses), the savepoint it would need costing two round trips a batch. Else under
+        a savepoint: when it fails, it is rolled back and the handlers write those rows
+        themselves, each event failing alone if it must."""
         events = [(a.row, a.payload) for a in batch if a.handlers]
         if not events or not self.router.has_preludes:
+            return
+        if bare:
+            try:
+                await self.router.run_preludes(conn, events)
+            except PRELUDE_ERRORS as exc:
+                raise _StepFailed(f"prelude: {type(exc).__name__}: {exc}") from exc
             return
         try:
             async with conn.transaction():
                 await self.router.run_preludes(conn, events)
-        except (asyncpg.PostgresError, ValueError, TypeError, KeyError) as exc:
+        except PRELUDE_ERRORS as exc:
             log.warning(
                 "batch prelude failed, handlers go on without it: %s: %s",
                 type(exc).__name__,
                 exc,
                 extra={"action": "prelude_failed"},
             )
+
+    async def _steps(self, conn: asyncpg.Connection, batch: list[Attempt]) -> None:
+        """Each batch step (app/router.py) over each run of consecutive events of its kind,
+        in the batch's order; their answers into the attempts. Raises _StepFailed."""
+        run: list[Attempt] = []
+        for attempt in [*batch, None]:
+            if attempt is not None and not attempt.handlers:
+                continue
+            if run and (attempt is None or _kind(attempt) != _kind(run[0])):
+                await self._step(conn, run)
+                run = []
+            if attempt is not None and self.router.batch_step_for(*_kind(attempt)):
+                run.append(attempt)
+
+    async def _step(self, conn: asyncpg.Connection, run: list[Attempt]) -> None:
+        step = self.router.batch_step_for(*_kind(run[0]))
+        assert step is not None
+        began = time.monotonic()
+        try:
+            with guard.holding("the event's transaction"):
+                answers = await step(conn, [(a.row, a.payload) for a in run])
+        except Exception as exc:
+            raise _StepFailed(f"{type(exc).__name__}: {exc}") from exc
+        share = (time.monotonic() - began) / len(run)
+        for attempt, answer in zip(run, answers, strict=True):
+            attempt.batched, attempt.stepped = answer, share
 
     async def _alone(self, attempt: Attempt) -> None:
         """One event in a transaction of its own, waiting for its keys' locks."""
@@ -455,7 +540,13 @@ class Worker:
 
     async def _handlers(self, conn: asyncpg.Connection, attempt: Attempt) -> None:
         event = HandlerContext(
-            attempt.row, attempt.payload, conn, self.ctx, attempt.bound, attempt.fetched
+            attempt.row,
+            attempt.payload,
+            conn,
+            self.ctx,
+            attempt.bound,
+            attempt.fetched,
+            batched=attempt.batched,
         )
         with guard.holding("the event's transaction"):
             for handler in attempt.handlers:

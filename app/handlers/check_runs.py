@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
+
 from app.handlers.github_payload import parse_time, repository_from_payload, store_repository
-from app.router import HandlerContext, Router
+from app.router import BatchEvents, EventRow, HandlerContext, Router
 from app.store import check_runs
-from app.store.check_runs import CheckRun
+from app.store.check_runs import CheckRun, Written
+from app.store.repositories import Repository
 
 router = Router()
 
@@ -50,16 +53,39 @@ def listed_numbers(run: Mapping[str, Any], repository_github_id: int) -> list[in
     return numbers
 
 
-@router.register("github", "check_run")
-async def check_run(ctx: HandlerContext) -> None:
-    payload = ctx.payload
+def _rows(event: EventRow, payload: Mapping[str, Any]) -> tuple[Repository, CheckRun, list[int]]:
     run = payload["check_run"]
     repository = repository_from_payload(payload)
-    row = to_row(run, arrival=ctx.event.arrival)
-    numbers = listed_numbers(run, repository.github_id)
+    row = to_row(run, arrival=event.arrival)
+    return repository, row, listed_numbers(run, repository.github_id)
+
+
+@router.batch_step("github", "check_run")
+async def record_batch(conn: asyncpg.Connection, events: BatchEvents) -> list[Written | None]:
+    """The handler's first statement for each of a batch's check_run events, in one round
+    trip; None for a payload it cannot read (its handler then fails on it alone)."""
+    items: list[tuple[Repository, CheckRun, list[int]]] = []
+    at: list[int] = []
+    for index, (event, payload) in enumerate(events):
+        try:
+            items.append(_rows(event, payload))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        at.append(index)
+    answers: list[Written | None] = [None] * len(events)
+    for index, written in zip(at, await check_runs.record_many(conn, items), strict=True):
+        answers[index] = written
+    return answers
+
+
+@router.register("github", "check_run")
+async def check_run(ctx: HandlerContext) -> None:
     # One statement: the run, its link to its PR and the PR's last_checked_at. No PR found now
     # (it has not arrived yet): any link made before stays; the PR's own handler links the run
-    # when it comes.
+    # when it comes. Sent already with its batch's (record_batch) when that ran.
+    if ctx.batched is not None:
+        return
+    repository, row, numbers = _rows(ctx.event, ctx.payload)
     if await check_runs.record(ctx.conn, repository, row, numbers) is None:
         # First sight of the repository, or the payload says more of it than its row.
         await store_repository(ctx.conn, repository)

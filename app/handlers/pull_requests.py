@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
+
 from app.handlers.github_payload import parse_time, repository_from_payload, store_repository
-from app.router import HandlerContext, Router
+from app.router import BatchEvents, EventRow, HandlerContext, Router
 from app.store import pull_requests
-from app.store.pull_requests import PullRequest
+from app.store.pull_requests import PullRequest, Written
+from app.store.repositories import Repository
 
 router = Router()
 
@@ -85,19 +88,49 @@ def metadata_of(pr: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"labels": labels} if labels else None
 
 
-@router.register("github", "pull_request")
-async def pull_request(ctx: HandlerContext) -> None:
-    payload = ctx.payload
-    repository = repository_from_payload(payload)
+def _rows(event: EventRow, payload: Mapping[str, Any]) -> tuple[Repository, PullRequest]:
     row = to_row(
         payload["pull_request"],
         action=payload.get("action"),
-        delivery_id=ctx.event.delivery_id,
-        arrival=ctx.event.arrival,
+        delivery_id=event.delivery_id,
+        arrival=event.arrival,
     )
+    return repository_from_payload(payload), row
+
+
+@router.batch_step("github", "pull_request")
+async def record_batch(conn: asyncpg.Connection, events: BatchEvents) -> list[Written | None]:
+    """The handler's first statement for each of a batch's pull_request events, in one round
+    trip; None for a payload it cannot read (its handler then fails on it alone)."""
+    items: list[tuple[Repository, PullRequest]] = []
+    at: list[int] = []
+    for index, (event, payload) in enumerate(events):
+        try:
+            items.append(_rows(event, payload))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        at.append(index)
+    answers: list[Written | None] = [None] * len(events)
+    for index, written in zip(at, await pull_requests.record_many(conn, items), strict=True):
+        answers[index] = written
+    return answers
+
+
+@router.register("github", "pull_request")
+async def pull_request(ctx: HandlerContext) -> None:
     # One statement: the PR, and the runs of the payload's head (not the stored one: runs of an
     # older commit belong to this PR too, even when this payload is too old to change the row)
-    # that came before it, linked.
+    # that came before it, linked. Sent already with its batch's (record_batch) when that ran.
+    recorded: Written | None = ctx.batched
+    if recorded is None:
+        recorded = await _record(ctx)
+    # For the links handler, next: unchanged text needs no relink, nor a new PR naming nothing.
+    ctx.notes.pull_text_changed = recorded.text_changed
+    ctx.notes.pull_created = recorded.created
+
+
+async def _record(ctx: HandlerContext) -> Written:
+    repository, row = _rows(ctx.event, ctx.payload)
     recorded = await pull_requests.record(ctx.conn, repository, row)
     if recorded is None:
         # First sight of the repository, or the payload says more of it than its row.
@@ -105,6 +138,4 @@ async def pull_request(ctx: HandlerContext) -> None:
         recorded = await pull_requests.record(ctx.conn, repository, row)
         if recorded is None:
             raise RuntimeError(f"repository {repository.full_name} not current once stored")
-    # For the links handler, next: unchanged text needs no relink, nor a new PR naming nothing.
-    ctx.notes.pull_text_changed = recorded.text_changed
-    ctx.notes.pull_created = recorded.created
+    return recorded

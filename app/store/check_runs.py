@@ -216,6 +216,30 @@ async def record(
     the repository, then calls again."""
     row = await conn.fetchrow(RECORD, *repository.args(), *values(check_run), list(numbers))
     assert row is not None  # a SELECT without FROM: always one row
+    return await _recorded(conn, row, check_run)
+
+
+async def record_many(
+    conn: asyncpg.Connection, items: Sequence[tuple[Repository, CheckRun, Sequence[int]]]
+) -> list[Written | None]:
+    """record() for each (repository, check run, numbers), in order, its RECORD statements
+    sent in one round trip (fetchmany): each runs as it would alone. Raises what a statement
+    raised, the transaction then aborted."""
+    if not items:
+        return []
+    rows = await conn.fetchmany(
+        RECORD,
+        [(*repository.args(), *values(run), list(numbers)) for repository, run, numbers in items],
+    )
+    # A SELECT without FROM: one row each.
+    assert len(rows) == len(items)
+    return [await _recorded(conn, row, run) for row, (_, run, _) in zip(rows, items, strict=True)]
+
+
+async def _recorded(
+    conn: asyncpg.Connection, row: asyncpg.Record, check_run: CheckRun
+) -> Written | None:
+    """What record() answers, from the row its RECORD statement returned."""
     if row["repository_id"] is None:
         return None
     check_run_id: UUID | None = row["check_run_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -180,6 +181,29 @@ async def record(
     (or there is none): the caller stores the repository, then calls again."""
     row = await conn.fetchrow(RECORD, *repository.args(), *values(pull_request))
     assert row is not None  # a SELECT without FROM: always one row
+    return await _recorded(conn, row, pull_request)
+
+
+async def record_many(
+    conn: asyncpg.Connection, items: Sequence[tuple[Repository, PullRequest]]
+) -> list[Written | None]:
+    """record() for each (repository, pull request), in order, its RECORD statements sent
+    in one round trip (fetchmany): each runs as it would alone. Raises what a statement
+    raised, the transaction then aborted."""
+    if not items:
+        return []
+    rows = await conn.fetchmany(
+        RECORD, [(*repository.args(), *values(pull)) for repository, pull in items]
+    )
+    # A SELECT without FROM: one row each.
+    assert len(rows) == len(items)
+    return [await _recorded(conn, row, pull) for row, (_, pull) in zip(rows, items, strict=True)]
+
+
+async def _recorded(
+    conn: asyncpg.Connection, row: asyncpg.Record, pull_request: PullRequest
+) -> Written | None:
+    """What record() answers, from the row its RECORD statement returned."""
     if row["repository_id"] is None:
         return None
     pull_request_id: UUID | None = row["pull_request_id"]

@@ -114,7 +114,8 @@ async def test_sigkill_mid_load_loses_nothing_acknowledged(
 
     port = free_port()
     restart = time.monotonic()
-    server, url = await serve(env=server_env(dsn, port))
+    # At DEBUG: the line that says an event began (event_handling), counted below.
+    server, url = await serve(env=server_env(dsn, port, HOOKWISE_LOG_LEVEL="debug"))
     try:
         fake_github.hook_url = f"{url}/webhooks/github"
         up = time.monotonic()

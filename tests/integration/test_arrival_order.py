@@ -331,7 +331,7 @@ async def test_an_event_due_again_while_a_later_one_of_its_pull_request_runs_wai
     slow_retry = fast(
         settings, HOOKWISE_RETRY_BASE_SECONDS=3600.0, HOOKWISE_RETRY_MAX_SECONDS=3600.0
     )
-    caplog.set_level(logging.INFO, logger="app.worker")
+    caplog.set_level(logging.DEBUG, logger="app.worker")
     worker_log = logging.getLogger("app.worker")
     begun = Begun()
     worker_log.addHandler(begun)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -447,3 +448,29 @@ async def test_a_batch_skips_the_events_another_worker_took_over(settings, dsn, 
     rows = await db.fetch("SELECT status, attempts FROM integration_events ORDER BY arrival")
     # The first is the new owner's to finish; the old owner's batch left it alone.
     assert [(r["status"], r["attempts"]) for r in rows] == [("processing", 2), ("completed", 1)]
+
+
+async def test_an_event_writes_one_line_at_info_carrying_its_outcome(
+    settings, dsn, db, caplog
+) -> None:
+    async def nothing(ctx: HandlerContext) -> None:
+        pass
+
+    caplog.set_level(logging.INFO, logger="app.worker")
+    async with running_worker(fast(settings), dsn, router_with(nothing)) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        delivery = await store(ctx, pr_payload(7))
+        await asyncio.wait_for(idle, 20)
+    lines = [r for r in caplog.records if getattr(r, "delivery_id", None) == delivery]
+    assert [(r.levelname, r.action) for r in lines] == [("INFO", "event_completed")]
+    [line] = lines
+    fields = ("source", "event", "event_action", "attempt", "outcome")
+    assert tuple(getattr(line, name) for name in fields) == (
+        "github",
+        "pull_request",
+        "opened",
+        1,
+        "completed",
+    )
+    assert line.duration_ms >= 0
+    assert line.getMessage().startswith(f"completed github pull_request.opened delivery={delivery}")

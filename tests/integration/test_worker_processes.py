@@ -52,7 +52,13 @@ def worker_env(dsn: str, **extra: str) -> dict[str, str]:
 async def test_a_killed_worker_event_completes_once_after_its_lease(settings, dsn, db) -> None:
     body = opened(1)
     [delivery] = await store_all(settings, dsn, [body])
-    env = worker_env(dsn, HOOKWISE_LEASE_SECONDS="2", HOOKWISE_POLL_INTERVAL="0.5")
+    # At DEBUG: the line that says an event began (event_handling).
+    env = worker_env(
+        dsn,
+        HOOKWISE_LEASE_SECONDS="2",
+        HOOKWISE_POLL_INTERVAL="0.5",
+        HOOKWISE_LOG_LEVEL="debug",
+    )
 
     # Hold the pull request's lock so the first worker is caught inside the event.
     holder = await asyncpg.connect(dsn)
