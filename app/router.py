@@ -16,13 +16,14 @@ registers a prelude, `async def take(conn, events)`, which the worker runs first
 transaction with every event of the batch: it writes or locks those rows in one global order,
 and the handlers after it find them current and held.
 
-A module may also register a batch step for an event, `async def step(conn, events)`, which
-does the first statement of each of a batch's events of that kind in one round trip (asyncpg's
-fetchmany: each event's statement runs as it would alone, in the batch's order) and answers one
-value per event; its handler gets that answer as `ctx.batched` and does the rest. A handler
-run without it (ctx.batched None: alone, under a savepoint, or the step left it out) does the
-whole work itself. The worker runs the steps after the preludes, for each run of consecutive
-events of one kind.
+A module may also register a batch step for an event, `async def step(conn, events, batch)`,
+which does the first statement of each of `events` (a run of a batch's events of that kind;
+`batch` is all of them, for a step whose statements depend on the others) in one round trip
+(asyncpg's fetchmany: each event's statement runs as it would alone, in the batch's order) and
+answers one value per event; its handler gets that answer as `ctx.batched` and does the rest.
+A handler run without it (ctx.batched None: alone, under a savepoint, or the step left it out)
+does the whole work itself. The worker runs the steps after the preludes, for each run of
+consecutive events of one kind.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ Fetcher = Callable[[FetchContext], Awaitable[Any]]
 BatchEvents = Sequence[tuple[EventRow, Mapping[str, Any]]]
 Prelude = Callable[[asyncpg.Connection, BatchEvents], Awaitable[None]]
 # One answer per event, in the events' order.
-BatchStep = Callable[[asyncpg.Connection, BatchEvents], Awaitable[Sequence[Any]]]
+BatchStep = Callable[[asyncpg.Connection, BatchEvents, BatchEvents], Awaitable[Sequence[Any]]]
 Key = tuple[str, str, str | None]
 
 

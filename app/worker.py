@@ -29,7 +29,7 @@ from app.logs import Bound
 from app.queue import LOCK, LOCK_ALL, Claimed
 from app.reactions import runner
 from app.retry import RetryLater, backoff
-from app.router import EventRow, FetchContext, Handler, HandlerContext, Router
+from app.router import BatchEvents, EventRow, FetchContext, Handler, HandlerContext, Router
 from app.serial import serial_keys
 from app.store import attempts, executions
 from app.store.errors import UNAVAILABLE_ERRORS, StoreError
@@ -451,23 +451,24 @@ class Worker:
     async def _steps(self, conn: asyncpg.Connection, batch: list[Attempt]) -> None:
         """Each batch step (app/router.py) over each run of consecutive events of its kind,
         in the batch's order; their answers into the attempts. Raises _StepFailed."""
+        events = [(a.row, a.payload) for a in batch if a.handlers]
         run: list[Attempt] = []
         for attempt in [*batch, None]:
             if attempt is not None and not attempt.handlers:
                 continue
             if run and (attempt is None or _kind(attempt) != _kind(run[0])):
-                await self._step(conn, run)
+                await self._step(conn, run, events)
                 run = []
             if attempt is not None and self.router.batch_step_for(*_kind(attempt)):
                 run.append(attempt)
 
-    async def _step(self, conn: asyncpg.Connection, run: list[Attempt]) -> None:
+    async def _step(self, conn: asyncpg.Connection, run: list[Attempt], batch: BatchEvents) -> None:
         step = self.router.batch_step_for(*_kind(run[0]))
         assert step is not None
         began = time.monotonic()
         try:
             with guard.holding("the event's transaction"):
-                answers = await step(conn, [(a.row, a.payload) for a in run])
+                answers = await step(conn, [(a.row, a.payload) for a in run], batch)
         except Exception as exc:
             raise _StepFailed(f"{type(exc).__name__}: {exc}") from exc
         share = (time.monotonic() - began) / len(run)

@@ -97,6 +97,26 @@ WHOLE = frozenset(
 KEY_SHARE, NO_KEY_UPDATE, UPDATE = range(3)
 
 
+def varied_repositories(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) -> frozenset[int]:
+    """GitHub ids of the repositories that two of a batch's payloads describe differently.
+    Each of their events' handlers refreshes the row to what its own payload says, so they must
+    run in the batch's order, the last one's standing: a batch step (app/router.py), which runs
+    every event's first statement before any handler, leaves these events to their handlers."""
+    seen: dict[int, Repository] = {}
+    varied: set[int] = set()
+    for row, payload in events:
+        if row.source != "github" or row.event_type not in STORE_REPOSITORY:
+            continue
+        try:
+            repository = repository_from_payload(payload)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        github_id = repository.github_id
+        if isinstance(github_id, int) and seen.setdefault(github_id, repository) != repository:
+            varied.add(github_id)
+    return frozenset(varied)
+
+
 async def take_shared(
     conn: asyncpg.Connection, events: Sequence[tuple[EventRow, Mapping[str, Any]]]
 ) -> None:

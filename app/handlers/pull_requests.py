@@ -7,7 +7,12 @@ from typing import Any
 
 import asyncpg
 
-from app.handlers.github_payload import parse_time, repository_from_payload, store_repository
+from app.handlers.github_payload import (
+    parse_time,
+    repository_from_payload,
+    store_repository,
+    varied_repositories,
+)
 from app.router import BatchEvents, EventRow, HandlerContext, Router
 from app.store import pull_requests
 from app.store.pull_requests import PullRequest, Written
@@ -99,17 +104,24 @@ def _rows(event: EventRow, payload: Mapping[str, Any]) -> tuple[Repository, Pull
 
 
 @router.batch_step("github", "pull_request")
-async def record_batch(conn: asyncpg.Connection, events: BatchEvents) -> list[Written | None]:
+async def record_batch(
+    conn: asyncpg.Connection, events: BatchEvents, batch: BatchEvents
+) -> list[Written | None]:
     """The handler's first statement for each of a batch's pull_request events, in one round
-    trip; None for a payload it cannot read (its handler then fails on it alone)."""
+    trip; None for a payload it cannot read (its handler then fails on it alone) and for one
+    whose repository another payload of the batch describes differently (its handler then
+    refreshes that row in the batch's order)."""
+    varied = varied_repositories(batch)
     items: list[tuple[Repository, PullRequest]] = []
     at: list[int] = []
     for index, (event, payload) in enumerate(events):
         try:
-            items.append(_rows(event, payload))
+            item = _rows(event, payload)
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
-        at.append(index)
+        if item[0].github_id not in varied:
+            items.append(item)
+            at.append(index)
     answers: list[Written | None] = [None] * len(events)
     for index, written in zip(at, await pull_requests.record_many(conn, items), strict=True):
         answers[index] = written

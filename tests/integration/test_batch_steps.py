@@ -161,3 +161,38 @@ async def test_a_prelude_that_fails_in_a_batch_fails_only_the_event_it_could_not
     assert [r["pr_number"] for r in numbers] == [1, 3]
     actions = [r.action for r in caplog.records if r.levelname == "WARNING"]
     assert actions[:2] == ["batch_step_failed", "prelude_failed"]
+
+
+def described(body: bytes, **repository: Any) -> bytes:
+    """`body` with its repository's fields changed as `repository` says."""
+    payload: dict[str, Any] = json.loads(body)
+    payload["repository"].update(repository)
+    return json.dumps(payload).encode()
+
+
+async def test_a_repository_two_payloads_of_a_batch_describe_apart_ends_as_the_last_says(
+    settings, dsn, db
+) -> None:
+    # A step sends every event's first statement before any handler runs, so an earlier
+    # event's handler refreshing the repository to its own (older) description would come
+    # after the later events' statements had found the row current: the older one would stand.
+    await drain(
+        settings,
+        dsn,
+        [
+            (opened(1), "pull_request"),
+            (described(check_run(2), default_branch="old"), "check_run"),
+            (described(opened(3), default_branch="newest"), "pull_request"),
+            (described(opened(4), default_branch="newest"), "pull_request"),
+        ],
+    )
+    assert await outcomes(db) == [
+        ("pull_request", "completed", 1),
+        ("check_run", "completed", 1),
+        ("pull_request", "completed", 1),
+        ("pull_request", "completed", 1),
+    ]
+    assert await db.fetchval("SELECT count(DISTINCT xmin::text) FROM integration_events") == 1
+    assert await db.fetchval("SELECT default_branch FROM repositories") == "newest"
+    numbers = await db.fetch("SELECT pr_number FROM pull_requests ORDER BY 1")
+    assert [r["pr_number"] for r in numbers] == [1, 3, 4]
