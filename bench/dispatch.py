@@ -51,12 +51,13 @@ worker's process and on the whole machine, which is shared); a `batches:` line (
 transaction: rows one transaction finished share processed_at, its now()); a `CPU` line (the
 worker, the server's and PostgreSQL's processes, the sender, the machine); a `gc` line.
 `--pg-log` has the embedded server log checkpoints, autovacuum, lock waits and statements
-over 20 ms, and prints its lines from the window with their time. `--warmup N` first sends N
-deliveries of a scope of their own at `--rate` through the same server, pool and database,
-handled by a worker of their own, and leaves them out of every figure: the measured load then
-finds connections open and statements prepared. A running hookwise pays those once per
-connection (the worker opens its own at start), so a warm-up hides only what a process pays
-after its start: compare with and without.
+over 20 ms, and prints its lines from the window with their time; and it samples
+pg_stat_activity every 20 ms for what the busy backends wait for, shown per interval.
+`--warmup N` first sends N deliveries of a scope of their own at `--rate` through the same
+server, pool and database, handled by a worker of their own, and leaves them out of every
+figure: the measured load then finds connections open and statements prepared. A running
+hookwise pays those once per connection (the worker opens its own at start), so a warm-up
+hides only what a process pays after its start: compare with and without.
 
 `--reactions` turns AI review on: the worker gets a GitHub App (the fake GitHub, with the
 repository and its pull requests) and a model (the fake Anthropic API answering each request
@@ -505,6 +506,56 @@ async def postmaster_of(ctx: Context) -> int | None:
         return None  # another machine's
 
 
+# What each busy backend waits for (no wait: running), for --pg-log; an idle backend, one
+# waiting for its client and a background process in its main loop (Activity) are not busy.
+ACTIVITY = """
+SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') || ' ' || backend_type
+FROM pg_stat_activity
+WHERE pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle'
+  AND wait_event IS DISTINCT FROM 'ClientRead' AND wait_event_type IS DISTINCT FROM 'Activity'
+  AND backend_type IN ('client backend', 'walwriter', 'checkpointer', 'autovacuum worker')
+"""
+
+
+class Activity:
+    """With --pg-log: every EVERY seconds, on a connection of its own, what PostgreSQL's busy
+    backends wait for, as (time.time(), [wait, ...])."""
+
+    EVERY = 0.02
+
+    def __init__(self, dsn: str | None) -> None:
+        self.dsn = dsn
+        self.samples: list[tuple[float, list[str]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self, conn: asyncpg.Connection) -> None:
+        while True:
+            began = time.time()
+            self.samples.append((began, [r[0] for r in await conn.fetch(ACTIVITY)]))
+            await asyncio.sleep(max(0.0, self.EVERY - (time.time() - began)))
+
+    async def __aenter__(self) -> Activity:
+        if self.dsn is not None:
+            conn = await asyncpg.connect(self.dsn)
+            self._task = asyncio.create_task(self._sample(conn), name="bench-activity")
+            self._task.add_done_callback(lambda _: asyncio.ensure_future(conn.close()))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def between(self, a: float, b: float) -> str:
+        """The two commonest waits from `a` to `b`, each with how many backends it held on
+        average."""
+        inside = [waits for moment, waits in self.samples if a <= moment < b]
+        if not inside:
+            return ""
+        counts = Counter(wait for waits in inside for wait in waits)
+        return ", ".join(f"{wait} {n / len(inside):.1f}" for wait, n in counts.most_common(2))
+
+
 class Watch:
     """While in the block: the collector's pauses in this process, the worker's (when each
     began, time.time(); how long, seconds; generation), and every SAMPLE seconds the CPU
@@ -630,6 +681,7 @@ class Outcome:
     cpu_samples: list[tuple[float, float, float]] = field(default_factory=list)
     # CPU seconds of the server's and PostgreSQL's processes from the send's start to idle.
     tree_cpu: dict[str, float] = field(default_factory=dict)
+    activity: Activity | None = None
 
     @property
     def statuses(self) -> Counter[str]:
@@ -720,17 +772,18 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
         worker = Worker(ctx, router)
         task: asyncio.Task[None] | None = None
         watch = Watch({"server": server.process.pid, "PostgreSQL": await postmaster_of(ctx)})
+        activity = Activity(dsn if opts.pg_log else None)
         try:
             if mode == "live":
                 task = asyncio.create_task(worker.run(), name="bench-worker")
                 await idle(worker)
-                async with watch:
+                async with watch, activity:
                     sent = await send(server.webhook_url, outgoing, opts.senders, opts.rate)
                     window = (sent.first_post, await idle(worker))
             else:
                 sent = await send(server.webhook_url, outgoing, opts.senders)
                 begun = time.time()
-                async with watch:
+                async with watch, activity:
                     task = asyncio.create_task(worker.run(), name="bench-worker")
                     window = (begun, await idle(worker))
         finally:
@@ -757,6 +810,7 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
         gc_pauses=watch.pauses,
         cpu_samples=watch.samples,
         tree_cpu=watch.tree_cpu,
+        activity=activity,
     )
 
 
@@ -998,8 +1052,9 @@ INTERVAL_COLUMNS = (
 def interval_lines(o: Outcome, step: float) -> list[str]:
     """Per `step` seconds from the window's start: events received (stored), events whose
     handlers began and their lag (ms), transactions that completed events, gc pauses begun
-    (ms), and the cores busy: the worker's process, the whole machine. A stall shows as a
-    line of few handled and a long lag in the lines after."""
+    (ms), the cores busy: the worker's process, the whole machine; with --pg-log, what
+    PostgreSQL's busy backends waited for. A stall shows as a line of few handled and a long
+    lag in the lines after."""
     start = o.window[0]
 
     def at(moment: float) -> int:
@@ -1035,7 +1090,9 @@ def interval_lines(o: Outcome, step: float) -> list[str]:
             f"{gcs[n]:.1f}" if n in gcs else "",
             *(figure(cores, 2) for cores in cpu_between(o.cpu_samples, *span(n))),
         )
-        lines.append("".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True)))
+        waits = o.activity.between(start + n * step, start + (n + 1) * step) if o.activity else ""
+        line = "".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
+        lines.append(f"{line}  {waits}" if waits else line)
     return lines
 
 
