@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "hookwise_events"
 LISTENER_PING = 30.0
+# Seconds new events wait, once notified while a batch is in flight, for that batch to commit:
+# then one claim takes them together (_gather). Each batch pays a claim, a lock, a finish and a
+# commit whatever its size: claimed as each was notified, a live load of ~300 events/s ran in
+# batches of ~1.7. A batch's transaction takes ~5-15 ms; one still open after this long (its
+# fetchers waiting on GitHub, a key's lock held) no longer holds the others back.
+GATHER = 0.025
 # What ends the listener's connection: the database gone, or the server ending the session.
 LISTENER_LOST: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError)
 
@@ -129,6 +135,11 @@ class Worker:
         self.execution_concurrency = ctx.settings.worker.execution_concurrency
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        # Set when a batch committed or a task ended since the round began (or on stop): its
+        # slot is free, and the events after its own may be due.
+        self._freed = asyncio.Event()
+        # The subset running batches whose transaction has not committed (or failed) yet.
+        self._unsettled: set[asyncio.Task[None]] = set()
         # Set once LISTEN is on, or once the first attempt failed: then polling has to do.
         self._listening = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -140,6 +151,7 @@ class Worker:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._freed.set()
 
     async def idle(self, *, wake: bool = False) -> None:
         """Return once a round of claims that began after this call found nothing due and
@@ -160,6 +172,7 @@ class Worker:
         listening = asyncio.ensure_future(self._listening.wait())
         await asyncio.wait([listener, listening], return_when=asyncio.FIRST_COMPLETED)
         listening.cancel()
+        await self._open_connections()
         log.info(
             "worker started, %d event slots, %d execution slots",
             self.concurrency,
@@ -174,10 +187,28 @@ class Worker:
             await self._shutdown()
             log.info("worker stopped", extra={"action": "worker_stopped"})
 
+    async def _open_connections(self) -> None:
+        """Open the connections the event slots and the claim use, and have each learn the
+        types the worker's statements carry, before the first claim: a connection opened
+        for an event cost its batch ~10 ms, and asyncpg's first look-up of the array and
+        enum types, once per connection, 20-55 ms more (the bench's first half second).
+        The pool keeps them while they are used. Best effort: a failure here is the first
+        claim's to report."""
+        wanted = min(self.concurrency + 1, self.ctx.pool.get_max_size())
+        try:
+            async with contextlib.AsyncExitStack() as held:
+                conns = [
+                    await held.enter_async_context(connection(self.ctx.pool)) for _ in range(wanted)
+                ]
+                await asyncio.gather(*(_learn_types(conn) for conn in conns))
+        except (StoreError, asyncpg.PostgresError) as exc:
+            log.warning("cannot open the worker's connections: %s", exc)
+
     async def _loop(self) -> None:
         settings = self.ctx.settings.worker
         while not self._stop.is_set():
             self._wake.clear()
+            self._freed.clear()
             self._rounds += 1
             await self._claim_while_free()
             # A wake-up during the round (an event finished and was put back in the queue while
@@ -186,11 +217,22 @@ class Worker:
                 self._signal_idle(self._rounds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=settings.poll_interval)
+            await self._gather()
+
+    async def _gather(self) -> None:
+        """Woken while a batch is in flight and none has committed since the round began (a
+        NOTIFY, most likely): wait for one to commit, GATHER seconds at most, so that the
+        events stored meanwhile are claimed together. With nothing in flight, or a batch
+        just committed, the claim goes at once."""
+        if self._unsettled and not self._freed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), timeout=GATHER)
 
     async def _claim_while_free(self) -> None:
-        """Claim events while an event slot is free; an execution only when a free slot found
-        no event due. Events first: the recorded state never waits behind a reaction, and
-        under a backlog the reactions wait for the state (they run on the same cores)."""
+        """Claim events while an event slot is free and the last claim took a full batch (so
+        more may be due); an execution only when a claim found fewer events than a batch.
+        Events first: the recorded state never waits behind a reaction, and under a backlog
+        the reactions wait for the state (they run on the same cores)."""
         lease = self.ctx.settings.worker.lease_seconds
         while not self._stop.is_set():
             events_free = len(self._tasks) - len(self._executions) < self.concurrency
@@ -203,18 +245,28 @@ class Worker:
                 async with connection(self.ctx.pool) as conn:
                     # A slot's batch in one statement.
                     claimed = await queue.claim_many(conn, lease=lease, limit=self.batch)
-                    if not claimed and executions_free:
+                    full = self._full(claimed)
+                    if not full and executions_free:
                         execution = await executions.claim(conn, lease=lease)
             except StoreError as exc:
                 log.warning("cannot claim: %s", exc, extra={"action": "claim_failed"})
                 return
             if claimed:
-                self._start(self._process_batch(claimed), f"events-{claimed[0].row.id}")
+                batch = self._start(self._process_batch(claimed), f"events-{claimed[0].row.id}")
+                self._unsettled.add(batch)
             if execution is not None:
                 task = self._start(self._execute(execution), f"execution-{execution.id}")
                 self._executions.add(task)
-            elif not claimed:
+            elif not full:
                 return
+
+    def _full(self, claimed: list[Claimed]) -> bool:
+        """Whether a claim stopped at its limit (events or bytes) rather than for want of due
+        events: only then can another claim find more. A short claim took all that was due
+        (bar rows another transaction held at that moment, which a later wake-up finds), so
+        claiming again at once would cost a statement to find nothing. The bodies are counted
+        inflated, which is never less than what the claim counts (stored)."""
+        return len(claimed) >= self.batch or sum(len(c.body) for c in claimed) >= queue.BATCH_BYTES
 
     def _start(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(work, name=name)
@@ -230,6 +282,16 @@ class Worker:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._executions.discard(task)
+        self._unsettled.discard(task)
+        self._freed.set()
+        self._wake.set()
+
+    def _settled(self) -> None:
+        """The running batch's transaction committed."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._unsettled.discard(task)
+        self._freed.set()
         self._wake.set()
 
     def _signal_idle(self, round_: int) -> None:
@@ -263,9 +325,10 @@ class Worker:
                     self._timed(attempt, time.monotonic() - attempt.started)
                     await self._retry(attempt, exc)
                 return
-            # The events after these in their pull requests may be due now, while this task
-            # still runs the deferred ones.
-            self._wake.set()
+            # The events after these in their pull requests may be due now, and those stored
+            # meanwhile are claimed together (_gather), while this task still runs the
+            # deferred ones.
+            self._settled()
             for attempt, outcome in ended:
                 self._report(attempt, outcome)
             for attempt in deferred:
@@ -737,6 +800,23 @@ class Worker:
                 await asyncio.wait_for(lost.wait(), timeout=LISTENER_PING)
             except TimeoutError:
                 await conn.execute("SELECT 1", timeout=LISTENER_PING)
+
+
+# The enum types of the schema hookwise runs in, as casts of NULL.
+ENUMS = """
+SELECT coalesce(string_agg(format('NULL::%I.%I', n.nspname, t.typname), ', '), 'NULL')
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e' AND n.nspname = current_schema()
+"""
+# Array types the queue's and the handlers' statements take as parameters.
+ARRAYS = "NULL::int4[], NULL::int8[], NULL::uuid[], NULL::text[]"
+
+
+async def _learn_types(conn: asyncpg.Connection) -> None:
+    """Have asyncpg look up, once, the codecs of the types our statements use: it caches
+    them per connection, and looks up whatever a statement needs the first time it sees it."""
+    enums = await conn.fetchval(ENUMS)
+    await conn.fetch(f"SELECT {ARRAYS}, {enums}")
 
 
 async def _close_quietly(conn: asyncpg.Connection) -> None:

@@ -3,6 +3,7 @@
     python bench/dispatch.py [--events 2000] [--concurrency 4] [--senders 16] [--spread 16]
                              [--mode both|live|backlog] [--poll-interval 5]
                              [--reactions] [--model-delay 2] [--rate R]
+                             [--warmup N] [--interval 0.5] [--pg-log]
 
 `hookwise serve --no-worker` runs as a child process and receives every delivery over HTTP, so
 ingest is the real path: signature, insert, commit, NOTIFY. The worker is hookwise's own Worker,
@@ -43,6 +44,21 @@ it the connections post as fast as they are answered. A delivery whose connectio
 at its time is posted late, once one is free: the detail line says the rate offered and how late
 deliveries were written (p50, p99, max), the ingest/s column what was answered.
 
+What the figures leave out, for finding a stall: a line per `--interval` seconds from the
+window's start (events received, events whose handlers began and their lag p50/p99/max,
+transactions that completed events, the worker process's gc pauses, and the cores busy in the
+worker's process and on the whole machine, which is shared); a `batches:` line (events per
+transaction: rows one transaction finished share processed_at, its now()); a `CPU` line (the
+worker, the server's and PostgreSQL's processes, the sender, the machine); a `gc` line.
+`--pg-log` has the embedded server log checkpoints, autovacuum, lock waits and statements
+over 20 ms, and prints its lines from the window with their time; and it samples
+pg_stat_activity every 20 ms for what the busy backends wait for, shown per interval.
+`--warmup N` first sends N deliveries of a scope of their own at `--rate` through the same
+server, pool and database, handled by a worker of their own, and leaves them out of every
+figure: the measured load then finds connections open and statements prepared. A running
+hookwise pays those once per connection (the worker opens its own at start), so a warm-up
+hides only what a process pays after its start: compare with and without.
+
 `--reactions` turns AI review on: the worker gets a GitHub App (the fake GitHub, with the
 repository and its pull requests) and a model (the fake Anthropic API answering each request
 after `--model-delay` seconds), so each opened and synchronize starts a review execution. The
@@ -66,11 +82,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import asyncio
 import copy
+import gc
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 import secrets
 import statistics
 import tempfile
@@ -95,7 +113,7 @@ import asyncpg
 
 from app import logs
 from app.cli import run as run_on_uvloop
-from app.context import open_context
+from app.context import Context, open_context
 from app.deliveries import github_signature
 from app.router import HandlerContext, Router
 from app.serving import default_router
@@ -141,6 +159,13 @@ class Options:
     model_delay: float = 2.0
     # Deliveries a second the senders offer; 0: as fast as they are answered.
     rate: float = 0.0
+    # Deliveries sent (at `rate`) and handled before the measured load, left out of the figures.
+    warmup: int = 0
+    # Seconds a line of the per-interval view covers; 0: no such view.
+    interval: float = 0.5
+    # The embedded server logs checkpoints, autovacuum and lock waits; its lines in the window
+    # are printed.
+    pg_log: bool = False
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -167,9 +192,26 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="deliveries offered a second (0: all at once)"
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="deliveries sent and handled first, at --rate, left out of the figures (0)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.5,
+        help="seconds per line of the per-interval lag view (0.5; 0: none)",
+    )
+    parser.add_argument(
+        "--pg-log",
+        action="store_true",
+        help="the embedded server logs checkpoints, autovacuum, waits; print its lines (off)",
+    )
     args = parser.parse_args(argv)
-    if args.rate < 0:
-        parser.error("--rate must be >= 0")
+    if args.rate < 0 or args.warmup < 0 or args.interval < 0:
+        parser.error("--rate, --warmup and --interval must be >= 0")
     if min(args.events, args.concurrency, args.senders, args.spread) < 1:
         parser.error("--events, --concurrency, --senders and --spread must be >= 1")
     if args.poll_interval <= 0:
@@ -185,6 +227,9 @@ def parse_args(argv: list[str] | None) -> Options:
         args.reactions,
         args.model_delay,
         args.rate,
+        args.warmup,
+        args.interval,
+        args.pg_log,
     )
 
 
@@ -332,7 +377,56 @@ def database(workdir: Path) -> Iterator[tuple[str, str]]:
         yield dsn, "DATABASE_URL"
         return
     with embedded_server(workdir / "pgdata") as dsn:
-        yield dsn, "embedded PostgreSQL"
+        yield dsn, EMBEDDED
+
+
+EMBEDDED = "embedded PostgreSQL"
+
+# --pg-log: what the server does besides our statements, and what of ours was slow or waited.
+LOG_MORE = {
+    "log_checkpoints": "on",
+    "log_autovacuum_min_duration": "0",
+    "log_lock_waits": "on",
+    # Lock waits are logged once they pass this (and the deadlock check runs then).
+    "deadlock_timeout": "20ms",
+    "log_min_duration_statement": "20ms",
+    "log_line_prefix": "%m [%p] %b ",
+    "log_timezone": "UTC",
+}
+PG_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) UTC ")
+
+
+async def log_more(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for name, value in LOG_MORE.items():
+            await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+
+
+def server_log_lines(path: Path, outcomes: list[Outcome]) -> list[str]:
+    """The server's log entries from each outcome's window (a second either side), each with
+    its time from the window's start on our clock, cut to 240 characters."""
+    found = []
+    entries: list[tuple[float, str]] = []
+    for line in path.read_text(errors="replace").splitlines():
+        if match := PG_LOG_TIME.match(line):
+            moment = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+            entries.append((moment.timestamp(), line[match.end() :]))
+        elif entries and line.strip():
+            entries[-1] = (entries[-1][0], entries[-1][1] + " | " + line.strip())
+    for o in outcomes:
+        start, end = o.window
+        mine = [
+            (moment - o.offset - start, text)
+            for moment, text in entries
+            if start - 1 <= moment - o.offset <= end + 1
+        ]
+        found.append(f"{o.mode}: the server's log, {len(mine)} entries from {since(o)}:")
+        found += [f"  {t:7.2f} s {text[:240]}" for t, text in mine]
+    return found
 
 
 async def migrate(dsn: str) -> None:
@@ -363,6 +457,167 @@ class HandlerStarts:
         for event in ("pull_request", "check_run"):
             router.add(self.record, "github", event)
         return router
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (every process's, not only ours), from
+    /proc/stat; nan where there is none."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return math.nan
+    ticks = [int(value) for value in fields[:8]]
+    # user nice system idle iowait irq softirq steal: all but idle and iowait.
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) that the process `root` and its live descendants have
+    spent; nan when it cannot be read (no psutil, which the embedded extra brings, or no
+    such process). A child that exited takes its seconds with it."""
+    try:
+        import psutil
+    except ImportError:
+        return math.nan
+    try:
+        parent = psutil.Process(root)
+        processes = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return math.nan
+    total = 0.0
+    for process in processes:
+        with suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def postmaster_of(ctx: Context) -> int | None:
+    """The PostgreSQL server's process id, when it runs on this machine."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    async with ctx.pool.acquire() as conn:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+    try:
+        return int(psutil.Process(backend).ppid())
+    except psutil.Error:
+        return None  # another machine's
+
+
+# What each busy backend waits for (no wait: running), for --pg-log; an idle backend, one
+# waiting for its client and a background process in its main loop (Activity) are not busy.
+ACTIVITY = """
+SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') || ' ' || backend_type
+FROM pg_stat_activity
+WHERE pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle'
+  AND wait_event IS DISTINCT FROM 'ClientRead' AND wait_event_type IS DISTINCT FROM 'Activity'
+  AND backend_type IN ('client backend', 'walwriter', 'checkpointer', 'autovacuum worker')
+"""
+
+
+class Activity:
+    """With --pg-log: every EVERY seconds, on a connection of its own, what PostgreSQL's busy
+    backends wait for, as (time.time(), [wait, ...])."""
+
+    EVERY = 0.02
+
+    def __init__(self, dsn: str | None) -> None:
+        self.dsn = dsn
+        self.samples: list[tuple[float, list[str]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self, conn: asyncpg.Connection) -> None:
+        while True:
+            began = time.time()
+            self.samples.append((began, [r[0] for r in await conn.fetch(ACTIVITY)]))
+            await asyncio.sleep(max(0.0, self.EVERY - (time.time() - began)))
+
+    async def __aenter__(self) -> Activity:
+        if self.dsn is not None:
+            conn = await asyncpg.connect(self.dsn)
+            self._task = asyncio.create_task(self._sample(conn), name="bench-activity")
+            self._task.add_done_callback(lambda _: asyncio.ensure_future(conn.close()))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def between(self, a: float, b: float) -> str:
+        """The two commonest waits from `a` to `b`, each with how many backends it held on
+        average."""
+        inside = [waits for moment, waits in self.samples if a <= moment < b]
+        if not inside:
+            return ""
+        counts = Counter(wait for waits in inside for wait in waits)
+        return ", ".join(f"{wait} {n / len(inside):.1f}" for wait, n in counts.most_common(2))
+
+
+class Watch:
+    """While in the block: the collector's pauses in this process, the worker's (when each
+    began, time.time(); how long, seconds; generation), and every SAMPLE seconds the CPU
+    seconds this process and the whole machine have spent (time.time(), process, machine)."""
+
+    SAMPLE = 0.1
+
+    def __init__(self, trees: dict[str, int | None]) -> None:
+        self.pauses: list[tuple[float, float, int]] = []
+        self.samples: list[tuple[float, float, float]] = []
+        self._began = (0.0, 0.0)
+        self._sampler: asyncio.Task[None] | None = None
+        # CPU seconds each named process tree spent in the block (the server's, PostgreSQL's).
+        self.trees = trees
+        self.tree_cpu: dict[str, float] = {}
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = (time.time(), time.perf_counter())
+        else:
+            wall, began = self._began
+            self.pauses.append((wall, time.perf_counter() - began, info["generation"]))
+
+    def _sample(self) -> None:
+        self.samples.append((time.time(), time.process_time(), machine_busy()))
+
+    async def _sample_every(self) -> None:
+        while True:
+            self._sample()
+            await asyncio.sleep(self.SAMPLE)
+
+    def _trees(self) -> dict[str, float]:
+        return {
+            name: tree_cpu(pid) if pid is not None else math.nan for name, pid in self.trees.items()
+        }
+
+    async def __aenter__(self) -> Watch:
+        gc.callbacks.append(self._callback)
+        self.tree_cpu = self._trees()
+        self._sampler = asyncio.create_task(self._sample_every(), name="bench-cpu")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+        if self._sampler is not None:
+            self._sampler.cancel()
+            await asyncio.gather(self._sampler, return_exceptions=True)
+        self._sample()
+        began, self.tree_cpu = self.tree_cpu, self._trees()
+        self.tree_cpu = {name: seconds - began[name] for name, seconds in self.tree_cpu.items()}
+
+
+def cpu_between(
+    samples: list[tuple[float, float, float]], a: float, b: float
+) -> tuple[float, float]:
+    """Cores busy on average from `a` to `b` (time.time()), by the samples nearest inside:
+    (this process's, the machine's); nan when fewer than two fall inside."""
+    inside = [sample for sample in samples if a <= sample[0] <= b]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return math.nan, math.nan
+    (t0, p0, m0), (t1, p1, m1) = inside[0], inside[-1]
+    return (p1 - p0) / (t1 - t0), (m1 - m0) / (t1 - t0)
 
 
 class WarningCounter(logging.Handler):
@@ -421,6 +676,12 @@ class Outcome:
     executions: dict[str, int] = field(default_factory=dict)
     executions_done: float = math.nan
     execution_errors: list[str] = field(default_factory=list)
+    gc_pauses: list[tuple[float, float, int]] = field(default_factory=list)
+    # Watch.samples: (time.time(), CPU seconds of the worker's process, of the whole machine).
+    cpu_samples: list[tuple[float, float, float]] = field(default_factory=list)
+    # CPU seconds of the server's and PostgreSQL's processes from the send's start to idle.
+    tree_cpu: dict[str, float] = field(default_factory=dict)
+    activity: Activity | None = None
 
     @property
     def statuses(self) -> Counter[str]:
@@ -506,19 +767,25 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
         # After the fake GitHub made the PRs' commits, whose shas the payloads carry.
         outgoing = build(scope, opts.events, opts.spread, secret)
         ctx = await stack.enter_async_context(open_context(settings, dsn))
+        if opts.warmup:
+            await warm_up(ctx, server, secret, opts)
         worker = Worker(ctx, router)
         task: asyncio.Task[None] | None = None
+        watch = Watch({"server": server.process.pid, "PostgreSQL": await postmaster_of(ctx)})
+        activity = Activity(dsn if opts.pg_log else None)
         try:
             if mode == "live":
                 task = asyncio.create_task(worker.run(), name="bench-worker")
                 await idle(worker)
-                sent = await send(server.webhook_url, outgoing, opts.senders, opts.rate)
-                window = (sent.first_post, await idle(worker))
+                async with watch, activity:
+                    sent = await send(server.webhook_url, outgoing, opts.senders, opts.rate)
+                    window = (sent.first_post, await idle(worker))
             else:
                 sent = await send(server.webhook_url, outgoing, opts.senders)
                 begun = time.time()
-                task = asyncio.create_task(worker.run(), name="bench-worker")
-                window = (begun, await idle(worker))
+                async with watch, activity:
+                    task = asyncio.create_task(worker.run(), name="bench-worker")
+                    window = (begun, await idle(worker))
         finally:
             worker.stop()
             if task is not None:
@@ -540,7 +807,28 @@ async def run_mode(mode: str, opts: Options, dsn: str, server: Server, secret: s
         executions={r["status"]: r["n"] for r in ran},
         executions_done=max(done) - offset if done else math.nan,
         execution_errors=[f"{r['n']}x {r['error']}" for r in errors],
+        gc_pauses=watch.pauses,
+        cpu_samples=watch.samples,
+        tree_cpu=watch.tree_cpu,
+        activity=activity,
     )
+
+
+async def warm_up(ctx: Context, server: Server, secret: str, opts: Options) -> None:
+    """`opts.warmup` deliveries of a scope of their own through ingest and a worker of their own
+    on the same pool, at `opts.rate`, until handled: the measured load then finds the server's
+    and the pool's connections open and their statements prepared, as a running hookwise does."""
+    warm = new_scope("warmup")
+    outgoing = build(warm, opts.warmup, opts.spread, secret)
+    worker = Worker(ctx, Router(HandlerStarts().router(), default_router()))
+    task = asyncio.create_task(worker.run(), name="bench-warmup")
+    try:
+        await idle(worker)
+        await send(server.webhook_url, outgoing, opts.senders, opts.rate)
+        await idle(worker)
+    finally:
+        worker.stop()
+        await task
 
 
 @dataclass(frozen=True)
@@ -685,13 +973,17 @@ def outcome_cells(o: Outcome) -> tuple[str, ...]:
     )
 
 
+def since(o: Outcome) -> str:
+    return "first POST" if o.mode == "live" else "worker start"
+
+
 def detail(o: Outcome) -> str:
     start, end = o.window
+    span = end - start
     tail = end - o.sent.last_answer
-    since = "first POST" if o.mode == "live" else "worker start"
     line = (
         f"{o.mode}: POSTs {o.sent.last_answer - o.sent.first_post:.2f} s, "
-        f"{since} to last event completed {o.state_done - start:.2f} s, to idle "
+        f"{since(o)} to last event completed {o.state_done - start:.2f} s, to idle "
         f"{end - start:.2f} s (idle {tail:.2f} s after the last answer); "
         f"statuses {dict(sorted(o.sent.statuses.items()))}; handler runs {o.handler_calls}; "
         f"clock offset {o.offset * 1000:+.2f} ms"
@@ -699,11 +991,109 @@ def detail(o: Outcome) -> str:
     if o.executions:
         line += (
             f"; executions {dict(sorted(o.executions.items()))}, the last finished "
-            f"{o.executions_done - start:.2f} s after {since}"
+            f"{o.executions_done - start:.2f} s after {since(o)}"
         )
     for error in o.execution_errors:
         line += f"\n  {error}"
-    return line + "\n  " + offered(o.sent)
+    sizes = batch_sizes(o)
+    line += (
+        f"\n  batches: {len(sizes)} transactions completed events, "
+        f"{figure(statistics.fmean(sizes) if sizes else math.nan, 2)} a transaction, "
+        f"{sum(1 for size in sizes if size == 1)} of one"
+    )
+    worker, machine = cpu_between(o.cpu_samples, start, end)
+    # The sender's start, before the window, costs the server and PostgreSQL next to nothing.
+    trees = ", ".join(f"{name} {figure(seconds / span, 2)}" for name, seconds in o.tree_cpu.items())
+    line += (
+        f"\n  CPU in the window, cores: worker {figure(worker, 2)}, {trees}, sender "
+        f"{figure(o.sent.cpu_seconds / span, 2)}; whole machine {figure(machine, 2)} of "
+        f"{os.cpu_count()}, with anything else running"
+    )
+    return line + "\n  " + offered(o.sent) + "\n  " + gc_line(o)
+
+
+def batch_sizes(o: Outcome) -> list[int]:
+    """Events per transaction that completed them: a transaction's now() is its start, the
+    same for every row it finishes, so rows sharing processed_at were one batch."""
+    return list(Counter(row["processed"] for row in o.rows if row["processed"]).values())
+
+
+def gc_line(o: Outcome) -> str:
+    start, end = o.window
+    pauses = [pause for pause in o.gc_pauses if start <= pause[0] <= end]
+    if not pauses:
+        return "gc (worker's process): no collection"
+    generations = Counter(generation for _, _, generation in pauses)
+    longest = sorted(pauses, key=lambda pause: pause[1], reverse=True)[:3]
+    return (
+        f"gc (worker's process): {len(pauses)} collections "
+        f"({', '.join(f'gen {g}: {n}' for g, n in sorted(generations.items()))}), "
+        f"{sum(pause[1] for pause in pauses) * 1000:.1f} ms in all; longest "
+        + ", ".join(
+            f"{d * 1000:.1f} ms (gen {g}) at {w - o.window[0]:.2f} s" for w, d, g in longest
+        )
+    )
+
+
+INTERVAL_COLUMNS = (
+    ("t s", 7),
+    ("received", 10),
+    ("handled", 9),
+    ("lag p50", 9),
+    ("p99", 8),
+    ("max", 8),
+    ("batches", 9),
+    ("gc ms", 8),
+    ("worker", 8),
+    ("machine", 9),
+)
+
+
+def interval_lines(o: Outcome, step: float) -> list[str]:
+    """Per `step` seconds from the window's start: events received (stored), events whose
+    handlers began and their lag (ms), transactions that completed events, gc pauses begun
+    (ms), the cores busy: the worker's process, the whole machine; with --pg-log, what
+    PostgreSQL's busy backends waited for. A stall shows as a line of few handled and a long
+    lag in the lines after."""
+    start = o.window[0]
+
+    def at(moment: float) -> int:
+        return max(0, int((moment - start) // step))
+
+    received: Counter[int] = Counter(at(r["received"] - o.offset) for r in o.rows)
+    lags: dict[int, list[float]] = {}
+    for row in o.rows:
+        if (began := o.starts.get(row["id"])) is not None:
+            lags.setdefault(at(began), []).append((began + o.offset - row["received"]) * 1000)
+    batches = Counter(at(p - o.offset) for p in {r["processed"] for r in o.rows if r["processed"]})
+    gcs: dict[int, float] = {}
+    for began, seconds, _ in o.gc_pauses:
+        gcs[at(began)] = gcs.get(at(began), 0.0) + seconds * 1000
+    last = max([*received, *lags, *batches, 0])
+
+    def span(n: int) -> tuple[float, float]:
+        # The samples at the interval's ends count too: they are SAMPLE apart.
+        return start + n * step - Watch.SAMPLE / 2, start + (n + 1) * step + Watch.SAMPLE / 2
+
+    widths = [width for _, width in INTERVAL_COLUMNS]
+    lines = ["".join(name.rjust(width) for name, width in INTERVAL_COLUMNS)]
+    for n in range(last + 1):
+        handled = lags.get(n, [])
+        cells = (
+            f"{n * step:.1f}",
+            str(received[n]),
+            str(len(handled)),
+            figure(percentile(handled, 50)),
+            figure(percentile(handled, 99)),
+            figure(max(handled, default=math.nan)),
+            str(batches[n]),
+            f"{gcs[n]:.1f}" if n in gcs else "",
+            *(figure(cores, 2) for cores in cpu_between(o.cpu_samples, *span(n))),
+        )
+        waits = o.activity.between(start + n * step, start + (n + 1) * step) if o.activity else ""
+        line = "".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
+        lines.append(f"{line}  {waits}" if waits else line)
+    return lines
 
 
 def offered(sent: Sent) -> str:
@@ -720,7 +1110,12 @@ def offered(sent: Sent) -> str:
 
 
 def report(
-    outcomes: list[Outcome], opts: Options, where: str, server: Server, warnings: int
+    outcomes: list[Outcome],
+    opts: Options,
+    where: str,
+    server: Server,
+    warnings: int,
+    pg_log: list[str],
 ) -> list[str]:
     prs = math.ceil(opts.events / len(STEPS))
     lines = [
@@ -730,7 +1125,8 @@ def report(
         + ", "
         f"worker concurrency {opts.concurrency}, poll {opts.poll_interval:g} s, {where}, "
         f"{os.cpu_count()} CPUs; reactions "
-        + (f"on (model answers after {opts.model_delay:g} s)" if opts.reactions else "off"),
+        + (f"on (model answers after {opts.model_delay:g} s)" if opts.reactions else "off")
+        + (f"; after a warm-up of {opts.warmup} deliveries" if opts.warmup else ""),
         "",
         row_line(tuple(name for name, _ in COLUMNS)),
         *(row_line(outcome_cells(o)) for o in outcomes),
@@ -742,6 +1138,11 @@ def report(
         "",
         *(detail(o) for o in outcomes),
     ]
+    if opts.interval:
+        for o in outcomes:
+            lines += ["", f"{o.mode}, per {opts.interval:g} s from {since(o)}:"]
+            lines += interval_lines(o, opts.interval)
+    lines += pg_log
     for o in outcomes:
         lines += [f"{o.mode}: PROBLEM: {p}" for p in o.problems(opts.events)]
     server_log = warning_lines(server.log)
@@ -774,11 +1175,18 @@ def main(argv: list[str] | None = None) -> int:
             # JSON to a file): their cost is part of what the figures measure.
             logs.configure("info", format="json", stream=worker_log)
             logging.getLogger().addHandler(warnings)
+            if opts.pg_log:
+                if where != EMBEDDED:
+                    raise BenchError("--pg-log needs the embedded server: unset DATABASE_URL")
+                run_on_uvloop(log_more(dsn))
             run_on_uvloop(migrate(dsn))
             with hookwise_server(dsn, secret, Path(tmp)) as server:
                 print(f"hookwise ready at {server.base_url}; {where}", file=sys.stderr)
                 outcomes = run_on_uvloop(bench(opts, dsn, server, secret))
-            lines = report(outcomes, opts, where, server, warnings.count)
+            pg_lines = (
+                server_log_lines(Path(tmp) / "pgdata" / "log", outcomes) if opts.pg_log else []
+            )
+            lines = report(outcomes, opts, where, server, warnings.count, pg_lines)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
