@@ -13,9 +13,9 @@ import asyncpg
 
 from app.handlers.github_payload import (
     parse_time,
+    record_steps,
     repository_from_payload,
     store_repository,
-    varied_repositories,
 )
 from app.router import BatchEvents, EventRow, HandlerContext, Router
 from app.store import check_runs
@@ -70,24 +70,8 @@ async def record_batch(
     conn: asyncpg.Connection, events: BatchEvents, batch: BatchEvents
 ) -> list[Written | None]:
     """The handler's first statement for each of a batch's check_run events, in one round
-    trip; None for a payload it cannot read (its handler then fails on it alone) and for one
-    whose repository another payload of the batch describes differently (its handler then
-    refreshes that row in the batch's order)."""
-    varied = varied_repositories(batch)
-    items: list[tuple[Repository, CheckRun, list[int]]] = []
-    at: list[int] = []
-    for index, (event, payload) in enumerate(events):
-        try:
-            item = _rows(event, payload)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
-        if item[0].github_id not in varied:
-            items.append(item)
-            at.append(index)
-    answers: list[Written | None] = [None] * len(events)
-    for index, written in zip(at, await check_runs.record_many(conn, items), strict=True):
-        answers[index] = written
-    return answers
+    trip (github_payload.record_steps says which events it leaves to their handlers)."""
+    return await record_steps(conn, events, batch, _rows, check_runs.record_many)
 
 
 @router.register("github", "check_run")

@@ -13,14 +13,14 @@ after it find them current.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
 
-from app.router import EventRow
+from app.router import BatchEvents, EventRow
 from app.store import installations, repositories
 from app.store.repositories import Repository
 
@@ -115,6 +115,41 @@ def varied_repositories(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) ->
         if isinstance(github_id, int) and seen.setdefault(github_id, repository) != repository:
             varied.add(github_id)
     return frozenset(varied)
+
+
+# What a handler's first statement stores: (the payload's repository, its rows...).
+Item = TypeVar("Item", bound=tuple[Any, ...])
+Answer = TypeVar("Answer")
+
+
+async def record_steps(
+    conn: asyncpg.Connection,
+    events: BatchEvents,
+    batch: BatchEvents,
+    read: Callable[[EventRow, Mapping[str, Any]], Item],
+    record_many: Callable[[asyncpg.Connection, list[Item]], Awaitable[Sequence[Answer]]],
+) -> list[Answer | None]:
+    """A batch step's answers (app/router.py), one per event of `events`, for handlers whose
+    first statement stores what `read` finds in a payload, its repository first: what
+    `record_many` answers for each, its statements sent in one round trip. None for a payload
+    `read` cannot read (its handler then fails on it alone) and for one whose repository
+    another payload of the batch describes differently (varied_repositories: its handler
+    refreshes that row in the batch's order). Raises what `record_many` raises."""
+    varied = varied_repositories(batch)
+    items: list[Item] = []
+    at: list[int] = []
+    for index, (event, payload) in enumerate(events):
+        try:
+            item = read(event, payload)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        if item[0].github_id not in varied:
+            items.append(item)
+            at.append(index)
+    answers: list[Answer | None] = [None] * len(events)
+    for index, answer in zip(at, await record_many(conn, items), strict=True):
+        answers[index] = answer
+    return answers
 
 
 async def take_shared(
