@@ -32,7 +32,7 @@ from app.settings import Settings
 from app.store.repositories import Repository
 from tests.fixtures import github_example
 from tests.integration.test_worker import fast, running_worker, store
-from tests.integration.test_worker_shared_rows import WAITING, opened
+from tests.integration.test_worker_shared_rows import WAITING, opened, until_waiting
 from tests.integration.test_worker_shared_rows import gate as shared_rows_gate
 
 
@@ -77,13 +77,7 @@ def gate(dsn: str, holding: asyncio.Event) -> Router:
         if ctx.payload["number"] != 1 or ctx.payload["action"] != "synchronize":
             return
         holding.set()
-        conn = await asyncpg.connect(dsn)
-        try:
-            while not await conn.fetchval(WAITING):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.Event().wait(), 0.01)
-        finally:
-            await conn.close()
+        await until_waiting(dsn)
 
     router = Router()
     router.add(hold, "github", "pull_request")
@@ -195,13 +189,7 @@ def uninstall_gate(dsn: str) -> Router:
 
     async def installation_gate(ctx: HandlerContext) -> None:
         reached.set()
-        conn = await asyncpg.connect(dsn)
-        try:
-            while not await conn.fetchval(WAITING):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.Event().wait(), 0.01)
-        finally:
-            await conn.close()
+        await until_waiting(dsn)
 
     async def look(ctx: FetchContext) -> None:
         if ctx.payload.get("wait"):

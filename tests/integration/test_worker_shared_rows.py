@@ -38,6 +38,19 @@ SELECT EXISTS (
 """
 
 
+async def until_waiting(dsn: str, done: asyncio.Event | None = None) -> None:
+    """Return once some transaction of the database waits for a lock, or `done` is set: looks
+    every 10 ms (a condition, polled; woken at once by `done`)."""
+    done = done or asyncio.Event()
+    conn = await asyncpg.connect(dsn)
+    try:
+        while not done.is_set() and not await conn.fetchval(WAITING):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.01)
+    finally:
+        await conn.close()
+
+
 def opened(number: int, repository: int) -> bytes:
     payload: dict[str, Any] = copy.deepcopy(OPENED)
     payload["number"] = number
@@ -67,15 +80,8 @@ def gate(dsn: str, firsts: dict[int, int]) -> Router:
         if number not in firsts:
             return
         reached[number].set()
-        other = reached[firsts[number]]
-        conn = await asyncpg.connect(dsn)
-        try:
-            while not other.is_set() and not await conn.fetchval(WAITING):
-                # Woken by the other batch's gate; else looks again whether one waits.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(other.wait(), 0.01)
-        finally:
-            await conn.close()
+        # Woken by the other batch's gate, else once one transaction waits for the other.
+        await until_waiting(dsn, reached[firsts[number]])
 
     router = Router()
     router.add(wait_for_other, "github", "pull_request")
