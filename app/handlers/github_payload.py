@@ -98,13 +98,20 @@ KEY_SHARE, NO_KEY_UPDATE, UPDATE = range(3)
 
 
 def varied_repositories(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) -> frozenset[int]:
-    """GitHub ids of the repositories that two of a batch's payloads describe differently.
-    Each of their events' handlers refreshes the row to what its own payload says, so they must
-    run in the batch's order, the last one's standing: a batch step (app/router.py), which runs
-    every event's first statement before any handler, leaves these events to their handlers."""
+    """GitHub ids of the repositories that two of a batch's payloads describe differently, or
+    that an installation event of the batch lists (its handler writes their rows). Each of
+    their events' handlers refreshes the row to what its own payload says, so they must run in
+    the batch's order, the last one's standing: a batch step (app/router.py), which runs every
+    event's first statement before any handler, leaves these events to their handlers."""
     seen: dict[int, Repository] = {}
     varied: set[int] = set()
     for row, payload in events:
+        if row.source == "github" and row.event_type in MEMBERSHIP:
+            # Its handler writes the rows it lists too (repositories.add, remove): a step sent
+            # before it would find them as they were, where alone a later event's handler
+            # finds them as it left them and refreshes them to its own payload.
+            varied.update(_listed_ids(payload))
+            continue
         if row.source != "github" or row.event_type not in STORE_REPOSITORY:
             continue
         try:
@@ -115,6 +122,18 @@ def varied_repositories(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) ->
         if isinstance(github_id, int) and seen.setdefault(github_id, repository) != repository:
             varied.add(github_id)
     return frozenset(varied)
+
+
+def _listed_ids(payload: Mapping[str, Any]) -> set[int]:
+    """GitHub ids of the repositories an installation event's payload lists (LISTS)."""
+    found: set[int] = set()
+    for field in LISTS:
+        items = payload.get(field) if isinstance(payload, Mapping) else None
+        for item in items if isinstance(items, list) else ():
+            github_id = item.get("id") if isinstance(item, Mapping) else None
+            if isinstance(github_id, int):
+                found.add(github_id)
+    return found
 
 
 async def take_shared(
