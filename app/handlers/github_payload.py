@@ -99,10 +99,11 @@ KEY_SHARE, NO_KEY_UPDATE, UPDATE = range(3)
 
 def varied_repositories(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) -> frozenset[int]:
     """GitHub ids of the repositories that two of a batch's payloads describe differently, or
-    that an installation event of the batch lists (its handler writes their rows). Each of
-    their events' handlers refreshes the row to what its own payload says, so they must run in
-    the batch's order, the last one's standing: a batch step (app/router.py), which runs every
-    event's first statement before any handler, leaves these events to their handlers."""
+    that an installation event, a backfill or a reconcile of the batch names (its handler
+    writes their rows, or their pull requests and check runs). Each of their events' handlers
+    refreshes the row to what its own payload says, so they must run in the batch's order, the
+    last one's standing: a batch step (app/router.py), which runs every event's first
+    statement before any handler, leaves these events to their handlers."""
     seen: dict[int, Repository] = {}
     varied: set[int] = set()
     for row, payload in events:
@@ -111,6 +112,14 @@ def varied_repositories(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) ->
             # before it would find them as they were, where alone a later event's handler
             # finds them as it left them and refreshes them to its own payload.
             varied.update(_listed_ids(payload))
+            continue
+        if row.source == "github" and row.event_type in LOOKS:
+            # Its handler writes the repository's pull requests and check runs (and refreshes
+            # its row): a step sent before it would write first what alone comes after.
+            repository = payload.get("repository") if isinstance(payload, Mapping) else None
+            looked = repository.get("id") if isinstance(repository, Mapping) else None
+            if isinstance(looked, int):
+                varied.add(looked)
             continue
         if row.source != "github" or row.event_type not in STORE_REPOSITORY:
             continue
