@@ -117,6 +117,19 @@ def varied_repositories(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) ->
     return frozenset(varied)
 
 
+# Events whose handlers write repository rows beyond what their payload describes (the
+# repositories an installation lists, or all of its own; a look's pull requests and check runs;
+# a repository's status): a batch step sent before such a handler would write first what,
+# handled one by one, comes after it. A batch holding one runs no steps (rare: these events
+# are few beside pull requests and check runs).
+REWRITES = (
+    frozenset(
+        {"installation", "installation_repositories", "repository", "hookwise.list_repositories"}
+    )
+    | LOOKS
+)
+
+
 # What a handler's first statement stores: (the payload's repository, its rows...).
 Item = TypeVar("Item", bound=tuple[Any, ...])
 Answer = TypeVar("Answer")
@@ -134,7 +147,10 @@ async def record_steps(
     `record_many` answers for each, its statements sent in one round trip. None for a payload
     `read` cannot read (its handler then fails on it alone) and for one whose repository
     another payload of the batch describes differently (varied_repositories: its handler
-    refreshes that row in the batch's order). Raises what `record_many` raises."""
+    refreshes that row in the batch's order). All None in a batch holding an event that
+    REWRITES repository rows. Raises what `record_many` raises."""
+    if any(row.source == "github" and row.event_type in REWRITES for row, _ in batch):
+        return [None] * len(events)
     varied = varied_repositories(batch)
     items: list[Item] = []
     at: list[int] = []
