@@ -19,8 +19,10 @@ and the handlers after it find them current and held.
 A module may also register a batch step for an event, `async def step(conn, events, batch)`,
 which does the first statement of each of `events` (a run of a batch's events of that kind;
 `batch` is all of them, for a step whose statements depend on the others) in one round trip
-(asyncpg's fetchmany: each event's statement runs as it would alone, in the batch's order) and
-answers one value per event; its handler gets that answer as `ctx.batched` and does the rest.
+(asyncpg's fetchmany: each event's statement runs as it would alone, in the batch's order, but
+before any handler of the batch, so a step leaves out an event whose statement depends on what
+an earlier event's handlers write) and answers one value per event; its handler gets that
+answer as `ctx.batched` and does the rest.
 A handler run without it (ctx.batched None: alone, under a savepoint, or the step left it out)
 does the whole work itself. The worker runs the steps after the preludes, for each run of
 consecutive events of one kind.
