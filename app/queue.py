@@ -117,17 +117,17 @@ heads AS (
         ORDER BY k.key, k.arrival, k.event_id LIMIT 1) AS s
     WHERE h.n < $5
 ),
--- The events with no key, in arrival order from an index of their own (at most $5 of them):
--- read only when the walk stopped at $5 rows short of a batch, as heads are; no key holds them.
+-- The first $2 due events with no key, in arrival order from an index of their own: read only
+-- when the walk stopped at $5 rows short of a batch, as heads are; no key holds them. Due is
+-- judged in the scan, so those in flight or waiting for a retry never hide a due one (the scan
+-- passes them: a few batches' worth, bar an outage's backoffs).
 loose AS (
     SELECT e.id, e.attempts, e.arrival
-    FROM (
-        SELECT e.id, e.arrival, e.attempts, e.status, e.run_after, e.locked_until
-        FROM integration_events e
-        WHERE e.status IN ('pending', 'processing') AND e.serial_keys = '{{}}'
-        ORDER BY e.arrival LIMIT $5) AS e
-    WHERE (SELECT max(n) FROM walk) >= $5 AND (SELECT count(*) FROM walked) < $2
+    FROM integration_events e
+    WHERE e.status IN ('pending', 'processing') AND e.serial_keys = '{{}}'
+      AND (SELECT max(n) FROM walk) >= $5 AND (SELECT count(*) FROM walked) < $2
       AND {_DUE.format(row="e")}
+    ORDER BY e.arrival LIMIT $2
 ),
 found AS (
     SELECT id, attempts, arrival FROM walked

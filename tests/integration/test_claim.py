@@ -177,6 +177,27 @@ async def test_an_event_with_no_key_is_claimed_behind_a_head_deeper_than_the_wal
     assert claims[1:] == [[a] for a in arrivals[1:20]]
 
 
+async def test_an_event_with_no_key_is_claimed_past_more_keyless_ones_in_flight_than_the_walk(
+    settings, dsn, db
+) -> None:
+    # Six pushes in flight (claimed, not finished), then a hot pull request's 20 events, then a
+    # push: a walk of 4 stops among the pushes in flight, and the last push is still found.
+    async with open_context(fast(settings), dsn) as ctx:
+        await store_batch(ctx, [("push", push_payload(n)) for n in range(6)])
+        async with ctx.pool.acquire() as conn:
+            in_flight = await queue.claim_many(conn, lease=300.0, limit=6)
+        assert len(in_flight) == 6
+        hot = [("pull_request", pr_payload(1, action="synchronize")) for _ in range(20)]
+        await store_batch(ctx, [*hot, ("push", push_payload(6))])
+        arrivals = [
+            r["arrival"]
+            for r in await db.fetch("SELECT arrival FROM integration_events ORDER BY arrival")
+        ]
+        async with ctx.pool.acquire() as conn:
+            claimed = await queue.claim_many(conn, lease=300.0, limit=16, walk=4)
+    assert [c.row.arrival for c in claimed] == [arrivals[6], arrivals[26]]
+
+
 async def test_events_of_one_linear_issue_are_claimed_one_at_a_time_in_order(
     settings, dsn, db
 ) -> None:
