@@ -8,7 +8,6 @@ first, then one worker slot claims them in one batch.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -19,9 +18,8 @@ import asyncpg
 from app.context import open_context
 from app.serving import default_router
 from app.settings import Settings
-from app.worker import Worker
 from tests.fixtures import github_example
-from tests.integration.test_worker import fast, store
+from tests.integration.test_worker import fast, running_worker, store
 
 OPENED = github_example("pull_request", "opened")
 RUN = github_example("check_run", "completed")
@@ -52,17 +50,17 @@ def check_run(number: int) -> bytes:
     return json.dumps(payload).encode()
 
 
-async def drain(settings: Settings, dsn: str, bodies: list[tuple[bytes, str]]) -> None:
-    configured = fast(settings, HOOKWISE_WORKER_BATCH=8, HOOKWISE_MAX_ATTEMPTS=1)
+async def drain(
+    settings: Settings, dsn: str, bodies: list[tuple[bytes, str]], batch: int = 8
+) -> None:
+    """Store `bodies` (body, event), then run one worker slot, `batch` events a claim, until
+    it found nothing left to do."""
+    configured = fast(settings, HOOKWISE_WORKER_BATCH=batch, HOOKWISE_MAX_ATTEMPTS=1)
     async with open_context(configured, dsn) as ctx:
         for body, event in bodies:
             await store(ctx, body, event)
-        worker = Worker(ctx, default_router(), concurrency=1)
-        idle = asyncio.ensure_future(worker.idle())
-        task = asyncio.create_task(worker.run())
-        await asyncio.wait_for(idle, 30)
-        worker.stop()
-        await task
+    async with running_worker(configured, dsn, default_router(), concurrency=1):
+        pass
 
 
 async def outcomes(db: asyncpg.Connection) -> list[tuple[str, str, int]]:

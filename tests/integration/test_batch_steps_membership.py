@@ -8,7 +8,6 @@ first, then one worker slot claims them, in one batch or one by one.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from typing import Any
@@ -20,12 +19,11 @@ from app.context import open_context
 from app.handlers.github_payload import repository_from_payload, store_repository
 from app.reconcile import BACKFILL, after_installation_change
 from app.serving import default_router
-from app.settings import Settings
-from app.worker import Worker
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.github import FakeGitHub
 from tests.fixtures import github_example
-from tests.integration.test_worker import fast, store
+from tests.integration.test_batch_steps import drain
+from tests.integration.test_worker import fast, running_worker, store
 from tests.stories.test_backfill import ALPHA
 
 OPENED = github_example("pull_request", "opened")
@@ -50,19 +48,6 @@ def opened_in(installation: int) -> bytes:
     payload: dict[str, Any] = copy.deepcopy(OPENED)
     payload["installation"] = {"id": installation}
     return json.dumps(payload).encode()
-
-
-async def drain(settings: Settings, dsn: str, bodies: list[tuple[bytes, str]], batch: int) -> None:
-    configured = fast(settings, HOOKWISE_WORKER_BATCH=batch, HOOKWISE_MAX_ATTEMPTS=1)
-    async with open_context(configured, dsn) as ctx:
-        for body, event in bodies:
-            await store(ctx, body, event)
-        worker = Worker(ctx, default_router(), concurrency=1)
-        idle = asyncio.ensure_future(worker.idle())
-        task = asyncio.create_task(worker.run())
-        await asyncio.wait_for(idle, 30)
-        worker.stop()
-        await task
 
 
 @pytest.mark.parametrize("batch", [1, 8], ids=["one-by-one", "one-batch"])
@@ -118,12 +103,8 @@ async def test_a_pull_request_after_a_backfill_of_its_repository_is_recorded_as_
             await store_repository(conn, repository_from_payload(webhook))
             await after_installation_change(conn, BACKFILL, INSTALLATION_ID, None, cause="test")
         await store(ctx, json.dumps(webhook).encode(), "pull_request")
-        worker = Worker(ctx, default_router(), concurrency=1)
-        idle = asyncio.ensure_future(worker.idle())
-        task = asyncio.create_task(worker.run())
-        await asyncio.wait_for(idle, 30)
-        worker.stop()
-        await task
+    async with running_worker(fast(configured), dsn, default_router(), concurrency=1):
+        pass
     statuses = await db.fetch("SELECT event_type, status FROM integration_events ORDER BY arrival")
     assert [tuple(r) for r in statuses] == [
         ("hookwise.backfill", "completed"),
