@@ -56,7 +56,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, AsyncExitStack
+from contextlib import AbstractContextManager, AsyncExitStack, suppress
 from dataclasses import dataclass, field, replace
 
 import asyncpg
@@ -531,42 +531,30 @@ RUNNERS: dict[str, Runner] = {"wrk": wrk_load, "httpx": httpx_load}
 # server's, children of hookwise), worker processes (the only ones hookwise runs niced), and the
 # rest, which answer requests ("web": with one process and its worker on the loop, both).
 ROLES = ("web", "worker", "postgres")
-TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _stat(pid: str) -> tuple[int, str, float, int] | None:
-    """(parent, role, CPU seconds, nice) of a process from /proc (Linux); None when gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    comm = text[text.index("(") + 1 : text.rindex(")")]
-    fields = text[text.rindex(")") + 2 :].split()
-    # After the name: state, ppid, …, utime (11), stime (12), …, nice (16), counted from 0.
-    parent, cpu, nice = int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS, int(fields[16])
-    role = "postgres" if comm.startswith("postgres") else "worker" if nice > 0 else "web"
-    return parent, role, cpu, nice
 
 
 def tree_cpu(*roots: int) -> dict[str, float]:
-    """CPU seconds used so far by `roots` and their descendants, by role; {} off Linux."""
-    if not Path("/proc/self/stat").exists():
+    """CPU seconds (user + system) used so far by `roots` and their live descendants, by role:
+    a PostgreSQL process by its name, a worker by its niceness, the rest web. {} without
+    psutil (the embedded extra brings it)."""
+    try:
+        import psutil
+    except ImportError:
         return {}
-    stats = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (found := _stat(entry.name)) is not None:
-            stats[int(entry.name)] = found
-    children: dict[int, list[int]] = {}
-    for pid, (parent, *_) in stats.items():
-        children.setdefault(parent, []).append(pid)
     used = dict.fromkeys(ROLES, 0.0)
-    todo = list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            _, role, cpu, _ = stats[pid]
-            used[role] += cpu
-        todo += children.get(pid, [])
+    for root in roots:
+        try:
+            parent = psutil.Process(root)
+            processes = [parent, *parent.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for process in processes:
+            with suppress(psutil.Error):
+                name, nice, times = process.name(), process.nice(), process.cpu_times()
+                role = (
+                    "postgres" if name.startswith("postgres") else "worker" if nice > 0 else "web"
+                )
+                used[role] += times.user + times.system
     return used
 
 
