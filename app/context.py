@@ -87,7 +87,12 @@ async def open_context(
     clients and resolve integrations; close everything on exit."""
     async with AsyncExitStack() as stack:
         metrics = Metrics()
-        pool = await create_pool(dsn, size=settings.database.pool_size, on_connect=on_connect)
+        pool = await create_pool(
+            dsn,
+            size=settings.database.pool_size,
+            on_connect=on_connect,
+            idle_seconds=settings.database.pool_idle_seconds,
+        )
         stack.push_async_callback(pool.close)
         async with connection(pool) as conn:
             ids = await integrations.ensure(conn, settings.webhooks.enabled_sources)

@@ -184,6 +184,12 @@ class Metrics:
             "Events that failed their last attempt and are now failed.",
             ("source", "event"),
         )
+        self.prelude_failures = Counter(
+            "hookwise_batch_prelude_failures_total",
+            "Batches whose prelude (the installation and repository rows their events share,"
+            " taken in one order) failed under its savepoint and was rolled back: their"
+            " handlers wrote those rows themselves, in the events' order.",
+        )
         self.executions = Counter(
             "hookwise_executions_total",
             "Reaction executions a worker ran, by workflow and outcome: completed, cancelled,"

@@ -115,6 +115,12 @@ class DatabaseSettings(Section):
     data_dir: Path = Field(Path(".hookwise"), validation_alias=_env("HOOKWISE_DATA_DIR"))
     pgdata: Path | None = Field(None, validation_alias=_env("HOOKWISE_PGDATA"))
     pool_size: int = Field(10, ge=1, validation_alias=_env("HOOKWISE_DB_POOL_SIZE"))
+    # Seconds a pooled connection may sit idle before it is closed; 0 keeps it for the pool's
+    # life. asyncpg's own default (300) made a burst after a quiet spell open connections again
+    # and look up their types (20-55 ms each, issue 18); the pool's size bounds what is kept.
+    pool_idle_seconds: float = Field(
+        0.0, ge=0, validation_alias=_env("HOOKWISE_DB_POOL_IDLE_SECONDS")
+    )
     migrate_on_start: bool = Field(True, validation_alias=_env("HOOKWISE_MIGRATE_ON_START"))
     # Base64 AES-256 keys for credentials at rest; the first encrypts, all decrypt (rotation).
     encryption_key: Secrets = Field((), validation_alias=_env("HOOKWISE_ENCRYPTION_KEY"))
@@ -283,6 +289,9 @@ class WorkerSettings(Section):
     max_attempts: int = Field(8, ge=1, validation_alias=_env("HOOKWISE_MAX_ATTEMPTS"))
     # Longer than any handler should take: past it, another worker takes the event over.
     lease_seconds: float = Field(300.0, gt=0, validation_alias=_env("HOOKWISE_LEASE_SECONDS"))
+    # Seconds a worker woken while a batch is in flight waits for that batch's commit, so the
+    # events stored meanwhile are claimed as one batch (app/worker.py, Worker._gather).
+    gather: float = Field(0.025, ge=0, validation_alias=_env("HOOKWISE_WORKER_GATHER"))
     # NOTIFY wakes workers at once; the poll only covers a notification lost on a reconnect.
     poll_interval: float = Field(5.0, gt=0, validation_alias=_env("HOOKWISE_POLL_INTERVAL"))
     retry_base_seconds: float = Field(

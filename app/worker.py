@@ -41,12 +41,12 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "hookwise_events"
 LISTENER_PING = 30.0
-# Seconds new events wait, once notified while a batch is in flight, for that batch to commit:
-# then one claim takes them together (_gather). Each batch pays a claim, a lock, a finish and a
-# commit whatever its size: claimed as each was notified, a live load of ~300 events/s ran in
-# batches of ~1.7. A batch's transaction takes ~5-15 ms; one still open after this long (its
-# fetchers waiting on GitHub, a key's lock held) no longer holds the others back.
-GATHER = 0.025
+# HOOKWISE_WORKER_GATHER, 25 ms by default: seconds new events wait, once notified while a
+# batch is in flight, for that batch to commit: then one claim takes them together (_gather).
+# Each batch pays a claim, a lock, a finish and a commit whatever its size: claimed as each was
+# notified, a live load of ~300 events/s ran in batches of ~1.7. A batch's transaction takes
+# ~5-15 ms; one still open after this long (its fetchers waiting on GitHub, a key's lock held)
+# no longer holds the others back.
 # What ends the listener's connection: the database gone, or the server ending the session.
 LISTENER_LOST: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError)
 
@@ -221,12 +221,13 @@ class Worker:
 
     async def _gather(self) -> None:
         """Woken while a batch is in flight and none has committed since the round began (a
-        NOTIFY, most likely): wait for one to commit, GATHER seconds at most, so that the
-        events stored meanwhile are claimed together. With nothing in flight, or a batch
-        just committed, the claim goes at once."""
-        if self._unsettled and not self._freed.is_set():
+        NOTIFY, most likely): wait for one to commit, HOOKWISE_WORKER_GATHER seconds at most,
+        so that the events stored meanwhile are claimed together. With nothing in flight, or a
+        batch just committed, the claim goes at once."""
+        gather = self.ctx.settings.worker.gather
+        if self._unsettled and not self._freed.is_set() and gather > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._freed.wait(), timeout=GATHER)
+                await asyncio.wait_for(self._freed.wait(), timeout=gather)
 
     async def _claim_while_free(self) -> None:
         """Claim events while an event slot is free and the last claim took a full batch (so
@@ -504,6 +505,7 @@ class Worker:
             async with conn.transaction():
                 await self.router.run_preludes(conn, events)
         except PRELUDE_ERRORS as exc:
+            self.ctx.metrics.prelude_failures.inc()
             log.warning(
                 "batch prelude failed, handlers go on without it: %s: %s",
                 type(exc).__name__,

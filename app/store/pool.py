@@ -62,10 +62,11 @@ async def create_pool(
     min_size: int = 1,
     server_settings: dict[str, str] | None = None,
     on_connect: Callable[[asyncpg.Connection], None] | None = None,
+    idle_seconds: float = 300.0,
 ) -> asyncpg.Pool:
     """A pool of up to `size` connections (`min_size` opened at once, with `server_settings`,
-    each handed to `on_connect` once when it opens); StoreUnavailable when the server cannot be
-    reached."""
+    each handed to `on_connect` once when it opens, closed after `idle_seconds` unused, 0:
+    never); StoreUnavailable when the server cannot be reached."""
 
     async def init(conn: asyncpg.Connection) -> None:
         if on_connect is not None:
@@ -81,6 +82,7 @@ async def create_pool(
             timeout=CONNECT_TIMEOUT,
             init=init,
             reset=_reset,
+            max_inactive_connection_lifetime=idle_seconds,
         )
     except UNAVAILABLE_ERRORS as exc:
         raise _unreachable(dsn, exc) from exc

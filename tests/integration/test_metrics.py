@@ -12,14 +12,17 @@ from pydantic import ValidationError
 
 from app.clients.anthropic import Model, Tool
 from app.clients.github import GitHubApp
+from app.context import open_context
 from app.http.metrics import metrics_app
 from app.metrics import Counter, Gauge, Histogram, Metrics
 from app.router import HandlerContext, Router
+from app.serving import default_router
 from app.settings import Settings
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.github import FakeGitHub
 from tests.harness import Running, running_hookwise, serving
+from tests.integration.test_batch_steps import opened
 from tests.integration.test_worker import fast, pr_payload, router_with, running_worker, store
 from tests.signing import github_headers
 
@@ -181,6 +184,31 @@ async def test_worker_attempts_retries_and_dead_letters(settings, dsn) -> None:
     assert value(samples, "hookwise_queue_events", status="failed") == 1
     assert value(samples, "hookwise_queue_events", status="completed") == 1
     assert value(samples, "hookwise_queue_events", status="ignored") == 1
+
+
+async def test_a_batch_prelude_that_failed_shows_in_metrics(settings, dsn) -> None:
+    # An installation id out of bigint's range: the batch's prelude cannot store it, in the
+    # batch's first try nor under its savepoint in the second; the other events go on.
+    refused = json.loads(opened(2))
+    refused["installation"] = {"id": 2**63}
+    bodies = [opened(1), json.dumps(refused).encode(), opened(3)]
+    configured = fast(settings, HOOKWISE_WORKER_BATCH=8, HOOKWISE_MAX_ATTEMPTS=1)
+    async with open_context(configured, dsn) as ctx:
+        for body in bodies:
+            await store(ctx, body)
+    worker = running_worker(configured, dsn, default_router(), concurrency=1)
+    async with (
+        worker as (ctx, _),
+        serving(metrics_app(ctx)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        samples, types = await scrape(client)
+    assert types["hookwise_batch_prelude_failures_total"] == "counter"
+    assert value(samples, "hookwise_batch_prelude_failures_total") == 1
+    pr = {"source": "github", "event": "pull_request"}
+    processed = "hookwise_events_processed_total"
+    assert value(samples, processed, **pr, outcome="completed") == 2
+    assert value(samples, processed, **pr, outcome="dead_letter") == 1
 
 
 async def test_github_calls_by_status_and_the_rate_limit_left(

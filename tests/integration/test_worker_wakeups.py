@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
+
 from app.router import HandlerContext
 from tests.integration.test_arrival_order import store_batch
 from tests.integration.test_worker import (
@@ -115,3 +117,49 @@ async def test_a_full_claim_is_followed_by_another_so_batches_run_side_by_side(
         await asyncio.wait_for(worker.idle(), 20)
     assert handled == dict.fromkeys(stored, 1)
     assert {(r["status"], r["attempts"]) for r in await event_rows(db)} == {("completed", 1)}
+
+
+@pytest.mark.parametrize("gather", [3600.0, 0.0], ids=["an-hour", "none"])
+async def test_how_long_events_stored_while_a_batch_is_held_wait_for_it_is_a_setting(
+    settings, dsn, db, gather: float
+) -> None:
+    """HOOKWISE_WORKER_GATHER: with an hour, events stored while a batch is held wait for its
+    commit (half a second, twenty times the default, goes by without them), then are claimed
+    together in one batch; with 0 they are claimed at once, beside the held one."""
+    gate = asyncio.Event()
+    held = asyncio.Event()
+    others = asyncio.Event()
+    handled: list[int] = []
+
+    async def handle(ctx: HandlerContext) -> None:
+        number = ctx.payload["number"]
+        if number == 1:
+            held.set()
+            await gate.wait()
+        handled.append(number)
+        if sorted(handled) == [2, 3]:
+            others.set()
+
+    configured = fast(settings, HOOKWISE_WORKER_GATHER=gather)
+    async with running_worker(configured, dsn, router_with(handle)) as (ctx, worker):
+        await store(ctx, pr_payload(1))
+        await asyncio.wait_for(held.wait(), 20)
+        await store(ctx, pr_payload(2))
+        await store(ctx, pr_payload(3))
+        waiting = asyncio.ensure_future(others.wait())
+        done, _ = await asyncio.wait([waiting], timeout=0.5 if gather else 20)
+        waiting.cancel()
+        # Claimed beside the held batch only when the worker is told not to wait for it.
+        assert bool(done) == (gather == 0)
+        gate.set()
+        await asyncio.wait_for(worker.idle(wake=True), 20)
+    rows = await db.fetch(
+        "SELECT status, attempts, xmin::text AS tx FROM integration_events ORDER BY arrival"
+    )
+    assert [(r["status"], r["attempts"]) for r in rows] == [("completed", 1)] * 3
+    if gather:
+        assert handled == [1, 2, 3]
+        # Claimed together once the held batch committed: one transaction finished both.
+        assert rows[1]["tx"] == rows[2]["tx"] != rows[0]["tx"]
+    else:
+        assert handled[-1] == 1
