@@ -178,12 +178,19 @@ async def take_shared(
     KEY SHARE for pull request and check run events, NO KEY UPDATE for `repository` and
     installation events, UPDATE for a backfill or reconcile, or when two payloads of one
     repository differ (the later one's is stored, and the earlier one's handler refreshes it
-    again under that lock). A payload that names no whole repository is left to its handlers.
+    again under that lock). A repository that an event of the batch which REWRITES rows names
+    (or may name: all of an installation's) is only locked, FOR UPDATE: its handlers refresh
+    it in the batch's order, as one by one. A payload that names no whole repository is left
+    to its handlers.
     A batch of pull request and check run events alone costs the statements it always did."""
     installation_ids: set[int] = set()
     whole: set[int] = set()
     found: dict[int, Repository] = {}
     strength: dict[int, int] = {}
+    # Repositories an event that REWRITES them names, and installations whose every repository
+    # one may write: their rows are left for the handlers to refresh in the batch's order.
+    rewritten: set[int] = set()
+    rewritten_in: set[int] = set()
 
     def need(github_id: int, level: int) -> None:
         strength[github_id] = max(strength.get(github_id, level), level)
@@ -208,14 +215,22 @@ async def take_shared(
                         repository.github_id,
                         NO_KEY_UPDATE if row.event_type == "repository" else KEY_SHARE,
                     )
+                    if row.event_type == "repository":
+                        rewritten.add(repository.github_id)
             elif row.event_type in LOOKS:
                 need(int(payload["repository"]["id"]), UPDATE)
+                rewritten.add(int(payload["repository"]["id"]))
             elif row.event_type in MEMBERSHIP:
                 for field in LISTS:
                     for item in payload.get(field) or ():
                         need(int(item["id"]), NO_KEY_UPDATE)
+                        rewritten.add(int(item["id"]))
                 if (row.event_type, row.action) in WHOLE and installation is not None:
                     whole.add(installation)
+                    rewritten_in.add(installation)
+            elif row.event_type in REWRITES and installation_id(payload) is not None:
+                # hookwise's listing of an installation's repositories: which, only GitHub says.
+                rewritten_in.add(int(payload["installation"]["id"]))
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
     if installation_ids:
@@ -223,9 +238,19 @@ async def take_shared(
     if whole:
         for github_id in await repositories.of_installations(conn, whole):
             need(github_id, NO_KEY_UPDATE)
+            rewritten.add(github_id)
     for github_id in sorted(strength):
         level = repositories.STRENGTHS[strength[github_id]]
-        if github_id in found:
-            await repositories.hold(conn, found[github_id], strength=level)
+        described = found.get(github_id)
+        if described is not None and (
+            github_id in rewritten or described.installation_id in rewritten_in
+        ):
+            # Refreshed here, the row would say what a later event's payload says before an
+            # earlier event's handler rewrites it (a repository created for a pull request,
+            # then marked removed by the installation's deletion before it): held as strongly
+            # as a refresh would, each handler refreshes it in the batch's order.
+            await repositories.lock(conn, github_id, strength="UPDATE")
+        elif described is not None:
+            await repositories.hold(conn, described, strength=level)
         else:
             await repositories.lock(conn, github_id, strength=level)

@@ -114,3 +114,42 @@ async def test_a_pull_request_after_a_backfill_of_its_repository_is_recorded_as_
         "SELECT trigger_event::text, new_state::text FROM pr_state_history ORDER BY created_at"
     )
     assert [tuple(r) for r in history] == [("manual_check", "opened")]
+
+
+def deleted(installation: int) -> bytes:
+    """The installation deleted, listing none of its repositories (GitHub lists them only
+    for a selection)."""
+    payload: dict[str, Any] = copy.deepcopy(github_example("installation", "deleted"))
+    payload["installation"]["id"] = installation
+    payload["repositories"] = []
+    return json.dumps(payload).encode()
+
+
+@pytest.mark.parametrize("batch", [1, 8], ids=["one-by-one", "one-batch"])
+async def test_a_pull_request_after_its_installation_was_deleted_leaves_its_repository_as_alone(
+    settings, dsn, db: asyncpg.Connection, batch: int
+) -> None:
+    # Alone, the deletion finds no repository to mark removed; the pull request after it then
+    # creates its repository, active. A batch's prelude created that row first, for the pull
+    # request, and the deletion's handler then marked it removed (found by the property test
+    # of test_batch_equivalence_property.py).
+    await drain(
+        settings,
+        dsn,
+        [(deleted(BEFORE), "installation"), (opened_in(BEFORE), "pull_request")],
+        batch,
+    )
+    statuses = await db.fetch(
+        "SELECT event_type, status FROM integration_events"
+        " WHERE event_type IN ('installation', 'pull_request') ORDER BY arrival"
+    )
+    assert [tuple(r) for r in statuses] == [
+        ("installation", "completed"),
+        ("pull_request", "completed"),
+    ]
+    row = await db.fetchrow(
+        "SELECT status::text, removed_at FROM repositories WHERE github_id = $1",
+        OPENED["repository"]["id"],
+    )
+    assert row is not None
+    assert (row["status"], row["removed_at"]) == ("active", None)
