@@ -130,6 +130,13 @@ REWRITES = (
 )
 
 
+# Events whose handlers read pull requests beyond their own (a new Linear issue relinks the open
+# ones naming it): a batch step sent before such a handler would show it what, handled one by
+# one, comes after it (a pull request closed by a later event). The events after one in a
+# batch are left to their handlers.
+READS_PULLS = frozenset({("linear", "Issue")})
+
+
 # What a handler's first statement stores: (the payload's repository, its rows...).
 Item = TypeVar("Item", bound=tuple[Any, ...])
 Answer = TypeVar("Answer")
@@ -147,14 +154,18 @@ async def record_steps(
     `record_many` answers for each, its statements sent in one round trip. None for a payload
     `read` cannot read (its handler then fails on it alone) and for one whose repository
     another payload of the batch describes differently (varied_repositories: its handler
-    refreshes that row in the batch's order). All None in a batch holding an event that
-    REWRITES repository rows. Raises what `record_many` raises."""
+    refreshes that row in the batch's order), and for one after an event that READS_PULLS.
+    All None in a batch holding an event that REWRITES repository rows. Raises what
+    `record_many` raises."""
     if any(row.source == "github" and row.event_type in REWRITES for row, _ in batch):
         return [None] * len(events)
     varied = varied_repositories(batch)
+    after_reader = _after_reader(batch)
     items: list[Item] = []
     at: list[int] = []
     for index, (event, payload) in enumerate(events):
+        if event.id in after_reader:
+            continue
         try:
             item = read(event, payload)
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -166,6 +177,14 @@ async def record_steps(
     for index, answer in zip(at, await record_many(conn, items), strict=True):
         answers[index] = answer
     return answers
+
+
+def _after_reader(batch: BatchEvents) -> frozenset[UUID]:
+    """Ids of the batch's events that come after its first event that READS_PULLS."""
+    for index, (row, _) in enumerate(batch):
+        if (row.source, row.event_type) in READS_PULLS:
+            return frozenset(later.id for later, _ in batch[index + 1 :])
+    return frozenset()
 
 
 async def take_shared(
