@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from app import serial
 from app.handlers.github_payload import parse_time
 from app.handlers.links import relink
+from app.queue import LOCK_ALL
 from app.router import HandlerContext, Router
 from app.store import linear_issues, links
 from app.store.linear_issues import LinearIssue
@@ -83,5 +85,23 @@ async def issue(ctx: HandlerContext) -> None:
     if outcome != "inserted":
         return
     # The workflow engine, after this handler, starts hookwise.linear_sync for each of them.
+    pulls = await links.open_pulls_mentioning(ctx.conn, row.identifier)
+    if not pulls:
+        return
+    # Their serial keys first, as a batch of their events holds them from its start: a batch
+    # relinks its pull requests in arrival order, this handler in GitHub id order, and each
+    # holding the other's next link rows would be a deadlock. Taken, the pull requests' events
+    # wait for this transaction, or it for theirs.
+    keys = sorted(
+        {
+            key
+            for repository, number in await links.numbered(ctx.conn, [p.id for p in pulls])
+            for key in serial.keys(
+                "github", "pull_request", repository=repository, pull_number=number
+            )
+        }
+    )
+    await ctx.conn.execute(LOCK_ALL, keys)
+    # Read again under the keys: an event that held them may have closed one or changed its text.
     for pull in await links.open_pulls_mentioning(ctx.conn, row.identifier):
         await relink(ctx.conn, ctx.log, pull)

@@ -176,6 +176,20 @@ async def pull(conn: Queries, github_id: int) -> PullText | None:
     return None if row is None else PullText(**dict(row))
 
 
+# (repository GitHub id, number) of pull requests by id: what their serial keys are made of.
+NUMBERED = """
+SELECT r.github_id AS repository, p.pr_number FROM pull_requests p
+JOIN repositories r ON r.id = p.repository_id
+WHERE p.id = ANY($1::uuid[])
+"""
+
+
+async def numbered(conn: Queries, pull_ids: Sequence[UUID]) -> list[tuple[int, int]]:
+    """(repository GitHub id, pr_number) of each stored pull request of `pull_ids`."""
+    rows = await conn.fetch(NUMBERED, list(pull_ids))
+    return [(int(r["repository"]), int(r["pr_number"])) for r in rows]
+
+
 async def open_pulls_mentioning(conn: asyncpg.Connection, identifier: str) -> list[PullText]:
     """Open PRs whose branch, title or body names `identifier` (letters, digits and a dash)."""
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*-[0-9]+", identifier):

@@ -339,23 +339,32 @@ async def snapshot(db: asyncpg.Connection) -> dict[str, list[tuple[Any, ...]]]:
 async def handle(configured: Settings, dsn: str, events: list[tuple[str, str, str, bytes]]) -> None:
     """Store (delivery id, source, event type, body) in order, then run one worker slot until
     it has nothing left to do."""
-    async with open_context(configured, dsn) as ctx, ctx.pool.acquire() as conn:
-        for delivery_id, source, event_type, body in events:
-            if source == "github":
-                headers = github_headers(body, event_type, delivery=delivery_id)
-                delivery = parsed_github(ctx, headers, body)
-            else:
-                headers = linear_headers(body, delivery=delivery_id)
-                when = json.loads(body)["webhookTimestamp"] / 1000
-                delivery = parse_linear(
-                    {k.lower(): v for k, v in headers.items()},
-                    body,
-                    secrets=ctx.settings.webhooks.secrets_for("linear"),
-                    now=when,
-                )
-            await stored_events.store(conn, ctx.integration_ids[source], delivery)
+    async with open_context(configured, dsn) as ctx:
+        await store_all(ctx, events)
     async with running_worker(configured, dsn, default_router(), concurrency=1):
         pass
+
+
+async def store_all(ctx: Context, events: list[tuple[str, str, str, bytes]]) -> None:
+    """Store (delivery id, source, event type, body), in order, in one statement (one commit,
+    one NOTIFY)."""
+    incoming = []
+    for delivery_id, source, event_type, body in events:
+        if source == "github":
+            headers = github_headers(body, event_type, delivery=delivery_id)
+            delivery = parsed_github(ctx, headers, body)
+        else:
+            headers = linear_headers(body, delivery=delivery_id)
+            when = json.loads(body)["webhookTimestamp"] / 1000
+            delivery = parse_linear(
+                {k.lower(): v for k, v in headers.items()},
+                body,
+                secrets=ctx.settings.webhooks.secrets_for("linear"),
+                now=when,
+            )
+        incoming.append(await stored_events.incoming(ctx.integration_ids[source], delivery))
+    async with ctx.pool.acquire() as conn:
+        await stored_events.store_many(conn, incoming)
 
 
 def parsed_github(ctx: Context, headers: dict[str, str], body: bytes) -> Delivery:
