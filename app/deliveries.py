@@ -385,8 +385,11 @@ def payload_of(body: bytes) -> Any:
         payload = msgspec.json.decode(document)
     except msgspec.DecodeError as exc:
         raise ValueError(f"not a JSON document: {exc}") from None
-    # U+0000 can only be written \u0000 in JSON: most payloads skip the walk.
-    return without_nul(payload) if b"\\u0000" in document else payload
+    # U+0000 can only be written \u0000 in JSON: most payloads skip the walk. Looking for the
+    # backslash first (memchr, ~0.5 us for 22 KB) spares a payload with no escape at all the
+    # search for the six bytes (~11 us).
+    nul = b"\\" in document and b"\\u0000" in document
+    return without_nul(payload) if nul else payload
 
 
 def parse_github(

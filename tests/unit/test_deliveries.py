@@ -18,6 +18,7 @@ from app.deliveries import (
     check_linear_headers,
     parse_github,
     parse_linear,
+    payload_of,
     verify_github,
 )
 from app.http.body import declared_length
@@ -241,3 +242,13 @@ def test_headers_alone_decide_the_refusals_that_need_no_body() -> None:
     check_github_headers(github)
     with pytest.raises(BadSignature, match="not a SHA-256 hex digest"):
         check_github_headers(github | {"x-hub-signature-256": "sha256=" + "a" * 63})
+
+
+def test_a_payload_loses_u0000_wherever_it_is_escaped_and_nothing_else() -> None:
+    # A body with no backslash skips the search for the escape: it is decoded as it is.
+    assert payload_of(b'{"a": ["x", {"b": "y\\u0000z"}], "c": "\\"q\\""}') == {
+        "a": ["x", {"b": "yz"}],
+        "c": '"q"',
+    }
+    assert payload_of(b'{"a\\u0000": "\\u00001"}') == {"a": "1"}
+    assert payload_of(b'{"a": "u0000", "b": 1}') == {"a": "u0000", "b": 1}

@@ -3,6 +3,8 @@ secrets share with each other or with the text around them."""
 
 from __future__ import annotations
 
+import logging
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,3 +38,35 @@ def test_signatures_are_replaced_beside_secrets() -> None:
 
 def test_an_empty_secret_redacts_nothing() -> None:
     assert logs.Redact([""]).scrub("plain text") == "plain text"
+
+
+# Pieces that make a match or come close to one: secrets, both signatures' literal parts in
+# any case, hex, and NUL (what the filter joins a line's texts with).
+NEAR = st.lists(
+    st.sampled_from(
+        ["ab-ab-", "sha256=", "SHA256=", "Signature", "SIGNATURE: ", "signature=", "'", '"',
+         "0f" * 32, "AB" * 32, " ", "\0", "x"]
+    ),
+    max_size=12,
+)  # fmt: skip
+
+
+@given(NEAR)
+def test_a_line_is_scrubbed_exactly_as_the_pattern_alone_would(pieces: list[str]) -> None:
+    # The literal tests before the pattern only skip lines it would leave as they are.
+    redact = logs.Redact(["ab-ab-"])
+    text = "".join(pieces)
+    assert redact.scrub(text) == redact._pattern.sub(redact._replace, text)
+
+
+def test_a_secret_in_one_field_of_a_clean_line_is_redacted() -> None:
+    redact = logs.Redact(["hunter2-secret"])
+    record = logging.LogRecord("x", logging.INFO, "", 0, "clean %s", ("message",), None)
+    record.note = "has hunter2-secret in it"
+    record.other = "clean"
+    redact.filter(record)
+    assert (record.getMessage(), record.note, record.other) == (
+        "clean message",
+        "has [redacted] in it",
+        "clean",
+    )
