@@ -45,7 +45,8 @@ def test_an_empty_secret_redacts_nothing() -> None:
 NEAR = st.lists(
     st.sampled_from(
         ["ab-ab-", "sha256=", "SHA256=", "Signature", "SIGNATURE: ", "signature=", "'", '"',
-         "0f" * 32, "AB" * 32, " ", "\0", "x"]
+         "0f" * 32, "AB" * 32, " ", "\0", "x", "\u017fignature=", "s\u0131gnature: ",
+         "S\u0130GNATURE="]
     ),
     max_size=12,
 )  # fmt: skip
@@ -70,3 +71,13 @@ def test_a_secret_in_one_field_of_a_clean_line_is_redacted() -> None:
         "has [redacted] in it",
         "clean",
     )
+
+
+def test_a_signature_named_with_a_unicode_case_twin_of_its_letters_is_redacted() -> None:
+    # The pattern's IGNORECASE is Unicode's: long s matches s, dotless and dotted I match i.
+    hexed = "ab" * 32
+    redact = logs.Redact([])
+    assert [
+        redact.scrub(f"{name}={hexed}")
+        for name in ("\u017fignature", "s\u0131gnature", "S\u0130GNATURE")
+    ] == ["\u017fignature=[redacted]", "s\u0131gnature=[redacted]", "S\u0130GNATURE=[redacted]"]
