@@ -231,6 +231,11 @@ LOCK_ALL = """
 SELECT pg_advisory_xact_lock(hashtextextended(key, 0))
 FROM unnest($1::text[]) WITH ORDINALITY AS k (key, n) ORDER BY n
 """
+# Each of these keys taken now unless another transaction holds it: the ones another holds.
+TRY_LOCK_ALL = """
+SELECT key FROM unnest($1::text[]) WITH ORDINALITY AS k (key, n)
+WHERE NOT pg_try_advisory_xact_lock(hashtextextended(key, 0)) ORDER BY n
+"""
 
 
 @dataclass(frozen=True)

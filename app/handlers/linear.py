@@ -10,13 +10,14 @@ types have no handler: they are stored and marked ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app import serial
 from app.handlers.github_payload import parse_time
 from app.handlers.links import relink
-from app.queue import LOCK_ALL
+from app.queue import TRY_LOCK_ALL
+from app.retry import RetryLater
 from app.router import HandlerContext, Router
 from app.store import linear_issues, links
 from app.store.linear_issues import LinearIssue
@@ -91,7 +92,9 @@ async def issue(ctx: HandlerContext) -> None:
     # Their serial keys first, as a batch of their events holds them from its start: a batch
     # relinks its pull requests in arrival order, this handler in GitHub id order, and each
     # holding the other's next link rows would be a deadlock. Taken, the pull requests' events
-    # wait for this transaction, or it for theirs.
+    # wait for this transaction. Not waited for: this transaction may hold rows (its batch's
+    # prelude locks repositories) that the batch holding a key waits on; that batch relinks
+    # without this issue, uncommitted, so this event runs again once it has committed.
     keys = sorted(
         {
             key
@@ -101,7 +104,11 @@ async def issue(ctx: HandlerContext) -> None:
             )
         }
     )
-    await ctx.conn.execute(LOCK_ALL, keys)
+    busy = [record["key"] for record in await ctx.conn.fetch(TRY_LOCK_ALL, keys)]
+    if busy:
+        raise RetryLater(
+            datetime.now(UTC), f"pull requests it relinks are being handled: {', '.join(busy)}"
+        )
     # Read again under the keys: an event that held them may have closed one or changed its text.
     for pull in await links.open_pulls_mentioning(ctx.conn, row.identifier):
         await relink(ctx.conn, ctx.log, pull)
