@@ -11,19 +11,16 @@ connection that notes which repository row each of its statements takes, and how
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.handlers.github_payload import take_shared
 from app.router import EventRow
 from app.store import repositories
-from app.store.pool import init_connection
 from tests.pg import TRUNCATE
 
 STRENGTH = {name: level for level, name in enumerate(repositories.STRENGTHS)}
@@ -153,14 +150,6 @@ def needed(batch: list[Event]) -> dict[int, str]:
     return need
 
 
-@pytest.fixture
-async def db_conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(dsn)
-    await init_connection(connection)
-    yield connection
-    await connection.close()
-
-
 def row(event: str, action: str | None, arrival: int) -> EventRow:
     return EventRow(
         id=uuid.uuid4(),
@@ -180,9 +169,8 @@ def row(event: str, action: str | None, arrival: int) -> EventRow:
 )
 @given(batch=st.lists(events(), min_size=1, max_size=6))
 async def test_a_batch_takes_its_repositories_in_id_order_as_strongly_as_its_handlers_will(
-    db_conn: asyncpg.Connection, batch: list[Event]
+    conn: asyncpg.Connection, batch: list[Event]
 ) -> None:
-    conn = db_conn
     await conn.execute(TRUNCATE)
     await conn.execute("INSERT INTO installations (id) VALUES (701)")
     for github_id in STORED:
