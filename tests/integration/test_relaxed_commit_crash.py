@@ -1,0 +1,189 @@
+"""A database crash after the worker's relaxed commits (app/worker.py, RELAXED): what a
+reaction acted on is on disk, and what was lost is lost whole and handled again.
+
+The server is the test's own, with synchronous commits (the suite's shared one has them off).
+Its WAL writer is stopped (SIGSTOP) from the start, the background writer writes no pages and
+autovacuum is off: a commit reaches the disk only when a synchronous commit flushes the WAL,
+so what a crash keeps does not depend on timing. The crash is the WAL writer killed (SIGKILL):
+the postmaster ends every other process at once and recovers from the WAL on disk, as after a
+power cut, every write of the WAL buffers that no commit flushed lost. (tests/pg.py's fsync
+off does not matter here: what a process crash loses is what never left PostgreSQL's memory.)
+It fails if an effect is ever gated by a commit that does not flush: with every commit relaxed,
+the review is posted and nothing of what it acted on survives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.serving import default_router
+from app.settings import Settings
+from app.store import migrations
+from app.worker import Worker
+from tests.conftest import INSTALLATION_ID
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.github import FakeGitHub
+from tests.harness import running_hookwise
+from tests.pg import EmbeddedPostgres, run_in_thread
+from tests.reactions_world import BASE_FILES, HEAD_FILES, REPO, REVIEW, ai_settings
+
+DURABLE = (
+    "ALTER SYSTEM SET synchronous_commit = on; ALTER SYSTEM SET bgwriter_lru_maxpages = 0;"
+    " ALTER SYSTEM SET autovacuum = off; SELECT pg_reload_conf();"
+)
+# Seconds the server has to come back after the crash (recovery of a few MB of WAL).
+RECOVERY = 30.0
+
+
+@pytest.fixture(scope="module")
+def crashable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("crash") / "pgdata")
+    server.server.psql(DURABLE)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dsn(crashable: EmbeddedPostgres) -> str:
+    name = crashable.create_database(template="template1")
+    dsn = crashable.dsn(name)
+
+    async def migrate() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrations.migrate(conn)
+        finally:
+            await conn.close()
+
+    run_in_thread(migrate())
+    return dsn
+
+
+async def walwriter(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"
+        pid: int = await conn.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'"
+        )
+    finally:
+        await conn.close()
+    return pid
+
+
+async def recovered(dsn: str) -> asyncpg.Connection:
+    """A connection once the server accepts them again after its crash recovery."""
+    deadline = asyncio.get_running_loop().time() + RECOVERY
+    while True:
+        try:
+            return await asyncpg.connect(dsn)
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            # Polling a condition (the server answers), not waiting for something to happen.
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def hookwise_with_worker(settings: Settings, dsn: str) -> AsyncIterator[Any]:
+    async with running_hookwise(settings, dsn) as running:
+        worker = Worker(running.ctx, default_router())
+        task = asyncio.create_task(worker.run())
+        try:
+            yield running, worker
+        finally:
+            worker.stop()
+            await task
+
+
+async def settle(worker: Worker) -> None:
+    await asyncio.wait_for(worker.idle(wake=True), 60)
+
+
+def pr_event(github: FakeGitHub, action: str, **changes: Any) -> dict[str, Any]:
+    pull = github.pull_json(github.repo(REPO).pulls[7]) | changes
+    return {
+        "action": action,
+        "number": 7,
+        "pull_request": pull,
+        "repository": github.repo_json(github.repo(REPO)),
+        "installation": {"id": INSTALLATION_ID},
+        "sender": pull["user"],
+    }
+
+
+async def test_a_crash_keeps_what_a_reaction_acted_on_and_loses_the_rest_whole(
+    settings: Settings, dsn: str, fake_github: FakeGitHub
+) -> None:
+    fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
+    fake_github.commit_files(REPO, "fix-calc", HEAD_FILES, message="Rework calc")
+    fake_github.add_pull(REPO, 7, head_branch="fix-calc", title="Rework calc")
+    async with FakeAnthropic() as model:
+        model.reply_tool("submit_review", REVIEW)
+        configured = ai_settings(settings, fake_github, model)
+        await crash_after(configured, dsn, fake_github)
+        db = await recovered(dsn)
+        try:
+            # What the review acted on is on disk: the opened event done, the pull request,
+            # the review recorded as sent, its execution finished. The edit's handling is
+            # lost whole: its event is back under its claim's lease, the title the opened one.
+            rows = await db.fetch("SELECT action, status FROM integration_events ORDER BY arrival")
+            assert [tuple(r) for r in rows] == [("opened", "completed"), ("edited", "processing")]
+            assert await db.fetchval("SELECT title FROM pull_requests") == "Rework calc"
+            assert await db.fetchval(REVIEWS) == ["completed sent"]
+            # The lease ends (here at once; a crash may outlast it): the edit is taken over.
+            await db.execute(
+                "UPDATE integration_events SET locked_until = now() WHERE status = 'processing'"
+            )
+        finally:
+            await db.close()
+        async with hookwise_with_worker(configured, dsn) as (running, worker):
+            await settle(worker)
+            async with running.ctx.pool.acquire() as conn:
+                rows = await conn.fetch("SELECT status FROM integration_events ORDER BY arrival")
+                assert [r["status"] for r in rows] == ["completed", "completed"]
+                title = await conn.fetchval("SELECT title FROM pull_requests")
+                assert title == "Rework calc, renamed"
+                assert await conn.fetchval(REVIEWS) == ["completed sent"]
+        # Handled again, nothing asked or posted twice.
+        assert len(model.calls) == 1
+        assert len(fake_github.reviews) == 1
+
+
+# Each review execution's status and its post's: a review posted once, recorded as sent.
+REVIEWS = """
+SELECT array_agg(e.status || ' ' || coalesce(o.status, 'none'))
+FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
+LEFT JOIN outbound_actions o ON o.kind = 'github.review'
+WHERE w.name = 'hookwise.review'
+"""
+
+
+async def crash_after(settings: Settings, dsn: str, github: FakeGitHub) -> None:
+    """An opened pull request reviewed, then its edit handled; then the crash."""
+    pid = await walwriter(dsn)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        async with hookwise_with_worker(settings, dsn) as (running, worker):
+            github.hook_url = f"{running.url}/webhooks/github"
+            # The batch (relaxed) records the pull request and starts the review, whose claim
+            # (synchronous) flushes it; the review is posted.
+            await github.deliver("pull_request", pr_event(github, "opened"))
+            await settle(worker)
+            assert len(github.reviews) == 1
+            # Recorded by a relaxed commit that nothing flushes.
+            edited = pr_event(github, "edited", title="Rework calc, renamed")
+            await github.deliver("pull_request", edited)
+            await settle(worker)
+    except BaseException:
+        os.kill(pid, signal.SIGCONT)
+        raise
+    os.kill(pid, signal.SIGKILL)
