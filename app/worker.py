@@ -60,7 +60,9 @@ PRELUDE_ERRORS = (asyncpg.PostgresError, ValueError, TypeError, KeyError)
 # - The transaction is lost whole (state, finish, executions started), never in part, and
 #   only with the ones committed after it. Its events are still `processing` under the lease
 #   their claim gave them (the claim commits synchronously), so they are taken over after it
-#   and handled again from the start, as when the worker dies before its commit.
+#   and handled again from the start, as when the worker dies before its commit. A failure
+#   recorded there (a retry, a dead letter) is lost with it: that event gets one more attempt.
+#   The log lines and metrics of its outcome were written already and will be again.
 # - Nothing outside the database has seen that state: every effect on GitHub, Linear or the
 #   model waits for a claim of its own, committed synchronously (executions.claim,
 #   outbound.claim), and flushing that commit flushes all the WAL before it, this
