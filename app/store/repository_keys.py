@@ -11,7 +11,7 @@ Nothing else in hookwise may take two-int4 advisory locks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import asyncpg
 
@@ -31,7 +31,7 @@ SELECT t.id FROM (
            CASE s.kind WHEN {SHARED} THEN pg_advisory_xact_lock_shared({KEY.format(id="s.id")})
                        WHEN {EXCLUSIVE} THEN pg_advisory_xact_lock({KEY.format(id="s.id")})
            END AS taken
-    FROM unnest($1::int2[], $2::int8[]) WITH ORDINALITY AS s (kind, id, n)
+    FROM unnest($1::int4[], $2::int8[]) WITH ORDINALITY AS s (kind, id, n)
     ORDER BY s.n OFFSET 0
 ) AS t
 WHERE t.kind = {INSTALLATION} AND NOT EXISTS (SELECT FROM installations i WHERE i.id = t.id)
@@ -46,12 +46,15 @@ WHERE NOT pg_try_advisory_xact_lock({KEY.format(id="s.id")})
 
 
 async def take(
-    conn: asyncpg.Connection, repositories: Mapping[int, bool], installation_ids: Iterable[int]
+    conn: asyncpg.Connection, repositories: Mapping[int, bool], installation_ids: Collection[int]
 ) -> None:
     """Hold each repository's key until the transaction ends (`repositories`: GitHub id ->
     exclusive, else shared), waiting for them in GitHub id order; then insert a bare row for
-    each installation id not stored, in id order (as installations.ensure does one): one round trip.
-    Ids must be bigints (ValueError from asyncpg otherwise)."""
+    each installation id not stored, in id order (as installations.ensure does one): one
+    round trip, none when there is nothing to take. Ids must be bigints (ValueError from
+    asyncpg otherwise)."""
+    if not repositories and not installation_ids:
+        return
     ids = sorted(repositories)
     kinds = [EXCLUSIVE if repositories[github_id] else SHARED for github_id in ids]
     installations = sorted(set(installation_ids))
