@@ -21,12 +21,13 @@ import pytest
 from app import reconcile
 from app.context import Context, open_context
 from app.deliveries import parse_github
-from app.handlers import backfill
+from app.handlers import backfill, installations, repositories
 from app.handlers.backfill import Found
 from app.router import FetchContext, HandlerContext, Router
 from app.serving import default_router
 from app.settings import Settings
 from app.store import events
+from app.store.repository_keys import KEY
 from tests.integration.test_batch_equivalence_property import handle, store_all, timed
 from tests.integration.test_linear_relink_order import until_waiting
 from tests.integration.test_worker import fast, running_worker
@@ -247,3 +248,57 @@ async def test_a_backfill_and_a_batch_creating_the_same_new_installation_do_not_
     names = await db.fetch("SELECT github_id, installation_id FROM repositories ORDER BY 1")
     assert [tuple(r) for r in names] == [(601, 702), (603, 702)]
     assert troubles(caplog) == []
+
+
+def listing(found: list[dict[str, Any]]) -> Router:
+    """The repository listing's handler, with a fetcher that answers `found` (GitHub's list)."""
+    router = Router()
+
+    @router.fetcher("github", reconcile.LIST_REPOSITORIES)
+    async def listed(ctx: FetchContext) -> list[dict[str, Any]]:
+        return found
+
+    router.add(installations.installation_listed, "github", reconcile.LIST_REPOSITORIES)
+    return router
+
+
+async def until_logged(caplog: pytest.LogCaptureFixture, action: str) -> None:
+    """Return once the worker logged a line of this action: looks every 10 ms."""
+    never = asyncio.Event()
+    while not any(getattr(r, "action", None) == action for r in caplog.records):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(never.wait(), 0.01)
+
+
+async def test_a_listing_adds_a_repository_whose_key_another_holds_once_it_is_free(
+    settings: Settings, dsn: str, db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The repositories GitHub lists are known only to the listing's fetcher, not to its batch's
+    # prelude: its handler takes their keys without waiting (its transaction holds rows that
+    # the holder may be waiting for), and runs again, the attempt not counted, while one is held.
+    caplog.set_level(logging.INFO, logger="app")
+    configured = fast(settings, HOOKWISE_MAX_ATTEMPTS=1)
+    await installed(configured, dsn)
+    found = [{"id": 601, "name": "repo1", "full_name": "octo/repo1", "private": False}]
+    router = Router(repositories.router, listing(found))
+    holder = await asyncpg.connect(dsn)
+    try:
+        held = holder.transaction()
+        await held.start()
+        await holder.execute(f"SELECT pg_advisory_xact_lock({KEY.format(id='601::bigint')})")
+        worker = running_worker(configured, dsn, router)
+        async with open_context(configured, dsn) as ctx, worker as (_, running):
+            async with ctx.pool.acquire() as conn:
+                await reconcile.list_repositories(conn, 71, cause="test")
+            await until_logged(caplog, "event_later")
+            await held.rollback()
+            await running.idle(wake=True)
+    finally:
+        await holder.close()
+    listed = await db.fetchrow(
+        "SELECT status, attempts, last_error FROM integration_events WHERE event_type = $1",
+        reconcile.LIST_REPOSITORIES,
+    )
+    assert tuple(listed) == ("completed", 1, None)
+    names = await db.fetch("SELECT github_id, installation_id, status::text FROM repositories")
+    assert [tuple(r) for r in names] == [(601, 71, "active")]
