@@ -333,10 +333,10 @@ async def take_shared(
       our exclusive keys, or taken in the same order it takes its own), no installation row
       (installations.ensure does not wait for a committed row; installations.record's lock is
       taken by the installation's events only, which its serial key runs one at a time);
-    - outside events, `hookwise reconcile --repo` reactivates stored rows in GitHub id order in
-      one statement and /admin's override updates one row by id, each holding nothing else; a
-      GitHub redirect (repositories.moved) takes the row's key without waiting first. None
-      creates a row. The Linear handler touches no repository row.
+    - outside events, `hookwise reconcile --repo` takes its rows' keys exclusively (holding
+      no row yet) before it reactivates them; /admin's override updates one row by id, holding
+      nothing else; a GitHub redirect (repositories.moved) takes the row's key without waiting
+      first. None creates a row. The Linear handler touches no repository row.
     Installation rows are created in step 2 for every event whose handlers may need one; later
     a handler's installations.ensure only reads a committed row.
 
