@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from app.store import events, integrations, repositories
+from app.store import events, integrations, repositories, repository_keys
 from app.store.repositories import Watched
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,11 @@ async def by_hand(conn: asyncpg.Connection, *, full_name: str | None) -> list[Qu
             chosen = await repositories.by_full_name(conn, full_name)
             if not chosen:
                 raise UnknownRepository(f"no repository {full_name} is installed")
-            await repositories.reactivate(conn, [r.github_id for r in chosen])
+            # Their keys first, as every writer of repository rows holds them (holding no
+            # row yet, this waits as a batch's prelude does: app/store/repository_keys.py).
+            github_ids = [r.github_id for r in chosen]
+            await repository_keys.take(conn, dict.fromkeys(github_ids, True), ())
+            await repositories.reactivate(conn, github_ids)
         return await enqueue(conn, RECONCILE, targets(chosen))
 
 

@@ -14,7 +14,10 @@ pull requests share (their installation, their repository) would be locked in th
 events come, opposite in two batches at once: a deadlock. So a module writing such rows also
 registers a prelude, `async def take(conn, events)`, which the worker runs first in each batch's
 transaction with every event of the batch: it writes or locks those rows in one global order,
-and the handlers after it find them current and held.
+and the handlers after it find them current and held. It may come with a fallback, of the same
+shape, which the worker runs instead when the prelude failed under a savepoint (a payload the
+store refuses) and was rolled back: what the handlers, then writing those rows in the events'
+order, must hold first so that they still wait on no one in a cycle.
 
 A module may also register a batch step for an event, `async def step(conn, events, batch)`,
 which does the first statement of each of `events` (a run of a batch's events of that kind;
@@ -130,11 +133,13 @@ class Router:
         self._handlers: defaultdict[Key, list[Handler]] = defaultdict(list)
         self._fetchers: dict[tuple[str, str], Fetcher] = {}
         self._preludes: list[Prelude] = []
+        self._fallbacks: list[Prelude] = []
         self._steps: dict[tuple[str, str], BatchStep] = {}
         for other in others:
             for key, handlers in other._handlers.items():
                 self._handlers[key].extend(handlers)
             self._preludes.extend(other._preludes)
+            self._fallbacks.extend(other._fallbacks)
             for event, fetcher in other._fetchers.items():
                 self._add_fetcher(fetcher, event)
             for event, step in other._steps.items():
@@ -188,9 +193,12 @@ class Router:
 
         return decorate
 
-    def prelude(self, prelude: Prelude) -> Prelude:
-        """Decorator: run `prelude` first in each batch's transaction (see above)."""
+    def prelude(self, prelude: Prelude, *, fallback: Prelude | None = None) -> Prelude:
+        """Run `prelude` first in each batch's transaction, or `fallback` once it failed (see
+        above)."""
         self._preludes.append(prelude)
+        if fallback is not None:
+            self._fallbacks.append(fallback)
         return prelude
 
     @property
@@ -201,6 +209,11 @@ class Router:
         """Every prelude, in the order the routers were merged, with the batch's events."""
         for prelude in self._preludes:
             await prelude(conn, events)
+
+    async def run_fallbacks(self, conn: asyncpg.Connection, events: BatchEvents) -> None:
+        """Every prelude's fallback, in the order the routers were merged."""
+        for fallback in self._fallbacks:
+            await fallback(conn, events)
 
     def fetcher_for(self, source: str, event: str) -> Fetcher | None:
         return self._fetchers.get((source, event))

@@ -8,6 +8,8 @@ few fields they need and stored with the event (integration_events.serial_keys):
 an event only when no unfinished event sharing a key arrived before it or is running
 (app/queue.py). The worker also holds each key as an
 advisory lock while the event's handlers run, which executions take to read settled state.
+Those locks are single-bigint keys (hashed); repositories' locks are in PostgreSQL's other,
+two-int4 key space, which never overlaps it (app/store/repository_keys.py).
 """
 
 from __future__ import annotations

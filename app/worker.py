@@ -507,8 +507,8 @@ class Worker:
         event's handlers run (app/router.py), so two batches cannot wait on each other's.
         `bare` (the try without savepoints): raises _StepFailed when it fails (a payload the
         store refuses), the savepoint it would need costing two round trips a batch. Else under
-        a savepoint: when it fails, it is rolled back and the handlers write those rows
-        themselves, each event failing alone if it must."""
+        a savepoint: when it fails, it is rolled back, the preludes' fallbacks run instead, and
+        the handlers write those rows themselves, each event failing alone if it must."""
         events = [(a.row, a.payload) for a in batch if a.handlers]
         if not events or not self.router.has_preludes:
             return
@@ -529,6 +529,9 @@ class Worker:
                 exc,
                 extra={"action": "prelude_failed"},
             )
+            # Not under the savepoint: what fails here fails the batch's transaction (the
+            # handlers would otherwise write shared rows late without what the order needs).
+            await self.router.run_fallbacks(conn, events)
 
     async def _steps(self, conn: asyncpg.Connection, batch: list[Attempt]) -> None:
         """Each batch step (app/router.py) over each run of consecutive events of its kind,
@@ -558,12 +561,15 @@ class Worker:
             attempt.batched, attempt.stepped = answer, share
 
     async def _alone(self, attempt: Attempt) -> None:
-        """One event in a transaction of its own, waiting for its keys' locks."""
+        """One event in a transaction of its own, waiting for its keys' locks, then running the
+        preludes as a batch of one does: without them, its handlers would take shared rows
+        outside the order every batch keeps (app/handlers/github_payload.take_shared)."""
         try:
             async with connection(self.ctx.pool) as conn, conn.transaction():
                 await conn.execute(RELAXED)
                 if attempt.keys:
                     await conn.execute(LOCK_ALL, attempt.keys)
+                await self._prelude(conn, [attempt], bare=False)
                 began = time.monotonic()
                 outcome = await self._run(conn, attempt)
                 took = time.monotonic() - began

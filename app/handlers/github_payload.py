@@ -5,15 +5,18 @@ Events of different pull requests share their installation's and their repositor
 batch runs several such events in one transaction: written in the events' order, two batches at
 once would take those rows in opposite orders and deadlock (a first sight, a refresh, and the
 key-share lock each new pull request or check run takes on its repository). So take_shared()
-runs first in each batch (app/router.py's prelude): installations in id order, then each
-repository in GitHub id order, refreshed or held as strongly as the batch's handlers will
-(a lock strengthened later is a deadlock between two holders of the weaker one); the handlers
-after it find them current.
+runs first in each batch (app/router.py's prelude) and takes them in one global order: an
+advisory key per repository (app/store/repository_keys.py) in GitHub id order, then the bare
+installation rows in id order, then each repository's row in GitHub id order, refreshed or held
+as strongly as the batch's handlers will (a lock strengthened later is a deadlock between two
+holders of the weaker one); the handlers after it find them current. take_shared's docstring
+says why that leaves no cycle, whoever else touches these rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -21,7 +24,7 @@ from uuid import UUID
 import asyncpg
 
 from app.router import BatchEvents, EventRow
-from app.store import installations, repositories
+from app.store import installations, repositories, repository_keys
 from app.store.repositories import Repository
 
 
@@ -187,83 +190,171 @@ def _after_reader(batch: BatchEvents) -> frozenset[UUID]:
     return frozenset()
 
 
-async def take_shared(
-    conn: asyncpg.Connection, events: Sequence[tuple[EventRow, Mapping[str, Any]]]
-) -> None:
-    """The installation and repository rows that a batch's events' handlers write or lock, in
-    one global order: the installations (a bare row for each one not stored) in id order, then
-    each repository in GitHub id order, refreshed when its row does not say all the payload
-    says, else locked as strongly as the batch's handlers will (repositories.STRENGTHS): FOR
-    KEY SHARE for pull request and check run events, NO KEY UPDATE for `repository` and
-    installation events, UPDATE for a backfill or reconcile, or when two payloads of one
-    repository differ (the later one's is stored, and the earlier one's handler refreshes it
-    again under that lock). A repository that an event of the batch which REWRITES rows names
-    (or may name: all of an installation's) is only locked, FOR UPDATE: its handlers refresh
-    it in the batch's order, as one by one. A payload that names no whole repository is left
-    to its handlers.
-    A batch of pull request and check run events alone costs the statements it always did."""
-    installation_ids: set[int] = set()
-    whole: set[int] = set()
-    found: dict[int, Repository] = {}
-    strength: dict[int, int] = {}
+def _bigint(value: Any) -> int:
+    """A GitHub id as the store keeps it; ValueError when a bigint cannot hold it (its event's
+    handler then fails on it alone)."""
+    found = int(value)
+    if not -(2**63) <= found < 2**63:
+        raise ValueError(f"{found} is out of range for a bigint")
+    return found
+
+
+@dataclass
+class _Shared:
+    """What a batch's payloads say of the rows its handlers will write or lock."""
+
+    installation_ids: set[int] = field(default_factory=set)
+    # Installations whose every repository an event of the batch changes.
+    whole: set[int] = field(default_factory=set)
+    found: dict[int, Repository] = field(default_factory=dict)
+    strength: dict[int, int] = field(default_factory=dict)
     # Repositories an event that REWRITES them names, and installations whose every repository
     # one may write: their rows are left for the handlers to refresh in the batch's order.
-    rewritten: set[int] = set()
-    rewritten_in: set[int] = set()
+    rewritten: set[int] = field(default_factory=set)
+    rewritten_in: set[int] = field(default_factory=set)
 
-    def need(github_id: int, level: int) -> None:
-        strength[github_id] = max(strength.get(github_id, level), level)
+    def need(self, github_id: int, level: int) -> None:
+        self.strength[github_id] = max(self.strength.get(github_id, level), level)
 
+    def only_locked(self, github_id: int) -> bool:
+        """Whether the prelude only locks the row (a handler writes it later, perhaps first)."""
+        described = self.found.get(github_id)
+        return (
+            described is None
+            or github_id in self.rewritten
+            or described.installation_id in self.rewritten_in
+        )
+
+
+def _shared(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) -> _Shared:
+    shared = _Shared()
     for row, payload in events:
         if row.source != "github":
             continue
         try:
-            if row.event_type in STORE_INSTALLATION:
-                installation = installation_id(payload)
+            installation = None
+            if row.event_type in STORE_INSTALLATION or row.event_type in LOOKS:
+                # A look's handler creates its repository when it is not stored, and that
+                # repository's bare installation row with it: here, in order, instead.
+                installation = _installation_of(payload)
                 if installation is not None:
-                    installation_ids.add(installation)
+                    shared.installation_ids.add(installation)
             if row.event_type in STORE_REPOSITORY:
                 repository = repository_from_payload(payload)
                 # Stored repositories need an id and a full_name: left to the handler otherwise.
                 if isinstance(repository.github_id, int) and isinstance(repository.full_name, str):
-                    earlier = found.get(repository.github_id)
+                    github_id = _bigint(repository.github_id)
+                    earlier = shared.found.get(github_id)
                     if earlier is not None and earlier != repository:
-                        need(repository.github_id, UPDATE)
-                    found[repository.github_id] = repository
-                    need(
-                        repository.github_id,
-                        NO_KEY_UPDATE if row.event_type == "repository" else KEY_SHARE,
+                        shared.need(github_id, UPDATE)
+                    shared.found[github_id] = repository
+                    shared.need(
+                        github_id, NO_KEY_UPDATE if row.event_type == "repository" else KEY_SHARE
                     )
                     if row.event_type == "repository":
-                        rewritten.add(repository.github_id)
+                        shared.rewritten.add(github_id)
             elif row.event_type in LOOKS:
-                need(int(payload["repository"]["id"]), UPDATE)
-                rewritten.add(int(payload["repository"]["id"]))
+                github_id = _bigint(payload["repository"]["id"])
+                shared.need(github_id, UPDATE)
+                shared.rewritten.add(github_id)
             elif row.event_type in MEMBERSHIP:
-                for field in LISTS:
-                    for item in payload.get(field) or ():
-                        need(int(item["id"]), NO_KEY_UPDATE)
-                        rewritten.add(int(item["id"]))
+                for field_name in LISTS:
+                    for item in payload.get(field_name) or ():
+                        shared.need(_bigint(item["id"]), NO_KEY_UPDATE)
+                        shared.rewritten.add(_bigint(item["id"]))
                 if (row.event_type, row.action) in WHOLE and installation is not None:
-                    whole.add(installation)
-                    rewritten_in.add(installation)
+                    shared.whole.add(installation)
+                    shared.rewritten_in.add(installation)
             elif row.event_type in REWRITES and installation_id(payload) is not None:
-                # hookwise's listing of an installation's repositories: which, only GitHub says.
-                rewritten_in.add(int(payload["installation"]["id"]))
+                # hookwise's listing of an installation's repositories: which, only GitHub says
+                # (its handler takes their keys itself: installations.installation_listed).
+                shared.rewritten_in.add(_bigint(payload["installation"]["id"]))
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
-    if installation_ids:
-        await installations.ensure_all(conn, installation_ids)
-    if whole:
-        for github_id in await repositories.of_installations(conn, whole):
-            need(github_id, NO_KEY_UPDATE)
-            rewritten.add(github_id)
-    for github_id in sorted(strength):
-        level = repositories.STRENGTHS[strength[github_id]]
-        described = found.get(github_id)
-        if described is not None and (
-            github_id in rewritten or described.installation_id in rewritten_in
-        ):
+    return shared
+
+
+def _installation_of(payload: Mapping[str, Any]) -> int | None:
+    found = installation_id(payload)
+    return None if found is None else _bigint(found)
+
+
+async def _of_whole(conn: asyncpg.Connection, shared: _Shared) -> None:
+    """Add the stored repositories of the installations an event changes whole (a read)."""
+    if shared.whole:
+        for github_id in await repositories.of_installations(conn, shared.whole):
+            shared.need(github_id, NO_KEY_UPDATE)
+            shared.rewritten.add(github_id)
+
+
+async def take_shared(
+    conn: asyncpg.Connection, events: Sequence[tuple[EventRow, Mapping[str, Any]]]
+) -> None:
+    """The installation and repository rows that a batch's events' handlers write or lock, in
+    one global order:
+
+    1. each repository's advisory key (repository_keys.take) in GitHub id order: exclusive for
+       a repository whose row step 3 only locks, shared for one it refreshes or holds;
+    2. a bare row for each installation not stored, in id order (one round trip with step 1);
+    3. each repository's row in GitHub id order, refreshed when it does not say all the payload
+       says, else locked as strongly as the batch's handlers will (repositories.STRENGTHS): FOR
+       KEY SHARE for pull request and check run events, NO KEY UPDATE for `repository` and
+       installation events, UPDATE for a backfill or reconcile, or when two payloads of one
+       repository differ (the later one's is stored, and the earlier one's handler refreshes
+       it again under that lock). A repository that an event of the batch which REWRITES rows
+       names (or may name: all of an installation's) is only locked, FOR UPDATE: its handlers
+       refresh it in the batch's order, as one by one. A payload that names no whole
+       repository is left to its handler.
+
+    Why the keys: a row only locked in step 3 may not exist yet. Its lock then locks nothing,
+    and its handler creates the row later, in event order, not id order: another transaction
+    creating the same row (in its own step 3) while waiting for one of ours would deadlock with
+    us. So every transaction holds a repository's key before it touches the row (writes,
+    creates or locks it), and holds it exclusively when it may touch the row after its step 3
+    (late). While a transaction holds a key exclusively, no other holds that row or is
+    creating it, so its late writes wait for no one. Every other wait on these rows is in the
+    one order: keys in step 1 (the waiter holds no installation or repository row yet),
+    installation rows in step 2, repository rows in step 3. No cycle is left.
+
+    Who else touches repository rows, and how each keeps to that:
+    - a batch's steps (record_steps) only read its repositories and reference rows step 3
+      holds; its handlers write the rows held by step 3, or late ones held exclusively;
+    - an event run alone (app/worker.py's _alone) runs this prelude too, after its serial keys;
+    - a batch whose prelude failed under a savepoint (a payload the store refuses) takes every
+      key exclusively and the installations (take_keys): its handlers write late, in event
+      order, under keys no one else holds;
+    - hookwise.list_repositories adds the repositories GitHub listed (its fetcher's answer,
+      which this prelude does not see): its handler takes their keys without waiting and is
+      retried when another transaction holds one;
+    - an installation's deletion or reactivation updates all of its repositories, also those
+      created after this prelude read them (of_installations), whose keys it does not hold: in
+      one statement, in GitHub id order. A holder of such a row waits for nothing this batch
+      holds: no key (it took them all before any row), no repository row of ours (held under
+      our exclusive keys, or taken in the same order it takes its own), no installation row
+      (installations.ensure does not wait for a committed row; installations.record's lock is
+      taken by the installation's events only, which its serial key runs one at a time);
+    - outside events, `hookwise reconcile --repo` takes its rows' keys exclusively (holding
+      no row yet) before it reactivates them; /admin's override updates one row by id, holding
+      nothing else; a GitHub redirect (repositories.moved) takes the row's key without waiting
+      first. None creates a row. The Linear handler touches no repository row.
+    Installation rows are created in step 2 for every event whose handlers may need one; later
+    a handler's installations.ensure only reads a committed row.
+
+    A batch of pull request and check run events naming their installation (as an App's
+    webhooks do) costs the statements it always did: the keys go in the statement that
+    creates the installations' rows. A batch naming repositories but no installation costs
+    one statement more than before."""
+    shared = _shared(events)
+    await _of_whole(conn, shared)
+    await repository_keys.take(
+        conn,
+        {github_id: shared.only_locked(github_id) for github_id in shared.strength},
+        shared.installation_ids,
+    )
+    for github_id in sorted(shared.strength):
+        level = repositories.STRENGTHS[shared.strength[github_id]]
+        described = shared.found.get(github_id)
+        if described is not None and shared.only_locked(github_id):
             # Refreshed here, the row would say what a later event's payload says before an
             # earlier event's handler rewrites it (a repository created for a pull request,
             # then marked removed by the installation's deletion before it): held as strongly
@@ -273,3 +364,14 @@ async def take_shared(
             await repositories.hold(conn, described, strength=level)
         else:
             await repositories.lock(conn, github_id, strength=level)
+
+
+async def take_keys(
+    conn: asyncpg.Connection, events: Sequence[tuple[EventRow, Mapping[str, Any]]]
+) -> None:
+    """take_shared's steps 1 and 2 with every key exclusive, for a batch whose take_shared
+    failed and was rolled back (a payload the store refuses): its handlers then write every
+    row late, in the events' order, under keys no other transaction holds."""
+    shared = _shared(events)
+    await _of_whole(conn, shared)
+    await repository_keys.take(conn, dict.fromkeys(shared.strength, True), shared.installation_ids)

@@ -9,13 +9,13 @@ any event with a repository does.
 
 from __future__ import annotations
 
-from app.handlers.github_payload import ensure_repository, take_shared
+from app.handlers.github_payload import ensure_repository, take_keys, take_shared
 from app.router import HandlerContext, Router
 from app.store import repositories
 
 router = Router()
 # First in each batch: the rows its events share, in one order (github_payload.take_shared).
-router.prelude(take_shared)
+router.prelude(take_shared, fallback=take_keys)
 
 # What each action makes of the stored status; None leaves it.
 STATUS = {

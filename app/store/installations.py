@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,15 +10,12 @@ from typing import Any
 import asyncpg
 
 # Events other than `installation` name only the id; repositories need the row for their FK.
-ENSURE = "INSERT INTO installations (id) VALUES ($1) ON CONFLICT (id) DO NOTHING"
-
-# A batch's installations at once, in id order (app/handlers/github_payload.take_shared); a
-# read for those stored already.
-ENSURE_ALL = """
+# A read first: ON CONFLICT alone waits for a transaction updating the stored row (an
+# installation event's), which a handler after its batch's prelude must never do
+# (app/handlers/github_payload.take_shared).
+ENSURE = """
 INSERT INTO installations (id)
-SELECT i FROM unnest($1::bigint[]) AS i
-WHERE NOT EXISTS (SELECT FROM installations WHERE id = i)
-ORDER BY i
+SELECT $1::bigint WHERE NOT EXISTS (SELECT FROM installations WHERE id = $1::bigint)
 ON CONFLICT (id) DO NOTHING
 """
 
@@ -64,12 +61,6 @@ class Installation:
 async def ensure(conn: asyncpg.Connection, installation_id: int) -> None:
     """A bare row for an installation known only by id; an existing row is left alone."""
     await conn.execute(ENSURE, installation_id)
-
-
-async def ensure_all(conn: asyncpg.Connection, installation_ids: Iterable[int]) -> None:
-    """ensure() of each, in one statement, inserting in id order: two transactions inserting
-    the same new installations wait for each other in one order, never in a cycle."""
-    await conn.execute(ENSURE_ALL, sorted(set(installation_ids)))
 
 
 async def record(conn: asyncpg.Connection, installation: Installation) -> bool:

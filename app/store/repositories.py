@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app.store import repository_keys
 from app.store.pool import Queries
 from app.store.rows import many, one
 
@@ -247,9 +248,13 @@ async def refresh(conn: asyncpg.Connection, repository: Repository) -> UUID:
 
 async def moved(conn: asyncpg.Connection, github_id: int, full_name: str, url: str | None) -> bool:
     """Store a repository's owner/name and URL (its html_url) as GitHub now gives them; False
-    when nothing changed (the same already, not stored, or the row is held by another
-    transaction)."""
+    when nothing changed (the same already, not stored, or the row or its key is held by
+    another transaction)."""
     async with conn.transaction():
+        # Its key first, as every writer of a repository holds it (repository_keys), without
+        # waiting: a batch holding it may be about to write the row.
+        if await repository_keys.try_take(conn, [github_id]):
+            return False
         found: UUID | None = await conn.fetchval(MOVING, github_id, full_name, url)
         if found is None:
             return False

@@ -426,6 +426,46 @@ async def test_events_handled_in_batches_leave_what_one_at_a_time_leaves(
         assert batched[table] == alone[table], (table, taken)
 
 
+# Small batches, so that a sequence fills several and two slots run batches at once.
+SMALL_BATCH = 3
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sequence=st.lists(everything, min_size=4, max_size=12))
+async def test_events_handled_in_two_slots_at_once_complete_first_time(
+    settings: Settings,
+    dsn: str,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+    sequence: list[Event],
+) -> None:
+    # Two batches in flight at once share installations and repositories (new ones too): they
+    # must never wait on each other in a cycle. Which one commits first is the scheduler's, so
+    # no state is compared, only that no event needed a second try; a deadlock in a batch's
+    # first try (run again under savepoints, no attempt counted) shows in the worker's log.
+    # Which examples bring the two batches to the worst moment is chance: the tests in
+    # test_prelude_new_repositories.py make them meet there.
+    await empty_database(dsn)
+    caplog.clear()
+    configured = fast(settings, HOOKWISE_MAX_ATTEMPTS=1, HOOKWISE_WORKER_BATCH=SMALL_BATCH)
+    stored = [(f"d-{index:02d}", *timed(event, index)) for index, event in enumerate(sequence)]
+    async with open_context(configured, dsn) as ctx:
+        await store_all(ctx, stored)
+    async with running_worker(configured, dsn, default_router(), concurrency=2):
+        pass
+    state = await snapshot(db)
+    assert {row[1:] for row in state["integration_events"]} <= {
+        ("completed", 1, None),
+        ("ignored", 1, None),
+    }, state["integration_events"]
+    assert [r.getMessage() for r in caplog.records if "deadlock" in r.getMessage()] == []
+
+
 @pytest.mark.parametrize("batch", [1, BATCH], ids=["one-by-one", "one-batch"])
 async def test_a_new_linear_issue_links_a_pull_request_closed_after_it_in_its_batch(
     settings: Settings, dsn: str, db: asyncpg.Connection, batch: int

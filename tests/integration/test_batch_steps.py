@@ -135,10 +135,13 @@ async def test_a_statement_that_fails_in_a_batch_step_fails_its_event_alone(
 async def test_a_prelude_that_fails_in_a_batch_fails_only_the_event_it_could_not_store(
     settings, dsn, db, caplog
 ) -> None:
-    # The batch's first try takes the shared rows with no savepoint: the refused installation
-    # id rolls that try back, and the batch runs again as it did before batch steps.
+    # The batch's first try takes the shared rows with no savepoint: the refused repository
+    # (a URL longer than its column holds) rolls that try back, and the batch runs again as it
+    # did before batch steps, its prelude's fallback taking the rows' keys instead.
     refused: dict[str, Any] = json.loads(opened(2))
-    refused["installation"] = {"id": 2**63}
+    refused["repository"].update(
+        id=602, full_name="octo/long", html_url="https://github.com/octo/" + "l" * 500
+    )
     caplog.set_level(logging.INFO, logger="app.worker")
     await drain(
         settings,

@@ -3,7 +3,7 @@
 asyncpg's query logger on a real connection, every handler of the default router (reactions
 off) in one transaction as the worker runs them, for a repository already stored, as in
 `bench/dispatch.py`: a pull request opened, pushed to (and here its title edited), then a check
-run created and completed."""
+run created and completed. A batch's prelude is counted apart: once per batch, whatever its size."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import asyncpg
 from app.context import Context
 from app.router import EventRow, HandlerContext
 from app.serving import default_router
-from app.store import check_runs, links, pull_requests
+from app.store import check_runs, links, pull_requests, repositories, repository_keys
 from tests.fixtures import github_example
 
 ROUTER = default_router()
@@ -73,16 +73,8 @@ def run(number: int, *, action: str, sha: str, status: str) -> dict[str, Any]:
     return payload
 
 
-async def statements(
-    conn: asyncpg.Connection, app: Context, event: str, payload: Mapping[str, Any]
-) -> list[str]:
-    """Run the event's handlers in a transaction of their own; the statements they sent."""
-    sent: list[str] = []
-
-    def note(record: Any) -> None:
-        sent.append(record.query)
-
-    row = EventRow(
+def row(event: str, payload: Mapping[str, Any]) -> EventRow:
+    return EventRow(
         id=uuid.uuid4(),
         source="github",
         event_type=event,
@@ -93,12 +85,24 @@ async def statements(
         received_at=datetime.now(UTC),
         arrival=next(ARRIVALS),
     )
-    handlers = ROUTER.handlers_for("github", event, row.action)
+
+
+async def statements(
+    conn: asyncpg.Connection, app: Context, event: str, payload: Mapping[str, Any]
+) -> list[str]:
+    """Run the event's handlers in a transaction of their own; the statements they sent."""
+    sent: list[str] = []
+
+    def note(record: Any) -> None:
+        sent.append(record.query)
+
+    event_row = row(event, payload)
+    handlers = ROUTER.handlers_for("github", event, event_row.action)
     log = logging.LoggerAdapter(logging.getLogger("test"), {})
     async with conn.transaction():
         conn.add_query_logger(note)
         try:
-            ctx = HandlerContext(event=row, payload=payload, conn=conn, app=app, log=log)
+            ctx = HandlerContext(event=event_row, payload=payload, conn=conn, app=app, log=log)
             for handler in handlers:
                 await handler(ctx)
         finally:
@@ -152,3 +156,33 @@ async def test_statements_per_event(conn: asyncpg.Connection, app: Context) -> N
         900_002,
     )
     assert [h[0] for h in history] == ["opened", "synchronize"]
+
+
+async def test_statements_of_a_batch_prelude(conn: asyncpg.Connection, app: Context) -> None:
+    # A batch of pull request and check run events of one repository, stored and current: the
+    # repositories' keys with the installations' bare rows (one statement), then the row held.
+    sha = "3" * 40
+    await statements(conn, app, "pull_request", pull(3, action="opened", sha=sha, minutes=0))
+    batch = [
+        ("pull_request", pull(3, action="synchronize", sha=sha, minutes=1)),
+        ("check_run", run(3, action="created", sha=sha, status="queued")),
+        ("pull_request", pull(4, action="opened", sha=sha, minutes=2)),
+    ]
+    for _, payload in batch:
+        payload["installation"] = {"id": 1}
+    events = [(row(event, payload), payload) for event, payload in batch]
+    # Every statement prepared once, as in a running worker.
+    async with conn.transaction():
+        await ROUTER.run_preludes(conn, events)
+    sent: list[str] = []
+
+    def note(record: Any) -> None:
+        sent.append(record.query)
+
+    async with conn.transaction():
+        conn.add_query_logger(note)
+        try:
+            await ROUTER.run_preludes(conn, events)
+        finally:
+            conn.remove_query_logger(note)
+    assert sent == [repository_keys.TAKE, repositories.HOLD_AS["KEY SHARE"]]

@@ -187,10 +187,12 @@ async def test_worker_attempts_retries_and_dead_letters(settings, dsn) -> None:
 
 
 async def test_a_batch_prelude_that_failed_shows_in_metrics(settings, dsn) -> None:
-    # An installation id out of bigint's range: the batch's prelude cannot store it, in the
-    # batch's first try nor under its savepoint in the second; the other events go on.
+    # A repository URL longer than its column holds: the batch's prelude cannot store it, in
+    # the batch's first try nor under its savepoint in the second; the other events go on.
     refused = json.loads(opened(2))
-    refused["installation"] = {"id": 2**63}
+    refused["repository"].update(
+        id=602, full_name="octo/long", html_url="https://github.com/octo/" + "l" * 500
+    )
     bodies = [opened(1), json.dumps(refused).encode(), opened(3)]
     configured = fast(settings, HOOKWISE_WORKER_BATCH=8, HOOKWISE_MAX_ATTEMPTS=1)
     async with open_context(configured, dsn) as ctx:

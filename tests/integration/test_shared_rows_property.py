@@ -5,7 +5,8 @@ backfill or an installation event, from waiting on each other (app/handlers/gith
 The batches are generated: pull request, check run and `repository` events, backfills and
 reconciles, installation events listing repositories or changing all of theirs, with payloads
 of one repository that agree or differ. The prelude runs on the real database, through a
-connection that notes which repository row each of its statements takes, and how.
+connection that notes which repository row each of its statements takes, and how, and which
+repository keys it holds first.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from app.handlers.github_payload import take_shared
 from app.router import EventRow
-from app.store import repositories
+from app.store import repositories, repository_keys
 from tests.pg import TRUNCATE
 
 STRENGTH = {name: level for level, name in enumerate(repositories.STRENGTHS)}
@@ -31,18 +32,29 @@ STORED = (601, 602, 603)
 
 class Noting:
     """A real connection that notes (GitHub id, strength) for each repository row a statement
-    takes: a hold or lock FOR a strength, a refresh (upsert) FOR UPDATE."""
+    takes: a hold or lock FOR a strength, a refresh (upsert) FOR UPDATE; which rows were only
+    locked (no payload refreshes them there: a handler may create them later); and each
+    repository's advisory key (exclusive or not) with how many rows had been taken before."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
         self.taken: list[tuple[int, str]] = []
+        self.only_locked: set[int] = set()
+        self.keys: dict[int, tuple[bool, int]] = {}
 
     def _note(self, query: str, args: tuple[Any, ...]) -> None:
         for strength in repositories.STRENGTHS:
             if query in (repositories.HOLD_AS[strength], repositories.LOCK_AS[strength]):
                 self.taken.append((int(args[0]), strength))
+            if query == repositories.LOCK_AS[strength]:
+                self.only_locked.add(int(args[0]))
         if query == repositories.UPSERT:
             self.taken.append((int(args[0]), "UPDATE"))
+        if query == repository_keys.TAKE:
+            for kind, github_id in zip(*args, strict=True):
+                if kind != repository_keys.INSTALLATION:
+                    exclusive = kind == repository_keys.EXCLUSIVE
+                    self.keys[github_id] = (exclusive, len(self.taken))
 
     async def execute(self, query: str, *args: Any) -> str:
         self._note(query, args)
@@ -190,6 +202,12 @@ async def test_a_batch_takes_its_repositories_in_id_order_as_strongly_as_its_han
     for github_id, strength in noting.taken:
         if STRENGTH[strength] >= STRENGTH.get(strongest.get(github_id, "KEY SHARE"), 0):
             strongest[github_id] = strength
+    # Every row's key before any row, exclusive for a row a handler may create or rewrite
+    # later (take_shared: the keys leave no cycle for such a late write to close).
+    for github_id, _ in noting.taken:
+        assert noting.keys.get(github_id, (False, 1))[1] == 0, (github_id, noting.keys)
+    for github_id in noting.only_locked:
+        assert noting.keys[github_id][0], (github_id, noting.keys)
     for github_id, strength in needed(batch).items():
         assert github_id in strongest, (github_id, noting.taken)
         assert STRENGTH[strongest[github_id]] >= STRENGTH[strength], (
