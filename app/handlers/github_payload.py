@@ -333,10 +333,14 @@ async def take_shared(
       our exclusive keys, or taken in the same order it takes its own), no installation row
       (installations.ensure does not wait for a committed row; installations.record's lock is
       taken by the installation's events only, which its serial key runs one at a time);
+    - a refresh storing a URL that another repository's row still holds takes that row from
+      it only under its key, taken without waiting (repositories.RELEASE_URL): else it would
+      hold a row that a holder of its key locks later, after rows it has us wait for;
     - outside events, `hookwise reconcile --repo` takes its rows' keys exclusively (holding
       no row yet) before it reactivates them; /admin's override updates one row by id, holding
       nothing else; a GitHub redirect (repositories.moved) takes the row's key without waiting
-      first. None creates a row. The Linear handler touches no repository row.
+      first, and so the key of the row it takes the URL from. None creates a row. The Linear
+      handler touches no repository row.
     Installation rows are created in step 2 for every event whose handlers may need one; later
     a handler's installations.ensure only reads a committed row.
 

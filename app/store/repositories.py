@@ -48,12 +48,19 @@ LOCK_AS = {
 }
 
 # The URL is unique: when GitHub shows it for this repository, another row holding it (a
-# repository renamed or deleted since, whose event never came) no longer has it. SKIP LOCKED:
-# that row is outside the order in which a batch takes repositories, so it is never waited
-# for; held by another transaction, it keeps the URL and this one's row stores none (UPSERT).
-RELEASE_URL = """
+# repository renamed or deleted since, whose event never came) no longer has it. That row is
+# outside the order in which a batch takes repositories, so it is never waited for: neither
+# its key (taken without waiting, as every writer of a row holds its key first; a transaction
+# holding it may lock the row later, after rows it has this one wait for) nor the row (SKIP
+# LOCKED). Either held by another transaction, it keeps the URL and this one's row stores none
+# (UPSERT). At most one row has the URL, so at most one key is taken.
+RELEASE_URL = f"""
 UPDATE repositories SET url = NULL
-WHERE id IN (SELECT id FROM repositories WHERE url = $1 AND github_id <> $2 FOR UPDATE SKIP LOCKED)
+WHERE id IN (
+    SELECT id FROM repositories
+    WHERE url = $1 AND github_id <> $2
+      AND pg_try_advisory_xact_lock({repository_keys.KEY.format(id="github_id")})
+    FOR UPDATE SKIP LOCKED)
 """
 
 UPSERT = """
@@ -84,10 +91,15 @@ FOR UPDATE SKIP LOCKED
 """
 
 # The new URL is unique too: a row still holding it (a repository deleted or moved off the name
-# since, whose event never came) gives it up, unless a transaction holds that row.
-RELEASE_URL_UNLOCKED = """
+# since, whose event never came) gives it up, unless a transaction holds that row or its key
+# (taken here without waiting, as in RELEASE_URL).
+RELEASE_URL_UNLOCKED = f"""
 UPDATE repositories SET url = NULL
-WHERE id IN (SELECT id FROM repositories WHERE url = $1 AND id <> $2 FOR UPDATE SKIP LOCKED)
+WHERE id IN (
+    SELECT id FROM repositories
+    WHERE url = $1 AND id <> $2
+      AND pg_try_advisory_xact_lock({repository_keys.KEY.format(id="github_id")})
+    FOR UPDATE SKIP LOCKED)
 """
 
 # The old URL is wrong now: the new one when no other row still holds it, else none (the next
