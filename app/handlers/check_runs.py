@@ -7,6 +7,7 @@ every run of the suite arrives as a check_run event of its own.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -85,5 +86,7 @@ async def check_run(ctx: HandlerContext) -> None:
     if await check_runs.record(ctx.conn, repository, row, numbers) is None:
         # First sight of the repository, or the payload says more of it than its row.
         await store_repository(ctx.conn, repository)
-        if await check_runs.record(ctx.conn, repository, row, numbers) is None:
+        # Its URL is not looked at again: the refresh may store none (pull_requests._record).
+        stored = replace(repository, url=None)
+        if await check_runs.record(ctx.conn, stored, row, numbers) is None:
             raise RuntimeError(f"repository {repository.full_name} not current once stored")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -131,7 +132,9 @@ async def _record(ctx: HandlerContext) -> Written:
     if recorded is None:
         # First sight of the repository, or the payload says more of it than its row.
         await store_repository(ctx.conn, repository)
-        recorded = await pull_requests.record(ctx.conn, repository, row)
+        # Its URL is not looked at again: while another transaction holds the row (or key) of a
+        # repository still holding that URL, the refresh stores none (repositories.RELEASE_URL).
+        recorded = await pull_requests.record(ctx.conn, replace(repository, url=None), row)
         if recorded is None:
             raise RuntimeError(f"repository {repository.full_name} not current once stored")
     return recorded

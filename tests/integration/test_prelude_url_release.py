@@ -81,3 +81,35 @@ async def test_a_refresh_releasing_a_url_waits_on_no_batch_holding_that_reposito
         (601, URL),
         (604, "https://github.com/octo/repo604-renamed"),
     ]
+
+
+async def test_a_pull_request_taking_a_url_whose_holder_another_transaction_holds_completes(
+    settings: Settings, dsn: str, db: asyncpg.Connection
+) -> None:
+    # 604's row keeps URL while a transaction holds it (here FOR KEY SHARE, as a batch with a
+    # pull request of 604 does): 601's refresh stores no URL. Its pull request is recorded all
+    # the same, the URL left for a later refresh, rather than failing as "not current".
+    configured = fast(settings, HOOKWISE_MAX_ATTEMPTS=1, HOOKWISE_WORKER_BATCH=8)
+    async with open_context(configured, dsn) as ctx:
+        await store_all(ctx, [pulled(1, 1, 1), pulled(4, 4, 4, html_url=URL)])
+    async with running_worker(configured, dsn, default_router(), concurrency=1):
+        pass
+    holder = await asyncpg.connect(dsn)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT FROM repositories WHERE github_id = 604 FOR KEY SHARE")
+            async with open_context(configured, dsn) as ctx:
+                await store_all(ctx, [pulled(8, 1, 8, html_url=URL)])
+            async with running_worker(configured, dsn, default_router(), concurrency=1):
+                pass
+    finally:
+        await holder.close()
+    assert await outcomes(db) == [("completed", 1, None)] * 3
+    pulls = await db.fetch(
+        "SELECT p.pr_number, r.github_id FROM pull_requests p"
+        " JOIN repositories r ON r.id = p.repository_id ORDER BY p.pr_number"
+    )
+    assert [tuple(r) for r in pulls] == [(1, 601), (4, 604), (8, 601)]
+    # 601 keeps the URL it had until a refresh finds URL free.
+    urls = await db.fetch("SELECT github_id, url FROM repositories ORDER BY github_id")
+    assert [tuple(r) for r in urls] == [(601, "https://github.com/octo/repo1"), (604, URL)]
