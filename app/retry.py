@@ -7,7 +7,12 @@ will take requests again); neither needs to know the other.
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+
+# Seconds an event is given back for when a key or row it needs is held by another transaction
+# (for milliseconds: none waits on the network). Given back due at once, it was claimed again at
+# once, ~200 times a second while the holder ran, and a listing's fetcher asked GitHub each time.
+BUSY_PAUSE = 1.0
 
 
 class RetryLater(Exception):
@@ -23,3 +28,9 @@ def backoff(attempts: int, *, base: float, cap: float, jitter: float | None = No
     """Exponential backoff with jitter: base * 2^(attempts-1), capped, times 0.5-1.5."""
     jitter = random.random() if jitter is None else jitter
     return min(cap, base * 2.0 ** max(attempts - 1, 0)) * (0.5 + jitter)
+
+
+def busy(reason: str) -> RetryLater:
+    """RetryLater in BUSY_PAUSE seconds: what a handler raises when another transaction holds
+    a key or row it cannot wait for (its own transaction holds rows the holder may want)."""
+    return RetryLater(datetime.now(UTC) + timedelta(seconds=BUSY_PAUSE), reason)

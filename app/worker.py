@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -163,8 +163,12 @@ class Worker:
         self._executions: set[asyncio.Task[None]] = set()
         self._rounds = 0
         self._idle_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # Wakes the loop when the earliest event given back for later is due (_claim_at).
+        self._due: asyncio.TimerHandle | None = None
 
     def stop(self) -> None:
+        if self._due is not None:
+            self._due.cancel()
         self._stop.set()
         self._wake.set()
         self._freed.set()
@@ -658,6 +662,8 @@ class Worker:
             )
         elif outcome.status == "later":
             self._outcome(bound, row, "later")
+            if outcome.later is not None:
+                self._claim_at(outcome.later.retry_at)
             bound.warning(
                 "%s delivery=%s: %s",
                 label,
@@ -684,6 +690,22 @@ class Worker:
                 outcome.error,
                 extra={"action": "event_retry"},
             )
+
+    def _claim_at(self, when: datetime) -> None:
+        """Claim again once an event given back for later (RetryLater) is due, rather than at
+        the next NOTIFY or poll (HOOKWISE_POLL_INTERVAL may be far longer than the wait: a busy
+        key's second, a rate limit's reset). One timer, for the earliest such time."""
+        loop = asyncio.get_running_loop()
+        at = loop.time() + max((when - datetime.now(UTC)).total_seconds(), 0.0)
+        if self._due is not None:
+            if self._due.when() <= at:
+                return
+            self._due.cancel()
+        self._due = loop.call_at(at, self._due_now)
+
+    def _due_now(self) -> None:
+        self._due = None
+        self._wake.set()
 
     def _lost(self, attempt: Attempt) -> None:
         self._timed(attempt, time.monotonic() - attempt.started)

@@ -4,12 +4,10 @@ and queue a look at the repositories they add or let the App read again (app/rec
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from app import reconcile
+from app import reconcile, retry
 from app.handlers.github_payload import parse_time
-from app.retry import RetryLater
 from app.router import FetchContext, HandlerContext, Router
 from app.store import installations, repositories, repository_keys
 from app.store.installations import Installation
@@ -134,9 +132,7 @@ async def installation_listed(ctx: HandlerContext) -> None:
     # this transaction holds rows already: the event runs again once the holder committed.
     busy = await repository_keys.try_take(ctx.conn, [r.github_id for r in listed])
     if busy:
-        raise RetryLater(
-            datetime.now(UTC), f"repositories it adds are being written: {sorted(busy)}"
-        )
+        raise retry.busy(f"repositories it adds are being written: {sorted(busy)}")
     await repositories.add(ctx.conn, installation_id, listed)
     await reconcile.after_installation_change(
         ctx.conn,

@@ -10,14 +10,13 @@ types have no handler: they are stored and marked ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from app import serial
+from app import retry, serial
 from app.handlers.github_payload import parse_time
 from app.handlers.links import relink
 from app.queue import TRY_LOCK_ALL
-from app.retry import RetryLater
 from app.router import HandlerContext, Router
 from app.store import linear_issues, links
 from app.store.linear_issues import LinearIssue
@@ -106,9 +105,7 @@ async def issue(ctx: HandlerContext) -> None:
     )
     busy = [record["key"] for record in await ctx.conn.fetch(TRY_LOCK_ALL, keys)]
     if busy:
-        raise RetryLater(
-            datetime.now(UTC), f"pull requests it relinks are being handled: {', '.join(busy)}"
-        )
+        raise retry.busy(f"pull requests it relinks are being handled: {', '.join(busy)}")
     # Read again under the keys: an event that held them may have closed one or changed its text.
     for pull in await links.open_pulls_mentioning(ctx.conn, row.identifier):
         await relink(ctx.conn, ctx.log, pull)

@@ -123,6 +123,9 @@ SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT grante
 """
 
 
+COMPLETED = "SELECT count(*) FROM integration_events WHERE status = 'completed'"
+
+
 async def until(dsn: str, query: str, count: int, *args: Any) -> None:
     """Return once `query` counts `count`: looks every 10 ms (a condition, polled)."""
     never = asyncio.Event()
@@ -197,6 +200,8 @@ async def test_a_new_issue_in_a_batch_never_waits_for_a_pull_request_held_by_a_w
                 until(dsn, WAITS_FOR_A_KEY_OR_WAS_GIVEN_BACK, 1, "d-03", stored), 20
             )
             await held_repository.rollback()
+            # B's issue, given back for a pause (retry.BUSY_PAUSE), is claimed again when due.
+            await asyncio.wait_for(until(dsn, COMPLETED, 6), 30)
             await asyncio.wait_for(running.idle(wake=True), 30)
     finally:
         await issue_row.close()

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app import reconcile
+from app import reconcile, retry
 from app.context import Context, open_context
 from app.deliveries import parse_github
 from app.handlers import backfill, installations, repositories
@@ -250,16 +250,28 @@ async def test_a_backfill_and_a_batch_creating_the_same_new_installation_do_not_
     assert troubles(caplog) == []
 
 
-def listing(found: list[dict[str, Any]]) -> Router:
-    """The repository listing's handler, with a fetcher that answers `found` (GitHub's list)."""
+def listing(found: list[dict[str, Any]], asked: list[int] | None = None) -> Router:
+    """The repository listing's handler, with a fetcher that answers `found` (GitHub's list)
+    and notes each time it is asked in `asked`."""
     router = Router()
 
     @router.fetcher("github", reconcile.LIST_REPOSITORIES)
     async def listed(ctx: FetchContext) -> list[dict[str, Any]]:
+        if asked is not None:
+            asked.append(ctx.event.attempts)
         return found
 
     router.add(installations.installation_listed, "github", reconcile.LIST_REPOSITORIES)
     return router
+
+
+async def until_completed(db: asyncpg.Connection, event_type: str) -> None:
+    """Return once the event of this type completed: looks every 10 ms."""
+    never = asyncio.Event()
+    query = "SELECT status FROM integration_events WHERE event_type = $1"
+    while await db.fetchval(query, event_type) != "completed":
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(never.wait(), 0.01)
 
 
 async def until_logged(caplog: pytest.LogCaptureFixture, action: str) -> None:
@@ -280,7 +292,8 @@ async def test_a_listing_adds_a_repository_whose_key_another_holds_once_it_is_fr
     configured = fast(settings, HOOKWISE_MAX_ATTEMPTS=1)
     await installed(configured, dsn)
     found = [{"id": 601, "name": "repo1", "full_name": "octo/repo1", "private": False}]
-    router = Router(repositories.router, listing(found))
+    asked: list[int] = []
+    router = Router(repositories.router, listing(found, asked))
     holder = await asyncpg.connect(dsn)
     try:
         held = holder.transaction()
@@ -291,10 +304,22 @@ async def test_a_listing_adds_a_repository_whose_key_another_holds_once_it_is_fr
             async with ctx.pool.acquire() as conn:
                 await reconcile.list_repositories(conn, 71, cause="test")
             await until_logged(caplog, "event_later")
+            later = next(r for r in caplog.records if getattr(r, "action", None) == "event_later")
+            # Given back for a pause, not due at once: it is not claimed (and GitHub not asked
+            # again) over and over while the key is held.
+            run_after = await db.fetchval(
+                "SELECT extract(epoch FROM run_after)::float8 FROM integration_events"
+                " WHERE event_type = $1",
+                reconcile.LIST_REPOSITORIES,
+            )
+            assert run_after - later.created >= retry.BUSY_PAUSE - 0.1
             await held.rollback()
+            # Claimed again when due, with no NOTIFY (the poll interval is an hour).
+            await asyncio.wait_for(until_completed(db, reconcile.LIST_REPOSITORIES), 30)
             await running.idle(wake=True)
     finally:
         await holder.close()
+    assert asked == [1, 1]
     listed = await db.fetchrow(
         "SELECT status, attempts, last_error FROM integration_events WHERE event_type = $1",
         reconcile.LIST_REPOSITORIES,
