@@ -260,8 +260,14 @@ def _shared(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) -> _Shared:
             elif row.event_type in MEMBERSHIP:
                 for field_name in LISTS:
                     for item in payload.get(field_name) or ():
-                        shared.need(_bigint(item["id"]), NO_KEY_UPDATE)
-                        shared.rewritten.add(_bigint(item["id"]))
+                        try:
+                            github_id = _bigint(item["id"])
+                        except (KeyError, TypeError, ValueError):
+                            # Its handler fails on it, maybe after writing the others: they
+                            # keep their keys.
+                            continue
+                        shared.need(github_id, NO_KEY_UPDATE)
+                        shared.rewritten.add(github_id)
                 if (row.event_type, row.action) in WHOLE and installation is not None:
                     shared.whole.add(installation)
                     shared.rewritten_in.add(installation)

@@ -227,3 +227,25 @@ def _stored(github_id: int) -> dict[str, Any]:
         "default_branch": "main",
         "url": f"https://github.com/octo/repo{github_id}",
     }
+
+
+async def test_an_id_out_of_range_in_a_membership_list_leaves_the_others_their_keys(
+    conn: asyncpg.Connection, dsn: str
+) -> None:
+    # The handler fails on the id a bigint cannot hold, but it may write the repositories
+    # listed around it first: late, so under their keys, exclusively (take_shared).
+    await conn.execute(TRUNCATE)
+    await conn.execute("INSERT INTO installations (id) VALUES (701)")
+    listed = [
+        {"id": 2**64, "name": "huge", "full_name": "octo/huge", "private": False},
+        {"id": 601, "name": "repo1", "full_name": "octo/repo1", "private": False},
+    ]
+    payload = {"action": "added", "installation": {"id": 701}, "repositories_added": listed}
+    other = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await take_shared(conn, [(row("installation_repositories", "added", 0), payload)])
+            busy = await repository_keys.try_take(other, [601])
+    finally:
+        await other.close()
+    assert busy == [601]
