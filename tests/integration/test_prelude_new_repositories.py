@@ -29,7 +29,7 @@ from app.settings import Settings
 from app.store import events
 from app.store.repository_keys import KEY
 from tests.integration.test_batch_equivalence_property import handle, store_all, timed
-from tests.integration.test_linear_relink_order import until_waiting
+from tests.integration.test_linear_relink_order import until, until_waiting
 from tests.integration.test_worker import fast, running_worker
 from tests.integration.test_worker_lock_order import in_repository, state_router
 from tests.integration.test_worker_shared_rows import until_waiting as until_any_waits
@@ -265,13 +265,9 @@ def listing(found: list[dict[str, Any]], asked: list[int] | None = None) -> Rout
     return router
 
 
-async def until_completed(db: asyncpg.Connection, event_type: str) -> None:
-    """Return once the event of this type completed: looks every 10 ms."""
-    never = asyncio.Event()
-    query = "SELECT status FROM integration_events WHERE event_type = $1"
-    while await db.fetchval(query, event_type) != "completed":
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(never.wait(), 0.01)
+LISTING_DONE = (
+    "SELECT count(*) FROM integration_events WHERE event_type = $1 AND status = 'completed'"
+)
 
 
 async def until_logged(caplog: pytest.LogCaptureFixture, action: str) -> None:
@@ -315,7 +311,7 @@ async def test_a_listing_adds_a_repository_whose_key_another_holds_once_it_is_fr
             assert run_after - later.created >= retry.BUSY_PAUSE - 0.1
             await held.rollback()
             # Claimed again when due, with no NOTIFY (the poll interval is an hour).
-            await asyncio.wait_for(until_completed(db, reconcile.LIST_REPOSITORIES), 30)
+            await asyncio.wait_for(until(dsn, LISTING_DONE, 1, reconcile.LIST_REPOSITORIES), 30)
             await running.idle(wake=True)
     finally:
         await holder.close()
