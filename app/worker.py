@@ -54,22 +54,6 @@ LISTENER_LOST: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, asyncpg.P
 # What a prelude raises on a payload the store refuses.
 PRELUDE_ERRORS = (asyncpg.PostgresError, ValueError, TypeError, KeyError)
 
-# The transaction that records events' state and finishes them commits without waiting for
-# its WAL to reach the disk (at most 3 x wal_writer_delay, 600 ms by default, later), which
-# was a WAL flush a batch: ~6% of the backlog drain rate (issue 18). What a crash can cost:
-# - The transaction is lost whole (state, finish, executions started), never in part, and
-#   only with the ones committed after it. Its events are still `processing` under the lease
-#   their claim gave them (the claim commits synchronously), so they are taken over after it
-#   and handled again from the start, as when the worker dies before its commit. A failure
-#   recorded there (a retry, a dead letter) is lost with it: that event gets one more attempt.
-#   The log lines and metrics of its outcome were written already and will be again.
-# - Nothing outside the database has seen that state: every effect on GitHub, Linear or the
-#   model waits for a claim of its own, committed synchronously (executions.claim,
-#   outbound.claim), and flushing that commit flushes all the WAL before it, this
-#   transaction's commit included (app/outbound.py, app/reactions/runner.py).
-# Deliveries themselves are stored by ingest with synchronous commits: a 2xx means on disk.
-RELAXED = "SET LOCAL synchronous_commit TO off"
-
 
 class LeaseLost(Exception):
     """Another worker took this event over after our lease expired."""
@@ -474,7 +458,6 @@ class Worker:
         # try rolled back is not counted.
         took: list[float] = []
         async with connection(self.ctx.pool) as conn, conn.transaction():
-            await conn.execute(RELAXED)
             owned, busy = await queue.own_and_lock(conn, [(a.row, a.keys) for a in ready])
             mine = [a for a in ready if a.row.id in owned]
             # Not locked now: taken over after its lease, or its row held for a moment by
@@ -570,7 +553,6 @@ class Worker:
         outside the order every batch keeps (app/handlers/github_payload.take_shared)."""
         try:
             async with connection(self.ctx.pool) as conn, conn.transaction():
-                await conn.execute(RELAXED)
                 if attempt.keys:
                     await conn.execute(LOCK_ALL, attempt.keys)
                 await self._prelude(conn, [attempt], bare=False)
