@@ -1,18 +1,24 @@
 """Dispatch: signed deliveries through ingest, the queue and the pull-request/check-run handlers.
 
     python bench/dispatch.py [--events 2000] [--concurrency 4] [--senders 16] [--spread 16]
-                             [--mode both|live|backlog] [--poll-interval 5]
+                             [--mode both|live|backlog] [--poll-interval 5] [--web-processes 1]
                              [--reactions] [--model-delay 2] [--rate R]
                              [--warmup N] [--interval 0.5] [--pg-log]
 
-`hookwise serve --no-worker` runs as a child process and receives every delivery over HTTP, so
-ingest is the real path: signature, insert, commit, NOTIFY. The worker is hookwise's own Worker,
-run in this process with the default handlers behind one more handler, registered first, that
-notes when each event's handlers began. That is after the claim and after the event's
-pull-request locks were taken: the lag is how long a committed event waited before any handler
-of it ran, i.e. handler start minus the row's received_at (PostgreSQL's now() at the insert,
-which autocommits). Our clock and PostgreSQL's are compared once, so a DATABASE_URL on another
-machine does not put clock skew into the lag.
+`hookwise serve --no-worker --workers 1` runs as a child process and receives every delivery
+over HTTP, so ingest is the real path: signature, insert, commit, NOTIFY. One web process, as
+when issue 18 set this bench's goals (serve had no --workers then): the bench measures the
+queue, and one process answers ~2,000 deliveries a second, where a second on two cores only
+adds cost: at 600/s the server took 0.53 cores with two, 0.44 with one (~150 µs a delivery),
+and the lag p99 was higher in four runs of five. `--web-processes N` runs N, as
+`serve --workers N`.
+The worker is hookwise's own Worker, run in this process with the default handlers behind one
+more handler, registered first, that notes when each event's handlers began. That is after the
+claim, the event's locks and its batch's steps (the first statement of each event's handlers,
+sent for the whole batch at once): the lag is how long a committed event waited before any
+handler of it ran, i.e. handler start minus the row's received_at (PostgreSQL's now() at the
+insert, which autocommits). Our clock and PostgreSQL's are compared once, so a DATABASE_URL on
+another machine does not put clock skew into the lag.
 Start-up's objects are frozen out of the collector before the load, as `hookwise serve` and
 `hookwise worker` freeze theirs.
 
@@ -168,6 +174,8 @@ class Options:
     # The embedded server logs checkpoints, autovacuum and lock waits; its lines in the window
     # are printed.
     pg_log: bool = False
+    # `hookwise serve --workers N` for ingest.
+    web_processes: int = 1
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -211,11 +219,19 @@ def parse_args(argv: list[str] | None) -> Options:
         action="store_true",
         help="the embedded server logs checkpoints, autovacuum, waits; print its lines (off)",
     )
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=1,
+        help="web processes of the hookwise server, as serve --workers N (1)",
+    )
     args = parser.parse_args(argv)
     if args.rate < 0 or args.warmup < 0 or args.interval < 0:
         parser.error("--rate, --warmup and --interval must be >= 0")
-    if min(args.events, args.concurrency, args.senders, args.spread) < 1:
-        parser.error("--events, --concurrency, --senders and --spread must be >= 1")
+    if min(args.events, args.concurrency, args.senders, args.spread, args.web_processes) < 1:
+        parser.error(
+            "--events, --concurrency, --senders, --spread and --web-processes must be >= 1"
+        )
     if args.poll_interval <= 0:
         parser.error("--poll-interval must be > 0")
     modes = ("live", "backlog") if args.mode == "both" else (args.mode,)
@@ -232,6 +248,7 @@ def parse_args(argv: list[str] | None) -> Options:
         args.warmup,
         args.interval,
         args.pg_log,
+        args.web_processes,
     )
 
 
@@ -360,7 +377,9 @@ def build(scope: Scope, events: int, spread: int, secret: str) -> list[Outgoing]
 # --- the server and the database -------------------------------------------------------------
 
 
-def hookwise_server(dsn: str, secret: str, workdir: Path) -> AbstractContextManager[Server]:
+def hookwise_server(
+    dsn: str, secret: str, workdir: Path, web_processes: int
+) -> AbstractContextManager[Server]:
     port = free_port()
     env = clean_environment(
         DATABASE_URL=dsn,
@@ -368,7 +387,7 @@ def hookwise_server(dsn: str, secret: str, workdir: Path) -> AbstractContextMana
         HOST=HOST,
         PORT=str(port),
     )
-    command = [hookwise_command(), "serve", "--no-worker"]
+    command = [hookwise_command(), "serve", "--no-worker", "--workers", str(web_processes)]
     return running("hookwise", command, env, port, workdir, cwd=workdir)
 
 
@@ -1127,7 +1146,7 @@ def report(
         f"dispatch: {opts.events} deliveries per mode ({prs} PRs x opened, synchronize, "
         f"check_run created, completed; {opts.spread} PRs interleaved), {opts.senders} senders"
         + (f" offering {opts.rate:g}/s" if opts.rate else "")
-        + ", "
+        + f", {opts.web_processes} web process{'es' if opts.web_processes > 1 else ''}, "
         f"worker concurrency {opts.concurrency}, poll {opts.poll_interval:g} s, {where}, "
         f"{os.cpu_count()} CPUs; reactions "
         + (f"on (model answers after {opts.model_delay:g} s)" if opts.reactions else "off")
@@ -1185,7 +1204,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise BenchError("--pg-log needs the embedded server: unset DATABASE_URL")
                 run_on_uvloop(log_more(dsn))
             run_on_uvloop(migrate(dsn))
-            with hookwise_server(dsn, secret, Path(tmp)) as server:
+            with hookwise_server(dsn, secret, Path(tmp), opts.web_processes) as server:
                 print(f"hookwise ready at {server.base_url}; {where}", file=sys.stderr)
                 outcomes = run_on_uvloop(bench(opts, dsn, server, secret))
             pg_lines = (
