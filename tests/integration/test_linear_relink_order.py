@@ -12,7 +12,6 @@ pg_stat_activity.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import asyncpg
@@ -22,14 +21,10 @@ from app.serving import default_router
 from app.settings import Settings
 from tests.integration.test_batch_equivalence_property import handle, store_all, timed
 from tests.integration.test_worker import fast, running_worker
+from tests.waits import until, until_waiting
 
 REPOSITORY = (601, False, "octo", "main", None)
 ISSUE = ("Todo", "unstarted")
-
-WAITING = """
-SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND wait_event_type = 'Lock'
-"""
 
 
 def pull(number: int, body: str) -> tuple[Any, ...]:
@@ -44,19 +39,6 @@ def issue(identifier: str, index: int) -> tuple[str, str, str, bytes]:
 
 def pull_event(action: str, number: int, body: str, index: int) -> tuple[str, str, str, bytes]:
     return (f"d-{index:02d}", *timed(("pull_request", action, pull(number, body)), index))
-
-
-async def until_waiting(dsn: str, count: int) -> None:
-    """Return once `count` transactions of the database wait for a lock: looks every 10 ms (a
-    condition, polled)."""
-    never = asyncio.Event()
-    conn = await asyncpg.connect(dsn)
-    try:
-        while await conn.fetchval(WAITING) < count:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(never.wait(), 0.01)
-    finally:
-        await conn.close()
 
 
 async def test_a_new_issue_and_a_batch_relinking_the_same_pull_requests_do_not_deadlock(
@@ -124,18 +106,6 @@ SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT grante
 
 
 COMPLETED = "SELECT count(*) FROM integration_events WHERE status = 'completed'"
-
-
-async def until(dsn: str, query: str, count: int, *args: Any) -> None:
-    """Return once `query` counts `count`: looks every 10 ms (a condition, polled)."""
-    never = asyncio.Event()
-    conn = await asyncpg.connect(dsn)
-    try:
-        while await conn.fetchval(query, *args) < count:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(never.wait(), 0.01)
-    finally:
-        await conn.close()
 
 
 def other_pull(repository: int, number: int, title: str, index: int) -> tuple[str, str, str, bytes]:

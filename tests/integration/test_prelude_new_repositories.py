@@ -29,11 +29,11 @@ from app.settings import Settings
 from app.store import events
 from app.store.repository_keys import KEY
 from tests.integration.test_batch_equivalence_property import handle, store_all, timed
-from tests.integration.test_linear_relink_order import until, until_waiting
 from tests.integration.test_worker import fast, running_worker
 from tests.integration.test_worker_lock_order import in_repository, state_router
 from tests.integration.test_worker_shared_rows import until_waiting as until_any_waits
 from tests.signing import github_headers
+from tests.waits import until, until_waiting
 
 # A backend of this database waiting for a row another transaction writes (or creates), or for
 # a repository's key (two-int4 advisory locks): not for a serial key (one bigint).
