@@ -9,7 +9,10 @@ every other process at once and recovers from the WAL on disk, as after a power 
 write of the WAL buffers that no commit flushed lost. (tests/pg.py's fsync off does not matter
 here: what a process crash loses is what never left PostgreSQL's memory.)
 It fails if any commit of the worker's stops waiting for its flush (synchronous_commit off): the
-edit's handling is then lost, and with every commit relaxed the review's record too.
+edit's handling is then lost, and with every commit relaxed the review's record too. The edit is
+handled last either in a batch's transaction or, its pull request's key held by another
+transaction when its batch began, alone after it (Worker._alone): each of those commits is then
+the last before the crash, which no later synchronous commit flushes.
 (A session tried relaxed batch commits for issue 18 and measured no gain on a quiet machine.)
 """
 
@@ -25,6 +28,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from app.queue import LOCK_ALL
+from app.serial import serial_keys
 from app.serving import default_router
 from app.settings import Settings
 from app.store import migrations
@@ -35,6 +40,7 @@ from tests.fakes.github import FakeGitHub
 from tests.harness import running_hookwise
 from tests.pg import EmbeddedPostgres, run_in_thread
 from tests.reactions_world import BASE_FILES, HEAD_FILES, REPO, REVIEW, ai_settings
+from tests.waits import until_waiting
 
 DURABLE = (
     "ALTER SYSTEM SET synchronous_commit = on; ALTER SYSTEM SET bgwriter_lru_maxpages = 0;"
@@ -121,8 +127,9 @@ def pr_event(github: FakeGitHub, action: str, **changes: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("edit", ["batched", "alone"])
 async def test_a_database_crash_keeps_every_handled_event_and_repeats_no_effect(
-    settings: Settings, dsn: str, fake_github: FakeGitHub
+    settings: Settings, dsn: str, fake_github: FakeGitHub, edit: str
 ) -> None:
     fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
     fake_github.commit_files(REPO, "fix-calc", HEAD_FILES, message="Rework calc")
@@ -130,7 +137,7 @@ async def test_a_database_crash_keeps_every_handled_event_and_repeats_no_effect(
     async with FakeAnthropic() as model:
         model.reply_tool("submit_review", REVIEW)
         configured = ai_settings(settings, fake_github, model)
-        await crash_after(configured, dsn, fake_github)
+        await crash_after(configured, dsn, fake_github, alone=edit == "alone")
         db = await recovered(dsn)
         try:
             # Both events done, the pull request as the edit left it, the review recorded
@@ -159,8 +166,10 @@ WHERE w.name = 'hookwise.review'
 """
 
 
-async def crash_after(settings: Settings, dsn: str, github: FakeGitHub) -> None:
-    """An opened pull request reviewed, then its edit handled; then the crash."""
+async def crash_after(settings: Settings, dsn: str, github: FakeGitHub, *, alone: bool) -> None:
+    """An opened pull request reviewed, then its edit handled (`alone`: deferred by its batch,
+    its key held meanwhile by the test, then handled in a transaction of its own); then the
+    crash."""
     pid = await walwriter(dsn)
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -172,9 +181,25 @@ async def crash_after(settings: Settings, dsn: str, github: FakeGitHub) -> None:
             assert len(github.reviews) == 1
             # Recorded by the worker's commit, whose own flush is all that puts it on disk.
             edited = pr_event(github, "edited", title="Rework calc, renamed")
-            await github.deliver("pull_request", edited)
+            if alone:
+                await deferred(dsn, github, edited)
+            else:
+                await github.deliver("pull_request", edited)
             await settle(worker)
     except BaseException:
         os.kill(pid, signal.SIGCONT)
         raise
     os.kill(pid, signal.SIGKILL)
+
+
+async def deferred(dsn: str, github: FakeGitHub, payload: dict[str, Any]) -> None:
+    """Deliver `payload` while the test holds its keys: its batch defers it and the worker
+    then waits for them alone; released once it does."""
+    holder = await asyncpg.connect(dsn)
+    try:
+        async with holder.transaction():
+            await holder.execute(LOCK_ALL, serial_keys("github", "pull_request", payload))
+            await github.deliver("pull_request", payload)
+            await asyncio.wait_for(until_waiting(dsn, 1), 30)
+    finally:
+        await holder.close()
