@@ -67,7 +67,8 @@ def check_pool(settings: Settings, *, web: bool, slots: int) -> None:
 
 
 def serve_plan(settings: Settings, args: argparse.Namespace) -> processes.Plan:
-    web = args.workers or settings.web.processes or processes.cores()
+    # `is None`, not `or`: --workers 0 is refused below, not taken for "the default".
+    web = args.workers if args.workers is not None else settings.web.processes or processes.cores()
     workers = args.worker_processes
     if workers is None:
         workers = settings.worker.processes

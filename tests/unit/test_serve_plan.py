@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.cli import build_parser, serve_plan
+from app.cli import UsageError, build_parser, serve_plan
 from app.processes import STOP_MARGIN, STOP_TIMEOUT, Plan, stop_timeout
 from app.settings import Settings
 from bench import servers
@@ -35,6 +35,14 @@ def test_serve_takes_the_setting_and_no_worker_leaves_the_worker_out() -> None:
     assert serve_plan(apart, one) == Plan(web=1, workers=1, apart=True)
     alone = parser.parse_args(["serve", "--workers", "1", "--no-worker"])
     assert serve_plan(apart, alone).single
+
+
+@pytest.mark.parametrize("workers", ["0", "-1"])
+def test_serve_refuses_fewer_than_one_web_process(workers: str) -> None:
+    # 0 once fell through to HOOKWISE_WEB_PROCESSES, else one per core, with no word said.
+    args = build_parser().parse_args(["serve", "--workers", workers])
+    with pytest.raises(UsageError, match="--workers must be at least 1"):
+        serve_plan(Settings().with_env(HOOKWISE_WEB_PROCESSES="3"), args)
 
 
 @pytest.mark.parametrize("grace", [0.0, 20.0, 45.0, 300.0])
