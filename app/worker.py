@@ -159,7 +159,9 @@ class Worker:
 
     async def idle(self, *, wake: bool = False) -> None:
         """Return once a round of claims that began after this call found nothing due and
-        nothing is in flight: everything committed before the call has been handled.
+        nothing is in flight: everything committed before the call has been handled, or given
+        back for later (RetryLater: a rate limit's reset, a busy key's second), to be claimed
+        again when due. Whoever needs those done too waits for their rows.
 
         With wake=False it does not wake the worker, so a test can see that a NOTIFY did.
         """
