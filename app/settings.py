@@ -291,7 +291,7 @@ class WorkerSettings(Section):
     lease_seconds: float = Field(300.0, gt=0, validation_alias=_env("HOOKWISE_LEASE_SECONDS"))
     # Seconds a worker woken while a batch is in flight waits for that batch's commit, so the
     # events stored meanwhile are claimed as one batch (app/worker.py, Worker._gather).
-    gather: float = Field(0.025, ge=0, validation_alias=_env("HOOKWISE_WORKER_GATHER"))
+    gather: float = Field(0.010, ge=0, validation_alias=_env("HOOKWISE_WORKER_GATHER"))
     # NOTIFY wakes workers at once; the poll only covers a notification lost on a reconnect.
     poll_interval: float = Field(5.0, gt=0, validation_alias=_env("HOOKWISE_POLL_INTERVAL"))
     retry_base_seconds: float = Field(

@@ -41,12 +41,13 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "hookwise_events"
 LISTENER_PING = 30.0
-# HOOKWISE_WORKER_GATHER, 25 ms by default: seconds new events wait, once notified while a
+# HOOKWISE_WORKER_GATHER, 10 ms by default: seconds new events wait, once notified while a
 # batch is in flight, for that batch to commit: then one claim takes them together (_gather).
 # Each batch pays a claim, a lock, a finish and a commit whatever its size: claimed as each was
 # notified, a live load of ~300 events/s ran in batches of ~1.7. A batch's transaction takes
-# ~5-15 ms; one still open after this long (its fetchers waiting on GitHub, a key's lock held)
-# no longer holds the others back.
+# ~5-15 ms on a quiet machine; one still open after this long (its fetchers waiting on GitHub,
+# a key's lock held) no longer holds the others back. 10 ms rather than 25 (issue 18): at
+# 600 events/s on two busy cores the lag's tail was mostly this wait, batches stayed ~6-10.
 # What ends the listener's connection: the database gone, or the server ending the session.
 LISTENER_LOST: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError)
 
