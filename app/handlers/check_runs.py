@@ -7,7 +7,6 @@ every run of the suite arrives as a check_run event of its own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -15,8 +14,8 @@ import asyncpg
 from app.handlers.github_payload import (
     parse_time,
     record_steps,
+    record_stored,
     repository_from_payload,
-    store_repository,
 )
 from app.router import BatchEvents, EventRow, HandlerContext, Router
 from app.store import check_runs
@@ -83,10 +82,6 @@ async def check_run(ctx: HandlerContext) -> None:
     if ctx.batched is not None:
         return
     repository, row, numbers = _rows(ctx.event, ctx.payload)
-    if await check_runs.record(ctx.conn, repository, row, numbers) is None:
-        # First sight of the repository, or the payload says more of it than its row.
-        await store_repository(ctx.conn, repository)
-        # Its URL is not looked at again: the refresh may store none (pull_requests._record).
-        stored = replace(repository, url=None)
-        if await check_runs.record(ctx.conn, stored, row, numbers) is None:
-            raise RuntimeError(f"repository {repository.full_name} not current once stored")
+    await record_stored(
+        ctx.conn, repository, lambda stored: check_runs.record(ctx.conn, stored, row, numbers)
+    )

@@ -16,7 +16,7 @@ says why that leaves no cycle, whoever else touches these rows.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -79,6 +79,25 @@ async def store_repository(conn: asyncpg.Connection, repository: Repository) -> 
     if repository.installation_id is not None:
         await installations.ensure(conn, repository.installation_id)
     return await repositories.refresh(conn, repository)
+
+
+async def record_stored(
+    conn: asyncpg.Connection,
+    repository: Repository,
+    record: Callable[[Repository], Awaitable[Answer | None]],
+) -> Answer:
+    """`record(repository)`'s answer; when None (first sight of the repository, or the payload
+    says more of it than its row), the repository is stored and `record` asked again, its URL
+    left out: while another transaction holds the row (or key) of a repository still holding
+    that URL, the refresh stores none (repositories.RELEASE_URL). Raises RuntimeError when the
+    stored row still does not match."""
+    recorded = await record(repository)
+    if recorded is None:
+        await store_repository(conn, repository)
+        recorded = await record(replace(repository, url=None))
+        if recorded is None:
+            raise RuntimeError(f"repository {repository.full_name} not current once stored")
+    return recorded
 
 
 # The events whose handlers store their payload's repository (store_repository,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -11,8 +10,8 @@ import asyncpg
 from app.handlers.github_payload import (
     parse_time,
     record_steps,
+    record_stored,
     repository_from_payload,
-    store_repository,
 )
 from app.router import BatchEvents, EventRow, HandlerContext, Router
 from app.store import pull_requests
@@ -128,13 +127,6 @@ async def pull_request(ctx: HandlerContext) -> None:
 
 async def _record(ctx: HandlerContext) -> Written:
     repository, row = _rows(ctx.event, ctx.payload)
-    recorded = await pull_requests.record(ctx.conn, repository, row)
-    if recorded is None:
-        # First sight of the repository, or the payload says more of it than its row.
-        await store_repository(ctx.conn, repository)
-        # Its URL is not looked at again: while another transaction holds the row (or key) of a
-        # repository still holding that URL, the refresh stores none (repositories.RELEASE_URL).
-        recorded = await pull_requests.record(ctx.conn, replace(repository, url=None), row)
-        if recorded is None:
-            raise RuntimeError(f"repository {repository.full_name} not current once stored")
-    return recorded
+    return await record_stored(
+        ctx.conn, repository, lambda stored: pull_requests.record(ctx.conn, stored, row)
+    )
