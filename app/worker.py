@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import time
 from collections.abc import Coroutine, Mapping
@@ -148,8 +149,10 @@ class Worker:
         self._executions: set[asyncio.Task[None]] = set()
         self._rounds = 0
         self._idle_waiters: list[tuple[int, asyncio.Future[None]]] = []
-        # Wakes the loop when the earliest event given back for later is due (_claim_at).
+        # Wakes the loop when the earliest event given back for later is due (_claim_at); the
+        # times (loop.time()) the others given back are due, a heap.
         self._due: asyncio.TimerHandle | None = None
+        self._dues: list[float] = []
 
     def stop(self) -> None:
         if self._due is not None:
@@ -679,18 +682,29 @@ class Worker:
     def _claim_at(self, when: datetime) -> None:
         """Claim again once an event given back for later (RetryLater) is due, rather than at
         the next NOTIFY or poll (HOOKWISE_POLL_INTERVAL may be far longer than the wait: a busy
-        key's second, a rate limit's reset). One timer, for the earliest such time."""
+        key's second, a rate limit's reset). One timer, for the earliest such time; when it
+        fires, the next."""
         loop = asyncio.get_running_loop()
-        at = loop.time() + max((when - datetime.now(UTC)).total_seconds(), 0.0)
+        heapq.heappush(self._dues, loop.time() + max((when - datetime.now(UTC)).total_seconds(), 0))
+        self._arm()
+
+    def _arm(self) -> None:
+        if not self._dues or self._stop.is_set():
+            return
+        earliest = self._dues[0]
         if self._due is not None:
-            if self._due.when() <= at:
+            if self._due.when() <= earliest:
                 return
             self._due.cancel()
-        self._due = loop.call_at(at, self._due_now)
+        self._due = asyncio.get_running_loop().call_at(earliest, self._due_now)
 
     def _due_now(self) -> None:
         self._due = None
+        now = asyncio.get_running_loop().time()
+        while self._dues and self._dues[0] <= now:
+            heapq.heappop(self._dues)
         self._wake.set()
+        self._arm()
 
     def _lost(self, attempt: Attempt) -> None:
         self._timed(attempt, time.monotonic() - attempt.started)

@@ -27,6 +27,7 @@ from app.store import events
 from app.worker import LOCK, Worker, serial_keys
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.signing import github_headers
+from tests.waits import until
 
 Handler = Callable[[HandlerContext], Awaitable[None]]
 
@@ -428,6 +429,35 @@ async def test_a_rate_limited_event_in_a_batch_is_given_back_and_the_others_comm
     assert len({r["tx"] for r in rows}) == 1
     assert await pr_names(db) == ["pr-1", "pr-2"]
     assert await db.fetchval("SELECT count(*) FROM event_attempts") == 0
+
+
+async def test_events_given_back_for_different_times_are_each_claimed_when_due(
+    settings, dsn, db
+) -> None:
+    # The poll is an hour away (fast): only the worker's own timer claims them again. It once
+    # kept one time, the earliest: the event due later waited for the poll.
+    tried: Counter[int] = Counter()
+    later = {2: 0.2, 3: 0.6}
+
+    async def waits_once(ctx: HandlerContext) -> None:
+        number = ctx.payload["number"]
+        tried[number] += 1
+        if number in later and tried[number] == 1:
+            raise RetryLater(datetime.now(UTC) + timedelta(seconds=later[number]), "rate limited")
+
+    configured = fast(settings, HOOKWISE_WORKER_BATCH=8)
+    async with open_context(configured, dsn) as ctx:
+        for number in (1, 2, 3):
+            await store(ctx, pr_payload(number))
+    async with running_worker(configured, dsn, router_with(waits_once), concurrency=1):
+        await asyncio.wait_for(until(dsn, COMPLETED, 3), 20)
+    # 1 twice: the batch's first try rolled back at 2 and ran again with savepoints.
+    assert tried == {1: 2, 2: 2, 3: 2}
+    rows = await db.fetch("SELECT status, attempts FROM integration_events ORDER BY arrival")
+    assert [tuple(r) for r in rows] == [("completed", 1)] * 3
+
+
+COMPLETED = "SELECT count(*) FROM integration_events WHERE status = 'completed'"
 
 
 async def test_a_batch_skips_the_events_another_worker_took_over(settings, dsn, db) -> None:
