@@ -89,8 +89,12 @@ def comparable(value: Any) -> Any:
     return value
 
 
-async def script(github: RepoPort, hidden: RepoPort, fail: Fail, seeded: dict[str, Any]) -> list:
-    """Every operation of the port, the happy path and GitHub's refusals."""
+async def script(
+    github: RepoPort, hidden: RepoPort, fail: Fail, seeded: dict[str, Any], reset: int
+) -> list:
+    """Every operation of the port, the happy path and GitHub's refusals; `reset` is the primary
+    rate limit's reset (epoch seconds), the same for both scripts compared: each computing its
+    own differed when the two ran on either side of a second's end."""
     head, run = seeded["head"], seeded["run"]
     said: list[Any] = []
 
@@ -186,7 +190,6 @@ async def script(github: RepoPort, hidden: RepoPort, fail: Fail, seeded: dict[st
     await see(hidden.pull_files(7))
     await see(hidden.contents("calc.py"))
     # GitHub's own troubles: a primary rate limit, a secondary one, an outage.
-    reset = int((datetime.now(UTC) + timedelta(minutes=10)).timestamp())
     fail(403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
     await see(github.pull(7))
     fail(403, {"retry-after": "120"})
@@ -219,17 +222,20 @@ async def test_the_memory_port_answers_as_the_http_fake_does(
     def fail_memory(status: int, headers: dict[str, str]) -> None:
         memory.fail(status, headers=headers)
 
+    reset = int((datetime.now(UTC) + timedelta(minutes=10)).timestamp())
     over_http = await script(
         await http_ports.repo_port(INSTALLATION_ID, REPO),
         await http_ports.repo_port(INSTALLATION_ID, HIDDEN),
         fail_http,
         seed(fake_github),
+        reset,
     )
     in_memory = await script(
         await memory.repo_port(INSTALLATION_ID, REPO),
         await memory.repo_port(INSTALLATION_ID, HIDDEN),
         fail_memory,
         seed(memory),
+        reset,
     )
 
     for step, (http_said, memory_said) in enumerate(zip(over_http, in_memory, strict=True)):
