@@ -3,7 +3,7 @@
     python bench/dispatch.py [--events 2000] [--concurrency 4] [--senders 16] [--spread 16]
                              [--mode both|live|backlog] [--poll-interval 5] [--web-processes 1]
                              [--reactions] [--model-delay 2] [--rate R]
-                             [--warmup N] [--interval 0.5] [--pg-log]
+                             [--warmup N] [--interval 0.5] [--pg-log] [--repeat R]
 
 `hookwise serve --no-worker --workers 1` runs as a child process and receives every delivery
 over HTTP, so ingest is the real path: signature, insert, commit, NOTIFY. One web process, as
@@ -66,6 +66,10 @@ server, pool and database, handled by a worker of their own, and leaves them out
 figure: the measured load then finds connections open and statements prepared. A running
 hookwise pays those once per connection (the worker opens its own at start), so a warm-up
 hides only what a process pays after its start: compare with and without.
+`--repeat R` runs everything R times, each round from a fresh database, server and worker, and
+ends with a line per mode: each round's lag p99 and events/s, and their medians. On this 2-core
+machine rounds of one command differ by as much as most changes do (a live 600/s lag p99 of 81
+to 125 ms): compare medians of several rounds, alternating the two trees.
 
 `--reactions` turns AI review on: the worker gets a GitHub App (the fake GitHub, with the
 repository and its pull requests) and a model (the fake Anthropic API answering each request
@@ -176,6 +180,8 @@ class Options:
     pg_log: bool = False
     # `hookwise serve --workers N` for ingest.
     web_processes: int = 1
+    # Rounds, each with a database, server and worker of its own; then a line per mode.
+    repeat: int = 1
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -225,12 +231,20 @@ def parse_args(argv: list[str] | None) -> Options:
         default=1,
         help="web processes of the hookwise server, as serve --workers N (1)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds, each from a fresh database and server; a summary line per mode (1)",
+    )
     args = parser.parse_args(argv)
     if args.rate < 0 or args.warmup < 0 or args.interval < 0:
         parser.error("--rate, --warmup and --interval must be >= 0")
-    if min(args.events, args.concurrency, args.senders, args.spread, args.web_processes) < 1:
+    counts = (args.events, args.concurrency, args.senders, args.spread, args.web_processes)
+    if min(*counts, args.repeat) < 1:
         parser.error(
-            "--events, --concurrency, --senders, --spread and --web-processes must be >= 1"
+            "--events, --concurrency, --senders, --spread, --web-processes and --repeat"
+            " must be >= 1"
         )
     if args.poll_interval <= 0:
         parser.error("--poll-interval must be > 0")
@@ -249,6 +263,7 @@ def parse_args(argv: list[str] | None) -> Options:
         args.interval,
         args.pg_log,
         args.web_processes,
+        args.repeat,
     )
 
 
@@ -1185,20 +1200,20 @@ async def bench(opts: Options, dsn: str, server: Server, secret: str) -> list[Ou
     return [await run_mode(mode, opts, dsn, server, secret) for mode in opts.modes]
 
 
-def main(argv: list[str] | None = None) -> int:
-    opts = parse_args(argv)
+def one_round(opts: Options, secret: str) -> tuple[list[str], list[Outcome], bool]:
+    """One run of every mode from a fresh database and server: (the report's lines, the
+    outcomes, whether it was clean). Raises BenchError."""
     warnings = WarningCounter()
-    secret = secrets.token_hex(16)
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="hookwise-dispatch-") as tmp,
-            open(Path(tmp) / "worker.log", "w") as worker_log,
-            database(Path(tmp)) as (dsn, where),
-        ):
-            # The worker logs as `hookwise serve` does by default (INFO, two lines an event, as
-            # JSON to a file): their cost is part of what the figures measure.
-            logs.configure("info", format="json", stream=worker_log)
-            logging.getLogger().addHandler(warnings)
+    with (
+        tempfile.TemporaryDirectory(prefix="hookwise-dispatch-") as tmp,
+        open(Path(tmp) / "worker.log", "w") as worker_log,
+        database(Path(tmp)) as (dsn, where),
+    ):
+        # The worker logs as `hookwise serve` does by default (INFO, two lines an event, as
+        # JSON to a file): their cost is part of what the figures measure.
+        logs.configure("info", format="json", stream=worker_log)
+        logging.getLogger().addHandler(warnings)
+        try:
             if opts.pg_log:
                 if where != EMBEDDED:
                     raise BenchError("--pg-log needs the embedded server: unset DATABASE_URL")
@@ -1210,7 +1225,41 @@ def main(argv: list[str] | None = None) -> int:
             pg_lines = (
                 server_log_lines(Path(tmp) / "pgdata" / "log", outcomes) if opts.pg_log else []
             )
-            lines = report(outcomes, opts, where, server, warnings.count, pg_lines)
+        finally:
+            logging.getLogger().removeHandler(warnings)
+        lines = report(outcomes, opts, where, server, warnings.count, pg_lines)
+    clean = server.exit_code == 0 and not any(o.problems(opts.events) for o in outcomes)
+    return lines, outcomes, clean
+
+
+def summary(rounds: list[list[Outcome]]) -> list[str]:
+    """A line per mode over the rounds: each round's lag p99 and events/s, in order, and
+    their medians (the machine's noise is as large as many effects: one round says little)."""
+    lines = [f"over {len(rounds)} rounds:"]
+    for i, mode in enumerate(o.mode for o in rounds[0]):
+        p99 = [percentile(r[i].lags_ms(), 99) for r in rounds]
+        rate = [r[i].rate for r in rounds]
+        lines.append(
+            f"  {mode}: lag p99 ms {', '.join(figure(v) for v in p99)} (median "
+            f"{figure(statistics.median(p99))}); events/s {', '.join(figure(v) for v in rate)} "
+            f"(median {figure(statistics.median(rate))})"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    secret = secrets.token_hex(16)
+    rounds: list[list[Outcome]] = []
+    clean = True
+    try:
+        for n in range(opts.repeat):
+            lines, outcomes, round_clean = one_round(opts, secret)
+            if opts.repeat > 1:
+                lines = [f"round {n + 1} of {opts.repeat}", *lines, ""]
+            print("\n".join(lines), flush=True)
+            rounds.append(outcomes)
+            clean = clean and round_clean
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -1218,8 +1267,8 @@ def main(argv: list[str] | None = None) -> int:
         # The with blocks above have stopped the sender, worker, server and database by now.
         print("bench: interrupted", file=sys.stderr)
         return 130
-    print("\n".join(lines))
-    clean = server.exit_code == 0 and not any(o.problems(opts.events) for o in outcomes)
+    if opts.repeat > 1:
+        print("\n".join(summary(rounds)))
     return 0 if clean else 1
 
 
