@@ -17,6 +17,10 @@ answer a shape the real API never would; each documented `stop_reason` can be sc
 Replies are consumed in the order they were queued, one per request that passes the checks a real
 API makes first (credentials, `anthropic-version`, the request's shape): a refused request never
 uses up a scripted reply. With the queue empty, `responder` may answer; else a 500 says so.
+
+`hold()` keeps every answer from then on until `release()`: the requests are recorded and wait
+(`holding(n)` returns once n of them do), then take their replies in the order they came. A test
+makes a crash or a restart happen while production code waits on the model this way.
 """
 
 from __future__ import annotations
@@ -67,6 +71,12 @@ RATE_LIMITS = {
     "output-tokens": 80_000,
 }
 ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def _opened() -> asyncio.Event:
+    opened = asyncio.Event()
+    opened.set()
+    return opened
 
 
 @dataclass(eq=False)
@@ -121,6 +131,10 @@ class FakeAnthropic:
     models: frozenset[str] | None = field(default=None, init=False, repr=False)
     # Seconds a successful answer takes: a slow model.
     delay: float = field(default=0.0, init=False, repr=False)
+    # Set while answers go out; cleared by hold(). `_held`: requests waiting for it now.
+    _open: asyncio.Event = field(default_factory=_opened, init=False, repr=False)
+    _held: int = field(default=0, init=False, repr=False)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition, init=False, repr=False)
     _stack: AsyncExitStack | None = field(default=None, init=False, repr=False)
 
     async def __aenter__(self) -> FakeAnthropic:
@@ -141,9 +155,36 @@ class FakeAnthropic:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Held requests answer before the server stops, rather than hang its shutdown.
+        self.release()
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
+
+    def hold(self) -> None:
+        """Keep the answers of the requests that come from now on until release()."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Let the held requests, and those to come, have their answers."""
+        self._open.set()
+
+    async def holding(self, count: int = 1) -> None:
+        """Return once `count` requests wait for release(); the caller bounds the wait."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._held >= count)
+
+    async def gate(self) -> None:
+        """Wait, while held, for release() (the endpoint calls it before taking a reply)."""
+        if self._open.is_set():
+            return
+        async with self._changed:
+            self._held += 1
+            self._changed.notify_all()
+        try:
+            await self._open.wait()
+        finally:
+            self._held -= 1
 
     @property
     def calls(self) -> list[dict[str, Any]]:
@@ -234,6 +275,7 @@ async def create_message(request: Request) -> Response:
     forced = check_message_request(body)
     if fake.models is not None and body["model"] not in fake.models:
         raise ErrorReply(404, f"model: {body['model']}")
+    await fake.gate()
     entry = fake.take()
     if entry is None and fake.responder is not None:
         tool_input = fake.responder(body)

@@ -10,6 +10,7 @@ with `message`, `documentation_url` and `status`.
         github.add_installation(1)
         delivery = await github.deliver("pull_request", payload)  # signed as GitHub signs
         github.fail("POST", r"/app/installations/\\d+/access_tokens", status=502)
+        github.hold("GET", r"/repos/[^/]+/[^/]+/pulls/\\d+/files")  # answered on release()
 
 Adding an endpoint: write `async def endpoint(request) -> Response`. It finds the fake with
 `github_of(request)`, checks credentials with `app_auth(request)` (App JWT) or
@@ -301,6 +302,9 @@ class FakeGitHub(RepoState):
     _redeliveries: set[asyncio.Task[Delivery]] = field(default_factory=set, init=False, repr=False)
     # Set on exit: releases the requests that fail(status=0) holds.
     _closing: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    # What hold() keeps waiting (method, path pattern), until release() sets _released.
+    _holds: list[tuple[str, re.Pattern[str]]] = field(default_factory=list, init=False, repr=False)
+    _released: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition, init=False, repr=False)
     _stack: AsyncExitStack | None = field(default=None, init=False, repr=False)
     _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
@@ -338,6 +342,7 @@ class FakeGitHub(RepoState):
         tb: TracebackType | None,
     ) -> None:
         self._closing.set()
+        self.release()
         for task in self._redeliveries:
             task.cancel()
         await asyncio.gather(*self._redeliveries, return_exceptions=True)
@@ -417,6 +422,23 @@ class FakeGitHub(RepoState):
             method.upper(), pattern, status, dict(headers or {}), body, times, after, secondary
         )
         self.failures.append(failure)
+
+    def hold(self, method: str, path: str) -> None:
+        """Keep the requests for `method` and `path` (a regex matched in full) that come from
+        now on waiting, recorded but not carried out, until release(): a test makes a crash
+        happen while production code waits on GitHub. `requested()` finds them held."""
+        self._released.clear()
+        self._holds.append((method.upper(), re.compile(path)))
+
+    def release(self) -> None:
+        """Carry out and answer the held requests; hold nothing more."""
+        self._holds.clear()
+        self._released.set()
+
+    async def gate(self, record: Recorded) -> None:
+        """Wait for release() when a hold() matches the request (GitHubWire calls it)."""
+        if any(m == record.method and p.fullmatch(record.path) for m, p in self._holds):
+            await self._released.wait()
 
     async def deliver(
         self,
@@ -1096,6 +1118,7 @@ class GitHubWire:
 
         if github.latency and not blob:
             await asyncio.sleep(github.latency)
+        await github.gate(record)
         failure = github.take_failure(record.method, record.path)
         if failure is not None and failure.after:
 

@@ -14,11 +14,16 @@ handled last either in a batch's transaction or, its pull request's key held by 
 transaction when its batch began, alone after it (Worker._alone): each of those commits is then
 the last before the crash, which no later synchronous commit flushes.
 (A session tried relaxed batch commits for issue 18 and measured no gain on a quiet machine.)
+
+The crash may also come while an execution waits on GitHub or the model, its worker running on:
+its claim (executions.claim) must be on disk before it asks either, or the execution is pending
+again after the crash and runs twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -40,7 +45,7 @@ from tests.fakes.github import FakeGitHub
 from tests.harness import running_hookwise
 from tests.pg import EmbeddedPostgres, run_in_thread
 from tests.reactions_world import BASE_FILES, HEAD_FILES, REPO, REVIEW, ai_settings
-from tests.waits import until_waiting
+from tests.waits import until, until_waiting
 
 DURABLE = (
     "ALTER SYSTEM SET synchronous_commit = on; ALTER SYSTEM SET bgwriter_lru_maxpages = 0;"
@@ -84,6 +89,20 @@ async def walwriter(dsn: str) -> int:
     finally:
         await conn.close()
     return pid
+
+
+async def crash(dsn: str, walwriter: int) -> None:
+    """Kill the WAL writer; return once the server has ended its sessions for the crash, so
+    that a connection made afterwards is one to the recovered server, not one made in the
+    moment before the postmaster saw its child die."""
+    witness = await asyncpg.connect(dsn)
+    ended = asyncio.Event()
+    witness.add_termination_listener(lambda _conn: ended.set())
+    try:
+        os.kill(walwriter, signal.SIGKILL)
+        await asyncio.wait_for(ended.wait(), RECOVERY)
+    finally:
+        witness.terminate()
 
 
 async def recovered(dsn: str) -> asyncpg.Connection:
@@ -189,7 +208,7 @@ async def crash_after(settings: Settings, dsn: str, github: FakeGitHub, *, alone
     except BaseException:
         os.kill(pid, signal.SIGCONT)
         raise
-    os.kill(pid, signal.SIGKILL)
+    await crash(dsn, pid)
 
 
 async def deferred(dsn: str, github: FakeGitHub, payload: dict[str, Any]) -> None:
@@ -203,3 +222,78 @@ async def deferred(dsn: str, github: FakeGitHub, payload: dict[str, Any]) -> Non
             await asyncio.wait_for(until_waiting(dsn, 1), 30)
     finally:
         await holder.close()
+
+
+# The review's first request of its pull request, made before it records anything.
+FILES = "/repos/octo-org/widgets/pulls/7/files"
+
+
+@pytest.mark.parametrize("waits_on", ["model", "github"])
+async def test_a_database_crash_while_an_execution_waits_on_a_remote_api_runs_it_once(
+    settings: Settings, dsn: str, fake_github: FakeGitHub, waits_on: str
+) -> None:
+    """The review's execution is claimed and waits on GitHub (the pull request's files held:
+    the claim is its last commit) or on the model (its answer held: its diff step is recorded
+    since the claim). The database crashes and recovers meanwhile, an event is handled, then
+    the answer comes: the same worker, its connections reopened, posts the review and records
+    it, having asked each once. A claim the crash lost leaves the execution pending: the round
+    that claims the event claims it again, and the second run asks GitHub again, and the model
+    too unless the first run's answer is stored by then (app/reactions/answers.py).
+    `github` fails if the claim's commit stops waiting for its flush; `model` only if the diff
+    step's does too, since that commit flushes the WAL up to itself, the claim's record with it."""
+    fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
+    fake_github.commit_files(REPO, "fix-calc", HEAD_FILES, message="Rework calc")
+    fake_github.add_pull(REPO, 7, head_branch="fix-calc", title="Rework calc")
+    async with FakeAnthropic() as model:
+        model.reply_tool("submit_review", REVIEW)
+        configured = ai_settings(settings, fake_github, model)
+        pid = await walwriter(dsn)
+        os.kill(pid, signal.SIGSTOP)
+        crashed = False
+        try:
+            async with hookwise_with_worker(configured, dsn) as (running, worker):
+                fake_github.hook_url = f"{running.url}/webhooks/github"
+                if waits_on == "model":
+                    model.hold()
+                else:
+                    fake_github.hold("GET", FILES)
+                await fake_github.deliver("pull_request", pr_event(fake_github, "opened"))
+                if waits_on == "model":
+                    await asyncio.wait_for(model.holding(1), 30)
+                else:
+                    await fake_github.requested("GET", FILES)
+                await crash(dsn, pid)
+                crashed = True
+                (await recovered(dsn)).terminate()
+                # The round that claims this event claims a due execution right after it.
+                edited = pr_event(fake_github, "edited", title="Rework calc, renamed")
+                assert (await fake_github.deliver("pull_request", edited)).status_code == 202
+                await asyncio.wait_for(until(dsn, EDITED, 1), 60)
+                model.release()
+                fake_github.release()
+                await asyncio.wait_for(until(dsn, DONE, 1), 60)
+                await settle(worker)
+        finally:
+            if not crashed:
+                with contextlib.suppress(ProcessLookupError):  # killed, the crash unseen
+                    os.kill(pid, signal.SIGCONT)
+        # A worker started afterwards finds nothing to do again.
+        async with hookwise_with_worker(configured, dsn) as (running, worker):
+            await settle(worker)
+            async with running.ctx.pool.acquire() as conn:
+                assert await conn.fetchval(REVIEWS) == ["completed sent"]
+                steps = await conn.fetchval(STEPS)
+        # Every request, whatever its answer (a second ask finds no reply queued: a 500).
+        asked = len([r for r in model.requests if r.path == "/v1/messages"])
+        files = len([r for r in fake_github.requests if r.method == "GET" and r.path == FILES])
+        assert (asked, files, len(fake_github.reviews)) == (1, 1, 1)
+        # The execution's steps, as /admin shows them: one run's.
+        assert steps == ["diff", "model", "review", "done"]
+
+
+EDITED = "SELECT count(*) FROM integration_events WHERE action = 'edited' AND status = 'completed'"
+DONE = """
+SELECT count(*) FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
+WHERE w.name = 'hookwise.review' AND e.status = 'completed'
+"""
+STEPS = "SELECT array_agg(step_name ORDER BY created_at, id) FROM execution_logs"

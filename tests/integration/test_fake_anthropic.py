@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -87,6 +88,21 @@ async def test_a_misbehaving_model_is_answered_as_scripted(fake: FakeAnthropic) 
     message = await ask(client(fake), tools=[TOOL], tool_choice=FORCED)
 
     assert (message.content[0].name, message.content[0].input) == ("other", {"nonsense": True})
+
+
+async def test_a_held_answer_waits_for_release(fake: FakeAnthropic) -> None:
+    fake.reply_text("first")
+    fake.reply_text("second")
+    fake.hold()
+
+    asked = asyncio.create_task(ask(client(fake)))
+    await asyncio.wait_for(fake.holding(1), 10)
+    # Recorded, not answered: the client still waits.
+    assert [r.status for r in fake.requests] == [0] and not asked.done()
+    fake.release()
+
+    assert (await asyncio.wait_for(asked, 10)).content[0].text == "first"
+    assert (await ask(client(fake))).content[0].text == "second"
 
 
 async def test_overloaded_then_success_is_retried(fake: FakeAnthropic) -> None:

@@ -485,6 +485,24 @@ async def test_a_failure_after_the_work_keeps_the_work(
     assert [r.status for r in github.requests] == [0, 502]
 
 
+async def test_a_held_request_is_carried_out_on_release(
+    github: FakeGitHub, client: httpx.AsyncClient
+) -> None:
+    github.add_installation(7)
+    tokens = r"/app/installations/\d+/access_tokens"
+    github.hold("POST", tokens)
+    waiting = asyncio.create_task(
+        client.post("/app/installations/7/access_tokens", headers=app_jwt(github))
+    )
+    await github.requested("POST", tokens)
+    # Recorded, not carried out: no token issued while it is held.
+    assert (await client.get("/app", headers=app_jwt(github))).status_code == 200
+    assert not github.tokens and not waiting.done()
+    github.release()
+    assert (await asyncio.wait_for(waiting, 10)).status_code == 201
+    assert len(github.tokens) == 1
+
+
 async def test_a_hung_reply_ends_when_the_fake_stops() -> None:
     async with httpx.AsyncClient(timeout=30) as client:
         async with FakeGitHub() as github:
