@@ -199,6 +199,7 @@ SET status = 'pending',
     run_after = GREATEST(now(), COALESCE($3, now())),
     locked_until = NULL
 WHERE id = $1 AND attempts = $2 AND status = 'processing'
+RETURNING true
 """
 
 MAX_ERROR_LENGTH = 4000
@@ -349,12 +350,16 @@ async def finish(conn: asyncpg.Connection, row: EventRow, status: EventStatus) -
 async def retry(
     conn: asyncpg.Connection, row: EventRow, error: str, *, max_attempts: int, delay: float
 ) -> str | None:
-    """Schedule another attempt, or dead-letter after the last; returns the new status."""
+    """Schedule another attempt, or dead-letter after the last; returns the new status, or
+    None when the row is not ours any more (its lease lapsed and another worker took it)."""
     found: str | None = await conn.fetchval(
         RETRY, row.id, row.attempts, error[:MAX_ERROR_LENGTH], max_attempts, delay
     )
     return found
 
 
-async def release(conn: asyncpg.Connection, row: EventRow, *, at: datetime | None = None) -> None:
-    await conn.execute(RELEASE, row.id, row.attempts, at)
+async def release(conn: asyncpg.Connection, row: EventRow, *, at: datetime | None = None) -> bool:
+    """Give the attempt back: pending again from `at` (now if None). False when the row is
+    not ours any more (its lease lapsed and another worker took it)."""
+    released: bool | None = await conn.fetchval(RELEASE, row.id, row.attempts, at)
+    return bool(released)

@@ -603,10 +603,13 @@ class Worker:
 
     async def _failed(self, conn: asyncpg.Connection, attempt: Attempt, exc: Exception) -> Ended:
         """Record in the caller's transaction what the event's handlers raised: rescheduled
-        (RetryLater, the attempt given back), retried with backoff, or dead-lettered."""
+        (RetryLater, the attempt given back), retried with backoff, or dead-lettered. Raises
+        LeaseLost when the row is another worker's by now: only an event run alone can meet
+        that (a batch holds its rows' locks), and _alone reports it so."""
         row, settings = attempt.row, self.ctx.settings.worker
         if isinstance(exc, RetryLater):
-            await queue.release(conn, row, at=exc.retry_at)
+            if not await queue.release(conn, row, at=exc.retry_at):
+                raise LeaseLost
             return Ended("later", later=exc)
         error = f"{type(exc).__name__}: {exc}"
         delay = backoff(
@@ -615,9 +618,10 @@ class Worker:
         status = await queue.retry(
             conn, row, error, max_attempts=settings.max_attempts, delay=delay
         )
+        if status is None:
+            raise LeaseLost
         # last_error keeps only the latest failure; the admin page shows every one.
-        if status is not None:
-            await attempts.record(conn, row.id, attempt=row.attempts, error=error)
+        await attempts.record(conn, row.id, attempt=row.attempts, error=error)
         return Ended("failed" if status == "failed" else "retry", error=error, delay=delay)
 
     async def _handlers(self, conn: asyncpg.Connection, attempt: Attempt) -> None:

@@ -94,7 +94,8 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
         reason = await why_pointless(app, execution)
     if reason is not None:
         await executions.log(db, execution.id, "INFO", f"cancelled: {reason}", step="cancel")
-        await executions.finish(db, execution, ExecutionStatus.CANCELLED, error=reason)
+        if not await executions.finish(db, execution, ExecutionStatus.CANCELLED, error=reason):
+            return "lease_lost"
         return "cancelled"
     assert workflow is not None
     ctx = ReactionContext(
@@ -156,7 +157,8 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
     text = str(error) if error is not None else f"{type(exc).__name__}: {exc}"
     if isinstance(error, RateLimited):
         await executions.log(db, execution.id, "WARNING", text, step="rate_limited")
-        await executions.release(db, execution, at=error.until, reason=text)
+        if not await executions.release(db, execution, at=error.until, reason=text):
+            return "lease_lost"
         return "rescheduled"
     if isinstance(error, Refused):
         await executions.log(db, execution.id, "ERROR", text, step="refused")
@@ -179,4 +181,6 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
     status = await executions.retry(
         db, execution, text, max_attempts=settings.max_attempts, delay=delay
     )
+    if status is None:
+        return "lease_lost"
     return "failed" if status == ExecutionStatus.FAILED else "retry"

@@ -98,6 +98,7 @@ SET status = 'pending', attempts = greatest(attempts - 1, 0),
     run_after = greatest(now(), coalesce($3, now())), locked_until = NULL,
     error_message = coalesce($4, error_message)
 WHERE id = $1 AND attempts = $2 AND status = 'running'
+RETURNING true
 """
 
 LOG = """
@@ -266,7 +267,8 @@ async def finish(
 async def retry(
     conn: Queries, execution: Execution, error: str, *, max_attempts: int, delay: float
 ) -> str | None:
-    """Another attempt in `delay` seconds, or failed after the last; the new status."""
+    """Another attempt in `delay` seconds, or failed after the last; the new status, or None
+    when the row is not ours any more (its lease lapsed and another worker took it)."""
     found: str | None = await conn.fetchval(
         RETRY, execution.id, execution.attempts, error[:MAX_ERROR_LENGTH], max_attempts, delay
     )
@@ -279,8 +281,13 @@ async def release(
     *,
     at: datetime | None = None,
     reason: str | None = None,
-) -> None:
-    await conn.execute(RELEASE, execution.id, execution.attempts, at, reason)
+) -> bool:
+    """Give the attempt back: pending again from `at` (now if None), `reason` as its error.
+    False when the row is not ours any more (its lease lapsed and another worker took it)."""
+    released: bool | None = await conn.fetchval(
+        RELEASE, execution.id, execution.attempts, at, reason
+    )
+    return bool(released)
 
 
 async def log(

@@ -20,6 +20,7 @@ import pytest
 from app import queue
 from app.context import Context, open_context
 from app.deliveries import parse_github
+from app.queue import LOCK_ALL
 from app.retry import RetryLater
 from app.router import FetchContext, HandlerContext, Router
 from app.settings import Settings
@@ -27,7 +28,7 @@ from app.store import events
 from app.worker import LOCK, Worker, serial_keys
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.signing import github_headers
-from tests.waits import until
+from tests.waits import until, until_waiting
 
 Handler = Callable[[HandlerContext], Awaitable[None]]
 
@@ -504,3 +505,53 @@ async def test_an_event_writes_one_line_at_info_carrying_its_outcome(
     )
     assert line.duration_ms >= 0
     assert line.getMessage().startswith(f"completed github pull_request.opened delivery={delivery}")
+
+
+@pytest.mark.parametrize(
+    ("raised", "would_be"),
+    [
+        (RuntimeError("GitHub said no"), "retry"),
+        (RetryLater(datetime(2030, 1, 1, tzinfo=UTC), "rate limited"), "later"),
+    ],
+    ids=["failed", "later"],
+)
+async def test_an_event_taken_over_while_it_ran_alone_is_left_to_its_new_owner(
+    settings, dsn, db, caplog, raised, would_be
+) -> None:
+    """An event deferred from its batch (its pull request's key held) runs alone once the key
+    is free; if its lease lapsed and another worker took it meanwhile, its handlers' failure
+    is not recorded over the taker's attempt, and it is counted and logged as lease_lost."""
+    body = pr_payload(7)
+
+    async def fails(ctx: HandlerContext) -> None:
+        raise raised
+
+    caplog.set_level(logging.INFO, logger="app.worker")
+    async with running_worker(fast(settings), dsn, router_with(fails)) as (ctx, worker):
+        holder = await asyncpg.connect(dsn)
+        try:
+            async with holder.transaction():
+                await holder.execute(
+                    LOCK_ALL, serial_keys("github", "pull_request", json.loads(body))
+                )
+                delivery = await store(ctx, body)
+                # The worker waits for the key, alone; its lease lapses, another worker claims.
+                await asyncio.wait_for(until_waiting(dsn, 1), 30)
+                await db.execute(LAPSED)
+                [taken] = await queue.claim_many(db, lease=300.0, limit=1)
+        finally:
+            await holder.close()
+        await asyncio.wait_for(worker.idle(wake=True), 20)
+        counted = ctx.metrics.render()
+    assert taken.row.attempts == 2
+    rows = await event_rows(db)
+    assert [(r["status"], r["attempts"], r["last_error"]) for r in rows] == [
+        ("processing", 2, None)
+    ]
+    lines = [r for r in caplog.records if getattr(r, "delivery_id", None) == delivery]
+    assert [r.action for r in lines] == ["event_lease_lost"]
+    assert 'event="pull_request",outcome="lease_lost"} 1' in counted
+    assert f'outcome="{would_be}"' not in counted
+
+
+LAPSED = "UPDATE integration_events SET locked_until = now() - interval '1 s'"

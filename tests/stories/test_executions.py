@@ -10,16 +10,19 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from app import pool_size
 from app.serving import default_router
 from app.store import events
+from app.store import executions as executions_store
 from app.worker import Worker
 from tests.admin_support import TOKEN, log_in
 from tests.fakes.github import FakeGitHub
 from tests.processes import environment, hookwise
 from tests.reactions_world import ANALYSIS, REPO, REVIEW, World, world_factory_for
+from tests.waits import until_waiting
 
 
 @pytest.fixture
@@ -269,6 +272,67 @@ async def test_a_slow_model_keeps_its_lease_and_runs_once(world_factory, db) -> 
         assert len(reviews_on(world)) == 1
     [(_, status, attempts, _)] = await executions(db)
     assert (status, attempts) == ("completed", 1)
+
+
+@pytest.mark.parametrize(
+    ("status", "would_be"), [(529, "retry"), (429, "rescheduled")], ids=["overloaded", "limited"]
+)
+async def test_a_review_whose_lease_was_taken_over_leaves_the_row_to_its_new_owner(
+    world_factory, db, status, would_be
+) -> None:
+    """The model answers an error only after the review's lease lapsed and another worker took
+    the execution over: the first worker neither retries nor reschedules a row it no longer
+    holds (the taker's attempt stands), and counts the outcome as lease_lost."""
+    async with world_factory(
+        HOOKWISE_FIX=False, HOOKWISE_ANTHROPIC_MAX_RETRIES=0, HOOKWISE_RETRY_BASE_SECONDS=0.0
+    ) as world:
+        world.model.hold()
+        world.model.fail(status, retry_after=600)
+        world.start()
+        await world.store("pull_request", world.pr_event("opened"))
+        await asyncio.wait_for(world.model.holding(1), 30)
+        # The lease lapses (a worker paused past it, say) and another worker claims the row.
+        await db.execute(LAPSED)
+        taken = await executions_store.claim(db, lease=300)
+        assert taken is not None and taken.attempts == 2
+        world.model.release()
+        await world.settle()
+        assert counted(world, "hookwise.review", "lease_lost")
+        assert not counted(world, "hookwise.review", would_be)
+    [(_, row_status, attempts, error)] = await executions(db)
+    assert (row_status, attempts, error) == ("running", 2, None)
+
+
+async def test_a_cancelled_review_whose_lease_was_taken_over_is_left_to_its_new_owner(
+    world_factory, db, dsn
+) -> None:
+    """The review is found pointless (its event deleted) and cancelled, but by the time its
+    worker records that, the lease has lapsed and another worker holds the row: the taker's
+    claim stands, and the first worker counts lease_lost, not cancelled."""
+    async with world_factory(HOOKWISE_FIX=False) as world:
+        await waiting_review(world, db)
+        await db.execute("DELETE FROM integration_events")
+        holder = await asyncpg.connect(dsn)
+        try:
+            async with holder.transaction():
+                # The worker's line in the execution's log waits, after its claim.
+                await holder.execute("LOCK TABLE execution_logs IN EXCLUSIVE MODE")
+                await db.execute("UPDATE workflow_executions SET run_after = now()")
+                idle = asyncio.ensure_future(world.worker.idle(wake=True))
+                await asyncio.wait_for(until_waiting(dsn, 1), 30)
+                await holder.execute(LAPSED)
+                taken = await executions_store.claim(holder, lease=300)
+                assert taken is not None and taken.attempts == 2
+        finally:
+            await holder.close()
+        await asyncio.wait_for(idle, 30)
+        assert counted(world, "hookwise.review", "lease_lost")
+        assert not counted(world, "hookwise.review", "cancelled")
+    [(_, status, attempts, _)] = await executions(db)
+    assert (status, attempts) == ("running", 2)
+
+
+LAPSED = "UPDATE workflow_executions SET locked_until = now() - interval '1 s'"
 
 
 async def test_a_pool_of_two_and_two_slots_reviews_twenty_pull_requests(world_factory, db) -> None:
