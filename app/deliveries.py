@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import hmac
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -313,6 +314,9 @@ def read_fields(body: bytes, decoder: msgspec.json.Decoder[Fields]) -> Fields:
         raise InvalidPayload("body must be a JSON object") from None
     except msgspec.DecodeError:
         raise InvalidPayload("body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        # msgspec recurses per level, even through what it skips: no webhook nests this deep.
+        raise InvalidPayload("body is nested too deeply") from None
     if not is_utf8(body):
         raise InvalidPayload("body is not valid UTF-8 JSON")
     return fields
@@ -451,7 +455,10 @@ def parse_linear(
     timestamp = fields.webhook_timestamp
     if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
         raise StaleDelivery("webhookTimestamp is missing")
-    age = now - timestamp / 1000
+    try:
+        age = now - timestamp / 1000
+    except OverflowError:  # an integer no float holds: as far from now as can be
+        age = math.inf
     if age > tolerance and age <= retry_window:
         delivery_id = RETRY_KEY_PREFIX + hashlib.sha256(body).hexdigest()
     elif abs(age) > tolerance:

@@ -124,6 +124,8 @@ INVALID = [
     b'{"action": "opened", "pull_request": {"title": "\\ud800"}}',
     b'{"action": "opened", "pull_request": {"labels": [1, 2,]}}',
     b'{"action": "opened"} {}',
+    # Deeper than the decoder recurses: refused as unreadable, not a 500.
+    b'{"a": ' * 5000 + b"1" + b"}" * 5000,
 ]
 
 
@@ -186,6 +188,14 @@ def test_linear_timestamp_inside_window_is_accepted() -> None:
     now = time.time()
     body = linear_body(webhookTimestamp=int((now - 59) * 1000))
     assert linear(body, now).event_type == "Issue"
+
+
+@pytest.mark.parametrize(
+    "timestamp", [10**400, -(10**400), 1e308], ids=["huge", "negative", "largest-float"]
+)
+def test_linear_timestamp_too_large_for_a_float_is_refused(timestamp: float) -> None:
+    with pytest.raises(StaleDelivery, match="more than 60s from now"):
+        linear(linear_body(webhookTimestamp=timestamp), time.time())
 
 
 def test_linear_missing_timestamp_is_refused() -> None:
