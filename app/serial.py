@@ -32,12 +32,14 @@ def keys(
 ) -> list[str]:
     """The keys, sorted (so two events needing the same keys lock them in one order: no
     deadlock). `repository` and `installation` are GitHub ids, `linear_issue` the id of the
-    issue a Linear `Issue` event is about (its data.id); a None part drops its key."""
+    issue a Linear `Issue` event is about (its data.id); a None part drops its key. A key leaves
+    out U+0000: it is stored in a text[], and handlers read the payload's strings without it
+    (app/deliveries.py payload_of)."""
     if source == "linear":
         # Two events of one issue would otherwise run at once: the later one's row could be
         # written first, and the earlier one's relinking then run against it.
         if event_type == "Issue" and linear_issue is not None:
-            return [f"linear:issue:{linear_issue}"]
+            return [_text(f"linear:issue:{linear_issue}")]
         return []
     if source != "github":
         return []
@@ -56,7 +58,11 @@ def keys(
     # would (app/reconcile.LIST_REPOSITORIES): not beside one that deletes it.
     if event_type.startswith("installation") or event_type == "hookwise.list_repositories":
         found.add(f"installation:{installation}")
-    return sorted(found)
+    return sorted({_text(key) for key in found})
+
+
+def _text(key: str) -> str:
+    return key.replace("\x00", "")
 
 
 def serial_keys(source: str, event_type: str, payload: Mapping[str, Any]) -> list[str]:

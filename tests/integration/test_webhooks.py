@@ -168,6 +168,30 @@ async def test_payload_with_nul_escape_is_kept_raw(
     assert (row["body"], row["payload"], row["action"]) == (body, None, "created")
 
 
+async def test_nul_in_a_field_that_orders_events_is_stored_all_the_same(
+    hookwise: Running, db: asyncpg.Connection
+) -> None:
+    # A head sha and a Linear issue's id become the event's serial keys, in a text[] column that
+    # cannot hold U+0000 either: the delivery is stored (not a 500), its keys without it, as the
+    # handlers will read those fields.
+    payload = github_example("pull_request", "opened")
+    payload["pull_request"]["head"]["sha"] = "abc\u0000def"
+    github = json.dumps(payload).encode()
+    assert (await post_github(hookwise, github)).status_code == 202
+    linear = linear_body(data={"id": "issue\u0000-1", "identifier": "ENG-1"})
+    response = await hookwise.client.post(
+        "/webhooks/linear", content=linear, headers=linear_headers(linear)
+    )
+    assert response.status_code == 200, response.text
+    rows = await db.fetch(
+        "SELECT source, body_encoding, body, serial_keys FROM integration_events ORDER BY source"
+    )
+    assert [bodies.unpack(r["body_encoding"], r["body"]) for r in rows] == [github, linear]
+    repository = payload["repository"]["id"]
+    assert f"sha:{repository}:abcdef" in rows[0]["serial_keys"]
+    assert rows[1]["serial_keys"] == ["linear:issue:issue-1"]
+
+
 async def test_body_over_the_limit_is_413_before_it_is_read(
     settings, dsn: str, db: asyncpg.Connection
 ) -> None:
