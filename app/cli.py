@@ -292,8 +292,8 @@ def _signed_request(
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     try:
         body = Path(args.file).read_bytes()
-        if args.source == "linear":
-            json.loads(body)
+        if args.source == "linear" and not isinstance(json.loads(body), dict):
+            raise UsageError(f"{args.file} is not a JSON object")
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     except ValueError:

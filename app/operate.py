@@ -21,10 +21,17 @@ UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"
 
 
 def parse_time(text: str, *, now: datetime) -> datetime:
-    """'6h', '30m', '2d' ago, or an ISO 8601 time (UTC when it names no zone)."""
+    """'6h', '30m', '2d' ago, or an ISO 8601 time (UTC when it names no zone).
+
+    Raises ValueError, with the reason, for anything else and for a duration reaching back
+    before the year 1.
+    """
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
     if match:
-        return now - timedelta(**{UNITS[match[2]]: float(match[1])})
+        try:
+            return now - timedelta(**{UNITS[match[2]]: float(match[1])})
+        except OverflowError:
+            raise ValueError(f"{text!r} is too far back: no date is that long ago") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

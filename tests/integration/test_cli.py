@@ -252,6 +252,15 @@ def test_send_reports_its_mistakes(tmp_path: Path) -> None:
     no_secret = hookwise("send", str(PAYLOAD), "--event", "push", env=environment())
     assert no_secret.returncode == 2
     assert "set GITHUB_WEBHOOK_SECRET" in no_secret.stderr
+    # Linear's timestamp is refreshed in the payload before signing: it must be an object.
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    linear = environment(LINEAR_WEBHOOK_SECRET=LINEAR_SECRET)
+    not_object = hookwise("send", str(listed), "--source", "linear", env=linear)
+    assert (not_object.returncode, not_object.stderr) == (
+        2,
+        f"hookwise: {listed} is not a JSON object\n",
+    )
     closed = f"http://127.0.0.1:{free_port()}/webhooks/github"
     refused = hookwise("send", str(PAYLOAD), "--event", "push", "--url", closed, env=env)
     assert refused.returncode == 1

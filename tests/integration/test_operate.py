@@ -35,6 +35,13 @@ def test_parse_time_refuses_nonsense() -> None:
         parse_time("yesterday", now=NOW)
 
 
+@pytest.mark.parametrize("text", ["99999999999999999999d", "1000000000d", "100000000w"])
+def test_parse_time_refuses_a_duration_beyond_the_calendar(text: str) -> None:
+    # Not an OverflowError: the CLI would print a traceback, the admin page answer 500.
+    with pytest.raises(ValueError, match="too far back"):
+        parse_time(text, now=NOW)
+
+
 async def seed(hookwise: Running, db) -> dict[str, str]:
     """Four stored events: failed twice (two errors), completed, and an old failed one."""
     ids = {}
@@ -176,3 +183,9 @@ def test_prune_needs_to_know_how_old(tmp_path) -> None:
     bad = hookwise("prune", "--before", "last month", env=env)
     assert bad.returncode == 2
     assert bad.stderr == "hookwise: 'last month' is neither a duration like 6h nor an ISO time\n"
+    # Parsed, but no date is that long ago: one line too, no traceback.
+    far = hookwise("prune", "--before", "1000000000d", "--dry-run", env=env)
+    assert (far.returncode, far.stderr) == (
+        2,
+        "hookwise: '1000000000d' is too far back: no date is that long ago\n",
+    )
