@@ -67,15 +67,20 @@ FIELDS: dict[str, tuple[str, Any, str]] = {
     "fix": ("fix", lambda v: isinstance(v, bool), "true or false"),
     "fix_mode": ("fix_mode", lambda v: v in ("suggest", "commit"), "suggest or commit"),
     "max_fix_attempts": ("max_fix_attempts", lambda v: _count(v, 0, 20), "a number 0-20"),
-    "model": ("model", lambda v: isinstance(v, str) and 0 < len(v) < 100, "a model name"),
+    "model": ("model", lambda v: _text(v) and 0 < len(v) < 100, "a model name"),
     "max_tokens": ("max_tokens", lambda v: _count(v, 256, 64_000), "a number 256-64000"),
     "daily_token_budget": ("daily_token_budget", lambda v: _count(v, 0, 10**9), "a number"),
     "ignored_paths": (
         "ignored_paths",
-        lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
+        lambda v: isinstance(v, list) and all(_text(p) for p in v),
         "a list of path patterns",
     ),
 }
+
+
+def _text(value: Any) -> bool:
+    # U+0000 (YAML's "\\0") would be stored in the override's jsonb, which cannot hold it.
+    return isinstance(value, str) and "\x00" not in value
 
 
 def _count(value: Any, low: int, high: int) -> bool:

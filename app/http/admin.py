@@ -245,14 +245,23 @@ def delivery_filter(query: Mapping[str, str], *, now: datetime) -> browse.Delive
         except ValueError as exc:
             raise BadInput(f"{name}: {exc}") from None
     event = (query.get("event") or "").strip() or None
+    if event is not None and "\x00" in event:
+        raise BadInput("event: no event type holds U+0000")
     return browse.DeliveryFilter(source, event, status, times["since"], times["until"])
+
+
+# The last page whose offset PostgreSQL's bigint OFFSET still takes.
+LAST_PAGE = (2**63 - 1) // PAGE_SIZE
 
 
 def page_number(text: str | None) -> int:
     if not text:
         return 1
-    if not text.isdigit() or int(text) < 1:
+    # isascii: str.isdigit() also takes digits such as "²" that int() refuses.
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise BadInput(f"page must be a number from 1 on, not {text!r}")
+    if int(text) > LAST_PAGE:
+        raise BadInput(f"page must be a number from 1 to {LAST_PAGE}, not {text!r}")
     return int(text)
 
 

@@ -252,6 +252,12 @@ async def test_deliveries_filter_by_source_event_status_and_time(
         ({"since": "yesterday"}, "since: &#39;yesterday&#39; is neither a duration"),
         ({"status": "lost"}, "unknown status &#39;lost&#39;"),
         ({"page": "0"}, "page must be a number from 1 on"),
+        # Each of these was a 500: an offset beyond bigint, a digit int() cannot read, a
+        # duration beyond the calendar, U+0000 that no text parameter can carry.
+        ({"page": "9" * 20}, "page must be a number from 1 to"),
+        ({"page": "\u00b2"}, "page must be a number from 1 on"),
+        ({"since": "9" * 20 + "d"}, "is too far back"),
+        ({"event": "push\x00"}, "event: no event type holds U+0000"),
     ],
 )
 async def test_a_bad_filter_is_explained(
@@ -462,6 +468,19 @@ async def test_a_repositorys_settings_override_is_set_checked_and_removed(
     shown = (await client.get(f"{url}?saved=1")).text
     assert "Saved" in shown and "max_fix_attempts: 1" in shown
     assert f'href="{url}">overridden</a>' in (await client.get("/admin/installations")).text
+
+    # YAML's \\0 escape: jsonb cannot store U+0000, so it is refused as a wrong value (not a 500).
+    for wrong, setting in (
+        ('model: "a\\0b"', "model"),
+        ('ignored_paths: ["a\\0"]', "ignored_paths"),
+    ):
+        refused = await client.post(url, data={"csrf": csrf_of(page), "override": wrong})
+        assert refused.status_code == 400
+        assert f"the override: {setting} must be" in refused.text
+    kept = await db.fetchval(
+        "SELECT config_override::text FROM repositories WHERE id = $1", repository_id
+    )
+    assert json.loads(kept) == {"fix_mode": "commit", "max_fix_attempts": 1}
 
     forged = await client.post(url, data={"csrf": "forged", "override": ""})
     assert forged.status_code == 403
