@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="put stored events back in the queue")
     replay.add_argument("--id", action="append", help="an event id (repeatable)")
-    replay.add_argument("--status", choices=statuses.REPLAYABLE)
+    # As values: argparse names a bad choice's alternatives by repr(), an enum's is its class's.
+    replay.add_argument("--status", choices=[s.value for s in statuses.REPLAYABLE])
     replay.add_argument("--event", help="event type, e.g. pull_request")
     replay.add_argument("--since", help="received since: 6h, 2d or an ISO time")
     replay.add_argument("--until", help="received before: 1h or an ISO time")
@@ -348,10 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
 
     runs = commands.add_parser("executions", help="list reactions' executions, newest first")
-    runs.add_argument(
-        "--status",
-        choices=statuses.LISTED,
-    )
+    runs.add_argument("--status", choices=[s.value for s in statuses.LISTED])
     runs.add_argument("--pr", help="owner/repo#N: only this pull request's")
     runs.set_defaults(func=cmd_executions)
 

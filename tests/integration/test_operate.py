@@ -114,6 +114,19 @@ def test_replay_needs_a_selection(tmp_path) -> None:
     bad = hookwise("replay", "--id", "nope", env=environment(HOOKWISE_DATA_DIR=str(tmp_path)))
     assert bad.returncode == 2
     assert "--id takes event ids" in bad.stderr
+    # The choices as the user types them, not as Python spells the enum.
+    status = hookwise(
+        "replay", "--status", "dead", env=environment(HOOKWISE_DATA_DIR=str(tmp_path))
+    )
+    assert status.returncode == 2
+    assert status.stderr.endswith(
+        "invalid choice: 'dead' (choose from 'pending', 'completed', 'ignored', 'failed')\n"
+    )
+    runs = hookwise("executions", "--status", "dead", env=environment())
+    assert runs.returncode == 2
+    assert "(choose from 'pending', 'running', 'completed', 'failed', 'cancelled', 'skipped')" in (
+        runs.stderr
+    )
 
 
 async def test_prune_deletes_only_old_finished_events(hookwise: Running, db, dsn) -> None:
