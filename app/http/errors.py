@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from app.deliveries import WebhookError
 from app.store.errors import StoreUnavailable
@@ -57,6 +58,14 @@ async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(UNAVAILABLE, status_code=503, headers=UNAVAILABLE_HEADERS)
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route: 404, wrong method: 405) as JSON like ours."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):  # no body allowed
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
     log_server_error(path=request.url.path)
     return JSONResponse(INTERNAL, status_code=500)
@@ -64,6 +73,7 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
 
 EXCEPTION_HANDLERS = {
     WebhookError: webhook_error,
+    HTTPException: http_error,
     StoreUnavailable: store_unavailable,
     Exception: server_error,
 }

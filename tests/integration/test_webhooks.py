@@ -315,4 +315,8 @@ async def test_health_and_readiness(hookwise: Running) -> None:
 async def test_wrong_method_is_405_json_free_of_traces(hookwise: Running) -> None:
     response = await hookwise.client.get("/webhooks/github")
     assert response.status_code == 405
+    assert response.json() == {"error": "Method Not Allowed"}
+    assert response.headers["allow"] == "POST"
     assert "Traceback" not in response.text
+    nowhere = await hookwise.client.get("/webhooks")
+    assert (nowhere.status_code, nowhere.json()) == (404, {"error": "Not Found"})
