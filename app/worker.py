@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from app import deliveries, queue
+from app import deliveries, failures, queue
 from app.clients import guard
 from app.context import Context
 from app.logs import Bound
@@ -611,12 +611,16 @@ class Worker:
             if not await queue.release(conn, row, at=exc.retry_at):
                 raise LeaseLost
             return Ended("later", later=exc)
-        error = f"{type(exc).__name__}: {exc}"
+        error = failures.reason(exc)
         delay = backoff(
             row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
         )
         status = await queue.retry(
-            conn, row, error, max_attempts=settings.max_attempts, delay=delay
+            conn,
+            row,
+            error,
+            max_attempts=self._attempts_for(attempt, exc, handler=True),
+            delay=delay,
         )
         if status is None:
             raise LeaseLost
@@ -780,12 +784,16 @@ class Worker:
         delay = backoff(
             row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
         )
-        error = f"{type(exc).__name__}: {exc}"
+        error = failures.reason(exc)
         attempt.ended = True
         try:
             async with connection(self.ctx.pool) as conn, conn.transaction():
                 status = await queue.retry(
-                    conn, row, error, max_attempts=settings.max_attempts, delay=delay
+                    conn,
+                    row,
+                    error,
+                    max_attempts=self._attempts_for(attempt, exc, handler=False),
+                    delay=delay,
                 )
                 if status is not None:
                     await attempts.record(conn, row.id, attempt=row.attempts, error=error)
@@ -798,6 +806,13 @@ class Worker:
             return
         outcome = "failed" if status == "failed" else "retry"
         self._report(attempt, Ended(outcome, error=error, delay=delay))
+
+    def _attempts_for(self, attempt: Attempt, exc: Exception, *, handler: bool) -> int:
+        """HOOKWISE_MAX_ATTEMPTS, or this attempt's number when `exc` is permanent
+        (app/failures.py): the retry then dead-letters the event at once."""
+        if failures.permanent(exc, handler=handler):
+            return attempt.row.attempts
+        return self.ctx.settings.worker.max_attempts
 
     async def _release(self, claimed: Claimed, *, at: datetime | None = None) -> None:
         try:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+from app import failures
 from app.clients import guard
 from app.clients.errors import RateLimited, Refused, classify
 from app.context import Context
@@ -154,7 +155,7 @@ async def _with_lease(app: Context, execution: Execution, run: Awaitable[str]) -
 async def _failed(ctx: ReactionContext, exc: Exception) -> str:
     app, execution, db = ctx.app, ctx.execution, ctx.conn
     error = classify(exc)
-    text = str(error) if error is not None else f"{type(exc).__name__}: {exc}"
+    text = failures.reason(exc)
     if isinstance(error, RateLimited):
         await executions.log(db, execution.id, "WARNING", text, step="rate_limited")
         if not await executions.release(db, execution, at=error.until, reason=text):

@@ -23,10 +23,12 @@ from app.deliveries import parse_github
 from app.queue import LOCK_ALL
 from app.retry import RetryLater
 from app.router import FetchContext, HandlerContext, Router
+from app.serving import default_router
 from app.settings import Settings
 from app.store import events
 from app.worker import LOCK, Worker, serial_keys
 from tests.conftest import INSTALLATION_ID, with_github
+from tests.fixtures import github_example
 from tests.signing import github_headers
 from tests.waits import until, until_waiting
 
@@ -555,3 +557,78 @@ async def test_an_event_taken_over_while_it_ran_alone_is_left_to_its_new_owner(
 
 
 LAPSED = "UPDATE integration_events SET locked_until = now() - interval '1 s'"
+
+
+def payload_without(number: int, missing: str) -> bytes:
+    """A pull_request event as GitHub sends one, but for `missing` ('pull_request', or
+    'repository.id' given as 10**30, beyond any bigint)."""
+    body = {
+        "action": "opened",
+        "number": number,
+        "pull_request": github_example("pull_request", "opened")["pull_request"],
+        "repository": github_example("pull_request", "opened")["repository"],
+        "installation": {"id": INSTALLATION_ID},
+    }
+    if missing == "pull_request":
+        del body["pull_request"]
+    else:
+        body["repository"] = body["repository"] | {"id": 10**30}
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("missing", "error"),
+    [
+        ("pull_request", "KeyError: 'pull_request'"),
+        ("repository.id", "DataError: invalid input for query argument $1: 10000000000"),
+    ],
+)
+async def test_a_payload_its_handlers_cannot_read_is_dead_lettered_at_once(
+    settings, dsn, db, missing, error
+) -> None:
+    """The same payload fails the same way every time: no eight attempts an hour apart, the
+    reason shown at once (app/failures.py). Replay brings it back."""
+    async with running_worker(fast(settings), dsn, default_router()) as (ctx, worker):
+        idle = asyncio.ensure_future(worker.idle())
+        await store(ctx, payload_without(7, missing))
+        await asyncio.wait_for(idle, 20)
+        dead = ctx.metrics.render()
+    [row] = await event_rows(db)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert row["last_error"].startswith(error)
+    assert 'hookwise_dead_letters_total{source="github",event="pull_request"} 1' in dead
+
+
+async def test_a_fetcher_github_refuses_dead_letters_at_once_and_one_it_fails_retries(
+    settings, dsn, db, fake_github
+) -> None:
+    """A 404 from GitHub is asked again in vain: the event is dead-lettered at its first
+    attempt with GitHub's reason. A 502 is GitHub's passing trouble: the event is retried."""
+    fake_github.add_repo("octo-org/alpha", installation_id=INSTALLATION_ID)
+    # Every try of the first attempt (the client tries a 5xx three times).
+    fake_github.fail("GET", "/repos/octo-org/alpha", status=502, times=3)
+
+    async def asks(ctx: FetchContext) -> str:
+        api = await ctx.app.github.installation_api(INSTALLATION_ID)
+        return str((await api.getitem(ctx.payload["path"]))["full_name"])
+
+    async def records(ctx: HandlerContext) -> None:
+        pass
+
+    router = Router()
+    router.fetcher("github", "issues")(asks)
+    router.add(records, "github", "issues")
+    configured = with_github(fast(settings, HOOKWISE_GITHUB_RETRY_SECONDS=0.0), fake_github)
+    async with running_worker(configured, dsn, router) as (
+        ctx,
+        worker,
+    ):
+        for path in ("/repos/octo-org/missing", "/repos/octo-org/alpha"):
+            idle = asyncio.ensure_future(worker.idle())
+            await store(ctx, json.dumps({"action": "opened", "path": path}).encode(), "issues")
+            await asyncio.wait_for(idle, 20)
+    rows = await db.fetch(
+        "SELECT status, attempts, last_error FROM integration_events ORDER BY arrival"
+    )
+    assert [(r["status"], r["attempts"]) for r in rows] == [("failed", 1), ("completed", 2)]
+    assert rows[0]["last_error"].startswith("GitHub refused (404)")

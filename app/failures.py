@@ -1,0 +1,49 @@
+"""Which failures of an event are worth another attempt: errors classified once (DESIGN.md).
+
+Permanent, so the event is dead-lettered at its first failure with the reason in last_error
+(`hookwise replay` brings it back once what was wrong is put right):
+- a remote service refused (clients.errors.Refused: 400, 401, 403, 404, 422 ...), whatever
+  asked it; asking again is refused again;
+- a handler could not read its payload: KeyError, TypeError, AttributeError or ValueError
+  from a handler (a pull_request event without its pull_request object, a string where a
+  number belongs, an id beyond a bigint), or asyncpg.DataError, a value the store cannot hold.
+  The same payload fails the same way on every attempt.
+Transient, retried with backoff and dead-lettered after HOOKWISE_MAX_ATTEMPTS: the database or
+a remote away or overloaded (clients.errors.Unavailable), a transaction that met another
+(deadlock, serialization), and whatever is not told apart above, a fault of ours among them
+(a worker of an older release meeting a renamed column recovers once it is replaced).
+A rate limit is neither: RetryLater gives the attempt back.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.clients.errors import Refused, classify
+from app.retry import RetryLater
+
+# What reading a payload raises when it lacks what a handler needs or holds the wrong type.
+PAYLOAD_ERRORS: tuple[type[Exception], ...] = (
+    KeyError,
+    TypeError,
+    AttributeError,
+    ValueError,
+    asyncpg.DataError,
+)
+
+
+def reason(exc: BaseException) -> str:
+    """What a failure is recorded and shown as: a remote's in the words of its class in
+    clients.errors (service, status, what it said), anything else as `Type: message`."""
+    remote = classify(exc)
+    return str(remote) if remote is not None else f"{type(exc).__name__}: {exc}"
+
+
+def permanent(exc: BaseException, *, handler: bool) -> bool:
+    """Whether `exc` fails the event for good. `handler`: it came from the event's handlers
+    (inside its transaction, with no network), not from a fetcher or the database's absence."""
+    if isinstance(exc, RetryLater):
+        return False
+    if isinstance(classify(exc), Refused):
+        return True
+    return handler and isinstance(exc, PAYLOAD_ERRORS)

@@ -1,0 +1,47 @@
+"""Which failures of an event are permanent (dead-lettered at once) and how each is shown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from http import HTTPStatus
+
+import asyncpg
+import httpx
+import pytest
+from gidgethub import BadRequest, GitHubBroken
+
+from app.failures import permanent, reason
+from app.retry import RetryLater
+
+
+@pytest.mark.parametrize(
+    ("exc", "from_handler", "from_elsewhere"),
+    [
+        # A remote said no: whoever asked.
+        (BadRequest(HTTPStatus.NOT_FOUND, "Not Found"), True, True),
+        # A remote's passing trouble, a lost connection, a rate limit: never.
+        (GitHubBroken(HTTPStatus.BAD_GATEWAY), False, False),
+        (httpx.ConnectError("refused"), False, False),
+        (RetryLater(datetime(2030, 1, 1, tzinfo=UTC), "rate limited"), False, False),
+        # A payload the handlers cannot read, a value the store cannot hold: from a handler.
+        (KeyError("pull_request"), True, False),
+        (TypeError("string indices must be integers"), True, False),
+        (ValueError("10**30 is out of range for a bigint"), True, False),
+        (asyncpg.NumericValueOutOfRangeError("bigint out of range"), True, False),
+        # Transactions meeting each other, the database away, a fault of ours: retried.
+        (asyncpg.DeadlockDetectedError("deadlock detected"), False, False),
+        (asyncpg.UndefinedColumnError('column "name" does not exist'), False, False),
+        (ConnectionResetError("reset"), False, False),
+        (RuntimeError("upstream hiccup"), False, False),
+    ],
+)
+def test_permanent(exc: Exception, from_handler: bool, from_elsewhere: bool) -> None:
+    assert permanent(exc, handler=True) is from_handler
+    assert permanent(exc, handler=False) is from_elsewhere
+
+
+def test_a_remote_failure_is_shown_in_its_service_words_and_others_by_type() -> None:
+    assert reason(BadRequest(HTTPStatus.NOT_FOUND, "Not Found")) == (
+        "GitHub refused (404): Not Found"
+    )
+    assert reason(KeyError("pull_request")) == "KeyError: 'pull_request'"
