@@ -24,7 +24,7 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     """'6h', '30m', '2d' ago, or an ISO 8601 time (UTC when it names no zone).
 
     Raises ValueError, with the reason, for anything else and for a duration reaching back
-    before the year 1.
+    before the year 1 or an ISO time whose UTC date is before the year 1 or after 9999.
     """
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
     if match:
@@ -36,7 +36,12 @@ def parse_time(text: str, *, now: datetime) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is neither a duration like 6h nor an ISO time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        # In UTC, as the store is sent it: a time at the calendar's edge with an offset
+        # (0001-01-01T00:00+14:00) has no UTC date, and asyncpg refuses it with a DataError.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is beyond the calendar once in UTC") from None
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

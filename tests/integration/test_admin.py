@@ -258,6 +258,9 @@ async def test_deliveries_filter_by_source_event_status_and_time(
         ({"page": "\u00b2"}, "page must be a number from 1 on"),
         ({"since": "9" * 20 + "d"}, "is too far back"),
         ({"event": "push\x00"}, "event: no event type holds U+0000"),
+        # A time at the calendar's edge whose offset takes it off the calendar in UTC.
+        ({"since": "0001-01-01T00:00:00+14:00"}, "beyond the calendar once in UTC"),
+        ({"until": "9999-12-31T23:59:59-14:00"}, "beyond the calendar once in UTC"),
     ],
 )
 async def test_a_bad_filter_is_explained(

@@ -42,6 +42,18 @@ def test_parse_time_refuses_a_duration_beyond_the_calendar(text: str) -> None:
         parse_time(text, now=NOW)
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_parse_time_refuses_an_iso_time_off_the_calendar_in_utc(text: str) -> None:
+    # Not a datetime asyncpg refuses (a DataError: the admin page answered 500).
+    with pytest.raises(ValueError, match="beyond the calendar once in UTC"):
+        parse_time(text, now=NOW)
+
+
+def test_parse_time_answers_an_iso_time_in_utc() -> None:
+    assert parse_time("2024-05-01T12:00:00+02:00", now=NOW) == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert parse_time("0001-01-01T00:00:00", now=NOW) == datetime(1, 1, 1, tzinfo=UTC)
+
+
 async def seed(hookwise: Running, db) -> dict[str, str]:
     """Four stored events: failed twice (two errors), completed, and an old failed one."""
     ids = {}
