@@ -103,7 +103,7 @@ def classify(exc: BaseException) -> RemoteError | None:
             return Unavailable("Anthropic", f"{status}: {exc.message}")
         return Refused("Anthropic", status, _anthropic_reason(exc))
     if isinstance(exc, anthropic.APIConnectionError):
-        return Unavailable("Anthropic", type(exc).__name__)
+        return Unavailable("Anthropic", _named(exc))
     if isinstance(exc, GitHubBroken):
         return Unavailable("GitHub", f"{int(exc.status_code)}: {exc}")
     if isinstance(exc, BadRequest):
@@ -116,5 +116,12 @@ def classify(exc: BaseException) -> RemoteError | None:
             return Unavailable("GitHub", f"{status} from {exc.request.url.path}")
         return Refused("GitHub", status, f"{exc.request.method} {exc.request.url.path}")
     if isinstance(exc, httpx.TransportError):
-        return Unavailable("HTTP", type(exc).__name__)
+        return Unavailable("HTTP", _named(exc))
     return None
+
+
+def _named(exc: BaseException) -> str:
+    """A lost connection's class and what it said, when it said anything (httpx's timeouts say
+    nothing; a refused connection or a name not found says which)."""
+    said = str(exc)
+    return f"{type(exc).__name__}: {said}" if said else type(exc).__name__

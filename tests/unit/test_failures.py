@@ -45,3 +45,12 @@ def test_a_remote_failure_is_shown_in_its_service_words_and_others_by_type() -> 
         "GitHub refused (404): Not Found"
     )
     assert reason(KeyError("pull_request")) == "KeyError: 'pull_request'"
+
+
+def test_a_lost_connection_keeps_what_it_said() -> None:
+    # Before the failures were classified, last_error read "ConnectError: [Errno 111] ...":
+    # the operator's one clue to which of DNS, a refusal or a proxy it was.
+    assert reason(httpx.ConnectError("[Errno 111] Connection refused")) == (
+        "HTTP: ConnectError: [Errno 111] Connection refused"
+    )
+    assert reason(httpx.ReadTimeout("")) == "HTTP: ReadTimeout"
