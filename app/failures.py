@@ -2,8 +2,12 @@
 
 Permanent, so the event is dead-lettered at its first failure with the reason in last_error
 (`hookwise replay` brings it back once what was wrong is put right):
-- a remote service refused (clients.errors.Refused: 400, 401, 403, 404, 422 ...), whatever
-  asked it; asking again is refused again;
+- a remote service refused (clients.errors.Refused: 400, 403, 404, 422 ...), whatever
+  asked it; asking again is refused again. Not a 401: GitHub answers one to an installation
+  token used in its first seconds, before it has reached every replica (octokit/auth-app.js
+  #65 and #161: the listing right after an install is the first use of the installation's
+  first token), and asked again later it answers; a credential that is truly wrong is
+  dead-lettered after HOOKWISE_MAX_ATTEMPTS, as before;
 - a handler could not read its payload: KeyError, TypeError, AttributeError or ValueError
   from a handler (a pull_request event without its pull_request object, a string where a
   number belongs, an id beyond a bigint), or asyncpg.DataError, a value the store cannot hold.
@@ -16,6 +20,8 @@ A rate limit is neither: RetryLater gives the attempt back.
 """
 
 from __future__ import annotations
+
+from http import HTTPStatus
 
 import asyncpg
 
@@ -44,6 +50,7 @@ def permanent(exc: BaseException, *, handler: bool) -> bool:
     (inside its transaction, with no network), not from a fetcher or the database's absence."""
     if isinstance(exc, RetryLater):
         return False
-    if isinstance(classify(exc), Refused):
-        return True
+    remote = classify(exc)
+    if isinstance(remote, Refused):
+        return remote.status != HTTPStatus.UNAUTHORIZED
     return handler and isinstance(exc, PAYLOAD_ERRORS)

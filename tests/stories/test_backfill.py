@@ -226,6 +226,32 @@ async def test_an_install_without_its_repositories_lists_them(
         ]
 
 
+async def test_a_listing_github_refuses_as_unauthorized_with_a_new_token_is_tried_again(
+    settings, dsn, db, fake_github: FakeGitHub
+) -> None:
+    # GitHub may answer 401 to an installation token used in its first seconds (replication
+    # lag, octokit/auth-app.js#65): the listing right after an install is the first use of the
+    # installation's first token. Asked again later, GitHub lists the repositories.
+    fake_github.add_repo(ALPHA, installation_id=INSTALLATION_ID)
+    fake_github.fail("GET", "/installation/repositories", status=401)
+
+    # A retry due at once: the worker's next claim takes it.
+    async with world(settings, dsn, fake_github, HOOKWISE_RETRY_BASE_SECONDS=0.0) as w:
+        payload = installation_event(fake_github, "created", ())
+        del payload["repositories"]
+        await w.deliver("installation", payload)
+        await w.settle()
+
+        repos = await db.fetch("SELECT full_name, status::text FROM repositories ORDER BY 1")
+        assert [tuple(r) for r in repos] == [(ALPHA, "active")]
+        listing = [r for r in await own_events(db) if r["event_type"] == LIST]
+        assert [(r["status"], r["attempts"]) for r in listing] == [("completed", 2)]
+        assert len(requests_for(fake_github, "/installation/repositories")) == 2
+
+
+LIST = "hookwise.list_repositories"
+
+
 HELD = """
 SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory') AS advisory_locks,
        (SELECT count(*) FROM pg_stat_activity

@@ -19,6 +19,8 @@ from app.retry import RetryLater
     [
         # A remote said no: whoever asked.
         (BadRequest(HTTPStatus.NOT_FOUND, "Not Found"), True, True),
+        # But a 401 may be a new token GitHub's replicas do not know yet: asked again, it goes.
+        (BadRequest(HTTPStatus.UNAUTHORIZED, "Bad credentials"), False, False),
         # A remote's passing trouble, a lost connection, a rate limit: never.
         (GitHubBroken(HTTPStatus.BAD_GATEWAY), False, False),
         (httpx.ConnectError("refused"), False, False),
