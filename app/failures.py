@@ -11,11 +11,13 @@ Permanent, so the event is dead-lettered at its first failure with the reason in
 - a handler could not read its payload: KeyError, TypeError, AttributeError or ValueError
   from a handler (a pull_request event without its pull_request object, a string where a
   number belongs, an id beyond a bigint), or asyncpg.DataError, a value the store cannot hold.
-  The same payload fails the same way on every attempt.
+  The same payload fails the same way on every attempt. So does a fault of ours raising one
+  of these types (a handler's bug, or an answer a fetcher got that its handler misreads): its
+  events are dead letters at once too, to be replayed once the fault is mended.
 Transient, retried with backoff and dead-lettered after HOOKWISE_MAX_ATTEMPTS: the database or
 a remote away or overloaded (clients.errors.Unavailable), a transaction that met another
-(deadlock, serialization), and whatever is not told apart above, a fault of ours among them
-(a worker of an older release meeting a renamed column recovers once it is replaced).
+(deadlock, serialization), and whatever is not told apart above (a worker of an older release
+meeting a renamed column, an UndefinedColumnError, recovers once it is replaced).
 A rate limit is neither: RetryLater gives the attempt back.
 """
 
