@@ -3,7 +3,7 @@
 Permanent, so the event is dead-lettered at its first failure with the reason in last_error
 (`hookwise replay` brings it back once what was wrong is put right):
 - a remote service refused (clients.errors.Refused: 400, 403, 404, 422 ...), whatever
-  asked it; asking again is refused again. Not a 401: GitHub answers one to an installation
+  asked it; asking again is refused again. Not GitHub's 401: it answers one to an installation
   token used in its first seconds, before it has reached every replica (octokit/auth-app.js
   #65 and #161: the listing right after an install is the first use of the installation's
   first token), and asked again later it answers; a credential that is truly wrong is
@@ -54,5 +54,6 @@ def permanent(exc: BaseException, *, handler: bool) -> bool:
         return False
     remote = classify(exc)
     if isinstance(remote, Refused):
-        return remote.status != HTTPStatus.UNAUTHORIZED
+        # GitHub's 401 only: another service's is a key that is wrong, and stays so.
+        return not (remote.service == "GitHub" and remote.status == HTTPStatus.UNAUTHORIZED)
     return handler and isinstance(exc, PAYLOAD_ERRORS)

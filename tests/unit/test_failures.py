@@ -10,6 +10,7 @@ import httpx
 import pytest
 from gidgethub import BadRequest, GitHubBroken
 
+from app.clients.errors import Refused
 from app.failures import permanent, reason
 from app.retry import RetryLater
 
@@ -21,6 +22,8 @@ from app.retry import RetryLater
         (BadRequest(HTTPStatus.NOT_FOUND, "Not Found"), True, True),
         # But a 401 may be a new token GitHub's replicas do not know yet: asked again, it goes.
         (BadRequest(HTTPStatus.UNAUTHORIZED, "Bad credentials"), False, False),
+        # Another service's 401 is a key that is wrong: asked again, refused again.
+        (Refused("Linear", 401, "authentication failed"), True, True),
         # A remote's passing trouble, a lost connection, a rate limit: never.
         (GitHubBroken(HTTPStatus.BAD_GATEWAY), False, False),
         (httpx.ConnectError("refused"), False, False),
