@@ -51,6 +51,11 @@ TRIES = 3
 IDENTITY_RETRY = 60.0
 JWT_LIFETIME = 540  # seconds after iat - 60 s: GitHub refuses JWTs living over 10 minutes
 TOKEN_MARGIN = timedelta(minutes=5)
+# Seconds after its creation in which an installation token's 401 is asked again: GitHub may
+# answer 401 to a new token before its replicas know it. @octokit/auth-app retries those for
+# five seconds after the token's creation (its hook, "Newly created tokens might not be
+# accessible immediately after creation"; octokit/auth-app.js#65, #161).
+FRESH_TOKEN = 5.0
 # A request that failed in one of these never reached GitHub.
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -179,6 +184,7 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         app_jwt: Callable[[], str] | None = None,
         retry_seconds: float = 0.5,
         on_moved: Moved | None = None,
+        fresh_until: float | None = None,
     ) -> None:
         # gidgethub types its client as httpx2's AsyncClient when httpx2 is installed (the
         # anthropic SDK brings it); it only calls `client.request(...)`, which httpx's has too.
@@ -189,6 +195,8 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         self._app_jwt_source = app_jwt
         self._retry_seconds = retry_seconds
         self._on_moved = on_moved
+        # time.monotonic() until which a 401 may be the token's newness (FRESH_TOKEN).
+        self._fresh_until = fresh_until
 
     def _get_app_jwt(self) -> str | None:
         return self._app_jwt_source() if self._app_jwt_source else None
@@ -249,11 +257,19 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
                     log.warning("GitHub %s %s: %s, retrying", method, url, type(exc).__name__)
                 else:
                     count_answer(self._metrics, self._installation, status, answer_headers)
-                    if status < 500 or attempt == TRIES or method == "POST":
+                    # A 5xx POST may have been carried out; a 401 never was, whatever the method.
+                    again = (status >= 500 and method != "POST") or self._too_new(status)
+                    if not again or attempt == TRIES:
                         return status, answer_headers, answer
                     log.warning("GitHub %s %s answered %d, retrying", method, url, status)
                 await asyncio.sleep(backoff(attempt, base=self._retry_seconds, cap=5.0))
         raise AssertionError("unreachable")
+
+    def _too_new(self, status: int) -> bool:
+        """A 401 to an installation token created under FRESH_TOKEN seconds ago."""
+        return (
+            status == 401 and self._fresh_until is not None and time.monotonic() < self._fresh_until
+        )
 
     async def job_log(self, repo: str, job_id: int) -> str:
         """A GitHub Actions job's log (GET /repos/{repo}/actions/jobs/{id}/logs). GitHub answers
@@ -317,6 +333,8 @@ class Identity:
 class Token:
     value: str
     expires_at: datetime
+    # time.monotonic() when GitHub created it (as near as we know: when it answered).
+    created: float = 0.0
 
 
 class GitHubApp:
@@ -357,8 +375,10 @@ class GitHubApp:
 
     async def installation_api(self, installation_id: int) -> GitHubAPI:
         """Authenticated as one installation, with its token."""
-        token = await self.installation_token(installation_id)
-        return self._api(installation_id, oauth_token=token)
+        token = await self._token(installation_id)
+        return self._api(
+            installation_id, oauth_token=token.value, fresh_until=token.created + FRESH_TOKEN
+        )
 
     def _api(self, installation_id: int | None, **auth: Any) -> GitHubAPI:
         return GitHubAPI(
@@ -384,17 +404,19 @@ class GitHubApp:
         return found
 
     async def installation_token(self, installation_id: int) -> str:
+        return (await self._token(installation_id)).value
+
+    async def _token(self, installation_id: int) -> Token:
         cached = self._tokens.get(installation_id)
         if cached is not None and datetime.now(UTC) < cached.expires_at - TOKEN_MARGIN:
-            return cached.value
+            return cached
         # Callers arriving while a token is being fetched wait for that one request.
         task = self._pending.get(installation_id)
         if task is None:
             task = asyncio.ensure_future(self._fetch_token(installation_id))
             self._pending[installation_id] = task
             task.add_done_callback(lambda _t: self._pending.pop(installation_id, None))
-        token = await asyncio.shield(task)
-        return token.value
+        return await asyncio.shield(task)
 
     async def _fetch_token(self, installation_id: int) -> Token:
         answer = await self.app_api().post(
@@ -403,7 +425,7 @@ class GitHubApp:
             data=b"",
         )
         expires = datetime.fromisoformat(answer["expires_at"])
-        token = Token(answer["token"], expires)
+        token = Token(answer["token"], expires, created=time.monotonic())
         self._tokens[installation_id] = token
         log.info(
             "installation token for %d, valid until %s",

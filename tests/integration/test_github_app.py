@@ -10,7 +10,7 @@ from importlib.metadata import requires, version
 import gidgethub.abc
 import httpx
 import pytest
-from gidgethub import GitHubBroken
+from gidgethub import BadRequest, GitHubBroken
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -98,6 +98,26 @@ async def test_5xx_is_retried_a_few_times(settings, fake_github) -> None:
         with pytest.raises(GitHubBroken):
             await github.app_api().getitem("/app")
     assert sum(1 for r in fake_github.requests if r.path == "/app") == 6
+
+
+async def test_a_new_tokens_401_is_asked_again_and_the_apps_own_is_not(
+    settings, fake_github
+) -> None:
+    """GitHub may answer 401 to an installation token in its first seconds, before its
+    replicas know it (@octokit/auth-app asks again for five seconds): asked again, it answers.
+    The App's JWT has no such excuse: its 401 is raised at once."""
+    github, http = await app_for(settings, fake_github)
+    async with http:
+        api = await github.installation_api(INSTALLATION_ID)
+        fake_github.fail("GET", "/installation/repositories", status=401, times=2)
+        await api.getitem("/installation/repositories")
+        fake_github.fail("GET", "/app", status=401)
+        with pytest.raises(BadRequest) as refused:
+            await github.app_api().getitem("/app")
+    assert refused.value.status_code == 401
+    asked = [r.path for r in fake_github.requests if r.method == "GET"]
+    assert asked.count("/installation/repositories") == 3
+    assert asked.count("/app") == 1
 
 
 async def test_timeouts_are_retried_then_raised(settings, fake_github) -> None:

@@ -231,9 +231,10 @@ async def test_a_listing_github_refuses_as_unauthorized_with_a_new_token_is_trie
 ) -> None:
     # GitHub may answer 401 to an installation token used in its first seconds (replication
     # lag, octokit/auth-app.js#65): the listing right after an install is the first use of the
-    # installation's first token. Asked again later, GitHub lists the repositories.
+    # installation's first token. The client asks again (three tries); past those, the event is
+    # retried rather than dead-lettered, and asked again later, GitHub lists the repositories.
     fake_github.add_repo(ALPHA, installation_id=INSTALLATION_ID)
-    fake_github.fail("GET", "/installation/repositories", status=401)
+    fake_github.fail("GET", "/installation/repositories", status=401, times=3)
 
     # A retry due at once: the worker's next claim takes it.
     async with world(settings, dsn, fake_github, HOOKWISE_RETRY_BASE_SECONDS=0.0) as w:
@@ -246,7 +247,7 @@ async def test_a_listing_github_refuses_as_unauthorized_with_a_new_token_is_trie
         assert [tuple(r) for r in repos] == [(ALPHA, "active")]
         listing = [r for r in await own_events(db) if r["event_type"] == LIST]
         assert [(r["status"], r["attempts"]) for r in listing] == [("completed", 2)]
-        assert len(requests_for(fake_github, "/installation/repositories")) == 2
+        assert len(requests_for(fake_github, "/installation/repositories")) == 4
 
 
 LIST = "hookwise.list_repositories"
