@@ -55,6 +55,13 @@ DURABLE = (
 RECOVERY = 30.0
 
 
+def a_pull_request(github: FakeGitHub) -> None:
+    """The repository and pull request #7 the review is of, on the fake GitHub."""
+    github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
+    github.commit_files(REPO, "fix-calc", HEAD_FILES, message="Rework calc")
+    github.add_pull(REPO, 7, head_branch="fix-calc", title="Rework calc")
+
+
 @pytest.fixture(scope="module")
 def crashable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(tmp_path_factory.mktemp("crash") / "pgdata")
@@ -150,9 +157,7 @@ def pr_event(github: FakeGitHub, action: str, **changes: Any) -> dict[str, Any]:
 async def test_a_database_crash_keeps_every_handled_event_and_repeats_no_effect(
     settings: Settings, dsn: str, fake_github: FakeGitHub, edit: str
 ) -> None:
-    fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
-    fake_github.commit_files(REPO, "fix-calc", HEAD_FILES, message="Rework calc")
-    fake_github.add_pull(REPO, 7, head_branch="fix-calc", title="Rework calc")
+    a_pull_request(fake_github)
     async with FakeAnthropic() as model:
         model.reply_tool("submit_review", REVIEW)
         configured = ai_settings(settings, fake_github, model)
@@ -242,9 +247,7 @@ async def test_a_database_crash_while_an_execution_waits_on_a_remote_api_runs_it
     too unless the first run's answer is stored by then (app/reactions/answers.py).
     `github` fails if the claim's commit stops waiting for its flush; `model` only if the diff
     step's does too, since that commit flushes the WAL up to itself, the claim's record with it."""
-    fake_github.add_repo(REPO, installation_id=INSTALLATION_ID, files=BASE_FILES)
-    fake_github.commit_files(REPO, "fix-calc", HEAD_FILES, message="Rework calc")
-    fake_github.add_pull(REPO, 7, head_branch="fix-calc", title="Rework calc")
+    a_pull_request(fake_github)
     async with FakeAnthropic() as model:
         model.reply_tool("submit_review", REVIEW)
         configured = ai_settings(settings, fake_github, model)
