@@ -539,8 +539,10 @@ async def test_an_event_taken_over_while_it_ran_alone_is_left_to_its_new_owner(
                 delivery = await store(ctx, body)
                 # The worker waits for the key, alone; its lease lapses, another worker claims.
                 await asyncio.wait_for(until_waiting(dsn, 1), 30)
-                await db.execute(LAPSED)
-                [taken] = await queue.claim_many(db, lease=300.0, limit=1)
+                # In one transaction: the worker's own next claim must not see it lapsed.
+                async with db.transaction():
+                    await db.execute(LAPSED)
+                    [taken] = await queue.claim_many(db, lease=300.0, limit=1)
         finally:
             await holder.close()
         await asyncio.wait_for(worker.idle(wake=True), 20)

@@ -291,9 +291,11 @@ async def test_a_review_whose_lease_was_taken_over_leaves_the_row_to_its_new_own
         world.start()
         await world.store("pull_request", world.pr_event("opened"))
         await asyncio.wait_for(world.model.holding(1), 30)
-        # The lease lapses (a worker paused past it, say) and another worker claims the row.
-        await db.execute(LAPSED)
-        taken = await executions_store.claim(db, lease=300)
+        # The lease lapses (a worker paused past it, say) and another worker claims the row, in
+        # one transaction: the first worker's own next claim must not see it lapsed.
+        async with db.transaction():
+            await db.execute(LAPSED)
+            taken = await executions_store.claim(db, lease=300)
         assert taken is not None and taken.attempts == 2
         world.model.release()
         await world.settle()
