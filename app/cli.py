@@ -187,10 +187,17 @@ def replay_execution(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(UTC)
     try:
-        before = operate.parse_time(args.before, now=datetime.now(UTC))
+        before = operate.parse_time(args.before, now=now)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    # Every finished event would go: a slip of the year, most likely. 0s says it on purpose.
+    if before > now:
+        raise UsageError(
+            f"--before {args.before} is in the future; for every finished event until now,"
+            " say --before 0s"
+        )
     with database(settings.database) as dsn:
         print(run(operate.prune(dsn, before, dry_run=args.dry_run)))
     return 0
@@ -279,10 +286,13 @@ def _signed_request(
         return body, headers
     # A saved Linear payload is always stale; Linear signs its timestamp, so we refresh it.
     payload = json.loads(body)
+    event = args.event or payload.get("type")
+    if not isinstance(event, str) or not event:
+        raise UsageError(f"{args.file} has no type: pass --event (Issue, Comment ...)")
     payload["webhookTimestamp"] = int(time.time() * 1000)
     body = json.dumps(payload).encode()
     headers |= {
-        "linear-event": args.event or str(payload.get("type", "")),
+        "linear-event": event,
         "linear-delivery": delivery,
         "linear-signature": linear_signature(secret, body),
     }

@@ -261,6 +261,14 @@ def test_send_reports_its_mistakes(tmp_path: Path) -> None:
         2,
         f"hookwise: {listed} is not a JSON object\n",
     )
+    # Linear names its event by the payload's type; with none there, --event has to.
+    untyped = tmp_path / "untyped.json"
+    untyped.write_text('{"action": "create", "data": {"id": "1"}}')
+    no_type = hookwise("send", str(untyped), "--source", "linear", env=linear)
+    assert (no_type.returncode, no_type.stderr) == (
+        2,
+        f"hookwise: {untyped} has no type: pass --event (Issue, Comment ...)\n",
+    )
     closed = f"http://127.0.0.1:{free_port()}/webhooks/github"
     refused = hookwise("send", str(PAYLOAD), "--event", "push", "--url", closed, env=env)
     assert refused.returncode == 1

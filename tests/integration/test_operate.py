@@ -214,3 +214,10 @@ def test_prune_needs_to_know_how_old(tmp_path) -> None:
         2,
         "hookwise: '1000000000d' is too far back: no date is that long ago\n",
     )
+    # A time to come would take every finished event: a slip of the year, most likely.
+    ahead = hookwise("prune", "--before", "2099-01-01", env=env)
+    assert (ahead.returncode, ahead.stderr) == (
+        2,
+        "hookwise: --before 2099-01-01 is in the future; for every finished event until now,"
+        " say --before 0s\n",
+    )
