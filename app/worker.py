@@ -606,24 +606,31 @@ class Worker:
         (RetryLater, the attempt given back), retried with backoff, or dead-lettered. Raises
         LeaseLost when the row is another worker's by now: only an event run alone can meet
         that (a batch holds its rows' locks), and _alone reports it so."""
-        row, settings = attempt.row, self.ctx.settings.worker
         if isinstance(exc, RetryLater):
-            if not await queue.release(conn, row, at=exc.retry_at):
+            if not await queue.release(conn, attempt.row, at=exc.retry_at):
                 raise LeaseLost
             return Ended("later", later=exc)
+        ended = await self._schedule(conn, attempt, exc, handler=True)
+        if ended is None:
+            raise LeaseLost
+        return ended
+
+    async def _schedule(
+        self, conn: asyncpg.Connection, attempt: Attempt, exc: Exception, *, handler: bool
+    ) -> Ended | None:
+        """The attempt's failure recorded: retried after a backoff, or dead-lettered after
+        HOOKWISE_MAX_ATTEMPTS, at once when `exc` is permanent (app/failures.py; `handler`: it
+        came from the event's handlers). None when the row is another worker's by now."""
+        row, settings = attempt.row, self.ctx.settings.worker
         error = failures.reason(exc)
         delay = backoff(
             row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
         )
-        status = await queue.retry(
-            conn,
-            row,
-            error,
-            max_attempts=self._attempts_for(attempt, exc, handler=True),
-            delay=delay,
-        )
+        permanent = failures.permanent(exc, handler=handler)
+        limit = row.attempts if permanent else settings.max_attempts
+        status = await queue.retry(conn, row, error, max_attempts=limit, delay=delay)
         if status is None:
-            raise LeaseLost
+            return None
         # last_error keeps only the latest failure; the admin page shows every one.
         await attempts.record(conn, row.id, attempt=row.attempts, error=error)
         return Ended("failed" if status == "failed" else "retry", error=error, delay=delay)
@@ -779,40 +786,20 @@ class Worker:
 
     async def _retry(self, attempt: Attempt, exc: Exception) -> None:
         """Record a failure that ended the attempt's transaction, on a connection of its own."""
-        settings = self.ctx.settings.worker
-        row = attempt.row
-        delay = backoff(
-            row.attempts, base=settings.retry_base_seconds, cap=settings.retry_max_seconds
-        )
-        error = failures.reason(exc)
         attempt.ended = True
         try:
             async with connection(self.ctx.pool) as conn, conn.transaction():
-                status = await queue.retry(
-                    conn,
-                    row,
-                    error,
-                    max_attempts=self._attempts_for(attempt, exc, handler=False),
-                    delay=delay,
-                )
-                if status is not None:
-                    await attempts.record(conn, row.id, attempt=row.attempts, error=error)
+                ended = await self._schedule(conn, attempt, exc, handler=False)
         except StoreError as store_exc:
             # The lease will expire and the event will be claimed again.
-            attempt.bound.error("cannot record failure of %s: %s", row.delivery_id, store_exc)
+            attempt.bound.error(
+                "cannot record failure of %s: %s", attempt.row.delivery_id, store_exc
+            )
             return
-        if status is None:
+        if ended is None:
             self._lost(attempt)
             return
-        outcome = "failed" if status == "failed" else "retry"
-        self._report(attempt, Ended(outcome, error=error, delay=delay))
-
-    def _attempts_for(self, attempt: Attempt, exc: Exception, *, handler: bool) -> int:
-        """HOOKWISE_MAX_ATTEMPTS, or this attempt's number when `exc` is permanent
-        (app/failures.py): the retry then dead-letters the event at once."""
-        if failures.permanent(exc, handler=handler):
-            return attempt.row.attempts
-        return self.ctx.settings.worker.max_attempts
+        self._report(attempt, ended)
 
     async def _release(self, claimed: Claimed, *, at: datetime | None = None) -> None:
         try:

@@ -10,7 +10,7 @@ import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from app.deliveries import WebhookError
 from app.store.errors import StoreUnavailable
@@ -58,11 +58,9 @@ async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(UNAVAILABLE, status_code=503, headers=UNAVAILABLE_HEADERS)
 
 
-async def http_error(request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own refusals (no such route: 404, wrong method: 405) as JSON like ours."""
     assert isinstance(exc, HTTPException)
-    if exc.status_code in (204, 304):  # no body allowed
-        return Response(status_code=exc.status_code, headers=exc.headers)
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
