@@ -107,6 +107,9 @@ def settings_of(
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         return None, f"{what} is not valid YAML{where}"
+    except RecursionError:
+        # PyYAML composes by recursion: a few hundred `[` deep exhaust Python's stack.
+        return None, f"{what} is nested too deeply"
     if data is None:
         return None, None
     if not isinstance(data, dict):

@@ -41,6 +41,11 @@ Secrets = Annotated[tuple[SecretStr, ...], NoDecode]
 LogLevel = Literal["debug", "info", "warning", "warn", "error", "critical", "fatal", "notset"]
 LogFormat = Literal["auto", "json", "text"]
 FixMode = Literal["suggest", "commit"]
+# The longest a seconds setting may be (about 31 years): beyond it a lease, backoff or schedule
+# no longer fits a PostgreSQL timestamp or a Python timedelta once added to now, and the
+# worker would fail on its first claim instead of at start-up.
+MAX_SECONDS = 1_000_000_000
+Seconds = Annotated[float, Field(le=MAX_SECONDS)]
 
 
 def _env(name: str, *aliases: str) -> Any:
@@ -86,6 +91,9 @@ class Section(BaseSettings):
         validate_by_alias=True,
         extra="ignore",
         frozen=True,
+        # `inf` and `nan` parse as floats: no setting means either (a lease of `inf` seconds
+        # failed the first claim with a traceback).
+        allow_inf_nan=False,
     )
 
     @classmethod
@@ -118,7 +126,7 @@ class DatabaseSettings(Section):
     # Seconds a pooled connection may sit idle before it is closed; 0 keeps it for the pool's
     # life. asyncpg's own default (300) made a burst after a quiet spell open connections again
     # and look up their types (20-55 ms each, issue 18); the pool's size bounds what is kept.
-    pool_idle_seconds: float = Field(
+    pool_idle_seconds: Seconds = Field(
         0.0, ge=0, validation_alias=_env("HOOKWISE_DB_POOL_IDLE_SECONDS")
     )
     migrate_on_start: bool = Field(True, validation_alias=_env("HOOKWISE_MIGRATE_ON_START"))
@@ -175,9 +183,9 @@ class WebSettings(Section):
     large_body_bytes: int = Field(
         1024 * 1024, gt=0, validation_alias=_env("HOOKWISE_LARGE_BODY_BYTES")
     )
-    inflight_wait: float = Field(1.0, ge=0, validation_alias=_env("HOOKWISE_INFLIGHT_WAIT"))
+    inflight_wait: Seconds = Field(1.0, ge=0, validation_alias=_env("HOOKWISE_INFLIGHT_WAIT"))
     # GitHub gives up on a delivery after 10 s; a body still arriving by then is refused (408).
-    body_timeout: float = Field(10.0, gt=0, validation_alias=_env("HOOKWISE_BODY_TIMEOUT"))
+    body_timeout: Seconds = Field(10.0, gt=0, validation_alias=_env("HOOKWISE_BODY_TIMEOUT"))
     # Open connections one web process accepts; past it new requests get uvicorn's 503.
     max_connections: int = Field(2048, ge=1, validation_alias=_env("HOOKWISE_MAX_CONNECTIONS"))
     # A header the proxy in front sets to the client's address (Fly.io: Fly-Client-IP), used to
@@ -218,12 +226,12 @@ class WebhookSettings(Section):
     linear_secret: Secrets = Field(
         (), validation_alias=_env("LINEAR_WEBHOOK_SECRET", "HOOKWISE_LINEAR_WEBHOOK_SECRET")
     )
-    linear_timestamp_tolerance: float = Field(
+    linear_timestamp_tolerance: Seconds = Field(
         60.0, gt=0, validation_alias=_env("HOOKWISE_LINEAR_TIMESTAMP_TOLERANCE")
     )
     # Linear retries a delivery after 1 minute, 1 hour and 6 hours: a signed body this old is
     # taken once, keyed by its digest (app/deliveries.py, parse_linear). 0: refuse them.
-    linear_retry_window: float = Field(
+    linear_retry_window: Seconds = Field(
         8 * 3600.0, ge=0, validation_alias=_env("HOOKWISE_LINEAR_RETRY_WINDOW")
     )
 
@@ -288,24 +296,26 @@ class WorkerSettings(Section):
     nice: int = Field(10, ge=0, le=19, validation_alias=_env("HOOKWISE_WORKER_NICE"))
     max_attempts: int = Field(8, ge=1, validation_alias=_env("HOOKWISE_MAX_ATTEMPTS"))
     # Longer than any handler should take: past it, another worker takes the event over.
-    lease_seconds: float = Field(300.0, gt=0, validation_alias=_env("HOOKWISE_LEASE_SECONDS"))
+    lease_seconds: Seconds = Field(300.0, gt=0, validation_alias=_env("HOOKWISE_LEASE_SECONDS"))
     # Seconds a worker woken while a batch is in flight waits for that batch's commit, so the
     # events stored meanwhile are claimed as one batch (app/worker.py, Worker._gather).
-    gather: float = Field(0.010, ge=0, validation_alias=_env("HOOKWISE_WORKER_GATHER"))
+    gather: Seconds = Field(0.010, ge=0, validation_alias=_env("HOOKWISE_WORKER_GATHER"))
     # NOTIFY wakes workers at once; the poll only covers a notification lost on a reconnect.
-    poll_interval: float = Field(5.0, gt=0, validation_alias=_env("HOOKWISE_POLL_INTERVAL"))
-    retry_base_seconds: float = Field(
+    poll_interval: Seconds = Field(5.0, gt=0, validation_alias=_env("HOOKWISE_POLL_INTERVAL"))
+    retry_base_seconds: Seconds = Field(
         10.0, ge=0, validation_alias=_env("HOOKWISE_RETRY_BASE_SECONDS")
     )
-    retry_max_seconds: float = Field(
+    retry_max_seconds: Seconds = Field(
         3600.0, ge=0, validation_alias=_env("HOOKWISE_RETRY_MAX_SECONDS")
     )
-    shutdown_grace: float = Field(20.0, ge=0, validation_alias=_env("HOOKWISE_SHUTDOWN_GRACE"))
+    shutdown_grace: Seconds = Field(20.0, ge=0, validation_alias=_env("HOOKWISE_SHUTDOWN_GRACE"))
     # Seconds between scheduled `redeliver` runs inside the worker; 0 turns it off.
-    redeliver_every: float = Field(0.0, ge=0, validation_alias=_env("HOOKWISE_REDELIVER_EVERY"))
+    redeliver_every: Seconds = Field(0.0, ge=0, validation_alias=_env("HOOKWISE_REDELIVER_EVERY"))
     # Seconds after which each repository is looked at again (reconcile), in case webhooks were
     # missed; 0 turns the schedule off.
-    reconcile_every: float = Field(21600.0, ge=0, validation_alias=_env("HOOKWISE_RECONCILE_EVERY"))
+    reconcile_every: Seconds = Field(
+        21600.0, ge=0, validation_alias=_env("HOOKWISE_RECONCILE_EVERY")
+    )
     # Refusals (404, 403) in a row after which a repository is marked error, then suspended:
     # a suspended one is skipped until an installation event or `hookwise reconcile --repo`.
     reconcile_error_after: int = Field(
@@ -330,11 +340,13 @@ class GitHubSettings(Section):
     client_secret: SecretStr | None = Field(None, validation_alias=_env("GITHUB_CLIENT_SECRET"))
     private_key: SecretStr | None = Field(None, validation_alias=_env("GITHUB_PRIVATE_KEY"))
     private_key_path: Path | None = Field(None, validation_alias=_env("GITHUB_PRIVATE_KEY_PATH"))
-    timeout: float = Field(30.0, gt=0, validation_alias=_env("HOOKWISE_GITHUB_TIMEOUT"))
+    timeout: Seconds = Field(30.0, gt=0, validation_alias=_env("HOOKWISE_GITHUB_TIMEOUT"))
     # First pause before retrying a 5xx or a timeout (then doubled, with jitter; 3 tries in all).
-    retry_seconds: float = Field(0.5, ge=0, validation_alias=_env("HOOKWISE_GITHUB_RETRY_SECONDS"))
+    retry_seconds: Seconds = Field(
+        0.5, ge=0, validation_alias=_env("HOOKWISE_GITHUB_RETRY_SECONDS")
+    )
     # GitHub asks for content-creating requests one at a time, a second apart, per installation.
-    write_interval: float = Field(
+    write_interval: Seconds = Field(
         1.0, ge=0, validation_alias=_env("HOOKWISE_GITHUB_WRITE_INTERVAL")
     )
 
@@ -398,7 +410,7 @@ class ModelSettings(Section):
         None, validation_alias=_env("ANTHROPIC_BASE_URL", "HOOKWISE_ANTHROPIC_BASE_URL")
     )
     max_retries: int = Field(2, ge=0, validation_alias=_env("HOOKWISE_ANTHROPIC_MAX_RETRIES"))
-    retry_seconds: float = Field(
+    retry_seconds: Seconds = Field(
         1.0, ge=0, validation_alias=_env("HOOKWISE_ANTHROPIC_RETRY_SECONDS")
     )
     # USD per million tokens, recorded with every model call so spend is visible per row.

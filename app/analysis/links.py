@@ -29,6 +29,11 @@ from dataclasses import dataclass
 IDENTIFIER = r"[A-Za-z][A-Za-z0-9]{0,9}-[1-9][0-9]{0,8}"
 # A PR naming more is a changelog or a release, not work on each of them.
 MAX_MENTIONS = 50
+# GitHub keeps at most 65,536 characters of a pull request's body (it answers 422 "Body is too
+# long" past it), and less of a title or branch name: only that much of each is read. A
+# payload's body may be far longer (a 25 MB one was read for 20 s, the event loop and so
+# `hookwise serve`'s ingest stopped meanwhile).
+MAX_TEXT = 65_536
 
 BARE = re.compile(rf"(?<![A-Za-z0-9])(?P<id>{IDENTIFIER})(?![A-Za-z0-9])")
 AFTER_WORD = r"\b[ \t]*:?[ \t]*"
@@ -94,9 +99,9 @@ def closed(text: str) -> list[str]:
 def mentions(*, branch: str | None, title: str | None, body: str | None) -> list[Mention]:
     """One Mention per identifier the PR links, by the rules above, in order of appearance."""
     texts = {
-        "branch": branch or "",
-        "title": title or "",
-        "body": HTML_COMMENT.sub(" ", body or ""),
+        "branch": (branch or "")[:MAX_TEXT],
+        "title": (title or "")[:MAX_TEXT],
+        "body": HTML_COMMENT.sub(" ", (body or "")[:MAX_TEXT]),
     }
     skipped = {i for source in WORDED_SOURCES for i in after(SKIP_WORD, texts[source])}
     decided: dict[str, Mention] = {}

@@ -15,10 +15,12 @@ from app.store.repositories import Repository
 from app.store.rows import values
 
 # Never move backwards: a payload applies only when its updated_at is newer than the stored one;
-# on a tie of those one-second times a merge wins (GitHub never reopens a merged PR), then the
-# payload that arrived later (`last_arrival`, integration_events.arrival): closed then reopened
-# in one second ends open. The IS DISTINCT FROM guard makes a replay a no-op: no updated_at bump,
-# no history row.
+# on a tie of those one-second times a merge wins (GitHub never reopens a merged PR), then
+# anything over an `opened` (a PR's first payload: one arriving after another of its second,
+# say a close or a label, is the older of the two, as GitHub does not deliver in order), then
+# the payload that arrived later (`last_arrival`, integration_events.arrival): closed then
+# reopened in one second ends open. The IS DISTINCT FROM guard makes a replay a no-op: no
+# updated_at bump, no history row.
 COLUMNS = """
     github_id, repository_id, pr_number, state, draft, title, body, author,
     head_branch, head_sha, head_repo_full_name, base_branch, base_sha, url, is_fork,
@@ -50,9 +52,9 @@ ON CONFLICT (github_id) DO UPDATE SET
     metadata = EXCLUDED.metadata,
     last_arrival = EXCLUDED.last_arrival
 WHERE (COALESCE(EXCLUDED.github_updated_at, '-infinity'), EXCLUDED.state = 'merged',
-       COALESCE(EXCLUDED.last_arrival, 0))
+       EXCLUDED.last_trigger <> 'opened', COALESCE(EXCLUDED.last_arrival, 0))
    >= (COALESCE(p.github_updated_at, '-infinity'), p.state = 'merged',
-       COALESCE(p.last_arrival, 0))
+       p.last_trigger <> 'opened', COALESCE(p.last_arrival, 0))
   AND (p.repository_id, p.pr_number, p.state, p.draft, p.title, p.body, p.author,
        p.head_branch, p.head_sha, p.head_repo_full_name, p.base_branch, p.base_sha, p.url,
        p.is_fork, p.github_created_at, p.github_updated_at, p.closed_at, p.merged_at,

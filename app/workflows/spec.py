@@ -42,6 +42,12 @@ from pydantic import (
 PATH = ".github/hookwise.yml"
 MAX_WORKFLOWS = 50
 MAX_STEPS = 20
+# Values a file may stand for once its aliases (`*name`) are expanded. An alias is a reference,
+# so ten lists of ten aliases of the one before stand for 10^9 values in 500 bytes, and every
+# walk of the file (its lines, the workflows' validation) went through each one: the worker
+# stopped, its memory growing, on a file any pull request may propose. A file without aliases
+# stands for what it holds, whatever its size.
+MAX_EXPANDED = 100_000
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 PullRequestAction = Literal[
@@ -492,6 +498,55 @@ def _lines(
             _lines(item, (*path, index), into, dupes)
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+class _Cycle(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+def alias_problem(root: yaml.Node) -> tuple[int, str] | None:
+    """(line, reason) when `root`'s aliases make it unreadable: a node containing itself
+    (which PyYAML composes), or more than MAX_EXPANDED values once they are expanded, at the
+    node where that first happens while none of its parts alone does (where the aliases pile
+    up); None otherwise (always, without aliases). Each distinct node is counted once, so this
+    takes time in the file's size, not in what it expands to."""
+    sizes: dict[int, int] = {}
+    walking: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in walking:
+            raise _Cycle(node)
+        walking.add(id(node))
+        # Bounded: a larger total is only compared with the limit.
+        known = min(1 + sum(size(child) for child in _children(node)), MAX_EXPANDED + 1)
+        walking.discard(id(node))
+        sizes[id(node)] = known
+        return known
+
+    try:
+        if size(root) <= MAX_EXPANDED:
+            return None
+    except _Cycle as cycle:
+        return cycle.node.start_mark.line + 1, "a YAML alias refers to the value it is in"
+    node = root
+    while True:
+        larger = next((c for c in _children(node) if size(c) > MAX_EXPANDED), None)
+        if larger is None:
+            reason = f"YAML aliases expand this to more than {MAX_EXPANDED:,} values"
+            return node.start_mark.line + 1, reason
+        node = larger
+
+
 def line_of(lines: Mapping[Path, int], path: Path) -> int:
     """The line of the deepest part of `path` the file has (pydantic's error locations add
     union members and validator names that are not keys of the file)."""
@@ -517,8 +572,14 @@ def parse(text: str, *, file: str = PATH) -> Declared:
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
         return Declared(problems=[Problem(file, line, f"not valid YAML: {problem}")])
+    except RecursionError:
+        # PyYAML composes by recursion: a few hundred `[` deep exhaust Python's stack.
+        return Declared(problems=[Problem(file, 1, "nested too deeply")])
     if node is None or not isinstance(data, dict) or "workflows" not in data:
         return Declared()
+    aliased = alias_problem(node)
+    if aliased is not None:
+        return Declared(problems=[Problem(file, *aliased)])
     lines: dict[Path, int] = {}
     dupes: list[tuple[Path, int]] = []
     _lines(node, (), lines, dupes)

@@ -480,6 +480,11 @@ async def test_a_repositorys_settings_override_is_set_checked_and_removed(
         refused = await client.post(url, data={"csrf": csrf_of(page), "override": wrong})
         assert refused.status_code == 400
         assert f"the override: {setting} must be" in refused.text
+    # A thousand `[` deep ran PyYAML out of stack: a 500 (and at 1,500 a reset connection).
+    deep = "review: " + "[" * 1000 + "]" * 1000
+    refused = await client.post(url, data={"csrf": csrf_of(page), "override": deep})
+    assert refused.status_code == 400
+    assert "the override is nested too deeply" in refused.text
     kept = await db.fetchval(
         "SELECT config_override::text FROM repositories WHERE id = $1", repository_id
     )

@@ -92,6 +92,36 @@ async def test_a_tie_handled_out_of_order_still_ends_as_the_last_arrival_says(
     assert tuple(await conn.fetchrow(STATE, PR_ID)) == ("opened", False)
 
 
+async def test_an_opened_delivered_after_a_close_of_its_second_leaves_it_closed(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    # GitHub does not promise delivery order: a PR opened and closed (by a bot, say) in one
+    # second may have its close arrive first. An `opened` is always its PR's first payload, so
+    # one of the same second arriving later is older, not newer: it changed the row back.
+    opened = at("opened", "2024-05-01T12:00:05Z")
+    await deliver(conn, app, "pull_request", CLOSED, arrival=1)
+    await deliver(conn, app, "pull_request", opened, arrival=2)
+    assert tuple(await conn.fetchrow(STATE, PR_ID)) == ("closed", False)
+    assert [tuple(r) for r in await conn.fetch(HISTORY)] == [
+        (None, "closed", None, False, "closed"),
+    ]
+
+
+async def test_an_opened_delivered_after_a_label_of_its_second_keeps_the_label(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    # A PR created with its labels: `opened` and `labeled` share a second, and the label's
+    # payload may come first.
+    opened = at("opened", "2024-05-01T12:00:05Z")
+    labeled = at("labeled", "2024-05-01T12:00:05Z")
+    labeled["pull_request"]["labels"] = [{"id": 1, "name": "bug"}]
+    labeled["label"] = {"id": 1, "name": "bug"}
+    await deliver(conn, app, "pull_request", labeled, arrival=1)
+    await deliver(conn, app, "pull_request", opened, arrival=2)
+    metadata = await conn.fetchval("SELECT metadata FROM pull_requests WHERE github_id = $1", PR_ID)
+    assert metadata == {"labels": ["bug"]}
+
+
 async def test_check_run_payloads_of_one_second_go_by_arrival(
     conn: asyncpg.Connection, app: Context
 ) -> None:

@@ -97,6 +97,17 @@ def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) ->
             " unable to parse string as an integer\n",
         ),
         (
+            # Accepted before, and the worker's first claim failed with a traceback (exit 1).
+            {"HOOKWISE_LEASE_SECONDS": "inf"},
+            "hookwise: configuration error: HOOKWISE_LEASE_SECONDS: Input should be a finite"
+            " number\n",
+        ),
+        (
+            {"HOOKWISE_LEASE_SECONDS": "1e15"},
+            "hookwise: configuration error: HOOKWISE_LEASE_SECONDS: Input should be less than or"
+            " equal to 1000000000\n",
+        ),
+        (
             {"HOOKWISE_SOURCES": "gitlab"},
             "hookwise: configuration error: HOOKWISE_SOURCES: unknown source 'gitlab';"
             " known: github, linear\n",

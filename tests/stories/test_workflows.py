@@ -636,3 +636,43 @@ async def test_a_forks_pull_request_changing_the_file_is_checked_never_run(
         ("skipped", "the pull request does not change .github/hookwise.yml"),
         ("completed", None),
     ]
+
+
+def alias_bomb(levels: int) -> str:
+    """A file of about 60 bytes a level standing for 10^levels values (each list ten aliases of
+    the one before), beside a workflow that is fine."""
+    lines = ["anchors:", "  - &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        lines.append(f"  - &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]")
+    lines += [
+        "workflows:",
+        "  label-everything:",
+        "    on: {pull_request: [opened, synchronize]}",
+        "    steps: [{add_labels: [proposed]}]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def test_a_forks_file_of_aliases_expanding_without_end_is_a_problem_not_a_stall(
+    world_factory, db
+) -> None:
+    # Any fork may propose the file. Every walk of it (its lines, the workflows' validation)
+    # went through each value its aliases stand for: 10^9 in 560 bytes held the worker.
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False, fork=True) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        fork = world.github.repo(REPO).pulls[7].head_repo.full_name
+        files = {".github/hookwise.yml": alias_bomb(9)}
+        sha = world.github.commit_files(fork, "fix-calc", files)
+        synchronize = world.pr_event("synchronize")
+        synchronize["pull_request"] = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        await asyncio.wait_for(world.deliver("pull_request", synchronize), 60)
+        [check] = proposed_checks(world.github, sha)
+        assert check.conclusion == "failure"
+        assert [(a["path"], a["start_line"], a["message"]) for a in check.annotations] == [
+            (".github/hookwise.yml", 6, "YAML aliases expand this to more than 100,000 values")
+        ]
+    runs = await db.fetch(
+        "SELECT e.status FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id"
+        " WHERE w.name = 'hookwise.workflows_check' ORDER BY e.seq"
+    )
+    assert [r["status"] for r in runs] == ["skipped", "completed"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -118,6 +119,18 @@ def test_mentions_are_one_per_identifier_in_order_of_appearance() -> None:
         Mention("ENG-4", "references", "body"),
     ]
     assert result[0].team_key == "ENG"
+
+
+def test_only_as_much_of_a_body_as_github_keeps_is_read() -> None:
+    # GitHub keeps 65,536 characters of a body; a 25 MB payload's filler past them (every line
+    # naming issues) was read for 20 s on the event loop that also answers deliveries.
+    kept = "Fixes ENG-1. " + "x" * (65_536 - 13 - 13) + " Fixes ENG-2."
+    body = kept + "Fixes ENG-3 and refs ENG-4. " * 900_000
+    started = time.monotonic()
+    found = mentions(branch="main", title="A long body", body=body)
+    elapsed = time.monotonic() - started
+    assert found == [Mention("ENG-1", "closes", "body"), Mention("ENG-2", "closes", "body")]
+    assert elapsed < 2, f"{elapsed:.1f} s for a body of {len(body):,} characters"
 
 
 # The key ring

@@ -105,3 +105,39 @@ def test_with_env_changes_one_setting_and_checks_it_again() -> None:
         settings.with_env(HOOKWISE_NO_SUCH=1)
     with pytest.raises(ValueError, match="at least 16 characters"):
         settings.with_env(HOOKWISE_ADMIN_TOKEN="short")
+
+
+def float_settings() -> list[str]:
+    """The environment name of every setting read as a number of seconds, a price or a rate."""
+    return sorted(
+        type(section).env_name(field)
+        for section in Settings().sections()
+        for field, info in type(section).model_fields.items()
+        if info.annotation is float
+    )
+
+
+@pytest.mark.parametrize("name", float_settings())
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("inf", "Input should be a finite number"), ("nan", "Input should be a finite number")],
+)
+def test_no_number_setting_takes_infinity_or_nan(
+    tmp_path: Path, name: str, value: str, reason: str
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text(f"{name}={value}\n")
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.load(env)
+    assert str(caught.value) == f"configuration error: {name}: {reason}"
+
+
+@pytest.mark.parametrize("name", [n for n in float_settings() if "PRICE" not in n])
+def test_a_number_of_seconds_past_31_years_is_refused(tmp_path: Path, name: str) -> None:
+    env = tmp_path / ".env"
+    env.write_text(f"{name}=1e15\n")
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.load(env)
+    assert str(caught.value) == (
+        f"configuration error: {name}: Input should be less than or equal to 1000000000"
+    )

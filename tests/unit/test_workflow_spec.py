@@ -77,8 +77,11 @@ def test_a_stored_workflow_reads_back_the_same() -> None:
         assert Workflow.model_validate(stored) == workflow
 
 
+BASE = RepoConfig(False, False, "suggest", 3, "m", 4096, 10)
+
+
 def test_the_rest_of_the_file_still_configures_reactions() -> None:
-    base = RepoConfig(False, False, "suggest", 3, "m", 4096, 10)
+    base = BASE
     assert parse_settings(COOKBOOK, base).review is True
     assert parse_settings(COOKBOOK, base).error is None
 
@@ -277,6 +280,69 @@ def test_a_file_without_workflows_declares_none() -> None:
     assert parse("review: true\n").workflows == {}
     assert parse("").problems == []
     assert parse("workflows:\n").problems == []
+
+
+def alias_bomb(levels: int) -> str:
+    """A hookwise.yml of about 60 bytes a level standing for 10^levels values: each list holds
+    ten aliases of the one before."""
+    lines = ["anchors:", "  - &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        lines.append(f"  - &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]")
+    lines += [
+        "workflows:",
+        "  w:",
+        "    on: {pull_request: [opened]}",
+        f"    steps: [{{add_labels: *a{levels - 1}}}]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_aliases_that_expand_past_the_limit_are_a_problem_on_their_line() -> None:
+    # 400 bytes standing for 10^6 values: each walk of the file went through every one (4 s
+    # here; 560 bytes for 10^9 stopped the worker, its memory growing), and any pull request
+    # may propose such a file.
+    declared = parse(alias_bomb(6))
+    assert declared.workflows == {}
+    # The list of 111,111 values, made of lists of 11,111.
+    assert [str(p) for p in declared.problems] == [
+        f"{PATH}:6: YAML aliases expand this to more than 100,000 values"
+    ]
+
+
+def test_aliases_within_the_limit_are_read_as_written() -> None:
+    text = """\
+    labels: &labels [bug, triage]
+    workflows:
+      a: {on: {pull_request: [opened]}, steps: [{add_labels: *labels}]}
+      b: {on: {pull_request: [reopened]}, steps: [{add_labels: *labels}]}
+    """
+    declared = parse(textwrap.dedent(text))
+    assert declared.problems == []
+    assert set(declared.workflows) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # PyYAML composes a node containing itself; every walk of it recursed until the stack
+        # ran out (RecursionError, retried as if it might pass).
+        (
+            "labels: &l [x, *l]\nworkflows:\n  w: {on: {pull_request: }, steps: [ai_review]}\n",
+            f"{PATH}:1: a YAML alias refers to the value it is in",
+        ),
+        ("workflows: " + "[" * 1000 + "]" * 1000 + "\n", f"{PATH}:1: nested too deeply"),
+    ],
+)
+def test_a_file_no_walk_can_finish_is_a_problem(text: str, expected: str) -> None:
+    assert [str(p) for p in parse(text).problems] == [expected]
+    assert parse_settings(text, BASE).error is not None
+
+
+def test_settings_nested_too_deeply_are_refused_with_the_reason() -> None:
+    # The admin's override is read by the same function: it answered 500.
+    config = parse_settings("review: " + "[" * 1000 + "]" * 1000 + "\n", BASE)
+    assert config.error == f"{PATH} is nested too deeply"
+    assert config.review == BASE.review
 
 
 @pytest.mark.parametrize(
