@@ -453,8 +453,10 @@ def parse_linear(
     verify_linear(headers, body, secrets)
     fields = read_fields(body, LINEAR_FIELDS)
     timestamp = fields.webhook_timestamp
-    if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+    if timestamp is None:
         raise StaleDelivery("webhookTimestamp is missing")
+    if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+        raise StaleDelivery("webhookTimestamp is not a number of milliseconds")
     try:
         age = now - timestamp / 1000
     except OverflowError:  # an integer no float holds: as far from now as can be

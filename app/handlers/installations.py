@@ -22,7 +22,8 @@ def _installation(payload: Mapping[str, Any]) -> Installation:
     suspended_by = data.get("suspended_by") or {}
     # An enterprise's installation names its account {id, slug, name}, without login or type
     # (GitHub's webhook schemas, `installation.account`): its slug is the login it goes by.
-    enterprise = "login" not in account and "slug" in account
+    # A null login counts as none.
+    enterprise = account.get("login") is None and account.get("slug") is not None
     return Installation(
         id=data["id"],
         stamp=parse_time(data.get("updated_at")),

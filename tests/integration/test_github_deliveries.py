@@ -162,18 +162,20 @@ async def stored(db: asyncpg.Connection) -> tuple[str, bytes]:
 # Enterprise accounts (item 3) and repositories removed without names (item 5)
 
 
-def enterprise_installation() -> dict[str, Any]:
+def enterprise_installation(**account: Any) -> dict[str, Any]:
     payload = copy.deepcopy(github_example("installation", "created"))
     payload["installation"]["account"] = {"id": 77, "slug": "big-corp", "name": "Big Corp"}
+    payload["installation"]["account"].update(account)
     payload["installation"]["target_type"] = "Enterprise"
     return payload
 
 
+@pytest.mark.parametrize("account", [{}, {"login": None}], ids=["no-login", "null-login"])
 async def test_an_enterprise_installation_goes_by_its_slug(
-    conn: asyncpg.Connection, app: Context
+    conn: asyncpg.Connection, app: Context, account: dict[str, Any]
 ) -> None:
     async with conn.transaction():
-        await handle(conn, app, "installation", enterprise_installation())
+        await handle(conn, app, "installation", enterprise_installation(**account))
     row = await conn.fetchrow(
         "SELECT account_login, account_type, account_id, target_type FROM installations"
     )

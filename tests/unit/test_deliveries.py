@@ -191,6 +191,19 @@ def test_linear_timestamp_inside_window_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
+    ("timestamp", "reason"),
+    [(None, "is missing"), ("1700000000000", "is not a number"), (True, "is not a number")],
+    ids=["missing", "string", "boolean"],
+)
+def test_linear_timestamp_missing_or_not_a_number_says_which(
+    timestamp: object, reason: str
+) -> None:
+    body = linear_body(webhookTimestamp=timestamp)
+    with pytest.raises(StaleDelivery, match=f"^webhookTimestamp {reason}"):
+        linear(body, time.time())
+
+
+@pytest.mark.parametrize(
     "timestamp", [10**400, -(10**400), 1e308], ids=["huge", "negative", "largest-float"]
 )
 def test_linear_timestamp_too_large_for_a_float_is_refused(timestamp: float) -> None:
