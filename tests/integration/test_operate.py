@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -115,6 +116,24 @@ async def test_replay_dry_run_then_for_real(hookwise: Running, db, dsn) -> None:
     assert "completed" in by_id.stdout  # what it was
     status = await db.fetchval("SELECT status FROM integration_events WHERE delivery_id = 'c'")
     assert status == "pending"
+
+
+async def test_replay_names_an_id_no_event_has_and_exits_1(hookwise: Running, db, dsn) -> None:
+    ids = await seed(hookwise, db)
+    unknown = str(uuid.uuid4())
+    # A typo or a pruned event: not "re-queued 0 events" and success.
+    alone = hookwise_cmd("replay", "--id", unknown, dsn=dsn)
+    assert (alone.returncode, alone.stderr) == (1, f"hookwise: no stored event has id {unknown}\n")
+    assert alone.stdout.splitlines()[-1] == "re-queued 0 events"
+    # Beside one that is stored: that one is replayed all the same.
+    both = hookwise_cmd("replay", "--id", ids["a"], "--id", unknown, "--dry-run", dsn=dsn)
+    assert (both.returncode, both.stderr) == (1, f"hookwise: no stored event has id {unknown}\n")
+    assert ids["a"] in both.stdout and both.stdout.splitlines()[-1] == "would re-queue 1 event"
+    # Stored but held by a worker: left alone, and no id is unknown.
+    await db.execute("UPDATE integration_events SET status = 'processing' WHERE id = $1", ids["a"])
+    held = hookwise_cmd("replay", "--id", ids["a"], dsn=dsn)
+    assert (held.returncode, held.stderr) == (0, "")
+    assert held.stdout.splitlines()[-1] == "re-queued 0 events"
 
 
 def test_replay_needs_a_selection(tmp_path) -> None:
