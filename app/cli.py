@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import httpx
 from gidgethub import GitHubException
@@ -281,6 +282,14 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    # GitHub refuses a manifest whose URLs are not http(s), but only once the user has
+    # confirmed it in the browser: said here, before the page is opened.
+    given = urlsplit(args.public_url or "")
+    if args.public_url and (given.scheme not in ("http", "https") or not given.hostname):
+        raise UsageError(
+            f"--public-url takes the http(s):// URL GitHub reaches hookwise at,"
+            f" not {args.public_url!r}"
+        )
     public_url = args.public_url or f"http://{settings.web.host}:{settings.web.port}"
     if not args.public_url:
         log.warning("no --public-url: GitHub cannot send webhooks to %s", public_url)
