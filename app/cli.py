@@ -161,6 +161,12 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(str(exc)) from None
     if selection == events.Selection():
         raise UsageError("say what to replay: --id, --status, --event, --since or --until")
+    # An empty window is two times swapped, most likely (--since 1h --until 2h).
+    if selection.since and selection.until and selection.since >= selection.until:
+        raise UsageError(
+            f"--since {args.since} is not before --until {args.until}: no event was received"
+            " in between"
+        )
     with migrated_database(settings) as dsn:
         listing, missing = run(operate.replay(dsn, selection, dry_run=args.dry_run))
     print(listing)

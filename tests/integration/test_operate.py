@@ -145,6 +145,13 @@ def test_replay_needs_a_selection(tmp_path) -> None:
     bad = hookwise("replay", "--id", "nope", env=environment(HOOKWISE_DATA_DIR=str(tmp_path)))
     assert bad.returncode == 2
     assert "--id takes event ids" in bad.stderr
+    swapped = hookwise(
+        "replay", "--since", "1h", "--until", "2h", env=environment(HOOKWISE_DATA_DIR=str(tmp_path))
+    )
+    assert (swapped.returncode, swapped.stderr) == (
+        2,
+        "hookwise: --since 1h is not before --until 2h: no event was received in between\n",
+    )
     # The choices as the user types them, not as Python spells the enum.
     status = hookwise(
         "replay", "--status", "dead", env=environment(HOOKWISE_DATA_DIR=str(tmp_path))
