@@ -12,17 +12,21 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import httpx
+from gidgethub import GitHubException
 
 from app import credentials, logs, operate, pool_size, processes, reconcile, serving, setup
+from app.clients.errors import RateLimited
 from app.crypto import CryptoError
 from app.deliveries import github_signature, linear_signature
-from app.settings import ConfigurationError, Settings, WebhookSettings
+from app.settings import ConfigurationError, LogSettings, Settings, WebhookSettings
 from app.store import events, statuses
 from app.store.errors import StoreError
 from app.store.server import NoDatabase, database
@@ -34,6 +38,21 @@ log = logging.getLogger("hookwise")
 
 class UsageError(Exception):
     """A configuration or command-line mistake: one line, exit 2."""
+
+
+# The commands whose log is what they report as they run (setup's names the page to open).
+# The others print their answer on stdout; which database they used, and that an embedded one
+# started and stopped, is noise around it unless asked for (--verbose, HOOKWISE_LOG_LEVEL).
+NARRATED = frozenset({"serve", "worker", "setup"})
+
+
+def log_level(args: argparse.Namespace, settings: LogSettings) -> str:
+    """HOOKWISE_LOG_LEVEL when set, else info for serve, worker and setup and warning for the
+    other commands; their --verbose makes it info at least."""
+    level = settings.level_for(quiet=args.command not in NARRATED)
+    if getattr(args, "verbose", False) and logging.getLevelName(level.upper()) > logging.INFO:
+        return "info"
+    return level
 
 
 def env_file() -> Path:
@@ -78,6 +97,15 @@ def serve_plan(settings: Settings, args: argparse.Namespace) -> processes.Plan:
     return processes.Plan(web=web, workers=workers, apart=settings.worker.apart)
 
 
+@contextmanager
+def migrated_database(settings: Settings) -> Iterator[str]:
+    """database(), refused (NotMigrated) while a migration is not applied: every command but
+    serve and migrate needs the tables as this version has them."""
+    with database(settings.database) as dsn:
+        run(serving.check_migrations(dsn))
+        yield dsn
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     plan = serve_plan(settings, args)
     migrate = settings.database.migrate_on_start and not args.no_migrate
@@ -105,7 +133,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     check_pool(settings, web=False, slots=args.concurrency or settings.worker.concurrency)
-    with database(settings.database) as dsn:
+    with migrated_database(settings) as dsn:
         run(serving.work(settings, dsn, concurrency=args.concurrency))
     return 0
 
@@ -133,15 +161,25 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(str(exc)) from None
     if selection == events.Selection():
         raise UsageError("say what to replay: --id, --status, --event, --since or --until")
-    with database(settings.database) as dsn:
-        print(run(operate.replay(dsn, selection, dry_run=args.dry_run)))
-    return 0
+    # An empty window is two times swapped, most likely (--since 1h --until 2h).
+    if selection.since and selection.until and selection.since >= selection.until:
+        raise UsageError(
+            f"--since {args.since} is not before --until {args.until}: no event was received"
+            " in between"
+        )
+    with migrated_database(settings) as dsn:
+        listing, missing = run(operate.replay(dsn, selection, dry_run=args.dry_run))
+    print(listing)
+    # An id no event has is a typo or an event pruned since: said, and the exit says it too.
+    for event_id in missing:
+        print(f"hookwise: no stored event has id {event_id}", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def cmd_executions(args: argparse.Namespace, settings: Settings) -> int:
     if args.pr is not None and not re.fullmatch(r"[^/\s]+/[^/#\s]+#\d+", args.pr):
         raise UsageError(f"--pr takes owner/repo#N, not {args.pr!r}")
-    with database(settings.database) as dsn:
+    with migrated_database(settings) as dsn:
         print(
             run(
                 operate.list_executions(
@@ -161,7 +199,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--pr takes owner/repo#N, not {args.pr!r}")
     if args.repo is not None and args.repo.count("/") != 1:
         raise UsageError(f"--repo takes owner/name, not {args.repo!r}")
-    with database(settings.database) as dsn:
+    with migrated_database(settings) as dsn:
         try:
             print(run(operate.run_workflow(dsn, args.workflow, pull=args.pr, repo=args.repo)))
         except manual.CannotRun as exc:
@@ -177,7 +215,7 @@ def replay_execution(settings: Settings, args: argparse.Namespace) -> int:
         execution_id = uuid.UUID(args.execution)
     except ValueError:
         raise UsageError(f"--execution takes an execution's id, not {args.execution!r}") from None
-    with database(settings.database) as dsn:
+    with migrated_database(settings) as dsn:
         done = run(operate.replay_execution(dsn, execution_id))
     if done is None:
         print(f"hookwise: no finished execution {execution_id}", file=sys.stderr)
@@ -198,13 +236,13 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
             f"--before {args.before} is in the future; for every finished event until now,"
             " say --before 0s"
         )
-    with database(settings.database) as dsn:
+    with migrated_database(settings) as dsn:
         print(run(operate.prune(dsn, before, dry_run=args.dry_run)))
     return 0
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    with database(settings.database) as dsn:
+    with migrated_database(settings) as dsn:
         print(run(operate.status(dsn)))
     return 0
 
@@ -212,14 +250,28 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.github.app_configured:
         raise UsageError("redeliver needs the GitHub App: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
+    if args.max is not None and args.max < 1:
+        raise UsageError("--max must be at least 1")
     try:
         since = operate.parse_time(args.since, now=datetime.now(UTC))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with database(settings.database) as dsn:
-        report, ok = run(operate.redeliver(settings, dsn, since, args.dry_run, args.max))
+    with migrated_database(settings) as dsn:
+        try:
+            report, ok = run(operate.redeliver(settings, dsn, since, args.dry_run, args.max))
+        except (GitHubException, httpx.HTTPError, RateLimited) as exc:
+            print(f"hookwise: {no_delivery_log(exc)}", file=sys.stderr)
+            return 1
     print(report)
     return 0 if ok else 1
+
+
+def no_delivery_log(exc: Exception) -> str:
+    """Why GitHub's delivery log could not be read, in a line (as the admin's page says it)."""
+    if isinstance(exc, RateLimited):
+        return f"GitHub asks to wait until {exc.until:%Y-%m-%d %H:%M:%S} UTC (a rate limit)"
+    said = str(exc)
+    return f"GitHub did not give its delivery log: {type(exc).__name__}{': ' * bool(said)}{said}"
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
@@ -227,7 +279,7 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("reconcile needs the GitHub App: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
     if args.repo is not None and args.repo.count("/") != 1:
         raise UsageError(f"--repo takes owner/name, not {args.repo!r}")
-    with database(settings.database) as dsn:
+    with migrated_database(settings) as dsn:
         try:
             print(run(operate.reconcile(dsn, args.repo)))
         except reconcile.UnknownRepository as exc:
@@ -236,6 +288,14 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    # GitHub refuses a manifest whose URLs are not http(s), but only once the user has
+    # confirmed it in the browser: said here, before the page is opened.
+    given = urlsplit(args.public_url or "")
+    if args.public_url and (given.scheme not in ("http", "https") or not given.hostname):
+        raise UsageError(
+            f"--public-url takes the http(s):// URL GitHub reaches hookwise at,"
+            f" not {args.public_url!r}"
+        )
     public_url = args.public_url or f"http://{settings.web.host}:{settings.web.port}"
     if not args.public_url:
         log.warning("no --public-url: GitHub cannot send webhooks to %s", public_url)
@@ -255,7 +315,7 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.database.encryption_key:
         raise UsageError("rotate-key needs HOOKWISE_ENCRYPTION_KEY: the new key, then the old ones")
-    with database(settings.database) as dsn:
+    with migrated_database(settings) as dsn:
         try:
             print(run(credentials.rotate_key(settings.database, dsn)))
         except CryptoError as exc:
@@ -324,6 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hookwise", description="A GitHub App webhook receiver that stores every delivery."
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log at INFO on stderr too: the database used, what was done (HOOKWISE_LOG_LEVEL"
+        " also sets it)",
+    )
 
     serve = commands.add_parser("serve", help="receive webhooks (embedded PostgreSQL by default)")
     serve.add_argument("--no-migrate", action="store_true", help="do not migrate on start")
@@ -341,13 +409,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     worker = commands.add_parser("worker", help="process stored events (no web server)")
-    worker.add_argument("--concurrency", type=int, help="events at once (default 4)")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        help="batches of events in flight at once, each up to HOOKWISE_WORKER_BATCH events"
+        " (default: HOOKWISE_WORKER_CONCURRENCY, 4)",
+    )
     worker.set_defaults(func=cmd_worker)
 
-    migrate = commands.add_parser("migrate", help="apply db/migrations to the database")
+    migrate = commands.add_parser(
+        "migrate", help="apply db/migrations to the database", parents=[quiet]
+    )
     migrate.set_defaults(func=cmd_migrate)
 
-    replay = commands.add_parser("replay", help="put stored events back in the queue")
+    replay = commands.add_parser(
+        "replay", help="put stored events back in the queue", parents=[quiet]
+    )
     replay.add_argument("--id", action="append", help="an event id (repeatable)")
     # As values: argparse names a bad choice's alternatives by repr(), an enum's is its class's.
     replay.add_argument("--status", choices=[s.value for s in statuses.REPLAYABLE])
@@ -358,13 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--execution", help="run this execution (a reaction) again, by its id")
     replay.set_defaults(func=cmd_replay)
 
-    runs = commands.add_parser("executions", help="list reactions' executions, newest first")
+    runs = commands.add_parser(
+        "executions", help="list reactions' executions, newest first", parents=[quiet]
+    )
     runs.add_argument("--status", choices=[s.value for s in statuses.LISTED])
     runs.add_argument("--pr", help="owner/repo#N: only this pull request's")
     runs.set_defaults(func=cmd_executions)
 
     run_cmd = commands.add_parser(
-        "run", help="run a workflow declared in .github/hookwise.yml (with manual: true) now"
+        "run",
+        help="run a workflow declared in .github/hookwise.yml (with manual: true) now",
+        parents=[quiet],
     )
     run_cmd.add_argument("workflow", help="the workflow's name in the file")
     run_cmd.add_argument("--pr", help="owner/repo#N: the pull request to run it on")
@@ -372,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.set_defaults(func=cmd_run)
 
     redeliver = commands.add_parser(
-        "redeliver", help="ask GitHub to redeliver what failed and we never stored"
+        "redeliver", help="ask GitHub to redeliver what failed and we never stored", parents=[quiet]
     )
     redeliver.add_argument("--since", default="6h", help="look back this far (6h, 2d; max 3d)")
     redeliver.add_argument("--dry-run", action="store_true", help="list, ask for nothing")
@@ -380,7 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     redeliver.set_defaults(func=cmd_redeliver)
 
     reconcile_cmd = commands.add_parser(
-        "reconcile", help="queue a look at repositories on GitHub, for what webhooks missed"
+        "reconcile",
+        help="queue a look at repositories on GitHub, for what webhooks missed",
+        parents=[quiet],
     )
     reconcile_cmd.add_argument(
         "--repo", help="owner/name: only this one, brought back to active if it was failing"
@@ -391,12 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
         "prune",
         help="delete completed and ignored events and finished executions with their logs"
         " (pending and failed events stay)",
+        parents=[quiet],
     )
     prune.add_argument("--before", required=True, help="received before: 30d, 12w or an ISO time")
     prune.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     prune.set_defaults(func=cmd_prune)
 
-    status = commands.add_parser("status", help="queue depth, oldest pending, failures")
+    status = commands.add_parser(
+        "status", help="queue depth, oldest pending, failures", parents=[quiet]
+    )
     status.set_defaults(func=cmd_status)
 
     setup_cmd = commands.add_parser("setup", help="create the GitHub App (manifest flow)")
@@ -406,7 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     setup_cmd.set_defaults(func=cmd_setup)
 
     rotate = commands.add_parser(
-        "rotate-key", help="re-encrypt stored credentials with the first HOOKWISE_ENCRYPTION_KEY"
+        "rotate-key",
+        help="re-encrypt stored credentials with the first HOOKWISE_ENCRYPTION_KEY",
+        parents=[quiet],
     )
     rotate.set_defaults(func=cmd_rotate_key)
 
@@ -437,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         logs.configure(
-            settings.logging.level,
+            log_level(args, settings.logging),
             format=settings.logging.format,
             secrets=logs.secret_values(settings),
         )

@@ -51,12 +51,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-async def replay(dsn: str, selection: events.Selection, *, dry_run: bool) -> str:
+async def replay(
+    dsn: str, selection: events.Selection, *, dry_run: bool
+) -> tuple[str, list[uuid.UUID]]:
+    """The listing of the events re-queued (or that would be), and the ids the selection
+    names that no stored event has, in the order given."""
     conn = await connect(dsn)
     try:
         rows = await events.replay(conn, selection, dry_run=dry_run)
+        stored = await events.known(conn, selection.ids) if selection.ids else set()
     finally:
         await conn.close()
+    missing = [i for i in dict.fromkeys(selection.ids or []) if i not in stored]
     verb = "would re-queue" if dry_run else "re-queued"
     listing = table(
         ["id", "source", "event", "delivery", "was", "received"],
@@ -72,7 +78,7 @@ async def replay(dsn: str, selection: events.Selection, *, dry_run: bool) -> str
             for r in rows
         ],
     )
-    return f"{listing}\n{verb} {len(rows)} event{'s' if len(rows) != 1 else ''}"
+    return f"{listing}\n{verb} {len(rows)} event{'s' if len(rows) != 1 else ''}", missing
 
 
 async def prune(dsn: str, before: datetime, *, dry_run: bool) -> str:

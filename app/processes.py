@@ -186,7 +186,7 @@ def lower_backend_priority(conn: asyncpg.Connection, *, nice: int) -> None:
 
 def _child_logs(settings: Settings) -> None:
     logs.configure(
-        settings.logging.level,
+        settings.logging.level_for(quiet=False),
         format=settings.logging.format,
         secrets=logs.secret_values(settings),
     )

@@ -24,6 +24,7 @@ from app.schedule import Every
 from app.settings import Settings
 from app.signals import stop_on_signals
 from app.store import migrations
+from app.store.errors import NotMigrated
 from app.store.pool import connect, connection
 from app.worker import Worker
 from app.workflows import manual
@@ -44,6 +45,22 @@ async def apply_migrations(dsn: str) -> list[str]:
         return await migrations.migrate(conn)
     finally:
         await conn.close()
+
+
+async def check_migrations(dsn: str) -> None:
+    """Return when every migration on disk is applied, unchanged; raise NotMigrated otherwise
+    (a command would stop at its first missing table with asyncpg's traceback). Writes
+    nothing: schema_migrations may not exist yet."""
+    conn = await connect(dsn)
+    try:
+        current = await migrations.is_current(conn, migrations.load())
+    finally:
+        await conn.close()
+    if not current:
+        raise NotMigrated(
+            "the database lacks migrations this version of hookwise needs: run `hookwise migrate`"
+            " (`hookwise serve` applies them as it starts)"
+        )
 
 
 async def serve(settings: Settings, dsn: str, *, migrate: bool, worker: bool) -> None:

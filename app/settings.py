@@ -477,9 +477,15 @@ class AdminSettings(Section):
 class LogSettings(Section):
     model_config = SettingsConfigDict(env_prefix="HOOKWISE_LOG_")
 
-    level: LogLevel = Field("info", validation_alias=_env("HOOKWISE_LOG_LEVEL"))
+    # Unset: each command's own (level_for).
+    level: LogLevel | None = Field(None, validation_alias=_env("HOOKWISE_LOG_LEVEL"))
     # auto: JSON lines unless stderr is a terminal.
     format: LogFormat = Field("auto", validation_alias=_env("HOOKWISE_LOG_FORMAT"))
+
+    def level_for(self, *, quiet: bool) -> str:
+        """The level a command logs at: HOOKWISE_LOG_LEVEL when set, else warning for a quiet
+        command (one whose answer is what it prints) and info for the others."""
+        return self.level or ("warning" if quiet else "info")
 
     @field_validator("level", mode="before")
     @classmethod

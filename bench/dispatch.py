@@ -667,6 +667,30 @@ class WarningCounter(logging.Handler):
         self.count += 1
 
 
+@contextmanager
+def round_log(path: Path) -> Iterator[WarningCounter]:
+    """This process's log, for one round, as JSON lines in `path`, and a count of its warnings.
+
+    Set before the round's database starts, so its start and stop lines land here too; and
+    the logging of before put back before the file closes. A root handler left writing to the
+    closed file made the next round's first line (the database's start) a "--- Logging error
+    ---" traceback (ValueError: I/O operation on closed file).
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    warnings = WarningCounter()
+    with open(path, "w") as stream:
+        # The worker logs as `hookwise serve` does by default (INFO, two lines an event, as
+        # JSON to a file): their cost is part of what the figures measure.
+        logs.configure("info", format="json", stream=stream)
+        root.addHandler(warnings)
+        try:
+            yield warnings
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
+
+
 ROWS = """
 SELECT id, status, attempts, extract(epoch FROM received_at)::float8 AS received, last_error,
        extract(epoch FROM processed_at)::float8 AS processed
@@ -1203,30 +1227,20 @@ async def bench(opts: Options, dsn: str, server: Server, secret: str) -> list[Ou
 def one_round(opts: Options, secret: str) -> tuple[list[str], list[Outcome], bool]:
     """One run of every mode from a fresh database and server: (the report's lines, the
     outcomes, whether it was clean). Raises BenchError."""
-    warnings = WarningCounter()
     with (
         tempfile.TemporaryDirectory(prefix="hookwise-dispatch-") as tmp,
-        open(Path(tmp) / "worker.log", "w") as worker_log,
+        round_log(Path(tmp) / "worker.log") as warnings,
         database(Path(tmp)) as (dsn, where),
     ):
-        # The worker logs as `hookwise serve` does by default (INFO, two lines an event, as
-        # JSON to a file): their cost is part of what the figures measure.
-        logs.configure("info", format="json", stream=worker_log)
-        logging.getLogger().addHandler(warnings)
-        try:
-            if opts.pg_log:
-                if where != EMBEDDED:
-                    raise BenchError("--pg-log needs the embedded server: unset DATABASE_URL")
-                run_on_uvloop(log_more(dsn))
-            run_on_uvloop(migrate(dsn))
-            with hookwise_server(dsn, secret, Path(tmp), opts.web_processes) as server:
-                print(f"hookwise ready at {server.base_url}; {where}", file=sys.stderr)
-                outcomes = run_on_uvloop(bench(opts, dsn, server, secret))
-            pg_lines = (
-                server_log_lines(Path(tmp) / "pgdata" / "log", outcomes) if opts.pg_log else []
-            )
-        finally:
-            logging.getLogger().removeHandler(warnings)
+        if opts.pg_log:
+            if where != EMBEDDED:
+                raise BenchError("--pg-log needs the embedded server: unset DATABASE_URL")
+            run_on_uvloop(log_more(dsn))
+        run_on_uvloop(migrate(dsn))
+        with hookwise_server(dsn, secret, Path(tmp), opts.web_processes) as server:
+            print(f"hookwise ready at {server.base_url}; {where}", file=sys.stderr)
+            outcomes = run_on_uvloop(bench(opts, dsn, server, secret))
+        pg_lines = server_log_lines(Path(tmp) / "pgdata" / "log", outcomes) if opts.pg_log else []
         lines = report(outcomes, opts, where, server, warnings.count, pg_lines)
     clean = server.exit_code == 0 and not any(o.problems(opts.events) for o in outcomes)
     return lines, outcomes, clean

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -25,7 +26,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import jinja2
 import yaml
-from gidgethub import GitHubException
+from gidgethub import GitHubException, HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -336,6 +337,9 @@ async def replay(request: Request, admin: Admin, form: Form) -> Response:
     event_id: uuid.UUID = request.path_params["event_id"]
     async with connection(admin.ctx.pool) as conn:
         replayed = await events.replay(conn, events.Selection(ids=[event_id]))
+        stored = bool(replayed) or bool(await events.known(conn, [event_id]))
+    if not stored:
+        return admin.not_found(request, f"No stored delivery has id {event_id}.")
     log.info(
         "admin replay of %s: %s",
         event_id,
@@ -544,6 +548,9 @@ async def redeliver_one(request: Request, admin: Admin, form: Form) -> Response:
         outcome = "requested"
     except (GitHubException, httpx.HTTPError, RateLimited) as exc:
         log.warning("admin redelivery of %d refused: %s", delivery_id, exc)
+        # GitHub's 404: an id its log never had or no longer keeps (3 days), not a refusal.
+        if isinstance(exc, HTTPException) and exc.status_code == HTTPStatus.NOT_FOUND:
+            return admin.not_found(request, f"GitHub's delivery log has no delivery {delivery_id}.")
         outcome = "refused"
     log.info(
         "admin redelivery of %d: %s",

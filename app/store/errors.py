@@ -2,7 +2,8 @@
 
 StoreError
  ├── StoreUnavailable   the database cannot be reached now: answer 503, try again later
- └── MigrationError     the migrations on disk and in the database disagree
+ ├── MigrationError     the migrations on disk and in the database disagree
+ └── NotMigrated        a migration on disk is not applied: a command that needs the tables stops
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class StoreUnavailable(StoreError):
 
 class MigrationError(StoreError):
     """The migrations cannot be applied."""
+
+
+class NotMigrated(StoreError):
+    """The database lacks migrations this version of hookwise needs: run `hookwise migrate`."""
 
 
 # Errors that mean "no database right now" rather than "this query is wrong".

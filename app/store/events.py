@@ -229,6 +229,15 @@ async def replay(
     return sorted(rows, key=lambda r: r.received_at)
 
 
+KNOWN = "SELECT id FROM integration_events WHERE id = ANY($1::uuid[])"
+
+
+async def known(conn: Queries, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these event ids are stored: what a replay by id left alone because it is being
+    handled, told apart from an id that names no event."""
+    return {r["id"] for r in await conn.fetch(KNOWN, list(ids))}
+
+
 # Only finished work goes: pending and processing events are still to do, and failed ones are the
 # dead letters an operator may replay. A batch at a time, so no one statement holds many row
 # locks for long; SKIP LOCKED leaves an event being replayed right now alone.

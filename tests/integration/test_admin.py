@@ -345,6 +345,22 @@ async def test_replay_leaves_an_event_being_handled_alone(
     assert "Not replayed" in (await client.get(response.headers["location"])).text
 
 
+async def test_replaying_an_id_no_delivery_has_is_not_found(
+    admin: Running, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    event_id = await failed_event(admin, db)
+    page = await client.get(f"/admin/deliveries/{event_id}")
+    unknown = uuid.uuid4()
+    response = await client.post(
+        f"/admin/deliveries/{unknown}/replay", data={"csrf": csrf_of(page.text)}
+    )
+    # As the delivery's own page answers for that id: no redirect to a page that is not there.
+    assert response.status_code == 404
+    assert f"No stored delivery has id {unknown}." in response.text
+    row = await db.fetchrow("SELECT status, attempts FROM integration_events")
+    assert (row["status"], row["attempts"]) == ("failed", 2)
+
+
 # ---------------------------------------------------------------------------------------------
 # Installations and a pull request's timeline
 # ---------------------------------------------------------------------------------------------
@@ -547,5 +563,13 @@ async def test_missed_deliveries_are_listed_and_redelivered_on_request(
         )
         assert refused.headers["location"].endswith("outcome=refused")
         assert "GitHub refused" in (await client.get(refused.headers["location"])).text
+
+        # An id GitHub's log does not hold (a typo, or past its 3 days) is no refusal to retry.
+        unknown = max(d.id for d in fake_github.deliveries) + 1000
+        missing = await client.post(
+            f"/admin/redeliver/{unknown}", data={"csrf": csrf_of(page.text), "since": "1h"}
+        )
+        assert missing.status_code == 404
+        assert f"GitHub&#39;s delivery log has no delivery {unknown}." in missing.text
     stored = await db.fetch("SELECT delivery_id FROM integration_events")
     assert [r["delivery_id"] for r in stored] == [guids[0]]

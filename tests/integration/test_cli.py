@@ -8,6 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from app.store import bodies
@@ -38,10 +39,15 @@ def test_serve_on_embedded_postgres_then_stop_and_start_again(tmp_path: Path) ->
         assert first.stdout.startswith("202 Accepted ")
         assert json.loads(first.stdout.split(" ", 2)[2])["delivery"] == "guid-1"
 
+        # A command's answer alone: which database it used is for --verbose to say.
+        quiet = hookwise("status", env=env)
+        assert (quiet.returncode, quiet.stderr) == (0, "")
+        assert quiet.stdout.startswith("status      events\npending     0\n")
+
         # `status` beside the running server attaches to its database and leaves it running.
-        status = hookwise("status", env=env)
+        status = hookwise("status", "--verbose", env=env)
         assert status.returncode == 0, status.stderr
-        assert status.stdout.endswith("\n")
+        assert status.stdout == quiet.stdout
         said = status.stderr.splitlines()
         assert Logged.of("database_used", embedded=True).count(said) == 1
         assert Logged.of("embedded_pg_left_running").count(said) == 1
@@ -136,7 +142,7 @@ def test_a_command_after_a_crashed_serve_attaches_then_stops_the_orphaned_databa
         served.kill()  # SIGKILL: its database keeps running, nobody left to stop it
     assert (pgdata / "postmaster.pid").exists()
 
-    status = hookwise("status", env=env)
+    status = hookwise("status", "-v", env=env)
     assert status.returncode == 0, status.stderr
     assert (
         f"attached to the embedded PostgreSQL running in {pgdata} (used by no hookwise process)"
@@ -152,7 +158,8 @@ def test_a_command_after_a_crashed_serve_attaches_then_stops_the_orphaned_databa
 async def test_a_database_url_is_named_with_its_password_hidden(dsn: str) -> None:
     dsn = re.sub(r"//([^:@/]*)(:[^@]*)?@", r"//\1:not-the-password@", dsn, count=1)
     assert "not-the-password" in dsn
-    status = hookwise("status", env=environment(DATABASE_URL=dsn))
+    # HOOKWISE_LOG_LEVEL, when set, holds for every command.
+    status = hookwise("status", env=environment(DATABASE_URL=dsn, HOOKWISE_LOG_LEVEL="INFO"))
     assert status.returncode == 0, status.stderr
     shown = dsn.replace("not-the-password", "***")
     assert f"using PostgreSQL at {shown} (DATABASE_URL)" in status.stderr
@@ -166,7 +173,7 @@ async def test_a_tables_lines_and_the_log_lines_after_it_stay_apart_in_one_strea
     # As a terminal or `2>&1 | less` shows them: the table on stdout, the log on stderr.
     both = await asyncio.to_thread(
         subprocess.run,
-        [HOOKWISE, "status"],
+        [HOOKWISE, "status", "--verbose"],
         env=environment(DATABASE_URL=dsn, HOOKWISE_LOG_FORMAT="json"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -197,6 +204,39 @@ def test_migrate_applies_then_reports_up_to_date(pg, tmp_path: Path) -> None:
         )
         second = hookwise("migrate", env=env)
         assert (second.returncode, second.stdout) == (0, "migrations are up to date\n")
+    finally:
+        pg.drop_database(name)
+
+
+async def test_commands_on_a_database_never_migrated_say_to_migrate(pg) -> None:
+    name = pg.create_database(template="template0")
+    try:
+        env = environment(DATABASE_URL=pg.dsn(name))
+        told = (
+            "hookwise: the database lacks migrations this version of hookwise needs: run"
+            " `hookwise migrate` (`hookwise serve` applies them as it starts)\n"
+        )
+        for command in (("status",), ("replay", "--status", "failed")):
+            result = hookwise(*command, env=env)
+            assert (result.returncode, result.stdout, result.stderr) == (1, "", told), command
+        # The worker logs as it runs (which database it uses, first): the same line last.
+        worker = hookwise("worker", env=env)
+        assert worker.returncode == 1
+        assert worker.stderr.endswith(told) and "Traceback" not in worker.stderr
+        # Nothing was written on the way: the check is a read.
+        conn = await asyncpg.connect(pg.dsn(name))
+        try:
+            assert (
+                await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+                == 0
+            )
+        finally:
+            await conn.close()
+        # migrate's answer is on stdout; at the default level the log says nothing around it.
+        migrated = hookwise("migrate", env=env)
+        assert (migrated.returncode, migrated.stderr) == (0, "")
+        assert migrated.stdout.startswith("applied: 0001_initial.sql, ")
+        assert hookwise("status", env=env).returncode == 0
     finally:
         pg.drop_database(name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -117,6 +118,24 @@ async def test_replay_dry_run_then_for_real(hookwise: Running, db, dsn) -> None:
     assert status == "pending"
 
 
+async def test_replay_names_an_id_no_event_has_and_exits_1(hookwise: Running, db, dsn) -> None:
+    ids = await seed(hookwise, db)
+    unknown = str(uuid.uuid4())
+    # A typo or a pruned event: not "re-queued 0 events" and success.
+    alone = hookwise_cmd("replay", "--id", unknown, dsn=dsn)
+    assert (alone.returncode, alone.stderr) == (1, f"hookwise: no stored event has id {unknown}\n")
+    assert alone.stdout.splitlines()[-1] == "re-queued 0 events"
+    # Beside one that is stored: that one is replayed all the same.
+    both = hookwise_cmd("replay", "--id", ids["a"], "--id", unknown, "--dry-run", dsn=dsn)
+    assert (both.returncode, both.stderr) == (1, f"hookwise: no stored event has id {unknown}\n")
+    assert ids["a"] in both.stdout and both.stdout.splitlines()[-1] == "would re-queue 1 event"
+    # Stored but held by a worker: left alone, and no id is unknown.
+    await db.execute("UPDATE integration_events SET status = 'processing' WHERE id = $1", ids["a"])
+    held = hookwise_cmd("replay", "--id", ids["a"], dsn=dsn)
+    assert (held.returncode, held.stderr) == (0, "")
+    assert held.stdout.splitlines()[-1] == "re-queued 0 events"
+
+
 def test_replay_needs_a_selection(tmp_path) -> None:
     result = hookwise("replay", env=environment(HOOKWISE_DATA_DIR=str(tmp_path)))
     assert result.returncode == 2
@@ -126,6 +145,13 @@ def test_replay_needs_a_selection(tmp_path) -> None:
     bad = hookwise("replay", "--id", "nope", env=environment(HOOKWISE_DATA_DIR=str(tmp_path)))
     assert bad.returncode == 2
     assert "--id takes event ids" in bad.stderr
+    swapped = hookwise(
+        "replay", "--since", "1h", "--until", "2h", env=environment(HOOKWISE_DATA_DIR=str(tmp_path))
+    )
+    assert (swapped.returncode, swapped.stderr) == (
+        2,
+        "hookwise: --since 1h is not before --until 2h: no event was received in between\n",
+    )
     # The choices as the user types them, not as Python spells the enum.
     status = hookwise(
         "replay", "--status", "dead", env=environment(HOOKWISE_DATA_DIR=str(tmp_path))

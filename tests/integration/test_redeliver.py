@@ -102,6 +102,21 @@ async def test_a_refused_redelivery_request_exits_1(settings, dsn, db, fake_gith
     assert out.splitlines()[-1].startswith("1 undelivered deliveries")
 
 
+async def test_a_delivery_log_github_does_not_give_is_said_in_a_line(
+    dsn, db, fake_github: FakeGitHub
+) -> None:
+    fake_github.fail("GET", "/app/hook/deliveries", status=401, times=5)
+    code, out, err = await cli("redeliver", dsn=dsn, fake=fake_github)
+    assert (code, out) == (1, "")
+    assert err == ("hookwise: GitHub did not give its delivery log: BadRequest: Unauthorized\n")
+    # Asking for none at all, or fewer, is a slip: refused before GitHub is asked anything.
+    asked = len(fake_github.requests)
+    for wrong in ("0", "-1"):
+        code, _, err = await cli("redeliver", "--max", wrong, dsn=dsn, fake=fake_github)
+        assert (code, err) == (2, "hookwise: --max must be at least 1\n")
+    assert len(fake_github.requests) == asked
+
+
 async def test_redeliver_without_a_github_app_is_a_usage_error(tmp_path) -> None:
     from tests.processes import hookwise
 

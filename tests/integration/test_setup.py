@@ -16,7 +16,7 @@ from app.settings import Settings
 from app.setup import env_values
 from tests.fakes.github import FakeGitHub
 from tests.harness import free_port, running_hookwise
-from tests.processes import HOOKWISE, Logged, environment
+from tests.processes import HOOKWISE, Logged, environment, hookwise
 
 
 async def wait_for_line(stream: asyncio.StreamReader, wanted: Logged) -> str:
@@ -122,6 +122,18 @@ async def test_a_callback_with_a_foreign_state_is_refused(tmp_path: Path, fake_g
             process.kill()
             await process.wait()
     assert process.returncode == 2
+
+
+@pytest.mark.parametrize("url", ["hooks.example.com", "ftp://hooks.example.com", "https://"])
+def test_a_public_url_github_would_refuse_is_refused_first(tmp_path: Path, url: str) -> None:
+    env = environment(PORT=str(free_port()), HOOKWISE_ENV_FILE=str(tmp_path / ".env"))
+    done = hookwise("setup", "--public-url", url, env=env, timeout=30)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "hookwise: --public-url takes the http(s):// URL GitHub reaches hookwise at,"
+        f" not {url!r}\n",
+    )
+    assert not (tmp_path / ".env").exists()
 
 
 def test_a_null_from_github_is_never_written_as_none() -> None:
