@@ -25,7 +25,7 @@ from gidgethub import GitHubException
 from app import credentials, logs, operate, pool_size, processes, reconcile, serving, setup
 from app.clients.errors import RateLimited
 from app.crypto import CryptoError
-from app.deliveries import github_signature, linear_signature
+from app.deliveries import MAX_DEPTH, github_signature, linear_signature, nested_deeper_than
 from app.settings import ConfigurationError, LogSettings, Settings, WebhookSettings
 from app.store import events, statuses
 from app.store.errors import StoreError
@@ -362,6 +362,14 @@ def _signed_request(
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     try:
         body = Path(args.file).read_bytes()
+        # A Linear payload is decoded and encoded again here (its timestamp refreshed), each a
+        # level at a time, so one deeper than hookwise takes is refused first, as hookwise
+        # would; a GitHub one goes as it is, for hookwise to answer.
+        if args.source == "linear" and nested_deeper_than(body, MAX_DEPTH):
+            raise UsageError(
+                f"{args.file} is nested more than {MAX_DEPTH} levels deep:"
+                " hookwise refuses such a body"
+            )
         if args.source == "linear" and not isinstance(json.loads(body), dict):
             raise UsageError(f"{args.file} is not a JSON object")
     except OSError as exc:

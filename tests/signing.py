@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from app.deliveries import github_signature, linear_signature
@@ -43,6 +44,20 @@ def linear_body(**fields: Any) -> bytes:
     }
     payload.update(fields)
     return json.dumps(payload).encode()
+
+
+def nested_body(depth: int, top: Mapping[str, Any]) -> bytes:
+    """`top` as a JSON object with one field more, "deep", that makes it `depth` levels deep
+    (the object itself is the first): objects and arrays in turn, each level holding U+0000.
+    Written as text, since json.dumps recurses a level at a time."""
+    opened, closed = [], []
+    for level in range(1, depth):
+        opened.append(f'{{"k\\u0000{level}": ' if level % 2 else "[")
+        closed.append("}" if level % 2 else ', "\\u0000"]')
+    deep = "".join(opened) + '"a\\u0000b"' + "".join(reversed(closed))
+    return (
+        json.dumps(dict(top))[:-1] + (', "deep": ' if top else '"deep": ') + deep + "}"
+    ).encode()
 
 
 def linear_headers(

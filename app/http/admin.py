@@ -34,6 +34,7 @@ from starlette.routing import Route
 from app import redeliver
 from app.clients.errors import RateLimited
 from app.context import Context
+from app.deliveries import MAX_DEPTH, nested_deeper_than
 from app.http.body import read_body
 from app.http.sessions import COOKIE, Sessions
 from app.operate import parse_time
@@ -307,6 +308,10 @@ def pretty(body: bytes) -> tuple[str, bool]:
     if len(body) > PAYLOAD_LIMIT:
         return body[:PAYLOAD_LIMIT].decode("utf-8", "replace"), True
     text = body.decode("utf-8", "replace")
+    # Decoding and indenting recurse a level at a time: a body nested deeper than ingest takes
+    # (stored by an earlier release) is shown as it came, not as a 500.
+    if nested_deeper_than(body, MAX_DEPTH):
+        return text, False
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False), False
     except ValueError:

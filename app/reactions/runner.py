@@ -11,6 +11,9 @@ Its error is classified once (app/clients/errors.py):
     Refused       failed at once, the reason shown where the user looks and counted
     Unavailable   retried with backoff; failed after HOOKWISE_MAX_ATTEMPTS
     anything else (a bug of ours): as Unavailable
+
+An execution whose payload is its event's stored body, and that body cannot be read (nested
+deeper than ingest takes, stored by an earlier release), fails at once with the reason.
 """
 
 from __future__ import annotations
@@ -80,6 +83,13 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
     """Run `execution` to an outcome: completed, cancelled, failed, retry, rescheduled or
     lease_lost. Store errors while finishing are logged: the lease expires and it runs again."""
     db = PerStatement(app.pool)
+    if execution.unreadable is not None:
+        # Read again, the body fails again: failed at once, as its event would be now.
+        text = f"its event's body cannot be read: {execution.unreadable}"
+        await executions.log(db, execution.id, "ERROR", text, step="error")
+        if not await executions.finish(db, execution, ExecutionStatus.FAILED, error=text):
+            return "lease_lost"
+        return "failed"
     workflow = lookup(execution.workflow)
     reason = None
     if workflow is None:

@@ -614,6 +614,15 @@ def parse(text: str, *, file: str = PATH) -> Declared:
             )
             broken.add(name)
             continue
+        nul = _nul_at(body)
+        if nul is not None:
+            # YAML's "\0" escape: no text column or jsonb holds it, so storing failed. A key
+            # holding it is named as YAML writes it, since the problem is stored too.
+            named = _dotted(list(nul)).replace("\x00", "\\0")
+            reason = f"{name}: {named} holds U+0000, which hookwise cannot store"
+            problems.append(Problem(file, line_of(lines, prefix + nul), reason, name))
+            broken.add(name)
+            continue
         try:
             workflow = Workflow.model_validate(body if body is not None else {})
         except ValidationError as exc:
@@ -632,6 +641,25 @@ def parse(text: str, *, file: str = PATH) -> Declared:
         broken=frozenset(broken),
         lines={str(n): line_of(lines, ("workflows", str(n))) for n in declared},
     )
+
+
+def _nul_at(value: Any) -> Path | None:
+    """Where in `value` (a workflow as YAML gave it) the first string or key holding U+0000
+    is; None when none does. Walked with a list of its own, however deep."""
+    pending: list[tuple[Path, Any]] = [((), value)]
+    while pending:
+        path, node = pending.pop()
+        if isinstance(node, str) and "\x00" in node:
+            return path
+        if isinstance(node, dict):
+            for key in node:
+                if isinstance(key, str) and "\x00" in key:
+                    return (*path, key)
+            named = [((*path, k if isinstance(k, int) else str(k)), v) for k, v in node.items()]
+            pending.extend(reversed(named))
+        elif isinstance(node, list):
+            pending.extend(reversed([((*path, i), item) for i, item in enumerate(node)]))
+    return None
 
 
 def _workflow_of(path: Path) -> str | None:

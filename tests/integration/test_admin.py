@@ -17,8 +17,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from app.deliveries import MAX_DEPTH, Delivery
 from app.http.sessions import COOKIE, Sessions
 from app.settings import Settings
+from app.store import events
 from tests.admin_support import (
     TOKEN,
     Flaky,
@@ -34,6 +36,7 @@ from tests.conftest import with_github
 from tests.fakes.github import FakeGitHub
 from tests.harness import Running, running_hookwise
 from tests.integration.test_redeliver import miss
+from tests.signing import nested_body
 
 
 @pytest.fixture
@@ -312,6 +315,32 @@ async def test_a_delivery_shows_headers_payload_and_every_failed_attempt(
     assert html.count("RuntimeError: upstream said &lt;no&gt; on call") == 3  # 2 attempts, last
     assert ">1</td>" in html and ">2</td>" in html
     assert (await client.get(f"/admin/deliveries/{uuid.uuid4()}")).status_code == 404
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH, 600, 990])
+async def test_a_delivery_nested_deep_is_shown_as_it_came(
+    admin: Running, client: httpx.AsyncClient, depth: int
+) -> None:
+    # Stored by a release that took bodies this deep, it was a 500: indenting it recursed.
+    body = nested_body(depth, {"zen": "<deep>"})
+    delivery = Delivery(
+        source="github",
+        hook_id="42",
+        delivery_id=f"d-{depth}",
+        event_type="ping",
+        action=None,
+        headers={},
+        body=body,
+    )
+    async with admin.ctx.pool.acquire() as conn:
+        stored = await events.store(conn, admin.ctx.integration_ids["github"], delivery)
+    page = await client.get(f"/admin/deliveries/{stored.id}")
+    assert page.status_code == 200
+    shown = "&#34;zen&#34;: &#34;&lt;deep&gt;&#34;"
+    if depth <= MAX_DEPTH:
+        assert "\n  " + shown in page.text  # indented, one key a line
+    else:
+        assert "{" + shown + ", &#34;deep&#34;: {&#34;k\\u00001&#34;: [" in page.text
 
 
 async def test_replay_queues_a_failed_delivery_again(

@@ -11,10 +11,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from app.deliveries import MAX_DEPTH, TOO_DEEP
 from app.store import bodies
 from tests.conftest import GITHUB_SECRET, LINEAR_SECRET
 from tests.harness import Running, free_port
 from tests.processes import HOOKWISE, Logged, Served, environment, hookwise
+from tests.signing import nested_body
 
 PAYLOAD = Path(__file__).parents[1] / "payloads" / "pull_request.opened.json"
 
@@ -264,7 +266,9 @@ async def send(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_send_signs_github_and_linear_deliveries(hookwise: Running, db) -> None:
+async def test_send_signs_github_and_linear_deliveries(
+    hookwise: Running, db, tmp_path: Path
+) -> None:
     env = environment(GITHUB_WEBHOOK_SECRET=GITHUB_SECRET, LINEAR_WEBHOOK_SECRET=LINEAR_SECRET)
     url = f"{hookwise.url}/webhooks"
     code, out, _ = await send(
@@ -282,6 +286,11 @@ async def test_send_signs_github_and_linear_deliveries(hookwise: Running, db) ->
     )
     assert code == 1
     assert out == '401 Unauthorized {"error":"signature does not match"}\n'
+    # A GitHub payload goes as it is: hookwise says why it refuses one nested too deep.
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(nested_body(1_000, {"action": "opened"}))
+    code, out, _ = await send(str(deep), "--event", "push", "--url", f"{url}/github", env=env)
+    assert (code, out) == (1, f'400 Bad Request {{"error":"{TOO_DEEP}"}}\n')
 
     rows = await db.fetch(
         "SELECT source, event_type, action, body_encoding, body FROM integration_events"
@@ -312,6 +321,16 @@ def test_send_reports_its_mistakes(tmp_path: Path) -> None:
         2,
         f"hookwise: {listed} is not a JSON object\n",
     )
+    # Decoded to refresh its timestamp, a file nested too deep was a RecursionError traceback.
+    for depth in (MAX_DEPTH + 1, 1_000):
+        deep = tmp_path / f"deep-{depth}.json"
+        deep.write_bytes(nested_body(depth, {"type": "Issue"}))
+        too_deep = hookwise("send", str(deep), "--source", "linear", env=linear)
+        assert (too_deep.returncode, too_deep.stderr) == (
+            2,
+            f"hookwise: {deep} is nested more than {MAX_DEPTH} levels deep:"
+            " hookwise refuses such a body\n",
+        )
     # Linear names its event by the payload's type; with none there, --event has to.
     untyped = tmp_path / "untyped.json"
     untyped.write_text('{"action": "create", "data": {"id": "1"}}')

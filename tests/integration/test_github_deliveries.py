@@ -7,30 +7,38 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote_plus
 
 import asyncpg
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.context import Context
 from app.deliveries import (
+    MAX_DEPTH,
+    TOO_DEEP,
     BadSignature,
+    Delivery,
     InvalidPayload,
     github_signature,
     parse_github,
     payload_of,
 )
-from app.handlers import installations, pull_requests
+from app.handlers import installations, linear, pull_requests
 from app.router import Router
 from app.settings import Settings
-from app.store import bodies, events
+from app.store import bodies, events, executions
+from app.store.executions import Start
+from app.worker import Worker
 from tests.fixtures import github_example
+from tests.harness import Running
 from tests.integration.test_handlers import handle
 from tests.integration.test_worker import fast, running_worker
-from tests.signing import github_headers
+from tests.signing import github_headers, linear_body, linear_headers, nested_body
 
 SECRET = b"It's a Secret to Everybody"
 FORM = "application/x-www-form-urlencoded"
@@ -142,6 +150,170 @@ async def test_a_form_encoded_pull_request_is_stored_by_the_worker(
     assert await stored(db) == ("completed", body)
     pr = await db.fetchrow("SELECT pr_number, title FROM pull_requests")
     assert dict(pr) == {"pr_number": OPENED["number"], "title": OPENED["pull_request"]["title"]}
+
+
+# Nested deep, with U+0000 (the limit is app/deliveries.py MAX_DEPTH)
+
+STATE_ROUTER = Router(installations.router, pull_requests.router, linear.router)
+
+
+@pytest.fixture
+async def receiving(
+    hookwise: Running, settings: Settings, dsn: str
+) -> AsyncIterator[tuple[Running, Worker]]:
+    """hookwise receiving, and a worker with the state handlers handling what it stores."""
+    async with running_worker(fast(settings), dsn, STATE_ROUTER) as (_, worker):
+        yield hookwise, worker
+
+
+# A level: an object whose key may hold U+0000, or an array beside a string that may.
+LEVEL = st.tuples(st.sampled_from(["object", "array"]), st.sampled_from(["k", "\x00", "a\x00b"]))
+
+
+def nest(levels: list[tuple[str, str]], leaf: str) -> str:
+    """JSON text of `levels` containers, outermost first, around `leaf`; as text, since
+    json.dumps recurses a level at a time."""
+    opened, closed = [], []
+    for kind, text in levels:
+        quoted = json.dumps(text)
+        opened.append(f"{{{quoted}: " if kind == "object" else "[")
+        closed.append("}" if kind == "object" else f", {quoted}]")
+    return "".join(opened) + json.dumps(leaf) + "".join(reversed(closed))
+
+
+def with_field(payload: dict[str, Any], path: tuple[str, ...], text: str) -> bytes:
+    """`payload` as JSON with the JSON text `text` as the value at `path`."""
+    marker = "\uffffnested\uffff"
+    placed = copy.deepcopy(payload)
+    parent = placed
+    for name in path[:-1]:
+        parent = parent[name]
+    parent[path[-1]] = marker
+    return json.dumps(placed).replace(json.dumps(marker), text).encode()
+
+
+def depth_of(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    source=st.sampled_from(["github", "linear"]),
+    inside=st.booleans(),
+    pattern=st.lists(LEVEL, min_size=1, max_size=4),
+    depth=st.integers(1, 1_100) | st.integers(MAX_DEPTH - 6, MAX_DEPTH + 6),
+    leaf=st.sampled_from(["", "\x00", "x\x00y"]),
+)
+async def test_nested_json_with_nul_is_refused_at_once_or_handled_at_once(
+    db: asyncpg.Connection,
+    receiving: tuple[Running, Worker],
+    source: str,
+    inside: bool,
+    pattern: list[tuple[str, str]],
+    depth: int,
+    leaf: str,
+) -> None:
+    """However deep and wherever U+0000 is, a delivery is refused with its reason and nothing
+    stored, or stored and handled at its first attempt: never a 5xx, never retried (it was
+    retried eight times over an hour, from ~500 levels deep)."""
+    hookwise, worker = receiving
+    delivery = str(uuid.uuid4())
+    levels = (pattern * depth)[:depth]
+    if source == "github":
+        payload = copy.deepcopy(OPENED)
+        payload["pull_request"]["title"] = "Fix\x00 it"
+        path: tuple[str, ...] = ("pull_request", "deep") if inside else ("deep",)
+        body = with_field(payload, path, nest(levels, leaf))
+        headers = github_headers(body, "pull_request", delivery=delivery)
+    else:
+        payload = json.loads(linear_body()) | {"data": {"id": "issue\x00-1", "identifier": "E-1"}}
+        path = ("data", "deep") if inside else ("deep",)
+        body = with_field(payload, path, nest(levels, leaf))
+        headers = linear_headers(body, delivery=delivery)
+    nested = len(path) + len(levels)
+    response = await hookwise.client.post(f"/webhooks/{source}", content=body, headers=headers)
+    await asyncio.wait_for(worker.idle(wake=True), 20)
+    row = await db.fetchrow(
+        "SELECT status, attempts, last_error FROM integration_events WHERE delivery_id = $1",
+        delivery,
+    )
+    if max(depth_of(payload), nested) > MAX_DEPTH:
+        assert (response.status_code, response.json()) == (400, {"error": TOO_DEEP})
+        assert row is None
+        return
+    assert response.status_code in (200, 202), response.text
+    assert dict(row) == {"status": "completed", "attempts": 1, "last_error": None}
+    if source == "github":
+        title = "SELECT title FROM pull_requests WHERE github_id = $1"
+        assert await db.fetchval(title, OPENED["pull_request"]["id"]) == "Fix it"
+    else:
+        issue = "SELECT id FROM linear_issues WHERE identifier = 'E-1'"
+        assert await db.fetchval(issue) == "issue-1"
+
+
+async def store_as_before(ctx: Context, body: bytes) -> uuid.UUID:
+    """Store a pull_request delivery as a release that did not check depth did; its event id."""
+    delivery = Delivery(
+        source="github",
+        hook_id="42",
+        delivery_id=str(uuid.uuid4()),
+        event_type="pull_request",
+        action="opened",
+        headers={},
+        body=body,
+    )
+    async with ctx.pool.acquire() as conn:
+        stored = await events.store(conn, ctx.integration_ids["github"], delivery)
+    return stored.id
+
+
+async def test_a_body_stored_too_deep_before_dead_letters_at_once_and_so_does_its_reaction(
+    settings: Settings, dsn: str, db: asyncpg.Connection
+) -> None:
+    """600 deep with U+0000, stored by a release that took it: its event failed in the worker
+    eight times over an hour, and its reaction's claim (which reads the event's body) stopped
+    the worker. Both now fail at once with the reason, and the worker goes on."""
+    too_deep = nested_body(600, OPENED)
+    async with running_worker(fast(settings), dsn, STATE_ROUTER) as (ctx, worker):
+        event_id = await store_as_before(ctx, too_deep)
+        async with ctx.pool.acquire() as conn:
+            await executions.start(
+                conn,
+                Start(
+                    workflow="hookwise.review",
+                    key="review:deep",
+                    subject="pr:deep",
+                    subject_label="octo/deep#1",
+                    event_id=event_id,
+                ),
+            )
+        await asyncio.wait_for(worker.idle(wake=True), 20)
+        # The worker still takes events.
+        await store(ctx, json.dumps(OPENED).encode())
+        await asyncio.wait_for(worker.idle(wake=True), 20)
+        handled = ctx.metrics.render()
+    rows = await db.fetch(
+        "SELECT status, attempts, last_error FROM integration_events ORDER BY arrival"
+    )
+    assert [dict(r) for r in rows] == [
+        {"status": "failed", "attempts": 1, "last_error": f"InvalidPayload: {TOO_DEEP}"},
+        {"status": "completed", "attempts": 1, "last_error": None},
+    ]
+    run = await db.fetchrow("SELECT status, attempts, error_message FROM workflow_executions")
+    assert dict(run) == {
+        "status": "failed",
+        "attempts": 1,
+        "error_message": f"its event's body cannot be read: {TOO_DEEP}",
+    }
+    assert 'hookwise_dead_letters_total{source="github",event="pull_request"} 1' in handled
 
 
 async def store(ctx: Context, body: bytes, content_type: str = "application/json") -> None:

@@ -10,10 +10,11 @@ import asyncpg
 import httpx
 import pytest
 
+from app.deliveries import MAX_DEPTH, TOO_DEEP
 from app.store import bodies
 from tests.fixtures import github_example, github_examples
 from tests.harness import Running
-from tests.signing import github_headers, linear_body, linear_headers
+from tests.signing import github_headers, linear_body, linear_headers, nested_body
 
 PR_BODY = json.dumps(github_example("pull_request", "opened")).encode()
 
@@ -190,6 +191,37 @@ async def test_nul_in_a_field_that_orders_events_is_stored_all_the_same(
     repository = payload["repository"]["id"]
     assert f"sha:{repository}:abcdef" in rows[0]["serial_keys"]
     assert rows[1]["serial_keys"] == ["linear:issue:issue-1"]
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 600, 1_000])
+async def test_a_body_nested_too_deep_is_400_with_the_reason_and_nothing_is_stored(
+    hookwise: Running, db: asyncpg.Connection, depth: int
+) -> None:
+    # 500 to 1,000 deep and holding U+0000, it was stored, then failed in the worker eight
+    # times over an hour: one limit now, the same answer however deep.
+    github = nested_body(depth, github_example("pull_request", "opened"))
+    response = await post_github(hookwise, github)
+    assert (response.status_code, response.json()) == (400, {"error": TOO_DEEP})
+    linear = nested_body(depth, json.loads(linear_body()))
+    response = await hookwise.client.post(
+        "/webhooks/linear", content=linear, headers=linear_headers(linear)
+    )
+    assert (response.status_code, response.json()) == (400, {"error": TOO_DEEP})
+    assert await count_events(db) == 0
+
+
+async def test_a_body_as_deep_as_the_limit_with_nul_is_stored(
+    hookwise: Running, db: asyncpg.Connection
+) -> None:
+    github = nested_body(MAX_DEPTH, github_example("pull_request", "opened"))
+    assert (await post_github(hookwise, github)).status_code == 202
+    linear = nested_body(MAX_DEPTH, json.loads(linear_body()))
+    response = await hookwise.client.post(
+        "/webhooks/linear", content=linear, headers=linear_headers(linear)
+    )
+    assert response.status_code == 200, response.text
+    rows = await db.fetch("SELECT body_encoding, body FROM integration_events ORDER BY source")
+    assert [bodies.unpack(r["body_encoding"], r["body"]) for r in rows] == [github, linear]
 
 
 async def test_body_over_the_limit_is_413_before_it_is_read(

@@ -190,6 +190,39 @@ async def test_a_malformed_workflow_is_shown_in_our_check_run_and_runs_nothing(
     assert status == "inactive"
 
 
+async def test_a_workflow_holding_nul_is_a_problem_and_the_others_still_run(
+    world_factory, db
+) -> None:
+    # YAML's "\0" is U+0000, which no text column or jsonb holds: storing the file's workflows
+    # failed, and was retried eight times, for every workflow of the file.
+    text = textwrap.dedent(
+        """\
+        workflows:
+          good:
+            on: {pull_request: [opened]}
+            steps: [{add_labels: [good]}]
+          nul:
+            on: {pull_request: [opened]}
+            steps:
+              - comment: "a\\0b"
+        """
+    )
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
+        await declare(world, text)
+        [check] = [r for r in world.github.check_runs.values() if r.name == "hookwise / workflows"]
+        assert check.conclusion == "failure"
+        assert [(a["start_line"], a["message"]) for a in check.annotations] == [
+            (8, "nul: steps[0].comment holds U+0000, which hookwise cannot store")
+        ]
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert world.github.repo(REPO).pulls[7].labels == ["good"]
+    rows = await db.fetch("SELECT declared_name, status FROM workflows WHERE scope IS NOT NULL")
+    assert sorted((r["declared_name"], r["status"]) for r in rows) == [
+        ("good", "active"),
+        ("nul", "inactive"),
+    ]
+
+
 PEOPLE = """\
 workflows:
   triage:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.deliveries import (
+    MAX_DEPTH,
+    TOO_DEEP,
     BadSignature,
     BodyTooLarge,
     InvalidPayload,
@@ -16,13 +23,14 @@ from app.deliveries import (
     WebhookError,
     check_github_headers,
     check_linear_headers,
+    nested_deeper_than,
     parse_github,
     parse_linear,
     payload_of,
     verify_github,
 )
 from app.http.body import declared_length
-from tests.signing import github_headers, linear_body, linear_headers
+from tests.signing import github_headers, linear_body, linear_headers, nested_body
 
 BODY = b'{"action":"opened","number":1}'
 SECRETS = (b"It's a Secret to Everybody",)
@@ -134,6 +142,83 @@ def test_github_invalid_json_is_refused_after_the_signature(body: bytes) -> None
     headers = lower(github_headers(body, "push"))
     with pytest.raises(InvalidPayload):
         parse_github(headers, body, secrets=SECRETS, now=0)
+
+
+# Nesting depth: one fixed limit, wherever a body is read (ingest, the worker, the admin).
+
+
+def deep_body(depth: int) -> bytes:
+    top = {"type": "Issue", "action": "create", "webhookTimestamp": int(time.time() * 1000)}
+    return nested_body(depth, top)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 600, 990, 5000])
+def test_a_body_nested_past_the_limit_is_refused_the_same_way_however_deep(depth: int) -> None:
+    # 600 deep was taken by ingest and then failed in the worker; 5,000 was refused as
+    # unreadable: now one limit, one reason.
+    body = deep_body(depth)
+    with pytest.raises(InvalidPayload) as refused:
+        parse_github(lower(github_headers(body, "push")), body, secrets=SECRETS, now=0)
+    assert (refused.value.status_code, refused.value.reason) == (400, TOO_DEEP)
+    with pytest.raises(InvalidPayload) as refused:
+        linear(body, time.time())
+    assert refused.value.reason == TOO_DEEP
+    # What an earlier release stored all the same is refused by the worker's reading too.
+    with pytest.raises(InvalidPayload) as unreadable:
+        payload_of(body)
+    assert unreadable.value.reason == TOO_DEEP
+
+
+def test_a_body_at_the_limit_is_taken_and_read_without_u0000() -> None:
+    body = deep_body(MAX_DEPTH)
+    assert parse_github(lower(github_headers(body, "push")), body, secrets=SECRETS, now=0)
+    assert linear(body, time.time()).event_type == "Issue"
+    expected = json.loads(body.decode().replace("\\u0000", ""))
+    assert payload_of(body) == expected
+    # Brackets in strings are text, not nesting.
+    text = json.dumps({"title": "[{" * 5000 + '\\"\\' + "}]" * 5000}).encode()
+    assert parse_github(lower(github_headers(text, "push")), text, secrets=SECRETS, now=0)
+
+
+def on_a_deep_stack(frames: int, read: Callable[[], Any]) -> Any:
+    """`read()` called `frames` Python frames down, as a reader deep in a server's or worker's
+    calls would be."""
+    return read() if frames == 0 else on_a_deep_stack(frames - 1, read)
+
+
+def test_u0000_leaves_a_payload_at_the_limit_whatever_the_readers_stack() -> None:
+    # Stripping U+0000 recursed two frames a level: 500 deep was a RecursionError in the
+    # worker, retried eight times over an hour. It walks with a list of its own now.
+    body = deep_body(MAX_DEPTH)
+    expected = json.loads(body.decode().replace("\\u0000", ""))
+    assert on_a_deep_stack(600, lambda: payload_of(body)) == expected
+
+
+def depth_of(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0
+
+
+# Text that looks like structure: brackets, quotes, backslashes, escapes, U+0000.
+TRICKY = st.text(alphabet='[]{}"\\/\x00u0a\u00e9\n', max_size=6)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | TRICKY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TRICKY, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+@given(value=JSON_VALUES, ascii_only=st.booleans(), indent=st.sampled_from([None, 0, 2]))
+def test_the_depth_counted_is_the_documents(value: Any, ascii_only: bool, indent: Any) -> None:
+    # Wrapped beside more brackets than its depth: not only the count of brackets answers.
+    for wrapped in (value, [value, *[[]] * 40]):
+        document = json.dumps(wrapped, ensure_ascii=ascii_only, indent=indent).encode()
+        depth = depth_of(wrapped)
+        assert not nested_deeper_than(document, depth)
+        assert nested_deeper_than(document, depth - 1) == (depth > 0)
 
 
 def linear(body: bytes, now: float, **headers: str):

@@ -11,6 +11,7 @@ import pytest
 from gidgethub import BadRequest, GitHubBroken
 
 from app.clients.errors import Refused
+from app.deliveries import TOO_DEEP, InvalidPayload
 from app.failures import permanent, reason
 from app.retry import RetryLater
 
@@ -33,6 +34,11 @@ from app.retry import RetryLater
         (TypeError("string indices must be integers"), True, False),
         (ValueError("10**30 is out of range for a bigint"), True, False),
         (asyncpg.NumericValueOutOfRangeError("bigint out of range"), True, False),
+        # A walk of a payload too deep for the stack goes as deep on every attempt.
+        (RecursionError("maximum recursion depth exceeded"), True, False),
+        # A stored body that cannot be read, whoever reads it (the worker, before handlers).
+        (InvalidPayload(TOO_DEEP), True, True),
+        (InvalidPayload("body is not a JSON document"), True, True),
         # Transactions meeting each other, the database away, a fault of ours: retried.
         (asyncpg.DeadlockDetectedError("deadlock detected"), False, False),
         (asyncpg.UndefinedColumnError('column "name" does not exist'), False, False),
@@ -50,6 +56,7 @@ def test_a_remote_failure_is_shown_in_its_service_words_and_others_by_type() -> 
         "GitHub refused (404): Not Found"
     )
     assert reason(KeyError("pull_request")) == "KeyError: 'pull_request'"
+    assert reason(InvalidPayload(TOO_DEEP)) == f"InvalidPayload: {TOO_DEEP}"
 
 
 def test_a_lost_connection_keeps_what_it_said() -> None:

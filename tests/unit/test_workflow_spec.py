@@ -255,6 +255,33 @@ def test_each_mistake_is_named_with_its_line(text: str, expected: str) -> None:
     assert any(p.startswith(expected) for p in found), found
 
 
+def test_u0000_anywhere_in_a_workflow_is_named_where_it_is() -> None:
+    # YAML's "\0" escape: storing the file's workflows failed on it, every one of them.
+    declared = parse(
+        textwrap.dedent(
+            """\
+            workflows:
+              good:
+                on: {pull_request: [opened]}
+                steps: [{add_labels: [good]}]
+              in-a-key:
+                on: {pull_request: [opened]}
+                if: {"labels\\0": [a]}
+                steps: [ai_review]
+              in-a-list:
+                on: {pull_request: [opened]}
+                steps:
+                  - add_labels: [a, "b\\0"]
+            """
+        )
+    )
+    assert sorted(declared.workflows) == ["good"]
+    assert [str(p) for p in declared.problems] == [
+        f"{PATH}:7: in-a-key: if.labels\\0 holds U+0000, which hookwise cannot store",
+        f"{PATH}:12: in-a-list: steps[0].add_labels[1] holds U+0000, which hookwise cannot store",
+    ]
+
+
 def test_a_malformed_workflow_runs_nothing_while_the_others_stay() -> None:
     declared = parse(
         textwrap.dedent(
