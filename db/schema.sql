@@ -261,7 +261,12 @@ CREATE TABLE repositories (
     url             varchar(500) UNIQUE,
     -- hookwise.yml settings set on /admin: over the owner's .github file, under the
     -- repository's own (app/repo_config.py).
-    config_override jsonb
+    config_override jsonb,
+    -- integration_events.arrival of the payload that last set owner, name, full_name and url:
+    -- one that arrived before it leaves them alone (a replay, a late event). A rename learnt
+    -- from GitHub's redirect records the newest arrival stored by then. NULL: written before
+    -- migration 0016, or not by an event.
+    names_arrival   bigint
 );
 
 CREATE INDEX repositories_installation_id_idx ON repositories (installation_id);

@@ -279,7 +279,7 @@ async def _repository(ctx: HandlerContext) -> Watched | None:
     stored = await repositories.by_github_id(ctx.conn, github_id)
     if stored is None and ctx.payload["repository"].get("full_name"):
         # Queued by hand or replayed into an emptied database: the payload names enough.
-        await ensure_repository(ctx.conn, ctx.payload)
+        await ensure_repository(ctx.conn, ctx.payload, arrival=ctx.event.arrival)
         stored = await repositories.by_github_id(ctx.conn, github_id)
     return stored
 

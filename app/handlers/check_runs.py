@@ -60,7 +60,7 @@ def listed_numbers(run: Mapping[str, Any], repository_github_id: int) -> list[in
 
 def _rows(event: EventRow, payload: Mapping[str, Any]) -> tuple[Repository, CheckRun, list[int]]:
     run = payload["check_run"]
-    repository = repository_from_payload(payload)
+    repository = repository_from_payload(payload, arrival=event.arrival)
     row = to_row(run, arrival=event.arrival)
     return repository, row, listed_numbers(run, repository.github_id)
 

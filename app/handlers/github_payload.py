@@ -44,8 +44,11 @@ def installation_id(payload: Mapping[str, Any]) -> int | None:
     return None if installation is None else int(installation["id"])
 
 
-def repository_from_payload(payload: Mapping[str, Any]) -> Repository:
-    """The full repository object of PR, check-run and most other events."""
+def repository_from_payload(
+    payload: Mapping[str, Any], *, arrival: int | None = None
+) -> Repository:
+    """The full repository object of PR, check-run and most other events; `arrival` is its
+    event's integration_events.arrival (None: older than any stored name)."""
     repo = payload["repository"]
     owner = repo.get("owner") or {}
     return Repository(
@@ -58,12 +61,16 @@ def repository_from_payload(payload: Mapping[str, Any]) -> Repository:
         private=repo.get("private"),
         fork=repo.get("fork"),
         url=repo.get("html_url"),
+        arrival=arrival,
     )
 
 
-async def ensure_repository(conn: asyncpg.Connection, payload: Mapping[str, Any]) -> UUID:
-    """repositories.id of the payload's repository, creating it (and a bare installation)."""
-    repository = repository_from_payload(payload)
+async def ensure_repository(
+    conn: asyncpg.Connection, payload: Mapping[str, Any], *, arrival: int | None
+) -> UUID:
+    """repositories.id of the payload's repository, creating it (and a bare installation);
+    `arrival` is the event's (repository_from_payload)."""
+    repository = repository_from_payload(payload, arrival=arrival)
     # Every PR and check-run event passes here: one read when nothing changed (the row's
     # installation_id is a foreign key, so a row naming the payload's installation means the
     # installation's row is there too).
@@ -130,6 +137,7 @@ def varied_repositories(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) ->
         if row.source != "github" or row.event_type not in STORE_REPOSITORY:
             continue
         try:
+            # Without its arrival: payloads saying the same are the same, whenever they came.
             repository = repository_from_payload(payload)
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
@@ -259,13 +267,20 @@ def _shared(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) -> _Shared:
                 if installation is not None:
                     shared.installation_ids.add(installation)
             if row.event_type in STORE_REPOSITORY:
-                repository = repository_from_payload(payload)
+                repository = repository_from_payload(payload, arrival=row.arrival)
                 # Stored repositories need an id and a full_name: left to the handler otherwise.
                 if isinstance(repository.github_id, int) and isinstance(repository.full_name, str):
                     github_id = _bigint(repository.github_id)
                     earlier = shared.found.get(github_id)
-                    if earlier is not None and earlier != repository:
+                    if earlier is not None and _said(earlier) != _said(repository):
                         shared.need(github_id, UPDATE)
+                    elif earlier is not None:
+                        # The same said again: held (or stored) as the latest of them says it,
+                        # so that each of their handlers finds the row current (its names
+                        # stored, or newer than any of theirs) and takes no stronger lock.
+                        repository = replace(
+                            repository, arrival=_latest(earlier.arrival, repository.arrival)
+                        )
                     shared.found[github_id] = repository
                     shared.need(
                         github_id, NO_KEY_UPDATE if row.event_type == "repository" else KEY_SHARE
@@ -297,6 +312,15 @@ def _shared(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) -> _Shared:
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
     return shared
+
+
+def _said(repository: Repository) -> Repository:
+    """What a payload says of its repository, whenever it arrived."""
+    return replace(repository, arrival=None)
+
+
+def _latest(one: int | None, other: int | None) -> int | None:
+    return max((a for a in (one, other) if a is not None), default=None)
 
 
 def _installation_of(payload: Mapping[str, Any]) -> int | None:

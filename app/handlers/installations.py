@@ -39,8 +39,9 @@ def _installation(payload: Mapping[str, Any]) -> Installation:
     )
 
 
-def _listed(items: Iterable[Mapping[str, Any]] | None) -> list[Repository]:
-    """The short repository objects of installation payloads (id, name, full_name, private)."""
+def _listed(items: Iterable[Mapping[str, Any]] | None, *, arrival: int) -> list[Repository]:
+    """The short repository objects of installation payloads (id, name, full_name, private);
+    `arrival` is the event's (Repository.arrival)."""
     found = []
     for item in items or ():
         owner, _, _ = item["full_name"].partition("/")
@@ -51,6 +52,7 @@ def _listed(items: Iterable[Mapping[str, Any]] | None) -> list[Repository]:
                 name=item.get("name"),
                 owner=owner or None,
                 private=item.get("private"),
+                arrival=arrival,
             )
         )
     return found
@@ -64,7 +66,9 @@ async def _remove(
     without `full_name` can only mark a repository already known."""
     items = list(items or ())
     await repositories.remove(
-        ctx.conn, installation_id, _listed(i for i in items if i.get("full_name"))
+        ctx.conn,
+        installation_id,
+        _listed((i for i in items if i.get("full_name")), arrival=ctx.event.arrival),
     )
     known = [i["id"] for i in items if not i.get("full_name")]
     await repositories.remove_known(ctx.conn, installation_id, known)
@@ -99,7 +103,7 @@ async def installation_created(ctx: HandlerContext) -> None:
                     ctx.conn, installation.id, cause=str(ctx.event.id)
                 )
             return
-        listed = _listed(ctx.payload.get("repositories"))
+        listed = _listed(ctx.payload.get("repositories"), arrival=ctx.event.arrival)
         await repositories.add(ctx.conn, installation.id, listed)
         await _look(ctx, reconcile.BACKFILL, installation, listed)
 
@@ -127,7 +131,7 @@ async def installation_listed(ctx: HandlerContext) -> None:
     if ctx.fetched is None:
         return
     installation_id = int(ctx.payload["installation"]["id"])
-    listed = _listed(ctx.fetched)
+    listed = _listed(ctx.fetched, arrival=ctx.event.arrival)
     # Their keys, as every writer of a repository holds its key first: the batch's prelude
     # did not know these repositories (github_payload.take_shared). Not waited for, since
     # this transaction holds rows already: the event runs again once the holder committed.
@@ -176,7 +180,7 @@ async def installation_repositories_changed(ctx: HandlerContext) -> None:
     installation = _installation(ctx.payload)
     if not await installations.record(ctx.conn, installation):
         return
-    added = _listed(ctx.payload.get("repositories_added"))
+    added = _listed(ctx.payload.get("repositories_added"), arrival=ctx.event.arrival)
     await repositories.add(ctx.conn, installation.id, added)
     await _remove(ctx, installation.id, ctx.payload.get("repositories_removed"))
     if added:

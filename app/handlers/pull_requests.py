@@ -100,7 +100,7 @@ def _rows(event: EventRow, payload: Mapping[str, Any]) -> tuple[Repository, Pull
         delivery_id=event.delivery_id,
         arrival=event.arrival,
     )
-    return repository_from_payload(payload), row
+    return repository_from_payload(payload, arrival=event.arrival), row
 
 
 @router.batch_step("github", "pull_request")

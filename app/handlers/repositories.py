@@ -29,7 +29,7 @@ ACTIONS = ("created", "renamed", "transferred", "edited", "privatized", "publici
 async def repository_changed(ctx: HandlerContext) -> None:
     payload = ctx.payload
     # The payload's repository is as it is now: the new owner/name after a rename or transfer.
-    await ensure_repository(ctx.conn, payload)
+    await ensure_repository(ctx.conn, payload, arrival=ctx.event.arrival)
     action = payload.get("action")
     status = STATUS.get(str(action))
     if status is not None:

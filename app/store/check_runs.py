@@ -69,10 +69,10 @@ RETURNING id
 """
 
 # A check_run event in one statement: the repository's id when its row says all the payload
-# says ($1-$9, repositories.CURRENT; no row: nothing is written), the run's PR (by the numbers
-# its payload lists, $25, else by its commit: PR_BY_NUMBER, then PR_BY_HEAD_SHA only when that
+# says ($1-$10, repositories.CURRENT; no row: nothing is written), the run's PR (by the numbers
+# its payload lists, $26, else by its commit: PR_BY_NUMBER, then PR_BY_HEAD_SHA only when that
 # found none), the run
-# upserted ($10.. the CheckRun's fields) with that PR as its link, and the PR's
+# upserted ($11.. the CheckRun's fields) with that PR as its link, and the PR's
 # last_checked_at (CHECKED). Every part reads the snapshot the statement began with, so the
 # run as it now is comes from the upsert's RETURNING, else (not applied) from `before`, and
 # CHECKED's max() is taken over the PR's other runs and this one apart. Rows are found by
@@ -83,7 +83,7 @@ RECORD = f"""
 WITH repo AS ({repositories.CURRENT}),
 by_number AS (
     SELECT id FROM pull_requests
-    WHERE repository_id = (SELECT id FROM repo) AND pr_number = ANY($25::integer[])
+    WHERE repository_id = (SELECT id FROM repo) AND pr_number = ANY($26::integer[])
     ORDER BY github_updated_at DESC NULLS LAST, github_id DESC
     LIMIT 1
 ),
@@ -91,16 +91,16 @@ pr AS (
     SELECT id FROM by_number
     UNION ALL
     (SELECT id FROM pull_requests
-     WHERE repository_id = (SELECT id FROM repo) AND head_sha = $12::text
+     WHERE repository_id = (SELECT id FROM repo) AND head_sha = $13::text
        AND NOT EXISTS (SELECT FROM by_number)
      ORDER BY github_updated_at DESC NULLS LAST, github_id DESC
      LIMIT 1)
 ),
-before AS (SELECT id, pr_id, updated_at FROM check_runs WHERE github_id = $10::bigint),
+before AS (SELECT id, pr_id, updated_at FROM check_runs WHERE github_id = $11::bigint),
 written AS (
     INSERT INTO check_runs AS c ({COLUMNS}, pr_id)
-    SELECT $10::bigint, repo.id, $11, $12::text, $13, $14, $15, $16::jsonb, $17, $18, $19, $20,
-           $21, $22, $23, $24, $10::bigint::text, (SELECT id FROM pr)
+    SELECT $11::bigint, repo.id, $12, $13::text, $14, $15, $16, $17::jsonb, $18, $19, $20, $21,
+           $22, $23, $24, $25, $11::bigint::text, (SELECT id FROM pr)
     FROM repo
     {ON_CONFLICT}
     RETURNING id, pr_id, updated_at

@@ -12,22 +12,34 @@ from uuid import UUID
 import asyncpg
 
 from app.store import repository_keys
+from app.store.events import ARRIVAL_BLOCK
 from app.store.pool import Queries
 from app.store.rows import many, one
 
 # Fields a payload leaves out (None) keep their stored value: installation_repositories payloads
 # carry no default branch, and PR payloads delivered outside an installation no installation id.
-# Also the `repo` CTE of the PR and check-run handlers' one statement (check_runs.RECORD,
-# pull_requests.RECORD): $1-$9 are Repository.args() there too.
+# Its owner, name, full_name and url are what its event's arrival ($10) makes of them: a payload
+# that arrived before the one that set the row's (names_arrival) says nothing of them (a replay,
+# or a late event of the old name: the repository was renamed since). Also the `repo` CTE of the
+# PR and check-run handlers' one statement (check_runs.RECORD, pull_requests.RECORD): $1-$10
+# are Repository.args() there too.
 CURRENT = """
 SELECT id FROM repositories
 WHERE github_id = $1
-  AND (installation_id, owner, name, full_name, default_branch, private, fork, url)
+  AND (installation_id, default_branch, private, fork)
       IS NOT DISTINCT FROM
-      (COALESCE($2::bigint, installation_id), COALESCE($3::text, owner), COALESCE($4::text, name),
-       $5::text, COALESCE($6::text, default_branch), COALESCE($7::boolean, private),
-       COALESCE($8::boolean, fork), COALESCE($9::text, url))
+      (COALESCE($2::bigint, installation_id), COALESCE($6::text, default_branch),
+       COALESCE($7::boolean, private), COALESCE($8::boolean, fork))
+  AND ((owner, name, full_name, url)
+       IS NOT DISTINCT FROM
+       (COALESCE($3::text, owner), COALESCE($4::text, name), $5::text, COALESCE($9::text, url))
+       OR COALESCE($10::bigint, 0) < COALESCE(names_arrival, 0))
 """
+
+# Whether a payload (EXCLUDED) may set the row's (r) owner, name, full_name and url: it did not
+# arrive before the payload that set them (the arrival a rename learnt from GitHub's redirect
+# recorded included). Equal: the same event again, or one stored after a redirect (MOVED).
+NAMES_NEWER = "COALESCE(EXCLUDED.names_arrival, 0) >= COALESCE(r.names_arrival, 0)"
 
 # CURRENT, the row then held until commit (HOLD_AS): no transaction can change its key (url) or
 # remove it meanwhile, and our own foreign keys to it take no lock of their own.
@@ -53,31 +65,42 @@ LOCK_AS = {
 # its key (taken without waiting, as every writer of a row holds its key first; a transaction
 # holding it may lock the row later, after rows it has this one wait for) nor the row (SKIP
 # LOCKED). Either held by another transaction, it keeps the URL and this one's row stores none
-# (UPSERT). At most one row has the URL, so at most one key is taken.
+# (UPSERT). At most one row has the URL, so at most one key is taken. Nor does a payload older
+# than this one's names ($3, its arrival: CURRENT) take it: the URL of an old name, which another
+# repository may hold by right now. That test comes first (a one-time filter), before any key.
 RELEASE_URL = f"""
 UPDATE repositories SET url = NULL
 WHERE id IN (
     SELECT id FROM repositories
-    WHERE url = $1 AND github_id <> $2
+    WHERE NOT EXISTS (
+            SELECT FROM repositories mine
+            WHERE mine.github_id = $2
+              AND COALESCE($3::bigint, 0) < COALESCE(mine.names_arrival, 0))
+      AND url = $1 AND github_id <> $2
       AND pg_try_advisory_xact_lock({repository_keys.KEY.format(id="github_id")})
     FOR UPDATE SKIP LOCKED)
 """
 
-UPSERT = """
+# Owner, name, full_name and url only from a payload NAMES_NEWER; the other fields from any.
+UPSERT = f"""
 INSERT INTO repositories AS r
-    (github_id, installation_id, owner, name, full_name, default_branch, private, fork, url)
+    (github_id, installation_id, owner, name, full_name, default_branch, private, fork, url,
+     names_arrival)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
         CASE WHEN EXISTS (SELECT FROM repositories WHERE url = $9 AND github_id <> $1) THEN NULL
-             ELSE $9 END)
+             ELSE $9 END,
+        $10)
 ON CONFLICT (github_id) DO UPDATE SET
     installation_id = COALESCE(EXCLUDED.installation_id, r.installation_id),
-    owner = COALESCE(EXCLUDED.owner, r.owner),
-    name = COALESCE(EXCLUDED.name, r.name),
-    full_name = EXCLUDED.full_name,
+    owner = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.owner, r.owner) ELSE r.owner END,
+    name = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.name, r.name) ELSE r.name END,
+    full_name = CASE WHEN {NAMES_NEWER} THEN EXCLUDED.full_name ELSE r.full_name END,
     default_branch = COALESCE(EXCLUDED.default_branch, r.default_branch),
     private = COALESCE(EXCLUDED.private, r.private),
     fork = COALESCE(EXCLUDED.fork, r.fork),
-    url = COALESCE(EXCLUDED.url, r.url)
+    url = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.url, r.url) ELSE r.url END,
+    names_arrival = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.names_arrival, r.names_arrival)
+                         ELSE r.names_arrival END
 RETURNING id
 """
 
@@ -103,12 +126,18 @@ WHERE id IN (
 """
 
 # The old URL is wrong now: the new one when no other row still holds it, else none (the next
-# `repository` webhook or PR event sets it).
+# `repository` webhook or PR event sets it). GitHub said so just now, so no event stored before
+# may undo it: the names' arrival becomes the first a batch stored after this may have (the
+# arrival sequence's last block, $4 = its increment, past its end), and one stored later, which
+# may well be newer, still may. Never called yet: no event is stored, any may.
 MOVED = """
 UPDATE repositories
 SET full_name = $2, owner = split_part($2, '/', 1), name = split_part($2, '/', 2),
     url = CASE WHEN EXISTS (SELECT FROM repositories WHERE url = $3 AND id <> $1)
-               THEN NULL ELSE $3 END
+               THEN NULL ELSE $3 END,
+    names_arrival = GREATEST(
+        names_arrival,
+        COALESCE(pg_sequence_last_value('integration_events_arrival_seq') + $4::bigint, 0))
 WHERE id = $1
 """
 
@@ -122,31 +151,40 @@ WHERE github_id = $1 AND status <> $2::repository_status
   AND ($2 <> 'active' OR status = 'archived')
 """
 
-# Added to an installation: active again, whatever it was.
-ADD = """
-INSERT INTO repositories AS r (github_id, installation_id, owner, name, full_name, private)
-VALUES ($1, $2, $3, $4, $5, $6)
+# Added to an installation: active again, whatever it was; its names only from a payload
+# NAMES_NEWER ($7 its arrival), as UPSERT.
+ADD = f"""
+INSERT INTO repositories AS r
+    (github_id, installation_id, owner, name, full_name, private, names_arrival)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (github_id) DO UPDATE SET
     installation_id = EXCLUDED.installation_id,
-    owner = COALESCE(EXCLUDED.owner, r.owner),
-    name = COALESCE(EXCLUDED.name, r.name),
-    full_name = EXCLUDED.full_name,
+    owner = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.owner, r.owner) ELSE r.owner END,
+    name = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.name, r.name) ELSE r.name END,
+    full_name = CASE WHEN {NAMES_NEWER} THEN EXCLUDED.full_name ELSE r.full_name END,
+    names_arrival = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.names_arrival, r.names_arrival)
+                         ELSE r.names_arrival END,
     private = COALESCE(EXCLUDED.private, r.private),
     status = 'active',
     removed_at = NULL
-WHERE (r.installation_id, r.owner, r.name, r.full_name, r.private, r.status, r.removed_at)
+WHERE (r.installation_id, r.private, r.status, r.removed_at)
       IS DISTINCT FROM
-      (EXCLUDED.installation_id, COALESCE(EXCLUDED.owner, r.owner),
-       COALESCE(EXCLUDED.name, r.name), EXCLUDED.full_name, COALESCE(EXCLUDED.private, r.private),
+      (EXCLUDED.installation_id, COALESCE(EXCLUDED.private, r.private),
        'active'::repository_status, NULL::timestamptz)
+   OR ({NAMES_NEWER}
+       AND (r.owner, r.name, r.full_name)
+           IS DISTINCT FROM
+           (COALESCE(EXCLUDED.owner, r.owner), COALESCE(EXCLUDED.name, r.name),
+            EXCLUDED.full_name))
 """
 
 # Removed: a repository never seen before is still recorded, so a later PR event finds it removed.
 # One that has since moved to another installation is not this installation's to remove.
 REMOVE = """
 INSERT INTO repositories AS r
-    (github_id, installation_id, owner, name, full_name, private, status, removed_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'removed', now())
+    (github_id, installation_id, owner, name, full_name, private, names_arrival, status,
+     removed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'removed', now())
 ON CONFLICT (github_id) DO UPDATE SET status = 'removed', removed_at = now()
 WHERE r.status <> 'removed'
   AND (r.installation_id IS NULL OR r.installation_id = EXCLUDED.installation_id)
@@ -191,8 +229,12 @@ class Repository:
     fork: bool | None = None
     # The repository's html_url.
     url: str | None = None
+    # integration_events.arrival of the event whose payload says this: whether its owner, name,
+    # full_name and url are newer than the stored ones (names_arrival). None: older than any.
+    arrival: int | None = None
 
     def args(self) -> tuple[object, ...]:
+        """$1-$10 of CURRENT, UPSERT and the statements that begin with CURRENT."""
         return (
             self.github_id,
             self.installation_id,
@@ -203,6 +245,7 @@ class Repository:
             self.private,
             self.fork,
             self.url,
+            self.arrival,
         )
 
 
@@ -253,15 +296,15 @@ async def refresh(conn: asyncpg.Connection, repository: Repository) -> UUID:
     keep what is stored), without reading first: for a caller that knows its row is not
     current. Its installation's row must exist (a foreign key)."""
     if repository.url is not None:
-        await conn.execute(RELEASE_URL, repository.url, repository.github_id)
+        await conn.execute(RELEASE_URL, repository.url, repository.github_id, repository.arrival)
     stored: UUID = await conn.fetchval(UPSERT, *repository.args())
     return stored
 
 
 async def moved(conn: asyncpg.Connection, github_id: int, full_name: str, url: str | None) -> bool:
-    """Store a repository's owner/name and URL (its html_url) as GitHub now gives them; False
-    when nothing changed (the same already, not stored, or the row or its key is held by
-    another transaction)."""
+    """Store a repository's owner/name and URL (its html_url) as GitHub now gives them, newer
+    than what any event stored so far says of them (MOVED); False when nothing changed (the
+    same already, not stored, or the row or its key is held by another transaction)."""
     async with conn.transaction():
         # Its key first, as every writer of a repository holds it (repository_keys), without
         # waiting: a batch holding it may be about to write the row.
@@ -272,7 +315,7 @@ async def moved(conn: asyncpg.Connection, github_id: int, full_name: str, url: s
             return False
         if url is not None:
             await conn.execute(RELEASE_URL_UNLOCKED, url, found)
-        await conn.execute(MOVED, found, full_name, url)
+        await conn.execute(MOVED, found, full_name, url, ARRIVAL_BLOCK)
     return True
 
 
@@ -319,6 +362,7 @@ def _membership(installation_id: int, repository: Repository) -> tuple[object, .
         repository.name,
         repository.full_name,
         repository.private,
+        repository.arrival,
     )
 
 

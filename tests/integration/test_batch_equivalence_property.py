@@ -9,10 +9,12 @@ created and completed, installations and their repository lists changing, reposi
 transferred, archived, deleted, and Linear issues created, updated and removed. Each example
 runs the worker twice on an emptied database: batches of up to BATCH events, then one at a time
 in the batched run's order (events sharing no serial key may be taken in another order than
-they arrived, which a batch of one would not do). The seed tables are compared row by row,
-without the ids and timestamps that differ from one run to the other by nature. No reaction is
-configured (no GitHub App, model or Linear API key): the state is what the handlers left, and
-no execution runs (Linear's sync would relink pull requests later, hiding a handler's miss).
+they arrived, which a batch of one would not do), each with the arrival the batched run gave it
+(whether a payload still names its repository depends on it: repositories.NAMES_NEWER). The
+seed tables are compared row by row, without the ids and timestamps that differ from one run to
+the other by nature. No reaction is configured (no GitHub App, model or Linear API key): the
+state is what the handlers left, and no execution runs (Linear's sync would relink pull requests
+later, hiding a handler's miss).
 """
 
 from __future__ import annotations
@@ -371,6 +373,26 @@ async def store_all(ctx: Context, events: list[tuple[str, str, str, bytes]]) -> 
         await stored_events.store_many(conn, incoming)
 
 
+async def handle_one_by_one(
+    configured: Settings,
+    dsn: str,
+    events: list[tuple[str, str, str, bytes]],
+    arrivals: dict[str, int],
+) -> None:
+    """Store (delivery id, source, event type, body) one at a time, in order, each with its
+    arrival in `arrivals` (by delivery id) and once one worker slot has handled the one before:
+    handled in this order whatever their arrivals say."""
+    async with running_worker(configured, dsn, default_router(), concurrency=1) as (ctx, worker):
+        for event in events:
+            async with ctx.pool.acquire() as conn:
+                # The next block of the arrival sequence begins there: the event's own.
+                await conn.execute(
+                    "SELECT setval('integration_events_arrival_seq', $1, false)", arrivals[event[0]]
+                )
+            await store_all(ctx, [event])
+            await asyncio.wait_for(worker.idle(wake=True), 60)
+
+
 def parsed_github(ctx: Context, headers: dict[str, str], body: bytes) -> Delivery:
     return parse_github(
         {k.lower(): v for k, v in headers.items()},
@@ -386,6 +408,7 @@ TAKEN = """
 SELECT delivery_id FROM integration_events WHERE hook_id <> 'hookwise'
 ORDER BY xmin::text::bigint, arrival
 """
+ARRIVALS = "SELECT delivery_id, arrival FROM integration_events WHERE hook_id <> 'hookwise'"
 
 everything = st.one_of(
     pull_requests,
@@ -420,10 +443,14 @@ async def test_events_handled_in_batches_leave_what_one_at_a_time_leaves(
     )
     batched = await snapshot(db)
     taken = [r["delivery_id"] for r in await db.fetch(TAKEN)]
+    arrivals = {r["delivery_id"]: r["arrival"] for r in await db.fetch(ARRIVALS)}
 
     await empty_database(dsn)
-    await handle(
-        base.with_env(HOOKWISE_WORKER_BATCH=1), dsn, [(d, *timed_events[d]) for d in taken]
+    await handle_one_by_one(
+        base.with_env(HOOKWISE_WORKER_BATCH=1),
+        dsn,
+        [(d, *timed_events[d]) for d in taken],
+        arrivals,
     )
     alone = await snapshot(db)
     for table in SNAPSHOT:

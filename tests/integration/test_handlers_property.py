@@ -19,6 +19,7 @@ from tests.integration.test_handlers import (
     HISTORY,
     PR_ID,
     PR_ROWS,
+    REPOSITORY_ID,
     SHA_A,
     SHA_B,
     deliver,
@@ -27,6 +28,7 @@ from tests.integration.test_handlers import (
     rows,
     run_payload,
 )
+from tests.integration.test_repository_moves import NAMES, NEW, named, renamed, stored_as
 from tests.pg import TRUNCATE
 
 
@@ -87,9 +89,10 @@ def app_context(settings: Settings, dsn: str) -> Context:
 
 
 @st.composite
-def delivery_orders(draw: st.DrawFn) -> list[int]:
-    """Every delivery at least once, some again (GitHub redelivers), in any order."""
-    everything = list(range(len(DELIVERIES)))
+def delivery_orders(draw: st.DrawFn, count: int = len(DELIVERIES)) -> list[int]:
+    """Every one of `count` deliveries at least once, some again (GitHub redelivers), in any
+    order."""
+    everything = list(range(count))
     again = draw(st.lists(st.sampled_from(everything), max_size=8))
     return draw(st.permutations(everything + again))
 
@@ -135,3 +138,47 @@ async def test_any_order_ends_in_the_same_rows(
         changed = (after["new_state"], after["to_draft"], after["head_sha"])
         assert changed != (before["new_state"], before["to_draft"], before["head_sha"])
     assert (history[-1]["new_state"], history[-1]["to_draft"]) == ("merged", False)
+
+
+def renamed_at(at: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """DELIVERIES in arrival order with the repository's rename the `at`th: those arriving after
+    it name the repository as it is now."""
+    deliveries = [
+        (event, delivery_id, payload if index < at else named(payload, NEW))
+        for index, (event, delivery_id, payload) in enumerate(DELIVERIES)
+    ]
+    deliveries.insert(at, ("repository", "d-renamed", renamed(NEW)))
+    return deliveries
+
+
+async def handled_in(
+    conn: asyncpg.Connection,
+    app: Context,
+    deliveries: list[tuple[str, str, dict[str, Any]]],
+    order: list[int],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows once `deliveries` are handled in `order`, each with its own arrival (its place
+    in `deliveries`), whenever and however often it is handled (a redelivery, a replay)."""
+    await conn.execute(TRUNCATE)
+    for index in order:
+        event, delivery_id, payload = deliveries[index]
+        await deliver(conn, app, event, payload, delivery_id=delivery_id, arrival=index + 1)
+    return await rows(conn, PR_ROWS), await rows(conn, CHECK_RUN_ROWS)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    at=st.integers(0, len(DELIVERIES)),
+    order=delivery_orders(len(DELIVERIES) + 1),
+)
+async def test_a_rename_among_deliveries_in_any_order_keeps_the_new_name(
+    db_conn: asyncpg.Connection, app_context: Context, at: int, order: list[int]
+) -> None:
+    conn = db_conn
+    deliveries = renamed_at(at)
+    expected = await handled_in(conn, app_context, deliveries, list(range(len(deliveries))))
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+    assert await handled_in(conn, app_context, deliveries, order) == expected
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)

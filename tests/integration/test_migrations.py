@@ -28,6 +28,7 @@ ALL = [
     "0012_serial_keys_table.sql",
     "0013_keys_by_statement.sql",
     "0015_keyless_queue.sql",
+    "0016_repository_names_arrival.sql",
 ]
 
 

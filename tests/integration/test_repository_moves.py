@@ -4,6 +4,7 @@ which is then stored, so a reconcile by the old name does not dead-letter."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,9 +14,11 @@ import pytest
 
 from app.clients.github import GitHubApp
 from app.clients.github_port import port
+from app.context import Context
 from app.store import repositories
 from tests.conftest import INSTALLATION_ID, with_github
 from tests.fakes.github import FakeGitHub
+from tests.integration.test_handlers import CHECK_RUN, OPENED, REPOSITORY_ID, deliver
 from tests.integration.test_redeliver import cli
 from tests.stories.test_backfill import ALPHA, open_pulls, own_events, world
 
@@ -172,3 +175,187 @@ async def test_repository_events_keep_its_name_and_status(
             "SELECT status FROM integration_events WHERE event_type = 'repository'"
         )
         assert [r["status"] for r in statuses] == ["completed"] * 5
+
+
+# --- a replayed or late event keeps the name the repository has now -------------------------------
+#
+# `deliver` runs the real handlers in one transaction with the arrival given, as the worker does
+# with integration_events.arrival: a replay keeps its event's own, earlier arrival.
+
+NAMES = "SELECT full_name, owner, name, url FROM repositories WHERE github_id = $1"
+OLD = OPENED["repository"]["full_name"]
+NEW = "Codertocat/Hello-Again"
+MOVED_TO = "Octo-Org/Hello-World"
+
+
+def named(payload: dict[str, Any], full_name: str, **repo: Any) -> dict[str, Any]:
+    """`payload` with its repository under another owner/name (and more fields changed)."""
+    changed = copy.deepcopy(payload)
+    owner, name = full_name.split("/")
+    repository = changed["repository"]
+    repository.update(full_name=full_name, name=name, html_url=f"https://github.com/{full_name}")
+    repository["owner"]["login"] = owner
+    repository.update(repo)
+    return changed
+
+
+def renamed(full_name: str) -> dict[str, Any]:
+    """GitHub's `repository` `renamed` of the fixtures' repository, to `full_name`."""
+    changes = {"repository": {"name": {"from": OLD.split("/")[1]}}}
+    return named(OPENED, full_name) | {"action": "renamed", "changes": changes}
+
+
+def transferred(full_name: str) -> dict[str, Any]:
+    owner = {"from": {"user": {"login": OLD.split("/")[0], "id": 1, "type": "User"}}}
+    return named(OPENED, full_name) | {"action": "transferred", "changes": {"owner": owner}}
+
+
+def stored_as(full_name: str) -> tuple[str, str, str, str]:
+    owner, name = full_name.split("/")
+    return (full_name, owner, name, f"https://github.com/{full_name}")
+
+
+async def test_a_replayed_pull_request_event_keeps_the_new_name(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    await deliver(conn, app, "pull_request", OPENED, arrival=1)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(OLD)
+    await deliver(conn, app, "repository", renamed(NEW), arrival=2)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+
+    await deliver(conn, app, "pull_request", OPENED, arrival=1)  # the replay
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+    # So a reconcile or `run --pr` by name finds it under its name, and under its old one none.
+    assert [r.github_id for r in await repositories.by_full_name(conn, NEW)] == [REPOSITORY_ID]
+    assert await repositories.by_full_name(conn, OLD) == []
+
+
+async def test_a_replayed_check_run_event_keeps_the_new_name(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    await deliver(conn, app, "check_run", CHECK_RUN, arrival=1)
+    await deliver(conn, app, "repository", renamed(NEW), arrival=2)
+    await deliver(conn, app, "check_run", CHECK_RUN, arrival=1)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+    # The run itself was stored, and is still there.
+    assert await conn.fetchval("SELECT count(*) FROM check_runs") == 1
+
+
+async def test_a_replayed_event_keeps_a_transferred_repository_with_its_new_owner(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    await deliver(conn, app, "pull_request", OPENED, arrival=1)
+    await deliver(conn, app, "check_run", CHECK_RUN, arrival=2)
+    await deliver(conn, app, "repository", transferred(MOVED_TO), arrival=3)
+    await deliver(conn, app, "check_run", CHECK_RUN, arrival=2)
+    await deliver(conn, app, "pull_request", OPENED, arrival=1)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(MOVED_TO)
+
+
+async def test_an_event_handled_late_does_not_rename_back_but_a_later_one_renames(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    # Arrived before the rename, handled after it (another pull request's events held it back).
+    await deliver(conn, app, "repository", renamed(NEW), arrival=2)
+    await deliver(conn, app, "pull_request", OPENED, arrival=1)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+    # What an older payload says of the rest still counts, as before.
+    assert await conn.fetchval("SELECT count(*) FROM pull_requests") == 1
+    # Renamed back on GitHub, later: that applies.
+    await deliver(conn, app, "repository", renamed(OLD), arrival=3)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(OLD)
+
+
+async def test_a_replay_leaves_the_old_url_to_the_repository_that_took_the_name(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    await deliver(conn, app, "pull_request", OPENED, arrival=1)
+    await deliver(conn, app, "repository", renamed(NEW), arrival=2)
+    # Made private since: the old payload says otherwise, so its replay refreshes the row.
+    privatized = named(OPENED, NEW, private=True) | {"action": "privatized"}
+    await deliver(conn, app, "repository", privatized, arrival=3)
+    # Another repository now has the old name, and its URL.
+    other = named(OPENED, OLD, id=REPOSITORY_ID + 1)
+    await deliver(conn, app, "repository", other | {"action": "created"}, arrival=4)
+    await deliver(conn, app, "pull_request", OPENED, arrival=1)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID + 1)) == stored_as(OLD)
+    assert [r.github_id for r in await repositories.by_full_name(conn, OLD)] == [REPOSITORY_ID + 1]
+
+
+async def test_an_installation_event_replayed_after_a_rename_keeps_the_new_name(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    listed = {k: OPENED["repository"][k] for k in ("id", "node_id", "name", "full_name", "private")}
+    added = {
+        "action": "added",
+        "installation": {"id": 1, "account": {"login": "Codertocat", "id": 21031067}},
+        "repository_selection": "selected",
+        "repositories_added": [listed],
+        "repositories_removed": [],
+    }
+    await deliver(conn, app, "installation_repositories", added, arrival=1)
+    await deliver(conn, app, "repository", renamed(NEW), arrival=2)
+    await deliver(conn, app, "installation_repositories", added, arrival=1)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+
+
+async def test_a_rename_learnt_from_a_redirect_is_not_undone_by_an_event_stored_before(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    # Arrivals as the store hands them out (integration_events.arrival's sequence).
+    async def stored() -> int:
+        arrival: int = await conn.fetchval("SELECT nextval('integration_events_arrival_seq')")
+        return arrival
+
+    before = await stored()
+    await deliver(conn, app, "pull_request", OPENED, arrival=before)
+    queued = await stored()  # stored before the redirect, handled after it
+    url = f"https://github.com/{NEW}"
+    assert await repositories.moved(conn, REPOSITORY_ID, NEW, url)
+    await deliver(conn, app, "pull_request", OPENED, arrival=before)
+    await deliver(conn, app, "check_run", CHECK_RUN, arrival=queued)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+    # An event stored after it is newer: renamed again since, it says so.
+    await deliver(conn, app, "repository", renamed(MOVED_TO), arrival=await stored())
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(MOVED_TO)
+
+
+HANDLED_AT = """
+SELECT processed_at FROM integration_events
+WHERE event_type = 'pull_request' AND status = 'completed'
+"""
+
+
+async def test_hookwise_replay_after_a_rename_keeps_the_new_name(
+    settings, dsn, db: asyncpg.Connection, fake_github: FakeGitHub
+) -> None:
+    # The tester's case, end to end: webhooks through the server, the operator's replay.
+    fake_github.add_repo(ALPHA, installation_id=INSTALLATION_ID)
+    fake_github.commit_files(ALPHA, "pr-1", {"f.txt": "1\n"})
+    pull = fake_github.add_pull(ALPHA, 1, head_branch="pr-1", title="PR 1")
+    opened = {
+        "action": "opened",
+        "number": 1,
+        "pull_request": pull,
+        "repository": fake_github.repo_json(fake_github.repo(ALPHA)),
+        "installation": {"id": INSTALLATION_ID},
+        "sender": pull["user"],
+    }
+    async with world(settings, dsn, fake_github) as w:
+        await w.install(ALPHA)
+        await w.deliver("pull_request", opened)
+        fake_github.rename_repo(ALPHA, RENAMED)
+        changes = {"repository": {"name": {"from": "alpha"}}}
+        await w.deliver(
+            "repository", repository_event(fake_github, RENAMED, "renamed", changes=changes)
+        )
+        handled = await db.fetchval(HANDLED_AT)
+        code, _, err = await cli("replay", "--event", "pull_request", dsn=dsn, fake=fake_github)
+        assert code == 0, err
+        await w.settle()
+        # Handled again.
+        assert await db.fetchval(HANDLED_AT) > handled
+    row = await db.fetchrow(STORED)
+    assert tuple(row) == (RENAMED, "octo-org", "alpha-two", "active")
+    assert await db.fetchval("SELECT url FROM repositories") == f"{fake_github.url}/{RENAMED}"
