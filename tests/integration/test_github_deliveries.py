@@ -278,10 +278,10 @@ async def store_as_before(ctx: Context, body: bytes) -> uuid.UUID:
 async def test_a_body_stored_too_deep_before_dead_letters_at_once_and_so_does_its_reaction(
     settings: Settings, dsn: str, db: asyncpg.Connection
 ) -> None:
-    """600 deep with U+0000, stored by a release that took it: its event failed in the worker
-    eight times over an hour, and its reaction's claim (which reads the event's body) stopped
-    the worker. Both now fail at once with the reason, and the worker goes on."""
-    too_deep = nested_body(600, OPENED)
+    """Too deep for any stack, with U+0000, stored by a release that took it: its event failed
+    in the worker eight times over an hour, and its reaction's claim (which reads the event's
+    body) stopped the worker. Both now fail at once with the reason, and the worker goes on."""
+    too_deep = nested_body(1_500, OPENED)
     async with running_worker(fast(settings), dsn, STATE_ROUTER) as (ctx, worker):
         event_id = await store_as_before(ctx, too_deep)
         async with ctx.pool.acquire() as conn:
