@@ -70,3 +70,12 @@ def linear_headers(
         "Linear-Event": "Issue",
         "Linear-Signature": linear_signature(secret.encode(), body),
     }
+
+
+def depth_of(value: Any) -> int:
+    """How deep a decoded JSON value nests objects and arrays (a scalar: 0)."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0

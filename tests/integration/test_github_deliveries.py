@@ -38,7 +38,7 @@ from tests.fixtures import github_example
 from tests.harness import Running
 from tests.integration.test_handlers import handle
 from tests.integration.test_worker import fast, running_worker
-from tests.signing import github_headers, linear_body, linear_headers, nested_body
+from tests.signing import depth_of, github_headers, linear_body, linear_headers, nested_body
 
 SECRET = b"It's a Secret to Everybody"
 FORM = "application/x-www-form-urlencoded"
@@ -190,14 +190,6 @@ def with_field(payload: dict[str, Any], path: tuple[str, ...], text: str) -> byt
         parent = parent[name]
     parent[path[-1]] = marker
     return json.dumps(placed).replace(json.dumps(marker), text).encode()
-
-
-def depth_of(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max(map(depth_of, value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max(map(depth_of, value), default=0)
-    return 0
 
 
 @settings(

@@ -30,7 +30,7 @@ from app.deliveries import (
     verify_github,
 )
 from app.http.body import declared_length
-from tests.signing import github_headers, linear_body, linear_headers, nested_body
+from tests.signing import depth_of, github_headers, linear_body, linear_headers, nested_body
 
 BODY = b'{"action":"opened","number":1}'
 SECRETS = (b"It's a Secret to Everybody",)
@@ -198,14 +198,6 @@ def test_u0000_leaves_a_payload_at_the_limit_whatever_the_readers_stack() -> Non
     body = deep_body(MAX_DEPTH)
     expected = json.loads(body.decode().replace("\\u0000", ""))
     assert on_a_deep_stack(600, lambda: payload_of(body)) == expected
-
-
-def depth_of(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max(map(depth_of, value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max(map(depth_of, value), default=0)
-    return 0
 
 
 # Text that looks like structure: brackets, quotes, backslashes, escapes, U+0000.
