@@ -168,12 +168,19 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             " in between"
         )
     with migrated_database(settings) as dsn:
-        listing, missing = run(operate.replay(dsn, selection, dry_run=args.dry_run))
-    print(listing)
-    # An id no event has is a typo or an event pruned since: said, and the exit says it too.
-    for event_id in missing:
+        done = run(operate.replay(dsn, selection, dry_run=args.dry_run))
+    print(done.listing)
+    # An id no event has is a typo or an event pruned since; one a worker holds is left to
+    # it (the admin's button says so too): each said, and the exit says it too.
+    for event_id in done.missing:
         print(f"hookwise: no stored event has id {event_id}", file=sys.stderr)
-    return 1 if missing else 0
+    for event_id in done.held:
+        print(
+            f"hookwise: event {event_id} is being handled now, so it was left alone;"
+            " replay it once it has finished",
+            file=sys.stderr,
+        )
+    return 1 if done.missing or done.held else 0
 
 
 def cmd_executions(args: argparse.Namespace, settings: Settings) -> int:

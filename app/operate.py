@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from app import reconcile as reconciling
@@ -51,18 +52,28 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-async def replay(
-    dsn: str, selection: events.Selection, *, dry_run: bool
-) -> tuple[str, list[uuid.UUID]]:
-    """The listing of the events re-queued (or that would be), and the ids the selection
-    names that no stored event has, in the order given."""
+@dataclass(frozen=True)
+class Replay:
+    """What `hookwise replay` did: its listing, then the ids it names that no stored event
+    has and those left alone because a worker is handling them now, each in the order given."""
+
+    listing: str
+    missing: list[uuid.UUID]
+    held: list[uuid.UUID]
+
+
+async def replay(dsn: str, selection: events.Selection, *, dry_run: bool) -> Replay:
+    """Re-queue the selected events (or list them, `dry_run`); see Replay."""
     conn = await connect(dsn)
     try:
         rows = await events.replay(conn, selection, dry_run=dry_run)
         stored = await events.known(conn, selection.ids) if selection.ids else set()
     finally:
         await conn.close()
-    missing = [i for i in dict.fromkeys(selection.ids or []) if i not in stored]
+    named = list(dict.fromkeys(selection.ids or []))
+    replayed = {r.id for r in rows}
+    missing = [i for i in named if i not in stored]
+    held = [i for i in named if i in stored and i not in replayed]
     verb = "would re-queue" if dry_run else "re-queued"
     listing = table(
         ["id", "source", "event", "delivery", "was", "received"],
@@ -78,7 +89,8 @@ async def replay(
             for r in rows
         ],
     )
-    return f"{listing}\n{verb} {len(rows)} event{'s' if len(rows) != 1 else ''}", missing
+    summary = f"{listing}\n{verb} {len(rows)} event{'s' if len(rows) != 1 else ''}"
+    return Replay(summary, missing, held)
 
 
 async def prune(dsn: str, before: datetime, *, dry_run: bool) -> str:

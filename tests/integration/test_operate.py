@@ -129,11 +129,17 @@ async def test_replay_names_an_id_no_event_has_and_exits_1(hookwise: Running, db
     both = hookwise_cmd("replay", "--id", ids["a"], "--id", unknown, "--dry-run", dsn=dsn)
     assert (both.returncode, both.stderr) == (1, f"hookwise: no stored event has id {unknown}\n")
     assert ids["a"] in both.stdout and both.stdout.splitlines()[-1] == "would re-queue 1 event"
-    # Stored but held by a worker: left alone, and no id is unknown.
+    # Stored but held by a worker: left alone, and said so, not a silent "re-queued 0 events".
     await db.execute("UPDATE integration_events SET status = 'processing' WHERE id = $1", ids["a"])
-    held = hookwise_cmd("replay", "--id", ids["a"], dsn=dsn)
-    assert (held.returncode, held.stderr) == (0, "")
-    assert held.stdout.splitlines()[-1] == "re-queued 0 events"
+    held = hookwise_cmd("replay", "--id", ids["a"], "--id", ids["c"], dsn=dsn)
+    assert (held.returncode, held.stderr) == (
+        1,
+        f"hookwise: event {ids['a']} is being handled now, so it was left alone;"
+        " replay it once it has finished\n",
+    )
+    assert ids["c"] in held.stdout and held.stdout.splitlines()[-1] == "re-queued 1 event"
+    status = await db.fetchval("SELECT status FROM integration_events WHERE id = $1", ids["a"])
+    assert status == "processing"
 
 
 def test_replay_needs_a_selection(tmp_path) -> None:
