@@ -23,6 +23,7 @@ import httpx
 from gidgethub import GitHubException
 
 from app import credentials, logs, operate, pool_size, processes, reconcile, serving, setup
+from app import redeliver as redelivery
 from app.clients.errors import RateLimited
 from app.crypto import CryptoError
 from app.deliveries import MAX_DEPTH, github_signature, linear_signature, nested_deeper_than
@@ -267,18 +268,10 @@ def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
         try:
             report, ok = run(operate.redeliver(settings, dsn, since, args.dry_run, args.max))
         except (GitHubException, httpx.HTTPError, RateLimited) as exc:
-            print(f"hookwise: {no_delivery_log(exc)}", file=sys.stderr)
+            print(f"hookwise: {redelivery.no_log(exc)}", file=sys.stderr)
             return 1
     print(report)
     return 0 if ok else 1
-
-
-def no_delivery_log(exc: Exception) -> str:
-    """Why GitHub's delivery log could not be read, in a line (as the admin's page says it)."""
-    if isinstance(exc, RateLimited):
-        return f"GitHub asks to wait until {exc.until:%Y-%m-%d %H:%M:%S} UTC (a rate limit)"
-    said = str(exc)
-    return f"GitHub did not give its delivery log: {type(exc).__name__}{': ' * bool(said)}{said}"
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:

@@ -75,6 +75,15 @@ def undelivered(summaries: list[Mapping[str, Any]]) -> list[Candidate]:
     return sorted(found, key=lambda c: c.first_failure)
 
 
+def no_log(exc: Exception) -> str:
+    """Why GitHub's delivery log could not be read (what recent_deliveries raised), in one
+    line: the CLI's and the admin page's words."""
+    if isinstance(exc, RateLimited):
+        return f"GitHub asks to wait until {exc.until:%Y-%m-%d %H:%M:%S} UTC (a rate limit)"
+    said = str(exc)
+    return f"GitHub did not give its delivery log: {type(exc).__name__}{': ' * bool(said)}{said}"
+
+
 async def recent_deliveries(github: GitHubApp, since: datetime) -> list[Mapping[str, Any]]:
     """Delivery attempts since `since`, paging newest first until older ones appear."""
     found = []

@@ -528,12 +528,10 @@ async def redeliver_page(request: Request, admin: Admin) -> Response:
         return admin.render(request, "redeliver.html", status=400, **(values | {"error": exc}))
     try:
         summaries = await redeliver.recent_deliveries(github, since)
-    except RateLimited as exc:
-        error = f"GitHub asks to wait until {exc.until:%Y-%m-%d %H:%M:%S} UTC (a rate limit)."
-        return admin.render(request, "redeliver.html", status=503, **(values | {"error": error}))
-    except (GitHubException, httpx.HTTPError) as exc:
-        error = f"GitHub did not give the delivery log: {exc or type(exc).__name__}"
-        return admin.render(request, "redeliver.html", status=502, **(values | {"error": error}))
+    except (GitHubException, httpx.HTTPError, RateLimited) as exc:
+        status = 503 if isinstance(exc, RateLimited) else 502
+        error = f"{redeliver.no_log(exc)}."
+        return admin.render(request, "redeliver.html", status=status, **(values | {"error": error}))
     candidates = redeliver.undelivered(summaries)
     async with connection(admin.ctx.pool) as conn:
         stored = await events.stored_deliveries(conn, "github", [c.guid for c in candidates])
