@@ -38,6 +38,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[OWN_BASETEMP] = Path(config.option.basetemp)
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The drills' figures (tests/drills/conftest.py), in a section of their own. They come
+    with the drills' reports (their teardown's carries every figure), the only part of a test
+    that pytest-xdist brings back from the process that ran it."""
+    lines = [
+        str(text)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(report, pytest.TestReport) and report.when == "teardown"
+        for name, text in report.user_properties
+        if name == "drill figure"
+    ]
+    if lines:
+        terminalreporter.section("drill figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # Kept when a test failed, for its files; pytest's own numbered directories kept 3.
     own = session.config.stash.get(OWN_BASETEMP, None)

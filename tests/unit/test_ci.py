@@ -29,4 +29,9 @@ def test_ci_runs_the_readmes_test_commands():
 
 
 def test_the_readme_runs_linters_and_type_checks_before_the_tests():
-    assert readme_commands() == ["ruff check", "ruff format --check", "mypy --strict app", "pytest"]
+    assert readme_commands() == [
+        "ruff check",
+        "ruff format --check",
+        "mypy --strict app",
+        "pytest -n 3 --dist loadfile",
+    ]
