@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -107,19 +107,27 @@ def migrated_database(settings: Settings) -> Iterator[str]:
         yield dsn
 
 
+def serve_database(settings: Settings, *, migrate: bool) -> AbstractContextManager[str]:
+    """database() for serve, which migrates it as it starts; told not to (--no-migrate,
+    HOOKWISE_MIGRATE_ON_START=false), it is refused (NotMigrated) while a migration is not
+    applied, as for the other commands: each of serve's processes would otherwise stop at its
+    first missing table with asyncpg's traceback."""
+    return database(settings.database) if migrate else migrated_database(settings)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     plan = serve_plan(settings, args)
     migrate = settings.database.migrate_on_start and not args.no_migrate
     if plan.single:
         check_pool(settings, web=True, slots=settings.worker.concurrency if plan.workers else 0)
-        with database(settings.database) as dsn:
+        with serve_database(settings, migrate=migrate) as dsn:
             run(serving.serve(settings, dsn, migrate=migrate, worker=bool(plan.workers)))
         return 0
     # Each process has a pool of its own: a web process's and a worker's needs, apart.
     check_pool(settings, web=True, slots=0)
     if plan.workers:
         check_pool(settings, web=False, slots=settings.worker.concurrency)
-    with database(settings.database) as dsn:
+    with serve_database(settings, migrate=migrate) as dsn:
         if migrate:
             applied = run(serving.apply_migrations(dsn))
             log.info(

@@ -226,6 +226,11 @@ async def test_commands_on_a_database_never_migrated_say_to_migrate(pg) -> None:
         worker = hookwise("worker", env=env)
         assert worker.returncode == 1
         assert worker.stderr.endswith(told) and "Traceback" not in worker.stderr
+        # Told not to migrate, serve neither starts its processes on it nor migrates it.
+        for processes in ("1", "2"):
+            served = hookwise("serve", "--no-migrate", "--workers", processes, env=env)
+            assert served.returncode == 1, processes
+            assert served.stderr.endswith(told) and "Traceback" not in served.stderr, processes
         # Nothing was written on the way: the check is a read.
         conn = await asyncpg.connect(pg.dsn(name))
         try:
