@@ -229,7 +229,10 @@ CREATE TABLE installations (
     deleted_at           timestamptz,
     last_event_at        timestamptz,
     created_at           timestamptz NOT NULL DEFAULT now(),
-    updated_at           timestamptz NOT NULL DEFAULT now()
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    -- integration_events.arrival of the installation event last applied: of two payloads with
+    -- one last_event_at, the later arrival wins (migration 0018).
+    last_arrival         bigint
 );
 
 CREATE TRIGGER installations_updated_at BEFORE UPDATE ON installations

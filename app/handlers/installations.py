@@ -16,8 +16,8 @@ from app.store.repositories import Repository
 router = Router()
 
 
-def _installation(payload: Mapping[str, Any]) -> Installation:
-    data = payload["installation"]
+def _installation(ctx: HandlerContext) -> Installation:
+    data = ctx.payload["installation"]
     account = data.get("account") or {}
     suspended_by = data.get("suspended_by") or {}
     # An enterprise's installation names its account {id, slug, name}, without login or type
@@ -27,6 +27,7 @@ def _installation(payload: Mapping[str, Any]) -> Installation:
     return Installation(
         id=data["id"],
         stamp=parse_time(data.get("updated_at")),
+        arrival=ctx.event.arrival,
         account_login=account.get("slug") if enterprise else account.get("login"),
         account_type="Enterprise" if enterprise else account.get("type"),
         account_id=account.get("id"),
@@ -95,7 +96,7 @@ async def _look(
 
 @router.register("github", "installation", "created")
 async def installation_created(ctx: HandlerContext) -> None:
-    installation = _installation(ctx.payload)
+    installation = _installation(ctx)
     if await installations.record(ctx.conn, installation):
         if "repositories" not in ctx.payload:
             if ctx.app.github is not None and installation.suspended_at is None:
@@ -151,7 +152,7 @@ async def installation_listed(ctx: HandlerContext) -> None:
 @router.register("github", "installation", "suspend")
 async def installation_suspended(ctx: HandlerContext) -> None:
     # The payload carries the whole installation: suspended_at, permissions and events included.
-    await installations.record(ctx.conn, _installation(ctx.payload))
+    await installations.record(ctx.conn, _installation(ctx))
 
 
 @router.register("github", "installation", "unsuspend")
@@ -159,7 +160,7 @@ async def installation_suspended(ctx: HandlerContext) -> None:
 async def installation_changed(ctx: HandlerContext) -> None:
     # GitHub sent nothing while the installation was suspended, and what permissions hid may
     # have changed: every repository gets a reconcile.
-    installation = _installation(ctx.payload)
+    installation = _installation(ctx)
     if await installations.record(ctx.conn, installation):
         await _look(ctx, reconcile.RECONCILE, installation, None)
 
@@ -167,7 +168,7 @@ async def installation_changed(ctx: HandlerContext) -> None:
 @router.register("github", "installation", "deleted")
 async def installation_deleted(ctx: HandlerContext) -> None:
     # Deletion is final (GitHub never reuses an installation id), so it applies in any order.
-    installation = _installation(ctx.payload)
+    installation = _installation(ctx)
     await installations.record(ctx.conn, installation)
     await _remove(ctx, installation.id, ctx.payload.get("repositories"))
     await repositories.remove_all(ctx.conn, installation.id)
@@ -177,7 +178,7 @@ async def installation_deleted(ctx: HandlerContext) -> None:
 @router.register("github", "installation_repositories", "added")
 @router.register("github", "installation_repositories", "removed")
 async def installation_repositories_changed(ctx: HandlerContext) -> None:
-    installation = _installation(ctx.payload)
+    installation = _installation(ctx)
     if not await installations.record(ctx.conn, installation):
         return
     added = _listed(ctx.payload.get("repositories_added"), arrival=ctx.event.arrival)

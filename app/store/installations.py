@@ -21,14 +21,17 @@ ON CONFLICT (id) DO NOTHING
 
 # NO KEY UPDATE rather than UPDATE: repository writes referencing this row take KEY SHARE locks,
 # which this does not block, so PR and check-run handlers never queue behind installation events.
-LOCK = "SELECT last_event_at, deleted_at FROM installations WHERE id = $1 FOR NO KEY UPDATE"
+LOCK = """
+SELECT last_event_at, last_arrival, deleted_at FROM installations WHERE id = $1 FOR NO KEY UPDATE
+"""
 
-# The IS DISTINCT FROM guard makes a replay a no-op, down to updated_at.
+# The IS DISTINCT FROM guard makes a replay a no-op, down to updated_at. last_arrival is left
+# out of it, as pull requests leave theirs: the same view arriving again changes nothing.
 UPDATE = """
 UPDATE installations
 SET account_login = $2, account_type = $3, account_id = $4, target_type = $5,
     repository_selection = $6, permissions = $7::jsonb, events = $8::text[],
-    suspended_at = $9, suspended_by = $10, last_event_at = $11
+    suspended_at = $9, suspended_by = $10, last_event_at = $11, last_arrival = $12
 WHERE id = $1
   AND (account_login, account_type, account_id, target_type, repository_selection, permissions,
        events, suspended_at, suspended_by, last_event_at)
@@ -47,6 +50,8 @@ class Installation:
     id: int
     # installation.updated_at of the payload: orders deliveries, stored as last_event_at.
     stamp: datetime | None
+    # integration_events.arrival of the event that carried it: settles a tie of stamps.
+    arrival: int | None = None
     account_login: str | None = None
     account_type: str | None = None
     account_id: int | None = None
@@ -72,7 +77,7 @@ async def record(conn: asyncpg.Connection, installation: Installation) -> bool:
     await ensure(conn, installation.id)
     stored = await conn.fetchrow(LOCK, installation.id)
     assert stored is not None  # ensured just above
-    if _older(installation.stamp, stored["last_event_at"]):
+    if _older(installation, stored["last_event_at"], stored["last_arrival"]):
         return False
     await conn.execute(
         UPDATE,
@@ -87,16 +92,27 @@ async def record(conn: asyncpg.Connection, installation: Installation) -> bool:
         installation.suspended_at,
         installation.suspended_by,
         installation.stamp,
+        installation.arrival,
     )
     return stored["deleted_at"] is None
 
 
-def _older(stamp: datetime | None, stored: datetime | None) -> bool:
-    # Equal stamps apply: GitHub leaves updated_at alone on suspend and unsuspend, so a later
-    # event with the same stamp is still news.
-    if stored is None:
+def _older(installation: Installation, stamp: datetime | None, arrival: int | None) -> bool:
+    """Whether the stored view (`stamp`, `arrival`) is newer than the payload's.
+
+    GitHub leaves installation.updated_at alone on suspend and unsuspend and when repositories
+    are added or removed (its own examples of those events share one updated_at), so of equal
+    stamps the later arrival is news, and an earlier one (a replay, or an event handled after
+    a later one) is not: `hookwise replay` of a suspend after the unsuspend would suspend the
+    installation again. A row or payload without an arrival (stored before migration 0018)
+    takes an equal stamp, as before."""
+    if stamp is None:
         return False
-    return stamp is None or stamp < stored
+    if installation.stamp is None or installation.stamp != stamp:
+        return installation.stamp is None or installation.stamp < stamp
+    return (
+        installation.arrival is not None and arrival is not None and installation.arrival < arrival
+    )
 
 
 async def mark_deleted(conn: asyncpg.Connection, installation_id: int) -> None:

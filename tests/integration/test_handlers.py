@@ -695,6 +695,49 @@ async def test_suspend_then_unsuspend(conn: asyncpg.Connection, app: Context) ->
     assert (row["suspended_at"], row["suspended_by"]) == (None, None)
 
 
+async def test_a_replayed_suspend_leaves_the_installation_unsuspended(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    # GitHub's own suspend and unsuspend share one updated_at: only arrival tells them apart.
+    suspend = github_example("installation", "suspend")
+    unsuspend = github_example("installation", "unsuspend")
+    assert suspend["installation"]["updated_at"] == unsuspend["installation"]["updated_at"]
+    await deliver(conn, app, "installation", suspend, arrival=1)
+    await deliver(conn, app, "installation", unsuspend, arrival=2)
+    await deliver(conn, app, "installation", suspend, arrival=1)  # `hookwise replay`
+    row = await conn.fetchrow("SELECT * FROM installations WHERE id = 16598467")
+    assert (row["suspended_at"], row["suspended_by"]) == (None, None)
+    # A suspend that arrives after the unsuspend is news, with the same stamp.
+    await deliver(conn, app, "installation", suspend, arrival=3)
+    row = await conn.fetchrow("SELECT * FROM installations WHERE id = 16598467")
+    assert row["suspended_by"] == "Codertocat"
+
+
+async def test_a_replayed_repository_added_leaves_it_removed(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    created = github_example("installation", "created")
+    added = github_example("installation_repositories", "added")
+    stamp = created["installation"]["updated_at"]
+    assert added["installation"]["updated_at"] == stamp  # as GitHub's examples have it
+    removed = installation_payload(
+        "installation_repositories", "removed", id=added["installation"]["id"], updated_at=stamp
+    )
+    removed["repositories_removed"] = added["repositories_added"]
+    removed["repositories_added"] = []
+    space = added["repositories_added"][0]["id"]
+    await deliver(conn, app, "installation", created, arrival=1)
+    await deliver(conn, app, "installation_repositories", added, arrival=2)
+    await deliver(conn, app, "installation_repositories", removed, arrival=3)
+    status = "SELECT status::text FROM repositories WHERE github_id = $1"
+    assert await conn.fetchval(status, space) == "removed"
+    await deliver(conn, app, "installation_repositories", added, arrival=2)  # the replay
+    assert await conn.fetchval(status, space) == "removed"
+    # Added again for real: a later arrival.
+    await deliver(conn, app, "installation_repositories", added, arrival=4)
+    assert await conn.fetchval(status, space) == "active"
+
+
 async def test_deleted_installation_is_marked_and_keeps_history(
     conn: asyncpg.Connection, app: Context
 ) -> None:
