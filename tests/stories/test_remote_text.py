@@ -21,6 +21,7 @@ from tests.integration.test_redeliver import miss
 from tests.linear_world import linear_world
 from tests.reactions_world import ANALYSIS, LOG, world_factory_for
 from tests.stories.test_backfill import ALPHA, own_events, world
+from tests.stories.test_workflows import declare
 
 # What GitHub, Linear or the model may answer, and what is stored and shown of it.
 SAID = "Fix\x00 login \ud800 for caf\u00e9 \U0001f600\x00"
@@ -149,3 +150,42 @@ async def test_an_issue_linear_answers_with_u0000_is_stored_as_a_user_reads_it(
         assert (status, attempts, error) == ("completed", 1, None)
     row = await db.fetchrow("SELECT identifier, title FROM linear_issues WHERE id = $1", issue.id)
     assert tuple(row) == ("ENG-1", SHOWN)
+
+
+async def test_a_workflow_file_whose_escapes_no_column_holds_is_shown_not_retried(
+    world_factory, db
+) -> None:
+    # The file GitHub serves is text of the repository's: YAML's "\0" and "\ud800" escapes
+    # in a workflow's name failed the sync eight times over, and none of the file's workflows
+    # were stored. Now that one is named in the check run; the others run.
+    text = (
+        "workflows:\n"
+        '  "bad\\0name":\n'
+        "    on: {pull_request: [opened]}\n"
+        "    steps: [{add_labels: [x]}]\n"
+        '  "bad\\ud800":\n'
+        "    on: {pull_request: [opened]}\n"
+        "    steps: [{add_labels: [x]}]\n"
+        "  thanks:\n"
+        "    on: {pull_request: [opened]}\n"
+        '    steps: [{comment: "Thanks \\ud83d\\ude00"}]\n'
+    )
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
+        await declare(world, text)
+        [(_, status, attempts, error)] = await executions(db)
+        assert (status, attempts, error) == ("completed", 1, None)
+        [run] = [r for r in world.github.check_runs.values() if r.name == "hookwise / workflows"]
+        assert "workflow name 'bad\\x00name'" in run.output["summary"]
+        assert "workflow name 'bad\\ud800'" in run.output["summary"]
+
+        await world.deliver("pull_request", world.pr_event("opened"))
+        [comment] = world.github.issue_comments.values()
+        assert comment.body.startswith("Thanks \U0001f600")
+    stored = await db.fetch(
+        "SELECT declared_name, status FROM workflows WHERE scope IS NOT NULL ORDER BY 1"
+    )
+    assert [tuple(r) for r in stored] == [
+        ("bad\\0name", "inactive"),
+        ("bad\\ud800", "inactive"),
+        ("thanks", "active"),
+    ]
