@@ -33,6 +33,7 @@ import asyncpg
 from app.clients.errors import Refused, classify
 from app.deliveries import InvalidPayload
 from app.retry import RetryLater
+from app.text import storable
 
 # What reading a payload raises when it lacks what a handler needs or holds the wrong type.
 PAYLOAD_ERRORS: tuple[type[Exception], ...] = (
@@ -49,9 +50,11 @@ PAYLOAD_ERRORS: tuple[type[Exception], ...] = (
 
 def reason(exc: BaseException) -> str:
     """What a failure is recorded and shown as: a remote's in the words of its class in
-    clients.errors (service, status, what it said), anything else as `Type: message`."""
+    clients.errors (service, status, what it said), anything else as `Type: message`. Made
+    storable (app/text.py): a message may quote what a remote answered, and a reason its
+    column refuses would fail the recording of the failure itself."""
     remote = classify(exc)
-    return str(remote) if remote is not None else f"{type(exc).__name__}: {exc}"
+    return storable(str(remote) if remote is not None else f"{type(exc).__name__}: {exc}")
 
 
 def permanent(exc: BaseException, *, handler: bool) -> bool:

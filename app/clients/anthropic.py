@@ -11,6 +11,9 @@ JSON) is UnusableAnswer: retrying the same prompt will not mend it. Its kinds, b
      ├── Truncated      stop_reason max_tokens, even after one retry with twice the budget
      └── Declined       stop_reason refusal: the model would not answer
 
+The tool's input and the model's name are made storable (app/text.py: U+0000 dropped, a lone
+surrogate U+FFFD) before they are checked, stored or posted.
+
 Budgets above STREAM_ABOVE tokens are streamed, as the SDK advises for long answers (a
 non-streaming call must finish within one HTTP read timeout); the execution's lease is kept
 alive by the runner meanwhile. Each answer's cost uses the price of the model that answered.
@@ -32,6 +35,7 @@ from app.clients.errors import RateLimited
 from app.metrics import Metrics
 from app.retry import backoff
 from app.settings import ModelSettings
+from app.text import storable, storable_json
 
 
 class ModelError(Exception):
@@ -188,13 +192,15 @@ class Model:
             raise Truncated(why, used_in, used_out, cost)
         if not calls or not isinstance(calls[0].input, dict):
             raise UnusableAnswer(f"no {tool.name} call in the answer", used_in, used_out, cost)
+        # Stored (model_answers, reviews, analyses) and posted: made storable here, once.
+        given = storable_json(calls[0].input)
         try:
-            check(calls[0].input, tool.input_schema)
+            check(given, tool.input_schema)
         except ModelError as exc:
             raise UnusableAnswer(str(exc), used_in, used_out, cost) from None
         return Answer(
-            input=calls[0].input,
-            model=response.model,
+            input=given,
+            model=storable(response.model),
             input_tokens=used_in,
             output_tokens=used_out,
             cost_usd=cost,

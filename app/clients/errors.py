@@ -26,12 +26,15 @@ import httpx
 from gidgethub import BadRequest, GitHubBroken, GitHubException
 
 from app.retry import RetryLater
+from app.text import storable
 
 
 class RemoteError(Exception):
-    """A call to GitHub, Linear or Anthropic failed; `service` names which."""
+    """A call to GitHub, Linear or Anthropic failed; `service` names which. Its message, often
+    the service's own words, is made storable (app/text.py): it is stored as the reason."""
 
     def __init__(self, service: str, message: str) -> None:
+        message = storable(message)
         super().__init__(message if message.startswith(service) else f"{service}: {message}")
         self.service = service
 
@@ -43,7 +46,7 @@ class Refused(RemoteError):
         shown = reason if reason.startswith(service) else f"{service} refused ({status}): {reason}"
         super().__init__(service, shown)
         self.status = status
-        self.reason = reason
+        self.reason = storable(reason)
 
 
 class RateLimited(RemoteError, RetryLater):

@@ -12,6 +12,10 @@
   have created already, so it is sent again only when it never left (no connection). The error
   goes up instead; the event's next attempt looks for what was created before posting again
   (app/outbound.py).
+- What GitHub answers is made storable before anyone reads it (app/text.py): U+0000 dropped
+  and lone surrogates written as U+FFFD in a JSON answer's escapes, and in a job's log, so
+  that nothing stored from an answer (a pull request's title, a check run's output, an error's
+  message) is refused by PostgreSQL.
 - A redirect is followed once ("HTTP redirects" in GitHub's REST docs: 301 for a read, 307 for a
   write to repeat as it was). A renamed or transferred repository answers so for its old name,
   pointing at /repositories/{id}; its new name is asked for and handed to `on_moved`.
@@ -41,6 +45,7 @@ from app.clients.urls import part, repo_url
 from app.metrics import Metrics
 from app.retry import backoff
 from app.settings import GitHubSettings
+from app.text import storable, storable_document
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +262,7 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
                     log.warning("GitHub %s %s: %s, retrying", method, url, type(exc).__name__)
                 else:
                     count_answer(self._metrics, self._installation, status, answer_headers)
+                    answer = _storable(answer_headers, answer)
                     # A 5xx POST may have been carried out; a 401 never was, whatever the method.
                     again = (status >= 500 and method != "POST") or self._too_new(status)
                     if not again or attempt == TRIES:
@@ -297,7 +303,8 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         if at is not None:
             raise RateLimited(at, f"GitHub rate limit on the log of job {job_id}")
         answer.raise_for_status()
-        return answer.text
+        # httpx reads bytes that are not UTF-8 as U+FFFD; NUL bytes stay, till storable.
+        return storable(answer.text)
 
     async def handle_rate_limit_error(
         self, *, method: str, url: str, exception: HTTPException, attempt: int
@@ -309,6 +316,11 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
         if at is not None:
             raise RateLimited(at, f"GitHub rate limit on {method} {url}") from exception
         return False
+
+
+def _storable(headers: Mapping[str, str], body: bytes) -> bytes:
+    """A JSON answer's body as app/text.storable_document makes it; any other as it came."""
+    return storable_document(body) if "json" in headers.get("content-type", "") else body
 
 
 def _held(

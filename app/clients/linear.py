@@ -6,6 +6,8 @@
   headers in epoch milliseconds. That raises RateLimited, which reschedules the event for then
   instead of sleeping in a worker.
 - 5xx answers and lost connections are retried a few times with backoff.
+- Every answer is made storable as it is read (app/text.py): U+0000 dropped, lone surrogates
+  U+FFFD.
 
     LinearError         a call failed; the message names the operation, never the key
      ├── RateLimited    Linear asked us to wait (also a RetryLater)
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -29,6 +32,7 @@ import httpx
 from app.clients import errors
 from app.clients.errors import Refused
 from app.retry import backoff
+from app.text import storable_document
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +314,9 @@ class LinearClient:
 
     def _data(self, operation: str, response: httpx.Response) -> Any:
         try:
-            answer = response.json()
+            # Made storable first (app/text.py): an issue's title, a comment, an error's message
+            # may hold U+0000 or a lone surrogate, which no text column takes.
+            answer = json.loads(storable_document(response.content))
         except ValueError:
             answer = None
         if not isinstance(answer, dict):

@@ -39,6 +39,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.text import each_string
+
 PATH = ".github/hookwise.yml"
 MAX_WORKFLOWS = 50
 MAX_STEPS = 20
@@ -583,7 +585,8 @@ def parse(text: str, *, file: str = PATH) -> Declared:
     lines: dict[Path, int] = {}
     dupes: list[tuple[Path, int]] = []
     _lines(node, (), lines, dupes)
-    declared = data["workflows"]
+    # Walked again where an alias shares a value, which changes nothing (bounded above).
+    declared = each_string(data["workflows"], _joined)
     if declared is None:
         return Declared()
     if not isinstance(declared, dict):
@@ -597,30 +600,35 @@ def parse(text: str, *, file: str = PATH) -> Declared:
     if len(declared) > MAX_WORKFLOWS:
         where = line_of(lines, ("workflows",))
         problems.append(Problem(file, where, f"more than {MAX_WORKFLOWS} workflows"))
-        return Declared(problems=problems, broken=frozenset(map(str, declared)))
+        return Declared(problems=problems, broken=frozenset(_as_written(str(n)) for n in declared))
     good: dict[str, Workflow] = {}
     broken: set[str] = {p.workflow for p in problems if p.workflow}
     for name, body in declared.items():
         name = str(name)
         prefix: Path = ("workflows", name)
         if not NAME.fullmatch(name):
+            # Stored (inactive, with its problem) under its name as YAML writes it: one that
+            # holds U+0000 or a lone surrogate could not be, and no valid name has a backslash.
+            shown = _as_written(name)
             problems.append(
                 Problem(
                     file,
                     line_of(lines, prefix),
                     f"workflow name {name!r}: letters, digits, '-', '_' and '.', up to 100",
-                    name,
+                    shown,
                 )
             )
-            broken.add(name)
+            broken.add(shown)
             continue
-        nul = _nul_at(body)
-        if nul is not None:
-            # YAML's "\0" escape: no text column or jsonb holds it, so storing failed. A key
-            # holding it is named as YAML writes it, since the problem is stored too.
-            named = _dotted(list(nul)).replace("\x00", "\\0")
-            reason = f"{name}: {named} holds U+0000, which hookwise cannot store"
-            problems.append(Problem(file, line_of(lines, prefix + nul), reason, name))
+        unstorable = _unstorable_at(body)
+        if unstorable is not None:
+            # YAML's "\0" and "\ud800" escapes: no text column or jsonb holds U+0000 or a lone
+            # surrogate, so storing failed. A key holding one is named as YAML writes it, since
+            # the problem is stored too.
+            path, what = unstorable
+            named = _as_written(_dotted(list(path)))
+            reason = f"{name}: {named} holds {what}, which hookwise cannot store"
+            problems.append(Problem(file, line_of(lines, prefix + path), reason, name))
             broken.add(name)
             continue
         try:
@@ -639,22 +647,48 @@ def parse(text: str, *, file: str = PATH) -> Declared:
         workflows=good,
         problems=sorted(problems, key=lambda p: p.line),
         broken=frozenset(broken),
-        lines={str(n): line_of(lines, ("workflows", str(n))) for n in declared},
+        lines={_as_written(str(n)): line_of(lines, ("workflows", str(n))) for n in declared},
     )
 
 
-def _nul_at(value: Any) -> Path | None:
-    """Where in `value` (a workflow as YAML gave it) the first string or key holding U+0000
-    is; None when none does. Walked with a list of its own, however deep."""
+# What no text column or jsonb holds: U+0000, and a surrogate (one YAML did not pair).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _as_written(text: str) -> str:
+    """`text` with U+0000 and lone surrogates as YAML's escapes write them (`\\0`, `\\ud800`):
+    storable, and what the file says."""
+    return _UNSTORABLE.sub(lambda c: "\\0" if c[0] == "\x00" else f"\\u{ord(c[0]):04x}", text)
+
+
+def _joined(text: str) -> str:
+    """PyYAML reads `"\\ud83d\\ude00"` as two code points, the halves of a surrogate pair: the
+    one character they stand for (U+1F600) is what the file means. Lone surrogates stay."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def _unstorable(text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return "U+0000" if found[0] == "\x00" else f"a lone surrogate (\\u{ord(found[0]):04x})"
+
+
+def _unstorable_at(value: Any) -> tuple[Path, str] | None:
+    """Where in `value` (a workflow as YAML gave it, pairs joined) the first string or key
+    holding U+0000 or a lone surrogate is, and which it holds; None when none does. Walked
+    with a list of its own, however deep."""
     pending: list[tuple[Path, Any]] = [((), value)]
     while pending:
         path, node = pending.pop()
-        if isinstance(node, str) and "\x00" in node:
-            return path
+        if isinstance(node, str) and (what := _unstorable(node)) is not None:
+            return path, what
         if isinstance(node, dict):
             for key in node:
-                if isinstance(key, str) and "\x00" in key:
-                    return (*path, key)
+                if isinstance(key, str) and (what := _unstorable(key)) is not None:
+                    return (*path, key), what
             named = [((*path, k if isinstance(k, int) else str(k)), v) for k, v in node.items()]
             pending.extend(reversed(named))
         elif isinstance(node, list):
@@ -663,7 +697,7 @@ def _nul_at(value: Any) -> Path | None:
 
 
 def _workflow_of(path: Path) -> str | None:
-    return str(path[1]) if len(path) > 2 else None
+    return _as_written(str(path[1])) if len(path) > 2 else None
 
 
 # Where an unknown key was found, and what it is called there.

@@ -47,6 +47,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tests.fakes import JSONReply
 from tests.fakes.github import json_or_none, read_body, replaying, stamping
 from tests.harness import serving
 
@@ -321,7 +322,7 @@ async def create_message(request: Request) -> Response:
     message = anthropic.types.Message.model_validate(raw)
     if body.get("stream"):
         return StreamingResponse(sse(message), media_type="text/event-stream")
-    return JSONResponse(message.model_dump(mode="json", exclude_unset=True))
+    return JSONReply(message.model_dump(mode="json", exclude_unset=True))
 
 
 STREAM_EVENT: TypeAdapter[anthropic.types.RawMessageStreamEvent] = TypeAdapter(

@@ -56,12 +56,13 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deliveries import github_signature
 from tests.contracts.openapi import checking, rest_contract
+from tests.fakes import JSONReply
 from tests.fakes.github_repos import BLOB_PREFIX, REPO_ROUTES, RepoState
 from tests.harness import serving
 
@@ -882,7 +883,7 @@ ROUTES = [
 def reply(
     content: Any, *, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return JSONResponse(
+    return JSONReply(
         content, status_code=status_code, headers=dict(headers or {}), media_type=JSON_TYPE
     )
 

@@ -478,7 +478,8 @@ class Job:
     name: str
     check_run_id: int
     head_sha: str
-    log: str = field(repr=False)
+    # Text, or bytes as a runner wrote them (NUL bytes, bytes that are not UTF-8 ...).
+    log: str | bytes = field(repr=False)
     conclusion: str | None
     steps: list[dict[str, Any]]
     created_at: str
@@ -490,7 +491,7 @@ class SignedURL:
 
     url: str
     job_id: int
-    text: str = field(repr=False)
+    text: str | bytes = field(repr=False)
     expires_at: datetime
     downloads: int = 0
 
@@ -871,11 +872,12 @@ class RepoState:
         job_id: int,
         name: str,
         check_run_id: int,
-        log: str,
+        log: str | bytes,
         conclusion: str | None = "failure",
         steps: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """A GitHub Actions job of workflow run `run_id`, reported as check run `check_run_id`."""
+        """A GitHub Actions job of workflow run `run_id`, reported as check run `check_run_id`.
+        A `log` given as bytes is served as they are (GitHub passes on what the runner wrote)."""
         repo = self.repo(full_name)
         run = self.check_runs.get(check_run_id)
         head_sha = run.head_sha if run else repo.branches[repo.default_branch]

@@ -41,10 +41,11 @@ import httpx
 from graphql import GraphQLError, GraphQLSchema, build_schema, execute, parse, validate
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from app.deliveries import linear_signature
+from tests.fakes import JSONReply
 from tests.harness import serving
 
 SCHEMA_FILE = Path(__file__).parent.parent / "contracts" / "linear" / "schema.graphql"
@@ -399,9 +400,9 @@ async def graphql(request: Request) -> Response:
             },
         }
         headers = fake.rate_headers() | failure.headers
-        return JSONResponse({"errors": [error]}, failure.status, headers=headers)
+        return JSONReply({"errors": [error]}, failure.status, headers=headers)
     record.status = 200
-    return JSONResponse({"data": data}, headers=fake.rate_headers())
+    return JSONReply({"data": data}, headers=fake.rate_headers())
 
 
 MUTATIONS = frozenset({"issueUpdate", "attachmentCreate", "commentCreate"})

@@ -32,6 +32,7 @@ from gidgethub.sansio import decipher_response
 from app.clients.errors import RemoteError, classify
 from app.clients.github import Identity, RateLimited, rate_limit_reset
 from app.clients.urls import repo_url
+from app.text import storable
 from tests.fakes import github as core
 from tests.fakes.github_repos import (
     DIR_MODE,
@@ -579,7 +580,10 @@ class MemoryRepoPort:
                 # Over HTTP the log is fetched with httpx, whose error classify words so.
                 path = f"{repo_url(self.repo)}/actions/jobs/{job_id}/logs"
                 raise _remote_httpx(404, path)
-            return job.log
+            # As HttpRepoPort reads it: httpx's decoding (U+FFFD for what is not UTF-8), then
+            # made storable (app/text.py).
+            log = job.log
+            return storable(log.decode("utf-8", "replace") if isinstance(log, bytes) else log)
 
     # Git data and contents
 

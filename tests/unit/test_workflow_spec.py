@@ -282,6 +282,41 @@ def test_u0000_anywhere_in_a_workflow_is_named_where_it_is() -> None:
     ]
 
 
+def test_yaml_escapes_no_column_holds_are_named_and_a_pair_is_its_character() -> None:
+    # PyYAML reads "\\ud800" as a lone surrogate and "\\ud83d\\ude00" as two halves: storing
+    # either failed, and retried the whole file's sync as if it were a passing fault.
+    declared = parse(
+        textwrap.dedent(
+            """\
+            workflows:
+              emoji:
+                on: {pull_request: [opened]}
+                steps: [{comment: "Thanks \\ud83d\\ude00"}]
+              lone:
+                on: {pull_request: [opened]}
+                steps: [{add_labels: ["a\\udc00"]}]
+              "bad\\0name":
+                on: {pull_request: [opened]}
+                steps: [ai_review]
+              "bad\\ud800":
+                on: {pull_request: [opened]}
+                steps: [ai_review]
+            """
+        )
+    )
+    assert declared.workflows["emoji"].steps[0].args["body"] == "Thanks \U0001f600"
+    assert sorted(declared.workflows) == ["emoji"]
+    assert [str(p) for p in declared.problems] == [
+        f"{PATH}:7: lone: steps[0].add_labels[0] holds a lone surrogate (\\udc00),"
+        " which hookwise cannot store",
+        f"{PATH}:8: workflow name 'bad\\x00name': letters, digits, '-', '_' and '.', up to 100",
+        f"{PATH}:11: workflow name 'bad\\ud800': letters, digits, '-', '_' and '.', up to 100",
+    ]
+    # Kept (inactive) under their names as the file writes them, which any column holds.
+    assert declared.broken == {"lone", "bad\\0name", "bad\\ud800"}
+    assert [p.workflow for p in declared.problems] == ["lone", "bad\\0name", "bad\\ud800"]
+
+
 def test_a_malformed_workflow_runs_nothing_while_the_others_stay() -> None:
     declared = parse(
         textwrap.dedent(
