@@ -34,6 +34,7 @@ from urllib.parse import parse_qs
 import msgspec
 
 from app import serial
+from app.text import each_string
 
 MAX_ID_LENGTH = 200
 # The stored delivery id of a late Linear retry: its body's digest (see parse_linear).
@@ -422,34 +423,10 @@ def json_document(body: bytes) -> bytes:
 
 def without_nul(value: Any) -> Any:
     """A decoded payload with U+0000 removed from every string and key: text columns cannot
-    hold it, and handlers then see one text everywhere. The stored body keeps it.
-
-    Its lists and dicts are changed in place (the decoder's own, shared with no one), walked
-    with a list of their own rather than recursion: however deep they nest, no stack runs out.
-    """
-    if isinstance(value, str):
-        return _text(value)
-    pending = [value]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            if any("\x00" in key for key in node):
-                # Rebuilt, to keep the keys' order; of two keys that become one, the later wins.
-                items = [(_text(key), item) for key, item in node.items()]
-                node.clear()
-                node.update(items)
-            for key, item in node.items():
-                if isinstance(item, str):
-                    node[key] = _text(item)
-                elif isinstance(item, dict | list):
-                    pending.append(item)
-        elif isinstance(node, list):
-            for index, item in enumerate(node):
-                if isinstance(item, str):
-                    node[index] = _text(item)
-                elif isinstance(item, dict | list):
-                    pending.append(item)
-    return value
+    hold it, and handlers then see one text everywhere. The stored body keeps it. Its lists
+    and dicts are changed in place (the decoder's own, shared with no one), walked without
+    recursion (app/text.each_string)."""
+    return each_string(value, _text)
 
 
 def payload_of(body: bytes) -> Any:
