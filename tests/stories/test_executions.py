@@ -15,10 +15,12 @@ import pytest
 
 from app import pool_size
 from app.serving import default_router
+from app.setup import PERMISSIONS
 from app.store import events
 from app.store import executions as executions_store
 from app.worker import Worker
 from tests.admin_support import TOKEN, log_in
+from tests.conftest import INSTALLATION_ID
 from tests.fakes.github import FakeGitHub
 from tests.processes import environment, hookwise
 from tests.reactions_world import ANALYSIS, REPO, REVIEW, World, world_factory_for
@@ -198,6 +200,32 @@ async def test_a_review_github_refuses_fails_at_once_with_the_reason(world_facto
     assert (status, attempts) == ("failed", 1)
     assert "GitHub refused (422)" in error
     assert await db.fetchval("SELECT status FROM reviews") == "failed"
+
+
+async def test_a_review_github_refuses_counts_the_tokens_it_paid_for(world_factory, db) -> None:
+    # Installed yesterday without pull_requests: write. The model is paid for each review,
+    # then GitHub refuses it: the daily budget must see that spend and stop the next one.
+    async with world_factory(HOOKWISE_FIX=False, HOOKWISE_DAILY_TOKEN_BUDGET=1000) as world:
+        read_only = {**PERMISSIONS, "pull_requests": "read"}
+        world.github.add_installation(INSTALLATION_ID, permissions=read_only)
+        world.model.reply_tool("submit_review", REVIEW, input_tokens=1200, output_tokens=300)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        push(world, {"notes.md": "# Notes\n"})
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        assert len(world.model.calls) == 1
+        assert reviews_on(world) == []
+    failed = await db.fetchrow(
+        "SELECT status, error, model, input_tokens, output_tokens, cost_usd FROM reviews"
+        " ORDER BY created_at LIMIT 1"
+    )
+    assert failed["status"] == "failed" and "GitHub refused (403)" in failed["error"]
+    assert (failed["input_tokens"], failed["output_tokens"]) == (1200, 300)
+    assert failed["model"] is not None and failed["cost_usd"] > 0
+    skipped = await db.fetchrow(
+        "SELECT status, error FROM reviews ORDER BY created_at DESC LIMIT 1"
+    )
+    assert tuple(skipped) == ("skipped", "daily token budget reached")
 
 
 async def waiting_review(world: World, db) -> None:
