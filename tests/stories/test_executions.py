@@ -165,6 +165,42 @@ async def test_an_outage_of_the_model_fails_the_execution_after_its_attempts(
     assert "Anthropic" in error and "529" in error
 
 
+async def test_an_analysis_failed_after_its_attempts_says_so_in_our_check_run(
+    world_factory, db
+) -> None:
+    async with world_factory(
+        HOOKWISE_REVIEW=False,
+        HOOKWISE_ANTHROPIC_MAX_RETRIES=0,
+        HOOKWISE_RETRY_BASE_SECONDS=0.0,
+        HOOKWISE_MAX_ATTEMPTS=2,
+    ) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        world.model.fail(529, times=2)
+        await world.deliver("check_run", world.failed_check())
+        # The user looks on the pull request: hookwise's check run says why there is nothing.
+        [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        assert ours.output["title"] == "Analysis failed"
+        assert "Anthropic" in ours.output["summary"] and "529" in ours.output["summary"]
+    [(_, state, attempts, error)] = [e for e in await executions(db) if "analyse" in e[0]]
+    assert "529" in error
+    assert (state, attempts) == ("failed", 2)
+
+
+async def test_a_review_failed_after_its_attempts_is_recorded_failed(world_factory, db) -> None:
+    async with world_factory(
+        HOOKWISE_FIX=False, HOOKWISE_RETRY_BASE_SECONDS=0.0, HOOKWISE_MAX_ATTEMPTS=2
+    ) as world:
+        world.model.reply_tool("submit_review", REVIEW)
+        # GitHub keeps failing the post: each attempt ends in a 502 (retried as transient).
+        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=502, times=2)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert reviews_on(world) == []
+        assert len(world.model.calls) == 1
+    review = await db.fetchrow("SELECT status, error, input_tokens FROM reviews")
+    assert review["status"] == "failed" and "502" in review["error"]
+    assert review["input_tokens"] == 1200
+
+
 @pytest.mark.parametrize("status", [403, 404])
 async def test_a_refused_job_listing_fails_the_analysis_not_the_check_run(
     world_factory, db, status
