@@ -189,6 +189,14 @@ def gate_reasons(args: Mapping[str, Any], pr: Mapping[str, Any], facts: Facts) -
     )
     if forbidden:
         reasons.append(f"changes forbidden paths: {', '.join(forbidden[:20])}")
+    listed = len(facts.files or ())
+    if args.get("forbidden_paths") and count > listed:
+        # GitHub lists 3,000 files at most: what is past them cannot be shown clean, and a PR
+        # padded with harmless files must not carry a forbidden one past the gate.
+        reasons.append(
+            f"{count} files changed, GitHub lists {listed}: the rest cannot be checked for "
+            "forbidden paths"
+        )
     if args.get("require_linked_issue") and not facts.linked_issue:
         reasons.append("no linked Linear issue (name one, e.g. `Fixes ENG-123`)")
     if args.get("require_description") and not (facts.description or "").strip():

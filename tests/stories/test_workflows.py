@@ -207,6 +207,20 @@ async def test_sizes_count_a_rename_once_and_files_past_githubs_listing(world_fa
         assert "3005 lines changed, at most 3002 allowed" in gate.output["summary"]
 
 
+async def test_a_forbidden_path_past_githubs_listing_fails_the_gate(world_factory) -> None:
+    gate = "workflows:\n  no-secrets:\n    on: {pull_request: [opened]}\n    steps:\n"
+    gate += "      - quality_gate: {name: secrets, forbidden_paths: ['secrets/**']}\n"
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
+        await declare(world, gate)
+        # 3,000 harmless files list first; the one forbidden change is past GitHub's listing.
+        many: dict[str, str | None] = {f"gen/{n:04}.txt": f"{n}\n" for n in range(3000)}
+        world.github.commit_files(REPO, "padded", many | {"secrets/key.pem": "-----BEGIN\n"})
+        await world.deliver("pull_request", opened(world, 8, "padded"))
+        [check] = [r for r in world.github.check_runs.values() if r.name == "hookwise / secrets"]
+        assert check.conclusion == "failure"
+        assert "3001 files changed, GitHub lists 3000" in check.output["summary"]
+
+
 async def test_a_malformed_workflow_is_shown_in_our_check_run_and_runs_nothing(
     world_factory, db
 ) -> None:
