@@ -291,6 +291,14 @@ async def test_a_refusal_from_linear_does_not_cost_the_pull_requests_state(
     )
     assert failed["status"] == "failed"
     assert "Entity not found" in failed["last_error"]
+    # What the admin's timeline shows of the executions: ENG-1 was never told.
+    summaries = await db.fetch(
+        "SELECT result ->> 'summary' AS summary FROM workflow_executions ORDER BY seq"
+    )
+    assert [r["summary"] for r in summaries] == [
+        "1 of 2 linked issues told; Linear refused ENG-1",
+        "1 of 2 linked issues told; Linear refused ENG-1",
+    ]
     statuses = await db.fetch("SELECT DISTINCT status FROM integration_events")
     assert [row["status"] for row in statuses] == ["completed"]
 
