@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -154,27 +155,44 @@ class Model:
     ) -> Answer:
         """Ask with `tool` forced (one call: parallel tool use off); the tool's input, checked
         against its schema. An answer cut at `max_tokens` is asked again once with twice the
-        budget (at most MAX_OUTPUT_TOKENS). Raises UnusableAnswer (Truncated, Declined),
-        RateLimited, and the SDK's APIStatusError for a refusal of the request."""
-        spent = (0, 0)
-        budgets = [max_tokens]
-        if max_tokens < MAX_OUTPUT_TOKENS:
-            budgets.append(min(2 * max_tokens, MAX_OUTPUT_TOKENS))
-        for budget in budgets:
-            response = await self._create(
-                model=model,
-                max_tokens=budget,
-                system=system,
-                messages=[{"role": "user", "content": prompt}],
-                tools=[tool.as_param()],
-                tool_choice={"type": "tool", "name": tool.name, "disable_parallel_tool_use": True},
-            )
+        budget (at most MAX_OUTPUT_TOKENS, or the most the model takes when the API says that
+        is less). Raises UnusableAnswer (Truncated, Declined), RateLimited, and the SDK's
+        APIStatusError for a refusal of the request."""
+        request = {
+            "model": model,
+            "system": system,
+            "messages": [{"role": "user", "content": prompt}],
+            "tools": [tool.as_param()],
+            "tool_choice": {"type": "tool", "name": tool.name, "disable_parallel_tool_use": True},
+        }
+        budget = max_tokens
+        response = await self._create(**request, max_tokens=budget)
+        spent = (response.usage.input_tokens, response.usage.output_tokens)
+        if response.stop_reason == "max_tokens" and budget < MAX_OUTPUT_TOKENS:
+            larger = min(2 * budget, MAX_OUTPUT_TOKENS)
+            try:
+                retried = await self._create(**request, max_tokens=larger)
+            except anthropic.BadRequestError as exc:
+                # The first call, the same but for max_tokens, was taken: this refusal is of
+                # the larger budget. The model's own limit, when the API names it, is asked for
+                # once; else the first answer stands as cut, and paid for.
+                ceiling = _output_ceiling(exc)
+                if ceiling is None or ceiling <= budget:
+                    used_in, used_out = spent
+                    why = f"the answer was cut at max_tokens ({budget}): " + (
+                        f"{model} takes at most {ceiling} output tokens"
+                        if ceiling is not None
+                        else f"a larger budget was refused ({exc.message})"
+                    )
+                    cost = self.cost(response.model, used_in, used_out)
+                    raise Truncated(why, used_in, used_out, cost) from None
+                larger = ceiling
+                retried = await self._create(**request, max_tokens=larger)
+            response, budget = retried, larger
             spent = (
                 spent[0] + response.usage.input_tokens,
                 spent[1] + response.usage.output_tokens,
             )
-            if response.stop_reason != "max_tokens":
-                break
         return self._answer(response, tool, spent, budget)
 
     def _answer(
@@ -249,6 +267,17 @@ class Model:
         HOOKWISE_PRICE_INPUT / _OUTPUT)."""
         price_in, price_out = price(model, self._prices) or self._fallback
         return (input_tokens * price_in + output_tokens * price_out) / Decimal(1_000_000)
+
+
+# Anthropic's 400 for a budget past the model's limit: "max_tokens: 64000 > 32000, which is the
+# maximum allowed number of output tokens for claude-opus-4-1-20250805".
+OUTPUT_CEILING = re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed")
+
+
+def _output_ceiling(exc: anthropic.APIStatusError) -> int | None:
+    """The most output tokens the model takes, when the API's refusal names it."""
+    found = OUTPUT_CEILING.search(str(exc.message))
+    return int(found[1]) if found else None
 
 
 def _retry_at(exc: anthropic.APIStatusError) -> datetime:

@@ -5,7 +5,11 @@
   extensions.code is RATELIMITED, with `X-RateLimit-Requests-Reset` (and `-Complexity-`)
   headers in epoch milliseconds. That raises RateLimited, which reschedules the event for then
   instead of sleeping in a worker.
-- 5xx answers and lost connections are retried a few times with backoff.
+- 5xx answers and lost connections are retried a few times with backoff, and so are errors
+  Linear reports inside an answer (often HTTP 200) whose type says the failure was its own,
+  not the request's: a lock timeout, an internal error (@linear/sdk's LockTimeout,
+  InternalError, NetworkError, read from extensions.type or .code). After the tries they are
+  Unavailable (retried later), never a refusal.
 - Every answer is made storable as it is read (app/text.py): U+0000 dropped, lone surrogates
   U+FFFD.
 
@@ -40,6 +44,9 @@ TRIES = 3
 # Seconds before an unknown team key makes us ask Linear for the organisation's teams again.
 TEAMS_EVERY = 60.0
 RATE_LIMIT_KINDS = ("requests", "complexity", "endpoint-requests")
+# Errors of Linear's own, by extensions.type as @linear/sdk reads it (packages/sdk/src/error.ts)
+# and the matching extensions.code: asking again may succeed.
+TRANSIENT = frozenset({"lock timeout", "internal error", "network error"})
 
 
 class LinearError(Exception):
@@ -227,6 +234,16 @@ def rate_limit_reset(headers: Mapping[str, str], *, now: datetime) -> datetime:
     return max(chosen or now + timedelta(minutes=1), now + timedelta(seconds=1))
 
 
+def _kind(error: Mapping[str, Any]) -> str:
+    """A GraphQL error's type as @linear/sdk reads it: extensions.type ("lock timeout"), else
+    extensions.code in the same words (LOCK_TIMEOUT)."""
+    extensions = error.get("extensions")
+    if not isinstance(extensions, Mapping):
+        return ""
+    kind = extensions.get("type") or str(extensions.get("code") or "").replace("_", " ")
+    return str(kind).lower()
+
+
 def _state(node: Mapping[str, Any]) -> WorkflowState:
     return WorkflowState(
         id=node["id"],
@@ -305,7 +322,14 @@ class LinearClient:
                 log.warning("Linear %s: %s, retrying", operation, type(exc).__name__)
             else:
                 if response.status_code < 500:
-                    return self._data(operation, response)
+                    try:
+                        return self._data(operation, response)
+                    except Unavailable as exc:
+                        if attempt == TRIES:
+                            raise
+                        log.warning("Linear %s: %s, retrying", operation, exc)
+                        await asyncio.sleep(backoff(attempt, base=self._retry_seconds, cap=5.0))
+                        continue
                 if attempt == TRIES:
                     raise Unavailable(f"Linear {operation} answered {response.status_code}")
                 log.warning("Linear %s answered %d, retrying", operation, response.status_code)
@@ -327,6 +351,8 @@ class LinearClient:
             if response.status_code == 429 or "RATELIMITED" in error.codes:
                 at = rate_limit_reset(response.headers, now=datetime.now(UTC))
                 raise RateLimited(at, f"Linear rate limit on {operation}") from error
+            if any(_kind(e) in TRANSIENT for e in errors if isinstance(e, Mapping)):
+                raise Unavailable(str(error)) from error
             raise error
         if response.status_code != 200 or not isinstance(answer.get("data"), dict):
             raise GraphQLError(operation, response.status_code, [{"message": "no data"}])

@@ -38,8 +38,14 @@ async def run(ctx: ReactionContext) -> str:
     found = mentions(branch=pull.head_branch, title=pull.title, body=pull.body)
     issues = await resolve(ctx, found)
     linked = await relink(ctx.conn, ctx.log, pull, issues)
-    await tell_linear(ctx, pull, linked, closing=bool(ctx.payload.get("closing")))
-    return f"{len([link for link in linked if link.removed_at is None])} linked issues told"
+    refused = await tell_linear(ctx, pull, linked, closing=bool(ctx.payload.get("closing")))
+    count = len([link for link in linked if link.removed_at is None])
+    if not refused:
+        return f"{count} linked issues told"
+    # Completed all the same (the others were told), but the result the admin shows says who
+    # was not: "told" of an issue Linear refused would be untrue.
+    told = count - len(refused)
+    return f"{told} of {count} linked issues told; Linear refused {', '.join(refused)}"
 
 
 async def resolve(ctx: ReactionContext, found: list[Mention]) -> dict[str, LinearIssue]:
@@ -179,32 +185,37 @@ async def comment_closed(
 
 async def tell_linear(
     ctx: ReactionContext, pull: PullText, linked: list[Linked], *, closing: bool
-) -> None:
-    """Attach the PR to every linked issue; when this event closed it, complete or comment."""
+) -> list[str]:
+    """Attach the PR to every linked issue; when this event closed it, complete or comment.
+    The identifiers of the issues Linear refused something of."""
     linear = ctx.app.linear
     if linear is None:
-        return
+        return []
+    refused: list[str] = []
     for link in linked:
         if link.removed_at is not None:
             continue
-        await _unless_refused(ctx, link, pull, attach(ctx, linear, pull, link))
-        if not closing:
-            continue
-        if pull.state == "merged":
+        told = await _unless_refused(ctx, link, pull, attach(ctx, linear, pull, link))
+        if closing and pull.state == "merged":
             if link.kind == "closes" and ctx.settings.linear.close_on_merge:
-                await _unless_refused(ctx, link, pull, complete(ctx, linear, pull, link))
-        elif pull.state == "closed":
-            await _unless_refused(ctx, link, pull, comment_closed(ctx, linear, pull, link))
+                told &= await _unless_refused(ctx, link, pull, complete(ctx, linear, pull, link))
+        elif closing and pull.state == "closed":
+            told &= await _unless_refused(ctx, link, pull, comment_closed(ctx, linear, pull, link))
+        if not told:
+            refused.append(link.identifier)
+    return refused
 
 
 async def _unless_refused(
     ctx: ReactionContext, link: Linked, pull: PullText, effect: Awaitable[None]
-) -> None:
+) -> bool:
+    """Whether Linear took `effect`."""
     try:
         await effect
     except Refused as exc:
         # Linear refused one issue (deleted, say): the others are still told. The refusal is
         # kept in outbound_actions and in this execution's log.
         await ctx.step("linear", f"{_target(link, pull)}: Linear refused: {exc}", level="WARNING")
-        return
+        return False
     await ctx.step("linear", f"{_target(link, pull)}: told")
+    return True

@@ -21,7 +21,7 @@ from typing import Any
 
 from app import github_limits as limits
 from app.analysis.diff import commentable_lines, numbered
-from app.clients.anthropic import Tool, UnusableAnswer
+from app.clients.anthropic import Answer, Tool, UnusableAnswer
 from app.clients.github_port import RepoPort
 from app.outbound import Action, post_once
 from app.reactions import placing
@@ -191,6 +191,20 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
     if not sent:
         await reviews.record(ctx.conn, replace(skip, error="nothing reviewable changed"))
         return "nothing reviewable changed"
+
+    async def paid(answer: Answer) -> None:
+        # Counted now, not when the review is posted: GitHub may refuse it (an App installed
+        # without pull_requests: write), and the daily budget must still see what was spent.
+        spent = replace(
+            skip,
+            status="pending",
+            model=answer.model,
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+            cost_usd=answer.cost_usd,
+        )
+        await reviews.record(ctx.conn, spent)
+
     try:
         answer = await ask_once(
             ctx,
@@ -203,6 +217,7 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
                 prompt=prompt,
                 tool=REVIEW_TOOL,
             ),
+            paid=paid,
         )
     except UnusableAnswer as exc:
         await ctx.step("model", f"unusable answer: {exc}", level="WARNING")
@@ -256,10 +271,8 @@ async def run(ctx: ReactionContext, *, asked: bool = False) -> str:
             feedback=answer.input["summary"],
             decision=request["event"],
             comments=[c for c in comments if c not in refused],
+            # Its tokens and cost were recorded when the answer came (paid above).
             model=answer.model,
-            input_tokens=answer.input_tokens,
-            output_tokens=answer.output_tokens,
-            cost_usd=answer.cost_usd,
             error=None,
         ),
     )

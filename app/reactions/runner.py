@@ -9,7 +9,8 @@ Its error is classified once (app/clients/errors.py):
 
     RateLimited   released until the time named, the attempt given back
     Refused       failed at once, the reason shown where the user looks and counted
-    Unavailable   retried with backoff; failed after HOOKWISE_MAX_ATTEMPTS
+    Unavailable   retried with backoff; failed after HOOKWISE_MAX_ATTEMPTS, the reason
+                  then shown as a refusal's is
     anything else (a bug of ours): as Unavailable
 
 An execution whose payload is its event's stored body, and that body cannot be read (nested
@@ -175,12 +176,7 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
         await executions.log(db, execution.id, "ERROR", text, step="refused")
         if not await executions.finish(db, execution, ExecutionStatus.FAILED, error=text):
             return "lease_lost"
-        workflow = lookup(execution.workflow)
-        assert workflow is not None
-        try:
-            await workflow.show_failure(ctx, text)
-        except Exception as shown:  # best effort: the admin and the metric show it anyway
-            ctx.log.warning("could not show the failure: %s", classify(shown) or shown)
+        await _show(ctx, text)
         return "failed"
     if error is None:
         ctx.log.error("execution %s: %s", execution.execution_id, text, exc_info=exc)
@@ -194,4 +190,18 @@ async def _failed(ctx: ReactionContext, exc: Exception) -> str:
     )
     if status is None:
         return "lease_lost"
-    return "failed" if status == ExecutionStatus.FAILED else "retry"
+    if status != ExecutionStatus.FAILED:
+        return "retry"
+    # Its last attempt: failed for good, shown where the user looks as a refusal is.
+    await _show(ctx, text)
+    return "failed"
+
+
+async def _show(ctx: ReactionContext, text: str) -> None:
+    """A failed execution's reason where the user looks (our check run, the reviews row)."""
+    workflow = lookup(ctx.execution.workflow)
+    assert workflow is not None
+    try:
+        await workflow.show_failure(ctx, text)
+    except Exception as shown:  # best effort: the admin and the metric show it anyway
+        ctx.log.warning("could not show the failure: %s", classify(shown) or shown)

@@ -13,16 +13,20 @@ from app.store.rows import one
 
 PR_BY_GITHUB_ID = "SELECT id, repository_id FROM pull_requests WHERE github_id = $1"
 
-# Every review is recorded once it is over (posted, failed or skipped): completed now. A review
-# asked for again (a new attempt) keeps when the first one started.
+# A review is recorded when the model's answer is paid for (pending: its tokens and cost, which
+# the daily budget counts whatever GitHub says next) and once it is over (posted, failed or
+# skipped: completed now). Tokens and cost add up; a review asked for again (a new attempt)
+# keeps when the first one started.
 RECORD = """
 INSERT INTO reviews (pr_id, head_sha, github_review_id, status, feedback, comments,
                      model, input_tokens, output_tokens, cost_usd, error, reviewer_type,
                      decision, started_at, completed_at)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, now())
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14,
+        CASE WHEN $4 = 'pending' THEN NULL ELSE now() END)
 ON CONFLICT (pr_id, head_sha) DO UPDATE
 SET github_review_id = EXCLUDED.github_review_id, status = EXCLUDED.status,
-    feedback = EXCLUDED.feedback, comments = EXCLUDED.comments, model = EXCLUDED.model,
+    feedback = EXCLUDED.feedback, comments = EXCLUDED.comments,
+    model = coalesce(EXCLUDED.model, reviews.model),
     input_tokens = reviews.input_tokens + EXCLUDED.input_tokens,
     output_tokens = reviews.output_tokens + EXCLUDED.output_tokens,
     cost_usd = reviews.cost_usd + EXCLUDED.cost_usd, error = EXCLUDED.error,

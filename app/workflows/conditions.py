@@ -29,9 +29,16 @@ class Facts:
     head_branch: str | None = None
     labels: tuple[str, ...] | None = None
     linked_issue: bool | None = None
-    # (filename, additions + deletions) per changed file.
+    # (filename, additions + deletions) per changed file, as GET /pulls/{n}/files lists them:
+    # 3,000 at most, and no line counts past GitHub's diff limit.
     files: tuple[tuple[str, int], ...] | None = None
     description: str | None = None
+    # Renamed files' old names: a path condition matches them too, as GitHub Actions' `paths`
+    # filter does. Not files of their own: a rename is one changed file.
+    moved_from: tuple[str, ...] = ()
+    # The pull request's own counts (changed_files, additions + deletions, GET /pulls/{n}):
+    # what sizes are measured by when known, since the listing stops short of them.
+    size: tuple[int, int] | None = None
 
     @classmethod
     def of_pull(cls, pr: Mapping[str, Any], **more: Any) -> Facts:
@@ -50,17 +57,43 @@ class Facts:
             **more,
         )
 
-    @classmethod
-    def of_files(cls, files: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, int], ...]:
-        """GET /pulls/{n}/files entries: filename, additions, deletions (a rename's old name
-        counts too, as GitHub Actions' `paths` filter does)."""
-        found = []
-        for f in files:
-            lines = int(f.get("additions") or 0) + int(f.get("deletions") or 0)
-            found.append((f["filename"], lines))
-            if f.get("previous_filename"):
-                found.append((f["previous_filename"], 0))
-        return tuple(found)
+    @staticmethod
+    def of_files(
+        files: Sequence[Mapping[str, Any]],
+    ) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
+        """GET /pulls/{n}/files entries (filename, additions, deletions, previous_filename) as
+        `files` and `moved_from`."""
+        found = tuple(
+            (f["filename"], int(f.get("additions") or 0) + int(f.get("deletions") or 0))
+            for f in files
+        )
+        moved = tuple(str(f["previous_filename"]) for f in files if f.get("previous_filename"))
+        return found, moved
+
+    @staticmethod
+    def size_of(pr: Mapping[str, Any]) -> tuple[int, int] | None:
+        """(changed_files, additions + deletions) of a pull request as GET /pulls/{n} shows it;
+        None when it lacks them (a listing's pull requests do)."""
+        counts = [pr.get(key) for key in ("changed_files", "additions", "deletions")]
+        found = [n for n in counts if isinstance(n, int) and not isinstance(n, bool)]
+        if len(found) != len(counts):
+            return None
+        files, added, deleted = found
+        return files, added + deleted
+
+    def paths(self) -> tuple[str, ...] | None:
+        """Every path the pull request touches as listed, old names of renames included."""
+        return None if self.files is None else tuple(n for n, _ in self.files) + self.moved_from
+
+    def file_count(self) -> int | None:
+        if self.size is not None:
+            return self.size[0]
+        return None if self.files is None else len(self.files)
+
+    def line_count(self) -> int | None:
+        if self.size is not None:
+            return self.size[1]
+        return None if self.files is None else sum(n for _, n in self.files)
 
 
 @dataclass(frozen=True)
@@ -161,9 +194,10 @@ def _linked(c: If, f: Facts) -> bool | str | None:
 
 
 def _paths(c: If, f: Facts) -> bool | str | None:
-    if f.files is None:
+    paths = f.paths()
+    if paths is None:
         return None
-    if any(any_match(name, c.changed_paths) for name, _ in f.files):
+    if any(any_match(name, c.changed_paths) for name in paths):
         return True
     return f"no changed file matches {', '.join(c.changed_paths)}"
 
@@ -173,10 +207,10 @@ def _size(field: str) -> Any:
     counts_lines = what.startswith("lines")
 
     def check(c: If, f: Facts) -> bool | str | None:
-        if f.files is None:
+        count = f.line_count() if counts_lines else f.file_count()
+        if count is None:
             return None
         limit = getattr(c, field)
-        count = sum(n for _, n in f.files) if counts_lines else len(f.files)
         unit = "lines" if counts_lines else "files"
         if limit_kind == "min" and count < limit:
             return f"{count} {unit} changed, fewer than {limit}"

@@ -60,10 +60,9 @@ async def run(ctx: ReactionContext) -> str:
     if needs_links(workflow) and ctx.execution.pull_request_id is not None:
         found = await links.linked(ctx.conn, ctx.execution.pull_request_id)
         linked = tuple(link.identifier for link in found if link.removed_at is None)
+    listed, moved = Facts.of_files(files) if files is not None else (None, ())
     facts = Facts.of_pull(
-        pr,
-        linked_issue=bool(linked),
-        files=Facts.of_files(files) if files is not None else None,
+        pr, linked_issue=bool(linked), files=listed, moved_from=moved, size=Facts.size_of(pr)
     )
     verdict = evaluate(workflow.if_, facts)
     if verdict.holds is False:

@@ -179,17 +179,24 @@ async def assign(run: StepRun, logins: list[str]) -> str:
 def gate_reasons(args: Mapping[str, Any], pr: Mapping[str, Any], facts: Facts) -> list[str]:
     """Why the quality gate fails; none: it passes. Pure."""
     reasons = []
-    files = facts.files or ()
-    lines = sum(n for _, n in files)
+    lines, count = facts.line_count() or 0, facts.file_count() or 0
     if args.get("max_lines_changed") is not None and lines > args["max_lines_changed"]:
         reasons.append(f"{lines} lines changed, at most {args['max_lines_changed']} allowed")
-    if args.get("max_files_changed") is not None and len(files) > args["max_files_changed"]:
-        reasons.append(f"{len(files)} files changed, at most {args['max_files_changed']} allowed")
+    if args.get("max_files_changed") is not None and count > args["max_files_changed"]:
+        reasons.append(f"{count} files changed, at most {args['max_files_changed']} allowed")
     forbidden = sorted(
-        name for name, _ in files if any_match(name, args.get("forbidden_paths") or ())
+        name for name in facts.paths() or () if any_match(name, args.get("forbidden_paths") or ())
     )
     if forbidden:
         reasons.append(f"changes forbidden paths: {', '.join(forbidden[:20])}")
+    listed = len(facts.files or ())
+    if args.get("forbidden_paths") and count > listed:
+        # GitHub lists 3,000 files at most: what is past them cannot be shown clean, and a PR
+        # padded with harmless files must not carry a forbidden one past the gate.
+        reasons.append(
+            f"{count} files changed, GitHub lists {listed}: the rest cannot be checked for "
+            "forbidden paths"
+        )
     if args.get("require_linked_issue") and not facts.linked_issue:
         reasons.append("no linked Linear issue (name one, e.g. `Fixes ENG-123`)")
     if args.get("require_description") and not (facts.description or "").strip():

@@ -72,6 +72,26 @@ RATE_LIMITS = {
     "output-tokens": 80_000,
 }
 ID_ALPHABET = string.ascii_letters + string.digits
+# The most output tokens each model takes, by model-id prefix (the longest wins), from
+# Anthropic's models overview; a larger max_tokens is answered 400 invalid_request_error
+# "max_tokens: N > M, which is the maximum allowed number of output tokens for <model>".
+# A model not listed takes any.
+OUTPUT_LIMITS = {
+    "claude-opus-4-5": 64_000,
+    "claude-opus-4-1": 32_000,
+    "claude-opus-4": 32_000,
+    "claude-sonnet-4": 64_000,
+    "claude-3-7-sonnet": 64_000,
+    "claude-haiku-4-5": 64_000,
+    "claude-3-5-haiku": 8_192,
+    "claude-3-opus": 4_096,
+    "claude-3-haiku": 4_096,
+}
+
+
+def output_limit(model: str) -> int | None:
+    best = max((p for p in OUTPUT_LIMITS if model.startswith(p)), key=len, default=None)
+    return OUTPUT_LIMITS[best] if best is not None else None
 
 
 def _opened() -> asyncio.Event:
@@ -276,6 +296,13 @@ async def create_message(request: Request) -> Response:
     forced = check_message_request(body)
     if fake.models is not None and body["model"] not in fake.models:
         raise ErrorReply(404, f"model: {body['model']}")
+    limit = output_limit(body["model"])
+    if limit is not None and body["max_tokens"] > limit:
+        raise ErrorReply(
+            400,
+            f"max_tokens: {body['max_tokens']} > {limit}, which is the maximum allowed number"
+            f" of output tokens for {body['model']}",
+        )
     await fake.gate()
     entry = fake.take()
     if entry is None and fake.responder is not None:

@@ -60,6 +60,9 @@ MAX_ACTIONS = 3
 ACTION_LIMITS = {"label": 20, "description": 40, "identifier": 20}
 # Above 1 MB the contents API leaves `content` empty (encoding "none"); the blob API serves it.
 MAX_CONTENTS = 1024 * 1024
+# GET /pulls/{n}/files: "Responses include a maximum of 3000 files" (GitHub's REST reference);
+# the pull request itself still counts them all (changed_files, additions, deletions).
+MAX_PULL_FILES = 3000
 ACTIONS_APP_ID = 15368
 ANNOTATION_LEVELS = ("notice", "warning", "failure")
 CHECK_STATUSES = ("queued", "in_progress", "completed")
@@ -276,11 +279,12 @@ class Hunk:
 @dataclass(frozen=True)
 class FileChange:
     path: str
-    status: str  # added, modified, removed
+    status: str  # added, modified, removed, renamed
     sha: str  # the new blob, or the old one when removed
     additions: int
     deletions: int
     patch: str | None  # None for a binary file
+    previous_path: str | None = None  # a renamed file's old name
 
     @property
     def lines(self) -> list[str]:
@@ -339,13 +343,34 @@ def is_binary(data: bytes) -> bool:
     return False
 
 
+def exact_renames(old: Mapping[str, Entry], new: Mapping[str, Entry]) -> dict[str, str]:
+    """new path -> old path for files moved unchanged (same mode and blob), as git's rename
+    detection pairs them first; git also pairs files that changed a little, the fake does not."""
+    gone: dict[Entry, list[str]] = {}
+    for path in sorted(old.keys() - new.keys()):
+        gone.setdefault(old[path], []).append(path)
+    renames = {}
+    for path in sorted(new.keys() - old.keys()):
+        candidates = gone.get(new[path])
+        if candidates:
+            renames[path] = candidates.pop(0)
+    return renames
+
+
 def diff_files(
     objects: Objects, old: Mapping[str, Entry], new: Mapping[str, Entry], binary: set[str]
 ) -> list[FileChange]:
+    """The files changed from `old` to `new` as GitHub lists them: a file moved unchanged is
+    one entry, `renamed`, with its old name and no patch."""
     changes = []
+    renames = exact_renames(old, new)
+    moved = set(renames.values())
     for path in sorted(old.keys() | new.keys()):
         before, after = old.get(path), new.get(path)
-        if before == after:
+        if before == after or path in moved:
+            continue
+        if path in renames:
+            changes.append(FileChange(path, "renamed", new[path][1], 0, 0, None, renames[path]))
             continue
         status = "added" if before is None else "removed" if after is None else "modified"
         old_data = objects.blobs.get(before[1], b"") if before else b""
@@ -1240,6 +1265,8 @@ class RepoState:
         }
         if change.patch:  # binary files, and empty ones, have none
             body["patch"] = change.patch
+        if change.previous_path is not None:
+            body["previous_filename"] = change.previous_path
         return body
 
     def commit_json(self, repo: Repo, commit: Commit, *, files: bool = False) -> dict[str, Any]:
@@ -1650,7 +1677,8 @@ async def list_pull_files(request: Request) -> Response:
     repo = repo_for(request, "pull_requests")
     pull = pull_of(request, repo)
     head = pull.head_sha
-    return core.paged(request, [github.file_json(repo, c, head) for c in pull.changes()])
+    listed = pull.changes()[:MAX_PULL_FILES]
+    return core.paged(request, [github.file_json(repo, c, head) for c in listed])
 
 
 async def list_pull_commits(request: Request) -> Response:
@@ -2552,12 +2580,13 @@ async def update_ref(request: Request) -> Response:
     if granted.get("workflows") != "write":
         changed = diff_files(repo.objects, repo.objects.files(tip), repo.objects.files(sha), set())
         for change in changed:
-            if change.path.startswith(WORKFLOWS):
-                raise core.GitHubError(
-                    403,
-                    "refusing to allow a GitHub App to create or update workflow"
-                    f" `{change.path}` without `workflows` permission",
-                )
+            for path in (change.path, change.previous_path or ""):
+                if path.startswith(WORKFLOWS):
+                    raise core.GitHubError(
+                        403,
+                        "refusing to allow a GitHub App to create or update workflow"
+                        f" `{path}` without `workflows` permission",
+                    )
     repo.branches[branch] = sha
     return core.reply(github.ref_json(repo, branch))
 

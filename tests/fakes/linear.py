@@ -170,6 +170,7 @@ class FakeLinear:
     comments: dict[str, Comment] = field(default_factory=dict, init=False, repr=False)
     _rate_limits: list[float] = field(default_factory=list, init=False, repr=False)
     _failures: list[int] = field(default_factory=list, init=False, repr=False)
+    _errors: list[tuple[str, str, int]] = field(default_factory=list, init=False, repr=False)
     # issueUpdate answers `issue: null`, as the schema allows.
     update_without_issue: bool = field(default=False, init=False)
     # Do the next mutation, then answer 502 as if the answer were lost on the way back.
@@ -278,6 +279,12 @@ class FakeLinear:
         """Answer the next `times` requests with a bare `status` (a 5xx at Linear's edge)."""
         self._failures.extend([status] * times)
 
+    def error(self, code: str, message: str, *, status: int = 200, times: int = 1) -> None:
+        """Answer the next `times` requests with one GraphQL error: `{"errors": [...]}` with
+        extensions.code `code` and the type @linear/sdk reads (LOCK_TIMEOUT: "lock timeout"),
+        at HTTP `status`: Linear answers a failure inside the API with 200 and `errors`."""
+        self._errors.extend([(code, message, status)] * times)
+
     # What was asked
 
     def calls(self, root_field: str) -> list[dict[str, Any]]:
@@ -375,6 +382,9 @@ async def graphql(request: Request) -> Response:
             status = fake._failures.pop(0)
             record.status = status
             return Response(b"upstream error", status, media_type="text/plain")
+        if fake._errors:
+            code, message, status = fake._errors.pop(0)
+            raise GraphQLFailure(message, code, status=status)
         if fake._rate_limits:
             reset_in = fake._rate_limits.pop(0)
             raise GraphQLFailure(

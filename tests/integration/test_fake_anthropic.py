@@ -214,6 +214,32 @@ async def test_tool_choice_naming_an_unknown_tool_is_a_bad_request(fake: FakeAnt
     assert fake.calls == [] and len(fake.queue) == 1
 
 
+async def test_max_tokens_past_the_models_output_limit_is_a_bad_request(
+    fake: FakeAnthropic,
+) -> None:
+    fake.reply_tool("report", {"category": "lint", "confidence": 1})
+    model = "claude-opus-4-1-20250805"
+
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        await ask(
+            client(fake, timeout=30),
+            model=model,
+            max_tokens=32_001,
+            tools=[TOOL],
+            tool_choice=FORCED,
+        )
+    assert raised.value.body["error"] == {
+        "type": "invalid_request_error",
+        "message": f"max_tokens: 32001 > 32000, which is the maximum allowed number of output"
+        f" tokens for {model}",
+    }
+    assert len(fake.queue) == 1
+    answered = await ask(
+        client(fake, timeout=30), model=model, max_tokens=32_000, tools=[TOOL], tool_choice=FORCED
+    )
+    assert answered.stop_reason == "tool_use"
+
+
 async def test_nothing_scripted_is_a_loud_500(fake: FakeAnthropic) -> None:
     with pytest.raises(anthropic.InternalServerError, match="fake: no scripted reply"):
         await ask(client(fake))

@@ -123,6 +123,32 @@ async def test_set_binary_hides_the_patch_and_a_missing_newline_is_marked(
     assert files["tail.txt"]["patch"] == "@@ -0,0 +1 @@\n+no newline\n\\ No newline at end of file"
 
 
+async def test_a_file_moved_unchanged_is_one_renamed_entry(
+    github: FakeGitHub, client: httpx.AsyncClient
+) -> None:
+    github.commit_files(REPO, "mv", {"README.md": None, "docs/README.md": "# Widgets\n"})
+    github.add_pull(REPO, 4, head_branch="mv")
+    [moved] = (await client.get(f"/repos/{REPO}/pulls/4/files")).json()
+    assert moved["filename"] == "docs/README.md" and moved["previous_filename"] == "README.md"
+    assert (moved["status"], moved["changes"]) == ("renamed", 0)
+    assert "patch" not in moved
+    pull = (await client.get(f"/repos/{REPO}/pulls/4")).json()
+    assert pull["changed_files"] == 1
+
+
+async def test_the_files_of_a_pull_request_stop_at_3000_its_counts_do_not(
+    github: FakeGitHub, client: httpx.AsyncClient
+) -> None:
+    github.commit_files(REPO, "big", {f"gen/{n:04}.txt": f"{n}\n" for n in range(3005)})
+    github.add_pull(REPO, 5, head_branch="big")
+    pull = (await client.get(f"/repos/{REPO}/pulls/5")).json()
+    assert (pull["changed_files"], pull["additions"]) == (3005, 3005)
+    last = await client.get(f"/repos/{REPO}/pulls/5/files?per_page=100&page=30")
+    assert len(last.json()) == 100 and "next" not in last.links
+    beyond = await client.get(f"/repos/{REPO}/pulls/5/files?per_page=100&page=31")
+    assert beyond.json() == []
+
+
 async def test_compare_shows_only_what_changed_since_a_commit(
     github: FakeGitHub, client: httpx.AsyncClient
 ) -> None:

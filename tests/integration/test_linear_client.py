@@ -94,6 +94,23 @@ async def test_5xx_is_retried_then_unavailable(linear: FakeLinear, client: Linea
         await client.issue("ENG-1")
 
 
+async def test_a_failure_inside_linear_is_retried_then_unavailable(
+    linear: FakeLinear, client: LinearClient
+) -> None:
+    linear.add_issue("ENG", "Login fails")
+    linear.error("LOCK_TIMEOUT", "Lock timeout, please retry", times=2)
+    assert await client.issue("ENG-1") is not None
+    assert [r.status for r in linear.requests] == [200, 200, 200]
+    linear.error("INTERNAL_ERROR", "Internal server error", times=3)
+    with pytest.raises(Unavailable, match="INTERNAL_ERROR: Internal server error"):
+        await client.issue("ENG-1")
+    # A refusal of what was asked is still one: not retried.
+    linear.error("INVALID_INPUT", "Argument Validation Error", status=400)
+    with pytest.raises(GraphQLError):
+        await client.issue("ENG-1")
+    assert len(linear.requests) == 7
+
+
 async def test_a_wrong_key_is_refused_without_naming_it(
     linear: FakeLinear, caplog: pytest.LogCaptureFixture
 ) -> None:

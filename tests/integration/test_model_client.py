@@ -84,6 +84,31 @@ async def test_an_answer_cut_twice_is_reported_as_truncated(
     assert cut.value.cost_usd > 0
 
 
+async def test_a_retry_past_the_models_output_limit_asks_for_that_limit(
+    fake: FakeAnthropic, model: Model
+) -> None:
+    # Opus 4.1 takes 32,000 output tokens at most: twice 20,000 is refused (400), not paid.
+    opus = "claude-opus-4-1-20250805"
+    fake.reply_tool("report", {}, stop_reason="max_tokens", input_tokens=900, output_tokens=20_000)
+    fake.reply_tool("report", {"category": "lint"}, input_tokens=900, output_tokens=25_000)
+    answer = await ask(model, name=opus, max_tokens=20_000)
+    assert answer.input == {"category": "lint"}
+    assert [call["max_tokens"] for call in fake.calls] == [20_000, 32_000]
+    assert (answer.input_tokens, answer.output_tokens) == (1800, 45_000)
+
+
+async def test_an_answer_cut_at_the_models_output_limit_is_truncated_and_paid_for(
+    fake: FakeAnthropic, model: Model
+) -> None:
+    opus = "claude-opus-4-1-20250805"
+    fake.reply_tool("report", {}, stop_reason="max_tokens", input_tokens=900, output_tokens=32_000)
+    with pytest.raises(Truncated, match=r"cut at max_tokens \(32000\)") as cut:
+        await ask(model, name=opus, max_tokens=32_000)
+    assert "at most 32000 output tokens" in str(cut.value)
+    assert (cut.value.input_tokens, cut.value.output_tokens) == (900, 32_000)
+    assert cut.value.cost_usd > 0
+
+
 async def test_a_refusal_is_reported_as_declined(fake: FakeAnthropic, model: Model) -> None:
     fake.reply_refusal(input_tokens=900, output_tokens=12)
     with pytest.raises(Declined, match="declined to answer") as declined:

@@ -15,10 +15,12 @@ import pytest
 
 from app import pool_size
 from app.serving import default_router
+from app.setup import PERMISSIONS
 from app.store import events
 from app.store import executions as executions_store
 from app.worker import Worker
 from tests.admin_support import TOKEN, log_in
+from tests.conftest import INSTALLATION_ID
 from tests.fakes.github import FakeGitHub
 from tests.processes import environment, hookwise
 from tests.reactions_world import ANALYSIS, REPO, REVIEW, World, world_factory_for
@@ -163,6 +165,42 @@ async def test_an_outage_of_the_model_fails_the_execution_after_its_attempts(
     assert "Anthropic" in error and "529" in error
 
 
+async def test_an_analysis_failed_after_its_attempts_says_so_in_our_check_run(
+    world_factory, db
+) -> None:
+    async with world_factory(
+        HOOKWISE_REVIEW=False,
+        HOOKWISE_ANTHROPIC_MAX_RETRIES=0,
+        HOOKWISE_RETRY_BASE_SECONDS=0.0,
+        HOOKWISE_MAX_ATTEMPTS=2,
+    ) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        world.model.fail(529, times=2)
+        await world.deliver("check_run", world.failed_check())
+        # The user looks on the pull request: hookwise's check run says why there is nothing.
+        [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+        assert ours.output["title"] == "Analysis failed"
+        assert "Anthropic" in ours.output["summary"] and "529" in ours.output["summary"]
+    [(_, state, attempts, error)] = [e for e in await executions(db) if "analyse" in e[0]]
+    assert "529" in error
+    assert (state, attempts) == ("failed", 2)
+
+
+async def test_a_review_failed_after_its_attempts_is_recorded_failed(world_factory, db) -> None:
+    async with world_factory(
+        HOOKWISE_FIX=False, HOOKWISE_RETRY_BASE_SECONDS=0.0, HOOKWISE_MAX_ATTEMPTS=2
+    ) as world:
+        world.model.reply_tool("submit_review", REVIEW)
+        # GitHub keeps failing the post: each attempt ends in a 502 (retried as transient).
+        world.github.fail("POST", r"/repos/.+/pulls/\d+/reviews", status=502, times=2)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        assert reviews_on(world) == []
+        assert len(world.model.calls) == 1
+    review = await db.fetchrow("SELECT status, error, input_tokens FROM reviews")
+    assert review["status"] == "failed" and "502" in review["error"]
+    assert review["input_tokens"] == 1200
+
+
 @pytest.mark.parametrize("status", [403, 404])
 async def test_a_refused_job_listing_fails_the_analysis_not_the_check_run(
     world_factory, db, status
@@ -198,6 +236,32 @@ async def test_a_review_github_refuses_fails_at_once_with_the_reason(world_facto
     assert (status, attempts) == ("failed", 1)
     assert "GitHub refused (422)" in error
     assert await db.fetchval("SELECT status FROM reviews") == "failed"
+
+
+async def test_a_review_github_refuses_counts_the_tokens_it_paid_for(world_factory, db) -> None:
+    # Installed yesterday without pull_requests: write. The model is paid for each review,
+    # then GitHub refuses it: the daily budget must see that spend and stop the next one.
+    async with world_factory(HOOKWISE_FIX=False, HOOKWISE_DAILY_TOKEN_BUDGET=1000) as world:
+        read_only = {**PERMISSIONS, "pull_requests": "read"}
+        world.github.add_installation(INSTALLATION_ID, permissions=read_only)
+        world.model.reply_tool("submit_review", REVIEW, input_tokens=1200, output_tokens=300)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        push(world, {"notes.md": "# Notes\n"})
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.deliver("pull_request", world.pr_event("synchronize"))
+        assert len(world.model.calls) == 1
+        assert reviews_on(world) == []
+    failed = await db.fetchrow(
+        "SELECT status, error, model, input_tokens, output_tokens, cost_usd FROM reviews"
+        " ORDER BY created_at LIMIT 1"
+    )
+    assert failed["status"] == "failed" and "GitHub refused (403)" in failed["error"]
+    assert (failed["input_tokens"], failed["output_tokens"]) == (1200, 300)
+    assert failed["model"] is not None and failed["cost_usd"] > 0
+    skipped = await db.fetchrow(
+        "SELECT status, error FROM reviews ORDER BY created_at DESC LIMIT 1"
+    )
+    assert tuple(skipped) == ("skipped", "daily token budget reached")
 
 
 async def waiting_review(world: World, db) -> None:

@@ -257,6 +257,23 @@ async def test_a_linear_rate_limit_reschedules_the_execution_without_an_attempt(
     assert await db.fetchval("SELECT status FROM workflow_executions") == "completed"
 
 
+async def test_a_lock_timeout_linear_answers_200_is_retried_not_taken_as_a_refusal(
+    settings, dsn, db, fake_github
+) -> None:
+    async with linear_world(
+        settings, dsn, db, fake_github, HOOKWISE_RETRY_BASE_SECONDS=0.0
+    ) as world:
+        [issue] = await known(world, "ENG", "Login fails")
+        # Every try of the first attempt meets a lock inside Linear (HTTP 200 with `errors`).
+        world.linear.error("LOCK_TIMEOUT", "Lock timeout, please retry", times=3)
+        await world.deliver_pull(world.open_pull(1, branch="login", body="Fixes ENG-1"), "opened")
+        [attached] = world.linear.attachments.values()
+        assert attached.issue is issue
+    row = await db.fetchrow("SELECT status, attempts FROM workflow_executions")
+    assert tuple(row) == ("completed", 2)
+    assert await world.outbound() == [("linear.attach", "sent", 2)]
+
+
 async def test_a_refusal_from_linear_does_not_cost_the_pull_requests_state(
     settings, dsn, db, fake_github
 ) -> None:
@@ -274,6 +291,14 @@ async def test_a_refusal_from_linear_does_not_cost_the_pull_requests_state(
     )
     assert failed["status"] == "failed"
     assert "Entity not found" in failed["last_error"]
+    # What the admin's timeline shows of the executions: ENG-1 was never told.
+    summaries = await db.fetch(
+        "SELECT result ->> 'summary' AS summary FROM workflow_executions ORDER BY seq"
+    )
+    assert [r["summary"] for r in summaries] == [
+        "1 of 2 linked issues told; Linear refused ENG-1",
+        "1 of 2 linked issues told; Linear refused ENG-1",
+    ]
     statuses = await db.fetch("SELECT DISTINCT status FROM integration_events")
     assert [row["status"] for row in statuses] == ["completed"]
 

@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import INSTALLATION_ID
 from tests.fakes.github import FakeGitHub
-from tests.reactions_world import REPO, World, world_factory_for
+from tests.reactions_world import BASE_FILES, REPO, World, world_factory_for
+
+BASE_CALC = BASE_FILES["calc.py"]
 
 LABEL_AND_GATE = """\
 workflows:
@@ -157,6 +159,66 @@ async def test_a_declared_workflow_runs_once_per_trigger(world_factory, db) -> N
         f"{REPO}:docs-only",
     )
     assert [r["status"] for r in activity] == ["skipped"]
+
+
+SIZES = """\
+workflows:
+  size-gate:
+    on:
+      pull_request: [opened]
+    steps:
+      - quality_gate: {name: size, max_files_changed: 3002, max_lines_changed: 3002}
+  small-only:
+    on:
+      pull_request: [opened]
+    if: {max_files_changed: 1}
+    steps:
+      - add_labels: [small]
+"""
+
+
+def opened(world: World, number: int, branch: str) -> dict[str, Any]:
+    event = world.pr_event("opened")
+    pull = world.github.add_pull(REPO, number, head_branch=branch, title=branch)
+    return event | {"number": number, "pull_request": pull}
+
+
+async def test_sizes_count_a_rename_once_and_files_past_githubs_listing(world_factory) -> None:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
+        await declare(world, SIZES)
+        # One file moved unchanged: GitHub lists it once, as renamed, with its old name.
+        world.github.commit_files(REPO, "move", {"calc.py": None, "lib/calc.py": BASE_CALC})
+        await world.deliver("pull_request", opened(world, 8, "move"))
+        assert world.github.repo(REPO).pulls[8].labels == ["small"]
+        [gate] = [r for r in world.github.check_runs.values() if r.name == "hookwise / size"]
+        assert gate.conclusion == "success"
+
+        # 3,005 files: GitHub lists 3,000 of them; the pull request counts them all.
+        many = {f"gen/{n:04}.txt": f"{n}\n" for n in range(3005)}
+        world.github.commit_files(REPO, "generated", many)
+        await world.deliver("pull_request", opened(world, 9, "generated"))
+        [gate] = [
+            r
+            for r in world.github.check_runs.values()
+            if r.name == "hookwise / size" and r.head_sha == world.github.tip(REPO, "generated")
+        ]
+        assert gate.conclusion == "failure"
+        assert "3005 files changed, at most 3002 allowed" in gate.output["summary"]
+        assert "3005 lines changed, at most 3002 allowed" in gate.output["summary"]
+
+
+async def test_a_forbidden_path_past_githubs_listing_fails_the_gate(world_factory) -> None:
+    gate = "workflows:\n  no-secrets:\n    on: {pull_request: [opened]}\n    steps:\n"
+    gate += "      - quality_gate: {name: secrets, forbidden_paths: ['secrets/**']}\n"
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
+        await declare(world, gate)
+        # 3,000 harmless files list first; the one forbidden change is past GitHub's listing.
+        many: dict[str, str | None] = {f"gen/{n:04}.txt": f"{n}\n" for n in range(3000)}
+        world.github.commit_files(REPO, "padded", many | {"secrets/key.pem": "-----BEGIN\n"})
+        await world.deliver("pull_request", opened(world, 8, "padded"))
+        [check] = [r for r in world.github.check_runs.values() if r.name == "hookwise / secrets"]
+        assert check.conclusion == "failure"
+        assert "3001 files changed, GitHub lists 3000" in check.output["summary"]
 
 
 async def test_a_malformed_workflow_is_shown_in_our_check_run_and_runs_nothing(

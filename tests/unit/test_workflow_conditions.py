@@ -58,6 +58,32 @@ def test_conditions(conditions: dict[str, Any], holds: bool, reason: str) -> Non
     assert verdict.reason.startswith(reason)
 
 
+def test_a_rename_is_one_file_and_its_old_name_a_path() -> None:
+    listed = [{"filename": "lib/calc.py", "previous_filename": "calc.py", "additions": 0}]
+    files, moved = Facts.of_files(listed)
+    facts = Facts(files=files, moved_from=moved)
+    assert evaluate(If.model_validate({"max_files_changed": 1}), facts).holds is True
+    assert evaluate(If.model_validate({"changed_paths": ["calc.py"]}), facts).holds is True
+
+
+@pytest.mark.parametrize(
+    ("pr", "size"),
+    [
+        ({"changed_files": 3005, "additions": 3005, "deletions": 2}, (3005, 3007)),
+        ({"changed_files": 3, "additions": None, "deletions": 0}, None),
+        ({}, None),
+    ],
+)
+def test_sizes_are_the_pull_requests_own_counts_when_it_has_them(
+    pr: dict[str, Any], size: tuple[int, int] | None
+) -> None:
+    assert Facts.size_of(pr) == size
+    # Listed: 3,000 files of one line each at most, as GitHub's listing stops there.
+    facts = Facts(files=tuple((f"f{n}", 1) for n in range(3000)), size=Facts.size_of(pr))
+    assert facts.file_count() == (size[0] if size else 3000)
+    assert facts.line_count() == (size[1] if size else 3000)
+
+
 def test_what_the_transaction_cannot_know_is_left_for_the_execution() -> None:
     known = Facts(title="x", author="ada", draft=False, base_branch="main", head_branch="b")
     later = evaluate(If(base_branch=["main"], changed_paths=["docs/**"], labels=["a"]), known)
