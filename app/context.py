@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import asyncpg
 import httpx
@@ -21,6 +21,7 @@ from app.clients.github import GitHubApp
 from app.clients.github_port import HttpPorts, Ports
 from app.clients.linear import LinearClient
 from app.crypto import CryptoError
+from app.handlers.github_payload import repository_from_payload
 from app.metrics import Metrics
 from app.repo_config import Configs
 from app.settings import Settings
@@ -158,16 +159,23 @@ async def _linear(
     return LinearClient(http, url=settings.linear.api_url, api_key=api_key)
 
 
-async def _store_move(pool: asyncpg.Pool, github_id: int, full_name: str, url: str | None) -> None:
-    """A repository GitHub redirected us for: store its new name, in a transaction of its own
-    on the GitHub client's pool. Never waits long: the caller is in the middle of its GitHub
-    calls (the next redirect or `repository` webhook says it again)."""
+async def _store_move(pool: asyncpg.Pool, github_id: int, answer: Mapping[str, Any]) -> None:
+    """A repository GitHub redirected us for: store it as GitHub's answer about it (its
+    repository object) gives it now, in a transaction of its own on the GitHub client's pool.
+    Never waits long: the caller is in the middle of its GitHub calls (the next redirect or
+    `repository` webhook says it again)."""
+    try:
+        # Shaped as a payload's repository object, which the webhook's is (owner, full_name,
+        # html_url, updated_at, ...); no installation: what the row says of it stays.
+        repository = repository_from_payload({"repository": {**answer, "id": github_id}})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("repository %d moved; GitHub's answer unreadable (%s)", github_id, exc)
+        return
+    full_name = repository.full_name
     try:
         async with pool.acquire(timeout=MOVE_WAIT) as conn:
             # The pool's proxy forwards every call to its Connection (app/store/pool.py).
-            stored = await repositories.moved(
-                cast(asyncpg.Connection, conn), github_id, full_name, url
-            )
+            stored = await repositories.moved(cast(asyncpg.Connection, conn), repository)
     except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
         log.warning("repository %d is now %s; not stored (%s)", github_id, full_name, exc)
         return

@@ -265,11 +265,14 @@ CREATE TABLE repositories (
     -- hookwise.yml settings set on /admin: over the owner's .github file, under the
     -- repository's own (app/repo_config.py).
     config_override jsonb,
-    -- integration_events.arrival of the payload that last set owner, name, full_name and url:
-    -- one that arrived before it leaves them alone (a replay, a late event). A rename learnt
-    -- from GitHub's redirect records the newest arrival stored by then. NULL: written before
-    -- migration 0016, or not by an event.
-    names_arrival   bigint
+    -- integration_events.arrival of the payload that last set owner, name, full_name, url,
+    -- and since migration 0017 default_branch, private, fork and installation_id too
+    -- (app/store/repositories.py, NEWER). A rename learnt from GitHub's redirect records the
+    -- newest arrival stored by then. NULL: written before migration 0016, or not by an event.
+    names_arrival   bigint,
+    -- GitHub's `updated_at` of that payload's repository object: one older by it changes none
+    -- of them. NULL: no payload with one has set them yet (installation payloads carry none).
+    github_updated_at timestamptz
 );
 
 CREATE INDEX repositories_installation_id_idx ON repositories (installation_id);

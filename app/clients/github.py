@@ -76,9 +76,9 @@ REDIRECTS = frozenset({301, 302, 307, 308})
 BODY_HEADERS = frozenset({"content-length", "content-type"})
 # Where a renamed or transferred repository's old name sends requests.
 BY_ID = re.compile(r"/repositories/(\d+)(?:/|$)")
-# Called with a moved repository's GitHub id, its owner/name now and its html_url (None if
-# GitHub's answer gave none).
-Moved = Callable[[int, str, str | None], Awaitable[None]]
+# Called with a moved repository's GitHub id and GitHub's answer about it now (its repository
+# object: full_name, html_url, updated_at...).
+Moved = Callable[[int, Mapping[str, Any]], Awaitable[None]]
 
 # What GitHub's message says when a 403 is a secondary rate limit.
 SECONDARY = "secondary rate limit"
@@ -235,16 +235,16 @@ class GitHubAPI(gidgethub.httpx.GitHubAPI):
     async def _report_move(
         self, github_id: int, answer: tuple[int, Mapping[str, str], bytes]
     ) -> None:
-        """Hand the moved repository's owner/name and html_url, from GitHub's answer about it,
-        to on_moved."""
+        """Hand GitHub's answer about the moved repository (its repository object, with a
+        full_name) to on_moved."""
         assert self._on_moved is not None
         try:
             found = json.loads(answer[2]) if answer[0] < 300 else {}
-            full_name, url = found["full_name"], found.get("html_url")
+            full_name = found["full_name"]
         except (ValueError, KeyError, TypeError, AttributeError):
             return
         if isinstance(full_name, str):
-            await self._on_moved(github_id, full_name, url if isinstance(url, str) else None)
+            await self._on_moved(github_id, found)
 
     async def _send(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""

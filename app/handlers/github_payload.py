@@ -47,8 +47,10 @@ def installation_id(payload: Mapping[str, Any]) -> int | None:
 def repository_from_payload(
     payload: Mapping[str, Any], *, arrival: int | None = None
 ) -> Repository:
-    """The full repository object of PR, check-run and most other events; `arrival` is its
-    event's integration_events.arrival (None: older than any stored name)."""
+    """The full repository object of PR, check-run and most other events (and of GitHub's REST
+    answers, given as {"repository": answer}); `arrival` is its event's
+    integration_events.arrival (None: older than any). Raises KeyError, TypeError or ValueError
+    (an updated_at that is no timestamp) for a payload without a readable one."""
     repo = payload["repository"]
     owner = repo.get("owner") or {}
     return Repository(
@@ -62,6 +64,8 @@ def repository_from_payload(
         fork=repo.get("fork"),
         url=repo.get("html_url"),
         arrival=arrival,
+        # GitHub's time of the repository's change: which payload is newer (app/store/repositories).
+        updated_at=parse_time(repo.get("updated_at")),
     )
 
 
@@ -137,8 +141,8 @@ def varied_repositories(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) ->
         if row.source != "github" or row.event_type not in STORE_REPOSITORY:
             continue
         try:
-            # Without its arrival: payloads saying the same are the same, whenever they came.
-            repository = repository_from_payload(payload)
+            # Payloads saying the same are the same, whenever GitHub made them and they came.
+            repository = repository_from_payload(payload).said()
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
         github_id = repository.github_id
@@ -272,14 +276,17 @@ def _shared(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) -> _Shared:
                 if isinstance(repository.github_id, int) and isinstance(repository.full_name, str):
                     github_id = _bigint(repository.github_id)
                     earlier = shared.found.get(github_id)
-                    if earlier is not None and _said(earlier) != _said(repository):
+                    if earlier is not None and earlier.said() != repository.said():
                         shared.need(github_id, UPDATE)
                     elif earlier is not None:
                         # The same said again: held (or stored) as the latest of them says it,
-                        # so that each of their handlers finds the row current (its names
-                        # stored, or newer than any of theirs) and takes no stronger lock.
+                        # so that each of their handlers finds the row current (what they say
+                        # stored with a time no earlier than theirs, or newer than any of
+                        # theirs) and takes no stronger lock.
                         repository = replace(
-                            repository, arrival=_latest(earlier.arrival, repository.arrival)
+                            repository,
+                            arrival=_latest(earlier.arrival, repository.arrival),
+                            updated_at=_latest(earlier.updated_at, repository.updated_at),
                         )
                     shared.found[github_id] = repository
                     shared.need(
@@ -314,12 +321,10 @@ def _shared(events: Sequence[tuple[EventRow, Mapping[str, Any]]]) -> _Shared:
     return shared
 
 
-def _said(repository: Repository) -> Repository:
-    """What a payload says of its repository, whenever it arrived."""
-    return replace(repository, arrival=None)
+Ordered = TypeVar("Ordered", int, datetime)
 
 
-def _latest(one: int | None, other: int | None) -> int | None:
+def _latest(one: Ordered | None, other: Ordered | None) -> Ordered | None:
     return max((a for a in (one, other) if a is not None), default=None)
 
 

@@ -41,8 +41,9 @@ def _installation(ctx: HandlerContext) -> Installation:
 
 
 def _listed(items: Iterable[Mapping[str, Any]] | None, *, arrival: int) -> list[Repository]:
-    """The short repository objects of installation payloads (id, name, full_name, private);
-    `arrival` is the event's (Repository.arrival)."""
+    """The short repository objects of installation payloads (id, name, full_name, private),
+    or the full ones GitHub's API lists (their updated_at too); `arrival` is the event's
+    (Repository.arrival)."""
     found = []
     for item in items or ():
         owner, _, _ = item["full_name"].partition("/")
@@ -54,6 +55,7 @@ def _listed(items: Iterable[Mapping[str, Any]] | None, *, arrival: int) -> list[
                 owner=owner or None,
                 private=item.get("private"),
                 arrival=arrival,
+                updated_at=parse_time(item.get("updated_at")),
             )
         )
     return found

@@ -4,12 +4,18 @@ A rename or a transfer changes `owner/name`, which every GitHub URL hookwise bui
 reconcile is made of; archived and unarchived, deleted change whether there is anything to look
 at. Rows are kept (the history stays): deleted is `removed`, as when an installation drops it.
 The other actions (created, edited, privatized, publicized) refresh what the payload says, as
-any event with a repository does.
+any event with a repository does; none changes anything when its payload is older than what
+set the row (app/store/repositories.py says how that is told).
 """
 
 from __future__ import annotations
 
-from app.handlers.github_payload import ensure_repository, take_keys, take_shared
+from app.handlers.github_payload import (
+    ensure_repository,
+    repository_from_payload,
+    take_keys,
+    take_shared,
+)
 from app.router import HandlerContext, Router
 from app.store import repositories
 
@@ -33,7 +39,10 @@ async def repository_changed(ctx: HandlerContext) -> None:
     action = payload.get("action")
     status = STATUS.get(str(action))
     if status is not None:
-        await repositories.set_status(ctx.conn, int(payload["repository"]["id"]), status)
+        # Not from a payload older than what set the row: GitHub redelivering an `archived`
+        # after the `unarchived` (repositories.STATUS).
+        repository = repository_from_payload(payload, arrival=ctx.event.arrival)
+        await repositories.set_status(ctx.conn, repository, status)
     ctx.log.info(
         "repository %s %s",
         payload["repository"]["full_name"],

@@ -68,22 +68,21 @@ INSERT INTO check_runs AS c ({COLUMNS}) VALUES (
 RETURNING id
 """
 
-# A check_run event in one statement: the repository's id when its row says all the payload
-# says ($1-$10, repositories.CURRENT; no row: nothing is written), the run's PR (by the numbers
-# its payload lists, $26, else by its commit: PR_BY_NUMBER, then PR_BY_HEAD_SHA only when that
-# found none), the run
-# upserted ($11.. the CheckRun's fields) with that PR as its link, and the PR's
-# last_checked_at (CHECKED). Every part reads the snapshot the statement began with, so the
-# run as it now is comes from the upsert's RETURNING, else (not applied) from `before`, and
-# CHECKED's max() is taken over the PR's other runs and this one apart. Rows are found by
-# scalar subqueries, `= (SELECT id FROM ...)`, as by a parameter: a plan made while the tables
-# were empty (asyncpg prepares, PostgreSQL then keeps a generic plan) still uses their indexes,
-# where a join would scan them.
+# A check_run event in one statement: the repository's id when its row says all the payload says or
+# is newer ($1-$11, repositories.CURRENT; no row: nothing is written), the run's PR (by the numbers
+# its payload lists, $27, else by its commit: PR_BY_NUMBER, then PR_BY_HEAD_SHA only when that found
+# none), the run upserted ($12.. the CheckRun's fields) with that PR as its link, and the PR's
+# last_checked_at (CHECKED). Every part reads the snapshot the statement began with, so the run as
+# it now is comes from the upsert's RETURNING, else (not applied) from `before`, and CHECKED's max()
+# is taken over the PR's other runs and this one apart. Rows are found by scalar subqueries,
+# `= (SELECT id FROM ...)`, as by a parameter: a plan made while the tables were empty (asyncpg
+# prepares, PostgreSQL then keeps a generic plan) still uses their indexes, where a join would scan
+# them.
 RECORD = f"""
 WITH repo AS ({repositories.CURRENT}),
 by_number AS (
     SELECT id FROM pull_requests
-    WHERE repository_id = (SELECT id FROM repo) AND pr_number = ANY($26::integer[])
+    WHERE repository_id = (SELECT id FROM repo) AND pr_number = ANY($27::integer[])
     ORDER BY github_updated_at DESC NULLS LAST, github_id DESC
     LIMIT 1
 ),
@@ -91,16 +90,16 @@ pr AS (
     SELECT id FROM by_number
     UNION ALL
     (SELECT id FROM pull_requests
-     WHERE repository_id = (SELECT id FROM repo) AND head_sha = $13::text
+     WHERE repository_id = (SELECT id FROM repo) AND head_sha = $14::text
        AND NOT EXISTS (SELECT FROM by_number)
      ORDER BY github_updated_at DESC NULLS LAST, github_id DESC
      LIMIT 1)
 ),
-before AS (SELECT id, pr_id, updated_at FROM check_runs WHERE github_id = $11::bigint),
+before AS (SELECT id, pr_id, updated_at FROM check_runs WHERE github_id = $12::bigint),
 written AS (
     INSERT INTO check_runs AS c ({COLUMNS}, pr_id)
-    SELECT $11::bigint, repo.id, $12, $13::text, $14, $15, $16, $17::jsonb, $18, $19, $20, $21,
-           $22, $23, $24, $25, $11::bigint::text, (SELECT id FROM pr)
+    SELECT $12::bigint, repo.id, $13, $14::text, $15, $16, $17, $18::jsonb, $19, $20, $21, $22,
+           $23, $24, $25, $26, $12::bigint::text, (SELECT id FROM pr)
     FROM repo
     {ON_CONFLICT}
     RETURNING id, pr_id, updated_at

@@ -78,19 +78,19 @@ INSERT INTO pull_requests AS p ({COLUMNS}) VALUES (
 RETURNING id
 """
 
-# A pull_request event in one statement: the repository's id when its row says all the
-# payload says ($1-$10, repositories.CURRENT; no row: nothing is written), the PR upserted
-# ($11.. the PullRequest's fields), and the check runs of the payload's head commit ($19)
-# that arrived before the PR linked to it (check_runs.LINK_ORPHANS). Every part reads the
-# snapshot the statement began with: the PR's id comes from the upsert's RETURNING, else (not
-# applied) from `before`, which also holds the text its links were read from until now.
+# A pull_request event in one statement: the repository's id when its row says all the payload says
+# or is newer ($1-$11, repositories.CURRENT; no row: nothing is written), the PR upserted ($12.. the
+# PullRequest's fields), and the check runs of the payload's head commit ($20) that arrived before
+# the PR linked to it (check_runs.LINK_ORPHANS). Every part reads the snapshot the statement began
+# with: the PR's id comes from the upsert's RETURNING, else (not applied) from `before`, which also
+# holds the text its links were read from until now.
 RECORD = f"""
 WITH repo AS ({repositories.CURRENT}),
-before AS (SELECT id, head_branch, title, body FROM pull_requests WHERE github_id = $11::bigint),
+before AS (SELECT id, head_branch, title, body FROM pull_requests WHERE github_id = $12::bigint),
 written AS (
     INSERT INTO pull_requests AS p ({COLUMNS})
-    SELECT $11::bigint, repo.id, $12, $13, $14, $15, $16, $17, $18, $19::text, $20, $21, $22,
-           $23, $24, $25, $26, $27, $28, $29, $30, $31::jsonb, $32
+    SELECT $12::bigint, repo.id, $13, $14, $15, $16, $17, $18, $19, $20::text, $21, $22, $23,
+           $24, $25, $26, $27, $28, $29, $30, $31, $32::jsonb, $33
     FROM repo
     {ON_CONFLICT}
     RETURNING id, head_branch, title, body
@@ -102,7 +102,7 @@ pull AS (
 ),
 orphans AS (
     UPDATE check_runs SET pr_id = (SELECT id FROM pull)
-    WHERE repository_id = (SELECT id FROM repo) AND head_sha = $19::text AND pr_id IS NULL
+    WHERE repository_id = (SELECT id FROM repo) AND head_sha = $20::text AND pr_id IS NULL
       AND EXISTS (SELECT FROM pull)
     RETURNING id
 )

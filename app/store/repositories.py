@@ -1,10 +1,42 @@
-"""Queries on `repositories`: the repositories of each installation, marked, never deleted."""
+"""Queries on `repositories`: the repositories of each installation, marked, never deleted.
+
+Which payload's word stands. Every event's `repository` object describes the repository as it
+was when GitHub made the payload, and GitHub may hand one over long after (a redelivery sends
+the original body again, days later; `hookwise replay` hands an old one to the handlers again;
+a retried event is handled after later ones). What tells a payload's age:
+
+- `repository.updated_at`, GitHub's own time (whole seconds) of the repository's last change,
+  in every full repository object: webhook payloads and GitHub's REST answers alike (GitHub's
+  webhook schemas, octokit/webhooks payload-schemas common/repository.schema.json, require it
+  and always as a date-time string). It moves with changes to the repository object, not only
+  with pushes (GitHub's answer in "What is the difference between pushed_at and updated_at",
+  Stack Overflow 15918588: a description, a setting; the `privatized` and `publicized` payloads
+  of @octokit/webhooks-examples carry an updated_at past every earlier payload of their
+  repository), and a payload's attributes and its updated_at are read together, so a payload
+  with a later updated_at never describes an earlier repository.
+- Not `pushed_at`: only pushes move it (a rename, a visibility or default branch change do not),
+  and it is an integer in `push` payloads, a string elsewhere (GitHub support in
+  isaacs/github#1534: kept so on purpose).
+- Not the delivery: its headers (X-GitHub-Delivery, X-GitHub-Event, X-GitHub-Hook-ID, the
+  signatures) carry no time, and a redelivery is a new request with the original body.
+- Nothing in installation payloads: their repository lists have id, name, full_name and
+  private only.
+
+So a payload sets the row's owner, name, full_name, url, default_branch, private, fork and
+installation_id only when it is NEWER: later by GitHub's time (github_updated_at), and on equal
+times (one second) by arrival (integration_events.arrival, stored as names_arrival: named when
+it ordered the names alone), as pull requests are ordered by theirs. Where the payload or the
+row has no time, the arrival alone decides, as it always did: never worse than arrival order,
+and a late or replayed payload with an older updated_at changes nothing. Equal values need no
+write; a payload with a later time but the same values still stores its time (else a payload
+between the two would win).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -16,30 +48,38 @@ from app.store.events import ARRIVAL_BLOCK
 from app.store.pool import Queries
 from app.store.rows import many, one
 
+
+def newer(clock: str, arrival: str, row: str) -> str:
+    """SQL: whether a payload of GitHub time `clock` (timestamptz, NULL: none) and arrival
+    `arrival` (bigint, NULL: older than any) may set what the repository row `row` (an alias)
+    says: not older by GitHub's time, and on equal times, or without a time on either side,
+    not arrived before the payload that set it."""
+    return f"""CASE WHEN {clock} IS NULL OR {row}.github_updated_at IS NULL
+     THEN COALESCE({arrival}, 0) >= COALESCE({row}.names_arrival, 0)
+     ELSE ({clock}, COALESCE({arrival}, 0))
+          >= ({row}.github_updated_at, COALESCE({row}.names_arrival, 0)) END"""
+
+
 # Fields a payload leaves out (None) keep their stored value: installation_repositories payloads
 # carry no default branch, and PR payloads delivered outside an installation no installation id.
-# Its owner, name, full_name and url are what its event's arrival ($10) makes of them: a payload
-# that arrived before the one that set the row's (names_arrival) says nothing of them (a replay,
-# or a late event of the old name: the repository was renamed since). Also the `repo` CTE of the
-# PR and check-run handlers' one statement (check_runs.RECORD, pull_requests.RECORD): $1-$10
-# are Repository.args() there too.
-CURRENT = """
-SELECT id FROM repositories
+# The row is current for a payload that says nothing new (its time no later either), and for
+# one older than what set it (NEWER: it says nothing). Also the `repo` CTE of the PR and
+# check-run handlers' one statement (check_runs.RECORD, pull_requests.RECORD): $1-$11 are
+# Repository.args() there too.
+CURRENT = f"""
+SELECT id FROM repositories r
 WHERE github_id = $1
-  AND (installation_id, default_branch, private, fork)
-      IS NOT DISTINCT FROM
-      (COALESCE($2::bigint, installation_id), COALESCE($6::text, default_branch),
-       COALESCE($7::boolean, private), COALESCE($8::boolean, fork))
-  AND ((owner, name, full_name, url)
-       IS NOT DISTINCT FROM
-       (COALESCE($3::text, owner), COALESCE($4::text, name), $5::text, COALESCE($9::text, url))
-       OR COALESCE($10::bigint, 0) < COALESCE(names_arrival, 0))
+  AND (((installation_id, owner, name, full_name, default_branch, private, fork, url)
+        IS NOT DISTINCT FROM
+        (COALESCE($2::bigint, installation_id), COALESCE($3::text, owner),
+         COALESCE($4::text, name), $5::text, COALESCE($6::text, default_branch),
+         COALESCE($7::boolean, private), COALESCE($8::boolean, fork), COALESCE($9::text, url))
+        AND ($11::timestamptz IS NULL OR $11::timestamptz <= github_updated_at))
+       OR NOT ({newer("$11::timestamptz", "$10::bigint", "r")}))
 """
 
-# Whether a payload (EXCLUDED) may set the row's (r) owner, name, full_name and url: it did not
-# arrive before the payload that set them (the arrival a rename learnt from GitHub's redirect
-# recorded included). Equal: the same event again, or one stored after a redirect (MOVED).
-NAMES_NEWER = "COALESCE(EXCLUDED.names_arrival, 0) >= COALESCE(r.names_arrival, 0)"
+# Whether a payload (EXCLUDED) may set what the row (r) says.
+NEWER = newer("EXCLUDED.github_updated_at", "EXCLUDED.names_arrival", "r")
 
 # CURRENT, the row then held until commit (HOLD_AS): no transaction can change its key (url) or
 # remove it meanwhile, and our own foreign keys to it take no lock of their own.
@@ -63,11 +103,12 @@ LOCK_AS = {
 # repository renamed or deleted since, whose event never came) no longer has it. That row is
 # outside the order in which a batch takes repositories, so it is never waited for: neither
 # its key (taken without waiting, as every writer of a row holds its key first; a transaction
-# holding it may lock the row later, after rows it has this one wait for) nor the row (SKIP
+# holding it may lock the row later, after rows it has us wait for) nor the row (SKIP
 # LOCKED). Either held by another transaction, it keeps the URL and this one's row stores none
 # (UPSERT). At most one row has the URL, so at most one key is taken. Nor does a payload older
-# than this one's names ($3, its arrival: CURRENT) take it: the URL of an old name, which another
-# repository may hold by right now. That test comes first (a one-time filter), before any key.
+# than what set this one's row ($3 its arrival, $4 its GitHub time: NEWER) take it: the URL of
+# an old name, which another repository may hold by right now. That test comes first (a
+# one-time filter), before any key.
 RELEASE_URL = f"""
 UPDATE repositories SET url = NULL
 WHERE id IN (
@@ -75,41 +116,62 @@ WHERE id IN (
     WHERE NOT EXISTS (
             SELECT FROM repositories mine
             WHERE mine.github_id = $2
-              AND COALESCE($3::bigint, 0) < COALESCE(mine.names_arrival, 0))
+              AND NOT ({newer("$4::timestamptz", "$3::bigint", "mine")}))
       AND url = $1 AND github_id <> $2
       AND pg_try_advisory_xact_lock({repository_keys.KEY.format(id="github_id")})
     FOR UPDATE SKIP LOCKED)
 """
 
-# Owner, name, full_name and url only from a payload NAMES_NEWER; the other fields from any.
+# What a payload sets (a value it leaves out keeps the stored one), each only from a payload
+# NEWER than what set the row; $10 its arrival, $11 its GitHub time.
+SET_BY_PAYLOAD = {
+    "installation_id": "COALESCE(EXCLUDED.installation_id, r.installation_id)",
+    "owner": "COALESCE(EXCLUDED.owner, r.owner)",
+    "name": "COALESCE(EXCLUDED.name, r.name)",
+    "full_name": "EXCLUDED.full_name",
+    "default_branch": "COALESCE(EXCLUDED.default_branch, r.default_branch)",
+    "private": "COALESCE(EXCLUDED.private, r.private)",
+    "fork": "COALESCE(EXCLUDED.fork, r.fork)",
+    "url": "COALESCE(EXCLUDED.url, r.url)",
+    "names_arrival": "COALESCE(EXCLUDED.names_arrival, r.names_arrival)",
+    "github_updated_at": "COALESCE(EXCLUDED.github_updated_at, r.github_updated_at)",
+}
+
+
+def _if_newer(columns: Iterable[str]) -> str:
+    """SET clauses: each of `columns` as SET_BY_PAYLOAD says, when the payload is NEWER."""
+    return ",\n    ".join(
+        f"{c} = CASE WHEN {NEWER} THEN {SET_BY_PAYLOAD[c]} ELSE r.{c} END" for c in columns
+    )
+
+
 UPSERT = f"""
 INSERT INTO repositories AS r
     (github_id, installation_id, owner, name, full_name, default_branch, private, fork, url,
-     names_arrival)
+     names_arrival, github_updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
         CASE WHEN EXISTS (SELECT FROM repositories WHERE url = $9 AND github_id <> $1) THEN NULL
              ELSE $9 END,
-        $10)
+        $10, $11)
 ON CONFLICT (github_id) DO UPDATE SET
-    installation_id = COALESCE(EXCLUDED.installation_id, r.installation_id),
-    owner = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.owner, r.owner) ELSE r.owner END,
-    name = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.name, r.name) ELSE r.name END,
-    full_name = CASE WHEN {NAMES_NEWER} THEN EXCLUDED.full_name ELSE r.full_name END,
-    default_branch = COALESCE(EXCLUDED.default_branch, r.default_branch),
-    private = COALESCE(EXCLUDED.private, r.private),
-    fork = COALESCE(EXCLUDED.fork, r.fork),
-    url = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.url, r.url) ELSE r.url END,
-    names_arrival = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.names_arrival, r.names_arrival)
-                         ELSE r.names_arrival END
+    {_if_newer(SET_BY_PAYLOAD)}
 RETURNING id
 """
 
-# Renamed or transferred, as GitHub's redirect said. SKIP LOCKED: the caller may be inside an
-# event whose own transaction holds the row; the new name then waits for the next redirect or
-# the `repository` webhook rather than for that transaction (which waits for the caller).
+# Renamed or transferred, as GitHub's answer about it said: something it says differs, and it
+# is not older by GitHub's time than what set the row ($4: a read from a replica behind the
+# payload stored). SKIP LOCKED: the caller may be inside an event whose own transaction holds
+# the row; the new name then waits for the next redirect or the `repository` webhook rather
+# than for that transaction (which waits for the caller).
 MOVING = """
 SELECT id FROM repositories
-WHERE github_id = $1 AND (full_name <> $2 OR url IS DISTINCT FROM $3)
+WHERE github_id = $1
+  AND (full_name <> $2 OR url IS DISTINCT FROM $3
+       OR (default_branch, private, fork)
+          IS DISTINCT FROM
+          (COALESCE($5::text, default_branch), COALESCE($6::boolean, private),
+           COALESCE($7::boolean, fork)))
+  AND ($4::timestamptz IS NULL OR github_updated_at IS NULL OR $4 >= github_updated_at)
 FOR UPDATE SKIP LOCKED
 """
 
@@ -125,66 +187,75 @@ WHERE id IN (
     FOR UPDATE SKIP LOCKED)
 """
 
-# The old URL is wrong now: the new one when no other row still holds it, else none (the next
-# `repository` webhook or PR event sets it). GitHub said so just now, so no event stored before
-# may undo it: the names' arrival becomes the first a batch stored after this may have (the
-# arrival sequence's last block, $4 = its increment, past its end), and one stored later, which
-# may well be newer, still may. Never called yet: no event is stored, any may.
+# The repository as GitHub's answer gives it ($5-$7 None: keep), and the old URL is wrong now:
+# the new one when no other row still holds it, else none (the next `repository` webhook or PR
+# event sets it). GitHub said so just now, so no event stored before may undo it: the arrival
+# becomes the first a batch stored after this may have (the arrival sequence's last block, $8 =
+# its increment, past its end), and GitHub's time its answer's ($4): a payload stored later but
+# made before (older by that time) does not undo it either, one made since does. Never called
+# yet: no event is stored, any may.
 MOVED = """
 UPDATE repositories
 SET full_name = $2, owner = split_part($2, '/', 1), name = split_part($2, '/', 2),
     url = CASE WHEN EXISTS (SELECT FROM repositories WHERE url = $3 AND id <> $1)
                THEN NULL ELSE $3 END,
+    default_branch = COALESCE($5::text, default_branch),
+    private = COALESCE($6::boolean, private),
+    fork = COALESCE($7::boolean, fork),
     names_arrival = GREATEST(
         names_arrival,
-        COALESCE(pg_sequence_last_value('integration_events_arrival_seq') + $4::bigint, 0))
+        COALESCE(pg_sequence_last_value('integration_events_arrival_seq') + $8::bigint, 0)),
+    github_updated_at = GREATEST(github_updated_at, $4::timestamptz)
 WHERE id = $1
 """
 
-# A `repository` webhook's status change; `archived` and `active` leave a removed one alone.
-STATUS = """
-UPDATE repositories
+# A `repository` webhook's status change; `archived` and `active` leave a removed one alone. Not
+# from a payload older than what set the row ($3 its arrival, $4 its GitHub time: NEWER): an
+# `archived` GitHub redelivers after the `unarchived` leaves it active.
+STATUS = f"""
+UPDATE repositories r
 SET status = $2::repository_status,
     removed_at = CASE WHEN $2 = 'removed' THEN coalesce(removed_at, now()) ELSE removed_at END
 WHERE github_id = $1 AND status <> $2::repository_status
   AND ($2 = 'removed' OR status <> 'removed')
   AND ($2 <> 'active' OR status = 'archived')
+  AND {newer("$4::timestamptz", "$3::bigint", "r")}
 """
 
-# Added to an installation: active again, whatever it was; its names only from a payload
-# NAMES_NEWER ($7 its arrival), as UPSERT.
+# Added to an installation: active again and the installation's, whatever it was (the
+# installation's events are ordered by its own time: installations.record); its names and
+# visibility only from a payload NEWER ($7 its arrival, $8 its GitHub time: listed by GitHub's
+# API, not by a webhook, which gives none), as UPSERT.
+MEMBERSHIP_NEWER = ("owner", "name", "full_name", "private", "names_arrival", "github_updated_at")
 ADD = f"""
 INSERT INTO repositories AS r
-    (github_id, installation_id, owner, name, full_name, private, names_arrival)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+    (github_id, installation_id, owner, name, full_name, private, names_arrival,
+     github_updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (github_id) DO UPDATE SET
     installation_id = EXCLUDED.installation_id,
-    owner = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.owner, r.owner) ELSE r.owner END,
-    name = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.name, r.name) ELSE r.name END,
-    full_name = CASE WHEN {NAMES_NEWER} THEN EXCLUDED.full_name ELSE r.full_name END,
-    names_arrival = CASE WHEN {NAMES_NEWER} THEN COALESCE(EXCLUDED.names_arrival, r.names_arrival)
-                         ELSE r.names_arrival END,
-    private = COALESCE(EXCLUDED.private, r.private),
+    {_if_newer(MEMBERSHIP_NEWER)},
     status = 'active',
     removed_at = NULL
-WHERE (r.installation_id, r.private, r.status, r.removed_at)
+WHERE (r.installation_id, r.status, r.removed_at)
       IS DISTINCT FROM
-      (EXCLUDED.installation_id, COALESCE(EXCLUDED.private, r.private),
-       'active'::repository_status, NULL::timestamptz)
-   OR ({NAMES_NEWER}
-       AND (r.owner, r.name, r.full_name)
-           IS DISTINCT FROM
-           (COALESCE(EXCLUDED.owner, r.owner), COALESCE(EXCLUDED.name, r.name),
-            EXCLUDED.full_name))
+      (EXCLUDED.installation_id, 'active'::repository_status, NULL::timestamptz)
+   OR ({NEWER}
+       AND ((r.owner, r.name, r.full_name, r.private)
+            IS DISTINCT FROM
+            (COALESCE(EXCLUDED.owner, r.owner), COALESCE(EXCLUDED.name, r.name),
+             EXCLUDED.full_name, COALESCE(EXCLUDED.private, r.private))
+            OR EXCLUDED.github_updated_at IS DISTINCT FROM r.github_updated_at
+               AND EXCLUDED.github_updated_at IS NOT NULL))
 """
 
 # Removed: a repository never seen before is still recorded, so a later PR event finds it removed.
 # One that has since moved to another installation is not this installation's to remove.
 REMOVE = """
 INSERT INTO repositories AS r
-    (github_id, installation_id, owner, name, full_name, private, names_arrival, status,
-     removed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, 'removed', now())
+    (github_id, installation_id, owner, name, full_name, private, names_arrival,
+     github_updated_at, status, removed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'removed', now())
 ON CONFLICT (github_id) DO UPDATE SET status = 'removed', removed_at = now()
 WHERE r.status <> 'removed'
   AND (r.installation_id IS NULL OR r.installation_id = EXCLUDED.installation_id)
@@ -229,12 +300,14 @@ class Repository:
     fork: bool | None = None
     # The repository's html_url.
     url: str | None = None
-    # integration_events.arrival of the event whose payload says this: whether its owner, name,
-    # full_name and url are newer than the stored ones (names_arrival). None: older than any.
+    # integration_events.arrival of the event whose payload says this. None: older than any.
     arrival: int | None = None
+    # The repository object's updated_at, GitHub's time of the repository's last change when
+    # it made the payload. None: the payload gives none (installation payloads).
+    updated_at: datetime | None = None
 
     def args(self) -> tuple[object, ...]:
-        """$1-$10 of CURRENT, UPSERT and the statements that begin with CURRENT."""
+        """$1-$11 of CURRENT, UPSERT and the statements that begin with CURRENT."""
         return (
             self.github_id,
             self.installation_id,
@@ -246,12 +319,18 @@ class Repository:
             self.fork,
             self.url,
             self.arrival,
+            self.updated_at,
         )
+
+    def said(self) -> Repository:
+        """What the payload says of the repository, whenever GitHub made it and it arrived."""
+        return replace(self, arrival=None, updated_at=None)
 
 
 async def current(conn: asyncpg.Connection, repository: Repository) -> UUID | None:
     """The repository's id when its row says all the payload says already (its installation
-    included, so that row exists too); else None. A read: no lock."""
+    included, so that row exists too), or the payload is older than what set the row (it says
+    nothing then); else None. A read: no lock."""
     found: UUID | None = await conn.fetchval(CURRENT, *repository.args())
     return found
 
@@ -270,9 +349,9 @@ async def hold(
     conn: asyncpg.Connection, repository: Repository, *, strength: str = "KEY SHARE"
 ) -> UUID:
     """The repository's id, its row current and held until the transaction ends: locked FOR
-    `strength` (one of STRENGTHS) when it says all the payload says already (a read that waits
-    for a refresh in flight, then looks again), else refreshed (and so locked FOR UPDATE). Its
-    installation's row must exist."""
+    `strength` (one of STRENGTHS) when it says all the payload says already or the payload is
+    older than what set it (CURRENT; a read that waits for a refresh in flight, then looks
+    again), else refreshed (and so locked FOR UPDATE). Its installation's row must exist."""
     found: UUID | None = await conn.fetchval(HOLD_AS[strength], *repository.args())
     if found is not None:
         return found
@@ -293,36 +372,67 @@ async def of_installations(conn: asyncpg.Connection, installation_ids: Iterable[
 
 async def refresh(conn: asyncpg.Connection, repository: Repository) -> UUID:
     """The repository's id once inserted or refreshed from what the payload says (None fields
-    keep what is stored), without reading first: for a caller that knows its row is not
-    current. Its installation's row must exist (a foreign key)."""
+    keep what is stored; nothing changes when the payload is older than what set the row:
+    NEWER), without reading first: for a caller that knows its row is not current. Its
+    installation's row must exist (a foreign key)."""
     if repository.url is not None:
-        await conn.execute(RELEASE_URL, repository.url, repository.github_id, repository.arrival)
+        await conn.execute(
+            RELEASE_URL,
+            repository.url,
+            repository.github_id,
+            repository.arrival,
+            repository.updated_at,
+        )
     stored: UUID = await conn.fetchval(UPSERT, *repository.args())
     return stored
 
 
-async def moved(conn: asyncpg.Connection, github_id: int, full_name: str, url: str | None) -> bool:
-    """Store a repository's owner/name and URL (its html_url) as GitHub now gives them, newer
-    than what any event stored so far says of them (MOVED); False when nothing changed (the
-    same already, not stored, or the row or its key is held by another transaction)."""
+async def moved(conn: asyncpg.Connection, repository: Repository) -> bool:
+    """Store a repository as GitHub's answer about it gives it now (github_id, full_name, url:
+    its html_url, updated_at, and what it says of default_branch, private and fork), newer than
+    what any event stored so far says (MOVED), unless older by GitHub's time than what set the
+    row; False when nothing changed (the same already, not stored, older, or the row or its key
+    is held by another transaction)."""
     async with conn.transaction():
         # Its key first, as every writer of a repository holds it (repository_keys), without
         # waiting: a batch holding it may be about to write the row.
-        if await repository_keys.try_take(conn, [github_id]):
+        if await repository_keys.try_take(conn, [repository.github_id]):
             return False
-        found: UUID | None = await conn.fetchval(MOVING, github_id, full_name, url)
+        found: UUID | None = await conn.fetchval(
+            MOVING,
+            repository.github_id,
+            repository.full_name,
+            repository.url,
+            repository.updated_at,
+            repository.default_branch,
+            repository.private,
+            repository.fork,
+        )
         if found is None:
             return False
-        if url is not None:
-            await conn.execute(RELEASE_URL_UNLOCKED, url, found)
-        await conn.execute(MOVED, found, full_name, url, ARRIVAL_BLOCK)
+        if repository.url is not None:
+            await conn.execute(RELEASE_URL_UNLOCKED, repository.url, found)
+        await conn.execute(
+            MOVED,
+            found,
+            repository.full_name,
+            repository.url,
+            repository.updated_at,
+            repository.default_branch,
+            repository.private,
+            repository.fork,
+            ARRIVAL_BLOCK,
+        )
     return True
 
 
-async def set_status(conn: asyncpg.Connection, github_id: int, status: str) -> None:
+async def set_status(conn: asyncpg.Connection, repository: Repository, status: str) -> None:
     """`archived`, `active` (only an archived one: unarchived) or `removed` (deleted on
-    GitHub), as the `repository` webhook says."""
-    await conn.execute(STATUS, github_id, status)
+    GitHub), as the `repository` webhook whose payload says `repository` says; nothing when
+    that payload is older than what set the row (NEWER)."""
+    await conn.execute(
+        STATUS, repository.github_id, status, repository.arrival, repository.updated_at
+    )
 
 
 async def add(
@@ -363,6 +473,7 @@ def _membership(installation_id: int, repository: Repository) -> tuple[object, .
         repository.full_name,
         repository.private,
         repository.arrival,
+        repository.updated_at,
     )
 
 

@@ -411,6 +411,8 @@ class Repo:
     # The organization's teams by slug (for review requests).
     teams: set[str] = field(default_factory=set)
     archived: bool = False
+    # GitHub's updated_at: the time of the repository's last change (created_at until one).
+    updated_at: str | None = None
 
     @property
     def full_name(self) -> str:
@@ -657,9 +659,12 @@ class RepoState:
         self.repos[fork.full_name.lower()] = fork
         return self.repo_json(fork)
 
-    def rename_repo(self, full_name: str, new_full_name: str) -> dict[str, Any]:
-        """Rename the repository, or transfer it to another owner (`owner/name` changes), as
-        GitHub does: no webhook is sent, and the old name redirects (301, or 307 for writes)."""
+    def rename_repo(
+        self, full_name: str, new_full_name: str, *, installation_id: int | None = None
+    ) -> dict[str, Any]:
+        """Rename the repository, or transfer it to another owner (`owner/name` changes; to
+        an account where `installation_id` is the App's installation), as GitHub does: no
+        webhook is sent, and the old name redirects (301, or 307 for writes)."""
         repo = self.repo(full_name)
         login, _, name = new_full_name.partition("/")
         if not login or not name or "/" in name:
@@ -673,12 +678,39 @@ class RepoState:
         self.repos[new_full_name.lower()] = repo
         self.moved[full_name.lower()] = repo
         self.moved.pop(new_full_name.lower(), None)
+        if installation_id is not None:
+            repo.installation_id = installation_id
+        changed(repo)
         return self.repo_json(repo)
 
     def archive_repo(self, full_name: str, *, archived: bool = True) -> dict[str, Any]:
         """Archive (or unarchive) the repository: it reads as before, and says `archived`."""
         repo = self.repo(full_name)
         repo.archived = archived
+        changed(repo)
+        return self.repo_json(repo)
+
+    def edit_repo(
+        self,
+        full_name: str,
+        *,
+        private: bool | None = None,
+        default_branch: str | None = None,
+        leave_fork_network: bool = False,
+    ) -> dict[str, Any]:
+        """Change the repository's visibility or default branch (an existing branch), or detach
+        a fork from its network (GitHub's "Leave fork network": no longer a fork), as GitHub's
+        settings do: no webhook is sent (the test sends the `repository` one)."""
+        repo = self.repo(full_name)
+        if private is not None:
+            repo.private = private
+        if default_branch is not None:
+            if default_branch not in repo.branches:
+                raise ValueError(f"{full_name} has no branch {default_branch}")
+            repo.default_branch = default_branch
+        if leave_fork_network:
+            repo.parent = None
+        changed(repo)
         return self.repo_json(repo)
 
     def delete_repo(self, full_name: str) -> dict[str, Any]:
@@ -1075,7 +1107,7 @@ class RepoState:
             "has_discussions": False,
             **dict.fromkeys(REPO_COUNTS, 0),
             "created_at": repo.created_at,
-            "updated_at": repo.created_at,
+            "updated_at": repo.updated_at or repo.created_at,
             "pushed_at": repo.created_at,
         }
         if full:  # GET /repos/{owner}/{repo}: the full-repository
@@ -1556,6 +1588,15 @@ def iso(moment: datetime) -> str:
 
 def stamp() -> str:
     return iso(now())
+
+
+def changed(repo: Repo) -> None:
+    """The repository changed: its updated_at moves on, as GitHub's does with a change to the
+    repository (a rename, a transfer, its visibility or default branch, archiving), never back.
+    Past its previous one by a second at least, so a test's payloads made before and after a
+    change are told apart by it (GitHub's whole seconds can tie; the arrival settles those)."""
+    before = datetime.fromisoformat(repo.updated_at or repo.created_at).timestamp()
+    repo.updated_at = iso(datetime.fromtimestamp(max(int(now().timestamp()), int(before) + 1), UTC))
 
 
 # Access

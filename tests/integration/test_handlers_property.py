@@ -1,4 +1,5 @@
-"""Any delivery order, with redeliveries, ends in the same pull request and check run rows."""
+"""Any delivery order, with redeliveries, ends in the same pull request and check run rows, and
+in the repository as the newest payload GitHub made says it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.store.pool import init_connection
 from tests.integration.test_handlers import (
     CHECK_RUN_ROWS,
     HISTORY,
+    OPENED,
     PR_ID,
     PR_ROWS,
     REPOSITORY_ID,
@@ -28,7 +30,15 @@ from tests.integration.test_handlers import (
     rows,
     run_payload,
 )
-from tests.integration.test_repository_moves import NAMES, NEW, named, renamed, stored_as
+from tests.integration.test_repository_moves import (
+    NAMES,
+    NEW,
+    RENAMED_AT,
+    later,
+    named,
+    renamed,
+    stored_as,
+)
 from tests.pg import TRUNCATE
 
 
@@ -144,7 +154,12 @@ def renamed_at(at: int) -> list[tuple[str, str, dict[str, Any]]]:
     """DELIVERIES in arrival order with the repository's rename the `at`th: those arriving after
     it name the repository as it is now."""
     deliveries = [
-        (event, delivery_id, payload if index < at else named(payload, NEW))
+        (
+            event,
+            delivery_id,
+            # Made after the rename: with its updated_at, nothing changed since.
+            payload if index < at else named(payload, NEW, updated_at=RENAMED_AT),
+        )
         for index, (event, delivery_id, payload) in enumerate(DELIVERIES)
     ]
     deliveries.insert(at, ("repository", "d-renamed", renamed(NEW)))
@@ -182,3 +197,104 @@ async def test_a_rename_among_deliveries_in_any_order_keeps_the_new_name(
     assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
     assert await handled_in(conn, app_context, deliveries, order) == expected
     assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+
+
+# --- a payload GitHub made before later changes, arriving anywhere among them ------------------
+
+ATTRIBUTES = """
+SELECT full_name, owner, name, url, private, default_branch, fork, installation_id
+FROM repositories WHERE github_id = $1
+"""
+MOVED_TO = "Octo-Org/Hello-World"
+FIRST_INSTALLATION, SECOND_INSTALLATION = 1, 2
+
+
+def as_made(full_name: str, **more: Any) -> dict[str, Any]:
+    """The fixtures' repository object under `full_name`, with `more` fields changed."""
+    return named(OPENED, full_name, **more)["repository"]
+
+
+# The repository as GitHub changed it, one change a minute: (its repository object in a payload
+# made then, the installation it is in), and the row that says so. A fork at first.
+def repository_states() -> list[tuple[dict[str, Any], int, tuple[Any, ...]]]:
+    base = "2019-05-15T16:00:00Z"
+    old, new = OPENED["repository"]["full_name"], NEW
+    states = [
+        ({"fork": True}, old, FIRST_INSTALLATION),
+        ({"fork": True}, new, FIRST_INSTALLATION),  # renamed
+        ({"fork": True, "private": True}, new, FIRST_INSTALLATION),  # made private
+        ({"fork": True, "private": True, "default_branch": "develop"}, new, FIRST_INSTALLATION),
+        ({"private": True, "default_branch": "develop"}, new, FIRST_INSTALLATION),  # detached
+        ({"private": True, "default_branch": "develop"}, MOVED_TO, SECOND_INSTALLATION),
+    ]
+    made = []
+    for minute, (fields, full_name, installation) in enumerate(states):
+        repository = as_made(full_name, updated_at=later(base, 60 * minute), **fields)
+        owner, name = full_name.split("/")
+        row = (
+            full_name, owner, name, repository["html_url"], repository["private"],
+            repository["default_branch"], repository["fork"], installation,
+        )  # fmt: skip
+        made.append((repository, installation, row))
+    return made
+
+
+STATES = repository_states()
+
+
+def made_at(state: int, kind: str) -> tuple[str, dict[str, Any]]:
+    """An event of `kind` GitHub made while the repository was as STATES[state] says."""
+    repository, installation, _ = STATES[state]
+    if kind == "pull_request":
+        payload = pr_payload("labeled", minutes=state)
+    elif kind == "check_run":
+        payload = run_payload("created", run_id=state + 1, sha=SHA_A, status="queued")
+    else:
+        payload = {"action": "edited", "sender": OPENED["sender"]}
+    return kind, payload | {"repository": repository, "installation": {"id": installation}}
+
+
+KINDS = st.sampled_from(["pull_request", "check_run", "repository"])
+
+
+@st.composite
+def late_among_changes(draw: st.DrawFn) -> tuple[list[tuple[int, str]], list[int]]:
+    """(deliveries in arrival order as (state, kind): one made in each state of the first
+    `count`, in GitHub's order, and one more made in an earlier state arriving anywhere among
+    them (a redelivery days later: last); an order to handle them in, some again: a retry or a
+    replay, with the arrival they had)."""
+    count = draw(st.integers(2, len(STATES)))
+    deliveries = [(state, draw(KINDS)) for state in range(count)]
+    old = (draw(st.integers(0, count - 2)), draw(KINDS))
+    deliveries.insert(draw(st.integers(0, count)), old)
+    return deliveries, draw(delivery_orders(len(deliveries)))
+
+
+async def attributes_after(
+    conn: asyncpg.Connection, app: Context, deliveries: list[tuple[int, str]], order: list[int]
+) -> tuple[Any, ...]:
+    """The repository's row once `deliveries` are handled in `order`, each with its own arrival
+    (its place in `deliveries`), however often."""
+    await conn.execute(TRUNCATE)
+    for index in order:
+        event, payload = made_at(*deliveries[index])
+        await deliver(conn, app, event, payload, delivery_id=f"d{index}", arrival=index + 1)
+    return tuple(await conn.fetchrow(ATTRIBUTES, REPOSITORY_ID))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(late=late_among_changes())
+async def test_a_payload_made_before_a_change_never_undoes_it_wherever_it_arrives(
+    db_conn: asyncpg.Connection,
+    app_context: Context,
+    late: tuple[list[tuple[int, str]], list[int]],
+) -> None:
+    conn = db_conn
+    deliveries, order = late
+    # What the repository is now: as the latest payload GitHub made says.
+    expected = STATES[max(state for state, _ in deliveries)][2]
+    in_arrival_order = list(range(len(deliveries)))
+    assert await attributes_after(conn, app_context, deliveries, in_arrival_order) == expected
+    assert await attributes_after(conn, app_context, deliveries, order) == expected

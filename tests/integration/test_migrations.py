@@ -29,6 +29,7 @@ ALL = [
     "0013_keys_by_statement.sql",
     "0015_keyless_queue.sql",
     "0016_repository_names_arrival.sql",
+    "0017_repository_github_clock.sql",
     "0018_installation_arrival.sql",
 ]
 

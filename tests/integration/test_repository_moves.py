@@ -5,7 +5,8 @@ which is then stored, so a reconcile by the old name does not dead-letter."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -15,12 +16,14 @@ import pytest
 from app.clients.github import GitHubApp
 from app.clients.github_port import port
 from app.context import Context
+from app.handlers.github_payload import parse_time
 from app.store import repositories
+from app.store.repositories import Repository
 from tests.conftest import INSTALLATION_ID, with_github
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import FakeGitHub, iso
 from tests.integration.test_handlers import CHECK_RUN, OPENED, REPOSITORY_ID, deliver
-from tests.integration.test_redeliver import cli
-from tests.stories.test_backfill import ALPHA, open_pulls, own_events, world
+from tests.integration.test_redeliver import cli, closed_url
+from tests.stories.test_backfill import ALPHA, World, open_pulls, own_events, world
 
 RENAMED = "octo-org/alpha-two"
 TRANSFERRED = "new-org/alpha"
@@ -70,8 +73,8 @@ async def test_a_301_is_followed_once_and_the_new_name_reported(
     fake_github.rename_repo(ALPHA, RENAMED)
     heard: list[tuple[int, str, str | None]] = []
 
-    async def moved(github_id: int, full_name: str, url: str | None) -> None:
-        heard.append((github_id, full_name, url))
+    async def moved(github_id: int, answer: Mapping[str, Any]) -> None:
+        heard.append((github_id, answer["full_name"], answer["html_url"]))
 
     github_app.on_moved = moved
     api = await github_app.installation_api(INSTALLATION_ID)
@@ -122,10 +125,11 @@ async def test_a_move_takes_the_new_url_from_the_repository_that_had_it(
         " (2, 'octo-org/beta', 'https://github.com/octo-org/beta')"
     )
     url = "https://github.com/octo-org/beta"
-    assert await repositories.moved(db, 1, "octo-org/beta", url)
+    moved = Repository(github_id=1, full_name="octo-org/beta", url=url)
+    assert await repositories.moved(db, moved)
     rows = await db.fetch("SELECT github_id, full_name, url FROM repositories ORDER BY github_id")
     assert [tuple(r) for r in rows] == [(1, "octo-org/beta", url), (2, "octo-org/beta", None)]
-    assert not await repositories.moved(db, 1, "octo-org/beta", url)  # nothing left to change
+    assert not await repositories.moved(db, moved)  # nothing left to change
 
 
 def repository_event(fake: FakeGitHub, name: str, action: str, **more: Any) -> dict[str, Any]:
@@ -199,15 +203,27 @@ def named(payload: dict[str, Any], full_name: str, **repo: Any) -> dict[str, Any
     return changed
 
 
-def renamed(full_name: str) -> dict[str, Any]:
-    """GitHub's `repository` `renamed` of the fixtures' repository, to `full_name`."""
+# GitHub's updated_at of the repository once renamed: later than that of every fixture payload
+# of it, all made before (a change moves it on: app/store/repositories.py).
+RENAMED_AT = "2019-05-15T16:00:00Z"
+
+
+def later(moment: str, seconds: int) -> str:
+    """A GitHub timestamp `seconds` after `moment`."""
+    return iso(parse_time(moment) + timedelta(seconds=seconds))  # type: ignore[operator]
+
+
+def renamed(full_name: str, *, at: str = RENAMED_AT) -> dict[str, Any]:
+    """GitHub's `repository` `renamed` of the fixtures' repository, to `full_name`, made `at`."""
     changes = {"repository": {"name": {"from": OLD.split("/")[1]}}}
-    return named(OPENED, full_name) | {"action": "renamed", "changes": changes}
+    renaming = named(OPENED, full_name, updated_at=at)
+    return renaming | {"action": "renamed", "changes": changes}
 
 
 def transferred(full_name: str) -> dict[str, Any]:
     owner = {"from": {"user": {"login": OLD.split("/")[0], "id": 1, "type": "User"}}}
-    return named(OPENED, full_name) | {"action": "transferred", "changes": {"owner": owner}}
+    moving = named(OPENED, full_name, updated_at=RENAMED_AT)
+    return moving | {"action": "transferred", "changes": {"owner": owner}}
 
 
 def stored_as(full_name: str) -> tuple[str, str, str, str]:
@@ -262,7 +278,7 @@ async def test_an_event_handled_late_does_not_rename_back_but_a_later_one_rename
     # What an older payload says of the rest still counts, as before.
     assert await conn.fetchval("SELECT count(*) FROM pull_requests") == 1
     # Renamed back on GitHub, later: that applies.
-    await deliver(conn, app, "repository", renamed(OLD), arrival=3)
+    await deliver(conn, app, "repository", renamed(OLD, at=later(RENAMED_AT, 60)), arrival=3)
     assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(OLD)
 
 
@@ -272,7 +288,8 @@ async def test_a_replay_leaves_the_old_url_to_the_repository_that_took_the_name(
     await deliver(conn, app, "pull_request", OPENED, arrival=1)
     await deliver(conn, app, "repository", renamed(NEW), arrival=2)
     # Made private since: the old payload says otherwise, so its replay refreshes the row.
-    privatized = named(OPENED, NEW, private=True) | {"action": "privatized"}
+    privatized = named(OPENED, NEW, private=True, updated_at=later(RENAMED_AT, 60))
+    privatized |= {"action": "privatized"}
     await deliver(conn, app, "repository", privatized, arrival=3)
     # Another repository now has the old name, and its URL.
     other = named(OPENED, OLD, id=REPOSITORY_ID + 1)
@@ -312,13 +329,42 @@ async def test_a_rename_learnt_from_a_redirect_is_not_undone_by_an_event_stored_
     await deliver(conn, app, "pull_request", OPENED, arrival=before)
     queued = await stored()  # stored before the redirect, handled after it
     url = f"https://github.com/{NEW}"
-    assert await repositories.moved(conn, REPOSITORY_ID, NEW, url)
+    # GitHub's answer about it, made after the rename.
+    answer = Repository(REPOSITORY_ID, NEW, url=url, updated_at=parse_time(RENAMED_AT))
+    assert await repositories.moved(conn, answer)
     await deliver(conn, app, "pull_request", OPENED, arrival=before)
     await deliver(conn, app, "check_run", CHECK_RUN, arrival=queued)
     assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
     # An event stored after it is newer: renamed again since, it says so.
-    await deliver(conn, app, "repository", renamed(MOVED_TO), arrival=await stored())
+    again = renamed(MOVED_TO, at=later(RENAMED_AT, 60))
+    await deliver(conn, app, "repository", again, arrival=await stored())
     assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(MOVED_TO)
+
+
+async def test_a_redirect_stores_what_github_answers_unless_a_stored_payload_is_newer(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    url = f"https://github.com/{NEW}"
+    await deliver(conn, app, "pull_request", OPENED, arrival=1)
+    # GitHub's answer, made after a rename and a change of visibility: all of it is stored, and
+    # a payload GitHub made before it (handled after, arrived after) changes nothing.
+    answer = Repository(
+        REPOSITORY_ID, NEW, url=url, private=True, updated_at=parse_time(RENAMED_AT)
+    )
+    assert await repositories.moved(conn, answer)
+    await deliver(conn, app, "check_run", CHECK_RUN, arrival=10**9)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(NEW)
+    assert await conn.fetchval(PRIVATE, REPOSITORY_ID) is True
+    # Renamed again and made public since, as a payload stored says: an answer read from
+    # somewhere behind it (older by GitHub's time) does not undo that.
+    again = renamed(MOVED_TO, at=later(RENAMED_AT, 60))
+    await deliver(conn, app, "repository", again, arrival=10**9 + 1)
+    assert not await repositories.moved(conn, answer)
+    assert tuple(await conn.fetchrow(NAMES, REPOSITORY_ID)) == stored_as(MOVED_TO)
+    assert await conn.fetchval(PRIVATE, REPOSITORY_ID) is False
+
+
+PRIVATE = "SELECT private FROM repositories WHERE github_id = $1"
 
 
 HANDLED_AT = """
@@ -359,3 +405,172 @@ async def test_hookwise_replay_after_a_rename_keeps_the_new_name(
     row = await db.fetchrow(STORED)
     assert tuple(row) == (RENAMED, "octo-org", "alpha-two", "active")
     assert await db.fetchval("SELECT url FROM repositories") == f"{fake_github.url}/{RENAMED}"
+
+
+# --- a delivery GitHub hands over late changes nothing it was made before -----------------------
+#
+# End to end: webhooks signed and posted by the fake GitHub to a running hookwise, handled by the
+# worker. A pull_request delivery fails (nothing listens), the repository changes on GitHub and
+# its news arrives, then `hookwise redeliver` has GitHub send the failed one again: its original
+# body, made before the change, arrives last. The fake moves a repository's updated_at on with
+# every change, as GitHub does (tests/fakes/github_repos.py, changed()).
+
+ATTRIBUTES = """
+SELECT full_name, owner, name, url, private, default_branch, fork, installation_id,
+       status::text AS status
+FROM repositories WHERE github_id = $1
+"""
+OTHER_INSTALLATION = 7654322
+UPSTREAM = "upstream/lib"
+FORKED = "octo-org/lib"
+
+
+def pull_request_event(
+    fake: FakeGitHub, name: str, pull: dict[str, Any], action: str, installation: int
+) -> dict[str, Any]:
+    """A pull_request webhook of `pull` as GitHub makes it now."""
+    return {
+        "action": action,
+        "number": pull["number"],
+        "pull_request": pull,
+        "repository": fake.repo_json(fake.repo(name), full=False),
+        "installation": {"id": installation},
+        "sender": pull["user"],
+    }
+
+
+def change_event(fake: FakeGitHub, name: str, installation: int, action: str) -> dict[str, Any]:
+    event = repository_event(fake, name, action)
+    event["installation"] = {"id": installation}
+    return event
+
+
+def renaming(fake: FakeGitHub) -> tuple[str, str, dict[str, Any]]:
+    fake.rename_repo(ALPHA, RENAMED)
+    changes = {"repository": {"name": {"from": "alpha"}}}
+    event = change_event(fake, RENAMED, INSTALLATION_ID, "renamed") | {"changes": changes}
+    return RENAMED, "repository", event
+
+
+def making_private(fake: FakeGitHub) -> tuple[str, str, dict[str, Any]]:
+    fake.edit_repo(ALPHA, private=True)
+    return ALPHA, "repository", change_event(fake, ALPHA, INSTALLATION_ID, "privatized")
+
+
+def changing_the_default_branch(fake: FakeGitHub) -> tuple[str, str, dict[str, Any]]:
+    fake.commit_files(ALPHA, "develop", {"d.txt": "d\n"})
+    fake.edit_repo(ALPHA, default_branch="develop")
+    changes = {"default_branch": {"from": "main"}}
+    event = change_event(fake, ALPHA, INSTALLATION_ID, "edited") | {"changes": changes}
+    return ALPHA, "repository", event
+
+
+def leaving_the_fork_network(fake: FakeGitHub) -> tuple[str, str, dict[str, Any]]:
+    # GitHub sends no `repository` event for it: the next event of the repository says so.
+    fake.edit_repo(FORKED, leave_fork_network=True)
+    pull = fake.pull_json(fake.repo(FORKED).pulls[1])
+    return FORKED, "pull_request", pull_request_event(fake, FORKED, pull, "edited", INSTALLATION_ID)
+
+
+def transferring(fake: FakeGitHub) -> tuple[str, str, dict[str, Any]]:
+    # To an organization where the App has another installation.
+    fake.add_installation(OTHER_INSTALLATION, account_login="new-org")
+    fake.rename_repo(ALPHA, TRANSFERRED, installation_id=OTHER_INSTALLATION)
+    owner = {"from": {"user": {"login": "octo-org", "id": 2, "type": "Organization"}}}
+    event = change_event(fake, TRANSFERRED, OTHER_INSTALLATION, "transferred")
+    return TRANSFERRED, "repository", event | {"changes": {"owner": owner}}
+
+
+def unarchiving(fake: FakeGitHub) -> tuple[str, str, dict[str, Any]]:
+    fake.archive_repo(ALPHA, archived=False)
+    return ALPHA, "repository", change_event(fake, ALPHA, INSTALLATION_ID, "unarchived")
+
+
+CHANGES = {
+    "renamed": renaming,
+    "made private": making_private,
+    "default branch changed": changing_the_default_branch,
+    "left its fork network": leaving_the_fork_network,
+    "transferred to another installation": transferring,
+}
+
+
+async def missed(fake: FakeGitHub, event: str, payload: dict[str, Any]) -> str:
+    """GitHub tries to deliver `payload` while nothing listens; its delivery GUID."""
+    listening = fake.hook_url
+    fake.hook_url = closed_url()
+    delivery = await fake.deliver(event, payload)
+    fake.hook_url = listening
+    assert delivery.status_code == 0
+    return delivery.guid
+
+
+async def redelivered(
+    w: World, fake: FakeGitHub, dsn: str, db: asyncpg.Connection, guid: str
+) -> None:
+    """`hookwise redeliver` has GitHub send the failed delivery `guid` again; handled."""
+    code, out, err = await cli("redeliver", "--since", "1h", dsn=dsn, fake=fake)
+    assert code == 0, err
+    assert guid in out
+    await fake.settled()
+    await w.settle()
+    status = "SELECT status FROM integration_events WHERE delivery_id = $1"
+    assert await db.fetchval(status, guid) == "completed"
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=list(CHANGES))
+async def test_a_late_redelivery_made_before_a_change_does_not_undo_it(
+    settings, dsn, db: asyncpg.Connection, fake_github: FakeGitHub, change: Any
+) -> None:
+    fake = fake_github
+    if change is leaving_the_fork_network:
+        fake.add_repo(UPSTREAM, installation_id=INSTALLATION_ID)
+        fake.fork_repo(UPSTREAM, owner="octo-org")
+        fake.repo(FORKED).installation_id = INSTALLATION_ID
+        name = FORKED
+    else:
+        fake.add_repo(ALPHA, installation_id=INSTALLATION_ID)
+        name = ALPHA
+    github_id = fake.repo(name).id
+    fake.commit_files(name, "pr-1", {"f.txt": "1\n"})
+    pull = fake.add_pull(name, 1, head_branch="pr-1", title="PR 1")
+    async with world(settings, dsn, fake) as w:
+        await w.install(name)
+        await w.deliver(
+            "pull_request", pull_request_event(fake, name, pull, "opened", INSTALLATION_ID)
+        )
+        before = dict(await db.fetchrow(ATTRIBUTES, github_id))
+        # Made now, before the change; GitHub cannot hand it over.
+        late = pull_request_event(fake, name, pull, "labeled", INSTALLATION_ID)
+        guid = await missed(fake, "pull_request", late)
+
+        now_named, event, news = change(fake)
+        await w.deliver(event, news)
+        changed = dict(await db.fetchrow(ATTRIBUTES, github_id))
+        assert changed != before
+        assert changed["full_name"] == now_named
+
+        await redelivered(w, fake, dsn, db, guid)
+    assert dict(await db.fetchrow(ATTRIBUTES, github_id)) == changed
+    # The late delivery's own news still counts: the pull request is stored, labeled.
+    trigger = "SELECT last_trigger::text FROM pull_requests WHERE github_id = $1"
+    assert await db.fetchval(trigger, pull["id"]) == "labeled"
+
+
+async def test_a_late_archived_does_not_archive_a_repository_unarchived_since(
+    settings, dsn, db: asyncpg.Connection, fake_github: FakeGitHub
+) -> None:
+    fake = fake_github
+    fake.add_repo(ALPHA, installation_id=INSTALLATION_ID)
+    github_id = fake.repo(ALPHA).id
+    async with world(settings, dsn, fake) as w:
+        await w.install(ALPHA)
+        fake.archive_repo(ALPHA)
+        archived = change_event(fake, ALPHA, INSTALLATION_ID, "archived")
+        guid = await missed(fake, "repository", archived)
+        _, event, news = unarchiving(fake)
+        await w.deliver(event, news)
+        assert (await db.fetchrow(ATTRIBUTES, github_id))["status"] == "active"
+
+        await redelivered(w, fake, dsn, db, guid)
+    assert (await db.fetchrow(ATTRIBUTES, github_id))["status"] == "active"

@@ -1,0 +1,13 @@
+-- 0017_repository_github_clock: a payload made before a repository's change, handled after it
+-- (GitHub redelivered it late, an operator replayed it), no longer undoes the change.
+--
+-- A repository object in a webhook payload, and in GitHub's REST answers, carries GitHub's
+-- own `updated_at`, read together with the rest of the object when GitHub made the payload.
+-- github_updated_at is the one of the payload that last set the row's owner, name, full_name,
+-- url, default_branch, private, fork and installation_id; a payload older by it changes none
+-- of them (app/store/repositories.py, NEWER). On equal times (whole seconds), and where a
+-- payload or the row has none (installation payloads list repositories without it), the
+-- arrival decides as before: names_arrival, which from now on stands for all of those columns,
+-- not the names alone. Not renamed for that: a column only added lets workers of the previous
+-- release go on during the deploy (README, "Releases that rename columns").
+ALTER TABLE repositories ADD COLUMN github_updated_at timestamptz;
