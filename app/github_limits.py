@@ -7,11 +7,16 @@ characters, a description of at most 40 and an identifier of at most 20. Issue c
 reviews and review comments: GitHub answers 422 "Body is too long (maximum is 65536
 characters)". A check run's name and title have no stated limit; 100 and 255 keep them to what
 GitHub's pages show. Characters are Unicode code points, as JSON Schema's maxLength counts them.
+
+And on what hookwise reads, from GitHub's REST reference: a pull request's files (GET
+/pulls/{n}/files) "Responses include a maximum of 3000 files"; a comparison (GET
+/compare/{basehead}) "includes up to 300 changed files for the entire comparison", on its first
+page only. Neither answer says it was cut, so a listing as long as its cap may be: `may_be_cut`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import Any
 
 CHECK_NAME = 100
@@ -22,6 +27,8 @@ ACTIONS = 3
 ACTION_FIELDS = {"label": 20, "description": 40, "identifier": 20}
 COMMENT_BODY = 65_536  # issue comments, reviews, review comments
 CUT_NOTE = "\n\n… (cut to fit GitHub's limit)"
+PULL_FILES = 3_000  # files GET /pulls/{n}/files lists at most
+COMPARE_FILES = 300  # files GET /compare/{basehead} lists at most
 
 
 def cut(text: str, limit: int, note: str = CUT_NOTE) -> str:
@@ -61,3 +68,9 @@ def annotation_batches(annotations: Iterable[Any]) -> list[list[Any]]:
     listed = list(annotations)
     step = ANNOTATIONS_PER_REQUEST
     return [listed[start : start + step] for start in range(0, len(listed), step)]
+
+
+def may_be_cut(listed: Sized, cap: int) -> bool:
+    """Whether a listing GitHub stops at `cap` entries may lack some: it has `cap` of them (a
+    listing of exactly `cap` is whole, but nothing in GitHub's answer tells it apart)."""
+    return len(listed) >= cap

@@ -140,7 +140,8 @@ class HttpRepoPort:
             await self.api.delete(url)
 
     async def pull_files(self, number: int) -> list[Mapping[str, Any]]:
-        """GET /pulls/{n}/files, every page: filename, patch (absent for binaries), status."""
+        """GET /pulls/{n}/files, every page: filename, patch (absent for binaries), status;
+        3,000 files at most (app/github_limits.PULL_FILES)."""
         return [
             f
             async for f in self._each(
@@ -149,7 +150,8 @@ class HttpRepoPort:
         ]
 
     async def compare_files(self, base: str, head: str) -> list[Mapping[str, Any]]:
-        """GET /compare/{base}...{head}: the files changed between two commits."""
+        """GET /compare/{base}...{head}: the files changed between two commits, 300 at most
+        (app/github_limits.COMPARE_FILES)."""
         return list((await self.compare(base, head)).get("files") or [])
 
     async def compare(self, base: str, head: str) -> Mapping[str, Any]:
@@ -202,13 +204,12 @@ class HttpRepoPort:
     async def check_runs_for(
         self, ref: str, name: str, *, filter: str = "all"
     ) -> list[Mapping[str, Any]]:
-        """GET /commits/{ref}/check-runs?check_name=…&filter=…: the runs of that name (filter
-        'latest': only the most recent run of each)."""
-        found = await self._get(
-            f"{self.path}/commits/{part(ref, slashes=True)}/check-runs"
-            + query({"check_name": name, "filter": filter, "per_page": 100})
+        """GET /commits/{ref}/check-runs?check_name=…&filter=…, every page: the runs of that
+        name, newest first (filter 'latest': only the most recent run of each)."""
+        url = f"{self.path}/commits/{part(ref, slashes=True)}/check-runs" + query(
+            {"check_name": name, "filter": filter, "per_page": 100}
         )
-        return list(found.get("check_runs") or ())
+        return [run async for run in self._each(url, iterable_key="check_runs")]
 
     async def create_check_run(self, request: Mapping[str, Any]) -> str:
         made = await self._post(f"{self.path}/check-runs", request)

@@ -14,7 +14,7 @@ import asyncio
 import base64
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -431,10 +431,21 @@ class Analyst:
         head may have moved on since."""
         conn, stored = self.ctx.conn, self.stored
         number, commit = stored.pr_number, self.run["head_sha"]
-        patches = {f["filename"]: f.get("patch") or "" for f in await self.diff_at(commit)}
+        diff = await self.diff_at(commit)
+        patches = {f["filename"]: f.get("patch") or "" for f in diff.files}
         comments = suggestions(edits, patches)
+        # Files GitHub left out of a cut listing may well be in the diff: not "outside" it.
+        unlisted = [] if diff.whole else sorted({e["path"] for e in edits} - patches.keys())
+        past = (
+            f"GitHub lists {len(diff.files)} files of this pull request's diff at "
+            f"{commit[:7]} and stops there; {', '.join(unlisted[:5])}"
+            f"{' …' if len(unlisted) > 5 else ''}, which the edits change, are not among them"
+        )
         attempt = await self.next_attempt(analysis_id, "suggest")
         if not comments:
+            if unlisted:
+                await analyses.record_fix(conn, replace(attempt, error_message=past))
+                return f"No suggestion: {past}."
             await analyses.record_fix(
                 conn,
                 replace(attempt, error_message="no edit falls on lines of the pull request's diff"),
@@ -475,15 +486,25 @@ class Analyst:
         placed = len(comments) - len(refused)
         note = f" ({placing.refused_note(refused)})" if refused else ""
         await self.ctx.step("suggest", f"review {review_id} suggests {placed} changes{note}")
-        return f"Suggested {placed} change{'s' if placed != 1 else ''} in a review.{note}"
+        left_out = f" Left out: {past}." if unlisted else ""
+        return f"Suggested {placed} change{'s' if placed != 1 else ''} in a review.{note}{left_out}"
 
-    async def diff_at(self, commit: str) -> list[Mapping[str, Any]]:
+    async def diff_at(self, commit: str) -> Listed:
         """The pull request's files as its diff was at `commit` (compare from the base branch,
-        three dots, as GitHub diffs a pull request); its files now without a base branch."""
-        base = self.stored.base_branch
-        if not base:
-            return await self.port.pull_files(self.stored.pr_number)
-        return await self.port.compare_files(base, commit)
+        three dots, as GitHub diffs a pull request); its files now without a base branch.
+
+        GitHub lists 300 files of a comparison and 3,000 of a pull request: past 300, the
+        pull request's own listing is the diff at `commit` while that is still its head; an
+        older commit's diff is only the comparison's 300 (`Listed.whole` False)."""
+        number, base = self.stored.pr_number, self.stored.base_branch
+        if base:
+            compared = await self.port.compare_files(base, commit)
+            if not limits.may_be_cut(compared, limits.COMPARE_FILES):
+                return Listed(compared, whole=True)
+            if (await self.port.pull(number))["head"]["sha"] != commit:
+                return Listed(compared, whole=False)
+        files = await self.port.pull_files(number)
+        return Listed(files, whole=not limits.may_be_cut(files, limits.PULL_FILES))
 
     async def evidence(self) -> str:
         """The job's log for GitHub Actions; else the check run's output and annotations."""
@@ -550,6 +571,15 @@ class Analyst:
             "evidence", f"differenced against run {green[0]['id']} on {self.stored.base_branch}"
         )
         return differenced
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A diff's files as GitHub listed them (filename, patch …); `whole` False when GitHub may
+    have stopped short of them all (app/github_limits.may_be_cut)."""
+
+    files: list[Mapping[str, Any]]
+    whole: bool
 
 
 async def commit_edits(

@@ -5,7 +5,8 @@ not bots; defined in app/workflows/builtins.py). On synchronize only the pull re
 changes since the last reviewed commit are sent: the whole pull request when that commit is no
 ancestor of the head (a rebase, a force push) or the base branch came in (merged into the
 head), since a diff between the two commits would then carry the base branch's changes, which
-are not the PR's and whose lines GitHub refuses in its review. Comments are kept to lines of
+are not the PR's and whose lines GitHub refuses in its review; and when 300 files or more
+changed, past what GitHub lists of a comparison. Comments are kept to lines of
 the PR's own diff. Posts go through outbound_actions (post_once), so nothing is posted twice;
 the summary comment is updated in place.
 """
@@ -141,13 +142,22 @@ async def changed_files(
     `base`: the base branch (its name: its tip now). GitHub's compare A...B diffs B against the
     merge base of A and B, so since...head is the PR's own work only when `since` is an ancestor
     of `head` (status `ahead`) and the PR's merge base with the base branch is where it was (it
-    moves when the base branch is merged into the head)."""
+    moves when the base branch is merged into the head). GitHub lists 300 files of a
+    comparison at most and says nothing when it cuts there: a push of 300 files or more is
+    reviewed as the whole pull request (listed up to 3,000 files), so no file of it goes
+    unseen."""
     pull = await github.pull_files(number)
     if since is None or since == head:
         return Scope(pull, pull, "the whole pull request")
     compared = await github.compare(since, head)
     if compared.get("status") != "ahead":
         return Scope(pull, pull, f"the whole pull request: {since[:7]} is not in its history")
+    if limits.may_be_cut(compared.get("files") or (), limits.COMPARE_FILES):
+        why = (
+            f"the whole pull request: {limits.COMPARE_FILES} files or more changed since "
+            f"{since[:7]}, past what GitHub lists of a comparison"
+        )
+        return Scope(pull, pull, why)
     if base is not None:
         then = (await github.compare(base, since)).get("merge_base_commit") or {}
         now = (await github.compare(base, head)).get("merge_base_commit") or {}

@@ -9,6 +9,7 @@ Its error is classified once (app/clients/errors.py):
 
     RateLimited   released until the time named, the attempt given back
     Refused       failed at once, the reason shown where the user looks and counted
+    Undecided     (a declared workflow's condition GitHub's listings cannot decide) the same
     Unavailable   retried with backoff; failed after HOOKWISE_MAX_ATTEMPTS, the reason
                   then shown as a refusal's is
     anything else (a bug of ours): as Unavailable
@@ -39,7 +40,7 @@ from app.store.errors import StoreError
 from app.store.executions import Execution
 from app.store.pool import PerStatement, connection
 from app.store.statuses import ExecutionStatus
-from app.workflows.engine import Skipped
+from app.workflows.engine import Skipped, Undecided
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,13 @@ async def execute(app: Context, execution: Execution, bound: logging.LoggerAdapt
         if not await executions.finish(db, execution, ExecutionStatus.SKIPPED, error=why):
             return "lease_lost"
         return "skipped"
+    except Undecided as undecided:
+        # Asking again shows the same listing: failed at once, as a refusal is.
+        why = str(undecided)
+        await executions.log(db, execution.id, "ERROR", why, step="undecided")
+        if not await executions.finish(db, execution, ExecutionStatus.FAILED, error=why):
+            return "lease_lost"
+        return "failed"
     except asyncio.CancelledError:
         with contextlib.suppress(StoreError, asyncio.CancelledError):
             await asyncio.shield(executions.release(db, execution))

@@ -3,6 +3,13 @@
 The event's transaction knows what the payload and the stored rows say; what only GitHub
 knows (the changed files, a PR's labels when the payload has none) is None there, and the
 condition is left for the execution, which fetches it and then runs or ends as skipped.
+
+GitHub lists 3,000 of a pull request's files at most. `changed_paths` holds when a listed file
+matches, since each listed file is one the PR changes; when none does and the listing stops
+short of the PR's count, the condition is undecided (`Unknown`), not failed: the files past the
+listing may match, and a PR padded past it must neither skip a workflow it should start nor
+start one it should not. The execution then runs no step and fails with that reason (see
+app/workflows/engine.py), where the user sees its other outcomes.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app import github_limits as limits
 from app.workflows.globs import any_match, matches
 from app.workflows.spec import If, On
 
@@ -85,6 +93,15 @@ class Facts:
         """Every path the pull request touches as listed, old names of renames included."""
         return None if self.files is None else tuple(n for n, _ in self.files) + self.moved_from
 
+    def listing_cut(self) -> bool:
+        """Whether `files` may lack some of the pull request's files: fewer are listed than it
+        counts, or, its count not known, as many as GitHub lists at most."""
+        if self.files is None:
+            return False
+        if self.size is not None:
+            return self.size[0] > len(self.files)
+        return limits.may_be_cut(self.files, limits.PULL_FILES)
+
     def file_count(self) -> int | None:
         if self.size is not None:
             return self.size[0]
@@ -99,24 +116,37 @@ class Facts:
 @dataclass(frozen=True)
 class Verdict:
     """holds: True (every condition holds), False (one does not: `reason`), None (none
-    failed, but some need facts not known here: `reason` names them)."""
+    failed, but some need facts not known here, or cannot be decided from them: `reason`
+    names them)."""
 
     holds: bool | None
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Unknown:
+    """A condition the facts are known for and still do not decide, and why."""
+
+    reason: str
+
+
 def evaluate(conditions: If, facts: Facts) -> Verdict:
     unknown: list[str] = []
+    undecided: list[str] = []
     for name, check in _CHECKS:
         if not _given(getattr(conditions, name)):
             continue
         outcome = check(conditions, facts)
         if outcome is None:
             unknown.append(name)
+        elif isinstance(outcome, Unknown):
+            undecided.append(outcome.reason)
         elif outcome is not True:
             return Verdict(False, str(outcome))
-    if unknown:
-        return Verdict(None, "needs " + ", ".join(unknown))
+    if unknown or undecided:
+        return Verdict(
+            None, "; ".join((["needs " + ", ".join(unknown)] if unknown else []) + undecided)
+        )
     return Verdict(True)
 
 
@@ -193,12 +223,18 @@ def _linked(c: If, f: Facts) -> bool | str | None:
     return "no linked Linear issue" if c.linked_issue else "a Linear issue is linked"
 
 
-def _paths(c: If, f: Facts) -> bool | str | None:
+def _paths(c: If, f: Facts) -> bool | str | Unknown | None:
     paths = f.paths()
     if paths is None:
         return None
     if any(any_match(name, c.changed_paths) for name in paths):
         return True
+    if f.listing_cut():
+        listed, count = len(f.files or ()), f.file_count()
+        return Unknown(
+            f"changed_paths cannot be decided: GitHub lists {listed} of the {count} files "
+            f"changed and none of them matches {', '.join(c.changed_paths)}; the rest may"
+        )
     return f"no changed file matches {', '.join(c.changed_paths)}"
 
 

@@ -3,7 +3,9 @@ every workflow a hookwise.yml declares.
 
 The pull request is read as it stands; a slash command's author must have write access; the
 conditions the event's transaction could not decide (changed paths, size, labels …) are
-decided now, and one that does not hold ends the execution as skipped, with the reason. Then
+decided now, and one that does not hold ends the execution as skipped, with the reason; one
+that cannot be decided even now (changed paths past GitHub's 3,000-file listing) fails it,
+with the reason, and no step runs. Then
 the steps run in order, each logged in execution_logs. A step refused (GitHub's 4xx, a step not
 possible here) stops the workflow, or with `on_failure: continue` is logged and the next runs;
 a rate limit or an outage fails the attempt, which the runner reschedules or retries, and the
@@ -27,6 +29,11 @@ WRITE = frozenset({"admin", "maintain", "write"})
 
 class Skipped(Exception):
     """The execution has nothing to do: a condition does not hold, or who asked may not."""
+
+
+class Undecided(Exception):
+    """A condition that what GitHub shows cannot decide (app/workflows/conditions.Unknown): the
+    execution runs no step and fails with the reason, neither run nor skipped on a guess."""
 
 
 def needs_files(workflow: Workflow) -> bool:
@@ -67,6 +74,8 @@ async def run(ctx: ReactionContext) -> str:
     verdict = evaluate(workflow.if_, facts)
     if verdict.holds is False:
         raise Skipped(verdict.reason)
+    if verdict.holds is None:
+        raise Undecided(verdict.reason)
     if not workflow.if_.empty():
         await ctx.step("conditions", "every condition holds")
     return await steps(

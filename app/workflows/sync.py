@@ -258,7 +258,8 @@ async def check_proposed(ctx: ReactionContext) -> str:
     """hookwise.workflows_check: the `.github/hookwise.yml` a branch or pull request proposes,
     read at its head commit and shown in our check run there, each problem an annotation on its
     line. Nothing of it is stored or run (workflows come from the default branch only, never
-    from a fork's head). A pull request's execution first asks whether it changes the file."""
+    from a fork's head). A pull request's execution first asks whether it changes the file:
+    one past GitHub's 3,000-file listing is checked, since the file may be past it."""
     app, payload = ctx.app, ctx.payload
     assert app.github is not None
     repo, head = payload["repository"]["full_name"], payload["after"]
@@ -267,7 +268,10 @@ async def check_proposed(ctx: ReactionContext) -> str:
     if number is not None:
         files = await port(api, repo).pull_files(int(number))
         if not any(PATH in (f["filename"], f.get("previous_filename")) for f in files):
-            raise Skipped(f"the pull request does not change {PATH}")
+            if not limits.may_be_cut(files, limits.PULL_FILES):
+                raise Skipped(f"the pull request does not change {PATH}")
+            # Past GitHub's listing the file may still be changed: checked rather than missed.
+            await ctx.step("files", f"GitHub lists {len(files)} files: {PATH} may be past them")
     file = f"{repo}/{PATH}@{head[:7]}"
     text, problem = await read_file(port(api, repo), PATH, head)
     if problem is not None:

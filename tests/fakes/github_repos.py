@@ -63,6 +63,13 @@ MAX_CONTENTS = 1024 * 1024
 # GET /pulls/{n}/files: "Responses include a maximum of 3000 files" (GitHub's REST reference);
 # the pull request itself still counts them all (changed_files, additions, deletions).
 MAX_PULL_FILES = 3000
+# GET /compare/{basehead} (GitHub's REST reference, "Compare two commits"): "the returned list is
+# limited to 250 commits" without per_page or page, its last the newest; with them the commits
+# come in pages and "The list of changed files is only shown on the first page of results, and
+# it includes up to 300 changed files for the entire comparison". Nothing in the answer says
+# the files were cut.
+MAX_COMPARE_COMMITS = 250
+MAX_COMPARE_FILES = 300
 ACTIONS_APP_ID = 15368
 ANNOTATION_LEVELS = ("notice", "warning", "failure")
 CHECK_STATUSES = ("queued", "in_progress", "completed")
@@ -1732,7 +1739,8 @@ async def list_pull_commits(request: Request) -> Response:
 
 
 async def compare(request: Request) -> Response:
-    """base...head: what head has since its merge base with base, as a three-dot diff."""
+    """base...head: what head has since its merge base with base, as a three-dot diff, cut as
+    GitHub cuts it (MAX_COMPARE_COMMITS, MAX_COMPARE_FILES): later pages carry no files."""
     github = core.github_of(request)
     repo = repo_for(request, "contents")
     base_ref, dots, head_ref = request.path_params["basehead"].partition("...")
@@ -1751,23 +1759,29 @@ async def compare(request: Request) -> Response:
         status = "ahead" if ahead else "behind"
     changes = diff_files(objects, objects.files(merge_base), objects.files(head), repo.binary)
     basehead = request.path_params["basehead"]
-    return core.reply(
-        {
-            "url": f"{github.url}/repos/{repo.full_name}/compare/{basehead}",
-            "html_url": f"{github.url}/{repo.full_name}/compare/{basehead}",
-            "permalink_url": f"{github.url}/{repo.full_name}/compare/{base}...{head}",
-            "diff_url": f"{github.url}/{repo.full_name}/compare/{basehead}.diff",
-            "patch_url": f"{github.url}/{repo.full_name}/compare/{basehead}.patch",
-            "base_commit": github.commit_json(repo, objects.commits[base]),
-            "merge_base_commit": github.commit_json(repo, objects.commits[merge_base]),
-            "status": status,
-            "ahead_by": len(ahead),
-            "behind_by": len(behind),
-            "total_commits": len(ahead),
-            "commits": [github.commit_json(repo, commit) for commit in ahead],
-            "files": [github.file_json(repo, change, head) for change in changes],
-        }
-    )
+    headers: dict[str, str] = {}
+    listed, files = ahead[-MAX_COMPARE_COMMITS:], changes[:MAX_COMPARE_FILES]
+    if {"per_page", "page"} & set(request.query_params):
+        window, headers = core.page_window(request, len(ahead))
+        listed = ahead[window]
+        if window.start:
+            files = []
+    body = {
+        "url": f"{github.url}/repos/{repo.full_name}/compare/{basehead}",
+        "html_url": f"{github.url}/{repo.full_name}/compare/{basehead}",
+        "permalink_url": f"{github.url}/{repo.full_name}/compare/{base}...{head}",
+        "diff_url": f"{github.url}/{repo.full_name}/compare/{basehead}.diff",
+        "patch_url": f"{github.url}/{repo.full_name}/compare/{basehead}.patch",
+        "base_commit": github.commit_json(repo, objects.commits[base]),
+        "merge_base_commit": github.commit_json(repo, objects.commits[merge_base]),
+        "status": status,
+        "ahead_by": len(ahead),
+        "behind_by": len(behind),
+        "total_commits": len(ahead),
+        "commits": [github.commit_json(repo, commit) for commit in listed],
+        "files": [github.file_json(repo, change, head) for change in files],
+    }
+    return core.reply(body, headers=headers)
 
 
 async def get_branch(request: Request) -> Response:

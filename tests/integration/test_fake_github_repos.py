@@ -165,6 +165,29 @@ async def test_compare_shows_only_what_changed_since_a_commit(
     assert missing.status_code == 404
 
 
+async def test_compare_lists_300_files_and_250_commits_as_github_does(
+    github: FakeGitHub, client: httpx.AsyncClient
+) -> None:
+    """GitHub's REST reference, "Compare two commits": without per_page or page "the returned
+    list is limited to 250 commits, and the last commit in the list is the most recent"; with
+    them "The list of changed files is only shown on the first page of results, and it includes
+    up to 300 changed files for the entire comparison"."""
+    start = github.tip(REPO, "main")
+    shas = [github.commit_files(REPO, "big", {f"gen/{n:03}.txt": f"{n}\n"}) for n in range(255)]
+    github.commit_files(REPO, "big", {f"more/{n:02}.txt": f"{n}\n" for n in range(50)})
+    whole = (await client.get(f"/repos/{REPO}/compare/{start}...big")).json()
+    assert (whole["ahead_by"], whole["total_commits"]) == (256, 256)
+    assert [c["sha"] for c in whole["commits"]] == [*shas[6:], github.tip(REPO, "big")]
+    assert [f["filename"] for f in whole["files"]] == [f"gen/{n:03}.txt" for n in range(255)] + [
+        f"more/{n:02}.txt" for n in range(45)
+    ]
+    first = await client.get(f"/repos/{REPO}/compare/{start}...big?per_page=100")
+    assert [c["sha"] for c in first.json()["commits"]] == shas[:100]
+    assert len(first.json()["files"]) == 300 and "next" in first.links
+    last = await client.get(first.links["last"]["url"])
+    assert len(last.json()["commits"]) == 56 and last.json()["files"] == []
+
+
 async def test_gidgethub_reads_pages_and_gets_404(
     github: FakeGitHub, client: httpx.AsyncClient
 ) -> None:

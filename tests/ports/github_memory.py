@@ -37,7 +37,10 @@ from tests.fakes import github as core
 from tests.fakes.github_repos import (
     DIR_MODE,
     FULL_PULL_ONLY,
+    MAX_COMPARE_COMMITS,
+    MAX_COMPARE_FILES,
     MAX_CONTENTS,
+    MAX_PULL_FILES,
     NOT_ACCESSIBLE,
     REVIEW_DOCS,
     REVIEW_STATES,
@@ -217,7 +220,7 @@ class MemoryRepoPort:
             repo = self._repo("pull_requests")
             pull = self._pull(repo, number)
             head = pull.head_sha
-            return [self.github.file_json(repo, c, head) for c in pull.changes()]
+            return [self.github.file_json(repo, c, head) for c in pull.changes()[:MAX_PULL_FILES]]
 
     async def compare(self, base: str, head: str) -> Mapping[str, Any]:
         with self._asked("compare"):
@@ -255,8 +258,12 @@ class MemoryRepoPort:
             "ahead_by": len(ahead),
             "behind_by": len(behind),
             "total_commits": len(ahead),
-            "commits": [github.commit_json(repo, commit) for commit in ahead],
-            "files": [github.file_json(repo, change, head) for change in changes],
+            "commits": [
+                github.commit_json(repo, commit) for commit in ahead[-MAX_COMPARE_COMMITS:]
+            ],
+            "files": [
+                github.file_json(repo, change, head) for change in changes[:MAX_COMPARE_FILES]
+            ],
         }
 
     async def pull(self, number: int) -> Mapping[str, Any]:

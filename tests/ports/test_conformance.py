@@ -248,3 +248,30 @@ async def test_the_memory_port_answers_as_the_http_fake_does(
         404,
         422,
     }
+
+
+async def test_long_listings_are_read_whole_or_cut_where_github_cuts_them(
+    http_ports: HttpPorts, fake_github: FakeGitHub
+) -> None:
+    """Check runs of a commit come in pages of 100 at most, which the port follows; a
+    comparison lists 300 files ("up to 300 changed files for the entire comparison") and a
+    pull request 3,000 ("Responses include a maximum of 3000 files"), GitHub's REST reference.
+    """
+    memory = MemoryGitHub(url=fake_github.url)
+    memory.add_installation(INSTALLATION_ID, permissions=PERMISSIONS)
+    heard: list[tuple[Any, ...]] = []
+    for world in (fake_github, memory):
+        head = seed(world)["head"]
+        for _ in range(105):
+            world.add_check_run(REPO, head, name="lint")
+        world.commit_files(REPO, "big", {f"gen/{n:04}.txt": f"{n}\n" for n in range(3005)})
+        world.add_pull(REPO, 8, head_branch="big")
+    for ports in (http_ports, memory):
+        github = await ports.repo_port(INSTALLATION_ID, REPO)
+        runs = await github.check_runs_for(head, "lint")
+        compared = await github.compare_files("main", "big")
+        listed = await github.pull_files(8)
+        heard.append((len(runs), len(compared), len(listed), comparable(listed[-1])))
+    over_http, in_memory = heard
+    assert over_http[:3] == (105, 300, 3000)
+    assert in_memory == over_http

@@ -91,3 +91,51 @@ async def test_a_review_github_refuses_a_comment_of_is_posted_without_it(world_f
         assert [(c.path, c.line) for c in world.github.review_comments.values()] == [("calc.py", 6)]
         [summary] = world.github.issue_comments.values()
         assert "1 comment." in summary.body
+
+
+def padded(world: World) -> None:
+    """305 files listed before calc.py: past the 300 GitHub lists of a comparison."""
+    many = {f"assets/{n:03}.txt": f"{n}\n" for n in range(305)}
+    world.github.commit_files(REPO, "fix-calc", many, message="Assets")
+    world.pull = world.github.pull_json(world.github.repo(REPO).pulls[7])
+
+
+def our_summary(world: World) -> str:
+    [ours] = [r for r in world.github.check_runs.values() if r.name == "hookwise: tests"]
+    return str(ours.output["summary"])
+
+
+async def test_a_fix_past_the_comparisons_300_files_is_suggested_from_the_pull_listing(
+    world_factory, db
+) -> None:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
+        padded(world)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        world.model.reply_tool("report_analysis", ANALYSIS)
+        await world.deliver("check_run", world.failed_check())
+
+        assert suggestions(world) == [("calc.py", 2, world.pull["head"]["sha"])]
+        assert "Suggested 1 change in a review." in our_summary(world)
+    row = await db.fetchrow("SELECT status, error_message FROM fix_attempts")
+    assert row["status"] == "succeeded", row["error_message"]
+
+
+async def test_a_fix_past_the_listing_at_an_older_commit_says_so(world_factory, db) -> None:
+    async with world_factory(HOOKWISE_REVIEW=False) as world:
+        padded(world)
+        await world.deliver("pull_request", world.pr_event("opened"))
+        failing = world.failed_check()
+        run_head = failing["check_run"]["head_sha"]
+        world.github.commit_files(REPO, "fix-calc", {"notes.md": "# Notes\n"}, message="More")
+        world.model.reply_tool("report_analysis", ANALYSIS)
+        await world.deliver("check_run", failing)
+
+        assert suggestions(world) == []
+        said = our_summary(world)
+        assert (
+            f"No suggestion: GitHub lists 300 files of this pull request's diff at {run_head[:7]}"
+            " and stops there; calc.py, setup.py, which the edits change, are not among them."
+            in said
+        )
+    row = await db.fetchrow("SELECT status, error_message FROM fix_attempts")
+    assert row["status"] == "skipped" and "not among them" in row["error_message"]

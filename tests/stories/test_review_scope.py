@@ -82,3 +82,23 @@ async def test_a_plain_push_is_reviewed_for_what_it_adds(world_factory) -> None:
         assert "### notes.md" in prompt
         assert "### calc.py" not in prompt and "### upstream.py" not in prompt
         assert posted_comments(world) == [("notes.md", 1)]
+
+
+async def test_a_push_past_what_github_lists_of_a_comparison_is_reviewed_whole(
+    world_factory, db
+) -> None:
+    """GitHub lists 300 files of a comparison at most and does not say it cut there: a push of
+    more is reviewed as the whole pull request, so notes.md, listed after 300 others, is seen."""
+    async with world_factory(HOOKWISE_FIX=False) as world:
+        await first_review(world)
+        generated = {f"gen/{n:03}.txt": f"{n}\n" for n in range(305)}
+        world.github.commit_files(REPO, "fix-calc", generated | {"notes.md": "# Notes\n"})
+        prompt = await pushed(world)
+
+        assert "### notes.md" in prompt and "### calc.py" in prompt
+        assert posted_comments(world) == [("notes.md", 1)]
+    said = await db.fetchval(
+        "SELECT message FROM execution_logs WHERE step_name = 'diff'"
+        " ORDER BY created_at DESC LIMIT 1"
+    )
+    assert said.startswith("the whole pull request: 300 files or more changed since")

@@ -771,3 +771,52 @@ async def test_a_forks_file_of_aliases_expanding_without_end_is_a_problem_not_a_
         " WHERE w.name = 'hookwise.workflows_check' ORDER BY e.seq"
     )
     assert [r["status"] for r in runs] == ["skipped", "completed"]
+
+
+PATHS = """\
+workflows:
+  secrets-review:
+    on: {pull_request: [opened]}
+    if: {changed_paths: ["secrets/**"]}
+    steps: [{add_labels: [secrets]}]
+  generated:
+    on: {pull_request: [opened]}
+    if: {changed_paths: ["gen/**"]}
+    steps: [{add_labels: [generated]}]
+"""
+
+
+async def test_changed_paths_past_githubs_listing_neither_run_nor_skip(world_factory, db) -> None:
+    """GitHub lists 3,000 files of a pull request: padded past them, a change to secrets/ must
+    not skip the workflow meant for it, nor run it on a guess. Its execution fails, saying why;
+    a path among the listed files still decides."""
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False) as world:
+        await declare(world, PATHS)
+        many: dict[str, str | None] = {f"gen/{n:04}.txt": f"{n}\n" for n in range(3000)}
+        world.github.commit_files(REPO, "padded", many | {"secrets/key.pem": "-----BEGIN\n"})
+        await world.deliver("pull_request", opened(world, 8, "padded"))
+
+        assert world.github.repo(REPO).pulls[8].labels == ["generated"]
+    [secrets] = await executions_of(db, "secrets-review")
+    assert (secrets["status"], secrets["error_message"]) == (
+        "failed",
+        "changed_paths cannot be decided: GitHub lists 3000 of the 3001 files changed and none"
+        " of them matches secrets/**; the rest may",
+    )
+    [generated] = await executions_of(db, "generated")
+    assert generated["status"] == "completed"
+
+
+async def test_a_forks_file_past_githubs_listing_is_still_checked(world_factory, db) -> None:
+    async with world_factory(HOOKWISE_REVIEW=False, HOOKWISE_FIX=False, fork=True) as world:
+        await world.deliver("pull_request", world.pr_event("opened"))
+        fork = world.github.repo(REPO).pulls[7].head_repo.full_name
+        # 3,000 files list before .github/hookwise.yml: the proposal is past GitHub's listing.
+        many = {f"-vendored/{n:04}.txt": f"{n}\n" for n in range(3000)}
+        sha = world.github.commit_files(
+            fork, "fix-calc", many | {".github/hookwise.yml": PROPOSED_FILE}
+        )
+        synchronize = world.pr_event("synchronize")
+        synchronize["pull_request"] = world.github.pull_json(world.github.repo(REPO).pulls[7])
+        await world.deliver("pull_request", synchronize)
+        await check_shows_proposal(world, db, sha)

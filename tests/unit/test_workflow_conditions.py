@@ -181,3 +181,25 @@ def test_triggers(spec: dict[str, Any], event: str, payload: dict[str, Any], exp
 )
 def test_a_slash_command_is_the_comments_first_line(body: str | None, expected: bool) -> None:
     assert is_command("/hookwise review", body) is expected
+
+
+@pytest.mark.parametrize(
+    ("size", "paths", "holds"),
+    [
+        # Listed whole: no match fails the condition.
+        ((3000, 3000), ["secrets/**"], False),
+        # Cut: a listed match decides; no match among the listed leaves it undecided.
+        ((3005, 3005), ["gen/**"], True),
+        ((3005, 3005), ["secrets/**"], None),
+        # The count not known: 3,000 listed is as many as GitHub lists, so maybe cut.
+        (None, ["secrets/**"], None),
+    ],
+)
+def test_changed_paths_past_githubs_listing_are_undecided_not_failed(
+    size: tuple[int, int] | None, paths: list[str], holds: bool | None
+) -> None:
+    listed = tuple((f"gen/{n:04}.txt", 1) for n in range(3000))
+    verdict = evaluate(If(changed_paths=paths), Facts(files=listed, size=size))
+    assert verdict.holds is holds
+    if holds is None:
+        assert verdict.reason.startswith("changed_paths cannot be decided: GitHub lists 3000")
