@@ -198,6 +198,9 @@ def cancelled_line(execution_id: uuid.UUID, done: executions.Cancel) -> str:
             f"execution {execution_id} is running now, so it was not cancelled: what it does"
             " may be half done; wait for it to finish, or to fail"
         )
+    if done.status == ExecutionStatus.PENDING:
+        # Claimed and given back under each try (executions.CANCEL_TRIES): not for want of trying.
+        return f"execution {execution_id} kept changing while it was cancelled; try again"
     if done.status == ExecutionStatus.CANCELLED:
         return f"execution {execution_id} is cancelled already"
     return f"execution {execution_id} has finished ({done.status}): only a pending one is cancelled"
