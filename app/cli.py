@@ -240,6 +240,21 @@ def replay_execution(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        execution_id = uuid.UUID(args.execution)
+    except ValueError:
+        raise UsageError(f"--execution takes an execution's id, not {args.execution!r}") from None
+    with migrated_database(settings) as dsn:
+        done = run(operate.cancel_execution(dsn, execution_id, by="hookwise cancel"))
+    line = operate.cancelled_line(execution_id, done)
+    if not done.cancelled:
+        print(f"hookwise: {line}", file=sys.stderr)
+        return 1
+    print(line)
+    return 0
+
+
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
     try:
@@ -457,6 +472,16 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--status", choices=[s.value for s in statuses.LISTED])
     runs.add_argument("--pr", help="owner/repo#N: only this pull request's")
     runs.set_defaults(func=cmd_executions)
+
+    cancel = commands.add_parser(
+        "cancel",
+        help="cancel an execution (a reaction) that waits to run; never one running now",
+        parents=[quiet],
+    )
+    cancel.add_argument(
+        "--execution", required=True, help="the execution's id, as `hookwise executions` lists it"
+    )
+    cancel.set_defaults(func=cmd_cancel)
 
     run_cmd = commands.add_parser(
         "run",

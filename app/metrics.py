@@ -192,8 +192,9 @@ class Metrics:
         )
         self.executions = Counter(
             "hookwise_executions_total",
-            "Reaction executions a worker ran, by workflow and outcome: completed, cancelled,"
-            " failed (refused, or out of attempts), retry, rescheduled (rate limit), lease_lost.",
+            "Reaction executions a worker ran, by workflow and outcome: completed, cancelled"
+            " (found pointless), failed (refused, or out of attempts), retry, rescheduled (rate"
+            " limit), lease_lost. One an operator cancels is never run, so never counted.",
             ("workflow", "outcome"),
         )
         self.github_requests = Counter(

@@ -168,6 +168,44 @@ async def replay_execution(dsn: str, execution_id: uuid.UUID) -> str | None:
     return f"re-queued execution {execution_id}" if done else None
 
 
+async def cancel_execution(dsn: str, execution_id: uuid.UUID, *, by: str) -> executions.Cancel:
+    """Cancel one pending execution, `by` (where the operator asked: "hookwise cancel",
+    "admin") named in its reason; see executions.cancel."""
+    conn = await connect(dsn)
+    try:
+        return await executions.cancel(conn, execution_id, reason=cancel_reason(by))
+    finally:
+        await conn.close()
+
+
+def cancel_reason(by: str) -> str:
+    """The error_message and log line of an execution an operator cancelled `by` a command or
+    a page."""
+    return f"cancelled by an operator ({by})"
+
+
+def cancelled_line(execution_id: uuid.UUID, done: executions.Cancel) -> str:
+    """One line for a cancel: what was cancelled, or why it was not."""
+    if done.cancelled:
+        name = (done.workflow or "").removeprefix("hookwise.")
+        where = f" on {done.subject_label}" if done.subject_label else ""
+        return f"cancelled execution {execution_id}: {name}{where}"
+    if done.status is None:
+        return f"no execution has id {execution_id}"
+    if done.status == ExecutionStatus.RUNNING:
+        # Its posts may be half made: stopping it midway would leave them so, unseen.
+        return (
+            f"execution {execution_id} is running now, so it was not cancelled: what it does"
+            " may be half done; wait for it to finish, or to fail"
+        )
+    if done.status == ExecutionStatus.PENDING:
+        # Claimed and given back under each try (executions.CANCEL_TRIES): not for want of trying.
+        return f"execution {execution_id} kept changing while it was cancelled; try again"
+    if done.status == ExecutionStatus.CANCELLED:
+        return f"execution {execution_id} is cancelled already"
+    return f"execution {execution_id} has finished ({done.status}): only a pending one is cancelled"
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"

@@ -4,8 +4,10 @@ Without the token none of these routes exists. With it, every page but the login
 signed session cookie (app/http/sessions.py), and every POST also that session's CSRF token.
 Pages read through app/store/browse.py; the buttons replay a stored event
 (app/store/events.py), ask GitHub to redeliver a delivery it failed to hand over
-(the paging of app/redeliver.py) and set a repository's settings override
-(repositories.config_override, app/repo_config.py). Jinja2 escapes everything it renders.
+(the paging of app/redeliver.py), set a repository's settings override
+(repositories.config_override, app/repo_config.py), start a declared workflow by hand and
+cancel an execution that waits to run (app/store/executions.py). Jinja2 escapes everything
+it renders.
 """
 
 from __future__ import annotations
@@ -37,10 +39,19 @@ from app.context import Context
 from app.deliveries import MAX_DEPTH, nested_deeper_than
 from app.http.body import read_body
 from app.http.sessions import COOKIE, Sessions
-from app.operate import parse_time
+from app.operate import cancel_reason, cancelled_line, parse_time
 from app.repo_config import settings_of
 from app.settings import SOURCES
-from app.store import attempts, bodies, browse, declared, events, repositories, workflow_views
+from app.store import (
+    attempts,
+    bodies,
+    browse,
+    declared,
+    events,
+    executions,
+    repositories,
+    workflow_views,
+)
 from app.store.pool import connection
 from app.store.statuses import EventStatus
 from app.workflows import manual
@@ -450,7 +461,41 @@ async def execution_page(request: Request, admin: Admin) -> Response:
         lines = await workflow_views.logs(conn, execution_id) if run is not None else []
     if run is None:
         return admin.not_found(request, f"No execution has id {execution_id}.")
-    return admin.render(request, "execution.html", run=run, lines=lines)
+    cancelled = request.query_params.get("cancelled") == "1"
+    return admin.render(
+        request, "execution.html", run=run, lines=lines, cancelled=cancelled, error=None
+    )
+
+
+async def cancel_execution(request: Request, admin: Admin, form: Form) -> Response:
+    """The Cancel button of a pending execution's page. Refused (409, the reason on the page)
+    for one running now or finished; 404 for an id no execution has."""
+    execution_id: uuid.UUID = request.path_params["execution_id"]
+    async with connection(admin.ctx.pool) as conn:
+        done = await executions.cancel(conn, execution_id, reason=cancel_reason("admin"))
+        run = await workflow_views.execution(conn, execution_id)
+        lines = await workflow_views.logs(conn, execution_id) if run is not None else []
+    outcome = "cancelled" if done.cancelled else done.status or "unknown"
+    log.info(
+        "admin cancel of execution %s from %s: %s",
+        execution_id,
+        _client(request),
+        outcome,
+        extra={
+            "action": "admin_execution_cancel",
+            "execution_id": str(execution_id),
+            "outcome": outcome,
+        },
+    )
+    if done.cancelled:
+        return redirect(f"/admin/executions/{execution_id}?cancelled=1")
+    if run is None:
+        return admin.not_found(request, f"No execution has id {execution_id}.")
+    line = cancelled_line(execution_id, done)
+    error = f"Not cancelled: {line}."
+    return admin.render(
+        request, "execution.html", status=409, run=run, lines=lines, cancelled=False, error=error
+    )
 
 
 def _json(value: Any) -> Any:
@@ -591,6 +636,11 @@ def routes(ctx: Context) -> list[Route]:
         Route("/admin/pulls/{pull_id:uuid}/run", action(run_workflow, admin), methods=["POST"]),
         Route("/admin/workflows", page(workflows_page, admin)),
         Route("/admin/executions/{execution_id:uuid}", page(execution_page, admin)),
+        Route(
+            "/admin/executions/{execution_id:uuid}/cancel",
+            action(cancel_execution, admin),
+            methods=["POST"],
+        ),
         Route("/admin/repositories/{repository_id:uuid}/settings", page(settings_page, admin)),
         Route(
             "/admin/repositories/{repository_id:uuid}/settings",

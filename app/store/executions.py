@@ -135,6 +135,26 @@ WHERE id = $1 AND status <> 'running'
 RETURNING id
 """
 
+# An operator's cancel: only a pending execution, in this one statement, so a worker's claim
+# (which sets running under the row's lock) and a cancel never both win. Its line in the
+# execution's log is written by the same statement, so neither is ever seen without the other.
+CANCEL = """
+WITH done AS (
+    UPDATE workflow_executions
+    SET status = 'cancelled', completed_at = greatest(now(), started_at), locked_until = NULL,
+        error_message = $2
+    WHERE id = $1 AND status = 'pending'
+    RETURNING id, workflow_id, subject_label
+),
+logged AS (
+    INSERT INTO execution_logs (execution_id, level, message, step_name)
+    SELECT id, 'INFO', $2, 'cancel' FROM done
+)
+SELECT w.name AS workflow, done.subject_label FROM done JOIN workflows w ON w.id = done.workflow_id
+"""
+
+STATUS = "SELECT status FROM workflow_executions WHERE id = $1"
+
 BY_WORKFLOW = """
 SELECT w.name AS workflow, e.status, count(*) AS n
 FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
@@ -365,6 +385,37 @@ async def of_pull_request(conn: asyncpg.Connection, pull_request_id: UUID) -> li
 async def replay(conn: asyncpg.Connection, execution_id: UUID) -> bool:
     """Put a finished execution back in the queue; False when unknown or running now."""
     return await conn.fetchval(REPLAY, execution_id) is not None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """What cancel did: `cancelled`, with the execution's workflow and subject_label; else
+    `status`, the one that kept it (running, or an end), None for no execution of that id."""
+
+    cancelled: bool
+    status: str | None = None
+    workflow: str | None = None
+    subject_label: str | None = None
+
+
+# A cancel that lost to a change and then finds the execution pending again (a worker claimed
+# it and gave it straight back: a rate limit) tries again, this many times in all.
+CANCEL_TRIES = 3
+
+
+async def cancel(conn: asyncpg.Connection, execution_id: UUID, *, reason: str) -> Cancel:
+    """Cancel a pending execution (due now or later) with `reason` as its error_message and a
+    line in its log. Never one that runs now: what it did may be half done."""
+    status: str | None = None
+    for _ in range(CANCEL_TRIES):
+        done = await conn.fetchrow(CANCEL, execution_id, reason[:MAX_ERROR_LENGTH])
+        if done is not None:
+            return Cancel(True, workflow=done["workflow"], subject_label=done["subject_label"])
+        # Read after the cancel: a claim it waited for has committed, so this is what won.
+        status = await conn.fetchval(STATUS, execution_id)
+        if status != ExecutionStatus.PENDING:
+            break
+    return Cancel(False, status=status)
 
 
 async def by_workflow(conn: asyncpg.Connection) -> dict[str, dict[str, int]]:

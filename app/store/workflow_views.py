@@ -55,7 +55,8 @@ ORDER BY full_name
 
 EXECUTION = """
 SELECT e.id, w.name AS workflow, e.execution_id, e.status, e.trigger_type, e.subject_label,
-       e.pull_request_id, e.attempts, e.started_at, e.completed_at, e.error_message, e.result
+       e.pull_request_id, e.attempts, e.started_at, e.completed_at, e.run_after,
+       e.error_message, e.result
 FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
 WHERE e.id = $1
 """
@@ -144,6 +145,8 @@ class ExecutionView:
     attempts: int
     started_at: datetime | None
     completed_at: datetime | None
+    # When a pending one is due (a rate limit's or a retry's time); meaningless once it ran.
+    run_after: datetime
     error_message: str | None
     result: Any
 

@@ -7,6 +7,7 @@ covers what needs no browser, faster.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -544,6 +545,94 @@ async def test_a_repositorys_settings_override_is_set_checked_and_removed(
         is None
     )
     assert (await client.get(f"/admin/repositories/{uuid.uuid4()}/settings")).status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancelling an execution that waits
+# ---------------------------------------------------------------------------------------------
+
+# A review a rate limit put off for three hours.
+WAITING_EXECUTION = """
+INSERT INTO workflow_executions (workflow_id, execution_id, subject, subject_label, run_after,
+                                 error_message)
+SELECT id, 'review:widgets#7@aaaaaaa1', 'pr:1', 'octo-org/widgets#7',
+       now() + interval '3 hours', 'the model is rate limited'
+FROM workflows WHERE name = 'hookwise.review'
+RETURNING id
+"""
+
+
+async def test_a_waiting_execution_is_cancelled_from_its_page(
+    client: httpx.AsyncClient, db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app")
+    execution_id = await db.fetchval(WAITING_EXECUTION)
+    url = f"/admin/executions/{execution_id}"
+    page = (await client.get(url)).text
+    assert '<span class="status pending">pending</span>' in page
+    assert "<dt>Due</dt>" in page
+    assert f'<form method="post" action="{url}/cancel">' in page
+
+    # Without the session's CSRF token: refused, and it still waits.
+    assert (await client.post(f"{url}/cancel", data={"csrf": "forged"})).status_code == 403
+    assert await db.fetchval("SELECT status FROM workflow_executions") == "pending"
+
+    response = await client.post(f"{url}/cancel", data={"csrf": csrf_of(page)})
+    assert (response.status_code, response.headers["location"]) == (303, f"{url}?cancelled=1")
+    shown = (await client.get(response.headers["location"])).text
+    assert '<span class="status cancelled">cancelled</span>' in shown
+    assert "Cancelled: no worker will run it." in shown
+    assert "cancelled by an operator (admin)" in shown  # its reason, and its log line
+    assert "Cancel</button>" not in shown and "<dt>Due</dt>" not in shown
+    row = await db.fetchrow("SELECT status, error_message, completed_at FROM workflow_executions")
+    assert tuple(row)[:2] == ("cancelled", "cancelled by an operator (admin)")
+    assert row["completed_at"] is not None
+    [logged] = [r for r in caplog.records if getattr(r, "action", "") == "admin_execution_cancel"]
+    assert (logged.execution_id, logged.outcome) == (str(execution_id), "cancelled")
+
+    # Again: it is not pending any more, and the page says why.
+    again = await client.post(f"{url}/cancel", data={"csrf": csrf_of(page)})
+    assert again.status_code == 409
+    assert f"Not cancelled: execution {execution_id} is cancelled already." in again.text
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        ("running", "is running now, so it was not cancelled"),
+        ("completed", "has finished (completed): only a pending one is cancelled"),
+    ],
+)
+async def test_an_execution_not_waiting_is_not_cancelled(
+    client: httpx.AsyncClient, db: asyncpg.Connection, status: str, said: str
+) -> None:
+    execution_id = await db.fetchval(WAITING_EXECUTION)
+    await db.execute(
+        "UPDATE workflow_executions SET status = $1::text, attempts = 1, locked_until = now(),"
+        " completed_at = CASE WHEN $1::text = 'completed' THEN now() END",
+        status,
+    )
+    url = f"/admin/executions/{execution_id}"
+    page = (await client.get(url)).text
+    assert "Cancel</button>" not in page
+    # A form of the page as it was when it still waited.
+    response = await client.post(f"{url}/cancel", data={"csrf": csrf_of(page)})
+    assert response.status_code == 409
+    assert f"Not cancelled: execution {execution_id} {said}" in response.text
+    assert f'<span class="status {status}">{status}</span>' in response.text
+    assert await db.fetchval("SELECT status FROM workflow_executions") == status
+
+
+async def test_cancelling_an_id_no_execution_has_is_not_found(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    await db.fetchval(WAITING_EXECUTION)
+    csrf = csrf_of((await client.get("/admin/deliveries")).text)
+    unknown = uuid.uuid4()
+    response = await client.post(f"/admin/executions/{unknown}/cancel", data={"csrf": csrf})
+    assert response.status_code == 404
+    assert f"No execution has id {unknown}." in response.text
+    assert await db.fetchval("SELECT status FROM workflow_executions") == "pending"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
-from app import pool_size
+from app import operate, pool_size
 from app.serving import default_router
 from app.setup import PERMISSIONS
 from app.store import events
 from app.store import executions as executions_store
 from app.worker import Worker
-from tests.admin_support import TOKEN, log_in
+from tests.admin_support import TOKEN, csrf_of, log_in
 from tests.conftest import INSTALLATION_ID
 from tests.fakes.github import FakeGitHub
 from tests.processes import environment, hookwise
@@ -558,4 +560,197 @@ async def test_a_review_whose_event_was_deleted_is_cancelled_with_the_reason(
         assert world.model.calls == []
     assert await executions(db) == [
         ("hookwise.review", "cancelled", 1, "the event that started it is no longer stored")
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# An operator cancels an execution that waits
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_an_operator_cancels_a_waiting_review_and_it_never_runs(
+    world_factory, db, dsn
+) -> None:
+    async with world_factory(HOOKWISE_FIX=False) as world:
+        await waiting_review(world, db)
+        env = environment(DATABASE_URL=dsn)
+        listed = hookwise("executions", "--status", "pending", env=env)
+        [_, row, _] = listed.stdout.splitlines()
+        execution_id = row.split()[0]
+        asked = len(world.github.requests)
+
+        done = hookwise("cancel", "--execution", execution_id, env=env)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout == f"cancelled execution {execution_id}: review on {REPO}#7\n"
+        shown = hookwise("executions", "--pr", f"{REPO}#7", env=env).stdout.splitlines()
+        assert "cancelled" in shown[1].split()
+        assert "cancelled by an operator (hookwise cancel)" in shown[1]
+        [line] = [
+            line
+            for line in hookwise("status", env=env).stdout.splitlines()
+            if line.startswith("review ")
+        ]
+        assert line.split() == ["review", "0", "0", "0", "0", "1", "0"]
+
+        # Its time comes, the model would answer: the worker runs nothing of it.
+        world.model.reply_tool("submit_review", REVIEW)
+        await db.execute("UPDATE workflow_executions SET run_after = now()")
+        await world.settle()
+        assert world.model.calls == [] and reviews_on(world) == []
+        assert world.github.requests[asked:] == []
+        # No worker ran it: the worker's count of runs it cancelled as pointless stays 0.
+        assert not counted(world, "hookwise.review", "cancelled")
+        assert counted(world, "hookwise.review", "rescheduled")
+
+        again = hookwise("cancel", "--execution", execution_id, env=env)
+        assert (again.returncode, again.stdout) == (1, "")
+        assert again.stderr == f"hookwise: execution {execution_id} is cancelled already\n"
+
+        # The operator changes their mind: replayed, it runs.
+        replayed = hookwise("replay", "--execution", execution_id, env=env)
+        assert replayed.returncode == 0, replayed.stderr
+        await world.settle()
+        assert len(reviews_on(world)) == 1
+    assert await executions(db) == [("hookwise.review", "completed", 1, None)]
+    logged = await db.fetch("SELECT step_name, message FROM execution_logs ORDER BY created_at, id")
+    assert ("cancel", "cancelled by an operator (hookwise cancel)") in [tuple(r) for r in logged]
+
+
+async def test_a_running_or_finished_execution_is_not_cancelled(world_factory, db, dsn) -> None:
+    async with world_factory(HOOKWISE_FIX=False) as world:
+        env = environment(DATABASE_URL=dsn)
+        world.model.hold()
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.store("pull_request", world.pr_event("opened"))
+        # The review runs: claimed, and waiting on the model's answer.
+        await asyncio.wait_for(world.model.holding(1), 30)
+        execution_id = str(await db.fetchval("SELECT id FROM workflow_executions"))
+
+        refused = hookwise("cancel", "--execution", execution_id, env=env)
+        assert (refused.returncode, refused.stdout) == (1, "")
+        [said] = refused.stderr.splitlines()
+        assert said.startswith(f"hookwise: execution {execution_id} is running now")
+        assert "wait for it to finish, or to fail" in said
+
+        world.model.release()
+        await world.settle()
+        assert len(reviews_on(world)) == 1
+        finished = hookwise("cancel", "--execution", execution_id, env=env)
+        assert finished.returncode == 1
+        assert finished.stderr == (
+            f"hookwise: execution {execution_id} has finished (completed):"
+            " only a pending one is cancelled\n"
+        )
+        unknown = uuid.uuid4()
+        missing = hookwise("cancel", "--execution", str(unknown), env=env)
+        assert (missing.returncode, missing.stderr) == (
+            1,
+            f"hookwise: no execution has id {unknown}\n",
+        )
+        malformed = hookwise("cancel", "--execution", "review-7", env=env)
+        assert malformed.returncode == 2
+        assert "--execution takes an execution's id, not 'review-7'" in malformed.stderr
+        bare = hookwise("cancel", env=env)
+        assert bare.returncode == 2 and "--execution" in bare.stderr
+    assert await executions(db) == [("hookwise.review", "completed", 1, None)]
+
+
+async def test_a_cancel_waiting_on_a_claim_loses_to_it(world_factory, db, dsn) -> None:
+    """Another worker's claim holds the row when the cancel comes: the cancel waits for it, and
+    then finds it running. Read apart from the update, the cancel would see it pending (its
+    snapshot is from before the claim committed) and cancel what that worker now runs."""
+    async with world_factory(HOOKWISE_FIX=False) as world:
+        await waiting_review(world, db)
+        [execution_id] = [r["id"] for r in await db.fetch("SELECT id FROM workflow_executions")]
+        rival = await asyncpg.connect(dsn)
+        try:
+            async with rival.transaction():
+                await rival.execute("UPDATE workflow_executions SET run_after = now()")
+                taken = await executions_store.claim(rival, lease=300)
+                assert taken is not None and taken.id == execution_id
+                cancel = asyncio.ensure_future(
+                    operate.cancel_execution(dsn, execution_id, by="hookwise cancel")
+                )
+                await asyncio.wait_for(until_waiting(dsn, 1), 30)
+        finally:
+            await rival.close()
+        done = await asyncio.wait_for(cancel, 30)
+        assert (done.cancelled, done.status) == (False, "running")
+    [(_, status, attempts, _)] = await executions(db)
+    assert (status, attempts) == ("running", 1)
+
+
+def pull_asked(call: dict[str, Any]) -> int:
+    """The number of the pull request a model request reviews (its prompt's first line)."""
+    found = re.match(r"Pull request #(\d+):", call["messages"][0]["content"])
+    assert found is not None, call
+    return int(found[1])
+
+
+async def test_cancels_racing_the_worker_never_both_win(world_factory, db, dsn) -> None:
+    """Twenty reviews fall due at once; the worker claims them while an operator cancels them
+    all, last first. Each ends cancelled and never asked of the model, or run and reviewed,
+    and each cancel's answer says which."""
+    async with world_factory(HOOKWISE_FIX=False) as world:
+        world.model.fail(429, retry_after=600, times=20)
+        numbers = range(101, 121)
+        for number in numbers:
+            pull = world.github.add_pull(REPO, number, head_branch="fix-calc", title=f"PR {number}")
+            event = world.pr_event("opened") | {"number": number, "pull_request": pull}
+            await world.store("pull_request", event)
+        await world.settle()
+        rows = await db.fetch(
+            "SELECT id, subject_label FROM workflow_executions"
+            " WHERE status = 'pending' ORDER BY seq DESC"
+        )
+        assert len(rows) == 20
+        world.model.responder = lambda request: {"summary": "Fine.", "comments": []}
+        await db.execute("UPDATE workflow_executions SET run_after = now()")
+        cancels = asyncio.gather(
+            *(operate.cancel_execution(dsn, r["id"], by="hookwise cancel") for r in rows)
+        )
+        working = asyncio.ensure_future(world.worker.idle(wake=True))
+        answers = await asyncio.wait_for(cancels, 60)
+        await asyncio.wait_for(working, 60)
+        await world.settle()
+        asked = {pull_asked(call) for call in world.model.calls}
+        reviewed = {r.number for r in reviews_on(world)}
+    final = dict(await db.fetch("SELECT id, status FROM workflow_executions"))
+    for row, answer in zip(rows, answers, strict=True):
+        number = int(row["subject_label"].rsplit("#", 1)[1])
+        if answer.cancelled:
+            assert final[row["id"]] == "cancelled"
+            assert number not in asked and number not in reviewed
+        else:
+            assert answer.status in ("running", "completed")
+            assert final[row["id"]] == "completed"
+            assert number in asked and number in reviewed
+    assert len(world.model.calls) == sum(not a.cancelled for a in answers)
+
+
+async def test_an_operator_cancels_a_waiting_review_from_the_admin(world_factory, db) -> None:
+    async with world_factory(HOOKWISE_FIX=False, HOOKWISE_ADMIN_TOKEN=TOKEN) as world:
+        await waiting_review(world, db)
+        execution_id = await db.fetchval("SELECT id FROM workflow_executions")
+        client = world.hookwise.client
+        await log_in(client)
+        page = await client.get(f"/admin/executions/{execution_id}")
+        assert '<button type="submit">Cancel</button>' in page.text
+        asked = len(world.github.requests)
+        response = await client.post(
+            f"/admin/executions/{execution_id}/cancel", data={"csrf": csrf_of(page.text)}
+        )
+        assert response.status_code == 303
+        shown = (await client.get(response.headers["location"])).text
+        assert '<span class="status cancelled">cancelled</span>' in shown
+        assert "cancelled by an operator (admin)" in shown
+        assert "Cancel</button>" not in shown
+
+        world.model.reply_tool("submit_review", REVIEW)
+        await db.execute("UPDATE workflow_executions SET run_after = now()")
+        await world.settle()
+        assert world.model.calls == [] and reviews_on(world) == []
+        assert world.github.requests[asked:] == []
+    assert await executions(db) == [
+        ("hookwise.review", "cancelled", 0, "cancelled by an operator (admin)")
     ]
