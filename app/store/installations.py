@@ -25,19 +25,26 @@ LOCK = """
 SELECT last_event_at, last_arrival, deleted_at FROM installations WHERE id = $1 FOR NO KEY UPDATE
 """
 
-# The IS DISTINCT FROM guard makes a replay a no-op, down to updated_at. last_arrival is left
-# out of it, as pull requests leave theirs: the same view arriving again changes nothing.
+# The IS DISTINCT FROM guard makes a replay a no-op, down to updated_at. last_arrival is in it:
+# the same view arriving later is written, for its arrival (as a pull request's next delivery
+# is, by its last_delivery_id). Else an event that arrived between the two and is handled after
+# both (it waited for its retry, or was dead-lettered and replayed) would find the earlier
+# arrival stored and undo the later one: a suspend retried after an unsuspend that said what
+# the row said already. A payload without an arrival keeps the stored one. An uninstalled
+# installation's row stays as its deletion left it: nothing after is news (GitHub never reuses
+# its id), and a late redelivery changes nothing.
 UPDATE = """
 UPDATE installations
 SET account_login = $2, account_type = $3, account_id = $4, target_type = $5,
     repository_selection = $6, permissions = $7::jsonb, events = $8::text[],
-    suspended_at = $9, suspended_by = $10, last_event_at = $11, last_arrival = $12
-WHERE id = $1
+    suspended_at = $9, suspended_by = $10, last_event_at = $11,
+    last_arrival = COALESCE($12::bigint, last_arrival)
+WHERE id = $1 AND deleted_at IS NULL
   AND (account_login, account_type, account_id, target_type, repository_selection, permissions,
-       events, suspended_at, suspended_by, last_event_at)
+       events, suspended_at, suspended_by, last_event_at, last_arrival)
       IS DISTINCT FROM
       ($2::text, $3::text, $4::bigint, $5::text, $6::text, $7::jsonb, $8::text[],
-       $9::timestamptz, $10::text, $11::timestamptz)
+       $9::timestamptz, $10::text, $11::timestamptz, COALESCE($12::bigint, last_arrival))
 """
 
 MARK_DELETED = "UPDATE installations SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL"

@@ -359,10 +359,12 @@ async def test_fixture_applies_and_replays_as_a_no_op(
     conn: asyncpg.Connection, app: Context, index: int
 ) -> None:
     event, payload = EXAMPLES[index]
-    assert await deliver(conn, app, event, payload, delivery_id="d-1") == 1
+    # A replay is the stored delivery again: its delivery id and its place in arrival order.
+    arrival = next(ARRIVALS)
+    assert await deliver(conn, app, event, payload, delivery_id="d-1", arrival=arrival) == 1
     await CHECKS[event](conn, payload)
     before = await snapshot(conn)
-    await deliver(conn, app, event, payload, delivery_id="d-1")
+    await deliver(conn, app, event, payload, delivery_id="d-1", arrival=arrival)
     assert await snapshot(conn) == before
 
 

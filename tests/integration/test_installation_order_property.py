@@ -101,3 +101,14 @@ async def test_replays_leave_an_installation_as_arrival_order_does(
     ]
     assert {r["github_id"]: r["status"] for r in repos}[SPACE[0]["id"]] == "removed"
     assert await handled(db_conn, app_context, order) == (installation, repos)
+
+
+async def test_a_suspend_retried_after_the_unsuspend_leaves_it_unsuspended(
+    db_conn: asyncpg.Connection, app_context: Context
+) -> None:
+    # The suspend failed and waited for its retry while the unsuspend went ahead: that one
+    # says what the row already said (never suspended yet), and still arrived later.
+    created, added, suspend, unsuspend = range(4)
+    installation, _ = await handled(db_conn, app_context, [created, added, unsuspend, suspend])
+    assert [i["suspended_at"] for i in installation] == [None]
+
