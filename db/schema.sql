@@ -272,7 +272,10 @@ CREATE TABLE repositories (
     names_arrival   bigint,
     -- GitHub's `updated_at` of that payload's repository object: one older by it changes none
     -- of them. NULL: no payload with one has set them yet (installation payloads carry none).
-    github_updated_at timestamptz
+    github_updated_at timestamptz,
+    -- integration_events.arrival of the installation event that last added or removed it: one
+    -- that arrived before it changes neither (migration 0019). NULL: none since then.
+    membership_arrival bigint
 );
 
 CREATE INDEX repositories_installation_id_idx ON repositories (installation_id);

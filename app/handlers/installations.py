@@ -4,6 +4,7 @@ and queue a look at the repositories they add or let the App read again (app/rec
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from app import reconcile, retry
@@ -74,7 +75,7 @@ async def _remove(
         _listed((i for i in items if i.get("full_name")), arrival=ctx.event.arrival),
     )
     known = [i["id"] for i in items if not i.get("full_name")]
-    await repositories.remove_known(ctx.conn, installation_id, known)
+    await repositories.remove_known(ctx.conn, installation_id, known, ctx.event.arrival)
 
 
 async def _look(
@@ -96,19 +97,35 @@ async def _look(
     )
 
 
-@router.register("github", "installation", "created")
-async def installation_created(ctx: HandlerContext) -> None:
+async def _recorded(ctx: HandlerContext) -> Installation | None:
+    """The event's installation once recorded (installations.record), for handlers that then
+    add or remove its repositories; None when it is uninstalled.
+
+    A view older than the stored one (a later event of the installation came first: this one
+    waited for its retry, or is replayed) is not recorded, but what the event says of each
+    repository may still be news: each is ordered by its own arrival (repositories.add,
+    remove). The stored suspension then says whether GitHub would let us look."""
     installation = _installation(ctx)
     if await installations.record(ctx.conn, installation):
-        if "repositories" not in ctx.payload:
-            if ctx.app.github is not None and installation.suspended_at is None:
-                await reconcile.list_repositories(
-                    ctx.conn, installation.id, cause=str(ctx.event.id)
-                )
-            return
-        listed = _listed(ctx.payload.get("repositories"), arrival=ctx.event.arrival)
-        await repositories.add(ctx.conn, installation.id, listed)
-        await _look(ctx, reconcile.BACKFILL, installation, listed)
+        return installation
+    stored = await installations.standing(ctx.conn, installation.id)
+    if stored is None or stored.deleted:
+        return None
+    return replace(installation, suspended_at=stored.suspended_at)
+
+
+@router.register("github", "installation", "created")
+async def installation_created(ctx: HandlerContext) -> None:
+    installation = await _recorded(ctx)
+    if installation is None:
+        return
+    if "repositories" not in ctx.payload:
+        if ctx.app.github is not None and installation.suspended_at is None:
+            await reconcile.list_repositories(ctx.conn, installation.id, cause=str(ctx.event.id))
+        return
+    listed = _listed(ctx.payload.get("repositories"), arrival=ctx.event.arrival)
+    await repositories.add(ctx.conn, installation.id, listed)
+    await _look(ctx, reconcile.BACKFILL, installation, listed)
 
 
 @router.fetcher("github", reconcile.LIST_REPOSITORIES)
@@ -180,8 +197,8 @@ async def installation_deleted(ctx: HandlerContext) -> None:
 @router.register("github", "installation_repositories", "added")
 @router.register("github", "installation_repositories", "removed")
 async def installation_repositories_changed(ctx: HandlerContext) -> None:
-    installation = _installation(ctx)
-    if not await installations.record(ctx.conn, installation):
+    installation = await _recorded(ctx)
+    if installation is None:
         return
     added = _listed(ctx.payload.get("repositories_added"), arrival=ctx.event.arrival)
     await repositories.add(ctx.conn, installation.id, added)

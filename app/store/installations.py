@@ -49,6 +49,8 @@ WHERE id = $1 AND deleted_at IS NULL
 
 MARK_DELETED = "UPDATE installations SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL"
 
+STANDING = "SELECT deleted_at IS NOT NULL AS deleted, suspended_at FROM installations WHERE id = $1"
+
 
 @dataclass(frozen=True)
 class Installation:
@@ -125,3 +127,17 @@ def _older(installation: Installation, stamp: datetime | None, arrival: int | No
 async def mark_deleted(conn: asyncpg.Connection, installation_id: int) -> None:
     """Uninstalled: marked once, never dropped, so its repositories and PRs keep their history."""
     await conn.execute(MARK_DELETED, installation_id)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the stored row says of an installation: uninstalled, and suspended since when."""
+
+    deleted: bool
+    suspended_at: datetime | None
+
+
+async def standing(conn: asyncpg.Connection, installation_id: int) -> Standing | None:
+    """The stored installation's Standing; None when no row has that id. A read: no lock."""
+    found = await conn.fetchrow(STANDING, installation_id)
+    return None if found is None else Standing(found["deleted"], found["suspended_at"])

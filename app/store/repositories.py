@@ -222,53 +222,79 @@ WHERE github_id = $1 AND status <> $2::repository_status
   AND {newer("$4::timestamptz", "$3::bigint", "r")}
 """
 
-# Added to an installation: active again and the installation's, whatever it was (the
-# installation's events are ordered by its own time: installations.record); its names and
-# visibility only from a payload NEWER ($7 its arrival, $8 its GitHub time: listed by GitHub's
-# API, not by a webhook, which gives none), as UPSERT.
+# Which installation a repository belongs to, and whether it is removed, is ordered by its own
+# arrival (membership_arrival: the installation event that last added or removed it, $7 its
+# arrival), apart from the installation's view (installations.record): an `added` or `removed`
+# handled late (retried, replayed) changes nothing when a later one of the repository came
+# first, and still applies when only another installation event did. The same membership
+# arriving later records its arrival, else an event between the two, handled after both, would
+# undo the later. NULL: older than any.
+MEMBERSHIP_LATER = "COALESCE($7::bigint, 0) >= COALESCE(r.membership_arrival, 0)"
+
+# Added to an installation: active again and the installation's, whatever it was (unless
+# MEMBERSHIP_LATER says otherwise); its names and visibility only from a payload NEWER ($7 its
+# arrival, $8 its GitHub time: listed by GitHub's API, not by a webhook, which gives none), as
+# UPSERT.
 MEMBERSHIP_NEWER = ("owner", "name", "full_name", "private", "names_arrival", "github_updated_at")
 ADD = f"""
 INSERT INTO repositories AS r
     (github_id, installation_id, owner, name, full_name, private, names_arrival,
-     github_updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     github_updated_at, membership_arrival)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7)
 ON CONFLICT (github_id) DO UPDATE SET
     installation_id = EXCLUDED.installation_id,
     {_if_newer(MEMBERSHIP_NEWER)},
     status = 'active',
-    removed_at = NULL
-WHERE (r.installation_id, r.status, r.removed_at)
-      IS DISTINCT FROM
-      (EXCLUDED.installation_id, 'active'::repository_status, NULL::timestamptz)
-   OR ({NEWER}
-       AND ((r.owner, r.name, r.full_name, r.private)
-            IS DISTINCT FROM
-            (COALESCE(EXCLUDED.owner, r.owner), COALESCE(EXCLUDED.name, r.name),
-             EXCLUDED.full_name, COALESCE(EXCLUDED.private, r.private))
-            OR EXCLUDED.github_updated_at IS DISTINCT FROM r.github_updated_at
-               AND EXCLUDED.github_updated_at IS NOT NULL))
+    removed_at = NULL,
+    membership_arrival = COALESCE(EXCLUDED.membership_arrival, r.membership_arrival)
+WHERE {MEMBERSHIP_LATER}
+  AND ((r.installation_id, r.status, r.removed_at, r.membership_arrival)
+       IS DISTINCT FROM
+       (EXCLUDED.installation_id, 'active'::repository_status, NULL::timestamptz,
+        COALESCE(EXCLUDED.membership_arrival, r.membership_arrival))
+       OR ({NEWER}
+           AND ((r.owner, r.name, r.full_name, r.private)
+                IS DISTINCT FROM
+                (COALESCE(EXCLUDED.owner, r.owner), COALESCE(EXCLUDED.name, r.name),
+                 EXCLUDED.full_name, COALESCE(EXCLUDED.private, r.private))
+                OR EXCLUDED.github_updated_at IS DISTINCT FROM r.github_updated_at
+                   AND EXCLUDED.github_updated_at IS NOT NULL)))
 """
 
 # Removed: a repository never seen before is still recorded, so a later PR event finds it removed.
-# One that has since moved to another installation is not this installation's to remove.
-REMOVE = """
+# One that has since moved to another installation is not this installation's to remove; nor
+# one a later event of its installation added again (MEMBERSHIP_LATER).
+REMOVE = f"""
 INSERT INTO repositories AS r
     (github_id, installation_id, owner, name, full_name, private, names_arrival,
-     github_updated_at, status, removed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'removed', now())
-ON CONFLICT (github_id) DO UPDATE SET status = 'removed', removed_at = now()
-WHERE r.status <> 'removed'
-  AND (r.installation_id IS NULL OR r.installation_id = EXCLUDED.installation_id)
+     github_updated_at, membership_arrival, status, removed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, 'removed', now())
+ON CONFLICT (github_id) DO UPDATE SET
+    status = 'removed',
+    removed_at = COALESCE(r.removed_at, now()),
+    membership_arrival = COALESCE(EXCLUDED.membership_arrival, r.membership_arrival)
+WHERE (r.installation_id IS NULL OR r.installation_id = EXCLUDED.installation_id)
+  AND {MEMBERSHIP_LATER}
+  AND (r.status, r.membership_arrival)
+      IS DISTINCT FROM
+      ('removed'::repository_status, COALESCE(EXCLUDED.membership_arrival, r.membership_arrival))
 """
 
 # The rows locked first in GitHub id order, as every batch takes repositories
-# (app/handlers/github_payload.take_shared); an UPDATE alone takes them in scan order.
+# (app/handlers/github_payload.take_shared); an UPDATE alone takes them in scan order. $3 the
+# event's arrival, as in REMOVE.
 REMOVE_KNOWN = """
-UPDATE repositories SET status = 'removed', removed_at = now()
+UPDATE repositories
+SET status = 'removed', removed_at = COALESCE(removed_at, now()),
+    membership_arrival = COALESCE($3::bigint, membership_arrival)
 WHERE id IN (
-    SELECT id FROM repositories
-    WHERE github_id = ANY($2::bigint[]) AND status <> 'removed'
+    SELECT id FROM repositories r
+    WHERE github_id = ANY($2::bigint[])
       AND (installation_id IS NULL OR installation_id = $1)
+      AND COALESCE($3::bigint, 0) >= COALESCE(membership_arrival, 0)
+      AND (status, membership_arrival)
+          IS DISTINCT FROM
+          ('removed'::repository_status, COALESCE($3::bigint, membership_arrival))
     ORDER BY github_id FOR NO KEY UPDATE)
 """
 
@@ -438,7 +464,8 @@ async def set_status(conn: asyncpg.Connection, repository: Repository, status: s
 async def add(
     conn: asyncpg.Connection, installation_id: int, repositories: Iterable[Repository]
 ) -> None:
-    """Mark repositories as part of an installation and active."""
+    """Mark repositories as part of an installation and active, unless a later event of an
+    installation (by each one's arrival) added or removed them (MEMBERSHIP_LATER)."""
     # In id order, as every batch locks repositories (app/handlers/github_payload.take_shared).
     ordered = sorted(repositories, key=lambda r: r.github_id)
     await conn.executemany(ADD, [_membership(installation_id, r) for r in ordered])
@@ -447,16 +474,19 @@ async def add(
 async def remove(
     conn: asyncpg.Connection, installation_id: int, repositories: Iterable[Repository]
 ) -> None:
-    """Mark repositories removed from an installation, keeping their rows and history."""
+    """Mark repositories removed from an installation, keeping their rows and history, unless
+    a later event of an installation (by each one's arrival) added or removed them."""
     ordered = sorted(repositories, key=lambda r: r.github_id)
     await conn.executemany(REMOVE, [_membership(installation_id, r) for r in ordered])
 
 
 async def remove_known(
-    conn: asyncpg.Connection, installation_id: int, github_ids: Iterable[int]
+    conn: asyncpg.Connection, installation_id: int, github_ids: Iterable[int], arrival: int | None
 ) -> None:
-    """Mark repositories removed by GitHub id alone: those not stored are left unknown."""
-    await conn.execute(REMOVE_KNOWN, installation_id, list(github_ids))
+    """Mark repositories removed by GitHub id alone: those not stored are left unknown, and
+    those a later event (by `arrival`, the event's integration_events.arrival) added or
+    removed are left as it said (MEMBERSHIP_LATER)."""
+    await conn.execute(REMOVE_KNOWN, installation_id, list(github_ids), arrival)
 
 
 async def remove_all(conn: asyncpg.Connection, installation_id: int) -> None:

@@ -204,7 +204,7 @@ def test_migrate_applies_then_reports_up_to_date(pg, tmp_path: Path) -> None:
             " 0011_performance_without_skipped.sql, 0012_serial_keys_table.sql,"
             " 0013_keys_by_statement.sql, 0015_keyless_queue.sql,"
             " 0016_repository_names_arrival.sql, 0017_repository_github_clock.sql,"
-            " 0018_installation_arrival.sql\n",
+            " 0018_installation_arrival.sql, 0019_repository_membership_arrival.sql\n",
         )
         second = hookwise("migrate", env=env)
         assert (second.returncode, second.stdout) == (0, "migrations are up to date\n")

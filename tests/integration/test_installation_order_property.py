@@ -69,9 +69,14 @@ REPOSITORIES = "SELECT github_id, status::text, installation_id FROM repositorie
 
 @st.composite
 def with_replays(draw: st.DrawFn) -> list[int]:
-    """Indexes of LIFE in arrival order, with events handled again anywhere after their first
-    handling."""
+    """Indexes of LIFE in arrival order, some handled first later than their place (each
+    stepped aside for its retry while later ones went ahead), with events handled again
+    anywhere after their first handling."""
     order = list(range(len(LIFE)))
+    for _ in range(draw(st.integers(0, 3))):
+        late = draw(st.integers(0, len(LIFE) - 1))
+        order.remove(late)
+        order.insert(draw(st.integers(0, len(order))), late)
     for _ in range(draw(st.integers(0, 6))):
         again = draw(st.integers(0, len(LIFE) - 1))
         first = order.index(again)
@@ -112,3 +117,24 @@ async def test_a_suspend_retried_after_the_unsuspend_leaves_it_unsuspended(
     installation, _ = await handled(db_conn, app_context, [created, added, unsuspend, suspend])
     assert [i["suspended_at"] for i in installation] == [None]
 
+
+async def test_a_removal_retried_after_a_later_event_still_removes_the_repository(
+    db_conn: asyncpg.Connection, app_context: Context
+) -> None:
+    # The removal of Space waited for its retry while the permissions, accepted later, went
+    # ahead: the installation's view it carries is older, what it says of Space is not.
+    order = [0, 1, 2, 3, 5, 4]
+    installation, repos = await handled(db_conn, app_context, order)
+    assert [i["permissions"] for i in installation] == [{"checks": "write"}]
+    assert {r["github_id"]: r["status"] for r in repos}[SPACE[0]["id"]] == "removed"
+
+
+async def test_a_creation_retried_after_a_later_event_still_adds_its_repositories(
+    db_conn: asyncpg.Connection, app_context: Context
+) -> None:
+    # `created` waited for its retry while the `added` after it went ahead.
+    _, repos = await handled(db_conn, app_context, [1, 0])
+    listed = {r["id"] for r in CREATED["repositories"]}
+    assert {
+        r["github_id"]: r["status"] for r in repos if r["github_id"] in listed
+    } == dict.fromkeys(listed, "active")

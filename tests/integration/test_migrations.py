@@ -31,6 +31,7 @@ ALL = [
     "0016_repository_names_arrival.sql",
     "0017_repository_github_clock.sql",
     "0018_installation_arrival.sql",
+    "0019_repository_membership_arrival.sql",
 ]
 
 

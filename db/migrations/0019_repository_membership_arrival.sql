@@ -1,0 +1,11 @@
+-- 0019_repository_membership_arrival: an installation event handled late (it waited for its
+-- retry, or was dead-lettered and replayed) still adds or removes its repositories, and never
+-- undoes a later event's word on one of them.
+--
+-- Since 0018 a late installation_repositories event whose installation view was older than the
+-- stored one (a later event of the same updated_at handled first: new permissions accepted)
+-- changed nothing at all, so the repository it removed stayed active. What it says of each
+-- repository is ordered on its own, by this column: the integration_events.arrival of the
+-- installation event that last added or removed the repository; one that arrived before it
+-- changes nothing (a replayed `added` after the `removed`). NULL: not since this migration.
+ALTER TABLE repositories ADD COLUMN membership_arrival bigint;
