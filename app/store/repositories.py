@@ -209,9 +209,12 @@ SET full_name = $2, owner = split_part($2, '/', 1), name = split_part($2, '/', 2
 WHERE id = $1
 """
 
-# A `repository` webhook's status change; `archived` and `active` leave a removed one alone. Not
-# from a payload older than what set the row ($3 its arrival, $4 its GitHub time: NEWER): an
-# `archived` GitHub redelivers after the `unarchived` leaves it active.
+# A `repository` webhook's status change; `archived` and `active` leave a removed one alone, and
+# come only from a payload no older than what set the row ($3 its arrival, $4 its GitHub time:
+# NEWER): an `archived` GitHub redelivers after the `unarchived` leaves it active. `removed`
+# (deleted) applies whenever it is handled: GitHub never reuses a repository's id, so nothing
+# after a deletion undoes it, and a payload that arrived after it (made before, of the same
+# updated_at) and was handled first must not keep the repository active.
 STATUS = f"""
 UPDATE repositories r
 SET status = $2::repository_status,
@@ -219,7 +222,7 @@ SET status = $2::repository_status,
 WHERE github_id = $1 AND status <> $2::repository_status
   AND ($2 = 'removed' OR status <> 'removed')
   AND ($2 <> 'active' OR status = 'archived')
-  AND {newer("$4::timestamptz", "$3::bigint", "r")}
+  AND ($2 = 'removed' OR {newer("$4::timestamptz", "$3::bigint", "r")})
 """
 
 # Which installation a repository belongs to, and whether it is removed, is ordered by its own
@@ -454,8 +457,8 @@ async def moved(conn: asyncpg.Connection, repository: Repository) -> bool:
 
 async def set_status(conn: asyncpg.Connection, repository: Repository, status: str) -> None:
     """`archived`, `active` (only an archived one: unarchived) or `removed` (deleted on
-    GitHub), as the `repository` webhook whose payload says `repository` says; nothing when
-    that payload is older than what set the row (NEWER)."""
+    GitHub), as the `repository` webhook whose payload says `repository` says; archived or
+    active not when that payload is older than what set the row (NEWER), removed always."""
     await conn.execute(
         STATUS, repository.github_id, status, repository.arrival, repository.updated_at
     )

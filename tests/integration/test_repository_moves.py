@@ -246,6 +246,19 @@ async def test_a_replayed_pull_request_event_keeps_the_new_name(
     assert await repositories.by_full_name(conn, OLD) == []
 
 
+async def test_a_deletion_handled_after_a_later_event_still_removes_the_repository(
+    conn: asyncpg.Connection, app: Context
+) -> None:
+    # The deletion waited for its retry while a pull request event that arrived after it (one
+    # made before the deletion, with the repository's same updated_at) went ahead. GitHub never
+    # reuses a repository's id: a deletion is final, whenever it is handled.
+    deleted = named(OPENED, OLD) | {"action": "deleted"}
+    await deliver(conn, app, "pull_request", OPENED, arrival=2)
+    await deliver(conn, app, "repository", deleted, arrival=1)
+    status = "SELECT status::text FROM repositories WHERE github_id = $1"
+    assert await conn.fetchval(status, REPOSITORY_ID) == "removed"
+
+
 async def test_a_replayed_check_run_event_keeps_the_new_name(
     conn: asyncpg.Connection, app: Context
 ) -> None:
