@@ -233,10 +233,11 @@ def replay_execution(settings: Settings, args: argparse.Namespace) -> int:
         raise UsageError(f"--execution takes an execution's id, not {args.execution!r}") from None
     with migrated_database(settings) as dsn:
         done = run(operate.replay_execution(dsn, execution_id))
-    if done is None:
-        print(f"hookwise: no finished execution {execution_id}", file=sys.stderr)
+    line = operate.replayed_line(execution_id, done)
+    if not done.replayed:
+        print(f"hookwise: {line}", file=sys.stderr)
         return 1
-    print(done)
+    print(line)
     return 0
 
 

@@ -158,14 +158,32 @@ async def run_workflow(dsn: str, name: str, *, pull: str | None, repo: str | Non
     return f"started {started.workflow} on {started.label}: execution {started.id}"
 
 
-async def replay_execution(dsn: str, execution_id: uuid.UUID) -> str | None:
-    """Put one execution back in the queue; None when there is none such or it runs now."""
+async def replay_execution(dsn: str, execution_id: uuid.UUID) -> executions.Replay:
+    """Put one finished execution back in the queue; see executions.replay."""
     conn = await connect(dsn)
     try:
-        done = await executions.replay(conn, execution_id)
+        return await executions.replay(conn, execution_id)
     finally:
         await conn.close()
-    return f"re-queued execution {execution_id}" if done else None
+
+
+def replayed_line(execution_id: uuid.UUID, done: executions.Replay) -> str:
+    """One line for a replay, the CLI's and the admin page's: done, or why not."""
+    if done.replayed:
+        return f"re-queued execution {execution_id}"
+    if done.status is None:
+        return f"no execution has id {execution_id}"
+    if done.status == ExecutionStatus.RUNNING:
+        return (
+            f"execution {execution_id} is running now, so it was not replayed;"
+            " replay it once it has finished"
+        )
+    if done.status == ExecutionStatus.PENDING:
+        # Replayed, it would lose the attempts its retries count and skip a rate limit's wait.
+        return (
+            f"execution {execution_id} is pending already: it waits to run, so it was not replayed"
+        )
+    return f"execution {execution_id} was not replayed ({done.status})"
 
 
 async def cancel_execution(dsn: str, execution_id: uuid.UUID, *, by: str) -> executions.Cancel:

@@ -39,7 +39,7 @@ from app.context import Context
 from app.deliveries import MAX_DEPTH, nested_deeper_than
 from app.http.body import read_body
 from app.http.sessions import COOKIE, Sessions
-from app.operate import cancel_reason, cancelled_line, parse_time
+from app.operate import cancel_reason, cancelled_line, parse_time, replayed_line
 from app.repo_config import settings_of
 from app.settings import SOURCES
 from app.store import (
@@ -462,8 +462,53 @@ async def execution_page(request: Request, admin: Admin) -> Response:
     if run is None:
         return admin.not_found(request, f"No execution has id {execution_id}.")
     cancelled = request.query_params.get("cancelled") == "1"
+    replayed = request.query_params.get("replayed") == "1"
     return admin.render(
-        request, "execution.html", run=run, lines=lines, cancelled=cancelled, error=None
+        request,
+        "execution.html",
+        run=run,
+        lines=lines,
+        cancelled=cancelled,
+        replayed=replayed,
+        error=None,
+    )
+
+
+async def replay_execution(request: Request, admin: Admin, form: Form) -> Response:
+    """The Replay button of a finished execution's page (`hookwise replay --execution`'s rule):
+    pending again, due now. Refused (409, the reason on the page) for one pending or running;
+    404 for an id no execution has."""
+    execution_id: uuid.UUID = request.path_params["execution_id"]
+    async with connection(admin.ctx.pool) as conn:
+        done = await executions.replay(conn, execution_id)
+        run = await workflow_views.execution(conn, execution_id)
+        lines = await workflow_views.logs(conn, execution_id) if run is not None else []
+    outcome = "replayed" if done.replayed else done.status or "unknown"
+    log.info(
+        "admin replay of execution %s from %s: %s",
+        execution_id,
+        _client(request),
+        outcome,
+        extra={
+            "action": "admin_execution_replay",
+            "execution_id": str(execution_id),
+            "outcome": outcome,
+        },
+    )
+    if done.replayed:
+        return redirect(f"/admin/executions/{execution_id}?replayed=1")
+    if run is None:
+        return admin.not_found(request, f"No execution has id {execution_id}.")
+    error = f"Not replayed: {replayed_line(execution_id, done)}."
+    return admin.render(
+        request,
+        "execution.html",
+        status=409,
+        run=run,
+        lines=lines,
+        cancelled=False,
+        replayed=False,
+        error=error,
     )
 
 
@@ -494,7 +539,14 @@ async def cancel_execution(request: Request, admin: Admin, form: Form) -> Respon
     line = cancelled_line(execution_id, done)
     error = f"Not cancelled: {line}."
     return admin.render(
-        request, "execution.html", status=409, run=run, lines=lines, cancelled=False, error=error
+        request,
+        "execution.html",
+        status=409,
+        run=run,
+        lines=lines,
+        cancelled=False,
+        replayed=False,
+        error=error,
     )
 
 
@@ -639,6 +691,11 @@ def routes(ctx: Context) -> list[Route]:
         Route(
             "/admin/executions/{execution_id:uuid}/cancel",
             action(cancel_execution, admin),
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/executions/{execution_id:uuid}/replay",
+            action(replay_execution, admin),
             methods=["POST"],
         ),
         Route("/admin/repositories/{repository_id:uuid}/settings", page(settings_page, admin)),

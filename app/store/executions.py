@@ -127,11 +127,14 @@ WHERE e.pull_request_id = $1
 ORDER BY e.seq
 """
 
+# Only a finished one: a pending one is queued already (replaying it would zero the attempts a
+# retry counts towards its last and skip the time a rate limit asked for), and a running one
+# belongs to its worker. Finished rows no worker changes, so the guard alone decides.
 REPLAY = """
 UPDATE workflow_executions
 SET status = 'pending', run_after = now(), locked_until = NULL, attempts = 0,
     completed_at = NULL, error_message = NULL, result = NULL
-WHERE id = $1 AND status <> 'running'
+WHERE id = $1 AND status IN ('completed', 'failed', 'skipped', 'cancelled', 'timeout')
 RETURNING id
 """
 
@@ -382,9 +385,21 @@ async def of_pull_request(conn: asyncpg.Connection, pull_request_id: UUID) -> li
     return many(OfPull, await conn.fetch(OF_PULL, pull_request_id))
 
 
-async def replay(conn: asyncpg.Connection, execution_id: UUID) -> bool:
-    """Put a finished execution back in the queue; False when unknown or running now."""
-    return await conn.fetchval(REPLAY, execution_id) is not None
+@dataclass(frozen=True)
+class Replay:
+    """What replay did: `replayed`; else `status`, the one that kept it (pending or running),
+    None for no execution of that id."""
+
+    replayed: bool
+    status: str | None = None
+
+
+async def replay(conn: asyncpg.Connection, execution_id: UUID) -> Replay:
+    """Put a finished execution (completed, failed, skipped, cancelled, timeout) back in the
+    queue, due now with its attempts at 0. Never a pending or running one."""
+    if await conn.fetchval(REPLAY, execution_id) is not None:
+        return Replay(True)
+    return Replay(False, status=await conn.fetchval(STATUS, execution_id))
 
 
 @dataclass(frozen=True)

@@ -636,6 +636,75 @@ async def test_cancelling_an_id_no_execution_has_is_not_found(
 
 
 # ---------------------------------------------------------------------------------------------
+# Replaying a finished execution
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_a_finished_execution_is_replayed_from_its_page(
+    client: httpx.AsyncClient, db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app")
+    execution_id = await db.fetchval(WAITING_EXECUTION)
+    await db.execute(
+        "UPDATE workflow_executions SET status = 'failed', attempts = 3, completed_at = now(),"
+        " error_message = 'the model is unavailable (529)'"
+    )
+    url = f"/admin/executions/{execution_id}"
+    page = (await client.get(url)).text
+    assert f'<form method="post" action="{url}/replay">' in page
+    assert "Cancel</button>" not in page
+
+    # Without the session's CSRF token: refused, and it stays failed.
+    assert (await client.post(f"{url}/replay", data={"csrf": "forged"})).status_code == 403
+    assert await db.fetchval("SELECT status FROM workflow_executions") == "failed"
+
+    response = await client.post(f"{url}/replay", data={"csrf": csrf_of(page)})
+    assert (response.status_code, response.headers["location"]) == (303, f"{url}?replayed=1")
+    shown = (await client.get(response.headers["location"])).text
+    assert '<span class="status pending">pending</span>' in shown
+    assert "Replayed: pending again, due now" in shown
+    assert "<dt>Due</dt>" in shown and "Cancel</button>" in shown
+    assert "Replay</button>" not in shown and "the model is unavailable" not in shown
+    row = await db.fetchrow("SELECT status, attempts, completed_at FROM workflow_executions")
+    assert tuple(row) == ("pending", 0, None)
+    [logged] = [r for r in caplog.records if getattr(r, "action", "") == "admin_execution_replay"]
+    assert (logged.execution_id, logged.outcome) == (str(execution_id), "replayed")
+
+    # Again, from the page as it was: it waits already, and the page says so as the CLI does.
+    again = await client.post(f"{url}/replay", data={"csrf": csrf_of(page)})
+    assert again.status_code == 409
+    assert (
+        f"Not replayed: execution {execution_id} is pending already: it waits to run,"
+        " so it was not replayed." in again.text
+    )
+    assert await db.fetchval("SELECT attempts FROM workflow_executions") == 0
+
+
+async def test_a_running_execution_is_not_replayed(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    execution_id = await db.fetchval(WAITING_EXECUTION)
+    await db.execute(
+        "UPDATE workflow_executions SET status = 'running', attempts = 1,"
+        " locked_until = now() + interval '5 minutes'"
+    )
+    url = f"/admin/executions/{execution_id}"
+    page = (await client.get(url)).text
+    assert "Replay</button>" not in page
+    response = await client.post(f"{url}/replay", data={"csrf": csrf_of(page)})
+    assert response.status_code == 409
+    assert f"Not replayed: execution {execution_id} is running now" in response.text
+    assert tuple(await db.fetchrow("SELECT status, attempts FROM workflow_executions")) == (
+        "running",
+        1,
+    )
+    unknown = uuid.uuid4()
+    missing = await client.post(f"/admin/executions/{unknown}/replay", data={"csrf": csrf_of(page)})
+    assert missing.status_code == 404
+    assert f"No execution has id {unknown}." in missing.text
+
+
+# ---------------------------------------------------------------------------------------------
 # Redelivery by GitHub
 # ---------------------------------------------------------------------------------------------
 

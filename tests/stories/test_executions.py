@@ -578,6 +578,13 @@ async def test_an_operator_cancels_a_waiting_review_and_it_never_runs(
         [_, row, _] = listed.stdout.splitlines()
         execution_id = row.split()[0]
         asked = len(world.github.requests)
+        # Waiting already: a replay would only zero its attempts and skip the model's wait.
+        early = hookwise("replay", "--execution", execution_id, env=env)
+        assert (early.returncode, early.stdout) == (1, "")
+        assert early.stderr == (
+            f"hookwise: execution {execution_id} is pending already: it waits to run,"
+            " so it was not replayed\n"
+        )
 
         done = hookwise("cancel", "--execution", execution_id, env=env)
         assert (done.returncode, done.stderr) == (0, "")
