@@ -125,7 +125,7 @@ async def list_executions(dsn: str, *, status: ExecutionStatus | None, pull: str
     finally:
         await conn.close()
     listing = table(
-        ["id", "workflow", "pull request", "status", "attempts", "started", "why"],
+        ["id", "workflow", "pull request", "status", "attempts", "started", "due", "why"],
         [
             (
                 r.id,
@@ -134,12 +134,21 @@ async def list_executions(dsn: str, *, status: ExecutionStatus | None, pull: str
                 r.status,
                 r.attempts,
                 r.started_at.isoformat(timespec="seconds"),
+                _due(r.status, r.run_after),
                 _one_line(r.error_message),
             )
             for r in rows
         ],
     )
     return f"{listing}\n{len(rows)} execution{'s' if len(rows) != 1 else ''}"
+
+
+def _due(status: str, run_after: datetime | None) -> str:
+    """When a pending execution runs (a rate limit's wait can be hours); `-` for any other,
+    whose run_after is history."""
+    if status != ExecutionStatus.PENDING or run_after is None:
+        return "-"
+    return run_after.astimezone(UTC).isoformat(timespec="seconds")
 
 
 async def run_workflow(dsn: str, name: str, *, pull: str | None, repo: str | None) -> str:

@@ -575,9 +575,14 @@ async def test_an_operator_cancels_a_waiting_review_and_it_never_runs(
         await waiting_review(world, db)
         env = environment(DATABASE_URL=dsn)
         listed = hookwise("executions", "--status", "pending", env=env)
-        [_, row, _] = listed.stdout.splitlines()
+        [header, row, _] = listed.stdout.splitlines()
         execution_id = row.split()[0]
         asked = len(world.github.requests)
+        # When it is due shows: the model asked for ten minutes.
+        assert header.split()[7:9] == ["due", "why"]
+        due = await db.fetchval("SELECT run_after FROM workflow_executions")
+        assert row.split()[3:8:3] == ["pending", due.isoformat(timespec="seconds")]
+        assert timedelta(minutes=9) < due - datetime.now(UTC) <= timedelta(minutes=10)
         # Waiting already: a replay would only zero its attempts and skip the model's wait.
         early = hookwise("replay", "--execution", execution_id, env=env)
         assert (early.returncode, early.stdout) == (1, "")
@@ -590,7 +595,7 @@ async def test_an_operator_cancels_a_waiting_review_and_it_never_runs(
         assert (done.returncode, done.stderr) == (0, "")
         assert done.stdout == f"cancelled execution {execution_id}: review on {REPO}#7\n"
         shown = hookwise("executions", "--pr", f"{REPO}#7", env=env).stdout.splitlines()
-        assert "cancelled" in shown[1].split()
+        assert shown[1].split()[3:7:3] == ["cancelled", "-"]
         assert "cancelled by an operator (hookwise cancel)" in shown[1]
         [line] = [
             line
