@@ -216,17 +216,24 @@ def cancelled_line(execution_id: uuid.UUID, done: executions.Cancel) -> str:
     if done.cancelled:
         name = (done.workflow or "").removeprefix("hookwise.")
         where = f" on {done.subject_label}" if done.subject_label else ""
+        if done.abandoned:
+            # The next claim would have run it again from the start; now none will.
+            return (
+                f"cancelled execution {execution_id}: {name}{where}; its worker had stopped"
+                " answering (its lease expired), so no worker will take it over and run it again"
+            )
         return f"cancelled execution {execution_id}: {name}{where}"
     if done.status is None:
         return f"no execution has id {execution_id}"
-    if done.status == ExecutionStatus.RUNNING:
+    if done.status == ExecutionStatus.RUNNING and not done.abandoned:
         # Its posts may be half made: stopping it midway would leave them so, unseen.
         return (
             f"execution {execution_id} is running now, so it was not cancelled: what it does"
             " may be half done; wait for it to finish, or to fail"
         )
-    if done.status == ExecutionStatus.PENDING:
-        # Claimed and given back under each try (executions.CANCEL_TRIES): not for want of trying.
+    if done.status == ExecutionStatus.PENDING or done.abandoned:
+        # Claimed and given back under each try (executions.CANCEL_TRIES), or its lease lapsing
+        # under each: not for want of trying.
         return f"execution {execution_id} kept changing while it was cancelled; try again"
     if done.status == ExecutionStatus.CANCELLED:
         return f"execution {execution_id} is cancelled already"

@@ -138,25 +138,35 @@ WHERE id = $1 AND status IN ('completed', 'failed', 'skipped', 'cancelled', 'tim
 RETURNING id
 """
 
-# An operator's cancel: only a pending execution, in this one statement, so a worker's claim
-# (which sets running under the row's lock) and a cancel never both win. Its line in the
-# execution's log is written by the same statement, so neither is ever seen without the other.
+# An operator's cancel: a pending execution, or a running one whose lease has expired (its worker
+# stopped answering; the next claim would take it over and run it again from the start). Only in
+# this one statement, so a worker's claim or renewal (each updates the row under its lock) and a
+# cancel never both win: one that waits on either re-checks the row as it committed, and a live
+# lease or running status keeps it. Its line in the execution's log is written by the same
+# statement, so neither is ever seen without the other.
 CANCEL = """
 WITH done AS (
     UPDATE workflow_executions
     SET status = 'cancelled', completed_at = greatest(now(), started_at), locked_until = NULL,
-        error_message = $2
-    WHERE id = $1 AND status = 'pending'
-    RETURNING id, workflow_id, subject_label
+        error_message = CASE status WHEN 'running' THEN $3 ELSE $2 END
+    WHERE id = $1 AND (status = 'pending' OR (status = 'running' AND locked_until < now()))
+    RETURNING id, workflow_id, subject_label, error_message
 ),
 logged AS (
     INSERT INTO execution_logs (execution_id, level, message, step_name)
-    SELECT id, 'INFO', $2, 'cancel' FROM done
+    SELECT id, 'INFO', error_message, 'cancel' FROM done
 )
-SELECT w.name AS workflow, done.subject_label FROM done JOIN workflows w ON w.id = done.workflow_id
+SELECT w.name AS workflow, done.subject_label, done.error_message = $3 AS abandoned
+FROM done JOIN workflows w ON w.id = done.workflow_id
 """
 
 STATUS = "SELECT status FROM workflow_executions WHERE id = $1"
+
+# Running with its lease expired: its worker stopped answering.
+STANDING = """
+SELECT status, status = 'running' AND locked_until < now() AS lapsed
+FROM workflow_executions WHERE id = $1
+"""
 
 BY_WORKFLOW = """
 SELECT w.name AS workflow, e.status, count(*) AS n
@@ -404,13 +414,16 @@ async def replay(conn: asyncpg.Connection, execution_id: UUID) -> Replay:
 
 @dataclass(frozen=True)
 class Cancel:
-    """What cancel did: `cancelled`, with the execution's workflow and subject_label; else
-    `status`, the one that kept it (running, or an end), None for no execution of that id."""
+    """What cancel did: `cancelled`, with the execution's workflow and subject_label, and
+    `abandoned` when it was running with its lease expired (its worker had stopped answering);
+    else `status`, the one that kept it (running, or an end; `abandoned` when it was running
+    with an expired lease each time it was tried), None for no execution of that id."""
 
     cancelled: bool
     status: str | None = None
     workflow: str | None = None
     subject_label: str | None = None
+    abandoned: bool = False
 
 
 # A cancel that lost to a change and then finds the execution pending again (a worker claimed
@@ -419,18 +432,32 @@ CANCEL_TRIES = 3
 
 
 async def cancel(conn: asyncpg.Connection, execution_id: UUID, *, reason: str) -> Cancel:
-    """Cancel a pending execution (due now or later) with `reason` as its error_message and a
-    line in its log. Never one that runs now: what it did may be half done."""
+    """Cancel a pending execution (due now or later), or a running one whose lease has expired
+    (its worker stopped answering), with `reason` as its error_message and a line in its log
+    (for an expired one, saying so). Never one a live worker holds: what it does may be half
+    done."""
+    reason = reason[:MAX_ERROR_LENGTH]
+    abandoned = f"{reason}: its worker had stopped answering (its lease expired)"[:MAX_ERROR_LENGTH]
     status: str | None = None
+    lapsed = False
     for _ in range(CANCEL_TRIES):
-        done = await conn.fetchrow(CANCEL, execution_id, reason[:MAX_ERROR_LENGTH])
+        done = await conn.fetchrow(CANCEL, execution_id, reason, abandoned)
         if done is not None:
-            return Cancel(True, workflow=done["workflow"], subject_label=done["subject_label"])
-        # Read after the cancel: a claim it waited for has committed, so this is what won.
-        status = await conn.fetchval(STATUS, execution_id)
-        if status != ExecutionStatus.PENDING:
+            return Cancel(
+                True,
+                workflow=done["workflow"],
+                subject_label=done["subject_label"],
+                abandoned=done["abandoned"],
+            )
+        # Read after the cancel: a claim or renewal it waited for has committed, so this is
+        # what won. Pending again, or a lease that lapsed since the cancel's now(): try again.
+        standing = await conn.fetchrow(STANDING, execution_id)
+        if standing is None:
+            return Cancel(False)
+        status, lapsed = standing["status"], standing["lapsed"]
+        if status != ExecutionStatus.PENDING and not lapsed:
             break
-    return Cancel(False, status=status)
+    return Cancel(False, status=status, abandoned=lapsed)
 
 
 async def by_workflow(conn: asyncpg.Connection) -> dict[str, dict[str, int]]:

@@ -56,7 +56,8 @@ ORDER BY full_name
 EXECUTION = """
 SELECT e.id, w.name AS workflow, e.execution_id, e.status, e.trigger_type, e.subject_label,
        e.pull_request_id, e.attempts, e.started_at, e.completed_at, e.run_after,
-       e.error_message, e.result
+       e.error_message, e.result, e.locked_until,
+       coalesce(e.status = 'running' AND e.locked_until < now(), false) AS lapsed
 FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id
 WHERE e.id = $1
 """
@@ -149,6 +150,10 @@ class ExecutionView:
     run_after: datetime
     error_message: str | None
     result: Any
+    # Until when its worker holds a running one.
+    locked_until: datetime | None
+    # Running, but its lease expired: its worker stopped answering, the next claim takes it over.
+    lapsed: bool
 
 
 @dataclass(frozen=True)

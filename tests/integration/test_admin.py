@@ -608,7 +608,8 @@ async def test_an_execution_not_waiting_is_not_cancelled(
 ) -> None:
     execution_id = await db.fetchval(WAITING_EXECUTION)
     await db.execute(
-        "UPDATE workflow_executions SET status = $1::text, attempts = 1, locked_until = now(),"
+        "UPDATE workflow_executions SET status = $1::text, attempts = 1,"
+        " locked_until = CASE WHEN $1::text = 'running' THEN now() + interval '5 minutes' END,"
         " completed_at = CASE WHEN $1::text = 'completed' THEN now() END",
         status,
     )
@@ -621,6 +622,32 @@ async def test_an_execution_not_waiting_is_not_cancelled(
     assert f"Not cancelled: execution {execution_id} {said}" in response.text
     assert f'<span class="status {status}">{status}</span>' in response.text
     assert await db.fetchval("SELECT status FROM workflow_executions") == status
+
+
+async def test_a_running_execution_whose_worker_stopped_answering_is_cancelled(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """Its lease expired: no worker holds it, and the next claim would run it again from the
+    start. The page says so, and cancels it."""
+    execution_id = await db.fetchval(WAITING_EXECUTION)
+    await db.execute(
+        "UPDATE workflow_executions SET status = 'running', attempts = 1, error_message = NULL,"
+        " locked_until = now() - interval '1 minute'"
+    )
+    url = f"/admin/executions/{execution_id}"
+    page = (await client.get(url)).text
+    assert '<span class="status running">running</span>' in page
+    assert "its worker stopped answering; the next claim takes it over" in page
+    assert f'<form method="post" action="{url}/cancel">' in page
+    response = await client.post(f"{url}/cancel", data={"csrf": csrf_of(page)})
+    assert (response.status_code, response.headers["location"]) == (303, f"{url}?cancelled=1")
+    shown = (await client.get(response.headers["location"])).text
+    assert '<span class="status cancelled">cancelled</span>' in shown
+    assert "stopped answering; the next claim" not in shown
+    said = "cancelled by an operator (admin): its worker had stopped answering (its lease expired)"
+    assert said in shown
+    row = await db.fetchrow("SELECT status, error_message, locked_until FROM workflow_executions")
+    assert tuple(row) == ("cancelled", said, None)
 
 
 async def test_cancelling_an_id_no_execution_has_is_not_found(

@@ -766,3 +766,106 @@ async def test_an_operator_cancels_a_waiting_review_from_the_admin(world_factory
     assert await executions(db) == [
         ("hookwise.review", "cancelled", 0, "cancelled by an operator (admin)")
     ]
+
+
+async def abandoned_runs(world: World, db, numbers: range) -> list[Any]:
+    """Reviews a worker claimed and then stopped answering for (it died): running, leases
+    expired, attempts 1; the next claim would take each over. Their rows, last started first."""
+    world.model.fail(429, retry_after=600, times=len(numbers))
+    for number in numbers:
+        pull = world.github.add_pull(REPO, number, head_branch="fix-calc", title=f"PR {number}")
+        event = world.pr_event("opened") | {"number": number, "pull_request": pull}
+        await world.store("pull_request", event)
+    await world.settle()
+    async with db.transaction():
+        await db.execute("UPDATE workflow_executions SET run_after = now()")
+        for _ in numbers:
+            assert await executions_store.claim(db, lease=300) is not None
+        await db.execute(LAPSED)
+    rows = await db.fetch(
+        "SELECT id, subject_label FROM workflow_executions"
+        " WHERE status = 'running' AND attempts = 1 ORDER BY seq DESC"
+    )
+    assert len(rows) == len(numbers)
+    return list(rows)
+
+
+async def test_a_run_whose_worker_stopped_answering_is_cancelled_not_taken_over(
+    world_factory, db, dsn
+) -> None:
+    async with world_factory(HOOKWISE_FIX=False) as world:
+        [row] = await abandoned_runs(world, db, range(101, 102))
+        env = environment(DATABASE_URL=dsn)
+        done = hookwise("cancel", "--execution", str(row["id"]), env=env)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout == (
+            f"cancelled execution {row['id']}: review on {REPO}#101; its worker had stopped"
+            " answering (its lease expired), so no worker will take it over and run it again\n"
+        )
+        # The worker's next claim finds nothing of it to take over.
+        world.model.reply_tool("submit_review", REVIEW)
+        await world.worker.idle(wake=True)
+        assert world.model.calls == [] and reviews_on(world) == []
+    assert await executions(db) == [
+        (
+            "hookwise.review",
+            "cancelled",
+            1,
+            "cancelled by an operator (hookwise cancel): its worker had stopped answering"
+            " (its lease expired)",
+        )
+    ]
+
+
+async def test_cancels_racing_a_takeover_never_both_win(world_factory, db, dsn) -> None:
+    """Twenty reviews whose worker died, leases expired; a worker takes them over while an
+    operator cancels them all, last first. Each ends cancelled and never asked of the model, or
+    taken over and reviewed, and each cancel's answer says which."""
+    async with world_factory(HOOKWISE_FIX=False) as world:
+        rows = await abandoned_runs(world, db, range(101, 121))
+        world.model.responder = lambda request: {"summary": "Fine.", "comments": []}
+        cancels = asyncio.gather(
+            *(operate.cancel_execution(dsn, r["id"], by="hookwise cancel") for r in rows)
+        )
+        working = asyncio.ensure_future(world.worker.idle(wake=True))
+        answers = await asyncio.wait_for(cancels, 60)
+        await asyncio.wait_for(working, 60)
+        await world.settle()
+        asked = {pull_asked(call) for call in world.model.calls}
+        reviewed = {r.number for r in reviews_on(world)}
+    final = dict(await db.fetch("SELECT id, status FROM workflow_executions"))
+    for row, answer in zip(rows, answers, strict=True):
+        number = int(row["subject_label"].rsplit("#", 1)[1])
+        if answer.cancelled:
+            assert answer.abandoned
+            assert final[row["id"]] == "cancelled"
+            assert number not in asked and number not in reviewed
+        else:
+            assert answer.status in ("running", "completed") and not answer.abandoned
+            assert final[row["id"]] == "completed"
+            assert number in asked and number in reviewed
+    assert len(world.model.calls) == sum(not a.cancelled for a in answers)
+
+
+async def test_a_cancel_waiting_on_a_renewal_loses_to_it(world_factory, db, dsn) -> None:
+    """The worker's renewal of an expired lease holds the row when the cancel comes: the
+    cancel waits for it, then finds a live lease and leaves the run to its worker."""
+    async with world_factory(HOOKWISE_FIX=False) as world:
+        [row] = await abandoned_runs(world, db, range(101, 102))
+        renewer = await asyncpg.connect(dsn)
+        try:
+            async with renewer.transaction():
+                # executions.renew's statement, as the run's worker sends it.
+                await renewer.execute(executions_store.RENEW, row["id"], 1, 300.0)
+                cancel = asyncio.ensure_future(
+                    operate.cancel_execution(dsn, row["id"], by="hookwise cancel")
+                )
+                await asyncio.wait_for(until_waiting(dsn, 1), 30)
+        finally:
+            await renewer.close()
+        done = await asyncio.wait_for(cancel, 30)
+        assert (done.cancelled, done.status, done.abandoned) == (False, "running", False)
+        line = operate.cancelled_line(row["id"], done)
+        assert line.startswith(f"execution {row['id']} is running now, so it was not cancelled")
+    [(_, status, attempts, _)] = await executions(db)
+    assert (status, attempts) == ("running", 1)
