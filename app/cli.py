@@ -227,29 +227,29 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def replay_execution(settings: Settings, args: argparse.Namespace) -> int:
     if args.id or args.status or args.event or args.since or args.until:
         raise UsageError("--execution replays one execution: give it alone")
-    try:
-        execution_id = uuid.UUID(args.execution)
-    except ValueError:
-        raise UsageError(f"--execution takes an execution's id, not {args.execution!r}") from None
+    execution_id = _execution_id(args.execution)
     with migrated_database(settings) as dsn:
         done = run(operate.replay_execution(dsn, execution_id))
-    line = operate.replayed_line(execution_id, done)
-    if not done.replayed:
-        print(f"hookwise: {line}", file=sys.stderr)
-        return 1
-    print(line)
-    return 0
+    return _answer(operate.replayed_line(execution_id, done), done=done.replayed)
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        execution_id = uuid.UUID(args.execution)
-    except ValueError:
-        raise UsageError(f"--execution takes an execution's id, not {args.execution!r}") from None
+    execution_id = _execution_id(args.execution)
     with migrated_database(settings) as dsn:
         done = run(operate.cancel_execution(dsn, execution_id, by="hookwise cancel"))
-    line = operate.cancelled_line(execution_id, done)
-    if not done.cancelled:
+    return _answer(operate.cancelled_line(execution_id, done), done=done.cancelled)
+
+
+def _execution_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise UsageError(f"--execution takes an execution's id, not {text!r}") from None
+
+
+def _answer(line: str, *, done: bool) -> int:
+    """An execution command's one line: on stdout and exit 0 when done, else on stderr, 1."""
+    if not done:
         print(f"hookwise: {line}", file=sys.stderr)
         return 1
     print(line)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import asyncpg
 import httpx
 import jinja2
 import yaml
@@ -478,66 +479,58 @@ async def replay_execution(request: Request, admin: Admin, form: Form) -> Respon
     """The Replay button of a finished execution's page (`hookwise replay --execution`'s rule):
     pending again, due now. Refused (409, the reason on the page) for one pending or running;
     404 for an id no execution has."""
-    execution_id: uuid.UUID = request.path_params["execution_id"]
-    async with connection(admin.ctx.pool) as conn:
+
+    async def replay(conn: asyncpg.Connection, execution_id: uuid.UUID) -> tuple[bool, str, str]:
         done = await executions.replay(conn, execution_id)
-        run = await workflow_views.execution(conn, execution_id)
-        lines = await workflow_views.logs(conn, execution_id) if run is not None else []
-    outcome = "replayed" if done.replayed else done.status or "unknown"
-    log.info(
-        "admin replay of execution %s from %s: %s",
-        execution_id,
-        _client(request),
-        outcome,
-        extra={
-            "action": "admin_execution_replay",
-            "execution_id": str(execution_id),
-            "outcome": outcome,
-        },
-    )
-    if done.replayed:
-        return redirect(f"/admin/executions/{execution_id}?replayed=1")
-    if run is None:
-        return admin.not_found(request, f"No execution has id {execution_id}.")
-    error = f"Not replayed: {replayed_line(execution_id, done)}."
-    return admin.render(
-        request,
-        "execution.html",
-        status=409,
-        run=run,
-        lines=lines,
-        cancelled=False,
-        replayed=False,
-        error=error,
-    )
+        return done.replayed, done.status or "unknown", replayed_line(execution_id, done)
+
+    return await _execution_action(request, admin, "replay", "replayed", replay)
 
 
 async def cancel_execution(request: Request, admin: Admin, form: Form) -> Response:
     """The Cancel button of a pending execution's page. Refused (409, the reason on the page)
     for one running now or finished; 404 for an id no execution has."""
+
+    async def cancel(conn: asyncpg.Connection, execution_id: uuid.UUID) -> tuple[bool, str, str]:
+        done = await executions.cancel(conn, execution_id, reason=cancel_reason("admin"))
+        return done.cancelled, done.status or "unknown", cancelled_line(execution_id, done)
+
+    return await _execution_action(request, admin, "cancel", "cancelled", cancel)
+
+
+async def _execution_action(
+    request: Request,
+    admin: Admin,
+    verb: str,
+    done: str,
+    act: Callable[[asyncpg.Connection, uuid.UUID], Awaitable[tuple[bool, str, str]]],
+) -> Response:
+    """An execution page's button: `act` (whether it was done, the status that kept it, the
+    CLI's line for it), logged as admin_execution_{verb}; then back to the page (`?{done}=1`),
+    or the page with the reason (409), or 404 for an id no execution has."""
     execution_id: uuid.UUID = request.path_params["execution_id"]
     async with connection(admin.ctx.pool) as conn:
-        done = await executions.cancel(conn, execution_id, reason=cancel_reason("admin"))
+        acted, status, line = await act(conn, execution_id)
         run = await workflow_views.execution(conn, execution_id)
         lines = await workflow_views.logs(conn, execution_id) if run is not None else []
-    outcome = "cancelled" if done.cancelled else done.status or "unknown"
+    outcome = done if acted else status
     log.info(
-        "admin cancel of execution %s from %s: %s",
+        "admin %s of execution %s from %s: %s",
+        verb,
         execution_id,
         _client(request),
         outcome,
         extra={
-            "action": "admin_execution_cancel",
+            "action": f"admin_execution_{verb}",
             "execution_id": str(execution_id),
             "outcome": outcome,
         },
     )
-    if done.cancelled:
-        return redirect(f"/admin/executions/{execution_id}?cancelled=1")
+    if acted:
+        return redirect(f"/admin/executions/{execution_id}?{done}=1")
     if run is None:
         return admin.not_found(request, f"No execution has id {execution_id}.")
-    line = cancelled_line(execution_id, done)
-    error = f"Not cancelled: {line}."
+    not_done = f"Not {done}: {line}."
     return admin.render(
         request,
         "execution.html",
@@ -546,7 +539,7 @@ async def cancel_execution(request: Request, admin: Admin, form: Form) -> Respon
         lines=lines,
         cancelled=False,
         replayed=False,
-        error=error,
+        error=not_done,
     )
 
 
