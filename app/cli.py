@@ -229,7 +229,7 @@ def replay_execution(settings: Settings, args: argparse.Namespace) -> int:
         raise UsageError("--execution replays one execution: give it alone")
     execution_id = _execution_id(args.execution)
     with migrated_database(settings) as dsn:
-        done = run(operate.replay_execution(dsn, execution_id))
+        done = run(operate.replay_execution(dsn, execution_id, by="hookwise replay"))
     return _answer(operate.replayed_line(execution_id, done), done=done.replayed)
 
 

@@ -167,13 +167,19 @@ async def run_workflow(dsn: str, name: str, *, pull: str | None, repo: str | Non
     return f"started {started.workflow} on {started.label}: execution {started.id}"
 
 
-async def replay_execution(dsn: str, execution_id: uuid.UUID) -> executions.Replay:
-    """Put one finished execution back in the queue; see executions.replay."""
+async def replay_execution(dsn: str, execution_id: uuid.UUID, *, by: str) -> executions.Replay:
+    """Put one finished execution back in the queue, `by` (where the operator asked) named in
+    its log; see executions.replay."""
     conn = await connect(dsn)
     try:
-        return await executions.replay(conn, execution_id)
+        return await executions.replay(conn, execution_id, reason=replay_reason(by))
     finally:
         await conn.close()
+
+
+def replay_reason(by: str) -> str:
+    """The log line of an execution an operator replayed `by` a command or a page."""
+    return f"replayed by an operator ({by})"
 
 
 def replayed_line(execution_id: uuid.UUID, done: executions.Replay) -> str:

@@ -40,7 +40,13 @@ from app.context import Context
 from app.deliveries import MAX_DEPTH, nested_deeper_than
 from app.http.body import read_body
 from app.http.sessions import COOKIE, Sessions
-from app.operate import cancel_reason, cancelled_line, parse_time, replayed_line
+from app.operate import (
+    cancel_reason,
+    cancelled_line,
+    parse_time,
+    replay_reason,
+    replayed_line,
+)
 from app.repo_config import settings_of
 from app.settings import SOURCES
 from app.store import (
@@ -481,7 +487,7 @@ async def replay_execution(request: Request, admin: Admin, form: Form) -> Respon
     404 for an id no execution has."""
 
     async def replay(conn: asyncpg.Connection, execution_id: uuid.UUID) -> tuple[bool, str, str]:
-        done = await executions.replay(conn, execution_id)
+        done = await executions.replay(conn, execution_id, reason=replay_reason("admin"))
         return done.replayed, done.status or "unknown", replayed_line(execution_id, done)
 
     return await _execution_action(request, admin, "replay", "replayed", replay)

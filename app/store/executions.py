@@ -130,12 +130,21 @@ ORDER BY e.seq
 # Only a finished one: a pending one is queued already (replaying it would zero the attempts a
 # retry counts towards its last and skip the time a rate limit asked for), and a running one
 # belongs to its worker. Finished rows no worker changes, so the guard alone decides.
+# Its line in the execution's log ($2, who asked) is written by the same statement, as a
+# cancel's is: the log then says why it ran again.
 REPLAY = """
-UPDATE workflow_executions
-SET status = 'pending', run_after = now(), locked_until = NULL, attempts = 0,
-    completed_at = NULL, error_message = NULL, result = NULL
-WHERE id = $1 AND status IN ('completed', 'failed', 'skipped', 'cancelled', 'timeout')
-RETURNING id
+WITH done AS (
+    UPDATE workflow_executions
+    SET status = 'pending', run_after = now(), locked_until = NULL, attempts = 0,
+        completed_at = NULL, error_message = NULL, result = NULL
+    WHERE id = $1 AND status IN ('completed', 'failed', 'skipped', 'cancelled', 'timeout')
+    RETURNING id
+),
+logged AS (
+    INSERT INTO execution_logs (execution_id, level, message, step_name)
+    SELECT id, 'INFO', $2, 'replay' FROM done
+)
+SELECT id FROM done
 """
 
 # An operator's cancel: a pending execution, or a running one whose lease has expired (its worker
@@ -404,10 +413,11 @@ class Replay:
     status: str | None = None
 
 
-async def replay(conn: asyncpg.Connection, execution_id: UUID) -> Replay:
+async def replay(conn: asyncpg.Connection, execution_id: UUID, *, reason: str) -> Replay:
     """Put a finished execution (completed, failed, skipped, cancelled, timeout) back in the
-    queue, due now with its attempts at 0. Never a pending or running one."""
-    if await conn.fetchval(REPLAY, execution_id) is not None:
+    queue, due now with its attempts at 0, with `reason` as a line in its log. Never a pending
+    or running one."""
+    if await conn.fetchval(REPLAY, execution_id, reason[:MAX_ERROR_LENGTH]) is not None:
         return Replay(True)
     return Replay(False, status=await conn.fetchval(STATUS, execution_id))
 

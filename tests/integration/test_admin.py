@@ -696,6 +696,8 @@ async def test_a_finished_execution_is_replayed_from_its_page(
     assert tuple(row) == ("pending", 0, None)
     [logged] = [r for r in caplog.records if getattr(r, "action", "") == "admin_execution_replay"]
     assert (logged.execution_id, logged.outcome) == (str(execution_id), "replayed")
+    # The execution's own log says it was replayed, and from where.
+    assert "replayed by an operator (admin)" in shown
 
     # Again, from the page as it was: it waits already, and the page says so as the CLI does.
     again = await client.post(f"{url}/replay", data={"csrf": csrf_of(page)})

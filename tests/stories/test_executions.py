@@ -450,6 +450,12 @@ async def test_executions_are_listed_and_replayed_from_the_cli(world_factory, db
         assert replayed.stdout == f"re-queued execution {execution_id}\n"
         await world.settle()
         assert len(reviews_on(world)) == 1
+        # Its log says why it ran again, and who asked.
+        steps = await db.fetch(
+            "SELECT step_name, message FROM execution_logs WHERE execution_id = $1",
+            uuid.UUID(execution_id),
+        )
+        assert ("replay", "replayed by an operator (hookwise replay)") in [tuple(r) for r in steps]
 
         bad = hookwise("executions", "--pr", "widgets-7", env=env)
         assert bad.returncode == 2 and "owner/repo#N" in bad.stderr
