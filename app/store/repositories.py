@@ -427,9 +427,8 @@ async def moved(conn: asyncpg.Connection, repository: Repository) -> bool:
         # waiting: a batch holding it may be about to write the row.
         if await repository_keys.try_take(conn, [repository.github_id]):
             return False
-        found: UUID | None = await conn.fetchval(
-            MOVING,
-            repository.github_id,
+        # $2-$7 of both statements: what the answer says.
+        said = (
             repository.full_name,
             repository.url,
             repository.updated_at,
@@ -437,21 +436,12 @@ async def moved(conn: asyncpg.Connection, repository: Repository) -> bool:
             repository.private,
             repository.fork,
         )
+        found: UUID | None = await conn.fetchval(MOVING, repository.github_id, *said)
         if found is None:
             return False
         if repository.url is not None:
             await conn.execute(RELEASE_URL_UNLOCKED, repository.url, found)
-        await conn.execute(
-            MOVED,
-            found,
-            repository.full_name,
-            repository.url,
-            repository.updated_at,
-            repository.default_branch,
-            repository.private,
-            repository.fork,
-            ARRIVAL_BLOCK,
-        )
+        await conn.execute(MOVED, found, *said, ARRIVAL_BLOCK)
     return True
 
 

@@ -705,6 +705,50 @@ def pull_asked(call: dict[str, Any]) -> int:
     return int(found[1])
 
 
+@dataclasses.dataclass(frozen=True)
+class Race:
+    """Cancels of `rows` (in that order) racing the worker: each cancel's answer, and the pull
+    requests the model was asked about and GitHub got a review of."""
+
+    rows: list[asyncpg.Record]
+    answers: list[executions_store.Cancel]
+    asked: list[int]
+    reviewed: set[int]
+
+    async def check(self, db: asyncpg.Connection, *, abandoned: bool) -> None:
+        """Each execution ended cancelled and never asked of the model, or run and reviewed,
+        as its cancel's answer says; `abandoned`: they had lost their worker, and the answers
+        say so of the cancelled ones."""
+        final = dict(await db.fetch("SELECT id, status FROM workflow_executions"))
+        for row, answer in zip(self.rows, self.answers, strict=True):
+            number = int(row["subject_label"].rsplit("#", 1)[1])
+            if answer.cancelled:
+                assert answer.abandoned or not abandoned
+                assert final[row["id"]] == "cancelled"
+                assert number not in self.asked and number not in self.reviewed
+            else:
+                assert answer.status in ("running", "completed")
+                assert not (abandoned and answer.abandoned)
+                assert final[row["id"]] == "completed"
+                assert number in self.asked and number in self.reviewed
+        assert len(self.asked) == sum(not a.cancelled for a in self.answers)
+
+
+async def cancelled_while_working(world: Any, dsn: str, rows: list[asyncpg.Record]) -> Race:
+    """Every one of `rows` cancelled at once while the worker claims what is due; the model
+    answers each review it is asked for."""
+    world.model.responder = lambda request: {"summary": "Fine.", "comments": []}
+    cancels = asyncio.gather(
+        *(operate.cancel_execution(dsn, r["id"], by="hookwise cancel") for r in rows)
+    )
+    working = asyncio.ensure_future(world.worker.idle(wake=True))
+    answers = await asyncio.wait_for(cancels, 60)
+    await asyncio.wait_for(working, 60)
+    await world.settle()
+    asked = [pull_asked(call) for call in world.model.calls]
+    return Race(rows, answers, asked, {r.number for r in reviews_on(world)})
+
+
 async def test_cancels_racing_the_worker_never_both_win(world_factory, db, dsn) -> None:
     """Twenty reviews fall due at once; the worker claims them while an operator cancels them
     all, last first. Each ends cancelled and never asked of the model, or run and reviewed,
@@ -722,28 +766,9 @@ async def test_cancels_racing_the_worker_never_both_win(world_factory, db, dsn) 
             " WHERE status = 'pending' ORDER BY seq DESC"
         )
         assert len(rows) == 20
-        world.model.responder = lambda request: {"summary": "Fine.", "comments": []}
         await db.execute("UPDATE workflow_executions SET run_after = now()")
-        cancels = asyncio.gather(
-            *(operate.cancel_execution(dsn, r["id"], by="hookwise cancel") for r in rows)
-        )
-        working = asyncio.ensure_future(world.worker.idle(wake=True))
-        answers = await asyncio.wait_for(cancels, 60)
-        await asyncio.wait_for(working, 60)
-        await world.settle()
-        asked = {pull_asked(call) for call in world.model.calls}
-        reviewed = {r.number for r in reviews_on(world)}
-    final = dict(await db.fetch("SELECT id, status FROM workflow_executions"))
-    for row, answer in zip(rows, answers, strict=True):
-        number = int(row["subject_label"].rsplit("#", 1)[1])
-        if answer.cancelled:
-            assert final[row["id"]] == "cancelled"
-            assert number not in asked and number not in reviewed
-        else:
-            assert answer.status in ("running", "completed")
-            assert final[row["id"]] == "completed"
-            assert number in asked and number in reviewed
-    assert len(world.model.calls) == sum(not a.cancelled for a in answers)
+        race = await cancelled_while_working(world, dsn, rows)
+    await race.check(db, abandoned=False)
 
 
 async def test_an_operator_cancels_a_waiting_review_from_the_admin(world_factory, db) -> None:
@@ -829,28 +854,8 @@ async def test_cancels_racing_a_takeover_never_both_win(world_factory, db, dsn) 
     taken over and reviewed, and each cancel's answer says which."""
     async with world_factory(HOOKWISE_FIX=False) as world:
         rows = await abandoned_runs(world, db, range(101, 121))
-        world.model.responder = lambda request: {"summary": "Fine.", "comments": []}
-        cancels = asyncio.gather(
-            *(operate.cancel_execution(dsn, r["id"], by="hookwise cancel") for r in rows)
-        )
-        working = asyncio.ensure_future(world.worker.idle(wake=True))
-        answers = await asyncio.wait_for(cancels, 60)
-        await asyncio.wait_for(working, 60)
-        await world.settle()
-        asked = {pull_asked(call) for call in world.model.calls}
-        reviewed = {r.number for r in reviews_on(world)}
-    final = dict(await db.fetch("SELECT id, status FROM workflow_executions"))
-    for row, answer in zip(rows, answers, strict=True):
-        number = int(row["subject_label"].rsplit("#", 1)[1])
-        if answer.cancelled:
-            assert answer.abandoned
-            assert final[row["id"]] == "cancelled"
-            assert number not in asked and number not in reviewed
-        else:
-            assert answer.status in ("running", "completed") and not answer.abandoned
-            assert final[row["id"]] == "completed"
-            assert number in asked and number in reviewed
-    assert len(world.model.calls) == sum(not a.cancelled for a in answers)
+        race = await cancelled_while_working(world, dsn, rows)
+    await race.check(db, abandoned=True)
 
 
 async def test_a_cancel_waiting_on_a_renewal_loses_to_it(world_factory, db, dsn) -> None:
